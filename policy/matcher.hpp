@@ -1,0 +1,75 @@
+// Patterns and the matcher: every rule of a profile compiled into one trie over path components, so
+// that a decision costs O(depth of the path), not O(number of rules).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fdbroker::policy {
+
+enum class RuleKind : std::uint8_t { read, write, create, deny };
+[[nodiscard]] std::string_view kind_name(RuleKind k) noexcept;
+
+// A validated pattern: absolute, normal, '*' and '?' inside components, '**' only as a whole
+// component. Only Pattern::parse makes one.
+class Pattern {
+public:
+    struct Error {
+        std::string message;
+        std::size_t offset = 0;  // byte offset in the pattern text where the problem is
+    };
+    [[nodiscard]] static std::optional<Pattern> parse(std::string_view text, Error& error);
+
+    [[nodiscard]] const std::string& text() const noexcept { return text_; }
+    [[nodiscard]] const std::vector<std::string>& components() const noexcept { return components_; }
+    // The directory every match lies under, from the leading literal components, never including the
+    // last component: "/usr/share/zoneinfo/**" -> "/usr/share/zoneinfo", "/etc/hostname" -> "/etc",
+    // "/tmp/*.log" -> "/tmp", "/" and "/**" -> "/".
+    [[nodiscard]] const std::string& anchor() const noexcept { return anchor_; }
+
+private:
+    Pattern() = default;
+    std::string text_;
+    std::vector<std::string> components_;
+    std::string anchor_;
+};
+
+// Does one component match a component glob ('*' any run of characters, '?' one character)?
+[[nodiscard]] bool glob_component_match(std::string_view glob, std::string_view name) noexcept;
+
+struct Rule {
+    RuleKind kind{};
+    Pattern pattern;
+    std::uint32_t line = 0;
+    std::uint32_t column = 0;
+};
+
+// Per rule kind, the index of the first rule (in file order) whose pattern matched; -1 for none.
+struct Match {
+    std::int32_t read = -1;
+    std::int32_t write = -1;
+    std::int32_t create = -1;
+    std::int32_t deny = -1;
+};
+
+class Matcher {
+public:
+    Matcher();
+    ~Matcher();
+    Matcher(Matcher&&) noexcept;
+    Matcher& operator=(Matcher&&) noexcept;
+
+    void add(const Pattern& pattern, RuleKind kind, std::int32_t rule_index);
+    // path must be normal absolute. Does not allocate in the steady state.
+    [[nodiscard]] Match match(std::string_view path) const noexcept;
+
+private:
+    struct Trie;
+    std::unique_ptr<Trie> trie_;
+};
+
+}  // namespace fdbroker::policy

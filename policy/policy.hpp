@@ -1,0 +1,96 @@
+// A loaded, validated policy: named profiles, each with its rules compiled into one Matcher.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/matcher.hpp"
+
+namespace fdbroker::policy {
+
+// One problem in a policy file, printed as "FILE:LINE:COL: error: MESSAGE".
+struct Diagnostic {
+    std::string file;
+    std::uint32_t line = 0;
+    std::uint32_t column = 0;
+    std::string message;
+    [[nodiscard]] std::string str() const;
+};
+
+// What a request needs from the rules (Contract 4). `any` is satisfied by any one of read, write or
+// create (stat, readlink, access F_OK); the others must all be granted.
+enum Need : std::uint8_t { need_read = 1, need_write = 2, need_create = 4, need_any = 8 };
+
+struct Decision {
+    bool allowed = false;
+    // The deciding rule: for a denial the deny rule that matched (nullptr: nothing granted it, the
+    // default deny); for an allow, the granting rule with the longest anchor.
+    const Rule* rule = nullptr;
+};
+
+// A socket rule as written; compiled by the socket brokering code.
+struct AddressRule {
+    std::string text;
+    std::uint32_t line = 0;
+    std::uint32_t column = 0;
+};
+
+class Profile {
+public:
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+    // Identity for spawned workers; empty when the policy leaves it to the default ("nobody").
+    [[nodiscard]] std::optional<uid_t> uid() const noexcept { return uid_; }
+    [[nodiscard]] std::optional<gid_t> gid() const noexcept { return gid_; }
+    [[nodiscard]] const std::vector<Rule>& rules() const noexcept { return rules_; }
+    [[nodiscard]] const std::vector<AddressRule>& connect_rules() const noexcept { return connect_; }
+    [[nodiscard]] const std::vector<AddressRule>& listen_rules() const noexcept { return listen_; }
+    [[nodiscard]] const std::vector<uid_t>& client_users() const noexcept { return client_users_; }
+    [[nodiscard]] const std::vector<gid_t>& client_groups() const noexcept { return client_groups_; }
+
+    // path must be normal absolute (see path.hpp); anything else is denied with no rule.
+    // needs is a combination of Need bits. Never allocates.
+    [[nodiscard]] Decision decide(std::string_view path, std::uint8_t needs) const noexcept;
+
+private:
+    friend class Loader;
+    std::string name_;
+    std::optional<uid_t> uid_;
+    std::optional<gid_t> gid_;
+    std::vector<Rule> rules_;
+    Matcher matcher_;
+    std::vector<AddressRule> connect_;
+    std::vector<AddressRule> listen_;
+    std::vector<uid_t> client_users_;
+    std::vector<gid_t> client_groups_;
+};
+
+class Policy;
+struct LoadResult {
+    std::shared_ptr<const Policy> policy;  // null when there were errors
+    std::vector<Diagnostic> errors;        // every problem found, in file order
+};
+
+class Policy {
+public:
+    // Reads and validates a policy file; `file` is used verbatim in diagnostics and audit lines.
+    [[nodiscard]] static LoadResult load_file(const std::string& file);
+    // Same, from text already in memory; `file` names it in diagnostics.
+    [[nodiscard]] static LoadResult load_string(std::string_view text, const std::string& file);
+
+    [[nodiscard]] const std::string& file() const noexcept { return file_; }
+    [[nodiscard]] const Profile* profile(std::string_view name) const noexcept;
+    [[nodiscard]] const std::vector<Profile>& profiles() const noexcept { return profiles_; }
+
+private:
+    friend class Loader;
+    std::string file_;
+    std::vector<Profile> profiles_;
+};
+
+}  // namespace fdbroker::policy

@@ -1,0 +1,60 @@
+// One SOCK_SEQPACKET endpoint: sends and receives whole frames with SCM_CREDENTIALS, SCM_PIDFD and
+// at most one SCM_RIGHTS fd, checking every control message and closing whatever was not asked for.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <optional>
+#include <span>
+
+#include "fdbroker/unique_fd.hpp"
+
+namespace fdbroker::proto {
+
+struct Credentials {
+    pid_t pid = 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
+enum class RecvStatus {
+    ok,           // a whole, well-formed message (control data included) is in Received
+    would_block,  // nothing to read on a non-blocking socket
+    eof,          // the peer closed its end
+    error,        // recvmsg failed: see Received::error
+    violation,    // the message broke the rules (truncated data or control, an unknown cmsg, more
+                  // fds than allowed); everything received was closed and the channel should end
+};
+
+struct Received {
+    RecvStatus status = RecvStatus::error;
+    std::size_t size = 0;                    // bytes of payload written to the buffer
+    std::optional<Credentials> credentials;  // SCM_CREDENTIALS, when present
+    unique_fd fd;                            // the one SCM_RIGHTS fd allowed, when present
+    unique_fd pidfd;                         // SCM_PIDFD of the sender (kernel >= 6.5, SO_PASSPIDFD)
+    int error = 0;                           // errno for RecvStatus::error
+    const char* why = "";                    // what the violation was, for the log
+};
+
+// Receives one frame into buf (which should be one byte larger than the largest legal frame, so
+// that an oversized frame is seen as truncated). Always MSG_CMSG_CLOEXEC. Received fds beyond
+// max_fds, and every fd of a violating message, are closed before returning.
+[[nodiscard]] Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noexcept;
+
+struct SendOptions {
+    const Credentials* credentials = nullptr;  // attach SCM_CREDENTIALS with these values
+    int fd = -1;                               // attach this fd as SCM_RIGHTS
+    int flags = 0;                             // extra sendmsg flags (MSG_DONTWAIT); MSG_NOSIGNAL is always set
+};
+
+// Sends one frame. Returns 0 or an errno value (EAGAIN when a non-blocking send would block).
+[[nodiscard]] int send(int sock, std::span<const std::byte> frame, const SendOptions& options) noexcept;
+
+// SO_PASSCRED on; SO_PASSPIDFD too when want_pidfd and the kernel has it. Returns whether pidfds will
+// arrive with each message.
+bool enable_credentials(int sock, bool want_pidfd) noexcept;
+
+Credentials own_credentials() noexcept;
+
+}  // namespace fdbroker::proto

@@ -1,0 +1,42 @@
+/* libfdbroker: ask the fdbroker broker for files instead of opening them yourself.
+ *
+ * Each call behaves like the system call it replaces: it returns the result (an fd, 0, a length) or
+ * -1 with errno set. A request the policy denies fails with EACCES whether or not the path exists.
+ * The channel to the broker is found from FDBROKER_FD, else FDBROKER_SOCKET, else the default serve
+ * socket; with none reachable calls fail with ENOTCONN, and if the broker goes away they fail with
+ * ECONNRESET (never SIGPIPE). All functions are thread-safe and may be used after fork().
+ */
+#ifndef FDBROKER_FDBROKER_H
+#define FDBROKER_FDBROKER_H
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define FDBROKER_API __attribute__((visibility("default")))
+#else
+#define FDBROKER_API
+#endif
+
+/* Like open(2). O_CLOEXEC on the returned fd only if flags ask for it. */
+FDBROKER_API int fdbroker_open(const char *path, int flags, ... /* mode_t mode */);
+/* Like access(2): R_OK/W_OK need read/write, F_OK any permission; X_OK is always denied. */
+FDBROKER_API int fdbroker_access(const char *path, int mode);
+/* Like stat(2) (follows a final symlink). */
+FDBROKER_API int fdbroker_stat(const char *path, struct stat *st);
+/* Like readlink(2): no terminating NUL, truncated to size. */
+FDBROKER_API ssize_t fdbroker_readlink(const char *path, char *buf, size_t size);
+FDBROKER_API int fdbroker_mkdir(const char *path, mode_t mode);
+FDBROKER_API int fdbroker_unlink(const char *path);
+FDBROKER_API int fdbroker_rmdir(const char *path);
+FDBROKER_API int fdbroker_rename(const char *from, const char *to);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FDBROKER_FDBROKER_H */
