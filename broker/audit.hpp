@@ -1,0 +1,50 @@
+// The audit stream: one JSON object per decision, written in batches at the end of each loop turn.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+#include "fdbroker/unique_fd.hpp"
+#include "policy/policy.hpp"
+
+namespace fdbroker::broker {
+
+struct AuditRecord {
+    pid_t pid = 0;
+    uid_t uid = 0;
+    std::string_view profile;
+    std::string_view op;
+    std::string_view path;
+    std::string_view path2;  // rename destination, else empty
+    std::uint32_t flags = 0;  // open flags or access mode, 0 when the op has none
+    bool allowed = false;
+    const policy::Rule* rule = nullptr;  // the deciding rule; nullptr for the default deny
+    int error = 0;                       // errno the worker saw, 0 on success
+};
+
+class Audit {
+public:
+    Audit() = default;  // disabled: record() does nothing
+    // "-" is standard output; anything else is a file opened for appending (created 0640).
+    [[nodiscard]] static Audit open(const std::string& target, std::string& error);
+
+    [[nodiscard]] bool enabled() const noexcept { return fd_.get() >= 0; }
+    void set_policy_file(std::string_view file) { policy_file_ = file; }
+    void record(const AuditRecord& r);
+    // Writes whatever has been recorded since the last flush.
+    void flush() noexcept;
+
+private:
+    explicit Audit(unique_fd fd) : fd_(std::move(fd)) { buffer_.reserve(1 << 16); }
+    unique_fd fd_;
+    std::string policy_file_;
+    std::string buffer_;
+};
+
+// Appends s to out as the body of a JSON string (without quotes). Bytes that are not printable ASCII
+// are written as \u00XX so that any path, valid UTF-8 or not, yields valid JSON.
+void append_json_escaped(std::string& out, std::string_view s);
+
+}  // namespace fdbroker::broker

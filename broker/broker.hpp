@@ -1,0 +1,53 @@
+// The broker's state for one policy profile: its sessions, the file operations, the audit stream, and
+// the rule that says which processes may attach.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "broker/audit.hpp"
+#include "broker/event_loop.hpp"
+#include "broker/file_ops.hpp"
+#include "broker/process_tree.hpp"
+#include "broker/session.hpp"
+#include "policy/policy.hpp"
+#include "proto/channel.hpp"
+#include "proto/wire.hpp"
+
+namespace fdbroker::broker {
+
+class Broker {
+public:
+    Broker(EventLoop& loop, std::shared_ptr<const policy::Policy> policy, const policy::Profile& profile,
+           std::optional<Owner> owner, Audit& audit);
+
+    // Serve a bootstrap channel for the process tree rooted at the worker (run mode).
+    bool add_bootstrap(unique_fd channel, ProcessTree tree, uid_t worker_uid);
+
+    EventLoop& loop() noexcept { return loop_; }
+    // The receive buffer every session reads into: one byte larger than the largest legal request so
+    // that an oversized one is seen as truncated.
+    std::span<std::byte> receive_buffer() noexcept { return buffer_; }
+
+    // An attach request arrived on a bootstrap channel; false means the sender is refused.
+    bool attach(const proto::Credentials& sender, unique_fd sender_pidfd, unique_fd channel,
+                const wire::Request& request, const char*& why);
+    // Performs a request from a private channel's owner and sends the reply.
+    void handle(Session& session, const proto::Credentials& sender, const wire::Request& request) noexcept;
+
+    // Destroys sessions closed during the last loop turn and flushes the audit stream.
+    void end_turn() noexcept;
+
+private:
+    EventLoop& loop_;
+    std::shared_ptr<const policy::Policy> policy_;
+    const policy::Profile& profile_;
+    FileOps ops_;
+    Audit& audit_;
+    std::optional<ProcessTree> tree_;
+    uid_t worker_uid_ = 0;
+    std::vector<std::unique_ptr<Session>> sessions_;
+    std::array<std::byte, wire::kMaxRequestSize + 1> buffer_{};
+};
+
+}  // namespace fdbroker::broker

@@ -1,0 +1,222 @@
+#include "broker/file_ops.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace fdbroker::broker {
+
+namespace {
+
+using policy::need_any;
+using policy::need_create;
+using policy::need_read;
+using policy::need_write;
+
+// Linux follows at most 40 symlinks in one lookup; so do we across the hops we make ourselves.
+constexpr int kMaxLinkHops = 40;
+constexpr std::uint32_t kKernelLargefile = 0100000;  // glibc defines O_LARGEFILE as 0 on 64-bit
+
+// Outcome of the last step on an already-judged Location.
+enum class Step { done, symlink };
+
+OpResult denied(Verdict v) {
+    OpResult r;
+    r.verdict = v;
+    return r;
+}
+
+bool is_symlink(const Location& loc) noexcept {
+    struct ::stat st {};
+    return ::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+}
+
+}  // namespace
+
+bool FileOps::open_flags_known(std::uint32_t flags) noexcept {
+    constexpr std::uint32_t known = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK |
+                                    O_DSYNC | O_SYNC | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | kKernelLargefile;
+    return (flags & ~known) == 0 && (flags & O_ACCMODE) != O_ACCMODE;
+}
+
+std::uint8_t FileOps::open_needs(std::uint32_t flags) noexcept {
+    std::uint8_t needs = 0;
+    switch (flags & O_ACCMODE) {
+        case O_RDONLY: needs = need_read; break;
+        case O_WRONLY: needs = need_write; break;
+        default: needs = need_read | need_write; break;
+    }
+    if (flags & O_CREAT) needs |= need_create;
+    if (flags & (O_TRUNC | O_APPEND)) needs |= need_write;
+    return needs;
+}
+
+// Runs final_step on the located name; when the name is a symlink the step says so, and the target is
+// located and judged in turn, like the kernel's own lookup but with every hop checked.
+template <class Final>
+OpResult FileOps::follow(std::string_view path, std::uint8_t needs, Final&& final_step) noexcept {
+    PathBuffer hops[2];
+    for (int hop = 0; hop <= kMaxLinkHops; ++hop) {
+        Location loc;
+        OpResult result;
+        result.verdict = locate(*profile_, path, needs, loc);
+        if (result.verdict.error != 0) return result;
+        if (final_step(loc, result) == Step::done) return result;
+
+        char target[PathBuffer::kCapacity];
+        const ssize_t n = ::readlinkat(loc.dir.get(), loc.name, target, sizeof target);
+        if (n <= 0) {  // replaced since we looked: let the worker retry rather than guess
+            result.verdict.error = n == 0 ? ENOENT : errno;
+            return result;
+        }
+        PathBuffer& next = hops[hop % 2];
+        if (!join_link_target(loc.real.view().substr(0, loc.dir_len), {target, static_cast<std::size_t>(n)}, next)) {
+            result.verdict.error = ENAMETOOLONG;
+            return result;
+        }
+        path = next.view();
+    }
+    OpResult loop;
+    loop.verdict = {true, nullptr, ELOOP};
+    return loop;
+}
+
+OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) noexcept {
+    if (!open_flags_known(flags)) return denied({false, nullptr, EACCES});
+    const bool nofollow = flags & O_NOFOLLOW;
+    const bool create = flags & O_CREAT;
+    const bool exclusive = flags & O_EXCL;
+    // The broker's copy is always close-on-exec; whether the worker's is depends on what it asked.
+    const int base = static_cast<int>(flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    mode &= 07777;
+
+    return follow(path, open_needs(flags), [&](const Location& loc, OpResult& out) {
+        int fd = -1;
+        bool created = false;
+        if (create && !exclusive) {
+            // Open an existing file without O_CREAT first so we know whether we created it (and may
+            // hand its ownership to the worker) without ever chowning something that was there.
+            for (int attempt = 0; attempt < 8 && fd < 0; ++attempt) {
+                fd = ::openat(loc.dir.get(), loc.name, base & ~O_CREAT, 0);
+                if (fd >= 0 || errno != ENOENT) break;
+                fd = ::openat(loc.dir.get(), loc.name, base | O_EXCL, mode);
+                created = fd >= 0;
+                if (fd < 0 && errno != EEXIST) break;
+            }
+        } else {
+            fd = ::openat(loc.dir.get(), loc.name, base, mode);
+            created = create && fd >= 0;
+        }
+        if (fd >= 0) {
+            out.fd.reset(fd);
+            if (created) give_to_worker(fd);
+            return Step::done;
+        }
+        out.verdict.error = errno;
+        // O_EXCL never follows a final symlink (EEXIST), and neither does a worker's O_NOFOLLOW.
+        if (!nofollow && !exclusive && is_symlink(loc)) return Step::symlink;
+        return Step::done;
+    });
+}
+
+OpResult FileOps::stat(std::string_view path, struct ::stat& st) noexcept {
+    return follow(path, need_any, [&](const Location& loc, OpResult& out) {
+        if (::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            out.verdict.error = errno;
+            return Step::done;
+        }
+        return S_ISLNK(st.st_mode) ? Step::symlink : Step::done;
+    });
+}
+
+OpResult FileOps::access(std::string_view path, std::uint32_t mode) noexcept {
+    if (mode & ~static_cast<std::uint32_t>(R_OK | W_OK | X_OK)) return denied({true, nullptr, EINVAL});
+    // Nothing is ever executed on a worker's behalf, so X_OK is never granted.
+    if (mode & X_OK) return denied({false, nullptr, EACCES});
+    std::uint8_t needs = 0;
+    if (mode & R_OK) needs |= need_read;
+    if (mode & W_OK) needs |= need_write;
+    if (needs == 0) needs = need_any;
+    return follow(path, needs, [&](const Location& loc, OpResult& out) {
+        struct ::stat st {};
+        if (::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            out.verdict.error = errno;
+            return Step::done;
+        }
+        if (S_ISLNK(st.st_mode)) return Step::symlink;
+        if (::faccessat(loc.dir.get(), loc.name, static_cast<int>(mode), AT_SYMLINK_NOFOLLOW) != 0)
+            out.verdict.error = errno;
+        return Step::done;
+    });
+}
+
+OpResult FileOps::readlink(std::string_view path, std::span<char> buf) noexcept {
+    Location loc;
+    OpResult out;
+    out.verdict = locate(*profile_, path, need_any, loc);
+    if (out.verdict.error != 0) return out;
+    const ssize_t n = ::readlinkat(loc.dir.get(), loc.name, buf.data(), buf.size());
+    if (n < 0)
+        out.verdict.error = errno;
+    else
+        out.value = static_cast<int>(n);
+    return out;
+}
+
+OpResult FileOps::on_name(std::string_view path, std::uint8_t needs, int (*op)(const Location&, mode_t),
+                          mode_t arg) noexcept {
+    Location loc;
+    OpResult out;
+    out.verdict = locate(*profile_, path, needs, loc);
+    if (out.verdict.error == 0 && op(loc, arg) != 0) out.verdict.error = errno;
+    return out;
+}
+
+OpResult FileOps::mkdir(std::string_view path, mode_t mode) noexcept {
+    Location loc;
+    OpResult out;
+    out.verdict = locate(*profile_, path, need_create, loc);
+    if (out.verdict.error != 0) return out;
+    if (::mkdirat(loc.dir.get(), loc.name, mode & 07777) != 0) {
+        out.verdict.error = errno;
+        return out;
+    }
+    // Hand the new directory to the worker only if what is there now is still one we made (owned by
+    // us, empty): a directory swapped in between is left alone.
+    unique_fd dir(::openat(loc.dir.get(), loc.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    struct ::stat st {};
+    if (dir && ::fstat(dir.get(), &st) == 0 && st.st_uid == ::geteuid() && st.st_nlink == 2)
+        give_to_worker(dir.get());
+    return out;
+}
+
+OpResult FileOps::unlink(std::string_view path) noexcept {
+    return on_name(path, need_create, [](const Location& l, mode_t) { return ::unlinkat(l.dir.get(), l.name, 0); }, 0);
+}
+
+OpResult FileOps::rmdir(std::string_view path) noexcept {
+    return on_name(
+        path, need_create, [](const Location& l, mode_t) { return ::unlinkat(l.dir.get(), l.name, AT_REMOVEDIR); },
+        0);
+}
+
+OpResult FileOps::rename(std::string_view from, std::string_view to) noexcept {
+    Location src, dst;
+    OpResult out;
+    out.verdict = locate(*profile_, from, need_create, src);
+    if (out.verdict.error != 0) return out;
+    out.verdict = locate(*profile_, to, need_create, dst);
+    if (out.verdict.error != 0) return out;
+    if (::renameat(src.dir.get(), src.name, dst.dir.get(), dst.name) != 0) out.verdict.error = errno;
+    return out;
+}
+
+void FileOps::give_to_worker(int fd) const noexcept {
+    if (!owner_) return;
+    // Best effort: the worker still has the descriptor if this fails (e.g. on a filesystem without
+    // ownership), and the object stays the broker's.
+    [[maybe_unused]] int rc = ::fchown(fd, owner_->uid, owner_->gid);
+}
+
+}  // namespace fdbroker::broker

@@ -1,0 +1,3 @@
+#include "broker/cli.hpp"
+
+int main(int argc, char** argv) { return fdbroker::broker::main_cli(argc, argv); }

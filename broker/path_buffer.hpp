@@ -1,0 +1,42 @@
+// A fixed-capacity, NUL-terminated path: the hot path builds paths without allocating.
+#pragma once
+
+#include <linux/limits.h>
+
+#include <cstring>
+#include <string_view>
+
+namespace fdbroker::broker {
+
+class PathBuffer {
+public:
+    static constexpr std::size_t kCapacity = PATH_MAX - 1;  // bytes, without the NUL
+
+    PathBuffer() { data_[0] = '\0'; }
+    // False (and unchanged) when the result would not fit.
+    [[nodiscard]] bool assign(std::string_view s) noexcept {
+        len_ = 0;
+        return append(s);
+    }
+    [[nodiscard]] bool append(std::string_view s) noexcept {
+        if (s.size() > kCapacity - len_) return false;
+        std::memcpy(data_ + len_, s.data(), s.size());
+        len_ += s.size();
+        data_[len_] = '\0';
+        return true;
+    }
+    void truncate(std::size_t len) noexcept {
+        len_ = len;
+        data_[len_] = '\0';
+    }
+    [[nodiscard]] const char* c_str() const noexcept { return data_; }
+    [[nodiscard]] char* data() noexcept { return data_; }
+    [[nodiscard]] std::size_t size() const noexcept { return len_; }
+    [[nodiscard]] std::string_view view() const noexcept { return {data_, len_}; }
+
+private:
+    char data_[PATH_MAX];
+    std::size_t len_ = 0;
+};
+
+}  // namespace fdbroker::broker

@@ -1,0 +1,49 @@
+#include "broker/process_tree.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "fdbroker/unique_fd.hpp"
+
+namespace fdbroker::broker {
+
+pid_t parent_pid(pid_t pid) noexcept {
+    char path[32];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    unique_fd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    if (!fd) return -1;
+    char buf[512];
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n <= 0) return -1;
+    // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses, so look after the last ')'.
+    const std::string_view stat(buf, static_cast<std::size_t>(n));
+    const std::size_t close = stat.rfind(')');
+    if (close == std::string_view::npos || close + 4 >= stat.size()) return -1;
+    const std::string_view rest = stat.substr(close + 4);  // skip ") S "
+    pid_t ppid = -1;
+    std::from_chars(rest.data(), rest.data() + rest.size(), ppid);
+    return ppid;
+}
+
+bool ProcessTree::contains(pid_t pid) const noexcept {
+    // Bounded: a chain longer than this is not a tree the broker made.
+    for (int depth = 0; depth < 1024 && pid > 1; ++depth) {
+        if (pid == worker_) return true;
+        if (pid == broker_) return depth > 0;  // adopted orphans hang off the broker; the broker is not a worker
+        pid = parent_pid(pid);
+    }
+    return false;
+}
+
+bool pidfd_alive(int pidfd) noexcept {
+    return ::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0;
+}
+
+}  // namespace fdbroker::broker

@@ -1,0 +1,29 @@
+// Who may talk to a run-mode broker: the worker and its descendants, nobody else.
+#pragma once
+
+#include <sys/types.h>
+
+namespace fdbroker::broker {
+
+class ProcessTree {
+public:
+    // The broker must be the worker's parent and a child subreaper, so that descendants orphaned
+    // by their parents are re-parented to the broker and still count as part of the tree.
+    ProcessTree(pid_t worker, pid_t broker) noexcept : worker_(worker), broker_(broker) {}
+
+    // Whether pid is the worker or descends from it. Reads the parent chain from /proc; the caller
+    // holds a pidfd of pid and checks it is still alive afterwards, so a recycled pid cannot pass.
+    [[nodiscard]] bool contains(pid_t pid) const noexcept;
+
+private:
+    pid_t worker_;
+    pid_t broker_;
+};
+
+// The parent of pid from /proc/PID/stat, or -1.
+[[nodiscard]] pid_t parent_pid(pid_t pid) noexcept;
+
+// Whether the process a pidfd refers to has not been reaped (a zombie still holds its pid).
+[[nodiscard]] bool pidfd_alive(int pidfd) noexcept;
+
+}  // namespace fdbroker::broker

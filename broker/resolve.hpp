@@ -1,0 +1,42 @@
+// Where a request really lands. Judging the path a worker wrote is not enough: symlinks, mounts,
+// /proc magic links and concurrent renames decide what a path reaches. So the broker opens the
+// request's parent directory with the kernel's help (openat2 with RESOLVE_BENEATH and
+// RESOLVE_NO_MAGICLINKS from the granting rule's anchor), asks the kernel which directory that really
+// is, and judges "real directory / final name" against the policy before touching the final name with
+// *at() calls that never follow it. Nothing with a side effect happens before both judgements pass.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "broker/path_buffer.hpp"
+#include "fdbroker/unique_fd.hpp"
+#include "policy/policy.hpp"
+
+namespace fdbroker::broker {
+
+// The outcome of a policy check, for the reply and the audit line.
+struct Verdict {
+    bool allowed = false;
+    const policy::Rule* rule = nullptr;  // deciding rule (nullptr: default deny)
+    int error = 0;                       // errno for the worker; 0 = go ahead
+};
+
+struct Location {
+    unique_fd dir;      // O_PATH descriptor of the directory that holds the final component
+    PathBuffer real;    // the real path that was judged: real directory + "/" + name
+    std::size_t dir_len = 0;  // real.view().substr(0, dir_len) is the real directory
+    const char* name = ".";   // final component, NUL-terminated; "." when the target is "/"
+    PathBuffer name_storage;
+};
+
+// Judges `path` lexically, then resolves and judges it for real. On success (error 0) `out` holds the
+// directory and name to operate on. Denials are EACCES whether or not anything exists.
+[[nodiscard]] Verdict locate(const policy::Profile& profile, std::string_view path, std::uint8_t needs,
+                             Location& out) noexcept;
+
+// Resolves a symlink's target as the kernel would from the directory `base` (a real path), lexically
+// normalised. False when the result does not fit in a path.
+[[nodiscard]] bool join_link_target(std::string_view base, std::string_view target, PathBuffer& out) noexcept;
+
+}  // namespace fdbroker::broker

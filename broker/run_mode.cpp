@@ -1,0 +1,143 @@
+#include "broker/run_mode.hpp"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include "broker/audit.hpp"
+#include "broker/broker.hpp"
+#include "broker/event_loop.hpp"
+#include "broker/log.hpp"
+#include "sandbox/spawn.hpp"
+
+namespace fdbroker::broker {
+
+namespace {
+
+constexpr int kSetupFailed = 125;
+
+// Signals the broker handles in its loop: SIGCHLD to reap, the rest forwarded to the worker so that
+// Ctrl-C or a service manager's SIGTERM reach the program the way they would without fdbroker.
+constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+class Signals final : public EventHandler {
+public:
+    Signals(pid_t worker, int worker_pidfd) : worker_(worker), worker_pidfd_(worker_pidfd) {}
+    static bool block(sigset_t& set) {
+        sigemptyset(&set);
+        sigaddset(&set, SIGCHLD);
+        for (int sig : kForwarded) sigaddset(&set, sig);
+        return ::sigprocmask(SIG_BLOCK, &set, nullptr) == 0;
+    }
+    bool open(const sigset_t& set) {
+        fd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+        return static_cast<bool>(fd_);
+    }
+    int fd() const { return fd_.get(); }
+    std::optional<int> exit_status() const { return status_; }
+
+    void on_event(std::uint32_t) noexcept override {
+        signalfd_siginfo info{};
+        while (::read(fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+            if (info.ssi_signo == SIGCHLD)
+                reap();
+            else
+                ::syscall(SYS_pidfd_send_signal, worker_pidfd_, info.ssi_signo, nullptr, 0);
+        }
+    }
+
+private:
+    // Reaps the worker and any orphaned descendant re-parented to the broker (it is a subreaper).
+    void reap() noexcept {
+        int status = 0;
+        pid_t pid;
+        while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+            if (pid != worker_) continue;
+            status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+    }
+
+    pid_t worker_;
+    int worker_pidfd_;
+    unique_fd fd_;
+    std::optional<int> status_;
+};
+
+}  // namespace
+
+int run(const RunOptions& options) {
+    policy::LoadResult loaded = policy::Policy::load_file(options.policy_file);
+    for (const auto& d : loaded.errors) log("%s", d.str().c_str());
+    if (!loaded.policy) return kSetupFailed;
+    const policy::Profile* profile = loaded.policy->profile(options.profile);
+    if (!profile) {
+        log("%s: no profile '%s'", options.policy_file.c_str(), options.profile.c_str());
+        return kSetupFailed;
+    }
+
+    Audit audit;
+    if (!options.audit.empty()) {
+        std::string error;
+        audit = Audit::open(options.audit, error);
+        if (!audit.enabled()) {
+            log("%s", error.c_str());
+            return kSetupFailed;
+        }
+    }
+
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+        log("socketpair: %s", std::strerror(errno));
+        return kSetupFailed;
+    }
+    unique_fd broker_end(pair[0]), worker_end(pair[1]);
+
+    sigset_t handled;
+    if (!Signals::block(handled) || ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+        log("setting up signals: %s", std::strerror(errno));
+        return kSetupFailed;
+    }
+
+    std::string note;
+    const sandbox::Identity identity = sandbox::Identity::for_worker(profile->uid(), profile->gid(), note);
+    if (!note.empty()) log("%s", note.c_str());
+    sandbox::Spawned worker = sandbox::spawn({options.argv, worker_end.get(), identity});
+    if (worker.pid < 0) {
+        log("%s: %s", options.argv.front().c_str(), worker.error.c_str());
+        return worker.exit_code;
+    }
+    worker_end.reset();
+
+    EventLoop loop;
+    Signals signals(worker.pid, worker.pidfd.get());
+    std::optional<Owner> owner;
+    if (identity.switches()) owner = Owner{identity.uid(), identity.gid()};
+    Broker broker(loop, loaded.policy, *profile, owner, audit);
+    if (!loop.valid() || !signals.open(handled) || !loop.add(signals.fd(), EPOLLIN, &signals) ||
+        !broker.add_bootstrap(std::move(broker_end), ProcessTree(worker.pid, ::getpid()), identity.uid())) {
+        log("setting up the event loop: %s", std::strerror(errno));
+        ::syscall(SYS_pidfd_send_signal, worker.pidfd.get(), SIGKILL, nullptr, 0);
+        return kSetupFailed;
+    }
+
+    while (!signals.exit_status()) {
+        if (!loop.turn(-1)) {
+            log("event loop: %s", std::strerror(errno));
+            ::syscall(SYS_pidfd_send_signal, worker.pidfd.get(), SIGKILL, nullptr, 0);
+            return kSetupFailed;
+        }
+        broker.end_turn();
+    }
+    return *signals.exit_status();
+}
+
+}  // namespace fdbroker::broker

@@ -1,0 +1,68 @@
+// One channel to the broker. A bootstrap channel (FDBROKER_FD, shared by a whole process tree) only
+// carries attach requests; each attach creates a private channel owned by exactly one process, which
+// carries that process's file requests. Anything unexpected on either ends the channel.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <deque>
+#include <vector>
+
+#include "broker/event_loop.hpp"
+#include "fdbroker/unique_fd.hpp"
+#include "proto/channel.hpp"
+#include "proto/wire.hpp"
+
+namespace fdbroker::broker {
+
+class Broker;
+
+class Session final : public EventHandler {
+public:
+    enum class Kind { bootstrap, owned };
+
+    // A bootstrap channel: any process of the tree may send attach requests on it.
+    Session(Broker& broker, unique_fd channel);
+    // A private channel owned by one process, identified by its pidfd.
+    Session(Broker& broker, unique_fd channel, proto::Credentials owner, unique_fd owner_pidfd);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    bool start() noexcept;  // registers with the event loop
+    void on_event(std::uint32_t events) noexcept override;
+    // Ends the channel: unregistered now, destroyed by the broker after the current loop turn.
+    void close() noexcept;
+    [[nodiscard]] bool closed() const noexcept { return !channel_; }
+    [[nodiscard]] int fd() const noexcept { return channel_.get(); }
+
+    // Sends a reply, queueing it if the worker is not reading (and then reading nothing more from it
+    // until the queue drains, so a worker cannot make the broker buffer without bound).
+    void reply(const wire::Reply& reply, int fd = -1) noexcept;
+
+private:
+    // Watches the owner's pidfd: when the owner exits its channel goes with it.
+    struct OwnerWatch final : EventHandler {
+        Session* session = nullptr;
+        void on_event(std::uint32_t) noexcept override { session->close(); }
+    };
+    struct Pending {
+        std::vector<std::byte> frame;
+        unique_fd fd;
+    };
+
+    void read_requests() noexcept;
+    void flush_pending() noexcept;
+    void refuse(const char* why, const proto::Credentials* who) noexcept;
+
+    Broker& broker_;
+    Kind kind_;
+    unique_fd channel_;
+    proto::Credentials owner_{};
+    unique_fd owner_pidfd_;
+    OwnerWatch watch_;
+    std::deque<Pending> pending_;
+};
+
+}  // namespace fdbroker::broker

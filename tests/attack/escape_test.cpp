@@ -1,0 +1,196 @@
+// The attack suite: a worker (or someone it colludes with) trying to get what the policy refuses, or
+// to disturb the broker. Each test states the attack and asserts that it fails.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "proto/channel.hpp"
+#include "proto/wire.hpp"
+#include "support/harness.hpp"
+
+namespace fdbroker::test {
+namespace {
+
+class Attack : public ::testing::Test {
+protected:
+    void SetUp() override {
+        ::mkdir((dir / "ok").c_str(), 0755);
+        ::mkdir((dir / "ok/sub").c_str(), 0755);
+        ::mkdir((dir / "secret").c_str(), 0755);
+        write_file(dir / "ok/sub/file", "allowed");
+        write_file(dir / "secret/file", "SECRET");
+    }
+    std::string policy(const std::string& extra_read = "") const {
+        return "version = 1\n[profile.default]\nread = [\"" + dir.path() + "/ok/**\"" + extra_read + "]\n";
+    }
+    TempDir dir;
+};
+
+TEST_F(Attack, ProcMagicLinksAreRefused) {
+    // Even with /proc granted, a path through a /proc magic link never reaches the file behind it.
+    const Outcome o = run_worker(dir, policy(", \"/proc/**\""),
+                                 {{"read", "/proc/self/root" + dir.path() + "/secret/file"},
+                                  {"read", "/proc/1/root" + dir.path() + "/secret/file"},
+                                  {"read", "/proc/self/cwd" + dir.path() + "/secret/file"},
+                                  {"stat", "/proc/self/root" + dir.path() + "/secret/file"},
+                                  {"read", "/proc/self/root" + dir.path() + "/ok/sub/file"}});
+    ASSERT_EQ(o.status, 0) << o.err;
+    for (const auto& line : o.lines()) EXPECT_EQ(line, "EACCES");
+    EXPECT_EQ(o.lines().size(), 5u);
+}
+
+TEST_F(Attack, ProcPathsAreRefusedWithoutAGrant) {
+    const Outcome o = run_worker(dir, policy(), {{"read", "/proc/self/root" + dir.path() + "/ok/sub/file"},
+                                                 {"read", "/proc/self/environ"}});
+    EXPECT_EQ(o.lines(), (std::vector<std::string>{"EACCES", "EACCES"}));
+}
+
+// Another process keeps swapping a granted directory for a symlink to a denied one while the worker
+// opens a file inside it 10 000 times: no open may ever yield the denied file.
+void race(Attack& t, const TempDir& dir, const std::string& policy, const std::string& link_target) {
+    std::atomic<bool> stop{false};
+    std::thread attacker([&] {
+        const std::string sub = dir / "ok/sub", real = dir / "ok/sub.real", tmp = dir / "ok/sub.link";
+        while (!stop) {
+            ::symlink(link_target.c_str(), tmp.c_str());
+            ::rename(sub.c_str(), real.c_str());
+            ::rename(tmp.c_str(), sub.c_str());  // sub is now the symlink
+            ::rename(sub.c_str(), tmp.c_str());
+            ::rename(real.c_str(), sub.c_str());  // and the real directory again
+            ::unlink(tmp.c_str());
+        }
+    });
+    const Outcome o = run_worker(dir, policy, {{"race-reader", dir / "ok/sub/file", dir / "secret/file", "10000"}});
+    stop = true;
+    attacker.join();
+    ASSERT_EQ(o.status, 0) << o.err;
+    ASSERT_EQ(o.lines().size(), 1u) << o.out;
+    EXPECT_TRUE(o.lines()[0].starts_with("ok ")) << o.lines()[0];
+    EXPECT_NE(o.lines()[0].find("leaked=0"), std::string::npos) << o.lines()[0];
+    (void)t;
+}
+
+TEST_F(Attack, RenameRaceWithAnAbsoluteSymlinkNeverYieldsADeniedFile) {
+    race(*this, dir, policy(), dir / "secret");
+}
+
+TEST_F(Attack, RenameRaceWithARelativeSymlinkNeverYieldsADeniedFile) {
+    race(*this, dir, policy(), "../secret");
+}
+
+// The worker hands its bootstrap channel to a process outside its tree, which tries to attach.
+class Handoff : public Attack {
+protected:
+    // Receives the channel the worker sends to `sock`, then tries to attach from a forked process
+    // running as `uid`; returns what the attach produced: "refused" (channel ended) or "attached".
+    static std::string steal_and_attach(int listener, uid_t uid) {
+        const int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+        if (conn < 0) return "accept failed";
+        std::array<std::byte, 16> buf;
+        proto::Received got = proto::receive(conn, buf, 0, 1);
+        if (got.status != proto::RecvStatus::ok || !got.fd) return "no channel received";
+        const int stolen = got.fd.get();
+        const pid_t child = ::fork();
+        if (child == 0) {
+            if (::geteuid() == 0 && uid != 0 && (::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0))
+                ::_exit(3);
+            int pair[2];
+            ::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair);
+            wire::Request req;
+            req.op = wire::Op::attach;
+            req.id = 7;
+            std::array<std::byte, wire::kRequestHeaderSize> frame;
+            const std::size_t n = wire::encode_request(req, frame);
+            const proto::Credentials me = proto::own_credentials();
+            proto::SendOptions options;
+            options.fd = pair[1];
+            options.credentials = &me;
+            if (proto::send(stolen, std::span(frame.data(), n), options) != 0) ::_exit(4);
+            ::close(pair[1]);
+            std::array<std::byte, wire::kMaxReplySize + 1> reply;
+            const proto::Received r = proto::receive(pair[0], reply, 0, 0);
+            ::_exit(r.status == proto::RecvStatus::eof ? 0 : 1);
+        }
+        int status = 0;
+        ::waitpid(child, &status, 0);
+        const char done = 'x';
+        [[maybe_unused]] auto w = ::write(conn, &done, 1);
+        ::close(conn);
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "refused"
+                                                              : "attached or failed: " + std::to_string(status);
+    }
+
+    void attempt(uid_t uid) {
+        const std::string sock = dir / "handoff.sock";
+        const int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+        ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+        ::chmod(sock.c_str(), 0777);
+        ASSERT_EQ(::listen(listener, 1), 0);
+        std::string verdict;
+        std::thread thief([&] { verdict = steal_and_attach(listener, uid); });
+        // After the handoff the worker's own tree has lost its bootstrap channel too: the broker ends a
+        // channel that was used by an outsider, so a new process of the tree cannot attach any more.
+        const Outcome o = run_worker(dir, policy(), {{"read", dir / "ok/sub/file"}, {"handoff", sock},
+                                                     {"fork", "read", dir / "ok/sub/file"},
+                                                     {"read", dir / "ok/sub/file"}});
+        thief.join();
+        ::close(listener);
+        EXPECT_EQ(verdict, "refused");
+        EXPECT_EQ(o.lines(), (std::vector<std::string>{"ok allowed", "ok", "ECONNRESET", "ok allowed"})) << o.err;
+        EXPECT_NE(o.err.find("closing a bootstrap channel"), std::string::npos) << o.err;
+    }
+};
+
+TEST_F(Handoff, AnUnrelatedProcessOfTheSameUserIsRefused) {
+    attempt(is_root() ? 65534 : ::geteuid());
+}
+
+TEST_F(Handoff, AnUnrelatedProcessOfAnotherUserIsRefused) {
+    if (!is_root()) GTEST_SKIP() << "needs a root broker so that the worker and the thief differ in uid";
+    attempt(0);
+}
+
+TEST_F(Attack, GarbageAndOversizedFramesEndOnlyThatChannel) {
+    const Outcome o = run_worker(dir, policy(), {{"garbage"}, {"oversized"}, {"read", dir / "ok/sub/file"}});
+    ASSERT_EQ(o.status, 0) << o.err;
+    EXPECT_EQ(o.lines(), (std::vector<std::string>{"closed", "closed", "ok allowed"}));
+    EXPECT_NE(o.err.find("closing a worker channel"), std::string::npos) << o.err;
+}
+
+TEST_F(Attack, AMalformedFrameFromOneWorkerDoesNotDisturbAnother) {
+    const Outcome o = run_worker(dir, policy(), {{"garbage-while-busy", dir / "ok/sub/file", "3000"}});
+    ASSERT_EQ(o.status, 0) << o.err;
+    const auto lines = o.lines();
+    EXPECT_EQ(std::count(lines.begin(), lines.end(), "closed"), 20) << o.out;
+    EXPECT_NE(std::find(lines.begin(), lines.end(), "child ok failures=0"), lines.end()) << o.out;
+}
+
+TEST_F(Attack, BrokerKilledMeansECONNRESETNotSIGPIPE) {
+    write_file(dir / "policy.toml", policy());
+    std::vector<std::string> argv{fdbroker_bin(), "run", "--policy", dir / "policy.toml", "--"};
+    const auto w = worker_argv({{"read", dir / "ok/sub/file"}, {"wait-line"}, {"read", dir / "ok/sub/file"},
+                                {"stat", dir / "ok/sub/file"}});
+    argv.insert(argv.end(), w.begin(), w.end());
+    Process broker(argv);
+    EXPECT_EQ(broker.read_line(), "ok allowed");
+    EXPECT_EQ(broker.read_line(), "waiting");
+    ::kill(broker.pid(), SIGKILL);
+    broker.write("go\n");
+    EXPECT_EQ(broker.read_line(), "ECONNRESET");
+    EXPECT_EQ(broker.read_line(), "ECONNRESET");
+}
+
+}  // namespace
+}  // namespace fdbroker::test

@@ -1,0 +1,191 @@
+// The command line (Contract 1): exit statuses, `check` diagnostics, the audit stream, identity.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <regex>
+
+#include "support/harness.hpp"
+
+namespace fdbroker::test {
+namespace {
+
+std::string simple_policy(const TempDir& dir) {
+    return "version = 1\n"
+           "[profile.default]\n"
+           "read = [\"" + dir.path() + "/pub/**\"]\n"
+           "deny = [\"" + dir.path() + "/pub/private/**\"]\n"
+           "\n"
+           "[profile.other]\n"
+           "read = [\"" + dir.path() + "/other\"]\n";
+}
+
+class Cli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        ::mkdir((dir / "pub").c_str(), 0755);
+        ::mkdir((dir / "pub/private").c_str(), 0755);
+        write_file(dir / "pub/hello", "hello");
+        write_file(dir / "pub/private/key", "key");
+        write_file(dir / "other", "other");
+    }
+    TempDir dir;
+};
+
+TEST_F(Cli, ExitStatusIsTheWorkersOwn) {
+    EXPECT_EQ(run_worker(dir, simple_policy(dir), {{"exit", "0"}}).status, 0);
+    EXPECT_EQ(run_worker(dir, simple_policy(dir), {{"exit", "3"}}).status, 3);
+    EXPECT_EQ(run_worker(dir, simple_policy(dir), {{"kill-self", std::to_string(SIGTERM)}}).status, 128 + SIGTERM);
+}
+
+TEST_F(Cli, ExitStatusForFailuresBeforeTheWorkerRuns) {
+    const Outcome not_found = run_broker(dir, simple_policy(dir), {dir / "no-such-program"});
+    EXPECT_EQ(not_found.status, 127);
+    EXPECT_NE(not_found.err.find("fdbroker: "), std::string::npos) << not_found.err;
+    write_file(dir / "not-executable", "#!/bin/sh\n", 0644);
+    EXPECT_EQ(run_broker(dir, simple_policy(dir), {dir / "not-executable"}).status, 126);
+    EXPECT_EQ(run_broker(dir, "version = 2\n", {worker_bin()}).status, 125);
+    EXPECT_EQ(run_broker(dir, simple_policy(dir), {worker_bin()}, {"--profile", "missing"}).status, 125);
+    EXPECT_EQ(run_command({fdbroker_bin(), "run", "--", worker_bin()}).status, 125);  // no --policy
+}
+
+TEST_F(Cli, ProfileSelectsTheRules) {
+    const Script script{{"read", dir / "pub/hello"}, {"read", dir / "other"}};
+    EXPECT_EQ(run_worker(dir, simple_policy(dir), script).lines(),
+              (std::vector<std::string>{"ok hello", "EACCES"}));
+    EXPECT_EQ(run_worker(dir, simple_policy(dir), script, {"--profile", "other"}).lines(),
+              (std::vector<std::string>{"EACCES", "ok other"}));
+}
+
+TEST_F(Cli, ProgramArgumentsAreNotTakenAsOptions) {
+    // No "--": the program starts at the first word that is not an option.
+    write_file(dir / "policy.toml", simple_policy(dir));
+    const Outcome o =
+        run_command({fdbroker_bin(), "run", "--policy", dir / "policy.toml", worker_bin(), "read", dir / "pub/hello"});
+    EXPECT_EQ(o.status, 0) << o.err;
+    EXPECT_EQ(o.lines(), (std::vector<std::string>{"ok hello"}));
+}
+
+TEST_F(Cli, AuditWritesOneJsonLinePerDecisionNamingTheRule) {
+    const std::string audit = dir / "audit.jsonl";
+    const Outcome o = run_worker(dir, simple_policy(dir),
+                                 {{"read", dir / "pub/hello"}, {"read", dir / "pub/private/key"}, {"read", dir / "other"}},
+                                 {"--audit", audit});
+    ASSERT_EQ(o.status, 0) << o.err;
+    std::istringstream lines(read_file(audit));
+    std::vector<std::string> records;
+    for (std::string l; std::getline(lines, l);) records.push_back(l);
+    ASSERT_EQ(records.size(), 3u);
+    const std::string policy_file = dir / "policy.toml";
+    EXPECT_NE(records[0].find("\"op\":\"open\""), std::string::npos) << records[0];
+    EXPECT_NE(records[0].find("\"decision\":\"allow\""), std::string::npos) << records[0];
+    EXPECT_NE(records[0].find("\"rule\":\"" + policy_file + ":3\""), std::string::npos) << records[0];
+    EXPECT_NE(records[0].find("\"errno\":0"), std::string::npos) << records[0];
+    EXPECT_NE(records[1].find("\"decision\":\"deny\""), std::string::npos) << records[1];
+    EXPECT_NE(records[1].find("\"rule\":\"" + policy_file + ":4\""), std::string::npos) << records[1];
+    EXPECT_NE(records[1].find("\"errno\":13"), std::string::npos) << records[1];
+    EXPECT_NE(records[2].find("\"rule\":null"), std::string::npos) << records[2];
+    for (const auto& r : records) {
+        EXPECT_TRUE(std::regex_search(r, std::regex(R"(^\{"time":"\d{4}-\d\d-\d\dT[0-9:.]+Z","pid":\d+,"uid":\d+,)")))
+            << r;
+        EXPECT_NE(r.find("\"profile\":\"default\""), std::string::npos);
+    }
+}
+
+TEST_F(Cli, AuditToStandardOutput) {
+    const Outcome o = run_worker(dir, simple_policy(dir), {{"read", dir / "pub/hello"}}, {"--audit", "-"});
+    ASSERT_EQ(o.status, 0) << o.err;
+    EXPECT_NE(o.out.find("ok hello"), std::string::npos);
+    EXPECT_NE(o.out.find("\"decision\":\"allow\""), std::string::npos) << o.out;
+}
+
+TEST_F(Cli, WorkerRunsAsTheProfileUserWithoutPrivileges) {
+    if (!is_root()) GTEST_SKIP() << "switching identity needs a root broker";
+    std::string policy = simple_policy(dir);
+    EXPECT_EQ(run_worker(dir, policy, {{"uid"}}).lines(), (std::vector<std::string>{"ok 65534 65534"}));
+    policy.replace(policy.find("[profile.default]\n"), 18, "[profile.default]\nuser = \"daemon\"\n");
+    EXPECT_EQ(run_worker(dir, policy, {{"uid"}}).lines(), (std::vector<std::string>{"ok 1 1"}));
+    // The worker holds no capabilities and cannot regain any: checked from /proc by a shell.
+    write_file(dir / "policy.toml", simple_policy(dir));
+    const Outcome caps = run_command({fdbroker_bin(), "run", "--policy", dir / "policy.toml", "--", "/bin/sh", "-c",
+                                      "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Groups):' /proc/self/status"});
+    ASSERT_EQ(caps.status, 0) << caps.err;
+    EXPECT_NE(caps.out.find("CapPrm:\t0000000000000000"), std::string::npos) << caps.out;
+    EXPECT_NE(caps.out.find("CapEff:\t0000000000000000"), std::string::npos) << caps.out;
+    EXPECT_NE(caps.out.find("CapBnd:\t0000000000000000"), std::string::npos) << caps.out;
+    EXPECT_NE(caps.out.find("CapAmb:\t0000000000000000"), std::string::npos) << caps.out;
+    EXPECT_NE(caps.out.find("NoNewPrivs:\t1"), std::string::npos) << caps.out;
+    EXPECT_NE(caps.out.find("Groups:\t\n"), std::string::npos) << caps.out;
+}
+
+TEST_F(Cli, WorkerInheritsOnlyStdioAndTheChannel) {
+    write_file(dir / "policy.toml", simple_policy(dir));
+    const Outcome o = run_command(
+        {fdbroker_bin(), "run", "--policy", dir / "policy.toml", "--", "/bin/sh", "-c", "ls /proc/self/fd; echo FD=$FDBROKER_FD"});
+    ASSERT_EQ(o.status, 0) << o.err;
+    // ls itself opens one directory fd; beyond that only 0, 1, 2 and the channel 3.
+    std::vector<std::string> fds = o.lines();
+    ASSERT_FALSE(fds.empty());
+    EXPECT_EQ(fds.back(), "FD=3");
+    fds.pop_back();
+    EXPECT_LE(fds.size(), 5u) << o.out;
+    EXPECT_EQ(fds[0], "0");
+    EXPECT_EQ(fds[3], "3");
+}
+
+TEST_F(Cli, ACWorkerLinkedWithTheSharedLibrary) {
+    const Outcome o = run_broker(dir, simple_policy(dir), {c_worker_bin(), dir / "pub/hello", dir / "pub/private/key"});
+    EXPECT_EQ(o.status, 1) << o.err;
+    EXPECT_EQ(o.lines(), (std::vector<std::string>{dir / "pub/hello" + ": hello",
+                                                   dir / "pub/private/key" + ": Permission denied (EACCES)"}));
+}
+
+TEST(Check, ValidPolicyExitsZero) {
+    TempDir dir;
+    write_file(dir / "ok.toml", "version = 1\n[profile.default]\nread = [\"/etc/hostname\"]\n");
+    const Outcome o = run_command({fdbroker_bin(), "check", dir / "ok.toml"});
+    EXPECT_EQ(o.status, 0) << o.err;
+    EXPECT_EQ(o.err, "");
+}
+
+TEST(Check, EveryMistakeIsReportedWithItsPosition) {
+    TempDir dir;
+    const std::string file = dir / "bad.toml";
+    write_file(file,
+               "version = 1\n"
+               "[profile.default]\n"
+               "reed = [\"/etc/hostname\"]\n"
+               "read = [\"etc/hostname\", \"/usr/**x\"]\n"
+               "write = \"/tmp/x\"\n");
+    const Outcome o = run_command({fdbroker_bin(), "check", file});
+    EXPECT_EQ(o.status, 1);
+    std::istringstream s(o.err);
+    std::vector<std::string> lines;
+    for (std::string l; std::getline(s, l);) lines.push_back(l);
+    ASSERT_EQ(lines.size(), 4u) << o.err;
+    EXPECT_TRUE(lines[0].starts_with(file + ":3:1: error: ")) << lines[0];
+    EXPECT_TRUE(lines[1].starts_with(file + ":4:")) << lines[1];
+    EXPECT_TRUE(lines[2].starts_with(file + ":4:")) << lines[2];
+    EXPECT_TRUE(lines[3].starts_with(file + ":5:9: error: ")) << lines[3];
+}
+
+TEST(Check, SyntaxErrorsAndDuplicateProfiles) {
+    TempDir dir;
+    write_file(dir / "dup.toml", "version = 1\n[profile.a]\n[profile.a]\n");
+    const Outcome o = run_command({fdbroker_bin(), "check", dir / "dup.toml"});
+    EXPECT_EQ(o.status, 1);
+    EXPECT_TRUE(o.err.starts_with(dir / "dup.toml" + ":3:")) << o.err;
+    EXPECT_EQ(run_command({fdbroker_bin(), "check", dir / "missing.toml"}).status, 1);
+}
+
+TEST(Cli, HelpAndVersion) {
+    EXPECT_EQ(run_command({fdbroker_bin(), "--version"}).out, "fdbroker 0.1.0\n");
+    const Outcome help = run_command({fdbroker_bin(), "--help"});
+    EXPECT_EQ(help.status, 0);
+    EXPECT_NE(help.out.find("fdbroker run"), std::string::npos);
+    EXPECT_NE(run_command({fdbroker_bin(), "run", "--help"}).out.find("--policy"), std::string::npos);
+    EXPECT_NE(run_command({fdbroker_bin(), "check", "--help"}).out.find("FILE:LINE:COL"), std::string::npos);
+    EXPECT_EQ(run_command({fdbroker_bin(), "frobnicate"}).status, 2);
+}
+
+}  // namespace
+}  // namespace fdbroker::test

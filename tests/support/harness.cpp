@@ -1,0 +1,206 @@
+#include "support/harness.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace fdbroker::test {
+
+namespace {
+
+constexpr int kTimeoutMs = 120'000;
+
+std::vector<char*> c_argv(const std::vector<std::string>& argv) {
+    std::vector<char*> out;
+    for (const auto& a : argv) out.push_back(const_cast<char*>(a.c_str()));
+    out.push_back(nullptr);
+    return out;
+}
+
+pid_t spawn(const std::vector<std::string>& argv, int& in, int& out, int& err) {
+    int pin[2], pout[2], perr[2];
+    if (::pipe2(pin, O_CLOEXEC) || ::pipe2(pout, O_CLOEXEC) || ::pipe2(perr, O_CLOEXEC))
+        throw std::runtime_error("pipe failed");
+    std::vector<char*> args = c_argv(argv);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(pin[0], 0);
+        ::dup2(pout[1], 1);
+        ::dup2(perr[1], 2);
+        ::execv(args[0], args.data());
+        std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+        ::_exit(127);
+    }
+    ::close(pin[0]);
+    ::close(pout[1]);
+    ::close(perr[1]);
+    in = pin[1];
+    out = pout[0];
+    err = perr[0];
+    return pid;
+}
+
+int decode_status(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+
+// Reads both pipes to EOF (or the deadline, which kills pid) and reaps pid.
+Outcome collect(pid_t pid, int out, int err, std::string already = {}) {
+    Outcome o;
+    o.out = std::move(already);
+    pollfd fds[2] = {{out, POLLIN, 0}, {err, POLLIN, 0}};
+    int open_count = 2;
+    int waited = 0;
+    while (open_count > 0) {
+        const int n = ::poll(fds, 2, 1000);
+        if (n == 0 && (waited += 1000) >= kTimeoutMs) {
+            ::kill(pid, SIGKILL);
+            o.err += "\n[test harness: killed after timeout]\n";
+            break;
+        }
+        for (auto& p : fds) {
+            if (p.fd < 0 || !(p.revents & (POLLIN | POLLHUP))) continue;
+            char buf[8192];
+            const ssize_t r = ::read(p.fd, buf, sizeof buf);
+            if (r <= 0) {
+                ::close(p.fd);
+                p.fd = -1;
+                --open_count;
+                continue;
+            }
+            (p.fd == out ? o.out : o.err).append(buf, static_cast<std::size_t>(r));
+        }
+    }
+    for (auto& p : fds)
+        if (p.fd >= 0) ::close(p.fd);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    o.status = decode_status(status);
+    return o;
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+    char tmpl[] = "/tmp/fdbroker-test-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    ::chmod(tmpl, 0755);
+    path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+}
+
+void write_file(const std::string& path, std::string_view content, mode_t mode) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << content;
+    f.close();
+    ::chmod(path.c_str(), mode);
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+bool exists(const std::string& path) {
+    struct ::stat st {};
+    return ::lstat(path.c_str(), &st) == 0;
+}
+
+std::vector<std::string> Outcome::lines() const {
+    std::vector<std::string> out;
+    std::istringstream s(this->out);
+    for (std::string line; std::getline(s, line);) out.push_back(line);
+    return out;
+}
+
+std::vector<std::string> worker_argv(const Script& script) {
+    std::vector<std::string> argv{worker_bin()};
+    for (std::size_t i = 0; i < script.size(); ++i) {
+        if (i) argv.emplace_back(",");
+        argv.insert(argv.end(), script[i].begin(), script[i].end());
+    }
+    return argv;
+}
+
+Outcome run_command(const std::vector<std::string>& argv, std::string_view input) {
+    int in, out, err;
+    const pid_t pid = spawn(argv, in, out, err);
+    if (!input.empty()) [[maybe_unused]] auto n = ::write(in, input.data(), input.size());
+    ::close(in);
+    return collect(pid, out, err);
+}
+
+Outcome run_broker(const TempDir& dir, const std::string& policy, const std::vector<std::string>& program,
+                   const std::vector<std::string>& extra) {
+    const std::string policy_path = dir / "policy.toml";
+    write_file(policy_path, policy);
+    std::vector<std::string> argv{fdbroker_bin(), "run", "--policy", policy_path};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.emplace_back("--");
+    argv.insert(argv.end(), program.begin(), program.end());
+    return run_command(argv);
+}
+
+Outcome run_worker(const TempDir& dir, const std::string& policy, const Script& script,
+                   const std::vector<std::string>& extra) {
+    return run_broker(dir, policy, worker_argv(script), extra);
+}
+
+Process::Process(const std::vector<std::string>& argv) { pid_ = spawn(argv, in_, out_, err_); }
+
+Process::~Process() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        wait();
+    }
+}
+
+std::string Process::read_line() {
+    for (;;) {
+        const std::size_t nl = pending_.find('\n');
+        if (nl != std::string::npos) {
+            std::string line = pending_.substr(0, nl);
+            pending_.erase(0, nl + 1);
+            return line;
+        }
+        pollfd p{out_, POLLIN, 0};
+        if (::poll(&p, 1, kTimeoutMs) <= 0) return {};
+        char buf[4096];
+        const ssize_t n = ::read(out_, buf, sizeof buf);
+        if (n <= 0) return std::exchange(pending_, {});
+        pending_.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
+void Process::write(std::string_view text) { [[maybe_unused]] auto n = ::write(in_, text.data(), text.size()); }
+
+Outcome Process::wait() {
+    if (in_ >= 0) ::close(in_);
+    in_ = -1;
+    Outcome o = collect(pid_, out_, err_, std::exchange(pending_, {}));
+    pid_ = -1;
+    return o;
+}
+
+const char* fdbroker_bin() { return FDBROKER_BIN; }
+const char* worker_bin() { return WORKER_BIN; }
+const char* c_worker_bin() { return C_WORKER_BIN; }
+bool is_root() { return ::geteuid() == 0; }
+
+}  // namespace fdbroker::test

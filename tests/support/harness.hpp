@@ -1,0 +1,76 @@
+// Helpers for tests that run the real fdbroker binary with real workers.
+#pragma once
+
+#include <sys/types.h>
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fdbroker::test {
+
+// A private directory under /tmp, searchable by every user (workers may run as nobody), removed
+// with everything in it at the end of the test.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    [[nodiscard]] const std::string& path() const { return path_; }
+    [[nodiscard]] std::string operator/(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+private:
+    std::string path_;
+};
+
+void write_file(const std::string& path, std::string_view content, mode_t mode = 0644);
+std::string read_file(const std::string& path);
+bool exists(const std::string& path);
+
+struct Outcome {
+    int status = -1;  // exit status, or 128+signal
+    std::string out;
+    std::string err;
+    [[nodiscard]] std::vector<std::string> lines() const;  // stdout lines
+};
+
+// The worker's script: each group is one command for fdbroker_test_worker (see worker.cpp).
+using Script = std::vector<std::vector<std::string>>;
+std::vector<std::string> worker_argv(const Script& script);
+
+// Writes `policy` to dir/policy.toml and runs
+//   fdbroker run --policy dir/policy.toml EXTRA... -- PROGRAM...
+// waiting at most two minutes.
+Outcome run_broker(const TempDir& dir, const std::string& policy, const std::vector<std::string>& program,
+                   const std::vector<std::string>& extra = {});
+Outcome run_worker(const TempDir& dir, const std::string& policy, const Script& script,
+                   const std::vector<std::string>& extra = {});
+// Runs any command (argv[0] a path) and collects its output.
+Outcome run_command(const std::vector<std::string>& argv, std::string_view input = {});
+
+// A command running in the background with pipes to its stdin and stdout.
+class Process {
+public:
+    explicit Process(const std::vector<std::string>& argv);
+    ~Process();
+    Process(const Process&) = delete;
+    Process& operator=(const Process&) = delete;
+    [[nodiscard]] pid_t pid() const { return pid_; }
+    std::string read_line();  // "" at EOF
+    void write(std::string_view text);
+    Outcome wait();  // closes stdin, reads the rest, reaps
+
+private:
+    pid_t pid_ = -1;
+    int in_ = -1, out_ = -1, err_ = -1;
+    std::string pending_;
+};
+
+const char* fdbroker_bin();
+const char* worker_bin();
+const char* c_worker_bin();
+bool is_root();
+
+}  // namespace fdbroker::test

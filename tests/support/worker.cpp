@@ -1,0 +1,299 @@
+// A scriptable worker for the integration and attack suites: each command line argument group is one
+// call through libfdbroker, and each prints one result line ("ok ..." or the errno name).
+//
+//   fdbroker_test_worker open /etc/hostname rdonly , stat /etc/shadow , readlink /tmp/l
+//
+// Commands are separated by ",". Raw-protocol commands speak the wire format directly to play a
+// misbehaving worker.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fdbroker/client.hpp"
+#include "fdbroker/fdbroker.h"
+#include "proto/channel.hpp"
+#include "proto/wire.hpp"
+
+namespace {
+
+using Args = std::vector<std::string>;
+
+int parse_flags(const std::string& spec) {
+    int flags = 0;
+    std::size_t start = 0;
+    while (start <= spec.size()) {
+        const std::size_t bar = spec.find('|', start);
+        const std::string f = spec.substr(start, bar == std::string::npos ? std::string::npos : bar - start);
+        if (f == "rdonly") flags |= O_RDONLY;
+        else if (f == "wronly") flags |= O_WRONLY;
+        else if (f == "rdwr") flags |= O_RDWR;
+        else if (f == "accmode") flags |= O_ACCMODE;
+        else if (f == "creat") flags |= O_CREAT;
+        else if (f == "excl") flags |= O_EXCL;
+        else if (f == "trunc") flags |= O_TRUNC;
+        else if (f == "append") flags |= O_APPEND;
+        else if (f == "cloexec") flags |= O_CLOEXEC;
+        else if (f == "nofollow") flags |= O_NOFOLLOW;
+        else if (f == "directory") flags |= O_DIRECTORY;
+        else if (f == "path") flags |= O_PATH;
+        else if (f == "tmpfile") flags |= O_TMPFILE;
+        else if (f == "direct") flags |= O_DIRECT;
+        else if (f == "noatime") flags |= O_NOATIME;
+        else if (f == "async") flags |= O_ASYNC;
+        else flags |= static_cast<int>(std::strtol(f.c_str(), nullptr, 0));
+        if (bar == std::string::npos) break;
+        start = bar + 1;
+    }
+    return flags;
+}
+
+void print_errno(int e) {
+    const char* name = strerrorname_np(e);
+    std::printf("%s\n", name ? name : "E?");
+}
+
+// Prints "ok" (plus detail) or the errno name of the last failure.
+void report(int rc, const std::string& detail = "") {
+    if (rc < 0)
+        print_errno(errno);
+    else if (detail.empty())
+        std::printf("ok\n");
+    else
+        std::printf("ok %s\n", detail.c_str());
+}
+
+std::string read_all(int fd) {
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    return out;
+}
+
+// Opens through the broker in many threads at once; every fd must be the file asked for.
+void stress(const std::string& path, int threads, int count) {
+    struct ::stat want {};
+    if (fdbroker_stat(path.c_str(), &want) != 0) return print_errno(errno);
+    std::atomic<int> bad{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+        pool.emplace_back([&] {
+            for (int i = 0; i < count; ++i) {
+                const int fd = fdbroker_open(path.c_str(), O_RDONLY | O_CLOEXEC);
+                struct ::stat got {};
+                if (fd < 0 || ::fstat(fd, &got) != 0 || got.st_ino != want.st_ino || got.st_dev != want.st_dev) ++bad;
+                if (fd >= 0) ::close(fd);
+            }
+        });
+    for (auto& th : pool) th.join();
+    if (bad == 0)
+        std::printf("ok %d\n", threads * count);
+    else
+        std::printf("fail %d of %d\n", bad.load(), threads * count);
+}
+
+// Opens `path` `count` times and reports how many fds were NOT the file `forbidden` (by inode).
+void race_reader(const std::string& path, const std::string& forbidden, int count) {
+    struct ::stat bad_st {};
+    if (::stat(forbidden.c_str(), &bad_st) != 0) return print_errno(errno);
+    int leaked = 0, opened = 0, refused = 0;
+    for (int i = 0; i < count; ++i) {
+        const int fd = fdbroker_open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            ++refused;
+            continue;
+        }
+        ++opened;
+        struct ::stat st {};
+        if (::fstat(fd, &st) == 0 && st.st_ino == bad_st.st_ino && st.st_dev == bad_st.st_dev) ++leaked;
+        ::close(fd);
+    }
+    std::printf("%s opened=%d refused=%d leaked=%d\n", leaked == 0 ? "ok" : "fail", opened, refused, leaked);
+}
+
+// Sends the bootstrap channel (fd 3) to whoever listens on a unix socket: the test plays the
+// unrelated process the channel was handed to.
+void handoff(const std::string& socket_path) {
+    fdbroker::unique_fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
+    if (::connect(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return print_errno(errno);
+    const std::byte one{1};
+    fdbroker::proto::SendOptions options;
+    options.fd = std::atoi(std::getenv("FDBROKER_FD"));
+    report(fdbroker::proto::send(s.get(), std::span(&one, 1), options) == 0 ? 0 : -1);
+    char done;
+    [[maybe_unused]] ssize_t n = ::read(s.get(), &done, 1);  // wait until the test is finished with it
+}
+
+// Attaches a private channel by hand and sends `frame` on it; prints "closed" if the broker ended
+// the channel, "open" if it answered.
+void raw_private(std::span<const std::byte> frame) {
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return print_errno(errno);
+    fdbroker::unique_fd mine(pair[0]), theirs(pair[1]);
+    std::array<std::byte, fdbroker::wire::kRequestHeaderSize> attach{};
+    fdbroker::wire::Request req;
+    req.op = fdbroker::wire::Op::attach;
+    req.id = 1;
+    const std::size_t size = fdbroker::wire::encode_request(req, attach);
+    const fdbroker::proto::Credentials me = fdbroker::proto::own_credentials();
+    fdbroker::proto::SendOptions options;
+    options.fd = theirs.get();
+    options.credentials = &me;
+    if (fdbroker::proto::send(std::atoi(std::getenv("FDBROKER_FD")), std::span(attach.data(), size), options) != 0)
+        return print_errno(errno);
+    theirs.reset();
+    std::array<std::byte, fdbroker::wire::kMaxReplySize + 1> buf;
+    fdbroker::proto::Received r = fdbroker::proto::receive(mine.get(), buf, 0, 0);
+    if (r.status != fdbroker::proto::RecvStatus::ok) return std::printf("attach-failed\n"), void();
+    fdbroker::proto::SendOptions with_creds;
+    with_creds.credentials = &me;
+    if (fdbroker::proto::send(mine.get(), frame, with_creds) != 0) return print_errno(errno);
+    r = fdbroker::proto::receive(mine.get(), buf, 0, 0);
+    std::printf("%s\n", r.status == fdbroker::proto::RecvStatus::eof ? "closed" : "open");
+}
+
+void garbage() {
+    const std::byte junk[] = {std::byte{0xde}, std::byte{0xad}, std::byte{0xbe}, std::byte{0xef}, std::byte{1}};
+    raw_private(junk);
+}
+
+void oversized() {
+    std::vector<std::byte> big(fdbroker::wire::kMaxRequestSize + 100, std::byte{'a'});
+    raw_private(big);
+}
+
+// A child keeps opening while the parent sends garbage on its own channel: the child must not notice.
+void garbage_while_busy(const std::string& path, int count) {
+    const pid_t child = ::fork();
+    if (child == 0) {
+        int failures = 0;
+        for (int i = 0; i < count; ++i) {
+            const int fd = fdbroker_open(path.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                ++failures;
+            else
+                ::close(fd);
+        }
+        std::printf("child %s failures=%d\n", failures == 0 ? "ok" : "fail", failures);
+        std::fflush(stdout);
+        ::_exit(0);
+    }
+    for (int i = 0; i < 20; ++i) garbage();
+    std::fflush(stdout);
+    ::waitpid(child, nullptr, 0);
+}
+
+void run(const Args& a) {
+    const std::string& cmd = a[0];
+    auto arg = [&](std::size_t i) { return i < a.size() ? a[i] : std::string(); };
+    if (cmd == "open") {
+        const int fd = fdbroker_open(arg(1).c_str(), parse_flags(arg(2)),
+                                     static_cast<mode_t>(std::strtol(arg(3).empty() ? "0644" : arg(3).c_str(), nullptr, 8)));
+        report(fd);
+        if (fd >= 0) ::close(fd);
+    } else if (cmd == "read") {
+        const int fd = fdbroker_open(arg(1).c_str(), O_RDONLY);
+        if (fd < 0) return print_errno(errno);
+        std::string content = read_all(fd);
+        ::close(fd);
+        while (!content.empty() && content.back() == '\n') content.pop_back();
+        report(0, content);
+    } else if (cmd == "write") {
+        const int fd = fdbroker_open(arg(1).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0) return print_errno(errno);
+        report(::write(fd, arg(2).data(), arg(2).size()) == static_cast<ssize_t>(arg(2).size()) ? 0 : -1);
+        ::close(fd);
+    } else if (cmd == "cloexec") {
+        const int fd = fdbroker_open(arg(1).c_str(), O_RDONLY | (arg(2) == "with" ? O_CLOEXEC : 0));
+        if (fd < 0) return print_errno(errno);
+        report(0, "cloexec=" + std::to_string((::fcntl(fd, F_GETFD) & FD_CLOEXEC) ? 1 : 0));
+        ::close(fd);
+    } else if (cmd == "access") {
+        int mode = 0;
+        for (char c : arg(2)) mode |= c == 'r' ? R_OK : c == 'w' ? W_OK : c == 'x' ? X_OK : 0;
+        report(fdbroker_access(arg(1).c_str(), mode));
+    } else if (cmd == "stat") {
+        struct ::stat st {};
+        const int rc = fdbroker_stat(arg(1).c_str(), &st);
+        const char* type = S_ISDIR(st.st_mode) ? "dir" : S_ISLNK(st.st_mode) ? "link" : "file";
+        report(rc, S_ISDIR(st.st_mode) ? std::string(type) : std::string(type) + " size=" + std::to_string(st.st_size));
+    } else if (cmd == "readlink") {
+        char buf[4096];
+        const ssize_t n = fdbroker_readlink(arg(1).c_str(), buf, sizeof buf);
+        report(n < 0 ? -1 : 0, n < 0 ? "" : std::string(buf, static_cast<std::size_t>(n)));
+    } else if (cmd == "mkdir") {
+        report(fdbroker_mkdir(arg(1).c_str(), 0755));
+    } else if (cmd == "unlink") {
+        report(fdbroker_unlink(arg(1).c_str()));
+    } else if (cmd == "rmdir") {
+        report(fdbroker_rmdir(arg(1).c_str()));
+    } else if (cmd == "rename") {
+        report(fdbroker_rename(arg(1).c_str(), arg(2).c_str()));
+    } else if (cmd == "stress") {
+        stress(arg(1), std::atoi(arg(2).c_str()), std::atoi(arg(3).c_str()));
+    } else if (cmd == "race-reader") {
+        race_reader(arg(1), arg(2), std::atoi(arg(3).c_str()));
+    } else if (cmd == "fork") {  // the rest of this group runs in a child, then the parent goes on
+        const pid_t child = ::fork();
+        if (child == 0) {
+            run(Args(a.begin() + 1, a.end()));
+            std::fflush(stdout);
+            ::_exit(0);
+        }
+        ::waitpid(child, nullptr, 0);
+    } else if (cmd == "wait-line") {  // blocks until the test writes a line on stdin
+        std::printf("waiting\n");
+        std::fflush(stdout);
+        char line[16];
+        [[maybe_unused]] char* got = std::fgets(line, sizeof line, stdin);
+    } else if (cmd == "handoff") {
+        handoff(arg(1));
+    } else if (cmd == "garbage") {
+        garbage();
+    } else if (cmd == "oversized") {
+        oversized();
+    } else if (cmd == "garbage-while-busy") {
+        garbage_while_busy(arg(1), std::atoi(arg(2).c_str()));
+    } else if (cmd == "uid") {
+        report(0, std::to_string(::getuid()) + " " + std::to_string(::getgid()));
+    } else if (cmd == "exit") {
+        std::exit(std::atoi(arg(1).c_str()));
+    } else if (cmd == "kill-self") {
+        ::raise(std::atoi(arg(1).c_str()));
+    } else {
+        std::printf("unknown command %s\n", cmd.c_str());
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    Args group;
+    for (int i = 1; i <= argc; ++i) {
+        if (i == argc || std::strcmp(argv[i], ",") == 0) {
+            if (!group.empty()) run(group);
+            std::fflush(stdout);
+            group.clear();
+        } else {
+            group.emplace_back(argv[i]);
+        }
+    }
+    return 0;
+}
