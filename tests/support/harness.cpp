@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 namespace fdbroker::test {
 
@@ -123,10 +124,10 @@ bool exists(const std::string& path) {
 }
 
 std::vector<std::string> Outcome::lines() const {
-    std::vector<std::string> out;
-    std::istringstream s(this->out);
-    for (std::string line; std::getline(s, line);) out.push_back(line);
-    return out;
+    std::vector<std::string> result;
+    std::istringstream s(out);
+    for (std::string line; std::getline(s, line);) result.push_back(line);
+    return result;
 }
 
 std::vector<std::string> worker_argv(const Script& script) {

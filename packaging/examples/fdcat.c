@@ -1,6 +1,9 @@
 #define _GNU_SOURCE
-/* The smallest real worker: a C program linked against the shared libfdbroker that prints each file
- * named on its command line, or why it could not. Used by the demo and the C-linkage tests. */
+/* fdcat: the smallest real worker. A C program linked against the shared libfdbroker that prints the
+ * first line of each file named on its command line, or why the broker refused it.
+ *
+ *     fdbroker run --policy demo.toml -- fdcat /etc/debian_version /etc/shadow
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

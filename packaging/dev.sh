@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Build helper for a fresh Debian 12 machine.
+#   packaging/dev.sh demo   install build dependencies, build, run the demo
+#   packaging/dev.sh test   install build dependencies, build with -Werror, run the whole test suite
+#   packaging/dev.sh build  build only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(cmake make g++ pkg-config libseccomp-dev libcap-ng-dev libboost-program-options-dev
+          libtomlplusplus-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev)
+
+install_deps() {
+    local missing=() p
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "dev.sh: missing build dependencies; as root run: apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+build() {
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFDBROKER_WERROR=ON
+    cmake --build build -j"$(nproc)"
+}
+
+demo() {
+    local policy=packaging/examples/demo.toml
+    echo
+    echo "== fdbroker check $policy"
+    build/broker/fdbroker check "$policy"
+    echo
+    echo "== fdbroker run --policy $policy --audit - -- fdcat /etc/debian_version /etc/shadow"
+    echo "   (fdcat asks the broker for each file; the audit stream is standard output too)"
+    build/broker/fdbroker run --policy "$policy" --audit - -- build/packaging/fdcat /etc/debian_version /etc/shadow ||
+        echo "(fdcat exited with status $?: one file was refused, as the policy says)"
+}
+
+case "${1:-}" in
+    demo) install_deps; build; demo ;;
+    test) install_deps; build; ctest --test-dir build --output-on-failure -j"$(nproc)" ;;
+    build) install_deps; build ;;
+    *) echo "usage: packaging/dev.sh demo|test|build" >&2; exit 2 ;;
+esac
