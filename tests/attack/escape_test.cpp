@@ -76,6 +76,7 @@ void race(Attack& t, const TempDir& dir, const std::string& policy, const std::s
     ASSERT_EQ(o.lines().size(), 1u) << o.out;
     EXPECT_TRUE(o.lines()[0].starts_with("ok ")) << o.lines()[0];
     EXPECT_NE(o.lines()[0].find("leaked=0"), std::string::npos) << o.lines()[0];
+    std::printf("[ race     ] %s\n", o.lines()[0].c_str());
     (void)t;
 }
 

@@ -114,7 +114,7 @@ TEST_F(Cli, WorkerRunsAsTheProfileUserWithoutPrivileges) {
     EXPECT_NE(caps.out.find("CapBnd:\t0000000000000000"), std::string::npos) << caps.out;
     EXPECT_NE(caps.out.find("CapAmb:\t0000000000000000"), std::string::npos) << caps.out;
     EXPECT_NE(caps.out.find("NoNewPrivs:\t1"), std::string::npos) << caps.out;
-    EXPECT_NE(caps.out.find("Groups:\t\n"), std::string::npos) << caps.out;
+    EXPECT_TRUE(std::regex_search(caps.out, std::regex("Groups:[ \t]*\n"))) << caps.out;
 }
 
 TEST_F(Cli, WorkerInheritsOnlyStdioAndTheChannel) {
@@ -177,7 +177,7 @@ TEST(Check, SyntaxErrorsAndDuplicateProfiles) {
     EXPECT_EQ(run_command({fdbroker_bin(), "check", dir / "missing.toml"}).status, 1);
 }
 
-TEST(Cli, HelpAndVersion) {
+TEST(CliUsage, HelpAndVersion) {
     EXPECT_EQ(run_command({fdbroker_bin(), "--version"}).out, "fdbroker 0.1.0\n");
     const Outcome help = run_command({fdbroker_bin(), "--help"});
     EXPECT_EQ(help.status, 0);
