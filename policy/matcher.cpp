@@ -1,0 +1,231 @@
+#include "policy/matcher.hpp"
+
+#include <array>
+#include <functional>
+#include <limits>
+#include <unordered_map>
+#include <utility>
+
+namespace fdbroker::policy {
+
+namespace {
+
+constexpr std::uint32_t no_node = std::numeric_limits<std::uint32_t>::max();
+constexpr std::size_t kind_count = 4;
+constexpr std::string_view globstar = "**";
+
+std::size_t kind_index(RuleKind kind) noexcept {
+    return static_cast<std::size_t>(kind);
+}
+
+bool is_glob(std::string_view component) noexcept {
+    return component.find_first_of("*?") != std::string_view::npos;
+}
+
+// Lets the literal map be searched with a string_view of the request path: no temporary string.
+struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+// The set of trie nodes a walk is in. Real policies keep it to a handful of nodes, so it lives inline
+// and matching does not allocate; the vector only takes over for policies with very many globs that
+// match the same path.
+class StateSet {
+  public:
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] std::uint32_t operator[](std::size_t i) const noexcept {
+        return i < inline_capacity ? inline_[i] : overflow_[i - inline_capacity];
+    }
+    [[nodiscard]] bool contains(std::uint32_t node) const noexcept {
+        for (std::size_t i = 0; i < size_; ++i) {
+            if ((*this)[i] == node) return true;
+        }
+        return false;
+    }
+    void push(std::uint32_t node) {
+        if (size_ < inline_capacity) {
+            inline_[size_] = node;
+        } else {
+            overflow_.push_back(node);
+        }
+        ++size_;
+    }
+    void clear() noexcept {
+        size_ = 0;
+        overflow_.clear();
+    }
+
+  private:
+    static constexpr std::size_t inline_capacity = 32;
+    std::array<std::uint32_t, inline_capacity> inline_{};
+    std::vector<std::uint32_t> overflow_;
+    std::size_t size_ = 0;
+};
+
+std::int32_t& first_of(Match& match, std::size_t kind) noexcept {
+    switch (kind) {
+        case 0:
+            return match.read;
+        case 1:
+            return match.write;
+        case 2:
+            return match.create;
+        default:
+            return match.deny;
+    }
+}
+
+std::int32_t& longest_of(Match& match, std::size_t kind) noexcept {
+    switch (kind) {
+        case 0:
+            return match.read_longest_anchor;
+        case 1:
+            return match.write_longest_anchor;
+        default:
+            return match.create_longest_anchor;
+    }
+}
+
+}  // namespace
+
+struct Matcher::Trie {
+    struct Node {
+        std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> literals;
+        std::vector<std::pair<std::string, std::uint32_t>> globs;
+        std::uint32_t globstar = no_node;
+        // A '**' node consumes any component and stays where it is; reaching it consumes nothing.
+        bool loops = false;
+        // Every pattern ending here has the same components, hence the same anchor.
+        std::size_t anchor_length = 0;
+        // Per kind, the first rule (in file order) ending here; -1 for none.
+        std::array<std::int32_t, kind_count> first{-1, -1, -1, -1};
+    };
+
+    std::vector<Node> nodes = std::vector<Node>(1);  // nodes[0] is the root, "/"
+
+    std::uint32_t literal_child(std::uint32_t parent, const std::string& component);
+    std::uint32_t glob_child(std::uint32_t parent, const std::string& component);
+    std::uint32_t globstar_child(std::uint32_t parent);
+    std::uint32_t new_node() {
+        nodes.emplace_back();
+        return static_cast<std::uint32_t>(nodes.size() - 1);
+    }
+
+    void enter(StateSet& set, std::uint32_t node) const;
+    void step(const StateSet& from, std::string_view component, StateSet& to) const;
+    void collect(const StateSet& set, Match& match) const noexcept;
+};
+
+std::uint32_t Matcher::Trie::literal_child(std::uint32_t parent, const std::string& component) {
+    if (auto it = nodes[parent].literals.find(component); it != nodes[parent].literals.end())
+        return it->second;
+    const std::uint32_t child = new_node();
+    nodes[parent].literals.emplace(component, child);
+    return child;
+}
+
+std::uint32_t Matcher::Trie::glob_child(std::uint32_t parent, const std::string& component) {
+    for (const auto& [glob, child] : nodes[parent].globs) {
+        if (glob == component) return child;
+    }
+    const std::uint32_t child = new_node();
+    nodes[parent].globs.emplace_back(component, child);
+    return child;
+}
+
+std::uint32_t Matcher::Trie::globstar_child(std::uint32_t parent) {
+    if (nodes[parent].globstar != no_node) return nodes[parent].globstar;
+    const std::uint32_t child = new_node();
+    nodes[child].loops = true;
+    nodes[parent].globstar = child;
+    return child;
+}
+
+// Adds `node` and, because '**' matches zero components, every '**' directly beneath it. A node is
+// only ever added together with that chain, so meeting one already present ends the walk.
+void Matcher::Trie::enter(StateSet& set, std::uint32_t node) const {
+    while (node != no_node && !set.contains(node)) {
+        set.push(node);
+        node = nodes[node].globstar;
+    }
+}
+
+void Matcher::Trie::step(const StateSet& from, std::string_view component, StateSet& to) const {
+    for (std::size_t i = 0; i < from.size(); ++i) {
+        const Node& node = nodes[from[i]];
+        if (node.loops) enter(to, from[i]);
+        if (auto it = node.literals.find(component); it != node.literals.end()) enter(to, it->second);
+        for (const auto& [glob, child] : node.globs) {
+            if (glob_component_match(glob, component)) enter(to, child);
+        }
+    }
+}
+
+void Matcher::Trie::collect(const StateSet& set, Match& match) const noexcept {
+    std::array<std::size_t, kind_count> best_anchor{};
+    for (std::size_t i = 0; i < set.size(); ++i) {
+        const Node& node = nodes[set[i]];
+        for (std::size_t kind = 0; kind < kind_count; ++kind) {
+            const std::int32_t rule = node.first[kind];
+            if (rule < 0) continue;
+            std::int32_t& first = first_of(match, kind);
+            if (first < 0 || rule < first) first = rule;
+            if (kind == kind_index(RuleKind::deny)) continue;
+            std::int32_t& longest = longest_of(match, kind);
+            const bool longer = node.anchor_length > best_anchor[kind];
+            const bool tie_but_earlier = node.anchor_length == best_anchor[kind] && rule < longest;
+            if (longest < 0 || longer || tie_but_earlier) {
+                longest = rule;
+                best_anchor[kind] = node.anchor_length;
+            }
+        }
+    }
+}
+
+Matcher::Matcher() : trie_(std::make_unique<Trie>()) {}
+Matcher::~Matcher() = default;
+Matcher::Matcher(Matcher&&) noexcept = default;
+Matcher& Matcher::operator=(Matcher&&) noexcept = default;
+
+void Matcher::add(const Pattern& pattern, RuleKind kind, std::int32_t rule_index) {
+    if (!trie_) trie_ = std::make_unique<Trie>();  // a moved-from matcher starts over
+    std::uint32_t node = 0;
+    for (const std::string& component : pattern.components()) {
+        if (component == globstar) {
+            node = trie_->globstar_child(node);
+        } else if (is_glob(component)) {
+            node = trie_->glob_child(node, component);
+        } else {
+            node = trie_->literal_child(node, component);
+        }
+    }
+    Trie::Node& end = trie_->nodes[node];
+    end.anchor_length = pattern.anchor().size();
+    std::int32_t& first = end.first[kind_index(kind)];
+    if (first < 0 || rule_index < first) first = rule_index;
+}
+
+Match Matcher::match(std::string_view path) const noexcept {
+    Match result;
+    if (!trie_) return result;
+    StateSet a;
+    StateSet b;
+    StateSet* current = &a;
+    StateSet* next = &b;
+    trie_->enter(*current, 0);
+    std::size_t start = 1;  // past the leading '/'; "/" itself has no components
+    while (start < path.size()) {
+        std::size_t end = path.find('/', start);
+        if (end == std::string_view::npos) end = path.size();
+        next->clear();
+        trie_->step(*current, path.substr(start, end - start), *next);
+        std::swap(current, next);
+        if (current->size() == 0) return result;  // no rule can match any more
+        start = end + 1;
+    }
+    trie_->collect(*current, result);
+    return result;
+}
+
+}  // namespace fdbroker::policy

@@ -17,7 +17,7 @@ enum class RuleKind : std::uint8_t { read, write, create, deny };
 // A validated pattern: absolute, normal, '*' and '?' inside components, '**' only as a whole
 // component. Only Pattern::parse makes one.
 class Pattern {
-public:
+  public:
     struct Error {
         std::string message;
         std::size_t offset = 0;  // byte offset in the pattern text where the problem is
@@ -31,7 +31,7 @@ public:
     // "/tmp/*.log" -> "/tmp", "/" and "/**" -> "/".
     [[nodiscard]] const std::string& anchor() const noexcept { return anchor_; }
 
-private:
+  private:
     Pattern() = default;
     std::string text_;
     std::vector<std::string> components_;
@@ -54,20 +54,28 @@ struct Match {
     std::int32_t write = -1;
     std::int32_t create = -1;
     std::int32_t deny = -1;
+    // Per allow kind, the matching rule whose pattern has the longest anchor (ties: the earliest in
+    // file order); -1 for none. Profile::decide reports it as the granting rule, because its anchor is
+    // the narrowest directory the broker can open the path beneath.
+    std::int32_t read_longest_anchor = -1;
+    std::int32_t write_longest_anchor = -1;
+    std::int32_t create_longest_anchor = -1;
 };
 
 class Matcher {
-public:
+  public:
     Matcher();
     ~Matcher();
     Matcher(Matcher&&) noexcept;
     Matcher& operator=(Matcher&&) noexcept;
 
+    // rule_index orders the rules: Match reports, per kind, the smallest index that matched (the loader
+    // numbers a profile's rules in file order).
     void add(const Pattern& pattern, RuleKind kind, std::int32_t rule_index);
     // path must be normal absolute. Does not allocate in the steady state.
     [[nodiscard]] Match match(std::string_view path) const noexcept;
 
-private:
+  private:
     struct Trie;
     std::unique_ptr<Trie> trie_;
 };

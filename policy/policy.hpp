@@ -42,7 +42,7 @@ struct AddressRule {
 };
 
 class Profile {
-public:
+  public:
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
     // Identity for spawned workers; empty when the policy leaves it to the default ("nobody").
     [[nodiscard]] std::optional<uid_t> uid() const noexcept { return uid_; }
@@ -57,7 +57,7 @@ public:
     // needs is a combination of Need bits. Never allocates.
     [[nodiscard]] Decision decide(std::string_view path, std::uint8_t needs) const noexcept;
 
-private:
+  private:
     friend class Loader;
     std::string name_;
     std::optional<uid_t> uid_;
@@ -77,7 +77,7 @@ struct LoadResult {
 };
 
 class Policy {
-public:
+  public:
     // Reads and validates a policy file; `file` is used verbatim in diagnostics and audit lines.
     [[nodiscard]] static LoadResult load_file(const std::string& file);
     // Same, from text already in memory; `file` names it in diagnostics.
@@ -87,7 +87,7 @@ public:
     [[nodiscard]] const Profile* profile(std::string_view name) const noexcept;
     [[nodiscard]] const std::vector<Profile>& profiles() const noexcept { return profiles_; }
 
-private:
+  private:
     friend class Loader;
     std::string file_;
     std::vector<Profile> profiles_;

@@ -1,0 +1,72 @@
+#include <array>
+
+#include "policy/path.hpp"
+#include "policy/policy.hpp"
+
+namespace fdbroker::policy {
+
+namespace {
+
+constexpr std::uint8_t allow_needs = need_read | need_write | need_create;
+constexpr std::uint8_t all_needs = allow_needs | need_any;
+
+struct Grant {
+    std::uint8_t need;
+    std::int32_t first;
+    std::int32_t longest_anchor;
+};
+
+std::array<Grant, 3> grants_of(const Match& match) noexcept {
+    return {{{need_read, match.read, match.read_longest_anchor},
+             {need_write, match.write, match.write_longest_anchor},
+             {need_create, match.create, match.create_longest_anchor}}};
+}
+
+// Is rule `candidate` a better deciding rule for an allow than rule `current`? The broker opens the
+// path beneath the deciding rule's anchor, so the deepest anchor wins; on a tie, the earlier rule, so
+// that audit lines name what the administrator wrote first.
+bool narrower(const std::vector<Rule>& rules, std::int32_t candidate, std::int32_t current) noexcept {
+    const std::size_t a = rules[static_cast<std::size_t>(candidate)].pattern.anchor().size();
+    const std::size_t b = rules[static_cast<std::size_t>(current)].pattern.anchor().size();
+    return a > b || (a == b && candidate < current);
+}
+
+}  // namespace
+
+std::string Diagnostic::str() const {
+    // Problems that concern the file as a whole (it cannot be read) have no position.
+    if (line == 0) return file + ": error: " + message;
+    return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": error: " + message;
+}
+
+Decision Profile::decide(std::string_view path, std::uint8_t needs) const noexcept {
+    // No needs, or bits nobody defined, mean a caller bug: refusing is the only safe answer.
+    if (needs == 0 || (needs & ~all_needs) != 0) return {};
+    if (!is_normal_absolute(path)) return {};
+    const Match match = matcher_.match(path);
+    if (match.deny >= 0) return {false, &rules_[static_cast<std::size_t>(match.deny)]};
+
+    // need_any alone is satisfied by any kind of grant; specific needs must each be granted.
+    const bool need_all = (needs & allow_needs) != 0;
+    const std::uint8_t wanted = need_all ? static_cast<std::uint8_t>(needs & allow_needs) : allow_needs;
+    std::int32_t deciding = -1;
+    for (const Grant& grant : grants_of(match)) {
+        if ((wanted & grant.need) == 0) continue;
+        if (grant.first < 0) {
+            if (need_all) return {};
+            continue;
+        }
+        if (deciding < 0 || narrower(rules_, grant.longest_anchor, deciding)) deciding = grant.longest_anchor;
+    }
+    if (deciding < 0) return {};
+    return {true, &rules_[static_cast<std::size_t>(deciding)]};
+}
+
+const Profile* Policy::profile(std::string_view name) const noexcept {
+    for (const Profile& candidate : profiles_) {
+        if (candidate.name() == name) return &candidate;
+    }
+    return nullptr;
+}
+
+}  // namespace fdbroker::policy
