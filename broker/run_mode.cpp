@@ -101,6 +101,9 @@ int run(const RunOptions& options) {
     }
     unique_fd broker_end(pair[0]), worker_end(pair[1]);
 
+    // A closed audit pipe (`--audit - | head`) must cost audit lines, not the broker: writes then fail
+    // with EPIPE instead. The worker gets default dispositions back in sandbox::spawn.
+    ::signal(SIGPIPE, SIG_IGN);
     sigset_t handled;
     if (!Signals::block(handled) || ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
         log("setting up signals: %s", std::strerror(errno));
