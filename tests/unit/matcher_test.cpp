@@ -1,12 +1,35 @@
 // The trie matcher and Profile::decide: which paths each pattern form matches, and which rule decides.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <memory>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "policy/matcher.hpp"
 #include "policy/policy.hpp"
+
+// Counts heap allocations so the tests can check that decisions do not allocate.
+namespace {
+std::atomic<long> allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+    allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+    throw std::bad_alloc();
+}
+// Kept out of line: once inlined next to a new-expression, GCC (-Wmismatched-new-delete) cannot see
+// that the replaced operator new is malloc-based.
+[[gnu::noinline]] void operator delete(void* p) noexcept {
+    std::free(p);
+}
+[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
 
 namespace fdbroker::policy {
 namespace {
@@ -437,6 +460,40 @@ write = ["/home/alice/.ssh/authorized_keys"]
     EXPECT_EQ(d.rule->kind, RuleKind::deny);
     EXPECT_EQ(d.rule->line, 3U);
     EXPECT_TRUE(p.decide("/home/alice/.bashrc", need_read).allowed);
+}
+
+TEST(DecideAllocations, DecisionsDoNotAllocate) {
+    const auto policy = load(R"(version = 1
+[profile.p]
+read   = ["/srv/**", "/etc/hostname", "/usr/lib/*/libc.so.?", "/a/**/z"]
+write  = ["/srv/out/**"]
+create = ["/srv/out/*.tmp"]
+deny   = ["/srv/**/.git/**"]
+)");
+    ASSERT_NE(policy, nullptr);
+    const Profile& p = *policy->profile("p");
+    const std::vector<std::string> paths = {"/srv/a/b/c/d/e/f/g/h",
+                                            "/srv/out/x.tmp",
+                                            "/srv/x/.git/config",
+                                            "/etc/hostname",
+                                            "/usr/lib/x86_64-linux-gnu/libc.so.6",
+                                            "/a/b/c/d/z",
+                                            "/nothing/here",
+                                            "/",
+                                            "/srv/../etc"};
+    int allowed = 0;
+    const long before = allocations.load();
+    for (const std::string& path : paths) {
+        allowed += p.decide(path, need_read).allowed ? 1 : 0;
+        allowed += p.decide(path, need_write | need_create).allowed ? 1 : 0;
+        allowed += p.decide(path, need_any).allowed ? 1 : 0;
+    }
+    const long after = allocations.load();
+    EXPECT_EQ(after - before, 0);
+    EXPECT_EQ(allowed, 11);
+    // The counter does see allocations.
+    const auto probe = std::make_unique<std::vector<int>>(100);
+    EXPECT_GE(allocations.load() - after, 2);
 }
 
 TEST(DecideEmpty, ProfileWithoutRulesDeniesEverything) {
