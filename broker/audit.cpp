@@ -63,8 +63,9 @@ void append_json_escaped(std::string& out, std::string_view s) {
 }
 
 Audit Audit::open(const std::string& target, std::string& error) {
-    int fd = target == "-" ? ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)
-                           : ::open(target.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    int fd = target == "-"
+                 ? ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)
+                 : ::open(target.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
     if (fd < 0) {
         error = "cannot open audit stream " + target + ": " + std::strerror(errno);
         return Audit();

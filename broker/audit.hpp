@@ -17,7 +17,7 @@ struct AuditRecord {
     std::string_view profile;
     std::string_view op;
     std::string_view path;
-    std::string_view path2;  // rename destination, else empty
+    std::string_view path2;   // rename destination, else empty
     std::uint32_t flags = 0;  // open flags or access mode, 0 when the op has none
     bool allowed = false;
     const policy::Rule* rule = nullptr;  // the deciding rule; nullptr for the default deny
@@ -25,7 +25,7 @@ struct AuditRecord {
 };
 
 class Audit {
-public:
+  public:
     Audit() = default;  // disabled: record() does nothing
     // "-" is standard output; anything else is a file opened for appending (created 0640).
     [[nodiscard]] static Audit open(const std::string& target, std::string& error);
@@ -36,7 +36,7 @@ public:
     // Writes whatever has been recorded since the last flush.
     void flush() noexcept;
 
-private:
+  private:
     explicit Audit(unique_fd fd) : fd_(std::move(fd)) { buffer_.reserve(1 << 16); }
     unique_fd fd_;
     std::string policy_file_;

@@ -51,10 +51,12 @@ bool Broker::attach(const proto::Credentials& sender, unique_fd sender_pidfd, un
     if (sender.uid != worker_uid_) return why = "credentials of another user", false;
     if (!sender_pidfd) sender_pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, sender.pid, 0)));
     if (!sender_pidfd) return why = "the sender has exited", false;
-    if (!tree_->contains(sender.pid)) return why = "the sender is not the worker or one of its descendants", false;
+    if (!tree_->contains(sender.pid))
+        return why = "the sender is not the worker or one of its descendants", false;
     // The walk above read /proc by pid; the pidfd proves that pid still named the sender throughout.
     if (!pidfd_alive(sender_pidfd.get())) return why = "the sender exited during the check", false;
-    if (!is_seqpacket_unix(channel.get())) return why = "the attached channel is not a unix seqpacket socket", false;
+    if (!is_seqpacket_unix(channel.get()))
+        return why = "the attached channel is not a unix seqpacket socket", false;
     proto::enable_credentials(channel.get(), false);
 
     auto session = std::make_unique<Session>(*this, std::move(channel), sender, std::move(sender_pidfd));
@@ -67,11 +69,13 @@ bool Broker::attach(const proto::Credentials& sender, unique_fd sender_pidfd, un
     return true;
 }
 
-void Broker::handle(Session& session, const proto::Credentials& sender, const wire::Request& request) noexcept {
+void Broker::handle(Session& session, const proto::Credentials& sender,
+                    const wire::Request& request) noexcept {
     wire::Reply reply;
     reply.op = request.op;
     reply.id = request.id;
-    AuditRecord audit{sender.pid, sender.uid, profile_.name(), wire::op_name(request.op), request.path, {}, 0};
+    AuditRecord audit{sender.pid, sender.uid, profile_.name(), wire::op_name(request.op), request.path,
+                      {},         0};
     OpResult result;
     int fd = -1;
     std::array<std::byte, wire::kStatPayloadSize> stat_payload;
@@ -126,7 +130,8 @@ void Broker::handle(Session& session, const proto::Credentials& sender, const wi
             result = ops_.rename(request.path, request.path2);
             reply.result = result_of(result, 0);
             break;
-        case wire::Op::attach: return;  // sessions never pass it here
+        case wire::Op::attach:
+            return;  // sessions never pass it here
     }
     audit.allowed = result.verdict.allowed;
     audit.rule = result.verdict.rule;

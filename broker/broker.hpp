@@ -17,7 +17,7 @@
 namespace fdbroker::broker {
 
 class Broker {
-public:
+  public:
     Broker(EventLoop& loop, std::shared_ptr<const policy::Policy> policy, const policy::Profile& profile,
            std::optional<Owner> owner, Audit& audit);
 
@@ -38,7 +38,7 @@ public:
     // Destroys sessions closed during the last loop turn and flushes the audit stream.
     void end_turn() noexcept;
 
-private:
+  private:
     EventLoop& loop_;
     std::shared_ptr<const policy::Policy> policy_;
     const policy::Profile& profile_;

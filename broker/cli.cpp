@@ -28,15 +28,16 @@ const char* const kUsage =
     "for the files its policy grants. See fdbroker COMMAND --help.\n";
 
 po::options_description run_options() {
-    po::options_description d("fdbroker run [OPTIONS] [--] PROGRAM [ARG...]\n\n"
-                              "Runs PROGRAM as a worker under a policy profile and serves its requests. Exits with\n"
-                              "PROGRAM's status (128+N if killed by signal N); 125 if fdbroker failed, 126 if\n"
-                              "PROGRAM is not executable, 127 if it was not found.\n\nOptions");
+    po::options_description d(
+        "fdbroker run [OPTIONS] [--] PROGRAM [ARG...]\n\n"
+        "Runs PROGRAM as a worker under a policy profile and serves its requests. Exits with\n"
+        "PROGRAM's status (128+N if killed by signal N); 125 if fdbroker failed, 126 if\n"
+        "PROGRAM is not executable, 127 if it was not found.\n\nOptions");
     d.add_options()("help,h", "show this help")(
         "policy", po::value<std::string>()->required()->value_name("FILE"), "the policy file (TOML)")(
-        "profile", po::value<std::string>()->default_value("default")->value_name("NAME"), "the profile to apply")(
-        "audit", po::value<std::string>()->value_name("FILE|-"),
-        "write one JSON line per decision to FILE, or to standard output with -");
+        "profile", po::value<std::string>()->default_value("default")->value_name("NAME"),
+        "the profile to apply")("audit", po::value<std::string>()->value_name("FILE|-"),
+                                "write one JSON line per decision to FILE, or to standard output with -");
     return d;
 }
 
@@ -91,7 +92,8 @@ int command_run(const std::vector<std::string>& args) {
 
 int command_check(const std::vector<std::string>& args) {
     po::options_description desc(
-        "fdbroker check FILE...\n\nValidates policy files. Prints FILE:LINE:COL: error: MESSAGE for each problem\n"
+        "fdbroker check FILE...\n\nValidates policy files. Prints FILE:LINE:COL: error: MESSAGE for each "
+        "problem\n"
         "to standard error; exits 0 if every file is valid, 1 if not.\n\nOptions");
     desc.add_options()("help,h", "show this help");
     po::options_description hidden;
@@ -118,7 +120,8 @@ int command_check(const std::vector<std::string>& args) {
     bool all_valid = true;
     for (const std::string& file : vm["file"].as<std::vector<std::string>>()) {
         const policy::LoadResult r = policy::Policy::load_file(file);
-        for (const auto& d : r.errors) std::fprintf(stderr, "%s\n", d.str().c_str());
+        for (const auto& d : r.errors)
+            std::fprintf(stderr, "%s\n", d.str().c_str());
         if (r.policy)
             std::printf("%s: ok (%zu profile%s)\n", file.c_str(), r.policy->profiles().size(),
                         r.policy->profiles().size() == 1 ? "" : "s");

@@ -22,13 +22,16 @@ bool EventLoop::modify(int fd, std::uint32_t events, EventHandler* handler) noex
     return ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) == 0;
 }
 
-void EventLoop::remove(int fd) noexcept { ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+void EventLoop::remove(int fd) noexcept {
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+}
 
 bool EventLoop::turn(int timeout_ms) noexcept {
     epoll_event events[64];
     const int n = ::epoll_wait(epoll_.get(), events, 64, timeout_ms);
     if (n < 0) return errno == EINTR;
-    for (int i = 0; i < n; ++i) static_cast<EventHandler*>(events[i].data.ptr)->on_event(events[i].events);
+    for (int i = 0; i < n; ++i)
+        static_cast<EventHandler*>(events[i].data.ptr)->on_event(events[i].events);
     return true;
 }
 

@@ -8,15 +8,15 @@
 namespace fdbroker::broker {
 
 class EventHandler {
-public:
+  public:
     virtual void on_event(std::uint32_t events) noexcept = 0;
 
-protected:
+  protected:
     ~EventHandler() = default;
 };
 
 class EventLoop {
-public:
+  public:
     EventLoop();  // aborts the broker (via errno log) only if epoll itself is unavailable
     [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(epoll_); }
 
@@ -26,7 +26,7 @@ public:
     // Waits up to timeout_ms (-1: forever) and dispatches what is ready. False on a fatal error.
     bool turn(int timeout_ms) noexcept;
 
-private:
+  private:
     unique_fd epoll_;
 };
 

@@ -35,17 +35,24 @@ bool is_symlink(const Location& loc) noexcept {
 }  // namespace
 
 bool FileOps::open_flags_known(std::uint32_t flags) noexcept {
-    constexpr std::uint32_t known = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK |
-                                    O_DSYNC | O_SYNC | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | kKernelLargefile;
+    constexpr std::uint32_t known = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND |
+                                    O_NONBLOCK | O_DSYNC | O_SYNC | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
+                                    kKernelLargefile;
     return (flags & ~known) == 0 && (flags & O_ACCMODE) != O_ACCMODE;
 }
 
 std::uint8_t FileOps::open_needs(std::uint32_t flags) noexcept {
     std::uint8_t needs = 0;
     switch (flags & O_ACCMODE) {
-        case O_RDONLY: needs = need_read; break;
-        case O_WRONLY: needs = need_write; break;
-        default: needs = need_read | need_write; break;
+        case O_RDONLY:
+            needs = need_read;
+            break;
+        case O_WRONLY:
+            needs = need_write;
+            break;
+        default:
+            needs = need_read | need_write;
+            break;
     }
     if (flags & O_CREAT) needs |= need_create;
     if (flags & (O_TRUNC | O_APPEND)) needs |= need_write;
@@ -71,7 +78,8 @@ OpResult FileOps::follow(std::string_view path, std::uint8_t needs, Final&& fina
             return result;
         }
         PathBuffer& next = hops[hop % 2];
-        if (!join_link_target(loc.real.view().substr(0, loc.dir_len), {target, static_cast<std::size_t>(n)}, next)) {
+        if (!join_link_target(loc.real.view().substr(0, loc.dir_len), {target, static_cast<std::size_t>(n)},
+                              next)) {
             result.verdict.error = ENAMETOOLONG;
             return result;
         }
@@ -192,13 +200,14 @@ OpResult FileOps::mkdir(std::string_view path, mode_t mode) noexcept {
 }
 
 OpResult FileOps::unlink(std::string_view path) noexcept {
-    return on_name(path, need_create, [](const Location& l, mode_t) { return ::unlinkat(l.dir.get(), l.name, 0); }, 0);
+    return on_name(
+        path, need_create, [](const Location& l, mode_t) { return ::unlinkat(l.dir.get(), l.name, 0); }, 0);
 }
 
 OpResult FileOps::rmdir(std::string_view path) noexcept {
     return on_name(
-        path, need_create, [](const Location& l, mode_t) { return ::unlinkat(l.dir.get(), l.name, AT_REMOVEDIR); },
-        0);
+        path, need_create,
+        [](const Location& l, mode_t) { return ::unlinkat(l.dir.get(), l.name, AT_REMOVEDIR); }, 0);
 }
 
 OpResult FileOps::rename(std::string_view from, std::string_view to) noexcept {

@@ -17,9 +17,9 @@
 namespace fdbroker::broker {
 
 struct OpResult {
-    Verdict verdict;   // allowed/rule for the audit line; verdict.error is what the worker sees
-    int value = 0;     // readlink: the length
-    unique_fd fd;      // open: the descriptor to hand over
+    Verdict verdict;  // allowed/rule for the audit line; verdict.error is what the worker sees
+    int value = 0;    // readlink: the length
+    unique_fd fd;     // open: the descriptor to hand over
 };
 
 // Who owns what the broker creates for a worker, when the broker runs as root.
@@ -29,7 +29,7 @@ struct Owner {
 };
 
 class FileOps {
-public:
+  public:
     FileOps(const policy::Profile& profile, std::optional<Owner> owner) : profile_(&profile), owner_(owner) {}
 
     // The open flags a worker may use; anything else (O_PATH, O_TMPFILE, O_DIRECT, O_ASYNC, O_NOATIME,
@@ -47,7 +47,7 @@ public:
     OpResult rmdir(std::string_view path) noexcept;
     OpResult rename(std::string_view from, std::string_view to) noexcept;
 
-private:
+  private:
     template <class Final>
     OpResult follow(std::string_view path, std::uint8_t needs, Final&& final_step) noexcept;
     OpResult on_name(std::string_view path, std::uint8_t needs, int (*op)(const Location&, mode_t),

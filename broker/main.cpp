@@ -1,3 +1,5 @@
 #include "broker/cli.hpp"
 
-int main(int argc, char** argv) { return fdbroker::broker::main_cli(argc, argv); }
+int main(int argc, char** argv) {
+    return fdbroker::broker::main_cli(argc, argv);
+}

@@ -9,7 +9,7 @@
 namespace fdbroker::broker {
 
 class PathBuffer {
-public:
+  public:
     static constexpr std::size_t kCapacity = PATH_MAX - 1;  // bytes, without the NUL
 
     PathBuffer() { data_[0] = '\0'; }
@@ -34,7 +34,7 @@ public:
     [[nodiscard]] std::size_t size() const noexcept { return len_; }
     [[nodiscard]] std::string_view view() const noexcept { return {data_, len_}; }
 
-private:
+  private:
     char data_[PATH_MAX];
     std::size_t len_ = 0;
 };

@@ -36,7 +36,8 @@ bool ProcessTree::contains(pid_t pid) const noexcept {
     // Bounded: a chain longer than this is not a tree the broker made.
     for (int depth = 0; depth < 1024 && pid > 1; ++depth) {
         if (pid == worker_) return true;
-        if (pid == broker_) return depth > 0;  // adopted orphans hang off the broker; the broker is not a worker
+        if (pid == broker_)
+            return depth > 0;  // adopted orphans hang off the broker; the broker is not a worker
         pid = parent_pid(pid);
     }
     return false;

@@ -6,7 +6,7 @@
 namespace fdbroker::broker {
 
 class ProcessTree {
-public:
+  public:
     // The broker must be the worker's parent and a child subreaper, so that descendants orphaned
     // by their parents are re-parented to the broker and still count as part of the tree.
     ProcessTree(pid_t worker, pid_t broker) noexcept : worker_(worker), broker_(broker) {}
@@ -15,7 +15,7 @@ public:
     // holds a pidfd of pid and checks it is still alive afterwards, so a recycled pid cannot pass.
     [[nodiscard]] bool contains(pid_t pid) const noexcept;
 
-private:
+  private:
     pid_t worker_;
     pid_t broker_;
 };

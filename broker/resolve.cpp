@@ -26,8 +26,12 @@ int openat2_dir(int dirfd, const char* path, std::uint64_t resolve) noexcept {
     }
 }
 
-Verdict deny(const policy::Rule* rule = nullptr) noexcept { return {false, rule, EACCES}; }
-Verdict fail(int error, const policy::Rule* rule) noexcept { return {true, rule, error}; }
+Verdict deny(const policy::Rule* rule = nullptr) noexcept {
+    return {false, rule, EACCES};
+}
+Verdict fail(int error, const policy::Rule* rule) noexcept {
+    return {true, rule, error};
+}
 
 // A failed resolution may report the real errno only when no symlink was involved; otherwise a
 // symlink planted in a granted tree would tell the worker whether some denied directory exists.
@@ -75,10 +79,12 @@ Verdict locate(const policy::Profile& profile, std::string_view path, std::uint8
     PathBuffer buf;
     if (!buf.assign(anchor)) return fail(ENAMETOOLONG, lexical.rule);
     unique_fd anchor_fd(openat2_dir(AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS));
-    if (!anchor_fd) return resolution_failure(AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS, errno, lexical.rule);
+    if (!anchor_fd)
+        return resolution_failure(AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS, errno, lexical.rule);
 
     std::string_view rel = parent.substr(anchor.size());
-    while (!rel.empty() && rel.front() == '/') rel.remove_prefix(1);
+    while (!rel.empty() && rel.front() == '/')
+        rel.remove_prefix(1);
     if (rel.empty()) {
         out.dir = std::move(anchor_fd);
     } else {
@@ -89,10 +95,11 @@ Verdict locate(const policy::Profile& profile, std::string_view path, std::uint8
             // judged below by its real path, so a target that is also granted still works.
             if (!buf.assign(parent)) return fail(ENAMETOOLONG, lexical.rule);
             out.dir.reset(openat2_dir(AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS));
-            if (!out.dir) return resolution_failure(AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS, errno, lexical.rule);
+            if (!out.dir)
+                return resolution_failure(AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS, errno, lexical.rule);
         } else if (!out.dir) {
-            return resolution_failure(anchor_fd.get(), buf.c_str(), RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS, errno,
-                                      lexical.rule);
+            return resolution_failure(anchor_fd.get(), buf.c_str(), RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+                                      errno, lexical.rule);
         }
     }
 

@@ -23,8 +23,8 @@ struct Verdict {
 };
 
 struct Location {
-    unique_fd dir;      // O_PATH descriptor of the directory that holds the final component
-    PathBuffer real;    // the real path that was judged: real directory + "/" + name
+    unique_fd dir;            // O_PATH descriptor of the directory that holds the final component
+    PathBuffer real;          // the real path that was judged: real directory + "/" + name
     std::size_t dir_len = 0;  // real.view().substr(0, dir_len) is the real directory
     const char* name = ".";   // final component, NUL-terminated; "." when the target is "/"
     PathBuffer name_storage;

@@ -30,12 +30,13 @@ constexpr int kSetupFailed = 125;
 constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
 class Signals final : public EventHandler {
-public:
+  public:
     Signals(pid_t worker, int worker_pidfd) : worker_(worker), worker_pidfd_(worker_pidfd) {}
     static bool block(sigset_t& set) {
         sigemptyset(&set);
         sigaddset(&set, SIGCHLD);
-        for (int sig : kForwarded) sigaddset(&set, sig);
+        for (int sig : kForwarded)
+            sigaddset(&set, sig);
         return ::sigprocmask(SIG_BLOCK, &set, nullptr) == 0;
     }
     bool open(const sigset_t& set) {
@@ -55,7 +56,7 @@ public:
         }
     }
 
-private:
+  private:
     // Reaps the worker and any orphaned descendant re-parented to the broker (it is a subreaper).
     void reap() noexcept {
         int status = 0;
@@ -76,7 +77,8 @@ private:
 
 int run(const RunOptions& options) {
     policy::LoadResult loaded = policy::Policy::load_file(options.policy_file);
-    for (const auto& d : loaded.errors) log("%s", d.str().c_str());
+    for (const auto& d : loaded.errors)
+        log("%s", d.str().c_str());
     if (!loaded.policy) return kSetupFailed;
     const policy::Profile* profile = loaded.policy->profile(options.profile);
     if (!profile) {

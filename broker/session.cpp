@@ -36,7 +36,9 @@ Session::Session(Broker& broker, unique_fd channel, proto::Credentials owner, un
     watch_.session = this;
 }
 
-Session::~Session() { close(); }
+Session::~Session() {
+    close();
+}
 
 bool Session::start() noexcept {
     if (!broker_.loop().add(channel_.get(), EPOLLIN, this)) return false;
@@ -60,8 +62,8 @@ void Session::on_event(std::uint32_t events) noexcept {
 
 void Session::refuse(const char* why, const proto::Credentials* who) noexcept {
     if (who)
-        log("closing a %s channel: %s (pid %d, uid %u)", kind_ == Kind::bootstrap ? "bootstrap" : "worker", why,
-            static_cast<int>(who->pid), static_cast<unsigned>(who->uid));
+        log("closing a %s channel: %s (pid %d, uid %u)", kind_ == Kind::bootstrap ? "bootstrap" : "worker",
+            why, static_cast<int>(who->pid), static_cast<unsigned>(who->uid));
     else
         log("closing a %s channel: %s", kind_ == Kind::bootstrap ? "bootstrap" : "worker", why);
     close();
@@ -70,16 +72,23 @@ void Session::refuse(const char* why, const proto::Credentials* who) noexcept {
 void Session::read_requests() noexcept {
     const std::span<std::byte> buffer = broker_.receive_buffer();
     for (int i = 0; i < kFramesPerTurn && !closed() && pending_.empty(); ++i) {
-        proto::Received msg = proto::receive(channel_.get(), buffer, MSG_DONTWAIT, kind_ == Kind::bootstrap ? 1 : 0);
+        proto::Received msg =
+            proto::receive(channel_.get(), buffer, MSG_DONTWAIT, kind_ == Kind::bootstrap ? 1 : 0);
         switch (msg.status) {
-            case proto::RecvStatus::would_block: return;
-            case proto::RecvStatus::eof: close(); return;
+            case proto::RecvStatus::would_block:
+                return;
+            case proto::RecvStatus::eof:
+                close();
+                return;
             case proto::RecvStatus::error:
                 log("reading a channel failed: %s", std::strerror(msg.error));
                 close();
                 return;
-            case proto::RecvStatus::violation: refuse(msg.why, msg.credentials ? &*msg.credentials : nullptr); return;
-            case proto::RecvStatus::ok: break;
+            case proto::RecvStatus::violation:
+                refuse(msg.why, msg.credentials ? &*msg.credentials : nullptr);
+                return;
+            case proto::RecvStatus::ok:
+                break;
         }
         if (!msg.credentials) return refuse("a request without SCM_CREDENTIALS", nullptr);
         const proto::Credentials& sender = *msg.credentials;

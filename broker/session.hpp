@@ -19,7 +19,7 @@ namespace fdbroker::broker {
 class Broker;
 
 class Session final : public EventHandler {
-public:
+  public:
     enum class Kind { bootstrap, owned };
 
     // A bootstrap channel: any process of the tree may send attach requests on it.
@@ -41,7 +41,7 @@ public:
     // until the queue drains, so a worker cannot make the broker buffer without bound).
     void reply(const wire::Reply& reply, int fd = -1) noexcept;
 
-private:
+  private:
     // Watches the owner's pidfd: when the owner exits its channel goes with it.
     struct OwnerWatch final : EventHandler {
         Session* session = nullptr;

@@ -9,7 +9,7 @@
 namespace fdbroker::sandbox {
 
 class Identity {
-public:
+  public:
     // The identity for a worker: the profile's uid/gid when given, "nobody" otherwise. Only root can
     // switch identity, so a broker that is not root keeps its own (and says why in `note`).
     [[nodiscard]] static Identity for_worker(std::optional<uid_t> uid, std::optional<gid_t> gid,
@@ -25,7 +25,7 @@ public:
     // an errno value. Async-signal-safety is not needed: the broker is single-threaded when it forks.
     [[nodiscard]] int apply() const noexcept;
 
-private:
+  private:
     Identity(uid_t uid, gid_t gid, bool switches) : uid_(uid), gid_(gid), switches_(switches) {}
     uid_t uid_;
     gid_t gid_;

@@ -27,17 +27,22 @@ enum Stage : int { stage_fds = 1, stage_identity, stage_privs, stage_exec };
 
 const char* stage_text(int stage) {
     switch (stage) {
-        case stage_fds: return "setting up the worker's file descriptors";
-        case stage_identity: return "switching the worker's identity";
-        case stage_privs: return "setting no_new_privs";
-        default: return "starting the program";
+        case stage_fds:
+            return "setting up the worker's file descriptors";
+        case stage_identity:
+            return "switching the worker's identity";
+        case stage_privs:
+            return "setting no_new_privs";
+        default:
+            return "starting the program";
     }
 }
 
 std::vector<std::string> worker_environment() {
     std::vector<std::string> env;
     for (char** e = environ; *e; ++e) {
-        if (std::strncmp(*e, "FDBROKER_FD=", 12) == 0 || std::strncmp(*e, "FDBROKER_SOCKET=", 16) == 0) continue;
+        if (std::strncmp(*e, "FDBROKER_FD=", 12) == 0 || std::strncmp(*e, "FDBROKER_SOCKET=", 16) == 0)
+            continue;
         env.emplace_back(*e);
     }
     env.push_back("FDBROKER_FD=" + std::to_string(kChannelFd));
@@ -47,7 +52,8 @@ std::vector<std::string> worker_environment() {
 std::vector<char*> pointers(std::vector<std::string>& strings) {
     std::vector<char*> out;
     out.reserve(strings.size() + 1);
-    for (auto& s : strings) out.push_back(s.data());
+    for (auto& s : strings)
+        out.push_back(s.data());
     out.push_back(nullptr);
     return out;
 }
@@ -61,7 +67,8 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
 void reset_signals() {
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);  // EINVAL for KILL/STOP: fine
+    for (int sig = 1; sig < NSIG; ++sig)
+        ::sigaction(sig, &dfl, nullptr);  // EINVAL for KILL/STOP: fine
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -76,7 +83,8 @@ void reset_signals() {
     report = ::fcntl(report, F_DUPFD_CLOEXEC, 64);
     if (channel < 0 || report < 0) ::_exit(125);
     if (::dup2(channel, kChannelFd) < 0) fail(report, stage_fds, errno);
-    if (::syscall(SYS_close_range, kChannelFd + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0) fail(report, stage_fds, errno);
+    if (::syscall(SYS_close_range, kChannelFd + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+        fail(report, stage_fds, errno);
     if (const int err = spec.identity.apply(); err != 0) fail(report, stage_identity, err);
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(report, stage_privs, errno);
     ::execvpe(argv[0], argv, envp);
@@ -117,7 +125,8 @@ Spawned spawn(const SpawnSpec& spec) {
     report_write.reset();
     ChildFailure failure{};
     ssize_t n;
-    do n = ::read(report_read.get(), &failure, sizeof failure);
+    do
+        n = ::read(report_read.get(), &failure, sizeof failure);
     while (n < 0 && errno == EINTR);
     if (n == static_cast<ssize_t>(sizeof failure)) {
         int status = 0;

@@ -23,9 +23,9 @@ struct SpawnSpec {
 
 struct Spawned {
     pid_t pid = -1;
-    unique_fd pidfd;     // held for the worker's lifetime: the pid cannot be mistaken for another process
-    int exit_code = 0;   // when pid < 0: 125 set-up failed, 126 not executable, 127 not found
-    std::string error;   // when pid < 0: what failed
+    unique_fd pidfd;    // held for the worker's lifetime: the pid cannot be mistaken for another process
+    int exit_code = 0;  // when pid < 0: 125 set-up failed, 126 not executable, 127 not found
+    std::string error;  // when pid < 0: what failed
 };
 
 // The calling process must be single-threaded. Signals blocked in the caller are unblocked in the

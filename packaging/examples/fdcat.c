@@ -12,7 +12,7 @@
 
 #include <fdbroker/fdbroker.h>
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
     int failures = 0;
     for (int i = 1; i < argc; ++i) {
         int fd = fdbroker_open(argv[i], O_RDONLY | O_CLOEXEC);

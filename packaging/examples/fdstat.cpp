@@ -28,8 +28,9 @@ int main(int argc, char** argv) {
         const fdbroker::unique_fd fd = broker.open(argv[i], O_RDONLY | O_CLOEXEC, 0, ec);
         char head[16] = {};
         const ssize_t n = fd ? ::read(fd.get(), head, sizeof head - 1) : -1;
-        std::printf("%s: %s, %lld bytes, starts with \"%.*s\"\n", argv[i], S_ISDIR(st.st_mode) ? "directory" : "file",
-                    static_cast<long long>(st.st_size), n > 0 ? static_cast<int>(n) : 0, head);
+        std::printf("%s: %s, %lld bytes, starts with \"%.*s\"\n", argv[i],
+                    S_ISDIR(st.st_mode) ? "directory" : "file", static_cast<long long>(st.st_size),
+                    n > 0 ? static_cast<int>(n) : 0, head);
     }
     return failures == 0 ? 0 : 1;
 }

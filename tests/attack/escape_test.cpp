@@ -21,7 +21,7 @@ namespace fdbroker::test {
 namespace {
 
 class Attack : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         ::mkdir((dir / "ok").c_str(), 0755);
         ::mkdir((dir / "ok/sub").c_str(), 0755);
@@ -44,13 +44,15 @@ TEST_F(Attack, ProcMagicLinksAreRefused) {
                                   {"stat", "/proc/self/root" + dir.path() + "/secret/file"},
                                   {"read", "/proc/self/root" + dir.path() + "/ok/sub/file"}});
     ASSERT_EQ(o.status, 0) << o.err;
-    for (const auto& line : o.lines()) EXPECT_EQ(line, "EACCES");
+    for (const auto& line : o.lines())
+        EXPECT_EQ(line, "EACCES");
     EXPECT_EQ(o.lines().size(), 5u);
 }
 
 TEST_F(Attack, ProcPathsAreRefusedWithoutAGrant) {
-    const Outcome o = run_worker(dir, policy(), {{"read", "/proc/self/root" + dir.path() + "/ok/sub/file"},
-                                                 {"read", "/proc/self/environ"}});
+    const Outcome o = run_worker(
+        dir, policy(),
+        {{"read", "/proc/self/root" + dir.path() + "/ok/sub/file"}, {"read", "/proc/self/environ"}});
     EXPECT_EQ(o.lines(), (std::vector<std::string>{"EACCES", "EACCES"}));
 }
 
@@ -69,7 +71,8 @@ void race(Attack& t, const TempDir& dir, const std::string& policy, const std::s
             ::unlink(tmp.c_str());
         }
     });
-    const Outcome o = run_worker(dir, policy, {{"race-reader", dir / "ok/sub/file", dir / "secret/file", "10000"}});
+    const Outcome o =
+        run_worker(dir, policy, {{"race-reader", dir / "ok/sub/file", dir / "secret/file", "10000"}});
     stop = true;
     attacker.join();
     ASSERT_EQ(o.status, 0) << o.err;
@@ -90,7 +93,7 @@ TEST_F(Attack, RenameRaceWithARelativeSymlinkNeverYieldsADeniedFile) {
 
 // The worker hands its bootstrap channel to a process outside its tree, which tries to attach.
 class Handoff : public Attack {
-protected:
+  protected:
     // Receives the channel the worker sends to `sock`, then tries to attach from a forked process
     // running as `uid`; returns what the attach produced: "refused" (channel ended) or "attached".
     static std::string steal_and_attach(int listener, uid_t uid) {
@@ -102,7 +105,8 @@ protected:
         const int stolen = got.fd.get();
         const pid_t child = ::fork();
         if (child == 0) {
-            if (::geteuid() == 0 && uid != 0 && (::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0))
+            if (::geteuid() == 0 && uid != 0 &&
+                (::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0))
                 ::_exit(3);
             int pair[2];
             ::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair);
@@ -126,8 +130,9 @@ protected:
         const char done = 'x';
         [[maybe_unused]] auto w = ::write(conn, &done, 1);
         ::close(conn);
-        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "refused"
-                                                              : "attached or failed: " + std::to_string(status);
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0
+                   ? "refused"
+                   : "attached or failed: " + std::to_string(status);
     }
 
     void attempt(uid_t uid) {
@@ -143,13 +148,16 @@ protected:
         std::thread thief([&] { verdict = steal_and_attach(listener, uid); });
         // After the handoff the worker's own tree has lost its bootstrap channel too: the broker ends a
         // channel that was used by an outsider, so a new process of the tree cannot attach any more.
-        const Outcome o = run_worker(dir, policy(), {{"read", dir / "ok/sub/file"}, {"handoff", sock},
-                                                     {"fork", "read", dir / "ok/sub/file"},
-                                                     {"read", dir / "ok/sub/file"}});
+        const Outcome o = run_worker(dir, policy(),
+                                     {{"read", dir / "ok/sub/file"},
+                                      {"handoff", sock},
+                                      {"fork", "read", dir / "ok/sub/file"},
+                                      {"read", dir / "ok/sub/file"}});
         thief.join();
         ::close(listener);
         EXPECT_EQ(verdict, "refused");
-        EXPECT_EQ(o.lines(), (std::vector<std::string>{"ok allowed", "ok", "ECONNRESET", "ok allowed"})) << o.err;
+        EXPECT_EQ(o.lines(), (std::vector<std::string>{"ok allowed", "ok", "ECONNRESET", "ok allowed"}))
+            << o.err;
         EXPECT_NE(o.err.find("closing a bootstrap channel"), std::string::npos) << o.err;
     }
 };
@@ -181,7 +189,9 @@ TEST_F(Attack, AMalformedFrameFromOneWorkerDoesNotDisturbAnother) {
 TEST_F(Attack, BrokerKilledMeansECONNRESETNotSIGPIPE) {
     write_file(dir / "policy.toml", policy());
     std::vector<std::string> argv{fdbroker_bin(), "run", "--policy", dir / "policy.toml", "--"};
-    const auto w = worker_argv({{"read", dir / "ok/sub/file"}, {"wait-line"}, {"read", dir / "ok/sub/file"},
+    const auto w = worker_argv({{"read", dir / "ok/sub/file"},
+                                {"wait-line"},
+                                {"read", dir / "ok/sub/file"},
                                 {"stat", dir / "ok/sub/file"}});
     argv.insert(argv.end(), w.begin(), w.end());
     Process broker(argv);

@@ -12,15 +12,20 @@ namespace {
 std::string simple_policy(const TempDir& dir) {
     return "version = 1\n"
            "[profile.default]\n"
-           "read = [\"" + dir.path() + "/pub/**\"]\n"
-           "deny = [\"" + dir.path() + "/pub/private/**\"]\n"
+           "read = [\"" +
+           dir.path() +
+           "/pub/**\"]\n"
+           "deny = [\"" +
+           dir.path() +
+           "/pub/private/**\"]\n"
            "\n"
            "[profile.other]\n"
-           "read = [\"" + dir.path() + "/other\"]\n";
+           "read = [\"" +
+           dir.path() + "/other\"]\n";
 }
 
 class Cli : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         ::mkdir((dir / "pub").c_str(), 0755);
         ::mkdir((dir / "pub/private").c_str(), 0755);
@@ -34,7 +39,8 @@ protected:
 TEST_F(Cli, ExitStatusIsTheWorkersOwn) {
     EXPECT_EQ(run_worker(dir, simple_policy(dir), {{"exit", "0"}}).status, 0);
     EXPECT_EQ(run_worker(dir, simple_policy(dir), {{"exit", "3"}}).status, 3);
-    EXPECT_EQ(run_worker(dir, simple_policy(dir), {{"kill-self", std::to_string(SIGTERM)}}).status, 128 + SIGTERM);
+    EXPECT_EQ(run_worker(dir, simple_policy(dir), {{"kill-self", std::to_string(SIGTERM)}}).status,
+              128 + SIGTERM);
 }
 
 TEST_F(Cli, ExitStatusForFailuresBeforeTheWorkerRuns) {
@@ -59,21 +65,23 @@ TEST_F(Cli, ProfileSelectsTheRules) {
 TEST_F(Cli, ProgramArgumentsAreNotTakenAsOptions) {
     // No "--": the program starts at the first word that is not an option.
     write_file(dir / "policy.toml", simple_policy(dir));
-    const Outcome o =
-        run_command({fdbroker_bin(), "run", "--policy", dir / "policy.toml", worker_bin(), "read", dir / "pub/hello"});
+    const Outcome o = run_command(
+        {fdbroker_bin(), "run", "--policy", dir / "policy.toml", worker_bin(), "read", dir / "pub/hello"});
     EXPECT_EQ(o.status, 0) << o.err;
     EXPECT_EQ(o.lines(), (std::vector<std::string>{"ok hello"}));
 }
 
 TEST_F(Cli, AuditWritesOneJsonLinePerDecisionNamingTheRule) {
     const std::string audit = dir / "audit.jsonl";
-    const Outcome o = run_worker(dir, simple_policy(dir),
-                                 {{"read", dir / "pub/hello"}, {"read", dir / "pub/private/key"}, {"read", dir / "other"}},
-                                 {"--audit", audit});
+    const Outcome o =
+        run_worker(dir, simple_policy(dir),
+                   {{"read", dir / "pub/hello"}, {"read", dir / "pub/private/key"}, {"read", dir / "other"}},
+                   {"--audit", audit});
     ASSERT_EQ(o.status, 0) << o.err;
     std::istringstream lines(read_file(audit));
     std::vector<std::string> records;
-    for (std::string l; std::getline(lines, l);) records.push_back(l);
+    for (std::string l; std::getline(lines, l);)
+        records.push_back(l);
     ASSERT_EQ(records.size(), 3u);
     const std::string policy_file = dir / "policy.toml";
     EXPECT_NE(records[0].find("\"op\":\"open\""), std::string::npos) << records[0];
@@ -85,7 +93,8 @@ TEST_F(Cli, AuditWritesOneJsonLinePerDecisionNamingTheRule) {
     EXPECT_NE(records[1].find("\"errno\":13"), std::string::npos) << records[1];
     EXPECT_NE(records[2].find("\"rule\":null"), std::string::npos) << records[2];
     for (const auto& r : records) {
-        EXPECT_TRUE(std::regex_search(r, std::regex(R"(^\{"time":"\d{4}-\d\d-\d\dT[0-9:.]+Z","pid":\d+,"uid":\d+,)")))
+        EXPECT_TRUE(
+            std::regex_search(r, std::regex(R"(^\{"time":"\d{4}-\d\d-\d\dT[0-9:.]+Z","pid":\d+,"uid":\d+,)")))
             << r;
         EXPECT_NE(r.find("\"profile\":\"default\""), std::string::npos);
     }
@@ -106,8 +115,9 @@ TEST_F(Cli, WorkerRunsAsTheProfileUserWithoutPrivileges) {
     EXPECT_EQ(run_worker(dir, policy, {{"uid"}}).lines(), (std::vector<std::string>{"ok 1 1"}));
     // The worker holds no capabilities and cannot regain any: checked from /proc by a shell.
     write_file(dir / "policy.toml", simple_policy(dir));
-    const Outcome caps = run_command({fdbroker_bin(), "run", "--policy", dir / "policy.toml", "--", "/bin/sh", "-c",
-                                      "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Groups):' /proc/self/status"});
+    const Outcome caps =
+        run_command({fdbroker_bin(), "run", "--policy", dir / "policy.toml", "--", "/bin/sh", "-c",
+                     "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Groups):' /proc/self/status"});
     ASSERT_EQ(caps.status, 0) << caps.err;
     EXPECT_NE(caps.out.find("CapPrm:\t0000000000000000"), std::string::npos) << caps.out;
     EXPECT_NE(caps.out.find("CapEff:\t0000000000000000"), std::string::npos) << caps.out;
@@ -119,8 +129,8 @@ TEST_F(Cli, WorkerRunsAsTheProfileUserWithoutPrivileges) {
 
 TEST_F(Cli, WorkerInheritsOnlyStdioAndTheChannel) {
     write_file(dir / "policy.toml", simple_policy(dir));
-    const Outcome o = run_command(
-        {fdbroker_bin(), "run", "--policy", dir / "policy.toml", "--", "/bin/sh", "-c", "ls /proc/self/fd; echo FD=$FDBROKER_FD"});
+    const Outcome o = run_command({fdbroker_bin(), "run", "--policy", dir / "policy.toml", "--", "/bin/sh",
+                                   "-c", "ls /proc/self/fd; echo FD=$FDBROKER_FD"});
     ASSERT_EQ(o.status, 0) << o.err;
     // ls itself opens one directory fd; beyond that only 0, 1, 2 and the channel 3.
     std::vector<std::string> fds = o.lines();
@@ -133,10 +143,12 @@ TEST_F(Cli, WorkerInheritsOnlyStdioAndTheChannel) {
 }
 
 TEST_F(Cli, ACWorkerLinkedWithTheSharedLibrary) {
-    const Outcome o = run_broker(dir, simple_policy(dir), {c_worker_bin(), dir / "pub/hello", dir / "pub/private/key"});
+    const Outcome o =
+        run_broker(dir, simple_policy(dir), {c_worker_bin(), dir / "pub/hello", dir / "pub/private/key"});
     EXPECT_EQ(o.status, 1) << o.err;
-    EXPECT_EQ(o.lines(), (std::vector<std::string>{dir / "pub/hello" + ": hello",
-                                                   dir / "pub/private/key" + ": Permission denied (EACCES)"}));
+    EXPECT_EQ(o.lines(),
+              (std::vector<std::string>{dir / "pub/hello" + ": hello",
+                                        dir / "pub/private/key" + ": Permission denied (EACCES)"}));
 }
 
 TEST(Check, ValidPolicyExitsZero) {
@@ -160,7 +172,8 @@ TEST(Check, EveryMistakeIsReportedWithItsPosition) {
     EXPECT_EQ(o.status, 1);
     std::istringstream s(o.err);
     std::vector<std::string> lines;
-    for (std::string l; std::getline(s, l);) lines.push_back(l);
+    for (std::string l; std::getline(s, l);)
+        lines.push_back(l);
     ASSERT_EQ(lines.size(), 4u) << o.err;
     EXPECT_TRUE(lines[0].starts_with(file + ":3:1: error: ")) << lines[0];
     EXPECT_TRUE(lines[1].starts_with(file + ":4:")) << lines[1];

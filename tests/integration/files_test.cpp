@@ -9,7 +9,7 @@ namespace fdbroker::test {
 namespace {
 
 class Files : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         ::mkdir((dir / "ro").c_str(), 0755);
         ::mkdir((dir / "ro/secret").c_str(), 0755);
@@ -26,10 +26,17 @@ protected:
     std::string policy() const {
         const std::string& d = dir.path();
         return "version = 1\n[profile.default]\n"
-               "read = [\"" + d + "/ro/**\", \"" + d + "/good/**\"]\n"
-               "write = [\"" + d + "/rw/**\"]\n"
-               "create = [\"" + d + "/rw/**\"]\n"
-               "deny = [\"" + d + "/ro/secret/**\"]\n";
+               "read = [\"" +
+               d + "/ro/**\", \"" + d +
+               "/good/**\"]\n"
+               "write = [\"" +
+               d +
+               "/rw/**\"]\n"
+               "create = [\"" +
+               d +
+               "/rw/**\"]\n"
+               "deny = [\"" +
+               d + "/ro/secret/**\"]\n";
     }
     // Runs the script and returns one result line per command.
     std::vector<std::string> run(const Script& script) {
@@ -73,21 +80,25 @@ TEST_F(Files, UnknownOpenFlagsAreRefused) {
 
 TEST_F(Files, WriteCreateAndTruncateWhereGranted) {
     const auto f = dir / "rw/new";
-    EXPECT_EQ(run({{"write", f, "hello"}, {"read", f}, {"open", f, "wronly|creat|excl"}, {"open", f, "wronly|trunc"}}),
+    EXPECT_EQ(run({{"write", f, "hello"},
+                   {"read", f},
+                   {"open", f, "wronly|creat|excl"},
+                   {"open", f, "wronly|trunc"}}),
               (std::vector<std::string>{"ok", "EACCES", "EEXIST", "ok"}));
     EXPECT_EQ(read_file(f), "");  // truncated by the last open
 }
 
 TEST_F(Files, AccessFollowsTheOpenRulesAndNeverGrantsExecute) {
-    EXPECT_EQ(run({{"access", dir / "ro/file", "r"},
-                   {"access", dir / "ro/file", "w"},
-                   {"access", dir / "ro/file", "x"},
-                   {"access", dir / "ro/file", "f"},
-                   {"access", dir / "rw/file", "rw"},
-                   {"access", dir / "rw/missing", "f"},
-                   {"access", dir / "ro/secret/key", "f"},
-                   {"access", dir / "outside", "r"}}),
-              (std::vector<std::string>{"ok", "EACCES", "EACCES", "ok", "EACCES", "ENOENT", "EACCES", "EACCES"}));
+    EXPECT_EQ(
+        run({{"access", dir / "ro/file", "r"},
+             {"access", dir / "ro/file", "w"},
+             {"access", dir / "ro/file", "x"},
+             {"access", dir / "ro/file", "f"},
+             {"access", dir / "rw/file", "rw"},
+             {"access", dir / "rw/missing", "f"},
+             {"access", dir / "ro/secret/key", "f"},
+             {"access", dir / "outside", "r"}}),
+        (std::vector<std::string>{"ok", "EACCES", "EACCES", "ok", "EACCES", "ENOENT", "EACCES", "EACCES"}));
 }
 
 TEST_F(Files, StatTellsMissingFromDeniedOnlyWhereGranted) {
@@ -142,8 +153,8 @@ TEST_F(Files, MkdirRmdirUnlinkMatrix) {
                    {"unlink", dir / "rw/file"},
                    {"unlink", dir / "rw/file"},
                    {"rmdir", dir / "outside"}}),
-              (std::vector<std::string>{"ok", "EEXIST", "EACCES", "EACCES", "EACCES", "EISDIR", "ok", "ENOENT", "ok",
-                                        "ENOENT", "EACCES"}));
+              (std::vector<std::string>{"ok", "EEXIST", "EACCES", "EACCES", "EACCES", "EISDIR", "ok",
+                                        "ENOENT", "ok", "ENOENT", "EACCES"}));
     EXPECT_TRUE(exists(dir / "ro/sub"));
     EXPECT_TRUE(exists(dir / "ro/file"));
     EXPECT_FALSE(exists(dir / "ro/d"));
@@ -152,8 +163,9 @@ TEST_F(Files, MkdirRmdirUnlinkMatrix) {
 TEST_F(Files, ReadlinkReturnsTheLinkBytes) {
     const std::string target = "some/where/../odd target \xc3\xa9";
     ASSERT_EQ(::symlink(target.c_str(), (dir / "ro/link").c_str()), 0);
-    EXPECT_EQ(run({{"readlink", dir / "ro/link"}, {"readlink", dir / "ro/file"}, {"readlink", dir / "outside"}}),
-              (std::vector<std::string>{"ok " + target, "EINVAL", "EACCES"}));
+    EXPECT_EQ(
+        run({{"readlink", dir / "ro/link"}, {"readlink", dir / "ro/file"}, {"readlink", dir / "outside"}}),
+        (std::vector<std::string>{"ok " + target, "EINVAL", "EACCES"}));
 }
 
 TEST_F(Files, CloexecOnlyWhenAsked) {
@@ -180,8 +192,8 @@ TEST_F(Files, SymlinkToAnotherGrantedFileWorksToADeniedOneDoesNot) {
                    {"read", dir / "ro/to-top/outside"},
                    {"stat", dir / "ro/to-secret"},
                    {"open", dir / "ro/to-good", "rdonly|nofollow"}}),
-              (std::vector<std::string>{"ok good", "ok read-only content", "EACCES", "EACCES", "EACCES", "EACCES",
-                                        "EACCES", "ELOOP"}));
+              (std::vector<std::string>{"ok good", "ok read-only content", "EACCES", "EACCES", "EACCES",
+                                        "EACCES", "EACCES", "ELOOP"}));
 }
 
 TEST_F(Files, CreateThroughASymlinkIsJudgedAtItsTarget) {
@@ -194,15 +206,17 @@ TEST_F(Files, CreateThroughASymlinkIsJudgedAtItsTarget) {
 }
 
 TEST_F(Files, DescendantsGetTheirOwnChannel) {
-    EXPECT_EQ(run({{"read", dir / "ro/file"}, {"fork", "read", dir / "good/file"}, {"read", dir / "good/file"}}),
-              (std::vector<std::string>{"ok read-only content", "ok good", "ok good"}));
+    EXPECT_EQ(
+        run({{"read", dir / "ro/file"}, {"fork", "read", dir / "good/file"}, {"read", dir / "good/file"}}),
+        (std::vector<std::string>{"ok read-only content", "ok good", "ok good"}));
 }
 
 TEST_F(Files, CreatedFilesBelongToTheWorker) {
     if (!is_root()) GTEST_SKIP() << "only a root broker hands ownership to the worker";
     EXPECT_EQ(run({{"write", dir / "rw/mine", "x"}, {"mkdir", dir / "rw/mydir"}}),
               (std::vector<std::string>{"ok", "ok"}));
-    struct ::stat f {}, d {};
+    struct ::stat f {
+    }, d{};
     ASSERT_EQ(::stat((dir / "rw/mine").c_str(), &f), 0);
     ASSERT_EQ(::stat((dir / "rw/mydir").c_str(), &d), 0);
     EXPECT_EQ(f.st_uid, 65534u);

@@ -24,7 +24,8 @@ constexpr int kTimeoutMs = 120'000;
 
 std::vector<char*> c_argv(const std::vector<std::string>& argv) {
     std::vector<char*> out;
-    for (const auto& a : argv) out.push_back(const_cast<char*>(a.c_str()));
+    for (const auto& a : argv)
+        out.push_back(const_cast<char*>(a.c_str()));
     out.push_back(nullptr);
     return out;
 }
@@ -52,7 +53,9 @@ pid_t spawn(const std::vector<std::string>& argv, int& in, int& out, int& err) {
     return pid;
 }
 
-int decode_status(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+int decode_status(int status) {
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
 
 // Reads both pipes to EOF (or the deadline, which kills pid) and reaps pid.
 Outcome collect(pid_t pid, int out, int err, std::string already = {}) {
@@ -126,7 +129,8 @@ bool exists(const std::string& path) {
 std::vector<std::string> Outcome::lines() const {
     std::vector<std::string> result;
     std::istringstream s(out);
-    for (std::string line; std::getline(s, line);) result.push_back(line);
+    for (std::string line; std::getline(s, line);)
+        result.push_back(line);
     return result;
 }
 
@@ -142,7 +146,8 @@ std::vector<std::string> worker_argv(const Script& script) {
 Outcome run_command(const std::vector<std::string>& argv, std::string_view input) {
     int in, out, err;
     const pid_t pid = spawn(argv, in, out, err);
-    if (!input.empty()) [[maybe_unused]] auto n = ::write(in, input.data(), input.size());
+    if (!input.empty()) [[maybe_unused]]
+        auto n = ::write(in, input.data(), input.size());
     ::close(in);
     return collect(pid, out, err);
 }
@@ -163,7 +168,9 @@ Outcome run_worker(const TempDir& dir, const std::string& policy, const Script& 
     return run_broker(dir, policy, worker_argv(script), extra);
 }
 
-Process::Process(const std::vector<std::string>& argv) { pid_ = spawn(argv, in_, out_, err_); }
+Process::Process(const std::vector<std::string>& argv) {
+    pid_ = spawn(argv, in_, out_, err_);
+}
 
 Process::~Process() {
     if (pid_ > 0) {
@@ -189,7 +196,9 @@ std::string Process::read_line() {
     }
 }
 
-void Process::write(std::string_view text) { [[maybe_unused]] auto n = ::write(in_, text.data(), text.size()); }
+void Process::write(std::string_view text) {
+    [[maybe_unused]] auto n = ::write(in_, text.data(), text.size());
+}
 
 Outcome Process::wait() {
     if (in_ >= 0) ::close(in_);
@@ -199,9 +208,17 @@ Outcome Process::wait() {
     return o;
 }
 
-const char* fdbroker_bin() { return FDBROKER_BIN; }
-const char* worker_bin() { return WORKER_BIN; }
-const char* c_worker_bin() { return C_WORKER_BIN; }
-bool is_root() { return ::geteuid() == 0; }
+const char* fdbroker_bin() {
+    return FDBROKER_BIN;
+}
+const char* worker_bin() {
+    return WORKER_BIN;
+}
+const char* c_worker_bin() {
+    return C_WORKER_BIN;
+}
+bool is_root() {
+    return ::geteuid() == 0;
+}
 
 }  // namespace fdbroker::test

@@ -13,15 +13,17 @@ namespace fdbroker::test {
 // A private directory under /tmp, searchable by every user (workers may run as nobody), removed
 // with everything in it at the end of the test.
 class TempDir {
-public:
+  public:
     TempDir();
     ~TempDir();
     TempDir(const TempDir&) = delete;
     TempDir& operator=(const TempDir&) = delete;
     [[nodiscard]] const std::string& path() const { return path_; }
-    [[nodiscard]] std::string operator/(std::string_view name) const { return path_ + "/" + std::string(name); }
+    [[nodiscard]] std::string operator/(std::string_view name) const {
+        return path_ + "/" + std::string(name);
+    }
 
-private:
+  private:
     std::string path_;
 };
 
@@ -52,7 +54,7 @@ Outcome run_command(const std::vector<std::string>& argv, std::string_view input
 
 // A command running in the background with pipes to its stdin and stdout.
 class Process {
-public:
+  public:
     explicit Process(const std::vector<std::string>& argv);
     ~Process();
     Process(const Process&) = delete;
@@ -62,7 +64,7 @@ public:
     void write(std::string_view text);
     Outcome wait();  // closes stdin, reads the rest, reaps
 
-private:
+  private:
     pid_t pid_ = -1;
     int in_ = -1, out_ = -1, err_ = -1;
     std::string pending_;

@@ -37,23 +37,40 @@ int parse_flags(const std::string& spec) {
     while (start <= spec.size()) {
         const std::size_t bar = spec.find('|', start);
         const std::string f = spec.substr(start, bar == std::string::npos ? std::string::npos : bar - start);
-        if (f == "rdonly") flags |= O_RDONLY;
-        else if (f == "wronly") flags |= O_WRONLY;
-        else if (f == "rdwr") flags |= O_RDWR;
-        else if (f == "accmode") flags |= O_ACCMODE;
-        else if (f == "creat") flags |= O_CREAT;
-        else if (f == "excl") flags |= O_EXCL;
-        else if (f == "trunc") flags |= O_TRUNC;
-        else if (f == "append") flags |= O_APPEND;
-        else if (f == "cloexec") flags |= O_CLOEXEC;
-        else if (f == "nofollow") flags |= O_NOFOLLOW;
-        else if (f == "directory") flags |= O_DIRECTORY;
-        else if (f == "path") flags |= O_PATH;
-        else if (f == "tmpfile") flags |= O_TMPFILE;
-        else if (f == "direct") flags |= O_DIRECT;
-        else if (f == "noatime") flags |= O_NOATIME;
-        else if (f == "async") flags |= O_ASYNC;
-        else flags |= static_cast<int>(std::strtol(f.c_str(), nullptr, 0));
+        if (f == "rdonly")
+            flags |= O_RDONLY;
+        else if (f == "wronly")
+            flags |= O_WRONLY;
+        else if (f == "rdwr")
+            flags |= O_RDWR;
+        else if (f == "accmode")
+            flags |= O_ACCMODE;
+        else if (f == "creat")
+            flags |= O_CREAT;
+        else if (f == "excl")
+            flags |= O_EXCL;
+        else if (f == "trunc")
+            flags |= O_TRUNC;
+        else if (f == "append")
+            flags |= O_APPEND;
+        else if (f == "cloexec")
+            flags |= O_CLOEXEC;
+        else if (f == "nofollow")
+            flags |= O_NOFOLLOW;
+        else if (f == "directory")
+            flags |= O_DIRECTORY;
+        else if (f == "path")
+            flags |= O_PATH;
+        else if (f == "tmpfile")
+            flags |= O_TMPFILE;
+        else if (f == "direct")
+            flags |= O_DIRECT;
+        else if (f == "noatime")
+            flags |= O_NOATIME;
+        else if (f == "async")
+            flags |= O_ASYNC;
+        else
+            flags |= static_cast<int>(std::strtol(f.c_str(), nullptr, 0));
         if (bar == std::string::npos) break;
         start = bar + 1;
     }
@@ -79,7 +96,8 @@ std::string read_all(int fd) {
     std::string out;
     char buf[4096];
     ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    while ((n = ::read(fd, buf, sizeof buf)) > 0)
+        out.append(buf, static_cast<std::size_t>(n));
     return out;
 }
 
@@ -94,11 +112,14 @@ void stress(const std::string& path, int threads, int count) {
             for (int i = 0; i < count; ++i) {
                 const int fd = fdbroker_open(path.c_str(), O_RDONLY | O_CLOEXEC);
                 struct ::stat got {};
-                if (fd < 0 || ::fstat(fd, &got) != 0 || got.st_ino != want.st_ino || got.st_dev != want.st_dev) ++bad;
+                if (fd < 0 || ::fstat(fd, &got) != 0 || got.st_ino != want.st_ino ||
+                    got.st_dev != want.st_dev)
+                    ++bad;
                 if (fd >= 0) ::close(fd);
             }
         });
-    for (auto& th : pool) th.join();
+    for (auto& th : pool)
+        th.join();
     if (bad == 0)
         std::printf("ok %d\n", threads * count);
     else
@@ -155,7 +176,8 @@ void raw_private(std::span<const std::byte> frame) {
     fdbroker::proto::SendOptions options;
     options.fd = theirs.get();
     options.credentials = &me;
-    if (fdbroker::proto::send(std::atoi(std::getenv("FDBROKER_FD")), std::span(attach.data(), size), options) != 0)
+    if (fdbroker::proto::send(std::atoi(std::getenv("FDBROKER_FD")), std::span(attach.data(), size),
+                              options) != 0)
         return print_errno(errno);
     theirs.reset();
     std::array<std::byte, fdbroker::wire::kMaxReplySize + 1> buf;
@@ -169,7 +191,8 @@ void raw_private(std::span<const std::byte> frame) {
 }
 
 void garbage() {
-    const std::byte junk[] = {std::byte{0xde}, std::byte{0xad}, std::byte{0xbe}, std::byte{0xef}, std::byte{1}};
+    const std::byte junk[] = {std::byte{0xde}, std::byte{0xad}, std::byte{0xbe}, std::byte{0xef},
+                              std::byte{1}};
     raw_private(junk);
 }
 
@@ -194,7 +217,8 @@ void garbage_while_busy(const std::string& path, int count) {
         std::fflush(stdout);
         ::_exit(0);
     }
-    for (int i = 0; i < 20; ++i) garbage();
+    for (int i = 0; i < 20; ++i)
+        garbage();
     std::fflush(stdout);
     ::waitpid(child, nullptr, 0);
 }
@@ -203,8 +227,9 @@ void run(const Args& a) {
     const std::string& cmd = a[0];
     auto arg = [&](std::size_t i) { return i < a.size() ? a[i] : std::string(); };
     if (cmd == "open") {
-        const int fd = fdbroker_open(arg(1).c_str(), parse_flags(arg(2)),
-                                     static_cast<mode_t>(std::strtol(arg(3).empty() ? "0644" : arg(3).c_str(), nullptr, 8)));
+        const int fd = fdbroker_open(
+            arg(1).c_str(), parse_flags(arg(2)),
+            static_cast<mode_t>(std::strtol(arg(3).empty() ? "0644" : arg(3).c_str(), nullptr, 8)));
         report(fd);
         if (fd >= 0) ::close(fd);
     } else if (cmd == "read") {
@@ -212,7 +237,8 @@ void run(const Args& a) {
         if (fd < 0) return print_errno(errno);
         std::string content = read_all(fd);
         ::close(fd);
-        while (!content.empty() && content.back() == '\n') content.pop_back();
+        while (!content.empty() && content.back() == '\n')
+            content.pop_back();
         report(0, content);
     } else if (cmd == "write") {
         const int fd = fdbroker_open(arg(1).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -226,13 +252,15 @@ void run(const Args& a) {
         ::close(fd);
     } else if (cmd == "access") {
         int mode = 0;
-        for (char c : arg(2)) mode |= c == 'r' ? R_OK : c == 'w' ? W_OK : c == 'x' ? X_OK : 0;
+        for (char c : arg(2))
+            mode |= c == 'r' ? R_OK : c == 'w' ? W_OK : c == 'x' ? X_OK : 0;
         report(fdbroker_access(arg(1).c_str(), mode));
     } else if (cmd == "stat") {
         struct ::stat st {};
         const int rc = fdbroker_stat(arg(1).c_str(), &st);
         const char* type = S_ISDIR(st.st_mode) ? "dir" : S_ISLNK(st.st_mode) ? "link" : "file";
-        report(rc, S_ISDIR(st.st_mode) ? std::string(type) : std::string(type) + " size=" + std::to_string(st.st_size));
+        report(rc, S_ISDIR(st.st_mode) ? std::string(type)
+                                       : std::string(type) + " size=" + std::to_string(st.st_size));
     } else if (cmd == "readlink") {
         char buf[4096];
         const ssize_t n = fdbroker_readlink(arg(1).c_str(), buf, sizeof buf);

@@ -8,7 +8,7 @@
 namespace fdbroker {
 
 class unique_fd {
-public:
+  public:
     constexpr unique_fd() noexcept = default;
     constexpr explicit unique_fd(int fd) noexcept : fd_(fd) {}
     unique_fd(const unique_fd&) = delete;
@@ -32,7 +32,7 @@ public:
         fd_ = fd;
     }
 
-private:
+  private:
     int fd_ = -1;
 };
 
