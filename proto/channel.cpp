@@ -1,0 +1,176 @@
+// Whole-frame send and receive on SOCK_SEQPACKET with strict control-message handling: every fd the
+// kernel installs is owned by a unique_fd the moment it is seen, so no path out of receive() leaks.
+#include "proto/channel.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#ifdef SO_PASSPIDFD
+static_assert(SO_PASSPIDFD == fdbroker::proto::kSoPassPidfd);
+#endif
+#ifdef SCM_PIDFD
+static_assert(SCM_PIDFD == fdbroker::proto::kScmPidfd);
+#endif
+
+namespace fdbroker::proto {
+namespace {
+
+// Room for what a legal message can carry (credentials, a pidfd, one fd) plus a few extra fds, so
+// that a sender attaching too many is seen as a violation rather than only as truncated control.
+constexpr std::size_t kExtraFds = 4;
+constexpr std::size_t kControlSize =
+    CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(int) * kExtraFds);
+// No mix of control messages fitting kControlSize can carry more fds than this.
+constexpr std::size_t kFdCapacity = kControlSize / sizeof(int);
+
+int int_at(const unsigned char* data, std::size_t index) noexcept {
+    int v = 0;
+    std::memcpy(&v, data + index * sizeof(int), sizeof v);
+    return v;
+}
+
+}  // namespace
+
+Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noexcept {
+    Received r;
+    alignas(cmsghdr) std::array<unsigned char, kControlSize> control{};
+    iovec iov{buf.data(), buf.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+
+    ssize_t n = 0;
+    do {
+        n = ::recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        r.error = errno;
+        r.status =
+            (r.error == EAGAIN || r.error == EWOULDBLOCK) ? RecvStatus::would_block : RecvStatus::error;
+        return r;
+    }
+
+    // Take ownership of every fd first; the checks below may then simply return and let the
+    // destructors close whatever was not handed out.
+    std::array<unique_fd, kFdCapacity> fds;
+    std::size_t nfds = 0;
+    const char* why = nullptr;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        const std::size_t len = c->cmsg_len - CMSG_LEN(0);
+        const unsigned char* data = CMSG_DATA(c);
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            for (std::size_t i = 0; i < len / sizeof(int); ++i) {
+                unique_fd fd(int_at(data, i));
+                if (nfds < fds.size()) {
+                    fds[nfds++] = std::move(fd);
+                } else {
+                    why = "more fds than allowed";  // cannot happen with kFdCapacity; fd closes here
+                }
+            }
+            if (len % sizeof(int) != 0) why = "malformed SCM_RIGHTS";
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == kScmPidfd) {
+            unique_fd pidfd(len == sizeof(int) ? int_at(data, 0) : -1);
+            if (len != sizeof(int) || r.pidfd) {
+                why = "malformed or repeated SCM_PIDFD";
+            } else if (pidfd.get() >= 0) {
+                r.pidfd = std::move(pidfd);
+            }
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+            if (len != sizeof(ucred) || r.credentials) {
+                why = "malformed or repeated SCM_CREDENTIALS";
+            } else {
+                ucred u{};
+                std::memcpy(&u, data, sizeof u);
+                r.credentials = Credentials{u.pid, u.uid, u.gid};
+            }
+        } else {
+            why = "unexpected control message";
+        }
+    }
+
+    // On SOCK_SEQPACKET a zero-length read is the peer's end of file (this protocol has no empty
+    // frames); anything that came with it is closed.
+    if (n == 0) {
+        r.status = RecvStatus::eof;
+        r.pidfd.reset();
+        return r;
+    }
+    if ((msg.msg_flags & MSG_TRUNC) != 0) why = "frame larger than the buffer";
+    if ((msg.msg_flags & MSG_CTRUNC) != 0) why = "control data truncated";
+    // Received holds one fd, so a caller allowing more still gets at most one.
+    const auto allowed = static_cast<std::size_t>(std::clamp(max_fds, 0, 1));
+    if (why == nullptr && nfds > allowed) why = "more fds than allowed";
+    if (why != nullptr) {
+        // The credentials stay: they say who misbehaved, for the log.
+        r.status = RecvStatus::violation;
+        r.why = why;
+        r.pidfd.reset();
+        return r;
+    }
+    if (nfds == 1) r.fd = std::move(fds[0]);
+    r.size = static_cast<std::size_t>(n);
+    r.status = RecvStatus::ok;
+    return r;
+}
+
+int send(int sock, std::span<const std::byte> frame, const SendOptions& options) noexcept {
+    alignas(cmsghdr) std::array<unsigned char, CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int))> control{};
+    std::size_t used = 0;
+    if (options.credentials != nullptr) {
+        auto* c = reinterpret_cast<cmsghdr*>(control.data() + used);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_CREDENTIALS;
+        c->cmsg_len = CMSG_LEN(sizeof(ucred));
+        const ucred u{options.credentials->pid, options.credentials->uid, options.credentials->gid};
+        std::memcpy(CMSG_DATA(c), &u, sizeof u);
+        used += CMSG_SPACE(sizeof(ucred));
+    }
+    if (options.fd >= 0) {
+        auto* c = reinterpret_cast<cmsghdr*>(control.data() + used);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &options.fd, sizeof options.fd);
+        used += CMSG_SPACE(sizeof(int));
+    }
+
+    iovec iov{const_cast<std::byte*>(frame.data()), frame.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (used != 0) {
+        msg.msg_control = control.data();
+        msg.msg_controllen = used;
+    }
+    ssize_t n = 0;
+    do {
+        // MSG_NOSIGNAL: a vanished peer is an error to report, never a signal that kills the process.
+        n = ::sendmsg(sock, &msg, options.flags | MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return errno;
+    // SOCK_SEQPACKET sends a whole record or nothing; anything else is not the socket we expect.
+    return static_cast<std::size_t>(n) == frame.size() ? 0 : EMSGSIZE;
+}
+
+bool enable_credentials(int sock, bool want_pidfd) noexcept {
+    const int on = 1;
+    if (::setsockopt(sock, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) return false;
+    if (!want_pidfd) return false;
+    // Kernels before 6.5 reject the option; the caller then falls back to the pid alone.
+    return ::setsockopt(sock, SOL_SOCKET, kSoPassPidfd, &on, sizeof on) == 0;
+}
+
+Credentials own_credentials() noexcept {
+    // The real ids: what the kernel itself attaches when a sender gives none, and always accepted
+    // in an explicit SCM_CREDENTIALS without privileges.
+    return Credentials{::getpid(), ::getuid(), ::getgid()};
+}
+
+}  // namespace fdbroker::proto

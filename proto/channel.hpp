@@ -12,6 +12,10 @@
 
 namespace fdbroker::proto {
 
+// Linux 6.5 socket ABI values, spelled out because older C library headers lack them.
+inline constexpr int kSoPassPidfd = 76;  // SO_PASSPIDFD
+inline constexpr int kScmPidfd = 0x04;   // SCM_PIDFD
+
 struct Credentials {
     pid_t pid = 0;
     uid_t uid = 0;
@@ -45,7 +49,7 @@ struct Received {
 struct SendOptions {
     const Credentials* credentials = nullptr;  // attach SCM_CREDENTIALS with these values
     int fd = -1;                               // attach this fd as SCM_RIGHTS
-    int flags = 0;                             // extra sendmsg flags (MSG_DONTWAIT); MSG_NOSIGNAL is always set
+    int flags = 0;  // extra sendmsg flags (MSG_DONTWAIT); MSG_NOSIGNAL is always set
 };
 
 // Sends one frame. Returns 0 or an errno value (EAGAIN when a non-blocking send would block).

@@ -1,0 +1,220 @@
+// fdbroker::Client: argument checks with the syscalls' errno, then one Connection::call per method.
+#include "fdbroker/client.hpp"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <new>
+
+#include "proto/connection.hpp"
+
+namespace fdbroker {
+namespace {
+
+void set_error(std::error_code& ec, int err) noexcept {
+    ec.assign(err, std::system_category());
+}
+
+// The checks the kernel makes before looking a path up, with its errno.
+int check_path(const char* path) noexcept {
+    if (path == nullptr) return EFAULT;
+    const std::size_t n = ::strnlen(path, wire::kMaxPath + 1);
+    if (n == 0) return ENOENT;
+    if (n > wire::kMaxPath) return ENAMETOOLONG;
+    return 0;
+}
+
+// Like glibc's __OPEN_NEEDS_MODE: only these flags give the mode argument a meaning.
+bool open_needs_mode(int flags) noexcept {
+    return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
+}
+
+int call(Connection* connection, wire::Request& request, std::span<std::byte> payload,
+         CallResult& out) noexcept {
+    // No Connection only if allocating the process-wide one failed.
+    if (connection == nullptr) return ENOMEM;
+    return connection->call(request, payload, out);
+}
+
+// The ops whose only result is success or an errno.
+void simple(Connection* connection, wire::Op op, const char* path, const char* path2, std::uint32_t arg0,
+            std::error_code& ec) noexcept {
+    int err = check_path(path);
+    if (err == 0 && op == wire::Op::rename) err = check_path(path2);
+    if (err != 0) return set_error(ec, err);
+    wire::Request request;
+    request.op = op;
+    request.arg0 = arg0;
+    request.path = path;
+    if (path2 != nullptr) request.path2 = path2;
+    CallResult out;
+    err = call(connection, request, {}, out);
+    if (err != 0) return set_error(ec, err);
+    ec.clear();
+}
+
+std::unique_ptr<Connection> make_global_connection() noexcept {
+    unique_fd bootstrap;
+    // Without a broker the Connection still exists, and its calls fail with ENOTCONN.
+    static_cast<void>(open_bootstrap(BootstrapSource::from_environment(), bootstrap));
+    try {
+        return std::make_unique<Connection>(std::move(bootstrap));
+    } catch (const std::bad_alloc&) {
+        return nullptr;
+    }
+}
+
+}  // namespace
+
+Client::Client(std::unique_ptr<Connection> connection) noexcept : connection_(std::move(connection)) {}
+
+Client::~Client() = default;
+
+Client& Client::global(std::error_code& ec) noexcept {
+    // Never destroyed: other threads and atexit handlers may still call in while static destructors
+    // run, and the inherited bootstrap fd must stay open for them. The environment is read once.
+    struct Holder {
+        union {
+            Client client;
+        };
+        Holder() noexcept : client(make_global_connection()) {}
+        ~Holder() {}
+    };
+    static Holder holder;
+    if (holder.client.connection_ && holder.client.connection_->reachable()) {
+        ec.clear();
+    } else {
+        set_error(ec, holder.client.connection_ ? ENOTCONN : ENOMEM);
+    }
+    return holder.client;
+}
+
+std::unique_ptr<Client> Client::from_channel(unique_fd channel, std::error_code& ec) noexcept {
+    if (!channel) {
+        set_error(ec, EBADF);
+        return nullptr;
+    }
+    if (const int err = check_channel(channel.get()); err != 0) {
+        set_error(ec, err);
+        return nullptr;
+    }
+    try {
+        auto connection = std::make_unique<Connection>(std::move(channel));
+        // make_unique cannot reach the private constructor; the pointer is owned at once.
+        std::unique_ptr<Client> client(new Client(std::move(connection)));
+        ec.clear();
+        return client;
+    } catch (const std::bad_alloc&) {
+        set_error(ec, ENOMEM);
+        return nullptr;
+    }
+}
+
+unique_fd Client::open(const char* path, int flags, mode_t mode, std::error_code& ec) noexcept {
+    if (const int err = check_path(path); err != 0) {
+        set_error(ec, err);
+        return {};
+    }
+    wire::Request request;
+    request.op = wire::Op::open;
+    request.arg0 = static_cast<std::uint32_t>(flags);
+    request.arg1 = open_needs_mode(flags) ? static_cast<std::uint32_t>(mode) : 0;
+    request.path = path;
+    CallResult out;
+    if (const int err = call(connection_.get(), request, {}, out); err != 0) {
+        set_error(ec, err);
+        return {};
+    }
+    // Fds arrive close-on-exec (MSG_CMSG_CLOEXEC) so that none is ever inheritable by accident;
+    // the flag comes off only when the caller's open(2) would have left it off.
+    if ((flags & O_CLOEXEC) == 0 && ::fcntl(out.fd.get(), F_SETFD, 0) != 0) {
+        set_error(ec, errno);
+        return {};
+    }
+    ec.clear();
+    return std::move(out.fd);
+}
+
+void Client::access(const char* path, int mode, std::error_code& ec) noexcept {
+    // access(2) rejects unknown mode bits before looking at the path.
+    if ((mode & ~(R_OK | W_OK | X_OK)) != 0) return set_error(ec, EINVAL);
+    simple(connection_.get(), wire::Op::access, path, nullptr, static_cast<std::uint32_t>(mode), ec);
+}
+
+struct ::stat Client::stat(const char* path, std::error_code& ec) noexcept {
+    struct ::stat st {};
+    if (const int err = check_path(path); err != 0) {
+        set_error(ec, err);
+        return st;
+    }
+    wire::Request request;
+    request.op = wire::Op::stat;
+    request.path = path;
+    std::array<std::byte, wire::kStatPayloadSize> payload{};
+    CallResult out;
+    if (const int err = call(connection_.get(), request, payload, out); err != 0) {
+        set_error(ec, err);
+        return st;
+    }
+    // The size was checked on receipt; a field that does not fit struct stat is EOVERFLOW, as for
+    // stat(2) itself.
+    if (!wire::decode_stat(payload, st)) {
+        set_error(ec, EOVERFLOW);
+        return {};
+    }
+    ec.clear();
+    return st;
+}
+
+std::size_t Client::readlink(const char* path, std::span<char> buf, std::error_code& ec) noexcept {
+    if (const int err = check_path(path); err != 0) {
+        set_error(ec, err);
+        return 0;
+    }
+    // readlink(2): a buffer size of 0 is EINVAL.
+    if (buf.empty()) {
+        set_error(ec, EINVAL);
+        return 0;
+    }
+    if (buf.data() == nullptr) {
+        set_error(ec, EFAULT);
+        return 0;
+    }
+    wire::Request request;
+    request.op = wire::Op::readlink;
+    request.path = path;
+    CallResult out;
+    if (const int err = call(connection_.get(), request, std::as_writable_bytes(buf), out); err != 0) {
+        set_error(ec, err);
+        return 0;
+    }
+    ec.clear();
+    return std::min(out.payload_size, buf.size());
+}
+
+std::string Client::readlink(const char* path, std::error_code& ec) {
+    std::array<char, wire::kMaxPath> buf;
+    const std::size_t n = readlink(path, buf, ec);
+    if (ec) return {};
+    return std::string(buf.data(), n);
+}
+
+void Client::mkdir(const char* path, mode_t mode, std::error_code& ec) noexcept {
+    simple(connection_.get(), wire::Op::mkdir, path, nullptr, static_cast<std::uint32_t>(mode & 07777), ec);
+}
+
+void Client::unlink(const char* path, std::error_code& ec) noexcept {
+    simple(connection_.get(), wire::Op::unlink, path, nullptr, 0, ec);
+}
+
+void Client::rmdir(const char* path, std::error_code& ec) noexcept {
+    simple(connection_.get(), wire::Op::rmdir, path, nullptr, 0, ec);
+}
+
+void Client::rename(const char* from, const char* to, std::error_code& ec) noexcept {
+    simple(connection_.get(), wire::Op::rename, from, to, 0, ec);
+}
+
+}  // namespace fdbroker

@@ -49,13 +49,13 @@ struct Request {
 };
 
 enum class DecodeError {
-    too_short,       // fewer bytes than a header
-    too_long,        // more than the largest legal frame
-    bad_version,     // a version this broker does not speak
-    unknown_op,      // an op number the broker does not know
-    bad_length,      // path lengths disagree with the frame size, or exceed kMaxPath
-    bad_path,        // a path the op needs is empty, or a path contains NUL
-    reserved_set,    // a reserved field is not zero
+    too_short,     // fewer bytes than a header
+    too_long,      // more than the largest legal frame
+    bad_version,   // a version this broker does not speak
+    unknown_op,    // an op number the broker does not know
+    bad_length,    // path lengths disagree with the frame size, or exceed kMaxPath
+    bad_path,      // a path the op needs is empty, or a path contains NUL
+    reserved_set,  // a reserved field is not zero
 };
 [[nodiscard]] std::string_view describe(DecodeError e) noexcept;
 
@@ -72,8 +72,8 @@ struct DecodedRequest {
 struct Reply {
     Op op{};
     std::uint32_t id = 0;
-    std::int32_t result = 0;  // >= 0: success value; < 0: -errno
-    bool has_fd = false;      // an fd travels with this frame as SCM_RIGHTS
+    std::int32_t result = 0;             // >= 0: success value; < 0: -errno
+    bool has_fd = false;                 // an fd travels with this frame as SCM_RIGHTS
     std::span<const std::byte> payload;  // stat record or readlink bytes
 };
 
@@ -83,6 +83,12 @@ struct DecodedReply {
 };
 [[nodiscard]] DecodedReply decode_reply(std::span<const std::byte> frame) noexcept;
 [[nodiscard]] std::size_t encode_reply(const Reply& r, std::span<std::byte> out) noexcept;
+
+// Whether a decoded reply has the shape its op promises (docs/protocol.md, "Reply shapes"): an error
+// (-4095..-1) carries neither fd nor payload; a successful open carries an fd; stat the stat record;
+// readlink result == payload size; every other op neither. A receiver ends a channel whose replies
+// do not fit, since its peer is not speaking this protocol.
+[[nodiscard]] bool reply_shape_ok(const Reply& r) noexcept;
 
 // struct stat travels as 16 little-endian u64 fields (see docs/protocol.md).
 void encode_stat(const struct ::stat& st, std::span<std::byte, kStatPayloadSize> out) noexcept;
