@@ -240,8 +240,9 @@ std::size_t encode_request(const Request& r, std::span<std::byte> out) noexcept 
     put16(p + kReqLen0, static_cast<std::uint16_t>(r.path.size()));
     put16(p + kReqLen1, static_cast<std::uint16_t>(r.path2.size()));
     put32(p + kReqReserved, 0);
-    std::memcpy(p + kRequestHeaderSize, r.path.data(), r.path.size());
-    std::memcpy(p + kRequestHeaderSize + r.path.size(), r.path2.data(), r.path2.size());
+    // An absent path may be a null view, which memcpy must not be given even for zero bytes.
+    if (!r.path.empty()) std::memcpy(p + kRequestHeaderSize, r.path.data(), r.path.size());
+    if (!r.path2.empty()) std::memcpy(p + kRequestHeaderSize + r.path.size(), r.path2.data(), r.path2.size());
     return size;
 }
 

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -58,6 +59,7 @@ int count_open_fds() {
 //   /denied/...   EACCES for every op
 //   /size/N       stat: st_size N, st_ino 7N · readlink: "target-N" · open: a memfd of N bytes
 //   /hang         no reply                 /close   close every channel at once
+//   /drop         EIO, then close this private channel
 //   /garbage      a malformed reply        /stray   a reply with an unknown id (and an fd) first
 // In reverse mode it gathers a few requests before answering and answers them last-first.
 class FakeBroker {
@@ -288,6 +290,12 @@ class FakeBroker {
         if (path == "/close") {
             closed_ = true;
             return;
+        }
+        if (path == "/drop") {
+            // Answer, then drop this worker's channel (but keep the bootstrap channel).
+            push_reply(out, channel, rq, -EIO);
+            flush(out);
+            return drop(channel);
         }
         if (path == "/garbage") {
             const std::string junk = "not a reply at all";
@@ -604,6 +612,9 @@ TEST_F(ClientTest, AttachRefusedGivesItsErrnoAndIsRetried) {
 }
 
 TEST_F(ClientTest, BrokerClosingFailsEveryCallWithEconnreset) {
+    struct sigaction pipe_action {};
+    ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &pipe_action), 0);
+    ASSERT_EQ(pipe_action.sa_handler, SIG_DFL) << "the test means nothing if SIGPIPE is ignored";
     client_->stat("/size/1", ec_);
     ASSERT_FALSE(ec_);
     // Four calls in flight when the broker goes away.
@@ -630,6 +641,18 @@ TEST_F(ClientTest, BrokerClosingFailsEveryCallWithEconnreset) {
     EXPECT_EQ(ec_.value(), ECONNRESET);
     client_->unlink("/anything", ec_);
     EXPECT_EQ(ec_.value(), ECONNRESET);
+}
+
+TEST_F(ClientTest, APrivateChannelDroppedWhileIdleFailsOneCallThenReattaches) {
+    client_->stat("/drop", ec_);
+    EXPECT_EQ(ec_.value(), EIO);
+    // The send meets the closed channel (EPIPE, never SIGPIPE): that call fails...
+    client_->stat("/size/1", ec_);
+    EXPECT_EQ(ec_.value(), ECONNRESET);
+    // ...and the next attaches a new channel over the bootstrap channel, which still works.
+    EXPECT_EQ(client_->stat("/size/2", ec_).st_size, 2);
+    EXPECT_FALSE(ec_);
+    EXPECT_EQ(broker_.attach_pids().size(), 2u);
 }
 
 TEST(ClientConcurrency, OutOfOrderRepliesReachTheirCallers) {
