@@ -68,7 +68,7 @@ std::unique_ptr<Connection> make_global_connection() noexcept {
 
 }  // namespace
 
-Client::Client(std::unique_ptr<Connection> connection) noexcept : connection_(std::move(connection)) {}
+Client::Client(Key, std::unique_ptr<Connection> connection) noexcept : connection_(std::move(connection)) {}
 
 Client::~Client() = default;
 
@@ -79,7 +79,7 @@ Client& Client::global(std::error_code& ec) noexcept {
         union {
             Client client;
         };
-        Holder() noexcept : client(make_global_connection()) {}
+        Holder() noexcept : client(Key{}, make_global_connection()) {}
         ~Holder() {}
     };
     static Holder holder;
@@ -102,8 +102,7 @@ std::unique_ptr<Client> Client::from_channel(unique_fd channel, std::error_code&
     }
     try {
         auto connection = std::make_unique<Connection>(std::move(channel));
-        // make_unique cannot reach the private constructor; the pointer is owned at once.
-        std::unique_ptr<Client> client(new Client(std::move(connection)));
+        auto client = std::make_unique<Client>(Key{}, std::move(connection));
         ec.clear();
         return client;
     } catch (const std::bad_alloc&) {

@@ -25,7 +25,12 @@ namespace fdbroker {
 class Connection;  // the channel and its in-flight requests (internal)
 
 class FDBROKER_API Client {
-public:
+    // Only Client's own factories can name a Key, so only they can construct one.
+    struct Key {
+        explicit Key() = default;
+    };
+
+  public:
     // The process-wide client the C functions use, created on first call. ec is ENOTCONN when no
     // broker can be reached; the returned reference is valid either way (its calls then fail too).
     static Client& global(std::error_code& ec) noexcept;
@@ -35,6 +40,7 @@ public:
     static std::unique_ptr<Client> from_channel(unique_fd channel, std::error_code& ec) noexcept;
 
     ~Client();
+    Client(Key, std::unique_ptr<Connection> connection) noexcept;
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
 
@@ -49,8 +55,7 @@ public:
     void rmdir(const char* path, std::error_code& ec) noexcept;
     void rename(const char* from, const char* to, std::error_code& ec) noexcept;
 
-private:
-    explicit Client(std::unique_ptr<Connection> connection) noexcept;
+  private:
     std::unique_ptr<Connection> connection_;
 };
 
