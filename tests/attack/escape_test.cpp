@@ -171,6 +171,14 @@ TEST_F(Handoff, AnUnrelatedProcessOfAnotherUserIsRefused) {
     attempt(0);
 }
 
+TEST_F(Attack, AProcessUsingAnotherProcesssPrivateChannelIsRefused) {
+    const Outcome o =
+        run_worker(dir, policy(), {{"steal-private", dir / "ok/sub/file"}, {"read", dir / "ok/sub/file"}});
+    ASSERT_EQ(o.status, 0) << o.err;
+    EXPECT_EQ(o.lines(), (std::vector<std::string>{"child closed", "parent closed", "ok allowed"}));
+    EXPECT_NE(o.err.find("does not own the channel"), std::string::npos) << o.err;
+}
+
 TEST_F(Attack, GarbageAndOversizedFramesEndOnlyThatChannel) {
     const Outcome o = run_worker(dir, policy(), {{"garbage"}, {"oversized"}, {"read", dir / "ok/sub/file"}});
     ASSERT_EQ(o.status, 0) << o.err;

@@ -161,11 +161,10 @@ void handoff(const std::string& socket_path) {
     [[maybe_unused]] ssize_t n = ::read(s.get(), &done, 1);  // wait until the test is finished with it
 }
 
-// Attaches a private channel by hand and sends `frame` on it; prints "closed" if the broker ended
-// the channel, "open" if it answered.
-void raw_private(std::span<const std::byte> frame) {
+// Attaches a private channel by hand, as libfdbroker would; empty if the broker refused.
+fdbroker::unique_fd attach_raw() {
     int pair[2];
-    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return print_errno(errno);
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return {};
     fdbroker::unique_fd mine(pair[0]), theirs(pair[1]);
     std::array<std::byte, fdbroker::wire::kRequestHeaderSize> attach{};
     fdbroker::wire::Request req;
@@ -178,16 +177,52 @@ void raw_private(std::span<const std::byte> frame) {
     options.credentials = &me;
     if (fdbroker::proto::send(std::atoi(std::getenv("FDBROKER_FD")), std::span(attach.data(), size),
                               options) != 0)
-        return print_errno(errno);
+        return {};
     theirs.reset();
     std::array<std::byte, fdbroker::wire::kMaxReplySize + 1> buf;
-    fdbroker::proto::Received r = fdbroker::proto::receive(mine.get(), buf, 0, 0);
-    if (r.status != fdbroker::proto::RecvStatus::ok) return std::printf("attach-failed\n"), void();
+    if (fdbroker::proto::receive(mine.get(), buf, 0, 0).status != fdbroker::proto::RecvStatus::ok) return {};
+    return mine;
+}
+
+// Sends `frame` on `channel` with this process's credentials; "closed" if the broker ended the
+// channel, "open" if it answered.
+const char* send_and_see(int channel, std::span<const std::byte> frame) {
+    const fdbroker::proto::Credentials me = fdbroker::proto::own_credentials();
     fdbroker::proto::SendOptions with_creds;
     with_creds.credentials = &me;
-    if (fdbroker::proto::send(mine.get(), frame, with_creds) != 0) return print_errno(errno);
-    r = fdbroker::proto::receive(mine.get(), buf, 0, 0);
-    std::printf("%s\n", r.status == fdbroker::proto::RecvStatus::eof ? "closed" : "open");
+    const int err = fdbroker::proto::send(channel, frame, with_creds);
+    if (err == EPIPE || err == ECONNRESET) return "closed";  // the broker had already ended it
+    if (err != 0) return "send-failed";
+    std::array<std::byte, fdbroker::wire::kMaxReplySize + 1> buf;
+    const fdbroker::proto::Received r = fdbroker::proto::receive(channel, buf, 0, 0);
+    return r.status == fdbroker::proto::RecvStatus::eof ? "closed" : "open";
+}
+
+void raw_private(std::span<const std::byte> frame) {
+    const fdbroker::unique_fd mine = attach_raw();
+    if (!mine) return std::printf("attach-failed\n"), void();
+    std::printf("%s\n", send_and_see(mine.get(), frame));
+}
+
+// A child process uses its parent's private channel with a well-formed request: the broker must
+// refuse it (the channel belongs to the parent) and end that channel.
+void steal_private(const std::string& path) {
+    const fdbroker::unique_fd parents = attach_raw();
+    if (!parents) return std::printf("attach-failed\n"), void();
+    fdbroker::wire::Request req;
+    req.op = fdbroker::wire::Op::stat;
+    req.id = 2;
+    req.path = path;
+    std::array<std::byte, fdbroker::wire::kMaxRequestSize> frame;
+    const std::size_t size = fdbroker::wire::encode_request(req, frame);
+    const pid_t child = ::fork();
+    if (child == 0) {
+        std::printf("child %s\n", send_and_see(parents.get(), std::span(frame.data(), size)));
+        std::fflush(stdout);
+        ::_exit(0);
+    }
+    ::waitpid(child, nullptr, 0);
+    std::printf("parent %s\n", send_and_see(parents.get(), std::span(frame.data(), size)));
 }
 
 void garbage() {
@@ -292,6 +327,8 @@ void run(const Args& a) {
         [[maybe_unused]] char* got = std::fgets(line, sizeof line, stdin);
     } else if (cmd == "handoff") {
         handoff(arg(1));
+    } else if (cmd == "steal-private") {
+        steal_private(arg(1));
     } else if (cmd == "garbage") {
         garbage();
     } else if (cmd == "oversized") {

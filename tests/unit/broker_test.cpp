@@ -1,0 +1,179 @@
+// Unit tests for the broker's pieces that do not need a worker: path resolution and judgement, symlink
+// target joining, open-flag rules, the audit encoding and the process tree.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "broker/audit.hpp"
+#include "broker/file_ops.hpp"
+#include "broker/process_tree.hpp"
+#include "broker/resolve.hpp"
+#include "support/harness.hpp"
+
+namespace fdbroker::broker {
+namespace {
+
+TEST(JoinLinkTarget, RelativeAbsoluteAndDots) {
+    PathBuffer out;
+    ASSERT_TRUE(join_link_target("/a/b", "c", out));
+    EXPECT_EQ(out.view(), "/a/b/c");
+    ASSERT_TRUE(join_link_target("/a/b", "../c/./d", out));
+    EXPECT_EQ(out.view(), "/a/c/d");
+    ASSERT_TRUE(join_link_target("/a/b", "/x//y/", out));
+    EXPECT_EQ(out.view(), "/x/y");
+    ASSERT_TRUE(join_link_target("/", "../../..", out));
+    EXPECT_EQ(out.view(), "/");
+    ASSERT_TRUE(join_link_target("/", "etc", out));
+    EXPECT_EQ(out.view(), "/etc");
+    EXPECT_FALSE(join_link_target("/a", "", out));
+    EXPECT_FALSE(join_link_target("/a", std::string(PathBuffer::kCapacity, 'x'), out));
+}
+
+TEST(OpenFlags, KnownFlagsAndNeeds) {
+    EXPECT_TRUE(FileOps::open_flags_known(O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_DIRECTORY | O_NONBLOCK));
+    EXPECT_TRUE(FileOps::open_flags_known(O_RDWR | O_CREAT | O_EXCL | O_TRUNC | O_APPEND | O_SYNC | 0100000));
+    for (int bad : {O_PATH, O_TMPFILE, O_DIRECT, O_ASYNC, O_NOATIME, O_ACCMODE, 1 << 30})
+        EXPECT_FALSE(FileOps::open_flags_known(static_cast<std::uint32_t>(bad))) << bad;
+    using namespace policy;
+    EXPECT_EQ(FileOps::open_needs(O_RDONLY), need_read);
+    EXPECT_EQ(FileOps::open_needs(O_WRONLY), need_write);
+    EXPECT_EQ(FileOps::open_needs(O_RDWR), need_read | need_write);
+    EXPECT_EQ(FileOps::open_needs(O_RDONLY | O_TRUNC), need_read | need_write);
+    EXPECT_EQ(FileOps::open_needs(O_WRONLY | O_APPEND), need_write);
+    EXPECT_EQ(FileOps::open_needs(O_RDONLY | O_CREAT), need_read | need_create);
+}
+
+TEST(Audit, JsonEscapingKeepsAnyPathValid) {
+    std::string out;
+    append_json_escaped(out, std::string_view("a\"b\\c\nd\x01\xc3\xa9", 10));
+    EXPECT_EQ(out, "a\\\"b\\\\c\\u000ad\\u0001\\u00c3\\u00a9");
+}
+
+TEST(Audit, RecordsGoOutOnFlush) {
+    test::TempDir dir;
+    std::string error;
+    Audit audit = Audit::open(dir / "audit", error);
+    ASSERT_TRUE(audit.enabled()) << error;
+    audit.set_policy_file("p.toml");
+    AuditRecord r;
+    r.pid = 42;
+    r.uid = 7;
+    r.profile = "default";
+    r.op = "open";
+    r.path = "/etc/shadow";
+    r.error = EACCES;
+    audit.record(r);
+    EXPECT_EQ(test::read_file(dir / "audit"), "");  // batched until the end of the loop turn
+    audit.flush();
+    const std::string line = test::read_file(dir / "audit");
+    EXPECT_NE(
+        line.find("\"pid\":42,\"uid\":7,\"profile\":\"default\",\"op\":\"open\",\"path\":\"/etc/shadow\","
+                  "\"decision\":\"deny\",\"rule\":null,\"errno\":13,\"error\":\"EACCES\"}\n"),
+        std::string::npos)
+        << line;
+}
+
+class Locate : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        ::mkdir((dir / "pub").c_str(), 0755);
+        ::mkdir((dir / "pub/in").c_str(), 0755);
+        ::mkdir((dir / "hidden").c_str(), 0755);
+        test::write_file(dir / "pub/in/f", "x");
+        const std::string d = dir.path();
+        auto loaded = policy::Policy::load_string(
+            "version = 1\n[profile.p]\nread = [\"" + d + "/pub/**\"]\ndeny = [\"" + d + "/pub/in/no\"]\n",
+            "p.toml");
+        ASSERT_TRUE(loaded.policy);
+        policy_ = loaded.policy;
+        profile_ = policy_->profile("p");
+    }
+    Verdict locate(const std::string& path, Location& loc) {
+        return broker::locate(*profile_, path, policy::need_read, loc);
+    }
+    test::TempDir dir;
+    std::shared_ptr<const policy::Policy> policy_;
+    const policy::Profile* profile_ = nullptr;
+};
+
+TEST_F(Locate, GrantedPathGivesItsRealDirectoryAndName) {
+    Location loc;
+    const Verdict v = locate(dir / "pub/in/f", loc);
+    ASSERT_EQ(v.error, 0);
+    EXPECT_TRUE(v.allowed);
+    ASSERT_NE(v.rule, nullptr);
+    EXPECT_EQ(v.rule->line, 3u);
+    EXPECT_EQ(loc.real.view(), dir / "pub/in/f");
+    EXPECT_EQ(loc.real.view().substr(0, loc.dir_len), dir / "pub/in");
+    EXPECT_STREQ(loc.name, "f");
+    struct ::stat st {};
+    EXPECT_EQ(::fstatat(loc.dir.get(), loc.name, &st, 0), 0);
+}
+
+TEST_F(Locate, MissingParentIsTheRealErrorOnlyWithoutSymlinks) {
+    Location loc;
+    EXPECT_EQ(locate(dir / "pub/nodir/f", loc).error, ENOENT);
+    // A symlink in a granted tree pointing at a missing place outside it must not tell existence apart.
+    ASSERT_EQ(::symlink((dir / "hidden/missing").c_str(), (dir / "pub/probe").c_str()), 0);
+    ASSERT_EQ(::symlink((dir / "hidden").c_str(), (dir / "pub/probe2").c_str()), 0);
+    Location a, b;
+    EXPECT_EQ(locate(dir / "pub/probe/f", a).error, EACCES);
+    EXPECT_EQ(locate(dir / "pub/probe2/f", b).error, EACCES);
+}
+
+TEST_F(Locate, SymlinkedParentIsJudgedWhereItLeads) {
+    ASSERT_EQ(::symlink("in", (dir / "pub/alias").c_str()), 0);
+    Location loc;
+    ASSERT_EQ(locate(dir / "pub/alias/f", loc).error, 0);
+    EXPECT_EQ(loc.real.view(), dir / "pub/in/f");
+    // The deny rule applies to the real path even when the request names it through the alias.
+    Location denied;
+    const Verdict v = locate(dir / "pub/alias/no", denied);
+    EXPECT_EQ(v.error, EACCES);
+    EXPECT_FALSE(v.allowed);
+    ASSERT_NE(v.rule, nullptr);
+    EXPECT_EQ(v.rule->kind, policy::RuleKind::deny);
+}
+
+TEST_F(Locate, NotNormalOrNotGrantedIsRefusedWithoutTouchingTheFilesystem) {
+    for (const std::string& p : {dir / "pub/../hidden/x", dir.path() + "//pub/in/f", std::string("pub/in/f"),
+                                 dir / "hidden/x", dir / "pub/in/no"}) {
+        Location loc;
+        EXPECT_EQ(locate(p, loc).error, EACCES) << p;
+        EXPECT_FALSE(loc.dir) << p;
+    }
+}
+
+TEST(ProcessTreeTest, ContainsTheWorkerAndItsDescendantsOnly) {
+    int ready[2];
+    ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+    const pid_t worker = ::fork();
+    if (worker == 0) {
+        // The worker forks a grandchild, reports its pid, and both wait to be killed.
+        const pid_t grandchild = ::fork();
+        if (grandchild == 0) ::pause();
+        [[maybe_unused]] auto n = ::write(ready[1], &grandchild, sizeof grandchild);
+        ::pause();
+    }
+    pid_t grandchild = -1;
+    ASSERT_EQ(::read(ready[0], &grandchild, sizeof grandchild), static_cast<ssize_t>(sizeof grandchild));
+    const ProcessTree tree(worker, ::getpid());
+    EXPECT_TRUE(tree.contains(worker));
+    EXPECT_TRUE(tree.contains(grandchild));
+    EXPECT_FALSE(tree.contains(::getpid()));
+    EXPECT_FALSE(tree.contains(::getppid()));
+    EXPECT_FALSE(tree.contains(1));
+    EXPECT_EQ(parent_pid(grandchild), worker);
+    ::kill(grandchild, SIGKILL);
+    ::kill(worker, SIGKILL);
+    ::waitpid(worker, nullptr, 0);
+    ::close(ready[0]);
+    ::close(ready[1]);
+}
+
+}  // namespace
+}  // namespace fdbroker::broker
