@@ -21,10 +21,6 @@ bool is_seqpacket_unix(int fd) noexcept {
     return domain == AF_UNIX && type == SOCK_SEQPACKET;
 }
 
-std::int32_t result_of(const OpResult& r, std::int32_t success) noexcept {
-    return r.verdict.error != 0 ? -r.verdict.error : success;
-}
-
 }  // namespace
 
 Broker::Broker(EventLoop& loop, std::shared_ptr<const policy::Policy> policy, const policy::Profile& profile,
@@ -71,73 +67,62 @@ bool Broker::attach(const proto::Credentials& sender, unique_fd sender_pidfd, un
 
 void Broker::handle(Session& session, const proto::Credentials& sender,
                     const wire::Request& request) noexcept {
+    AuditRecord audit{sender.pid, sender.uid, profile_.name(), wire::op_name(request.op), request.path,
+                      {},         0};
     wire::Reply reply;
     reply.op = request.op;
     reply.id = request.id;
-    AuditRecord audit{sender.pid, sender.uid, profile_.name(), wire::op_name(request.op), request.path,
-                      {},         0};
     OpResult result;
-    int fd = -1;
     std::array<std::byte, wire::kStatPayloadSize> stat_payload;
     std::array<char, wire::kMaxPath> link;
+    struct ::stat st {};
 
     switch (request.op) {
         case wire::Op::open:
             audit.flags = request.arg0;
             result = ops_.open(request.path, request.arg0, static_cast<mode_t>(request.arg1));
-            reply.result = result_of(result, 0);
-            if (result.fd) {
-                fd = result.fd.get();
-                reply.has_fd = true;
-            }
             break;
         case wire::Op::access:
             audit.flags = request.arg0;
             result = ops_.access(request.path, request.arg0);
-            reply.result = result_of(result, 0);
             break;
-        case wire::Op::stat: {
-            struct ::stat st {};
+        case wire::Op::stat:
             result = ops_.stat(request.path, st);
-            reply.result = result_of(result, 0);
             if (result.verdict.error == 0) {
                 wire::encode_stat(st, stat_payload);
                 reply.payload = stat_payload;
             }
             break;
-        }
         case wire::Op::readlink:
             result = ops_.readlink(request.path, link);
-            reply.result = result_of(result, result.value);
             if (result.verdict.error == 0)
                 reply.payload = std::as_bytes(std::span(link.data(), static_cast<std::size_t>(result.value)));
             break;
         case wire::Op::mkdir:
             audit.flags = request.arg0;
             result = ops_.mkdir(request.path, static_cast<mode_t>(request.arg0));
-            reply.result = result_of(result, 0);
             break;
         case wire::Op::unlink:
             result = ops_.unlink(request.path);
-            reply.result = result_of(result, 0);
             break;
         case wire::Op::rmdir:
             result = ops_.rmdir(request.path);
-            reply.result = result_of(result, 0);
             break;
         case wire::Op::rename:
             audit.path2 = request.path2;
             result = ops_.rename(request.path, request.path2);
-            reply.result = result_of(result, 0);
             break;
         case wire::Op::attach:
             return;  // sessions never pass it here
     }
+    // Success carries the op's value (readlink's length, 0 for the rest); failure carries -errno.
+    reply.result = result.verdict.error != 0 ? -result.verdict.error : result.value;
+    reply.has_fd = static_cast<bool>(result.fd);
     audit.allowed = result.verdict.allowed;
     audit.rule = result.verdict.rule;
     audit.error = result.verdict.error;
     audit_.record(audit);
-    session.reply(reply, fd);
+    session.reply(reply, result.fd.get());
 }
 
 void Broker::end_turn() noexcept {

@@ -1,5 +1,6 @@
 #include "support/harness.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>

@@ -1,6 +1,7 @@
 // Channel: frames, fds and credentials over a real SOCK_SEQPACKET socketpair, and the violations
 // that must close everything that came with them.
 #include "proto/channel.hpp"
+#include "support/harness.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -40,16 +41,7 @@ std::string text(std::span<const std::byte> b, std::size_t n) {
     return std::string(reinterpret_cast<const char*>(b.data()), n);
 }
 
-int count_open_fds() {
-    int n = 0;
-    DIR* d = ::opendir("/proc/self/fd");
-    if (d == nullptr) return -1;
-    while (const dirent* e = ::readdir(d)) {
-        if (e->d_name[0] != '.') ++n;
-    }
-    ::closedir(d);
-    return n;
-}
+using test::count_open_fds;
 
 unique_fd open_null() {
     return unique_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));

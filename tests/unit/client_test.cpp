@@ -35,6 +35,7 @@
 #include "proto/channel.hpp"
 #include "proto/connection.hpp"
 #include "proto/wire.hpp"
+#include "support/harness.hpp"
 
 namespace fdbroker {
 namespace {
@@ -42,16 +43,7 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono_literals::operator""ms;
 
-int count_open_fds() {
-    int n = 0;
-    DIR* d = ::opendir("/proc/self/fd");
-    if (d == nullptr) return -1;
-    while (const dirent* e = ::readdir(d)) {
-        if (e->d_name[0] != '.') ++n;
-    }
-    ::closedir(d);
-    return n;
-}
+using test::count_open_fds;
 
 // A broker stand-in on its own thread. It accepts attaches on its bootstrap channels (a socketpair
 // end, or connections to a listening socket), replies on the new private channel, and serves
