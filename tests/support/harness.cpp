@@ -222,4 +222,14 @@ bool is_root() {
     return ::geteuid() == 0;
 }
 
+int count_open_fds() {
+    int n = 0;
+    DIR* d = ::opendir("/proc/self/fd");
+    if (d == nullptr) return -1;
+    while (const dirent* e = ::readdir(d))
+        if (e->d_name[0] != '.') ++n;
+    ::closedir(d);
+    return n;
+}
+
 }  // namespace fdbroker::test
