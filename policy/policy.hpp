@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -10,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "policy/address.hpp"
 #include "policy/matcher.hpp"
 
 namespace fdbroker::policy {
@@ -34,12 +36,9 @@ struct Decision {
     const Rule* rule = nullptr;
 };
 
-// A socket rule as written; compiled by the socket brokering code.
-struct AddressRule {
-    std::string text;
-    std::uint32_t line = 0;
-    std::uint32_t column = 0;
-};
+// How long the broker waits for a TCP connection to be established before failing it with ETIMEDOUT,
+// unless the profile sets `connect_timeout`.
+inline constexpr std::chrono::milliseconds kDefaultConnectTimeout{10'000};
 
 class Profile {
   public:
@@ -50,6 +49,7 @@ class Profile {
     [[nodiscard]] const std::vector<Rule>& rules() const noexcept { return rules_; }
     [[nodiscard]] const std::vector<AddressRule>& connect_rules() const noexcept { return connect_; }
     [[nodiscard]] const std::vector<AddressRule>& listen_rules() const noexcept { return listen_; }
+    [[nodiscard]] std::chrono::milliseconds connect_timeout() const noexcept { return connect_timeout_; }
     [[nodiscard]] const std::vector<uid_t>& client_users() const noexcept { return client_users_; }
     [[nodiscard]] const std::vector<gid_t>& client_groups() const noexcept { return client_groups_; }
 
@@ -66,6 +66,7 @@ class Profile {
     Matcher matcher_;
     std::vector<AddressRule> connect_;
     std::vector<AddressRule> listen_;
+    std::chrono::milliseconds connect_timeout_ = kDefaultConnectTimeout;
     std::vector<uid_t> client_users_;
     std::vector<gid_t> client_groups_;
 };

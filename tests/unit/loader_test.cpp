@@ -354,12 +354,13 @@ TEST(Errors, SocketRules) {
               Lines{"p.toml:3:11: error: 'connect' must be an array of strings"});
     EXPECT_EQ(
         errors("version = 1\n[profile.p]\nconnect = [\"tcp:1.2.3.4:5\", \"http://x\"]\n"),
-        Lines{"p.toml:3:29: error: 'connect' address 'http://x' must start with 'tcp:', 'udp:' or 'unix:'"});
+        Lines{"p.toml:3:30: error: 'connect' address 'http://x' must start with 'tcp:', 'udp:' or 'unix:'"});
     EXPECT_EQ(
         errors("version = 1\n[profile.p]\nlisten = [\"TCP:0.0.0.0:80\", 80]\n"),
-        Lines({"p.toml:3:11: error: 'listen' address 'TCP:0.0.0.0:80' must start with 'tcp:', 'udp:' or "
+        Lines({"p.toml:3:12: error: 'listen' address 'TCP:0.0.0.0:80' must start with 'tcp:', 'udp:' or "
                "'unix:'",
-               "p.toml:3:29: error: 'listen' must be an array of strings"}));
+               "p.toml:3:29: error: 'listen' must be an array of addresses (strings, or tables with "
+               "'address')"}));
     const auto loaded = load_profile(
         "version = 1\n[profile.p]\nlisten = [\"udp:[::1]:53\", \"unix:@bus\"]\nconnect = "
         "[\"unix:/run/x\"]\n");
