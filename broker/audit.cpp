@@ -102,6 +102,16 @@ void Audit::record(const AuditRecord& r) {
         out += "\",\"kind\":\"";
         out += policy::kind_name(r.rule->kind);
         out += '"';
+    } else if (r.address_rule) {
+        out += '"';
+        append_json_escaped(out, policy_file_);
+        out += ':';
+        append_number(out, r.address_rule->line);
+        out += "\",\"pattern\":\"";
+        append_json_escaped(out, r.address_rule->text);
+        out += "\",\"kind\":\"";
+        out += r.op;  // a socket rule's kind is its list: connect or listen
+        out += '"';
     } else {
         out += "null";
     }

@@ -20,8 +20,9 @@ struct AuditRecord {
     std::string_view path2;   // rename destination, else empty
     std::uint32_t flags = 0;  // open flags or access mode, 0 when the op has none
     bool allowed = false;
-    const policy::Rule* rule = nullptr;  // the deciding rule; nullptr for the default deny
-    int error = 0;                       // errno the worker saw, 0 on success
+    const policy::Rule* rule = nullptr;                 // the deciding rule; nullptr for the default deny
+    const policy::AddressRule* address_rule = nullptr;  // connect, listen: the granting socket rule
+    int error = 0;                                      // errno the worker saw, 0 on success
 };
 
 class Audit {

@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "broker/log.hpp"
@@ -11,6 +12,9 @@
 namespace fdbroker::broker {
 
 namespace {
+
+// Connects one session may have in progress at once: each holds a socket and a timer in the broker.
+constexpr std::size_t kMaxConnectsPerSession = 64;
 
 bool is_seqpacket_unix(int fd) noexcept {
     int domain = 0, type = 0;
@@ -25,7 +29,12 @@ bool is_seqpacket_unix(int fd) noexcept {
 
 Broker::Broker(EventLoop& loop, std::shared_ptr<const policy::Policy> policy, const policy::Profile& profile,
                std::optional<Owner> owner, Audit& audit)
-    : loop_(loop), policy_(std::move(policy)), profile_(profile), ops_(profile, owner), audit_(audit) {
+    : loop_(loop),
+      policy_(std::move(policy)),
+      profile_(profile),
+      ops_(profile, owner),
+      sockets_(profile, owner),
+      audit_(audit) {
     audit_.set_policy_file(policy_->file());
 }
 
@@ -112,6 +121,9 @@ void Broker::handle(Session& session, const proto::Credentials& sender,
             audit.path2 = request.path2;
             result = ops_.rename(request.path, request.path2);
             break;
+        case wire::Op::connect:
+        case wire::Op::listen:
+            return handle_socket(session, sender, request);
         case wire::Op::attach:
             return;  // sessions never pass it here
     }
@@ -125,7 +137,73 @@ void Broker::handle(Session& session, const proto::Credentials& sender,
     session.reply(reply, result.fd.get());
 }
 
+void Broker::handle_socket(Session& session, const proto::Credentials& sender,
+                           const wire::Request& request) noexcept {
+    SocketResult result = request.op == wire::Op::connect
+                              ? sockets_.connect(request.path)
+                              : sockets_.listen(request.path, static_cast<int>(request.arg0));
+    if (result.pending && wait_for_connect(session, sender, request, result)) return;
+    answer_socket(session, sender, request.op, request.id, request.path, result.verdict, result.fd.get());
+}
+
+// Hands a connect in progress to the event loop; false (with the socket closed and the reason in
+// result.verdict.error) when it cannot wait for it.
+bool Broker::wait_for_connect(Session& session, const proto::Credentials& sender,
+                              const wire::Request& request, SocketResult& result) noexcept {
+    int& error = result.verdict.error;
+    const auto waiting = std::count_if(connecting_.begin(), connecting_.end(), [&](const auto& c) {
+        return !c->finished() && c->request().session == &session;
+    });
+    if (static_cast<std::size_t>(waiting) >= kMaxConnectsPerSession) {
+        error = EAGAIN;
+        result.fd.reset();
+        return false;
+    }
+    try {
+        PendingConnect::Request pending{&session, sender, request.id, result.verdict.rule,
+                                        std::string(request.path)};
+        auto connect = std::make_unique<PendingConnect>(*this, std::move(pending), std::move(result.fd));
+        if (!connect->start(profile_.connect_timeout())) {
+            error = errno;
+            return false;
+        }
+        connecting_.push_back(std::move(connect));
+        return true;
+    } catch (const std::bad_alloc&) {
+        error = ENOMEM;
+        result.fd.reset();
+        return false;
+    }
+}
+
+void Broker::connect_finished(const PendingConnect& connect, int error, const unique_fd& socket) noexcept {
+    const PendingConnect::Request& r = connect.request();
+    const SocketVerdict verdict{true, r.rule, nullptr, error};
+    answer_socket(*r.session, r.sender, wire::Op::connect, r.id, r.address, verdict,
+                  error == 0 ? socket.get() : -1);
+}
+
+void Broker::answer_socket(Session& session, const proto::Credentials& sender, wire::Op op, std::uint32_t id,
+                           std::string_view address, const SocketVerdict& verdict, int fd) noexcept {
+    AuditRecord audit{sender.pid, sender.uid, profile_.name(), wire::op_name(op), address, {}, 0};
+    audit.allowed = verdict.allowed;
+    audit.rule = verdict.deny;
+    audit.address_rule = verdict.rule;
+    audit.error = verdict.error;
+    audit_.record(audit);
+    wire::Reply reply;
+    reply.op = op;
+    reply.id = id;
+    reply.result = -verdict.error;
+    reply.has_fd = verdict.error == 0 && fd >= 0;
+    session.reply(reply, reply.has_fd ? fd : -1);
+}
+
 void Broker::end_turn() noexcept {
+    // A connect must not outlive the session that waits for it.
+    for (const auto& connect : connecting_)
+        if (connect->request().session->closed()) connect->cancel();
+    std::erase_if(connecting_, [](const std::unique_ptr<PendingConnect>& c) { return c->finished(); });
     std::erase_if(sessions_, [](const std::unique_ptr<Session>& s) { return s->closed(); });
     audit_.flush();
 }

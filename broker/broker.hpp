@@ -1,5 +1,5 @@
-// The broker's state for one policy profile: its sessions, the file operations, the audit stream, and
-// the rule that says which processes may attach.
+// The broker's state for one policy profile: its sessions, the file and socket operations (with the
+// connects still in progress), the audit stream, and the rule that says which processes may attach.
 #pragma once
 
 #include <memory>
@@ -8,8 +8,10 @@
 #include "broker/audit.hpp"
 #include "broker/event_loop.hpp"
 #include "broker/file_ops.hpp"
+#include "broker/pending_connect.hpp"
 #include "broker/process_tree.hpp"
 #include "broker/session.hpp"
+#include "broker/socket_ops.hpp"
 #include "policy/policy.hpp"
 #include "proto/channel.hpp"
 #include "proto/wire.hpp"
@@ -35,18 +37,33 @@ class Broker {
     // Performs a request from a private channel's owner and sends the reply.
     void handle(Session& session, const proto::Credentials& sender, const wire::Request& request) noexcept;
 
-    // Destroys sessions closed during the last loop turn and flushes the audit stream.
+    // A pending connect ended: error 0 and the connected socket, or why it failed (ETIMEDOUT after
+    // connect_timeout, ECANCELED when its session went first). Answers the worker and audits.
+    void connect_finished(const PendingConnect& connect, int error, const unique_fd& socket) noexcept;
+
+    // Destroys sessions closed during the last loop turn, with the connects they were waiting for, and
+    // flushes the audit stream.
     void end_turn() noexcept;
 
   private:
+    void handle_socket(Session& session, const proto::Credentials& sender,
+                       const wire::Request& request) noexcept;
+    bool wait_for_connect(Session& session, const proto::Credentials& sender, const wire::Request& request,
+                          SocketResult& result) noexcept;
+    void answer_socket(Session& session, const proto::Credentials& sender, wire::Op op, std::uint32_t id,
+                       std::string_view address, const SocketVerdict& verdict, int fd) noexcept;
+
     EventLoop& loop_;
     std::shared_ptr<const policy::Policy> policy_;
     const policy::Profile& profile_;
     FileOps ops_;
+    SocketOps sockets_;
     Audit& audit_;
     std::optional<ProcessTree> tree_;
     uid_t worker_uid_ = 0;
     std::vector<std::unique_ptr<Session>> sessions_;
+    // After sessions_, so that destruction ends the connects before the sessions they answer to.
+    std::vector<std::unique_ptr<PendingConnect>> connecting_;
     std::array<std::byte, wire::kMaxRequestSize + 1> buffer_{};
 };
 

@@ -112,4 +112,14 @@ int fdbroker_rename(const char* from, const char* to) {
     });
 }
 
+int fdbroker_connect(const char* address) {
+    return c_call<int>(
+        [&](fdbroker::Client& c, std::error_code& ec) { return c.connect(address, ec).release(); });
+}
+
+int fdbroker_listen(const char* address, int backlog) {
+    return c_call<int>(
+        [&](fdbroker::Client& c, std::error_code& ec) { return c.listen(address, backlog, ec).release(); });
+}
+
 }  // extern "C"

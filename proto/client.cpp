@@ -26,6 +26,13 @@ int check_path(const char* path) noexcept {
     return 0;
 }
 
+// An address is checked by the broker, which alone knows the syntax; here only what cannot be sent.
+int check_address(const char* address) noexcept {
+    if (address == nullptr) return EFAULT;
+    const std::size_t n = ::strnlen(address, wire::kMaxPath + 1);
+    return n == 0 || n > wire::kMaxPath ? EINVAL : 0;
+}
+
 // Like glibc's __OPEN_NEEDS_MODE: only these flags give the mode argument a meaning.
 bool open_needs_mode(int flags) noexcept {
     return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
@@ -214,6 +221,39 @@ void Client::rmdir(const char* path, std::error_code& ec) noexcept {
 
 void Client::rename(const char* from, const char* to, std::error_code& ec) noexcept {
     simple(connection_.get(), wire::Op::rename, from, to, 0, ec);
+}
+
+namespace {
+
+unique_fd socket_call(Connection* connection, wire::Op op, const char* address, std::uint32_t arg0,
+                      std::error_code& ec) noexcept {
+    if (const int err = check_address(address); err != 0) {
+        set_error(ec, err);
+        return {};
+    }
+    wire::Request request;
+    request.op = op;
+    request.arg0 = arg0;
+    request.path = address;
+    CallResult out;
+    if (const int err = call(connection, request, {}, out); err != 0) {
+        set_error(ec, err);
+        return {};
+    }
+    // The socket arrived close-on-exec (MSG_CMSG_CLOEXEC) and stays so, as the API promises.
+    ec.clear();
+    return std::move(out.fd);
+}
+
+}  // namespace
+
+unique_fd Client::connect(const char* address, std::error_code& ec) noexcept {
+    return socket_call(connection_.get(), wire::Op::connect, address, 0, ec);
+}
+
+unique_fd Client::listen(const char* address, int backlog, std::error_code& ec) noexcept {
+    // listen(2) takes any int and caps it at somaxconn; the broker gets the same int back.
+    return socket_call(connection_.get(), wire::Op::listen, address, static_cast<std::uint32_t>(backlog), ec);
 }
 
 }  // namespace fdbroker

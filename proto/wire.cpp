@@ -85,6 +85,7 @@ ArgUse op_args(Op op) noexcept {
             return {true, true};
         case Op::access:
         case Op::mkdir:
+        case Op::listen:
             return {true, false};
         default:
             return {false, false};
@@ -144,6 +145,10 @@ std::string_view op_name(Op op) noexcept {
             return "rmdir";
         case Op::rename:
             return "rename";
+        case Op::connect:
+            return "connect";
+        case Op::listen:
+            return "listen";
     }
     return "unknown";
 }
@@ -159,6 +164,8 @@ int op_path_count(Op op) noexcept {
         case Op::mkdir:
         case Op::unlink:
         case Op::rmdir:
+        case Op::connect:
+        case Op::listen:
             return 1;
         case Op::rename:
             return 2;
@@ -167,7 +174,7 @@ int op_path_count(Op op) noexcept {
 }
 
 bool op_is_known(std::uint16_t op) noexcept {
-    return op >= static_cast<std::uint16_t>(Op::attach) && op <= static_cast<std::uint16_t>(Op::rename);
+    return op >= static_cast<std::uint16_t>(Op::attach) && op <= static_cast<std::uint16_t>(Op::listen);
 }
 
 std::string_view describe(DecodeError e) noexcept {
@@ -288,6 +295,8 @@ bool reply_shape_ok(const Reply& r) noexcept {
     if (r.result < 0) return r.result >= -kMaxErrno && !r.has_fd && r.payload.empty();
     switch (r.op) {
         case Op::open:
+        case Op::connect:
+        case Op::listen:
             return r.has_fd && r.payload.empty();
         case Op::stat:
             return !r.has_fd && r.payload.size() == kStatPayloadSize;

@@ -31,6 +31,8 @@ enum class Op : std::uint16_t {
     unlink = 7,
     rmdir = 8,
     rename = 9,
+    connect = 10,  // path: the address; the reply carries the connected socket
+    listen = 11,   // path: the address; arg0: the backlog; the reply carries the listening (or bound) socket
 };
 
 [[nodiscard]] std::string_view op_name(Op op) noexcept;
@@ -42,9 +44,9 @@ enum class Op : std::uint16_t {
 struct Request {
     Op op{};
     std::uint32_t id = 0;
-    std::uint32_t arg0 = 0;  // open: flags · access: mode · mkdir: mode
+    std::uint32_t arg0 = 0;  // open: flags · access: mode · mkdir: mode · listen: backlog (an int)
     std::uint32_t arg1 = 0;  // open: mode
-    std::string_view path;   // first path (empty for attach)
+    std::string_view path;   // first path (empty for attach); connect, listen: the address
     std::string_view path2;  // rename: destination
 };
 
@@ -85,9 +87,9 @@ struct DecodedReply {
 [[nodiscard]] std::size_t encode_reply(const Reply& r, std::span<std::byte> out) noexcept;
 
 // Whether a decoded reply has the shape its op promises (docs/protocol.md, "Reply shapes"): an error
-// (-4095..-1) carries neither fd nor payload; a successful open carries an fd; stat the stat record;
-// readlink result == payload size; every other op neither. A receiver ends a channel whose replies
-// do not fit, since its peer is not speaking this protocol.
+// (-4095..-1) carries neither fd nor payload; a successful open, connect or listen carries an fd; stat
+// the stat record; readlink result == payload size; every other op neither. A receiver ends a channel whose
+// replies do not fit, since its peer is not speaking this protocol.
 [[nodiscard]] bool reply_shape_ok(const Reply& r) noexcept;
 
 // struct stat travels as 16 little-endian u64 fields (see docs/protocol.md).

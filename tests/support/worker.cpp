@@ -4,7 +4,7 @@
 //   fdbroker_test_worker open /etc/hostname rdonly , stat /etc/shadow , readlink /tmp/l
 //
 // Commands are separated by ",". Raw-protocol commands speak the wire format directly to play a
-// misbehaving worker.
+// misbehaving worker. Socket commands are in worker_sockets.cpp.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -26,6 +26,7 @@
 #include "fdbroker/fdbroker.h"
 #include "proto/channel.hpp"
 #include "proto/wire.hpp"
+#include "support/worker_sockets.hpp"
 
 namespace {
 
@@ -341,7 +342,7 @@ void run(const Args& a) {
         std::exit(std::atoi(arg(1).c_str()));
     } else if (cmd == "kill-self") {
         ::raise(std::atoi(arg(1).c_str()));
-    } else {
+    } else if (!fdbroker::test::run_socket_command(a)) {
         std::printf("unknown command %s\n", cmd.c_str());
     }
 }

@@ -53,6 +53,8 @@ using test::count_open_fds;
 //   /hang         no reply                 /close   close every channel at once
 //   /drop         EIO, then close this private channel
 //   /garbage      a malformed reply        /stray   a reply with an unknown id (and an fd) first
+// connect and listen take only abstract unix addresses ("unix:@name", done for real; "unix:@denied..."
+// is EACCES) and answer EINVAL to any other address.
 // In reverse mode it gathers a few requests before answering and answers them last-first.
 class FakeBroker {
   public:
@@ -120,6 +122,7 @@ class FakeBroker {
     }
     void set_attach_errno(int err) { attach_errno_ = err; }
     int hung() const { return hung_; }
+    int last_backlog() const { return last_backlog_; }
     int reordered_batches() const { return reordered_; }
     const fs::path& root() const { return root_; }
     std::string file(const std::string& name) const { return (root_ / name.substr(1)).string(); }
@@ -274,6 +277,7 @@ class FakeBroker {
 
     void serve(int channel, const wire::Request& rq, std::vector<Outgoing>& out) {
         const std::string path(rq.path);
+        if (rq.op == wire::Op::connect || rq.op == wire::Op::listen) return socket_op(channel, rq, out);
         if (path.starts_with("/denied")) return push_reply(out, channel, rq, -EACCES);
         if (path == "/hang") {
             ++hung_;
@@ -336,6 +340,27 @@ class FakeBroker {
         }
     }
 
+    void socket_op(int channel, const wire::Request& rq, std::vector<Outgoing>& out) {
+        constexpr std::string_view prefix = "unix:@";
+        if (!rq.path.starts_with(prefix)) return push_reply(out, channel, rq, -EINVAL);
+        if (rq.path.starts_with("unix:@denied")) return push_reply(out, channel, rq, -EACCES);
+        const std::string_view name = rq.path.substr(prefix.size());
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        std::memcpy(sa.sun_path + 1, name.data(), name.size());
+        const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+        unique_fd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        const auto* addr = reinterpret_cast<const sockaddr*>(&sa);
+        if (rq.op == wire::Op::connect) {
+            if (::connect(sock.get(), addr, len) != 0) return push_reply(out, channel, rq, -errno);
+        } else {
+            last_backlog_ = static_cast<int>(rq.arg0);
+            if (::bind(sock.get(), addr, len) != 0 || ::listen(sock.get(), static_cast<int>(rq.arg0)) != 0)
+                return push_reply(out, channel, rq, -errno);
+        }
+        push_reply(out, channel, rq, 0, {}, std::move(sock));
+    }
+
     // The real operation below the scratch directory.
     void real(int channel, const wire::Request& rq, std::vector<Outgoing>& out) {
         const std::string full = file(std::string(rq.path));
@@ -390,6 +415,7 @@ class FakeBroker {
     std::vector<pid_t> attach_pids_;
     std::atomic<int> attach_errno_{0};
     std::atomic<int> hung_{0};
+    std::atomic<int> last_backlog_{0};
     std::atomic<int> reordered_{0};
     bool closed_ = false;  // fake thread only
 };
@@ -547,6 +573,63 @@ TEST_F(ClientTest, MkdirRenameUnlinkRmdir) {
     client_->rmdir("/dir", ec_);
     EXPECT_FALSE(ec_);
     EXPECT_FALSE(fs::exists(broker_.file("/dir")));
+}
+
+// A unique abstract socket name for this test process.
+std::string abstract_name(const char* what) {
+    return "fdbroker-client-test-" + std::to_string(::getpid()) + "-" + what;
+}
+
+bool is_listening(int fd) {
+    int value = 0;
+    socklen_t len = sizeof value;
+    return ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &len) == 0 && value == 1;
+}
+
+TEST_F(ClientTest, ListenAndConnectReturnWorkingCloexecSockets) {
+    const std::string address = "unix:@" + abstract_name("listen");
+    unique_fd listener = client_->listen(address.c_str(), 5, ec_);
+    ASSERT_FALSE(ec_) << ec_.message();
+    ASSERT_TRUE(listener);
+    EXPECT_TRUE(is_listening(listener.get()));
+    EXPECT_EQ(::fcntl(listener.get(), F_GETFD), FD_CLOEXEC);
+    EXPECT_EQ(broker_.last_backlog(), 5);
+
+    unique_fd conn = client_->connect(address.c_str(), ec_);
+    ASSERT_FALSE(ec_) << ec_.message();
+    ASSERT_TRUE(conn);
+    EXPECT_EQ(::fcntl(conn.get(), F_GETFD), FD_CLOEXEC);
+    EXPECT_FALSE(is_listening(conn.get()));
+    unique_fd served(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    ASSERT_TRUE(served);
+    ASSERT_EQ(::write(conn.get(), "ping", 4), 4);
+    char buf[4];
+    ASSERT_EQ(::read(served.get(), buf, sizeof buf), 4);
+    EXPECT_EQ(std::string(buf, 4), "ping");
+}
+
+TEST_F(ClientTest, ABacklogTravelsAsTheSameInt) {
+    client_->listen(("unix:@" + abstract_name("negative")).c_str(), -1, ec_);
+    ASSERT_FALSE(ec_) << ec_.message();
+    EXPECT_EQ(broker_.last_backlog(), -1);
+}
+
+TEST_F(ClientTest, SocketErrorsComeFromTheBrokerOrTheArguments) {
+    EXPECT_FALSE(client_->connect("unix:@denied", ec_));
+    EXPECT_EQ(ec_, std::error_code(EACCES, std::system_category()));
+    EXPECT_FALSE(client_->listen("tcp:1.2.3.4", 1, ec_));
+    EXPECT_EQ(ec_.value(), EINVAL);
+    EXPECT_FALSE(client_->connect(("unix:@" + abstract_name("nobody-listens")).c_str(), ec_));
+    EXPECT_EQ(ec_.value(), ECONNREFUSED);
+    const int attaches = static_cast<int>(broker_.attach_pids().size());
+    // These never reach the broker.
+    EXPECT_FALSE(client_->connect(nullptr, ec_));
+    EXPECT_EQ(ec_.value(), EFAULT);
+    EXPECT_FALSE(client_->listen("", 1, ec_));
+    EXPECT_EQ(ec_.value(), EINVAL);
+    EXPECT_FALSE(client_->connect(("unix:@" + std::string(wire::kMaxPath, 'a')).c_str(), ec_));
+    EXPECT_EQ(ec_.value(), EINVAL);
+    EXPECT_EQ(static_cast<int>(broker_.attach_pids().size()), attaches);
 }
 
 TEST_F(ClientTest, ArgumentsAreCheckedLikeTheSyscalls) {
@@ -792,6 +875,24 @@ TEST_F(ClientTest, CApiOverFdbrokerFd) {
                   CHILD_CHECK(fdbroker_unlink("/cdir/moved") == 0);
                   CHILD_CHECK(fdbroker_rmdir("/cdir") == 0);
                   CHILD_CHECK(fdbroker_rmdir("/cdir") == -1 && errno == ENOENT);
+
+                  const std::string address = "unix:@" + abstract_name("c-api");
+                  errno = 777;
+                  const int listener = fdbroker_listen(address.c_str(), 3);
+                  CHILD_CHECK(listener >= 0 && errno == 777);
+                  CHILD_CHECK(is_listening(listener) && ::fcntl(listener, F_GETFD) == FD_CLOEXEC);
+                  const int conn = fdbroker_connect(address.c_str());
+                  CHILD_CHECK(conn >= 0 && ::fcntl(conn, F_GETFD) == FD_CLOEXEC);
+                  const int served = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+                  CHILD_CHECK(served >= 0 && ::write(conn, "c", 1) == 1);
+                  char c = 0;
+                  CHILD_CHECK(::read(served, &c, 1) == 1 && c == 'c');
+                  ::close(served);
+                  ::close(conn);
+                  ::close(listener);
+                  CHILD_CHECK(fdbroker_connect("unix:@denied") == -1 && errno == EACCES);
+                  CHILD_CHECK(fdbroker_listen("udp:x", 1) == -1 && errno == EINVAL);
+                  CHILD_CHECK(fdbroker_connect(nullptr) == -1 && errno == EFAULT);
                   return 0;
               }),
               0);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <random>
 #include <string>
@@ -59,8 +60,8 @@ void put32(Bytes& b, std::size_t at, std::uint32_t v) {
         b[at + i] = std::byte((v >> (8 * i)) & 0xff);
 }
 
-const Op kAllOps[] = {Op::attach, Op::open,   Op::access, Op::stat,  Op::readlink,
-                      Op::mkdir,  Op::unlink, Op::rmdir,  Op::rename};
+const Op kAllOps[] = {Op::attach, Op::open,  Op::access, Op::stat,    Op::readlink, Op::mkdir,
+                      Op::unlink, Op::rmdir, Op::rename, Op::connect, Op::listen};
 
 TEST(Wire, RequestLayoutIsLittleEndian) {
     Request r = make(Op::open, "/ab");
@@ -97,6 +98,8 @@ TEST(Wire, EveryRequestOpRoundTrips) {
             r.arg1 = 0640;
         } else if (op == Op::access || op == Op::mkdir) {
             r.arg0 = 0755;
+        } else if (op == Op::listen) {
+            r.arg0 = static_cast<std::uint32_t>(-1);  // a backlog is an int; listen(2) caps it
         }
         const Bytes b = encode(r);
         ASSERT_EQ(b.size(), kRequestHeaderSize + r.path.size() + r.path2.size());
@@ -182,7 +185,7 @@ TEST(Wire, BadVersionIsRejected) {
 }
 
 TEST(Wire, UnknownOpIsRejected) {
-    for (std::uint16_t op : {0, 10, 11, 0x100, 0xffff}) {
+    for (std::uint16_t op : {0, 12, 13, 0x100, 0xffff}) {
         Bytes b = encode(make(Op::stat, "/p"));
         put16(b, 2, op);
         EXPECT_EQ(decode_request(b).error, DecodeError::unknown_op) << op;
@@ -208,6 +211,16 @@ TEST(Wire, ArgumentsAnOpDoesNotTakeMustBeZero) {
     b = encode(make(Op::attach));
     put32(b, 8, 4);
     EXPECT_EQ(decode_request(b).error, DecodeError::reserved_set);
+    b = encode(make(Op::connect, "tcp:127.0.0.1:80"));
+    put32(b, 8, 128);  // connect takes no backlog
+    EXPECT_EQ(decode_request(b).error, DecodeError::reserved_set);
+    b = encode(make(Op::listen, "tcp:127.0.0.1:80"));
+    put32(b, 12, 1);
+    EXPECT_EQ(decode_request(b).error, DecodeError::reserved_set);
+    b = encode(make(Op::listen, "tcp:127.0.0.1:80"));
+    put32(b, 8, 128);
+    ASSERT_TRUE(decode_request(b).request);
+    EXPECT_EQ(decode_request(b).request->arg0, 128u);
 }
 
 TEST(Wire, NulInPathIsRejected) {
@@ -424,6 +437,13 @@ TEST(Wire, ReplyShapes) {
     EXPECT_FALSE(shape(Op::unlink, -4096, false, {}));  // not an errno
     EXPECT_FALSE(shape(Op::unlink, INT32_MIN, false, {}));
     EXPECT_TRUE(shape(Op::unlink, -4095, false, {}));
+    for (Op op : {Op::connect, Op::listen}) {
+        EXPECT_TRUE(shape(op, 0, true, {}));
+        EXPECT_FALSE(shape(op, 0, false, {}));  // success without its socket
+        EXPECT_FALSE(shape(op, 0, true, three));
+        EXPECT_TRUE(shape(op, -ECONNREFUSED, false, {}));
+        EXPECT_FALSE(shape(op, -ETIMEDOUT, true, {}));
+    }
 }
 
 TEST(Wire, GarbageIsOnlyEverRejected) {
@@ -437,7 +457,7 @@ TEST(Wire, GarbageIsOnlyEverRejected) {
         // Every other frame gets a plausible header, so that decoding gets past the first checks.
         if (i % 2 == 0 && b.size() >= kRequestHeaderSize) {
             put16(b, 0, kVersion);
-            put16(b, 2, static_cast<std::uint16_t>(1 + rng() % 9));
+            put16(b, 2, static_cast<std::uint16_t>(1 + rng() % 11));
             put32(b, 8, 0);
             put32(b, 12, 0);
             put32(b, 20, 0);
@@ -468,6 +488,10 @@ TEST(Wire, GarbageIsOnlyEverRejected) {
 TEST(Wire, Names) {
     EXPECT_EQ(op_name(Op::attach), "attach");
     EXPECT_EQ(op_name(Op::rename), "rename");
+    EXPECT_EQ(op_name(Op::connect), "connect");
+    EXPECT_EQ(op_name(Op::listen), "listen");
+    EXPECT_EQ(op_path_count(Op::connect), 1);
+    EXPECT_EQ(op_path_count(Op::listen), 1);
     EXPECT_EQ(op_name(static_cast<Op>(77)), "unknown");
     EXPECT_EQ(op_path_count(static_cast<Op>(77)), 0);
     EXPECT_FALSE(describe(DecodeError::reserved_set).empty());

@@ -54,6 +54,10 @@ class FDBROKER_API Client {
     void unlink(const char* path, std::error_code& ec) noexcept;
     void rmdir(const char* path, std::error_code& ec) noexcept;
     void rename(const char* from, const char* to, std::error_code& ec) noexcept;
+    // Sockets the broker opens ("tcp:127.0.0.1:6379", "udp:[::1]:53", "unix:/run/x.sock",
+    // "unix:@name"): connected, or listening (bound, for udp). Always close-on-exec, and blocking.
+    unique_fd connect(const char* address, std::error_code& ec) noexcept;
+    unique_fd listen(const char* address, int backlog, std::error_code& ec) noexcept;
 
   private:
     std::unique_ptr<Connection> connection_;

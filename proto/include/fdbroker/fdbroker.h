@@ -1,4 +1,4 @@
-/* libfdbroker: ask the fdbroker broker for files instead of opening them yourself.
+/* libfdbroker: ask the fdbroker broker for files and sockets instead of opening them yourself.
  *
  * Each call behaves like the system call it replaces: it returns the result (an fd, 0, a length) or
  * -1 with errno set. A request the policy denies fails with EACCES whether or not the path exists.
@@ -34,6 +34,14 @@ FDBROKER_API int fdbroker_mkdir(const char *path, mode_t mode);
 FDBROKER_API int fdbroker_unlink(const char *path);
 FDBROKER_API int fdbroker_rmdir(const char *path);
 FDBROKER_API int fdbroker_rename(const char *from, const char *to);
+/* Sockets, by address: "tcp:HOST:PORT", "udp:HOST:PORT" (HOST an IPv4 address or [IPv6]),
+ * "unix:/path" or "unix:@abstract". The returned socket is always close-on-exec and blocking.
+ * A malformed address fails with EINVAL, one the policy does not grant with EACCES.
+ *
+ * Like socket(2) + connect(2): a connected socket (for udp, one with a default peer). */
+FDBROKER_API int fdbroker_connect(const char *address);
+/* Like socket(2) + bind(2) + listen(2): a listening socket; for udp, a bound one (backlog unused). */
+FDBROKER_API int fdbroker_listen(const char *address, int backlog);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,58 @@
+// The sockets the broker opens for workers: connect and listen, judged by the profile's socket rules
+// (docs/policy.md, "Socket rules"). Every socket is created SOCK_NONBLOCK | SOCK_CLOEXEC so that the
+// broker never waits on the network; a TCP connect that cannot finish at once is handed back as
+// pending, for the event loop to watch (pending_connect.hpp). A socket is made blocking again just
+// before the worker gets it, since the worker expects what socket(2) and connect(2) would give it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string_view>
+
+#include "broker/file_ops.hpp"
+#include "fdbroker/unique_fd.hpp"
+#include "policy/policy.hpp"
+
+namespace fdbroker::broker {
+
+// The outcome of a socket request's policy check, for the reply and the audit line.
+struct SocketVerdict {
+    bool allowed = false;
+    const policy::AddressRule* rule = nullptr;  // the granting rule
+    const policy::Rule* deny = nullptr;         // a `deny` pattern that refused a unix socket path
+    int error = 0;                              // errno for the worker; 0 = success
+};
+
+struct SocketResult {
+    SocketVerdict verdict;
+    unique_fd fd;          // the socket for the worker; while pending, the socket still connecting
+    bool pending = false;  // a TCP connect in progress: wait for fd to become writable
+};
+
+class SocketOps {
+  public:
+    SocketOps(const policy::Profile& profile, std::optional<Owner> owner)
+        : profile_(&profile), owner_(owner) {}
+
+    SocketResult connect(std::string_view address) noexcept;
+    SocketResult listen(std::string_view address, int backlog) noexcept;
+
+    // For a pending connect whose socket became writable (or failed): 0 when connected, the
+    // connect's errno when it failed, EINPROGRESS when it is in fact still connecting.
+    [[nodiscard]] static int connect_outcome(int fd) noexcept;
+    // Clears O_NONBLOCK, so that the worker's socket behaves like one from socket(2). 0 or errno.
+    [[nodiscard]] static int make_blocking(int fd) noexcept;
+
+  private:
+    SocketVerdict judge(const std::vector<policy::AddressRule>& rules,
+                        const policy::SocketAddress& address) const noexcept;
+    int listen_unix_path(const policy::SocketAddress& address, const policy::SocketFile& file, int backlog,
+                         unique_fd& out) const noexcept;
+    int own_socket_file(int dir, const char* name, const policy::SocketFile& file) const noexcept;
+
+    const policy::Profile* profile_;
+    std::optional<Owner> owner_;
+};
+
+}  // namespace fdbroker::broker
