@@ -8,6 +8,8 @@
 //   pending-connect ADDR FILE N   a thread connects to ADDR; the worker prints "connecting", waits for a
 //                                 line on stdin, then opens FILE N times here and N times in a child,
 //                                 and reports whether the connect was still in progress meanwhile
+//   abandon-connect ADDR          a thread connects to ADDR; the worker prints "connecting", waits for a
+//                                 line on stdin, and exits with the connect still in progress
 //   connect-race ADDR N EXPECT    connects N times; each server greets with one byte, which must be
 //                                 EXPECT's first byte
 //   netns                         the worker's network namespace (/proc/self/ns/net)
@@ -178,6 +180,15 @@ void pending_connect(const std::string& address, const std::string& path, int co
                 connect_errno == 0 ? "connected" : errno_name(connect_errno));
 }
 
+void abandon_connect(const std::string& address) {
+    std::thread([address] { static_cast<void>(fdbroker_connect(address.c_str())); }).detach();
+    std::printf("connecting\n");
+    std::fflush(stdout);
+    char line[16];
+    [[maybe_unused]] char* got = std::fgets(line, sizeof line, stdin);
+    ::_exit(0);
+}
+
 void connect_race(const std::string& address, int count, char expect) {
     int connected = 0, refused = 0, wrong = 0;
     for (int i = 0; i < count; ++i) {
@@ -216,6 +227,8 @@ bool run_socket_command(const std::vector<std::string>& a) {
         serve_once(arg(1), std::atoi(arg(2).c_str()));
     } else if (cmd == "pending-connect") {
         pending_connect(arg(1), arg(2), std::atoi(arg(3).c_str()));
+    } else if (cmd == "abandon-connect") {
+        abandon_connect(arg(1));
     } else if (cmd == "connect-race") {
         connect_race(arg(1), std::atoi(arg(2).c_str()), arg(3).empty() ? '\0' : arg(3)[0]);
     } else if (cmd == "netns") {
