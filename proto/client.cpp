@@ -62,6 +62,26 @@ void simple(Connection* connection, wire::Op op, const char* path, const char* p
     ec.clear();
 }
 
+unique_fd socket_call(Connection* connection, wire::Op op, const char* address, std::uint32_t arg0,
+                      std::error_code& ec) noexcept {
+    if (const int err = check_address(address); err != 0) {
+        set_error(ec, err);
+        return {};
+    }
+    wire::Request request;
+    request.op = op;
+    request.arg0 = arg0;
+    request.path = address;
+    CallResult out;
+    if (const int err = call(connection, request, {}, out); err != 0) {
+        set_error(ec, err);
+        return {};
+    }
+    // The socket arrived close-on-exec (MSG_CMSG_CLOEXEC) and stays so, as the API promises.
+    ec.clear();
+    return std::move(out.fd);
+}
+
 std::unique_ptr<Connection> make_global_connection() noexcept {
     unique_fd bootstrap;
     // Without a broker the Connection still exists, and its calls fail with ENOTCONN.
@@ -222,30 +242,6 @@ void Client::rmdir(const char* path, std::error_code& ec) noexcept {
 void Client::rename(const char* from, const char* to, std::error_code& ec) noexcept {
     simple(connection_.get(), wire::Op::rename, from, to, 0, ec);
 }
-
-namespace {
-
-unique_fd socket_call(Connection* connection, wire::Op op, const char* address, std::uint32_t arg0,
-                      std::error_code& ec) noexcept {
-    if (const int err = check_address(address); err != 0) {
-        set_error(ec, err);
-        return {};
-    }
-    wire::Request request;
-    request.op = op;
-    request.arg0 = arg0;
-    request.path = address;
-    CallResult out;
-    if (const int err = call(connection, request, {}, out); err != 0) {
-        set_error(ec, err);
-        return {};
-    }
-    // The socket arrived close-on-exec (MSG_CMSG_CLOEXEC) and stays so, as the API promises.
-    ec.clear();
-    return std::move(out.fd);
-}
-
-}  // namespace
 
 unique_fd Client::connect(const char* address, std::error_code& ec) noexcept {
     return socket_call(connection_.get(), wire::Op::connect, address, 0, ec);

@@ -43,25 +43,6 @@ bool wait_for_syn_sent(int port) {
     return false;
 }
 
-// A listener on 127.0.0.1 whose accept queue is full: a further connect gets no answer at all (the
-// kernel drops its SYN), which is a peer that never answers, without leaving the machine.
-struct Unanswering {
-    Unanswering() {
-        listener = tcp_listener("127.0.0.1", 0, port);
-        for (int i = 0; i < 16; ++i) {
-            unique_fd queued = connect_within(port, 500);
-            if (!queued) return;  // this one was not answered: the queue is full
-            queued_.push_back(std::move(queued));
-        }
-        throw std::runtime_error("the accept queue never filled");
-    }
-    unique_fd listener;
-    int port = 0;
-
-  private:
-    std::vector<unique_fd> queued_;
-};
-
 class Sockets : public ::testing::Test {
   protected:
     std::string abstract(const char* what) const {
@@ -299,7 +280,7 @@ TEST_F(Sockets, UnixListenersGetTheRulesModeAndOwner) {
 TEST_F(Sockets, APendingConnectStallsNobodyAndTimesOut) {
     write_file(dir / "file", "content");
     const Unanswering peer;
-    const std::string address = "tcp:127.0.0.1:" + std::to_string(peer.port);
+    const std::string address = "tcp:127.0.0.1:" + std::to_string(peer.port());
     write_file(dir / "policy.toml", "version = 1\n[profile.default]\nconnect_timeout = \"1s\"\nread = [\"" +
                                         dir / "file" + "\"]\nconnect = [\"" + address + "\"]\n");
     std::vector<std::string> argv{fdbroker_bin(), "run",         "--policy", dir / "policy.toml",
@@ -308,7 +289,7 @@ TEST_F(Sockets, APendingConnectStallsNobodyAndTimesOut) {
     argv.insert(argv.end(), w.begin(), w.end());
     Process worker(argv);
     ASSERT_EQ(worker.read_line(), "connecting");
-    ASSERT_TRUE(wait_for_syn_sent(peer.port)) << "the broker's connect never showed up";
+    ASSERT_TRUE(wait_for_syn_sent(peer.port())) << "the broker's connect never showed up";
     worker.write("go\n");
     const Outcome o = worker.wait();
     EXPECT_EQ(o.status, 0) << o.err;
@@ -326,7 +307,7 @@ TEST_F(Sockets, APendingConnectStallsNobodyAndTimesOut) {
 TEST_F(Sockets, APendingConnectEndsWithItsSession) {
     write_file(dir / "file", "still served");
     const Unanswering peer;
-    const std::string address = "tcp:127.0.0.1:" + std::to_string(peer.port);
+    const std::string address = "tcp:127.0.0.1:" + std::to_string(peer.port());
     // A timeout far beyond the test: only the end of the child's session can end its connect.
     write_file(dir / "policy.toml", "version = 1\n[profile.default]\nconnect_timeout = 600\nread = [\"" +
                                         dir / "file" + "\"]\nconnect = [\"" + address + "\"]\n");
@@ -336,7 +317,7 @@ TEST_F(Sockets, APendingConnectEndsWithItsSession) {
     argv.insert(argv.end(), w.begin(), w.end());
     Process worker(argv);
     ASSERT_EQ(worker.read_line(), "connecting");
-    ASSERT_TRUE(wait_for_syn_sent(peer.port));
+    ASSERT_TRUE(wait_for_syn_sent(peer.port()));
     worker.write("go\n");
     const Outcome o = worker.wait();
     EXPECT_EQ(o.status, 0) << o.err;

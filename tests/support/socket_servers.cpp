@@ -195,6 +195,16 @@ std::string exchange_udp(int port, const std::string& text) {
     return std::string(buf, static_cast<std::size_t>(n));
 }
 
+Unanswering::Unanswering() {
+    listener_ = tcp_listener("127.0.0.1", 0, port_);
+    for (int i = 0; i < 16; ++i) {
+        unique_fd queued = connect_within(port_, 300);
+        if (!queued) return;  // this one was not answered: the queue is full
+        queued_.push_back(std::move(queued));
+    }
+    throw std::runtime_error("the accept queue of a listener never filled");
+}
+
 Server::Server(unique_fd socket, Mode mode, char greeting)
     : socket_(std::move(socket)), stop_(::eventfd(0, EFD_CLOEXEC)), mode_(mode), greeting_(greeting) {
     int type = 0;

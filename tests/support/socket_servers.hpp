@@ -5,6 +5,7 @@
 #include <atomic>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "fdbroker/unique_fd.hpp"
 
@@ -31,6 +32,19 @@ unique_fd connect_within(int port, int timeout_ms);
 std::string exchange_unix(const std::string& where, const std::string& text);
 std::string exchange_tcp(int port, const std::string& text);
 std::string exchange_udp(int port, const std::string& text);
+
+// A listener on 127.0.0.1 whose accept queue is full: a further connect gets no answer at all (the
+// kernel drops its SYN), which makes a peer that never answers without leaving the machine.
+class Unanswering {
+  public:
+    Unanswering();
+    [[nodiscard]] int port() const { return port_; }
+
+  private:
+    unique_fd listener_;
+    int port_ = 0;
+    std::vector<unique_fd> queued_;
+};
 
 // Serves a listening stream socket (or a bound datagram socket) on its own thread until destroyed.
 // echo: answers each client (stream: a connection, read to its end; datagram: one datagram) with
