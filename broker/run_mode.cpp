@@ -17,6 +17,8 @@
 #include "broker/broker.hpp"
 #include "broker/event_loop.hpp"
 #include "broker/log.hpp"
+#include "broker/supervisor.hpp"
+#include "sandbox/landlock.hpp"
 #include "sandbox/spawn.hpp"
 
 namespace fdbroker::broker {
@@ -112,10 +114,19 @@ int run(const RunOptions& options) {
         return kSetupFailed;
     }
 
+    // Without Landlock a worker could read whatever its uid may read, beyond the runtime paths: refuse
+    // rather than run less confined than the profile promises.
+    if (sandbox::landlock_abi() == 0) {
+        log("this kernel has no Landlock (or it is disabled): refusing to run a worker less confined than "
+            "its "
+            "profile says");
+        return kSetupFailed;
+    }
     std::string note;
     const sandbox::Identity identity = sandbox::Identity::for_worker(profile->uid(), profile->gid(), note);
     if (!note.empty()) log("%s", note.c_str());
-    sandbox::Spawned worker = sandbox::spawn({options.argv, worker_end.get(), identity});
+    sandbox::Spawned worker =
+        sandbox::spawn({options.argv, worker_end.get(), identity, profile->confinement()});
     if (worker.pid < 0) {
         log("%s: %s", options.argv.front().c_str(), worker.error.c_str());
         return worker.exit_code;
@@ -127,7 +138,9 @@ int run(const RunOptions& options) {
     std::optional<Owner> owner;
     if (identity.switches()) owner = Owner{identity.uid(), identity.gid()};
     Broker broker(loop, loaded.policy, *profile, owner, audit);
+    Supervisor supervisor(loop, std::move(worker.notify), *profile, worker.pid);
     if (!loop.valid() || !signals.open(handled) || !loop.add(signals.fd(), EPOLLIN, &signals) ||
+        !supervisor.start() ||
         !broker.add_bootstrap(std::move(broker_end), ProcessTree(worker.pid, ::getpid()), identity.uid())) {
         log("setting up the event loop: %s", std::strerror(errno));
         ::syscall(SYS_pidfd_send_signal, worker.pidfd.get(), SIGKILL, nullptr, 0);
@@ -142,7 +155,8 @@ int run(const RunOptions& options) {
         }
         broker.end_turn();
     }
-    return *signals.exit_status();
+    // A worker killed for a forbidden system call exits as a seccomp kill would: 128 + SIGSYS.
+    return supervisor.killed_worker() ? 128 + SIGSYS : *signals.exit_status();
 }
 
 }  // namespace fdbroker::broker

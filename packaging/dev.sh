@@ -29,7 +29,10 @@ build() {
 }
 
 demo() {
-    local policy=packaging/examples/demo.toml
+    # The example policy, plus the build tree's libfdbroker.so as a runtime path: an installed
+    # libfdbroker lives under /usr/lib, which every profile may read already.
+    local policy=build/demo.toml
+    { cat packaging/examples/demo.toml; echo "runtime = [\"$PWD/build/proto\"]"; } > "$policy"
     echo
     echo "== fdbroker check $policy"
     build/broker/fdbroker check "$policy"

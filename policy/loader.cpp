@@ -259,7 +259,10 @@ void Loader::load_setting(const toml::key& key, const toml::node& value, Profile
         has_group = true;  // even when invalid: a bad group must not be silently replaced by a default
         if (auto gid = resolve_group(value, name, "'group' must be a group name or a numeric gid"))
             profile.gid_ = *gid;
-    } else {
+    } else if (!load_confinement_setting(name, value, profile.confinement_,
+                                         [this](const toml::source_position& at, std::string message) {
+                                             error(at, std::move(message));
+                                         })) {
         error(key, "unknown key " + quote(name) + " in profile " + quote(profile.name_));
     }
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "policy/address.hpp"
+#include "policy/confinement.hpp"
 #include "policy/matcher.hpp"
 
 namespace fdbroker::policy {
@@ -52,6 +53,7 @@ class Profile {
     [[nodiscard]] std::chrono::milliseconds connect_timeout() const noexcept { return connect_timeout_; }
     [[nodiscard]] const std::vector<uid_t>& client_users() const noexcept { return client_users_; }
     [[nodiscard]] const std::vector<gid_t>& client_groups() const noexcept { return client_groups_; }
+    [[nodiscard]] const Confinement& confinement() const noexcept { return confinement_; }
 
     // path must be normal absolute (see path.hpp); anything else is denied with no rule.
     // needs is a combination of Need bits. Never allocates.
@@ -69,6 +71,7 @@ class Profile {
     std::chrono::milliseconds connect_timeout_ = kDefaultConnectTimeout;
     std::vector<uid_t> client_users_;
     std::vector<gid_t> client_groups_;
+    Confinement confinement_;
 };
 
 class Policy;

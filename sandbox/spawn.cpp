@@ -2,14 +2,25 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+
+#include "proto/channel.hpp"
+#include "sandbox/landlock.hpp"
+#include "sandbox/limits.hpp"
+#include "sandbox/seccomp_filter.hpp"
 
 extern char** environ;
 
@@ -17,22 +28,41 @@ namespace fdbroker::sandbox {
 
 namespace {
 
-// What the child tells the parent, through a close-on-exec pipe, when it fails before exec. Nothing
-// arrives when exec succeeds.
-struct ChildFailure {
-    int stage;  // one of the Stage values
-    int error;
+// What the child tells the parent over the report socket. A failure ends the child; `ready` carries
+// the seccomp listener just before exec. Nothing else arrives once exec succeeds (close-on-exec).
+struct Report {
+    int stage;  // a Stage
+    int error;  // errno, for failures
+    int landlock_abi;
 };
-enum Stage : int { stage_fds = 1, stage_identity, stage_privs, stage_exec };
+enum Stage : int {
+    stage_ready = 0,
+    stage_fds,
+    stage_limits,
+    stage_namespaces,
+    stage_identity,
+    stage_privs,
+    stage_landlock,
+    stage_seccomp,
+    stage_exec
+};
 
 const char* stage_text(int stage) {
     switch (stage) {
         case stage_fds:
             return "setting up the worker's file descriptors";
+        case stage_limits:
+            return "setting the worker's resource limits";
+        case stage_namespaces:
+            return "creating the worker's namespaces";
         case stage_identity:
             return "switching the worker's identity";
         case stage_privs:
             return "setting no_new_privs";
+        case stage_landlock:
+            return "applying the Landlock ruleset";
+        case stage_seccomp:
+            return "loading the seccomp filter";
         default:
             return "starting the program";
     }
@@ -58,9 +88,14 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
     return out;
 }
 
-[[noreturn]] void fail(int report_fd, int stage, int error) {
-    const ChildFailure f{stage, error};
-    [[maybe_unused]] ssize_t n = ::write(report_fd, &f, sizeof f);
+void send_report(int sock, const Report& r, int fd = -1) {
+    proto::SendOptions options;
+    options.fd = fd;
+    [[maybe_unused]] int err = proto::send(sock, std::as_bytes(std::span(&r, 1)), options);
+}
+
+[[noreturn]] void fail(int sock, int stage, int error) {
+    send_report(sock, {stage, error, 0});
     ::_exit(stage == stage_exec ? (error == ENOENT ? 127 : 126) : 125);
 }
 
@@ -74,72 +109,183 @@ void reset_signals() {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
-// Runs in the child: never returns.
-[[noreturn]] void become_worker(const SpawnSpec& spec, int report, char** argv, char** envp) {
+int unshare_flags(std::uint8_t namespaces) {
+    int flags = 0;
+    if (namespaces & policy::ns_net) flags |= CLONE_NEWNET;
+    if (namespaces & policy::ns_ipc) flags |= CLONE_NEWIPC;
+    if (namespaces & policy::ns_uts) flags |= CLONE_NEWUTS;
+    return flags;
+}
+
+struct ChildPlan {
+    const SpawnSpec& spec;
+    const std::string& program;
+    const std::vector<std::string>& runtime;
+    char** argv;
+    char** envp;
+};
+
+// Runs in the child: confines it step by step, in the documented order, then execs. Never returns.
+[[noreturn]] void become_worker(const ChildPlan& plan, int report) {
+    const SpawnSpec& spec = plan.spec;
+    const policy::Confinement& c = spec.confinement;
     reset_signals();
-    // Move both descriptors we keep above the range we are about to fill, then place the channel at
-    // kChannelFd without close-on-exec and mark every other descriptor close-on-exec.
-    int channel = ::fcntl(spec.channel, F_DUPFD_CLOEXEC, 64);
+    // 1. Descriptors: move the two we keep out of the way, place the channel at kChannelFd without
+    //    close-on-exec, and mark every other descriptor close-on-exec.
+    const int channel = ::fcntl(spec.channel, F_DUPFD_CLOEXEC, 64);
     report = ::fcntl(report, F_DUPFD_CLOEXEC, 64);
     if (channel < 0 || report < 0) ::_exit(125);
     if (::dup2(channel, kChannelFd) < 0) fail(report, stage_fds, errno);
     if (::syscall(SYS_close_range, kChannelFd + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
         fail(report, stage_fds, errno);
+    // 2. Resource limits, while the broker's privileges still allow lowering hard limits freely.
+    if (const int err = apply_limits(c.limits); err != 0) fail(report, stage_limits, err);
+    // 3. Namespaces (pid was made at clone time: a process cannot enter a new pid namespace itself).
+    if (const int flags = unshare_flags(c.namespaces); flags != 0 && ::unshare(flags) != 0)
+        fail(report, stage_namespaces, errno);
+    // 4. Identity: needs the privileges it drops, so it comes after everything that needs root.
     if (const int err = spec.identity.apply(); err != 0) fail(report, stage_identity, err);
+    // 5. no_new_privs: nothing exec'd can gain privileges back; also lets an unprivileged process
+    //    install Landlock and seccomp.
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(report, stage_privs, errno);
-    ::execvpe(argv[0], argv, envp);
+    // 6. Landlock: reading only the runtime paths and the program.
+    const LandlockResult landlock = apply_landlock(plan.runtime, plan.program);
+    if (landlock.error != 0) fail(report, stage_landlock, landlock.error);
+    // 7. seccomp, last: it forbids much of what the steps above use. The listener goes to the broker.
+    FilterResult filter = load_worker_filter(c.syscalls, c.exec, FilterAction::notify);
+    if (filter.error != 0) fail(report, stage_seccomp, filter.error);
+    send_report(report, {stage_ready, 0, landlock.abi}, filter.notify.get());
+    filter.notify.reset();
+    // 8. exec: the broker lets exactly this first execve through (exec-once).
+    ::execve(plan.program.c_str(), plan.argv, plan.envp);
     fail(report, stage_exec, errno);
+}
+
+pid_t clone_worker(bool new_pid_namespace, int& pidfd) {
+    clone_args args{};
+    args.flags = CLONE_PIDFD | (new_pid_namespace ? CLONE_NEWPID : 0);
+    args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
+    args.exit_signal = SIGCHLD;
+    return static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
+}
+
+// Until the worker has exec'd, the parent answers its seccomp notifications itself: the one execve
+// of PROGRAM is let through; anything else in that window is refused.
+void answer_startup_notification(int notify, pid_t child, bool& exec_seen) {
+    seccomp_notif* req = nullptr;
+    seccomp_notif_resp* resp = nullptr;
+    if (seccomp_notify_alloc(&req, &resp) != 0) return;
+    std::memset(req, 0, sizeof *req);  // the kernel refuses a receive buffer that is not zeroed
+    if (seccomp_notify_receive(notify, req) == 0) {
+        resp->id = req->id;
+        const bool first_exec = !exec_seen && static_cast<pid_t>(req->pid) == child &&
+                                req->data.nr == seccomp_syscall_resolve_name("execve");
+        if (first_exec) {
+            // Allowing it does not depend on the worker's memory: only on who calls and that it is
+            // the first exec, so SECCOMP_USER_NOTIF_FLAG_CONTINUE is safe here (security-model.md).
+            resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+            exec_seen = true;
+        } else {
+            resp->error = -EPERM;
+        }
+        [[maybe_unused]] int rc = seccomp_notify_respond(notify, resp);
+    }
+    seccomp_notify_free(req, resp);
 }
 
 }  // namespace
 
+std::string find_program(const std::string& name) {
+    if (name.find('/') != std::string::npos) {
+        if (::access(name.c_str(), F_OK) != 0) return {};
+        return name;
+    }
+    const char* path = std::getenv("PATH");
+    std::string_view dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+    int saw = ENOENT;
+    while (true) {
+        const std::size_t colon = dirs.find(':');
+        const std::string_view dir = dirs.substr(0, colon);
+        const std::string candidate = (dir.empty() ? std::string(".") : std::string(dir)) + "/" + name;
+        if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+        if (errno == EACCES) saw = EACCES;
+        if (colon == std::string_view::npos) break;
+        dirs.remove_prefix(colon + 1);
+    }
+    errno = saw;
+    return {};
+}
+
 Spawned spawn(const SpawnSpec& spec) {
     Spawned out;
-    if (spec.argv.empty()) {
-        out.exit_code = 125;
-        out.error = "no program to run";
-        return out;
-    }
-    // Everything the child needs is built before fork so that the child allocates nothing.
+    auto fail_early = [&](int code, std::string why) {
+        out.exit_code = code;
+        out.error = std::move(why);
+        return std::move(out);
+    };
+    if (spec.argv.empty()) return fail_early(125, "no program to run");
+    const std::string program = find_program(spec.argv[0]);
+    if (program.empty())
+        return fail_early(errno == EACCES ? 126 : 127,
+                          std::string("starting the program: ") + std::strerror(errno));
+    std::vector<std::string> runtime = spec.confinement.runtime;
+    if (spec.confinement.runtime_builtin)
+        runtime.insert(runtime.end(), policy::default_runtime().begin(), policy::default_runtime().end());
+
+    // Everything the child needs is built before the clone so that the child allocates nothing.
     std::vector<std::string> args = spec.argv;
     std::vector<std::string> env = worker_environment();
     std::vector<char*> argv = pointers(args);
     std::vector<char*> envp = pointers(env);
+    const ChildPlan plan{spec, program, runtime, argv.data(), envp.data()};
 
-    int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
-        out.exit_code = 125;
-        out.error = std::string("pipe: ") + std::strerror(errno);
-        return out;
-    }
-    unique_fd report_read(pipe_fds[0]), report_write(pipe_fds[1]);
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+        return fail_early(125, std::string("socketpair: ") + std::strerror(errno));
+    unique_fd report(pair[0]), child_end(pair[1]);
 
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-        out.exit_code = 125;
-        out.error = std::string("fork: ") + std::strerror(errno);
-        return out;
-    }
-    if (pid == 0) become_worker(spec, report_write.get(), argv.data(), envp.data());
+    int pidfd = -1;
+    const pid_t pid = clone_worker(spec.confinement.namespaces & policy::ns_pid, pidfd);
+    if (pid < 0) return fail_early(125, std::string("clone3: ") + std::strerror(errno));
+    if (pid == 0) become_worker(plan, child_end.get());
+    out.pidfd.reset(pidfd);
+    child_end.reset();
 
-    report_write.reset();
-    ChildFailure failure{};
-    ssize_t n;
-    do
-        n = ::read(report_read.get(), &failure, sizeof failure);
-    while (n < 0 && errno == EINTR);
-    if (n == static_cast<ssize_t>(sizeof failure)) {
+    // Read reports until the socket closes (exec succeeded) or a failure arrives, answering the
+    // worker's seccomp notifications meanwhile (its first execve goes through one).
+    bool exec_seen = false;
+    for (;;) {
+        pollfd fds[2] = {{report.get(), POLLIN, 0}, {out.notify.get(), POLLIN, 0}};
+        if (::poll(fds, out.notify ? 2 : 1, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (out.notify && (fds[1].revents & POLLIN))
+            answer_startup_notification(out.notify.get(), pid, exec_seen);
+        if (!(fds[0].revents & (POLLIN | POLLHUP))) continue;
+        std::array<std::byte, sizeof(Report) + 1> buf;
+        proto::Received r = proto::receive(report.get(), buf, 0, 1);
+        if (r.status == proto::RecvStatus::eof) {
+            out.pid = pid;  // exec'd: the worker is running
+            return out;
+        }
+        if (r.status != proto::RecvStatus::ok || r.size != sizeof(Report)) break;
+        Report rep;
+        std::memcpy(&rep, buf.data(), sizeof rep);
+        if (rep.stage == stage_ready) {
+            out.notify = std::move(r.fd);
+            out.landlock_abi = rep.landlock_abi;
+            continue;
+        }
         int status = 0;
         while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
         }
-        out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 125;
-        out.error = std::string(stage_text(failure.stage)) + ": " + std::strerror(failure.error);
-        return out;
+        return fail_early(WIFEXITED(status) ? WEXITSTATUS(status) : 125,
+                          std::string(stage_text(rep.stage)) + ": " + std::strerror(rep.error));
     }
-    out.pid = pid;
-    // The child is ours and not yet reaped, so this pid names it and nothing else.
-    out.pidfd = unique_fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-    return out;
+    ::syscall(SYS_pidfd_send_signal, out.pidfd.get(), SIGKILL, nullptr, 0);
+    ::waitpid(pid, nullptr, 0);
+    return fail_early(125, "the worker failed during set-up");
 }
 
 }  // namespace fdbroker::sandbox

@@ -1,5 +1,5 @@
-// Forks and execs a worker with its broker channel as fd 3 (FDBROKER_FD=3), nothing else inherited
-// but stdio, and the worker identity applied. Reports exec failures the way env(1) does.
+// Starts a worker: forks, confines it in a fixed order (docs/security-model.md), and execs PROGRAM
+// with its broker channel as fd 3 (FDBROKER_FD=3). Reports exec failures the way env(1) does.
 #pragma once
 
 #include <sys/types.h>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fdbroker/unique_fd.hpp"
+#include "policy/confinement.hpp"
 #include "sandbox/identity.hpp"
 
 namespace fdbroker::sandbox {
@@ -19,17 +20,24 @@ struct SpawnSpec {
     std::vector<std::string> argv;  // argv[0] is looked up in PATH like execvp
     int channel = -1;               // becomes kChannelFd in the worker
     Identity identity;
+    const policy::Confinement& confinement;
 };
 
 struct Spawned {
     pid_t pid = -1;
-    unique_fd pidfd;    // held for the worker's lifetime: the pid cannot be mistaken for another process
-    int exit_code = 0;  // when pid < 0: 125 set-up failed, 126 not executable, 127 not found
-    std::string error;  // when pid < 0: what failed
+    unique_fd pidfd;       // held for the worker's lifetime: the pid cannot be mistaken for another process
+    unique_fd notify;      // the worker's seccomp listener: calls its filter refuses arrive here
+    int landlock_abi = 0;  // 0 when the kernel has no Landlock
+    int exit_code = 0;     // when pid < 0: 125 set-up failed, 126 not executable, 127 not found
+    std::string error;     // when pid < 0: what failed
 };
 
 // The calling process must be single-threaded. Signals blocked in the caller are unblocked in the
 // worker and every signal disposition is reset.
 [[nodiscard]] Spawned spawn(const SpawnSpec& spec);
+
+// Looks a program up in PATH like execvp (a name containing '/' is taken as is). Empty if not found;
+// errno tells why (ENOENT, EACCES).
+[[nodiscard]] std::string find_program(const std::string& name);
 
 }  // namespace fdbroker::sandbox

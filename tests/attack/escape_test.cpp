@@ -148,7 +148,9 @@ class Handoff : public Attack {
         std::thread thief([&] { verdict = steal_and_attach(listener, uid); });
         // After the handoff the worker's own tree has lost its bootstrap channel too: the broker ends a
         // channel that was used by an outsider, so a new process of the tree cannot attach any more.
-        const Outcome o = run_worker(dir, policy(),
+        // The worker colludes: its profile lets it make the unix socket it leaks the channel through.
+        const std::string colluding = policy() + "syscalls = { allow = [\"socket\", \"connect\"] }\n";
+        const Outcome o = run_worker(dir, colluding,
                                      {{"read", dir / "ok/sub/file"},
                                       {"handoff", sock},
                                       {"fork", "read", dir / "ok/sub/file"},

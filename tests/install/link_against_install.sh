@@ -15,7 +15,7 @@ c++ -std=c++20 -Wall -Werror -I"$inc" "$source/packaging/examples/fdstat.cpp" "$
 ! ldd "$prefix/fdstat-static" | grep -q libfdbroker   # really static
 
 policy=$prefix/policy.toml
-printf 'version = 1\n[profile.default]\nread = ["%s/policy.toml"]\n' "$prefix" > "$policy"
+printf 'version = 1\n[profile.default]\nread = ["%s/policy.toml"]\nruntime = ["%s"]\n' "$prefix" "$lib" > "$policy"
 out=$("$prefix/bin/fdbroker" run --policy "$policy" -- "$prefix/fdcat-shared" "$policy" /etc/passwd || true)
 echo "$out"
 grep -qx "$policy: version = 1" <<<"$out"

@@ -215,6 +215,10 @@ const char* fdbroker_bin() {
 const char* worker_bin() {
     return WORKER_BIN;
 }
+const char* shared_library_dir() {
+    return LIBFDBROKER_DIR;
+}
+
 const char* c_worker_bin() {
     return C_WORKER_BIN;
 }

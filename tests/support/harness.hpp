@@ -73,6 +73,8 @@ class Process {
 const char* fdbroker_bin();
 const char* worker_bin();
 const char* c_worker_bin();
+// Where the build put libfdbroker.so.
+const char* shared_library_dir();
 bool is_root();
 // Entries in /proc/self/fd: compared before and after to prove nothing leaked.
 int count_open_fds();

@@ -6,9 +6,14 @@
 // Commands are separated by ",". Raw-protocol commands speak the wire format directly to play a
 // misbehaving worker. Socket commands are in worker_sockets.cpp.
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -259,6 +264,101 @@ void garbage_while_busy(const std::string& path, int count) {
     ::waitpid(child, nullptr, 0);
 }
 
+// Direct system calls, bypassing the broker: what a compromised worker would try.
+void direct(const Args& a) {
+    auto arg = [&](std::size_t i) { return i < a.size() ? a[i] : std::string(); };
+    const std::string& what = arg(1);
+    long rc = -1;
+    errno = 0;
+    if (what == "open") {
+        rc = ::open(arg(2).c_str(), parse_flags(arg(3)), 0644);
+    } else if (what == "openat") {
+        rc = ::openat(AT_FDCWD, arg(2).c_str(), parse_flags(arg(3)), 0644);
+    } else if (what == "openat2") {
+        open_how how{};
+        how.flags = static_cast<std::uint64_t>(parse_flags(arg(3)));
+        rc = ::syscall(SYS_openat2, AT_FDCWD, arg(2).c_str(), &how, sizeof how);
+    } else if (what == "creat") {
+        rc = ::creat(arg(2).c_str(), 0644);
+    } else if (what == "socket") {
+        const int family = arg(2) == "inet6"     ? AF_INET6
+                           : arg(2) == "netlink" ? AF_NETLINK
+                           : arg(2) == "packet"  ? AF_PACKET
+                           : arg(2) == "unix"    ? AF_UNIX
+                                                 : AF_INET;
+        rc = ::socket(family, arg(2) == "packet" ? SOCK_RAW : SOCK_STREAM, 0);
+    } else if (what == "io_uring") {
+        char params[120] = {};
+        rc = ::syscall(SYS_io_uring_setup, 8, params);
+    } else if (what == "ptrace") {
+        rc = ::ptrace(PTRACE_ATTACH, std::atoi(arg(2).c_str()), nullptr, nullptr);
+    } else if (what == "process_vm_writev") {
+        char byte = 0;
+        iovec local{&byte, 1}, remote{reinterpret_cast<void*>(0x400000), 1};
+        rc = ::process_vm_writev(std::atoi(arg(2).c_str()), &local, 1, &remote, 1, 0);
+    } else if (what == "open_by_handle_at") {
+        char handle[64] = {};
+        rc = ::syscall(SYS_open_by_handle_at, AT_FDCWD, handle, O_RDONLY);
+    } else if (what == "setuid0") {
+        rc = ::setuid(0);
+    } else if (what == "capset") {
+        std::uint32_t header[2] = {0x20080522, 0};
+        std::uint32_t data[6] = {~0U, ~0U, 0, ~0U, ~0U, 0};
+        rc = ::syscall(SYS_capset, header, data);
+    } else if (what == "unshare") {
+        rc = ::syscall(SYS_unshare, CLONE_NEWUSER);
+    } else if (what == "mount") {
+        rc = ::syscall(SYS_mount, "none", "/tmp", "tmpfs", 0, nullptr);
+    } else if (what == "bpf") {
+        rc = ::syscall(SYS_bpf, 0, nullptr, 0);
+    } else if (what == "kill") {
+        rc = ::kill(std::atoi(arg(2).c_str()), SIGTERM);
+    } else if (what == "tiocsti") {
+        char c = 'x';
+        rc = ::ioctl(0, TIOCSTI, &c);
+    } else if (what == "exec") {
+        std::vector<char*> argv;
+        for (std::size_t i = 2; i < a.size(); ++i)
+            argv.push_back(const_cast<char*>(a[i].c_str()));
+        argv.push_back(nullptr);
+        std::fflush(stdout);
+        rc = ::execv(argv[0], argv.data());
+    } else if (what == "x32") {
+        rc = ::syscall(0x40000000 | SYS_getpid);  // the x32 ABI's getpid
+    } else if (what == "int80") {
+        long ret = 20;  // i386 getpid through the legacy gate
+        asm volatile("int $0x80" : "+a"(ret) : : "memory");
+        rc = ret;
+    } else {
+        std::printf("unknown direct call %s\n", what.c_str());
+        return;
+    }
+    if (rc >= 0) {
+        std::printf("ok\n");
+    } else {
+        print_errno(errno);
+    }
+}
+
+// Lines of /proc/self/status the confinement tests look at.
+void status() {
+    const int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return print_errno(errno);
+    const std::string text = read_all(fd);
+    ::close(fd);
+    std::string out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        const std::size_t end = text.find('\n', start);
+        const std::string line = text.substr(start, end - start);
+        for (const char* key : {"Uid:", "Gid:", "CapPrm:", "CapEff:", "CapBnd:", "NoNewPrivs:", "Seccomp:"})
+            if (line.starts_with(key)) out += line + ";";
+        if (end == std::string::npos) break;
+        start = end + 1;
+    }
+    std::printf("ok %s\n", out.c_str());
+}
+
 void run(const Args& a) {
     const std::string& cmd = a[0];
     auto arg = [&](std::size_t i) { return i < a.size() ? a[i] : std::string(); };
@@ -328,6 +428,10 @@ void run(const Args& a) {
         [[maybe_unused]] char* got = std::fgets(line, sizeof line, stdin);
     } else if (cmd == "handoff") {
         handoff(arg(1));
+    } else if (cmd == "direct") {
+        direct(a);
+    } else if (cmd == "status") {
+        status();
     } else if (cmd == "steal-private") {
         steal_private(arg(1));
     } else if (cmd == "garbage") {

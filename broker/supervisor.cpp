@@ -1,0 +1,113 @@
+#include "broker/supervisor.hpp"
+
+#include <fcntl.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "broker/log.hpp"
+#include "sandbox/seccomp_filter.hpp"
+
+namespace fdbroker::broker {
+
+namespace {
+
+// The thread group a thread id belongs to, from /proc/TID/status.
+pid_t thread_group_of(pid_t tid) noexcept {
+    char path[40];
+    std::snprintf(path, sizeof path, "/proc/%d/status", tid);
+    unique_fd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    if (!fd) return -1;
+    char buf[2048];
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n <= 0) return -1;
+    const std::string_view status(buf, static_cast<std::size_t>(n));
+    const std::size_t at = status.find("\nTgid:\t");
+    if (at == std::string_view::npos) return -1;
+    pid_t tgid = -1;
+    std::from_chars(status.data() + at + 7, status.data() + status.size(), tgid);
+    return tgid;
+}
+
+}  // namespace
+
+Supervisor::Supervisor(EventLoop& loop, unique_fd notify, const policy::Profile& profile, pid_t worker)
+    : loop_(loop), notify_(std::move(notify)), profile_(profile), worker_(worker) {}
+
+Supervisor::~Supervisor() {
+    if (notify_) loop_.remove(notify_.get());
+    if (req_) seccomp_notify_free(req_, resp_);
+}
+
+bool Supervisor::start() noexcept {
+    if (seccomp_notify_alloc(&req_, &resp_) != 0) return false;
+    return loop_.add(notify_.get(), EPOLLIN, this);
+}
+
+void Supervisor::on_event(std::uint32_t events) noexcept {
+    if (events & EPOLLIN) {
+        // The kernel refuses (EINVAL) a receive buffer that is not zeroed.
+        std::memset(req_, 0, sizeof *req_);
+        const int rc = seccomp_notify_receive(notify_.get(), req_);
+        if (rc == 0) return answer(*req_);
+        if (rc == -ENOENT) return;  // the caller died before we read it
+        log("reading seccomp notifications failed (%s): closing the listener, refused calls now fail with "
+            "ENOSYS",
+            std::strerror(-rc));
+    } else if (!(events & (EPOLLHUP | EPOLLERR))) {
+        return;
+    }
+    // Every process under this filter has exited, or the listener is unusable.
+    loop_.remove(notify_.get());
+    notify_.reset();
+}
+
+void Supervisor::answer(seccomp_notif& req) noexcept {
+    const int nr = req.data.nr;
+    char* name = seccomp_syscall_resolve_num_arch(req.data.arch, nr);
+    const char* call = name ? name : "an unknown system call";
+    resp_->id = req.id;
+    resp_->flags = 0;
+    resp_->val = 0;
+    resp_->error = 0;
+
+    if (sandbox::is_quiet_refusal(nr)) {
+        resp_->error = -EACCES;  // opening for writing: libraries expect and handle EACCES
+    } else if (nr == seccomp_syscall_resolve_name("execve")) {
+        log("worker pid %u (profile '%s'): exec refused: the profile has exec = false", req.pid,
+            profile_.name().c_str());
+        resp_->error = -EACCES;
+    } else if (profile_.confinement().on_violation == policy::OnViolation::errno_eperm) {
+        log("worker pid %u (profile '%s') called %s, which its profile does not allow: EPERM", req.pid,
+            profile_.name().c_str(), call);
+        resp_->error = -EPERM;
+    } else {
+        log("worker pid %u (profile '%s') called %s, which its profile does not allow: killing it", req.pid,
+            profile_.name().c_str(), call);
+        kill_process_of(static_cast<pid_t>(req.pid), req.id);
+        resp_->error = -EPERM;  // moot once the process is dead, but never leave it hanging
+    }
+    std::free(name);
+    [[maybe_unused]] int rc = seccomp_notify_respond(notify_.get(), resp_);
+}
+
+void Supervisor::kill_process_of(pid_t tid, std::uint64_t id) noexcept {
+    const pid_t tgid = thread_group_of(tid);
+    if (tgid <= 0) return;
+    unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, tgid, 0)));
+    // The notification still pending proves the thread (and so tgid) has not been recycled since.
+    if (!pidfd || seccomp_notify_id_valid(notify_.get(), id) != 0) return;
+    if (::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0) == 0 && tgid == worker_)
+        killed_worker_ = true;
+}
+
+}  // namespace fdbroker::broker

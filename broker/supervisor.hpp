@@ -1,0 +1,46 @@
+// Watches a worker's seccomp listener: every call its filter refuses arrives here, is named in the
+// log, and is answered by the profile's `on_violation` (kill the process, or EPERM). Opens for
+// writing are answered EACCES quietly, and execs after the first EACCES (exec-once).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "broker/event_loop.hpp"
+#include "fdbroker/unique_fd.hpp"
+#include "policy/policy.hpp"
+
+struct seccomp_notif;
+struct seccomp_notif_resp;
+
+namespace fdbroker::broker {
+
+class Supervisor final : public EventHandler {
+  public:
+    Supervisor(EventLoop& loop, unique_fd notify, const policy::Profile& profile, pid_t worker);
+    ~Supervisor();
+    Supervisor(const Supervisor&) = delete;
+    Supervisor& operator=(const Supervisor&) = delete;
+
+    bool start() noexcept;
+    void on_event(std::uint32_t events) noexcept override;
+
+    // Set when the worker itself was killed for a violation: fdbroker then exits 159 (128 + SIGSYS),
+    // the status a seccomp kill gives.
+    [[nodiscard]] bool killed_worker() const noexcept { return killed_worker_; }
+
+  private:
+    void answer(seccomp_notif& req) noexcept;
+    void kill_process_of(pid_t tid, std::uint64_t id) noexcept;
+
+    EventLoop& loop_;
+    unique_fd notify_;
+    const policy::Profile& profile_;
+    pid_t worker_;
+    bool killed_worker_ = false;
+    seccomp_notif* req_ = nullptr;
+    seccomp_notif_resp* resp_ = nullptr;
+};
+
+}  // namespace fdbroker::broker

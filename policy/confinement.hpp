@@ -1,0 +1,67 @@
+// How a profile's workers are confined (limits, namespaces, system calls, exec, runtime paths): the
+// policy side of sandbox/. Parsed from the profile keys documented in docs/policy.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace toml {
+inline namespace v3 {
+class node;
+struct source_position;
+}  // namespace v3
+}  // namespace toml
+
+namespace fdbroker::policy {
+
+// Resource limits (setrlimit); unset ones are inherited from the broker, except `core`, which is 0
+// unless the profile says otherwise: a worker's memory may hold what it was handed.
+struct Limits {
+    std::optional<std::uint64_t> nofile;
+    std::optional<std::uint64_t> address_space;  // bytes
+    std::optional<std::uint64_t> cpu_seconds;
+    std::optional<std::uint64_t> processes;
+    std::optional<std::uint64_t> file_size;  // bytes
+    std::uint64_t core = 0;                  // bytes
+};
+
+enum Namespace : std::uint8_t { ns_net = 1, ns_ipc = 2, ns_uts = 4, ns_pid = 8 };
+
+enum class OnViolation : std::uint8_t { kill, errno_eperm };
+
+struct SyscallRules {
+    std::string preset = "default";
+    std::vector<std::string> allow;  // names added to the preset's allow-list
+    std::vector<std::string> deny;   // names removed from it (deny wins)
+};
+
+// The built-in runtime paths every profile gets unless it sets `runtime_builtin = false`.
+[[nodiscard]] const std::vector<std::string>& default_runtime();
+
+struct Confinement {
+    Limits limits;
+    std::uint8_t namespaces = 0;  // Namespace bits
+    SyscallRules syscalls;
+    bool exec = false;  // may the worker exec again after PROGRAM starts?
+    OnViolation on_violation = OnViolation::kill;
+    // Where the worker may open files read-only by itself (Landlock), for what a program needs before
+    // it can ask the broker: the loader cache, system libraries, locale and time zone data. The
+    // built-in set (default_runtime) plus the profile's `runtime` list, unless `runtime_builtin = false`.
+    std::vector<std::string> runtime;
+    bool runtime_builtin = true;
+};
+// The syscall presets a profile may name.
+[[nodiscard]] bool is_syscall_preset(std::string_view name) noexcept;
+
+// Reports a problem at a position in the policy file.
+using ErrorSink = std::function<void(const toml::source_position&, std::string)>;
+
+// Parses one profile key if it is a confinement key; false if the key is not one of them.
+bool load_confinement_setting(std::string_view key, const toml::node& value, Confinement& out,
+                              const ErrorSink& error);
+
+}  // namespace fdbroker::policy

@@ -1,0 +1,93 @@
+#include "sandbox/landlock.hpp"
+
+#include <fcntl.h>
+#include <linux/landlock.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+
+#include "fdbroker/unique_fd.hpp"
+
+namespace fdbroker::sandbox {
+
+namespace {
+
+// Rights and fields newer than Debian 12's <linux/landlock.h> (ABI 1), from the kernel's UAPI.
+constexpr std::uint64_t kRefer = 1ULL << 13;             // ABI 2
+constexpr std::uint64_t kTruncate = 1ULL << 14;          // ABI 3
+constexpr std::uint64_t kIoctlDev = 1ULL << 15;          // ABI 5
+constexpr std::uint64_t kScopeAbstractUnix = 1ULL << 0;  // ABI 6
+constexpr std::uint64_t kScopeSignal = 1ULL << 1;        // ABI 6
+
+// struct landlock_ruleset_attr as of ABI 6; older kernels are given the prefix they know.
+struct RulesetAttr {
+    std::uint64_t handled_access_fs;
+    std::uint64_t handled_access_net;
+    std::uint64_t scoped;
+};
+
+constexpr std::uint64_t kReadFile = LANDLOCK_ACCESS_FS_READ_FILE;
+constexpr std::uint64_t kExecute = LANDLOCK_ACCESS_FS_EXECUTE;
+constexpr std::uint64_t kReadDir = LANDLOCK_ACCESS_FS_READ_DIR;
+
+std::uint64_t handled_fs(int abi) noexcept {
+    std::uint64_t all = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;  // every ABI 1 right
+    if (abi >= 2) all |= kRefer;
+    if (abi >= 3) all |= kTruncate;
+    if (abi >= 5) all |= kIoctlDev;
+    return all;
+}
+
+int add_path(int ruleset, const std::string& path, std::uint64_t dir_rights,
+             std::uint64_t file_rights) noexcept {
+    unique_fd fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
+    if (!fd) return errno == ENOENT || errno == ENOTDIR ? 0 : errno;  // absent here: nothing to grant
+    struct ::stat st {};
+    if (::fstat(fd.get(), &st) != 0) return errno;
+    landlock_path_beneath_attr rule{};
+    rule.allowed_access = S_ISDIR(st.st_mode) ? dir_rights : file_rights;
+    rule.parent_fd = fd.get();
+    if (::syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) != 0) return errno;
+    return 0;
+}
+
+}  // namespace
+
+int landlock_abi() noexcept {
+    const long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
+    return abi < 0 ? 0 : static_cast<int>(abi);
+}
+
+LandlockResult apply_landlock(const std::vector<std::string>& runtime, const std::string& program) noexcept {
+    LandlockResult result;
+    result.abi = landlock_abi();
+    if (result.abi == 0) return result;
+
+    RulesetAttr attr{};
+    attr.handled_access_fs = handled_fs(result.abi);
+    std::size_t size = sizeof attr.handled_access_fs;
+    if (result.abi >= 6) {
+        attr.scoped = kScopeAbstractUnix | kScopeSignal;
+        size = sizeof attr;
+    }
+    unique_fd ruleset(static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, size, 0)));
+    if (!ruleset) return result.error = errno, result;
+
+    // Runtime paths: read and execute (execution itself is refused by the seccomp filter unless the
+    // profile allows exec); the program: read and execute.
+    for (const std::string& path : runtime)
+        if (const int err =
+                add_path(ruleset.get(), path, kReadFile | kReadDir | kExecute, kReadFile | kExecute))
+            return result.error = err, result;
+    if (const int err = add_path(ruleset.get(), program, kReadFile | kExecute, kReadFile | kExecute))
+        return result.error = err, result;
+
+    if (::syscall(SYS_landlock_restrict_self, ruleset.get(), 0) != 0) result.error = errno;
+    return result;
+}
+
+}  // namespace fdbroker::sandbox

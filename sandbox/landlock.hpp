@@ -1,0 +1,24 @@
+// Landlock: the worker may read (and, for the program itself, execute) only its runtime paths by
+// itself; every other file comes from the broker. Writes, creations and removals are refused
+// everywhere, and where the kernel can, signals and abstract unix sockets stay inside the sandbox.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace fdbroker::sandbox {
+
+struct LandlockResult {
+    int abi = 0;    // the kernel's Landlock ABI version; 0: Landlock unavailable, nothing applied
+    int error = 0;  // errno when applying failed
+};
+
+// The ABI version the running kernel offers (0 if none).
+[[nodiscard]] int landlock_abi() noexcept;
+
+// Restricts the calling process (and everything it starts). Paths that do not exist are skipped.
+// Must run after no_new_privs (or with CAP_SYS_ADMIN).
+[[nodiscard]] LandlockResult apply_landlock(const std::vector<std::string>& runtime,
+                                            const std::string& program) noexcept;
+
+}  // namespace fdbroker::sandbox

@@ -1,0 +1,318 @@
+#include "sandbox/seccomp_filter.hpp"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <seccomp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <memory>
+
+namespace fdbroker::sandbox {
+
+namespace {
+
+// What ordinary C, C++ and Python programs need on descriptors they already hold, memory, threads,
+// time and signals, plus metadata reads by path.
+constexpr const char* kAllowed[] = {
+    // memory
+    "brk",
+    "mmap",
+    "munmap",
+    "mprotect",
+    "mremap",
+    "madvise",
+    "msync",
+    "mincore",
+    "mlock",
+    "munlock",
+    "membarrier",
+    // threads and processes
+    "fork",
+    "vfork",
+    "futex",
+    "futex_waitv",
+    "set_robust_list",
+    "get_robust_list",
+    "set_tid_address",
+    "rseq",
+    "gettid",
+    "sched_yield",
+    "sched_getaffinity",
+    "sched_setaffinity",
+    "sched_getparam",
+    "sched_getscheduler",
+    "sched_get_priority_max",
+    "sched_get_priority_min",
+    "exit",
+    "exit_group",
+    "wait4",
+    "waitid",
+    "arch_prctl",
+    "prctl",
+    "getcpu",
+    // time
+    "clock_gettime",
+    "clock_getres",
+    "clock_nanosleep",
+    "nanosleep",
+    "gettimeofday",
+    "time",
+    "getitimer",
+    "setitimer",
+    "alarm",
+    "timer_create",
+    "timer_settime",
+    "timer_gettime",
+    "timer_getoverrun",
+    "timer_delete",
+    "timerfd_create",
+    "timerfd_settime",
+    "timerfd_gettime",
+    // signals
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "rt_sigpending",
+    "rt_sigtimedwait",
+    "rt_sigsuspend",
+    "rt_sigqueueinfo",
+    "rt_tgsigqueueinfo",
+    "sigaltstack",
+    "kill",
+    "tgkill",
+    "tkill",
+    "pause",
+    "restart_syscall",
+    "signalfd",
+    "signalfd4",
+    // descriptors already held
+    "read",
+    "write",
+    "readv",
+    "writev",
+    "pread64",
+    "pwrite64",
+    "preadv",
+    "pwritev",
+    "preadv2",
+    "pwritev2",
+    "lseek",
+    "close",
+    "close_range",
+    "dup",
+    "dup2",
+    "dup3",
+    "fcntl",
+    "poll",
+    "ppoll",
+    "select",
+    "pselect6",
+    "epoll_create",
+    "epoll_create1",
+    "epoll_ctl",
+    "epoll_wait",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "eventfd",
+    "eventfd2",
+    "pipe",
+    "pipe2",
+    "splice",
+    "tee",
+    "sendfile",
+    "copy_file_range",
+    "fsync",
+    "fdatasync",
+    "ftruncate",
+    "fallocate",
+    "flock",
+    "fadvise64",
+    "getdents",
+    "getdents64",
+    "fstat",
+    "fstatfs",
+    "fchmod",
+    "fgetxattr",
+    "flistxattr",
+    // sockets already held (the broker made them; connecting or binding anew is refused below)
+    "sendmsg",
+    "recvmsg",
+    "sendmmsg",
+    "recvmmsg",
+    "sendto",
+    "recvfrom",
+    "shutdown",
+    "getsockopt",
+    "setsockopt",
+    "getsockname",
+    "getpeername",
+    "accept",
+    "accept4",
+    "listen",
+    // identity and environment (reading only)
+    "getpid",
+    "getppid",
+    "getuid",
+    "geteuid",
+    "getgid",
+    "getegid",
+    "getresuid",
+    "getresgid",
+    "getgroups",
+    "getpgrp",
+    "getpgid",
+    "getsid",
+    "setsid",
+    "setpgid",
+    "getrlimit",
+    "prlimit64",
+    "getrusage",
+    "getpriority",
+    "uname",
+    "sysinfo",
+    "umask",
+    "getcwd",
+    "chdir",
+    "fchdir",
+    "capget",
+    "getrandom",
+    // metadata by path (what the worker's own uid may see anyway)
+    "stat",
+    "lstat",
+    "newfstatat",
+    "statx",
+    "statfs",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "readlink",
+    "readlinkat",
+    "getxattr",
+    "lgetxattr",
+    "listxattr",
+    "llistxattr",
+};
+
+// Refused quietly with EACCES: libraries try these and cope with failure. Everything that creates,
+// removes or changes a file by path, opens one for writing, or makes a socket.
+constexpr const char* kQuietlyRefused[] = {
+    "creat",     "openat2",  "socket",       "connect",
+    "bind",      "mkdir",    "mkdirat",      "rmdir",
+    "unlink",    "unlinkat", "rename",       "renameat",
+    "renameat2", "link",     "linkat",       "symlink",
+    "symlinkat", "chmod",    "fchmodat",     "chown",
+    "lchown",    "fchown",   "fchownat",     "truncate",
+    "utime",     "utimes",   "utimensat",    "futimesat",
+    "mknod",     "mknodat",  "memfd_create", "inotify_add_watch",
+    "execveat",
+};
+
+// Open flags a worker may use by itself: reading only, checked in full.
+constexpr std::uint64_t kReadOnlyOpenFlags =
+    O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_DIRECTORY | O_NOFOLLOW | 0100000 /* O_LARGEFILE */;
+
+constexpr std::uint64_t kNamespaceFlags =
+    CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
+
+struct ContextDeleter {
+    void operator()(void* ctx) const noexcept { seccomp_release(ctx); }
+};
+using Context = std::unique_ptr<void, ContextDeleter>;
+
+bool contains(const std::vector<std::string>& names, const char* name) {
+    for (const auto& n : names)
+        if (n == name) return true;
+    return false;
+}
+
+// Adds a rule; names this libseccomp does not know on this architecture are skipped (they then fall
+// to the default action, which refuses them).
+int add(void* ctx, std::uint32_t action, const char* name, unsigned count = 0,
+        const scmp_arg_cmp* cmp = nullptr) {
+    const int nr = seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR) return 0;
+    const int rc = seccomp_rule_add_array(ctx, action, nr, count, cmp);
+    return rc == -EEXIST ? 0 : rc;
+}
+
+int build(void* ctx, const policy::SyscallRules& rules, bool exec) {
+    const std::uint32_t eacces = SCMP_ACT_ERRNO(EACCES);
+    for (const char* name : kAllowed)
+        if (!contains(rules.deny, name))
+            if (const int rc = add(ctx, SCMP_ACT_ALLOW, name); rc != 0) return rc;
+    for (const std::string& name : rules.allow)
+        if (!contains(rules.deny, name.c_str()))
+            if (const int rc = add(ctx, SCMP_ACT_ALLOW, name.c_str()); rc != 0) return rc;
+    for (const char* name : kQuietlyRefused)
+        if (!contains(rules.allow, name))
+            if (const int rc = add(ctx, eacces, name); rc != 0) return rc;
+
+    // Opening: read-only by itself (Landlock narrows where); anything else goes to the broker, which
+    // answers EACCES (is_quiet_refusal).
+    const scmp_arg_cmp open_flags = SCMP_A1(SCMP_CMP_MASKED_EQ, ~kReadOnlyOpenFlags, 0);
+    const scmp_arg_cmp openat_flags = SCMP_A2(SCMP_CMP_MASKED_EQ, ~kReadOnlyOpenFlags, 0);
+    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "open", 1, &open_flags); rc != 0) return rc;
+    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "openat", 1, &openat_flags); rc != 0) return rc;
+
+    // Threads and fork, never new namespaces. clone3 hides its flags in memory a filter cannot read,
+    // so it reports ENOSYS and the C library falls back to clone.
+    const scmp_arg_cmp no_namespaces = SCMP_A0(SCMP_CMP_MASKED_EQ, kNamespaceFlags, 0);
+    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "clone", 1, &no_namespaces); rc != 0) return rc;
+    if (const int rc = add(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3"); rc != 0) return rc;
+
+    // Unix socket pairs only: the library makes one per process to attach to the broker.
+    const scmp_arg_cmp unix_only = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
+    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "socketpair", 1, &unix_only); rc != 0) return rc;
+
+    // ioctl on held descriptors, but never pushing input into a terminal the worker shares with its
+    // user (TIOCSTI) or the console's TIOCLINUX tricks. The command is 32 bits: higher bits go to the
+    // default action. (libseccomp takes one comparison per argument, so the two refusals are rules
+    // of their own; the exact-value rules take precedence, which the attack suite checks.)
+    const scmp_arg_cmp ioctl_32bit = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffff00000000ULL, 0);
+    const scmp_arg_cmp sti = SCMP_A1(SCMP_CMP_EQ, TIOCSTI);
+    const scmp_arg_cmp linux_console = SCMP_A1(SCMP_CMP_EQ, TIOCLINUX);
+    if (const int rc = add(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, &sti); rc != 0) return rc;
+    if (const int rc = add(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, &linux_console); rc != 0) return rc;
+    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "ioctl", 1, &ioctl_32bit); rc != 0) return rc;
+
+    // personality(): querying only.
+    const scmp_arg_cmp query = SCMP_A0(SCMP_CMP_EQ, 0xffffffffULL);
+    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "personality", 1, &query); rc != 0) return rc;
+
+    if (exec)
+        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "execve"); rc != 0) return rc;
+    return 0;
+}
+
+}  // namespace
+
+FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, FilterAction action) noexcept {
+    FilterResult result;
+    auto failed = [&result](int error, const char* what) {
+        result.error = error;
+        result.what = what;
+        return std::move(result);
+    };
+    Context ctx(seccomp_init(action == FilterAction::notify ? SCMP_ACT_NOTIFY : SCMP_ACT_KILL_PROCESS));
+    if (!ctx) return failed(ENOMEM, "seccomp_init");
+    // Native architecture only: i386 (int 0x80) and x32 calls kill the process outright.
+    if (seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) != 0 ||
+        seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 1) != 0)
+        return failed(EINVAL, "seccomp_attr_set");
+    if (const int rc = build(ctx.get(), rules, exec); rc != 0) return failed(-rc, "seccomp_rule_add");
+    if (const int rc = seccomp_load(ctx.get()); rc != 0) return failed(-rc, "seccomp_load");
+    if (action == FilterAction::notify) {
+        result.notify.reset(seccomp_notify_fd(ctx.get()));
+        if (!result.notify) return failed(EBADF, "seccomp_notify_fd");
+    }
+    return result;
+}
+
+bool is_quiet_refusal(int syscall_nr) noexcept {
+    return syscall_nr == seccomp_syscall_resolve_name("open") ||
+           syscall_nr == seccomp_syscall_resolve_name("openat");
+}
+
+}  // namespace fdbroker::sandbox

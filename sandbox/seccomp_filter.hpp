@@ -1,0 +1,36 @@
+// The worker's system call filter, built with libseccomp (never hand-written BPF).
+//
+// Default deny: a call that is not on the allow-list goes to the broker through a seccomp
+// notification fd (so the broker can name it in the log and kill or refuse), or — for
+// fdbroker_lockdown(), where no broker listens — kills the process. Calls that ordinary libraries
+// make and cope with failing (opening for write, creating sockets, changing the filesystem) fail
+// quietly with EACCES instead, so the only way to a new file or socket is the broker.
+#pragma once
+
+#include "fdbroker/unique_fd.hpp"
+#include "policy/confinement.hpp"
+
+namespace fdbroker::sandbox {
+
+enum class FilterAction {
+    notify,  // default action: a user notification answered by the broker (fdbroker run)
+    kill,    // default action: kill the process (fdbroker_lockdown)
+};
+
+struct FilterResult {
+    int error = 0;          // errno; 0 on success
+    unique_fd notify;       // the listener, for FilterAction::notify
+    const char* what = "";  // which step failed
+};
+
+// Builds and loads the filter into the calling process (which must have no_new_privs set).
+// exec: whether execve stays allowed after the first exec (exec = true in the profile); without it
+// execve goes to the default action, which lets the broker allow exactly the worker's first exec.
+[[nodiscard]] FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec,
+                                              FilterAction action) noexcept;
+
+// Whether a system call is one the filter refuses quietly with EACCES (file creation, opening for
+// write, sockets). The broker answers notified opens of this kind the same way, without a violation.
+[[nodiscard]] bool is_quiet_refusal(int syscall_nr) noexcept;
+
+}  // namespace fdbroker::sandbox
