@@ -51,6 +51,33 @@ class Sockets : public ::testing::Test {
     TempDir dir;
 };
 
+TEST_F(Sockets, CheckReportsBadSocketRulesWhereTheyAre) {
+    write_file(dir / "bad.toml",
+               "version = 1\n[profile.web]\n"
+               "connect = [\"tcp:db.internal:5432\", \"tcp:10.0.0.1/8:80\"]\n"
+               "listen = [\"tcp:0.0.0.0:8100-8000\", { address = \"unix:/run/w.sock\", mode = \"rw\" }]\n"
+               "connect_timeout = \"5 minutes\"\n");
+    const Outcome o = run_command({fdbroker_bin(), "check", dir / "bad.toml"});
+    EXPECT_EQ(o.status, 1);
+    const std::string f = dir / "bad.toml";
+    EXPECT_EQ(o.err,
+              f +
+                  ":3:17: error: 'connect' address 'tcp:db.internal:5432' has 'db.internal', which is not "
+                  "an IPv4 address (host names are not allowed; write IPv6 as [addr])\n" +
+                  f +
+                  ":3:41: error: 'connect' address 'tcp:10.0.0.1/8:80' has host bits set beyond its /8 "
+                  "prefix (the block is 10.0.0.0/8)\n" +
+                  f +
+                  ":4:24: error: 'listen' address 'tcp:0.0.0.0:8100-8000' has port range 8100-8000 "
+                  "whose start is after its end\n" +
+                  f +
+                  ":4:75: error: 'mode' must be permission bits in octal, from \"0000\" to \"0777\": a "
+                  "string such as \"0660\" or an octal integer such as 0o660\n" +
+                  f +
+                  ":5:19: error: 'connect_timeout' must be a whole number of seconds (5) or a string "
+                  "with a unit (\"5s\", \"500ms\"), from 1 ms to 3600 s\n");
+}
+
 TEST_F(Sockets, AllowedAndDeniedAcrossFamilies) {
     int echo_port = 0, udp_port = 0;
     Server tcp(tcp_listener("127.0.0.1", 16, echo_port), Server::Mode::echo);

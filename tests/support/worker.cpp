@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -432,6 +433,33 @@ void run(const Args& a) {
         direct(a);
     } else if (cmd == "status") {
         status();
+    } else if (cmd == "rlimit") {
+        const int resource = arg(1) == "nofile"  ? RLIMIT_NOFILE
+                             : arg(1) == "as"    ? RLIMIT_AS
+                             : arg(1) == "fsize" ? RLIMIT_FSIZE
+                             : arg(1) == "nproc" ? RLIMIT_NPROC
+                             : arg(1) == "cpu"   ? RLIMIT_CPU
+                                                 : RLIMIT_CORE;
+        rlimit limit{};
+        ::getrlimit(resource, &limit);
+        report(0, std::to_string(limit.rlim_cur) + " " + std::to_string(limit.rlim_max));
+    } else if (cmd == "pid") {
+        report(0, std::to_string(::getpid()));
+    } else if (cmd == "ifaces") {  // network interfaces this process sees, from its own /proc entry
+        const int fd = ::open("/proc/self/net/dev", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return print_errno(errno);
+        const std::string text = read_all(fd);
+        ::close(fd);
+        std::string names;
+        std::size_t start = text.find('\n', text.find('\n') + 1);  // past the two header lines
+        while (start != std::string::npos && start + 1 < text.size()) {
+            const std::size_t colon = text.find(':', start);
+            std::string name = text.substr(start + 1, colon - start - 1);
+            name.erase(0, name.find_first_not_of(' '));
+            names += (names.empty() ? "" : ",") + name;
+            start = text.find('\n', colon);
+        }
+        report(0, names);
     } else if (cmd == "steal-private") {
         steal_private(arg(1));
     } else if (cmd == "garbage") {

@@ -154,6 +154,27 @@ TEST_F(SocketOpsTest, UnixListenersAndWhatTheyLeaveBehind) {
     EXPECT_EQ(r.verdict.error, 0);
 }
 
+TEST_F(SocketOpsTest, AUnixConnectTakesTheServersSocketType) {
+    SocketOps ops(*profile_, std::nullopt);
+    for (const int type : {SOCK_DGRAM, SOCK_SEQPACKET}) {
+        const std::string path = dir_ / (type == SOCK_DGRAM ? "dgram.sock" : "seqpacket.sock");
+        const unique_fd server(::socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        path.copy(sa.sun_path, sizeof sa.sun_path - 1);
+        ASSERT_EQ(::bind(server.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+        if (type == SOCK_SEQPACKET) {
+            ASSERT_EQ(::listen(server.get(), 1), 0);
+        }
+        const SocketResult r = ops.connect("unix:" + path);
+        ASSERT_EQ(r.verdict.error, 0) << path;
+        int got = 0;
+        socklen_t len = sizeof got;
+        ASSERT_EQ(::getsockopt(r.fd.get(), SOL_SOCKET, SO_TYPE, &got, &len), 0);
+        EXPECT_EQ(got, type) << path;
+    }
+}
+
 TEST_F(SocketOpsTest, AUnixConnectReachesOnlyASocket) {
     SocketOps ops(*profile_, std::nullopt);
     test::write_file(dir_ / "file.sock", "not a socket");
