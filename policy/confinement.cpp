@@ -197,10 +197,6 @@ const std::vector<std::string>& default_runtime() {
     return paths;
 }
 
-bool is_syscall_preset(std::string_view name) noexcept {
-    return name == "default";
-}
-
 bool load_confinement_setting(std::string_view key, const toml::node& value, Confinement& out,
                               const ErrorSink& error) {
     if (key == "limits") {

@@ -286,6 +286,22 @@ int build(void* ctx, const policy::SyscallRules& rules, bool exec) {
     return 0;
 }
 
+// With no broker to answer, what the broker would answer with EACCES must be refused in the filter
+// itself: exec, and opening with any flag beyond reading. libseccomp cannot negate a comparison, so
+// each such flag bit gets a rule of its own; flags with bits above 32 still fall to the default.
+int refuse_without_broker(void* ctx) {
+    const std::uint32_t eacces = SCMP_ACT_ERRNO(EACCES);
+    if (const int rc = add(ctx, eacces, "execve"); rc != 0) return rc;
+    for (std::uint64_t bit = 1; bit <= 0x80000000ULL; bit <<= 1) {
+        if (bit & kReadOnlyOpenFlags) continue;
+        const scmp_arg_cmp open_bit = SCMP_A1(SCMP_CMP_MASKED_EQ, bit, bit);
+        const scmp_arg_cmp openat_bit = SCMP_A2(SCMP_CMP_MASKED_EQ, bit, bit);
+        if (const int rc = add(ctx, eacces, "open", 1, &open_bit); rc != 0) return rc;
+        if (const int rc = add(ctx, eacces, "openat", 1, &openat_bit); rc != 0) return rc;
+    }
+    return 0;
+}
+
 }  // namespace
 
 FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, FilterAction action) noexcept {
@@ -302,6 +318,8 @@ FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, Fi
         seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 1) != 0)
         return failed(EINVAL, "seccomp_attr_set");
     if (const int rc = build(ctx.get(), rules, exec); rc != 0) return failed(-rc, "seccomp_rule_add");
+    if (action == FilterAction::kill)
+        if (const int rc = refuse_without_broker(ctx.get()); rc != 0) return failed(-rc, "seccomp_rule_add");
     if (const int rc = seccomp_load(ctx.get()); rc != 0) return failed(-rc, "seccomp_load");
     if (action == FilterAction::notify) {
         result.notify.reset(seccomp_notify_fd(ctx.get()));

@@ -189,5 +189,40 @@ TEST_F(Confinement, PythonRunsConfinedAndUsesTheBroker) {
     EXPECT_EQ(o.out, "[\"granted\", -1, \"Permission denied\", \"refused\"]\n") << o.err;
 }
 
+TEST(Lockdown, AProcessCanConfineItselfWithTheWorkerFilter) {
+    // No broker here: the worker runs directly and locks itself down.
+    const Outcome o = run_command({worker_bin(),
+                                   "lockdown",
+                                   "bogus",
+                                   ",",
+                                   "lockdown",
+                                   ",",
+                                   "direct",
+                                   "open",
+                                   "/etc/hostname",
+                                   "wronly",
+                                   ",",
+                                   "direct",
+                                   "socket",
+                                   "inet",
+                                   ",",
+                                   "direct",
+                                   "exec",
+                                   "/bin/true",
+                                   ",",
+                                   "direct",
+                                   "open",
+                                   "/etc/hostname",
+                                   "rdonly",
+                                   ",",
+                                   "direct",
+                                   "ptrace",
+                                   "1",
+                                   ",",
+                                   "pid"});
+    EXPECT_EQ(o.status, 159) << o.err;  // killed (SIGSYS) at ptrace: no broker to report to
+    EXPECT_EQ(o.lines(), (std::vector<std::string>{"EINVAL", "ok", "EACCES", "EACCES", "EACCES", "ok"}));
+}
+
 }  // namespace
 }  // namespace fdbroker::test

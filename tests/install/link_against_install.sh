@@ -11,7 +11,7 @@ inc=$prefix/include lib=$prefix/lib
 [ -d "$lib" ] || lib=$(dirname "$(find "$prefix" -name libfdbroker.so | head -1)")
 
 cc -Wall -Werror -I"$inc" "$source/packaging/examples/fdcat.c" -L"$lib" -lfdbroker -Wl,-rpath,"$lib" -o "$prefix/fdcat-shared"
-c++ -std=c++20 -Wall -Werror -I"$inc" "$source/packaging/examples/fdstat.cpp" "$lib/libfdbroker.a" -pthread -o "$prefix/fdstat-static"
+c++ -std=c++20 -Wall -Werror -I"$inc" "$source/packaging/examples/fdstat.cpp" "$lib/libfdbroker.a" -lseccomp -pthread -o "$prefix/fdstat-static"
 ! ldd "$prefix/fdstat-static" | grep -q libfdbroker   # really static
 
 policy=$prefix/policy.toml

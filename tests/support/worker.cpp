@@ -433,6 +433,8 @@ void run(const Args& a) {
         direct(a);
     } else if (cmd == "status") {
         status();
+    } else if (cmd == "lockdown") {
+        report(fdbroker_lockdown(arg(1).empty() ? nullptr : arg(1).c_str()));
     } else if (cmd == "rlimit") {
         const int resource = arg(1) == "nofile"  ? RLIMIT_NOFILE
                              : arg(1) == "as"    ? RLIMIT_AS

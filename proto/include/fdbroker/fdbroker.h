@@ -43,6 +43,14 @@ FDBROKER_API int fdbroker_connect(const char *address);
 /* Like socket(2) + bind(2) + listen(2): a listening socket; for udp, a bound one (backlog unused). */
 FDBROKER_API int fdbroker_listen(const char *address, int backlog);
 
+/* Confines the calling process with fdbroker's worker system call filter, for a worker that was not
+ * started by `fdbroker run` (e.g. one started by systemd that connects to `fdbroker serve`). Sets
+ * no_new_privs, then loads the filter: opening for writing, creating files, making sockets and exec
+ * fail with EACCES; calls outside the allow-list kill the process (SIGSYS), since no broker is
+ * there to hear about them. Irreversible, and it applies to every thread and every child.
+ * preset: NULL or "default". Returns 0, or -1 with errno (EINVAL: unknown preset). */
+FDBROKER_API int fdbroker_lockdown(const char *preset);
+
 #ifdef __cplusplus
 }
 #endif
