@@ -4,6 +4,7 @@
 #include <sys/timerfd.h>
 
 #include <cerrno>
+#include <utility>
 
 #include "broker/broker.hpp"
 #include "broker/socket_ops.hpp"
