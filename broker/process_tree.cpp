@@ -14,16 +14,20 @@
 
 namespace fdbroker::broker {
 
-pid_t parent_pid(pid_t pid) noexcept {
-    char path[32];
-    std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+std::string_view read_proc(pid_t pid, const char* file, std::span<char> buf) noexcept {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
     unique_fd fd(::open(path, O_RDONLY | O_CLOEXEC));
-    if (!fd) return -1;
+    if (!fd) return {};
+    const ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    return n > 0 ? std::string_view(buf.data(), static_cast<std::size_t>(n)) : std::string_view();
+}
+
+pid_t parent_pid(pid_t pid) noexcept {
     char buf[512];
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n <= 0) return -1;
+    const std::string_view stat = read_proc(pid, "stat", buf);
+    if (stat.empty()) return -1;
     // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses, so look after the last ')'.
-    const std::string_view stat(buf, static_cast<std::size_t>(n));
     const std::size_t close = stat.rfind(')');
     if (close == std::string_view::npos || close + 4 >= stat.size()) return -1;
     const std::string_view rest = stat.substr(close + 4);  // skip ") S "

@@ -3,6 +3,9 @@
 
 #include <sys/types.h>
 
+#include <span>
+#include <string_view>
+
 namespace fdbroker::broker {
 
 class ProcessTree {
@@ -19,6 +22,9 @@ class ProcessTree {
     pid_t worker_;
     pid_t broker_;
 };
+
+// Reads /proc/PID/FILE into buf (one read: these files are small); empty on failure.
+[[nodiscard]] std::string_view read_proc(pid_t pid, const char* file, std::span<char> buf) noexcept;
 
 // The parent of pid from /proc/PID/stat, or -1.
 [[nodiscard]] pid_t parent_pid(pid_t pid) noexcept;

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "broker/log.hpp"
+#include "broker/process_tree.hpp"
 #include "sandbox/seccomp_filter.hpp"
 
 namespace fdbroker::broker {
@@ -23,14 +24,8 @@ namespace {
 
 // The thread group a thread id belongs to, from /proc/TID/status.
 pid_t thread_group_of(pid_t tid) noexcept {
-    char path[40];
-    std::snprintf(path, sizeof path, "/proc/%d/status", tid);
-    unique_fd fd(::open(path, O_RDONLY | O_CLOEXEC));
-    if (!fd) return -1;
     char buf[2048];
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n <= 0) return -1;
-    const std::string_view status(buf, static_cast<std::size_t>(n));
+    const std::string_view status = read_proc(tid, "status", buf);
     const std::size_t at = status.find("\nTgid:\t");
     if (at == std::string_view::npos) return -1;
     pid_t tgid = -1;

@@ -4,7 +4,8 @@
 //   fdbroker_test_worker open /etc/hostname rdonly , stat /etc/shadow , readlink /tmp/l
 //
 // Commands are separated by ",". Raw-protocol commands speak the wire format directly to play a
-// misbehaving worker. Socket commands are in worker_sockets.cpp.
+// misbehaving worker. Socket commands are in worker_sockets.cpp, direct system calls (attacks) in
+// worker_attacks.cpp.
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <signal.h>
@@ -32,81 +33,15 @@
 #include "fdbroker/fdbroker.h"
 #include "proto/channel.hpp"
 #include "proto/wire.hpp"
+#include "support/worker_attacks.hpp"
+#include "support/worker_output.hpp"
 #include "support/worker_sockets.hpp"
+
+using namespace fdbroker::test;
 
 namespace {
 
 using Args = std::vector<std::string>;
-
-int parse_flags(const std::string& spec) {
-    int flags = 0;
-    std::size_t start = 0;
-    while (start <= spec.size()) {
-        const std::size_t bar = spec.find('|', start);
-        const std::string f = spec.substr(start, bar == std::string::npos ? std::string::npos : bar - start);
-        if (f == "rdonly")
-            flags |= O_RDONLY;
-        else if (f == "wronly")
-            flags |= O_WRONLY;
-        else if (f == "rdwr")
-            flags |= O_RDWR;
-        else if (f == "accmode")
-            flags |= O_ACCMODE;
-        else if (f == "creat")
-            flags |= O_CREAT;
-        else if (f == "excl")
-            flags |= O_EXCL;
-        else if (f == "trunc")
-            flags |= O_TRUNC;
-        else if (f == "append")
-            flags |= O_APPEND;
-        else if (f == "cloexec")
-            flags |= O_CLOEXEC;
-        else if (f == "nofollow")
-            flags |= O_NOFOLLOW;
-        else if (f == "directory")
-            flags |= O_DIRECTORY;
-        else if (f == "path")
-            flags |= O_PATH;
-        else if (f == "tmpfile")
-            flags |= O_TMPFILE;
-        else if (f == "direct")
-            flags |= O_DIRECT;
-        else if (f == "noatime")
-            flags |= O_NOATIME;
-        else if (f == "async")
-            flags |= O_ASYNC;
-        else
-            flags |= static_cast<int>(std::strtol(f.c_str(), nullptr, 0));
-        if (bar == std::string::npos) break;
-        start = bar + 1;
-    }
-    return flags;
-}
-
-void print_errno(int e) {
-    const char* name = strerrorname_np(e);
-    std::printf("%s\n", name ? name : "E?");
-}
-
-// Prints "ok" (plus detail) or the errno name of the last failure.
-void report(int rc, const std::string& detail = "") {
-    if (rc < 0)
-        print_errno(errno);
-    else if (detail.empty())
-        std::printf("ok\n");
-    else
-        std::printf("ok %s\n", detail.c_str());
-}
-
-std::string read_all(int fd) {
-    std::string out;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0)
-        out.append(buf, static_cast<std::size_t>(n));
-    return out;
-}
 
 // Opens through the broker in many threads at once; every fd must be the file asked for.
 void stress(const std::string& path, int threads, int count) {
@@ -265,101 +200,6 @@ void garbage_while_busy(const std::string& path, int count) {
     ::waitpid(child, nullptr, 0);
 }
 
-// Direct system calls, bypassing the broker: what a compromised worker would try.
-void direct(const Args& a) {
-    auto arg = [&](std::size_t i) { return i < a.size() ? a[i] : std::string(); };
-    const std::string& what = arg(1);
-    long rc = -1;
-    errno = 0;
-    if (what == "open") {
-        rc = ::open(arg(2).c_str(), parse_flags(arg(3)), 0644);
-    } else if (what == "openat") {
-        rc = ::openat(AT_FDCWD, arg(2).c_str(), parse_flags(arg(3)), 0644);
-    } else if (what == "openat2") {
-        open_how how{};
-        how.flags = static_cast<std::uint64_t>(parse_flags(arg(3)));
-        rc = ::syscall(SYS_openat2, AT_FDCWD, arg(2).c_str(), &how, sizeof how);
-    } else if (what == "creat") {
-        rc = ::creat(arg(2).c_str(), 0644);
-    } else if (what == "socket") {
-        const int family = arg(2) == "inet6"     ? AF_INET6
-                           : arg(2) == "netlink" ? AF_NETLINK
-                           : arg(2) == "packet"  ? AF_PACKET
-                           : arg(2) == "unix"    ? AF_UNIX
-                                                 : AF_INET;
-        rc = ::socket(family, arg(2) == "packet" ? SOCK_RAW : SOCK_STREAM, 0);
-    } else if (what == "io_uring") {
-        char params[120] = {};
-        rc = ::syscall(SYS_io_uring_setup, 8, params);
-    } else if (what == "ptrace") {
-        rc = ::ptrace(PTRACE_ATTACH, std::atoi(arg(2).c_str()), nullptr, nullptr);
-    } else if (what == "process_vm_writev") {
-        char byte = 0;
-        iovec local{&byte, 1}, remote{reinterpret_cast<void*>(0x400000), 1};
-        rc = ::process_vm_writev(std::atoi(arg(2).c_str()), &local, 1, &remote, 1, 0);
-    } else if (what == "open_by_handle_at") {
-        char handle[64] = {};
-        rc = ::syscall(SYS_open_by_handle_at, AT_FDCWD, handle, O_RDONLY);
-    } else if (what == "setuid0") {
-        rc = ::setuid(0);
-    } else if (what == "capset") {
-        std::uint32_t header[2] = {0x20080522, 0};
-        std::uint32_t data[6] = {~0U, ~0U, 0, ~0U, ~0U, 0};
-        rc = ::syscall(SYS_capset, header, data);
-    } else if (what == "unshare") {
-        rc = ::syscall(SYS_unshare, CLONE_NEWUSER);
-    } else if (what == "mount") {
-        rc = ::syscall(SYS_mount, "none", "/tmp", "tmpfs", 0, nullptr);
-    } else if (what == "bpf") {
-        rc = ::syscall(SYS_bpf, 0, nullptr, 0);
-    } else if (what == "kill") {
-        rc = ::kill(std::atoi(arg(2).c_str()), SIGTERM);
-    } else if (what == "tiocsti") {
-        char c = 'x';
-        rc = ::ioctl(0, TIOCSTI, &c);
-    } else if (what == "exec") {
-        std::vector<char*> argv;
-        for (std::size_t i = 2; i < a.size(); ++i)
-            argv.push_back(const_cast<char*>(a[i].c_str()));
-        argv.push_back(nullptr);
-        std::fflush(stdout);
-        rc = ::execv(argv[0], argv.data());
-    } else if (what == "x32") {
-        rc = ::syscall(0x40000000 | SYS_getpid);  // the x32 ABI's getpid
-    } else if (what == "int80") {
-        long ret = 20;  // i386 getpid through the legacy gate
-        asm volatile("int $0x80" : "+a"(ret) : : "memory");
-        rc = ret;
-    } else {
-        std::printf("unknown direct call %s\n", what.c_str());
-        return;
-    }
-    if (rc >= 0) {
-        std::printf("ok\n");
-    } else {
-        print_errno(errno);
-    }
-}
-
-// Lines of /proc/self/status the confinement tests look at.
-void status() {
-    const int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return print_errno(errno);
-    const std::string text = read_all(fd);
-    ::close(fd);
-    std::string out;
-    std::size_t start = 0;
-    while (start < text.size()) {
-        const std::size_t end = text.find('\n', start);
-        const std::string line = text.substr(start, end - start);
-        for (const char* key : {"Uid:", "Gid:", "CapPrm:", "CapEff:", "CapBnd:", "NoNewPrivs:", "Seccomp:"})
-            if (line.starts_with(key)) out += line + ";";
-        if (end == std::string::npos) break;
-        start = end + 1;
-    }
-    std::printf("ok %s\n", out.c_str());
-}
-
 void run(const Args& a) {
     const std::string& cmd = a[0];
     auto arg = [&](std::size_t i) { return i < a.size() ? a[i] : std::string(); };
@@ -429,39 +269,6 @@ void run(const Args& a) {
         [[maybe_unused]] char* got = std::fgets(line, sizeof line, stdin);
     } else if (cmd == "handoff") {
         handoff(arg(1));
-    } else if (cmd == "direct") {
-        direct(a);
-    } else if (cmd == "status") {
-        status();
-    } else if (cmd == "lockdown") {
-        report(fdbroker_lockdown(arg(1).empty() ? nullptr : arg(1).c_str()));
-    } else if (cmd == "rlimit") {
-        const int resource = arg(1) == "nofile"  ? RLIMIT_NOFILE
-                             : arg(1) == "as"    ? RLIMIT_AS
-                             : arg(1) == "fsize" ? RLIMIT_FSIZE
-                             : arg(1) == "nproc" ? RLIMIT_NPROC
-                             : arg(1) == "cpu"   ? RLIMIT_CPU
-                                                 : RLIMIT_CORE;
-        rlimit limit{};
-        ::getrlimit(resource, &limit);
-        report(0, std::to_string(limit.rlim_cur) + " " + std::to_string(limit.rlim_max));
-    } else if (cmd == "pid") {
-        report(0, std::to_string(::getpid()));
-    } else if (cmd == "ifaces") {  // network interfaces this process sees, from its own /proc entry
-        const int fd = ::open("/proc/self/net/dev", O_RDONLY | O_CLOEXEC);
-        if (fd < 0) return print_errno(errno);
-        const std::string text = read_all(fd);
-        ::close(fd);
-        std::string names;
-        std::size_t start = text.find('\n', text.find('\n') + 1);  // past the two header lines
-        while (start != std::string::npos && start + 1 < text.size()) {
-            const std::size_t colon = text.find(':', start);
-            std::string name = text.substr(start + 1, colon - start - 1);
-            name.erase(0, name.find_first_not_of(' '));
-            names += (names.empty() ? "" : ",") + name;
-            start = text.find('\n', colon);
-        }
-        report(0, names);
     } else if (cmd == "steal-private") {
         steal_private(arg(1));
     } else if (cmd == "garbage") {
@@ -476,7 +283,7 @@ void run(const Args& a) {
         std::exit(std::atoi(arg(1).c_str()));
     } else if (cmd == "kill-self") {
         ::raise(std::atoi(arg(1).c_str()));
-    } else if (!fdbroker::test::run_socket_command(a)) {
+    } else if (!fdbroker::test::run_socket_command(a) && !fdbroker::test::run_attack_command(a)) {
         std::printf("unknown command %s\n", cmd.c_str());
     }
 }

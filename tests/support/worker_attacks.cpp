@@ -1,0 +1,183 @@
+// The test worker's attack commands: system calls made directly, bypassing the broker, as a
+// compromised worker would, and what the worker can see of its own confinement.
+//
+//   direct CALL ARGS...   one raw system call (open, openat, openat2, creat, socket FAMILY, io_uring,
+//                         ptrace PID, process_vm_writev PID, open_by_handle_at, setuid0, capset,
+//                         unshare, mount, bpf, kill PID, tiocsti, exec PATH ARGS..., x32, int80)
+//   status                the worker's ids, capabilities, no_new_privs and seccomp mode
+//   lockdown [PRESET]     fdbroker_lockdown()
+//   rlimit NAME           soft and hard limit (nofile, as, fsize, nproc, cpu, core)
+//   pid                   getpid()
+//   ifaces                the network interfaces the worker sees
+#include "support/worker_attacks.hpp"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "fdbroker/fdbroker.h"
+#include "support/worker_output.hpp"
+
+namespace fdbroker::test {
+
+namespace {
+
+using Args = std::vector<std::string>;
+
+// Direct system calls, bypassing the broker: what a compromised worker would try.
+void direct(const Args& a) {
+    auto arg = [&](std::size_t i) { return i < a.size() ? a[i] : std::string(); };
+    const std::string& what = arg(1);
+    long rc = -1;
+    errno = 0;
+    if (what == "open") {
+        rc = ::open(arg(2).c_str(), parse_flags(arg(3)), 0644);
+    } else if (what == "openat") {
+        rc = ::openat(AT_FDCWD, arg(2).c_str(), parse_flags(arg(3)), 0644);
+    } else if (what == "openat2") {
+        open_how how{};
+        how.flags = static_cast<std::uint64_t>(parse_flags(arg(3)));
+        rc = ::syscall(SYS_openat2, AT_FDCWD, arg(2).c_str(), &how, sizeof how);
+    } else if (what == "creat") {
+        rc = ::creat(arg(2).c_str(), 0644);
+    } else if (what == "socket") {
+        const int family = arg(2) == "inet6"     ? AF_INET6
+                           : arg(2) == "netlink" ? AF_NETLINK
+                           : arg(2) == "packet"  ? AF_PACKET
+                           : arg(2) == "unix"    ? AF_UNIX
+                                                 : AF_INET;
+        rc = ::socket(family, arg(2) == "packet" ? SOCK_RAW : SOCK_STREAM, 0);
+    } else if (what == "io_uring") {
+        char params[120] = {};
+        rc = ::syscall(SYS_io_uring_setup, 8, params);
+    } else if (what == "ptrace") {
+        rc = ::ptrace(PTRACE_ATTACH, std::atoi(arg(2).c_str()), nullptr, nullptr);
+    } else if (what == "process_vm_writev") {
+        char byte = 0;
+        iovec local{&byte, 1}, remote{reinterpret_cast<void*>(0x400000), 1};
+        rc = ::process_vm_writev(std::atoi(arg(2).c_str()), &local, 1, &remote, 1, 0);
+    } else if (what == "open_by_handle_at") {
+        char handle[64] = {};
+        rc = ::syscall(SYS_open_by_handle_at, AT_FDCWD, handle, O_RDONLY);
+    } else if (what == "setuid0") {
+        rc = ::setuid(0);
+    } else if (what == "capset") {
+        std::uint32_t header[2] = {0x20080522, 0};
+        std::uint32_t data[6] = {~0U, ~0U, 0, ~0U, ~0U, 0};
+        rc = ::syscall(SYS_capset, header, data);
+    } else if (what == "unshare") {
+        rc = ::syscall(SYS_unshare, CLONE_NEWUSER);
+    } else if (what == "mount") {
+        rc = ::syscall(SYS_mount, "none", "/tmp", "tmpfs", 0, nullptr);
+    } else if (what == "bpf") {
+        rc = ::syscall(SYS_bpf, 0, nullptr, 0);
+    } else if (what == "kill") {
+        rc = ::kill(std::atoi(arg(2).c_str()), SIGTERM);
+    } else if (what == "tiocsti") {
+        char c = 'x';
+        rc = ::ioctl(0, TIOCSTI, &c);
+    } else if (what == "exec") {
+        std::vector<char*> argv;
+        for (std::size_t i = 2; i < a.size(); ++i)
+            argv.push_back(const_cast<char*>(a[i].c_str()));
+        argv.push_back(nullptr);
+        std::fflush(stdout);
+        rc = ::execv(argv[0], argv.data());
+    } else if (what == "x32") {
+        rc = ::syscall(0x40000000 | SYS_getpid);  // the x32 ABI's getpid
+    } else if (what == "int80") {
+        long ret = 20;  // i386 getpid through the legacy gate
+        asm volatile("int $0x80" : "+a"(ret) : : "memory");
+        rc = ret;
+    } else {
+        std::printf("unknown direct call %s\n", what.c_str());
+        return;
+    }
+    if (rc >= 0) {
+        std::printf("ok\n");
+    } else {
+        print_errno(errno);
+    }
+}
+
+// Lines of /proc/self/status the confinement tests look at.
+void status() {
+    const int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return print_errno(errno);
+    const std::string text = read_all(fd);
+    ::close(fd);
+    std::string out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        const std::size_t end = text.find('\n', start);
+        const std::string line = text.substr(start, end - start);
+        for (const char* key : {"Uid:", "Gid:", "CapPrm:", "CapEff:", "CapBnd:", "NoNewPrivs:", "Seccomp:"})
+            if (line.starts_with(key)) out += line + ";";
+        if (end == std::string::npos) break;
+        start = end + 1;
+    }
+    std::printf("ok %s\n", out.c_str());
+}
+
+}  // namespace
+
+bool run_attack_command(const Args& a) {
+    const std::string& cmd = a[0];
+    auto arg = [&](std::size_t i) { return i < a.size() ? a[i] : std::string(); };
+    if (cmd == "direct") {
+        direct(a);
+    } else if (cmd == "status") {
+        status();
+    } else if (cmd == "lockdown") {
+        report(fdbroker_lockdown(arg(1).empty() ? nullptr : arg(1).c_str()));
+    } else if (cmd == "rlimit") {
+        const int resource = arg(1) == "nofile"  ? RLIMIT_NOFILE
+                             : arg(1) == "as"    ? RLIMIT_AS
+                             : arg(1) == "fsize" ? RLIMIT_FSIZE
+                             : arg(1) == "nproc" ? RLIMIT_NPROC
+                             : arg(1) == "cpu"   ? RLIMIT_CPU
+                                                 : RLIMIT_CORE;
+        rlimit limit{};
+        ::getrlimit(resource, &limit);
+        report(0, std::to_string(limit.rlim_cur) + " " + std::to_string(limit.rlim_max));
+    } else if (cmd == "pid") {
+        report(0, std::to_string(::getpid()));
+    } else if (cmd == "ifaces") {  // network interfaces this process sees, from its own /proc entry
+        const int fd = ::open("/proc/self/net/dev", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            print_errno(errno);
+            return true;
+        }
+        const std::string text = read_all(fd);
+        ::close(fd);
+        std::string names;
+        std::size_t start = text.find('\n', text.find('\n') + 1);  // past the two header lines
+        while (start != std::string::npos && start + 1 < text.size()) {
+            const std::size_t colon = text.find(':', start);
+            std::string name = text.substr(start + 1, colon - start - 1);
+            name.erase(0, name.find_first_not_of(' '));
+            names += (names.empty() ? "" : ",") + name;
+            start = text.find('\n', colon);
+        }
+        report(0, names);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+}  // namespace fdbroker::test

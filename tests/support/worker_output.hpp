@@ -1,0 +1,17 @@
+// Output and argument helpers shared by the test worker's command files.
+#pragma once
+
+#include <string>
+
+namespace fdbroker::test {
+
+// "rdonly|creat|0x40" -> open flags.
+int parse_flags(const std::string& spec);
+// Prints the errno's name ("EACCES").
+void print_errno(int e);
+// Prints "ok" (plus detail) when rc >= 0, else the name of errno.
+void report(int rc, const std::string& detail = "");
+// Reads fd to its end.
+std::string read_all(int fd);
+
+}  // namespace fdbroker::test
