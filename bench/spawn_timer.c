@@ -1,0 +1,66 @@
+/* P5: how long a command takes from fork to reaped exit, as the median of N runs after a warm-up.
+ *
+ * usage: spawn_timer RUNS WARMUP -- COMMAND [ARGS...]
+ * prints "median_ns X"; the command's stdout and stderr go to /dev/null, and a run that exits
+ * non-zero is an error (a start-up figure for a program that failed to start means nothing).
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void* a, const void* b) {
+    uint64_t x = *(const uint64_t*)a, y = *(const uint64_t*)b;
+    return x < y ? -1 : x > y;
+}
+
+static int run_once(char** cmd, uint64_t* elapsed) {
+    uint64_t t0 = now_ns();
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0) _exit(126);
+        execvp(cmd[0], cmd);
+        _exit(127);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) != pid) return -1;
+    *elapsed = now_ns() - t0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "spawn_timer: %s exited with status %d\n", cmd[0], status);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char** argv) {
+    if (argc < 5 || strcmp(argv[3], "--") != 0) {
+        fprintf(stderr, "usage: %s RUNS WARMUP -- COMMAND [ARGS...]\n", argv[0]);
+        return 2;
+    }
+    long runs = atol(argv[1]), warmup = atol(argv[2]);
+    char** cmd = argv + 4;
+    uint64_t* samples = calloc((size_t)(runs > 0 ? runs : 1), sizeof *samples);
+    if (runs < 1 || samples == NULL) return 2;
+    uint64_t ignored;
+    for (long i = 0; i < warmup; ++i)
+        if (run_once(cmd, &ignored) != 0) return 1;
+    for (long i = 0; i < runs; ++i)
+        if (run_once(cmd, &samples[i]) != 0) return 1;
+    qsort(samples, (size_t)runs, sizeof *samples, cmp_u64);
+    printf("median_ns %llu\n", (unsigned long long)samples[runs / 2]);
+    free(samples);
+    return 0;
+}
