@@ -15,6 +15,8 @@ namespace {
 
 // Connects one session may have in progress at once: each holds a socket and a timer in the broker.
 constexpr std::size_t kMaxConnectsPerSession = 64;
+// Live private channels one process may hold: one, and a second while the first is being replaced.
+constexpr long kMaxChannelsPerProcess = 4;
 
 bool is_seqpacket_unix(int fd) noexcept {
     int domain = 0, type = 0;
@@ -62,13 +64,26 @@ bool Broker::attach(const proto::Credentials& sender, unique_fd sender_pidfd, un
     if (!pidfd_alive(sender_pidfd.get())) return why = "the sender exited during the check", false;
     if (!is_seqpacket_unix(channel.get()))
         return why = "the attached channel is not a unix seqpacket socket", false;
+    wire::Reply reply;
+    reply.op = wire::Op::attach;
+    reply.id = request.id;
+    // A process needs one channel (a second while the first is being replaced); more would only let a
+    // worker exhaust the broker's descriptors. Declined with EMFILE, which is not a violation.
+    const auto live = std::count_if(sessions_.begin(), sessions_.end(), [&](const auto& s) {
+        return !s->closed() && s->owner_pid() == sender.pid;
+    });
+    if (live >= kMaxChannelsPerProcess) {
+        reply.result = -EMFILE;
+        std::array<std::byte, wire::kReplyHeaderSize> frame;
+        const std::size_t size = wire::encode_reply(reply, frame);
+        [[maybe_unused]] int err = proto::send(channel.get(), std::span(frame.data(), size),
+                                               {.credentials = nullptr, .fd = -1, .flags = MSG_DONTWAIT});
+        return true;
+    }
     proto::enable_credentials(channel.get(), false);
 
     auto session = std::make_unique<Session>(*this, std::move(channel), sender, std::move(sender_pidfd));
     if (!session->start()) return why = "cannot watch the new channel", false;
-    wire::Reply reply;
-    reply.op = wire::Op::attach;
-    reply.id = request.id;
     session->reply(reply);
     sessions_.push_back(std::move(session));
     return true;

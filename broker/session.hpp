@@ -35,6 +35,8 @@ class Session final : public EventHandler {
     // Ends the channel: unregistered now, destroyed by the broker after the current loop turn.
     void close() noexcept;
     [[nodiscard]] bool closed() const noexcept { return !channel_; }
+    // The process a private channel belongs to (pid 0 for a bootstrap channel).
+    [[nodiscard]] pid_t owner_pid() const noexcept { return owner_.pid; }
     [[nodiscard]] int fd() const noexcept { return channel_.get(); }
 
     // Sends a reply, queueing it if the worker is not reading (and then reading nothing more from it

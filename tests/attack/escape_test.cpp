@@ -181,6 +181,18 @@ TEST_F(Attack, AProcessUsingAnotherProcesssPrivateChannelIsRefused) {
     EXPECT_NE(o.err.find("does not own the channel"), std::string::npos) << o.err;
 }
 
+TEST_F(Attack, AttachingChannelsWithoutEndCannotExhaustTheBroker) {
+    // The library's own channel takes one of the process's four; the flood gets the other three.
+    const Outcome o = run_worker(dir, policy(),
+                                 {{"read", dir / "ok/sub/file"},
+                                  {"attach-flood", "50"},
+                                  {"read", dir / "ok/sub/file"},
+                                  {"fork", "read", dir / "ok/sub/file"}});
+    ASSERT_EQ(o.status, 0) << o.err;
+    EXPECT_EQ(o.lines(), (std::vector<std::string>{"ok allowed", "ok 3 refused=47 (EMFILE)", "ok allowed",
+                                                   "ok allowed"}));
+}
+
 TEST_F(Attack, GarbageAndOversizedFramesEndOnlyThatChannel) {
     const Outcome o = run_worker(dir, policy(), {{"garbage"}, {"oversized"}, {"read", dir / "ok/sub/file"}});
     ASSERT_EQ(o.status, 0) << o.err;

@@ -122,8 +122,29 @@ fdbroker::unique_fd attach_raw() {
         return {};
     theirs.reset();
     std::array<std::byte, fdbroker::wire::kMaxReplySize + 1> buf;
-    if (fdbroker::proto::receive(mine.get(), buf, 0, 0).status != fdbroker::proto::RecvStatus::ok) return {};
+    const fdbroker::proto::Received r = fdbroker::proto::receive(mine.get(), buf, 0, 0);
+    if (r.status != fdbroker::proto::RecvStatus::ok) return {};
+    const fdbroker::wire::DecodedReply reply = fdbroker::wire::decode_reply(std::span(buf.data(), r.size));
+    if (!reply.reply || reply.reply->result != 0) {
+        errno = reply.reply ? -reply.reply->result : EPROTO;
+        return {};
+    }
     return mine;
+}
+
+// Attaches `count` private channels and keeps them all: "ok N refused=M (ERRNO)".
+void attach_flood(int count) {
+    std::vector<fdbroker::unique_fd> kept;
+    int refused = 0, why = 0;
+    for (int i = 0; i < count; ++i) {
+        errno = 0;
+        fdbroker::unique_fd channel = attach_raw();
+        if (channel)
+            kept.push_back(std::move(channel));
+        else
+            ++refused, why = errno;
+    }
+    std::printf("ok %zu refused=%d (%s)\n", kept.size(), refused, why ? strerrorname_np(why) : "-");
 }
 
 // Sends `frame` on `channel` with this process's credentials; "closed" if the broker ended the
@@ -269,6 +290,8 @@ void run(const Args& a) {
         [[maybe_unused]] char* got = std::fgets(line, sizeof line, stdin);
     } else if (cmd == "handoff") {
         handoff(arg(1));
+    } else if (cmd == "attach-flood") {
+        attach_flood(std::atoi(arg(1).c_str()));
     } else if (cmd == "steal-private") {
         steal_private(arg(1));
     } else if (cmd == "garbage") {
