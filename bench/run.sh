@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Builds the benchmarks in Release mode (build-bench/), runs each fdbroker figure side by side with its
+# floor or peer, and prints one table of medians and their ratios. Needs root (fdbroker run drops to
+# `nobody`), bubblewrap for P5, and about 2-4 minutes on 2 cores.
+#
+#   bench/run.sh                 # everything
+#   ROUNDS=3 bench/run.sh        # fewer repetitions
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$root/build-bench}
+rounds=${ROUNDS:-5}
+jobs=${JOBS:-$(nproc)}
+
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DFDBROKER_TESTS=OFF -DFDBROKER_BENCH=ON >/dev/null
+cmake --build "$build" -j"$jobs" --target fdbroker floor_broker open_loop_floor open_loop_fdbroker \
+    spawn_timer policy_bench >/dev/null
+
+fdbroker=$build/broker/fdbroker
+b=$build/bench
+work=$(mktemp -d)
+floor_pid=
+cleanup() {
+    [[ -n $floor_pid ]] && kill "$floor_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The file every brokered open asks for, and a policy that grants just it.
+echo payload >"$work/file"
+cat >"$work/policy.toml" <<TOML
+version = 1
+[profile.default]
+read = ["$work/file"]
+TOML
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+field() { awk -v k="$1" '$1 == k { print $2 }'; }
+
+# The floor broker, pinned to CPU $1, serving on $work/floor.sock until stopped.
+start_floor() {
+    taskset -c "$1" "$b/floor_broker" "$work/floor.sock" &
+    floor_pid=$!
+    for _ in $(seq 50); do [[ -S $work/floor.sock ]] && return; sleep 0.05; done
+    echo "floor_broker did not start" >&2
+    exit 1
+}
+stop_floor() {
+    kill "$floor_pid"
+    wait "$floor_pid" 2>/dev/null || true
+    floor_pid=
+    rm -f "$work/floor.sock"
+}
+
+declare -A result
+
+# P1: one worker, one brokered open at a time. Broker on CPU 0; worker on CPU 1 (cross) or 0 (same).
+# Floor and fdbroker alternate in each round so both see the same background load.
+p1_iter=${P1_ITERATIONS:-20000}
+for placement in cross same; do
+    wcpu=$([[ $placement == cross ]] && echo 1 || echo 0)
+    : >"$work/p1_floor" && : >"$work/p1_fdb"
+    for _ in $(seq "$rounds"); do
+        start_floor 0
+        FLOOR_SOCKET=$work/floor.sock "$b/open_loop_floor" --cpu "$wcpu" "$work/file" "$p1_iter" 2000 |
+            field median_ns >>"$work/p1_floor"
+        stop_floor
+        taskset -c 0 "$fdbroker" run --policy "$work/policy.toml" -- \
+            "$b/open_loop_fdbroker" --cpu "$wcpu" "$work/file" "$p1_iter" 2000 | field median_ns >>"$work/p1_fdb"
+    done
+    result[p1_${placement}_floor]=$(median <"$work/p1_floor")
+    result[p1_${placement}_fdb]=$(median <"$work/p1_fdb")
+done
+
+# P2: 64 worker processes at once, unpinned; aggregate opens per second.
+p2_iter=${P2_ITERATIONS:-1000}
+: >"$work/p2_floor" && : >"$work/p2_fdb"
+for _ in $(seq "$rounds"); do
+    start_floor 0-$(($(nproc) - 1))
+    FLOOR_SOCKET=$work/floor.sock "$b/open_loop_floor" --procs 64 "$work/file" "$p2_iter" 100 |
+        field ops_per_sec >>"$work/p2_floor"
+    stop_floor
+    "$fdbroker" run --policy "$work/policy.toml" -- \
+        "$b/open_loop_fdbroker" --procs 64 "$work/file" "$p2_iter" 100 | field ops_per_sec >>"$work/p2_fdb"
+done
+result[p2_floor]=$(median <"$work/p2_floor")
+result[p2_fdb]=$(median <"$work/p2_fdb")
+
+# P5: start-up of a confined /bin/true, against bubblewrap and against nothing.
+p5_runs=${P5_RUNS:-20}
+: >"$work/p5_fdb" && : >"$work/p5_bwrap" && : >"$work/p5_plain"
+have_bwrap=$(command -v bwrap || true)
+for _ in $(seq "$rounds"); do
+    "$b/spawn_timer" "$p5_runs" 3 -- "$fdbroker" run --policy "$work/policy.toml" -- /bin/true |
+        field median_ns >>"$work/p5_fdb"
+    [[ -n $have_bwrap ]] && "$b/spawn_timer" "$p5_runs" 3 -- bwrap --unshare-all --ro-bind / / /bin/true |
+        field median_ns >>"$work/p5_bwrap"
+    "$b/spawn_timer" "$p5_runs" 3 -- /bin/true | field median_ns >>"$work/p5_plain"
+done
+result[p5_fdb]=$(median <"$work/p5_fdb")
+result[p5_bwrap]=$([[ -n $have_bwrap ]] && median <"$work/p5_bwrap" || echo 0)
+result[p5_plain]=$(median <"$work/p5_plain")
+
+# P6: decide() by rule count and depth; Google Benchmark's own repetitions give the median.
+"$b/policy_bench" --benchmark_repetitions="$rounds" --benchmark_min_time=0.05 \
+    --benchmark_report_aggregates_only=true --benchmark_format=csv 2>/dev/null |
+    awk -F, '$1 ~ /_median"$/ { gsub(/"/, "", $1); sub(/_median$/, "", $1); print $1, $3 }' >"$work/p6"
+p6() { awk -v k="$1" '$1 == k { print $2 }' "$work/p6"; }
+worst10k=0
+for kind in hit_tree hit_glob miss; do
+    for depth in 2 6 12; do
+        v=$(p6 "BM_decide_${kind}/rules:10000/depth:${depth}")
+        worst10k=$(awk -v a="$worst10k" -v b="$v" 'BEGIN { print (b > a ? b : a) }')
+    done
+done
+
+# One table: fdbroker figure, its floor or peer, the ratio of medians, the target.
+row() { # name fdbroker-value reference-value unit target-op target reference-name
+    awk -v n="$1" -v f="$2" -v r="$3" -v u="$4" -v op="$5" -v t="$6" -v rn="$7" 'BEGIN {
+        ratio = r > 0 ? f / r : 0
+        if (op == "info") { target = "(context)"; ok = "" }
+        else {
+            target = sprintf("%s %.2fx", op, t)
+            ok = r <= 0 ? "n/a" : (op == "<=" ? (ratio <= t) : (ratio >= t)) ? "met" : "MISSED"
+        }
+        printf "%-38s %10.1f %-4s %10.1f %-4s %-16s %6.2fx  %-9s %s\n", n, f, u, r, u, rn, ratio, target, ok }'
+}
+echo
+printf '%-38s %15s %15s %-16s %7s  %s\n' benchmark fdbroker reference "" ratio target
+row "P1 open round trip, cross-CPU" "$(awk -v v="${result[p1_cross_fdb]}" 'BEGIN{print v/1000}')" \
+    "$(awk -v v="${result[p1_cross_floor]}" 'BEGIN{print v/1000}')" us "<=" 1.10 floor
+row "P1 open round trip, same CPU" "$(awk -v v="${result[p1_same_fdb]}" 'BEGIN{print v/1000}')" \
+    "$(awk -v v="${result[p1_same_floor]}" 'BEGIN{print v/1000}')" us "<=" 1.10 floor
+row "P2 64 workers, opens/s (x1000)" "$(awk -v v="${result[p2_fdb]}" 'BEGIN{print v/1000}')" \
+    "$(awk -v v="${result[p2_floor]}" 'BEGIN{print v/1000}')" k/s ">=" 0.90 "epoll floor"
+row "P5 start-up of /bin/true" "$(awk -v v="${result[p5_fdb]}" 'BEGIN{print v/1e6}')" \
+    "$(awk -v v="${result[p5_bwrap]}" 'BEGIN{print v/1e6}')" ms "<=" 0.50 bwrap
+row "P5 start-up of /bin/true" "$(awk -v v="${result[p5_fdb]}" 'BEGIN{print v/1e6}')" \
+    "$(awk -v v="${result[p5_plain]}" 'BEGIN{print v/1e6}')" ms info 0 "plain /bin/true"
+row "P6 decide(), 10000 rules, worst" "$worst10k" 1000 ns "<=" 1.00 "(1 us budget)"
+for depth in 2 6 12; do
+    row "P6 decide() miss, 10000 rules, depth $depth" "$(p6 "BM_decide_miss/rules:10000/depth:$depth")" \
+        "$(p6 "BM_decide_miss/rules:10/depth:$depth")" ns info 0 "same, 10 rules"
+done
+echo "P3 (RSS per idle worker) and P4 (transparent mode): not measured, see bench/README.md"
+echo "rounds: $rounds; P1 $p1_iter calls/round; P2 64 x $p2_iter calls/round; P5 $p5_runs runs/round"
