@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "broker/path_buffer.hpp"
@@ -73,6 +74,33 @@ bool unix_address(std::string_view name, bool abstract, sockaddr_un& sa, socklen
     len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + start + name.size() + (abstract ? 0 : 1));
     return true;
 }
+
+// For the length of a unix connect, a root broker takes the worker's effective uid and gid: the kernel
+// records the connecting process's effective ids as the server's SO_PEERCRED, and checks the socket
+// file's permissions with them, so a server that authenticates its peer (D-Bus, PostgreSQL's "peer")
+// sees the worker rather than root. The broker is single-threaded, so nothing else runs meanwhile.
+class WorkerEffectiveIds {
+  public:
+    explicit WorkerEffectiveIds(const std::optional<Owner>& owner) noexcept {
+        if (!owner || ::geteuid() != 0) return;
+        if (::setegid(owner->gid) != 0) return;
+        switched_ = true;
+        if (::seteuid(owner->uid) != 0) restore();
+    }
+    ~WorkerEffectiveIds() { restore(); }
+    WorkerEffectiveIds(const WorkerEffectiveIds&) = delete;
+    WorkerEffectiveIds& operator=(const WorkerEffectiveIds&) = delete;
+
+  private:
+    void restore() noexcept {
+        if (!switched_) return;
+        switched_ = false;
+        // Going back cannot fail for a process whose saved uid is 0; if it ever did, continuing
+        // would mean serving every worker with the wrong identity.
+        if (::seteuid(0) != 0 || ::setegid(0) != 0) std::abort();
+    }
+    bool switched_ = false;
+};
 
 // Connects to a unix socket of whatever type its server uses: stream, seqpacket or datagram (a
 // datagram socket such as /dev/log refuses the others with EPROTOTYPE).
@@ -182,6 +210,7 @@ SocketResult SocketOps::connect(std::string_view text) noexcept {
             sockaddr_un sa;
             socklen_t len = 0;
             static_cast<void>(unix_address(proc, false, sa, len));
+            const WorkerEffectiveIds as_worker(owner_);
             error = connect_unix(sa, len, result.fd);
             break;
         }
@@ -189,6 +218,7 @@ SocketResult SocketOps::connect(std::string_view text) noexcept {
             sockaddr_un sa;
             socklen_t len = 0;
             static_cast<void>(unix_address(address.name, true, sa, len));  // the parser checked the size
+            const WorkerEffectiveIds as_worker(owner_);
             error = connect_unix(sa, len, result.fd);
             break;
         }

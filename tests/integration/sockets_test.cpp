@@ -197,6 +197,27 @@ TEST_F(Sockets, TcpUnixAndAbstractRoundTrips) {
     EXPECT_EQ(tcp.served() + path.served() + named.served(), 3);
 }
 
+TEST_F(Sockets, UnixServersSeeTheWorkerAsTheirPeer) {
+    if (!is_root()) GTEST_SKIP() << "a broker that is not root connects as itself anyway";
+    // The broker connects with the worker's effective ids, so SO_PEERCRED names the worker (not root),
+    // and the socket file's permissions are checked for the worker.
+    Server path(unix_listener(dir / "peer.sock"), Server::Mode::peer_uid);
+    Server closed(unix_listener(dir / "closed.sock"), Server::Mode::peer_uid);
+    Server abstract_peer(abstract_listener(abstract("peer")), Server::Mode::peer_uid);
+    ASSERT_EQ(::chmod((dir / "peer.sock").c_str(), 0777), 0);
+    ASSERT_EQ(::chmod((dir / "closed.sock").c_str(), 0700), 0);
+    const std::string policy =
+        "version = 1\n[profile.default]\nconnect = [" +
+        list({"unix:" + dir / "peer.sock", "unix:" + dir / "closed.sock", "unix:@" + abstract("peer")}) +
+        "]\n";
+    const Outcome o = run_worker(dir, policy,
+                                 {{"echo-through", "unix:" + dir / "peer.sock", "who"},
+                                  {"echo-through", "unix:@" + abstract("peer"), "who"},
+                                  {"connect", "unix:" + dir / "closed.sock"}});
+    ASSERT_EQ(o.status, 0) << o.err;
+    EXPECT_EQ(o.lines(), (std::vector<std::string>{"ok uid=65534", "ok uid=65534", "EACCES"}));
+}
+
 TEST_F(Sockets, Ipv6AndIpv4MappedAddresses) {
     if (!has_ipv6_loopback()) GTEST_SKIP() << "no IPv6 loopback (::1) on this machine";
     int v6_port = 0, v4_port = 0;

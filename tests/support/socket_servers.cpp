@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -105,6 +106,9 @@ unique_fd unix_listener(const std::string& path) {
     const socklen_t len = unix_address(path, sa);
     if (!s || ::bind(s.get(), reinterpret_cast<sockaddr*>(&sa), len) != 0 || ::listen(s.get(), 64) != 0)
         fail("unix listener " + path);
+    // Reachable by any user, as the services a worker is granted are: the broker connects with the
+    // worker's identity, and the socket file's permissions apply to it.
+    if (path.front() != '@' && ::chmod(path.c_str(), 0666) != 0) fail("chmod " + path);
     return s;
 }
 
@@ -243,6 +247,16 @@ void Server::run() {
 }
 
 void Server::serve_stream(int conn) {
+    if (mode_ == Mode::peer_uid) {
+        ucred peer{};
+        socklen_t len = sizeof peer;
+        const std::string answer = ::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0
+                                       ? "uid=" + std::to_string(peer.uid)
+                                       : "?";
+        static_cast<void>(read_to_end(conn));  // the client's request, as for echo
+        [[maybe_unused]] ssize_t n = ::send(conn, answer.data(), answer.size(), MSG_NOSIGNAL);
+        return;
+    }
     if (mode_ == Mode::greet) {
         [[maybe_unused]] ssize_t n = ::send(conn, &greeting_, 1, MSG_NOSIGNAL);
         return;

@@ -48,10 +48,11 @@ class Unanswering {
 
 // Serves a listening stream socket (or a bound datagram socket) on its own thread until destroyed.
 // echo: answers each client (stream: a connection, read to its end; datagram: one datagram) with
-// "echo:" + what it sent. greet: sends each connection one byte and closes it.
+// "echo:" + what it sent. greet: sends each connection one byte and closes it. peer_uid: answers each
+// connection with the uid the kernel reports for its peer (SO_PEERCRED), as "uid=N".
 class Server {
   public:
-    enum class Mode { echo, greet };
+    enum class Mode { echo, greet, peer_uid };
     Server(unique_fd socket, Mode mode, char greeting = '\0');
     ~Server();
     Server(const Server&) = delete;
