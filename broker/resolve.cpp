@@ -72,11 +72,24 @@ Verdict locate(const policy::Profile& profile, std::string_view path, std::uint8
     if (!is_root && !out.name_storage.assign(policy::name_of(path))) return fail(ENAMETOOLONG, lexical.rule);
     out.name = is_root ? "." : out.name_storage.c_str();
 
-    // Open the rule's anchor (written by the administrator, so its own symlinks are followed), then
-    // walk from it to the parent with the kernel refusing to leave it.
+    PathBuffer buf;
+    if (!buf.assign(parent)) return fail(ENAMETOOLONG, lexical.rule);
+    // Fast path: a walk that meets no symlink and no magic link reaches exactly the path as written
+    // (normal, so no "." or ".."), which the lexical decision has just judged. Only when the kernel
+    // reports a symlink on the way (ELOOP) does the request take the careful path below.
+    out.dir.reset(openat2_dir(AT_FDCWD, buf.c_str(), RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS));
+    if (out.dir) {
+        static_cast<void>(out.real.assign(path));  // fits: path is at most kMaxPath bytes
+        out.dir_len = parent.size();
+        return {true, lexical.rule, 0};
+    }
+    // Failing without meeting a symlink, the walk failed on the path as written: a real error.
+    if (errno != ELOOP) return fail(errno, lexical.rule);
+
+    // Careful path. Open the rule's anchor (written by the administrator, so its own symlinks are
+    // followed), then walk from it to the parent with the kernel refusing to leave it.
     std::string_view anchor = lexical.rule->pattern.anchor();
     if (!is_under(parent, anchor)) anchor = parent;  // "/a/**" granting "/a" itself
-    PathBuffer buf;
     if (!buf.assign(anchor)) return fail(ENAMETOOLONG, lexical.rule);
     unique_fd anchor_fd(openat2_dir(AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS));
     if (!anchor_fd)
