@@ -1,6 +1,8 @@
 #include "broker/file_ops.hpp"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -98,8 +100,32 @@ OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) 
     // The broker's copy is always close-on-exec; whether the worker's is depends on what it asked.
     const int base = static_cast<int>(flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
     mode &= 07777;
+    const std::uint8_t needs = open_needs(flags);
 
-    return follow(path, open_needs(flags), [&](const Location& loc, OpResult& out) {
+    // Fast path for an existing file: one walk of the whole path that meets no symlink and no magic
+    // link opens exactly the file the lexical decision judges. A symlink anywhere (ELOOP) sends the
+    // request down the careful path; creating always takes it, for the ownership logic below.
+    if (!create) {
+        const policy::Decision lexical = profile_->decide(path, needs);
+        if (!lexical.allowed) return denied({false, lexical.rule, EACCES});
+        PathBuffer buf;
+        if (buf.assign(path)) {
+            open_how how{};
+            how.flags = flags | O_CLOEXEC | O_NOCTTY;
+            how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+            const long fd = ::syscall(SYS_openat2, AT_FDCWD, buf.c_str(), &how, sizeof how);
+            if (fd >= 0) {
+                OpResult result;
+                result.verdict = {true, lexical.rule, 0};
+                result.fd.reset(static_cast<int>(fd));
+                return result;
+            }
+            // Failing without meeting a symlink, the open failed on the path as written: a real error.
+            if (errno != ELOOP) return denied({true, lexical.rule, errno});
+        }
+    }
+
+    return follow(path, needs, [&](const Location& loc, OpResult& out) {
         int fd = -1;
         bool created = false;
         if (create && !exclusive) {

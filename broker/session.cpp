@@ -15,8 +15,10 @@ namespace fdbroker::broker {
 
 namespace {
 
-// Frames read from one channel per loop turn before the others get their turn.
-constexpr int kFramesPerTurn = 64;
+// Frames read from one channel per readiness event. One: epoll is level-triggered, so a channel with
+// more queued is reported again in the next turn, and reading on until EAGAIN would cost one more
+// system call per request in the common case of a worker waiting for each reply.
+constexpr int kFramesPerTurn = 1;
 // Replies a worker may leave unread before the broker gives up on it.
 constexpr std::size_t kMaxPendingReplies = 1024;
 
