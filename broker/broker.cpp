@@ -56,30 +56,41 @@ bool Broker::attach(const proto::Credentials& sender, unique_fd sender_pidfd, un
                     const wire::Request& request, const char*& why) {
     if (!tree_) return why = "attach is not accepted here", false;
     if (sender.uid != worker_uid_) return why = "credentials of another user", false;
-    if (!sender_pidfd) sender_pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, sender.pid, 0)));
-    if (!sender_pidfd) return why = "the sender has exited", false;
-    if (!tree_->contains(sender.pid))
-        return why = "the sender is not the worker or one of its descendants", false;
-    // The walk above read /proc by pid; the pidfd proves that pid still named the sender throughout.
-    if (!pidfd_alive(sender_pidfd.get())) return why = "the sender exited during the check", false;
-    if (!is_seqpacket_unix(channel.get()))
-        return why = "the attached channel is not a unix seqpacket socket", false;
     wire::Reply reply;
     reply.op = wire::Op::attach;
     reply.id = request.id;
-    // A process needs one channel (a second while the first is being replaced); more would only let a
-    // worker exhaust the broker's descriptors. Declined with EMFILE, which is not a violation.
-    const auto live = std::count_if(sessions_.begin(), sessions_.end(), [&](const auto& s) {
-        return !s->closed() && s->owner_pid() == sender.pid;
-    });
-    if (live >= kMaxChannelsPerProcess) {
-        reply.result = -EMFILE;
+    // Declines an attach for a reason that is not the sender's fault: the channel it brought gets the
+    // errno, nothing is ended, and the process may try again later.
+    auto decline = [&](int error) {
+        reply.result = -error;
         std::array<std::byte, wire::kReplyHeaderSize> frame;
         const std::size_t size = wire::encode_reply(reply, frame);
         [[maybe_unused]] int err = proto::send(channel.get(), std::span(frame.data(), size),
                                                {.credentials = nullptr, .fd = -1, .flags = MSG_DONTWAIT});
         return true;
+    };
+    auto out_of_resources = [] { return errno == EMFILE || errno == ENFILE || errno == ENOMEM; };
+
+    if (!sender_pidfd) sender_pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, sender.pid, 0)));
+    if (!sender_pidfd) return out_of_resources() ? decline(errno) : (why = "the sender has exited", false);
+    switch (tree_->membership(sender.pid)) {
+        case ProcessTree::Membership::member:
+            break;
+        case ProcessTree::Membership::unknown:
+            return decline(EMFILE);
+        case ProcessTree::Membership::outsider:
+            return why = "the sender is not the worker or one of its descendants", false;
     }
+    // The walk above read /proc by pid; the pidfd proves that pid still named the sender throughout.
+    if (!pidfd_alive(sender_pidfd.get())) return why = "the sender exited during the check", false;
+    if (!is_seqpacket_unix(channel.get()))
+        return why = "the attached channel is not a unix seqpacket socket", false;
+    // A process needs one channel (a second while the first is being replaced); more would only let a
+    // worker exhaust the broker's descriptors.
+    const auto live = std::count_if(sessions_.begin(), sessions_.end(), [&](const auto& s) {
+        return !s->closed() && s->owner_pid() == sender.pid;
+    });
+    if (live >= kMaxChannelsPerProcess) return decline(EMFILE);
     proto::enable_credentials(channel.get(), false);
 
     auto session = std::make_unique<Session>(*this, std::move(channel), sender, std::move(sender_pidfd));

@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -20,13 +21,14 @@ std::string_view read_proc(pid_t pid, const char* file, std::span<char> buf) noe
     unique_fd fd(::open(path, O_RDONLY | O_CLOEXEC));
     if (!fd) return {};
     const ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    if (n == 0) errno = ESRCH;
     return n > 0 ? std::string_view(buf.data(), static_cast<std::size_t>(n)) : std::string_view();
 }
 
 pid_t parent_pid(pid_t pid) noexcept {
     char buf[512];
     const std::string_view stat = read_proc(pid, "stat", buf);
-    if (stat.empty()) return -1;
+    if (stat.empty()) return -1;  // errno from the open or read
     // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses, so look after the last ')'.
     const std::size_t close = stat.rfind(')');
     if (close == std::string_view::npos || close + 4 >= stat.size()) return -1;
@@ -36,15 +38,16 @@ pid_t parent_pid(pid_t pid) noexcept {
     return ppid;
 }
 
-bool ProcessTree::contains(pid_t pid) const noexcept {
+ProcessTree::Membership ProcessTree::membership(pid_t pid) const noexcept {
     // Bounded: a chain longer than this is not a tree the broker made.
     for (int depth = 0; depth < 1024 && pid > 1; ++depth) {
-        if (pid == worker_) return true;
-        if (pid == broker_)
-            return depth > 0;  // adopted orphans hang off the broker; the broker is not a worker
+        if (pid == worker_) return Membership::member;
+        // Adopted orphans hang off the broker (a subreaper); the broker itself is not a worker.
+        if (pid == broker_) return depth > 0 ? Membership::member : Membership::outsider;
         pid = parent_pid(pid);
+        if (pid < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOMEM)) return Membership::unknown;
     }
-    return false;
+    return Membership::outsider;
 }
 
 bool pidfd_alive(int pidfd) noexcept {

@@ -14,9 +14,13 @@ class ProcessTree {
     // by their parents are re-parented to the broker and still count as part of the tree.
     ProcessTree(pid_t worker, pid_t broker) noexcept : worker_(worker), broker_(broker) {}
 
+    enum class Membership { member, outsider, unknown };
     // Whether pid is the worker or descends from it. Reads the parent chain from /proc; the caller
     // holds a pidfd of pid and checks it is still alive afterwards, so a recycled pid cannot pass.
-    [[nodiscard]] bool contains(pid_t pid) const noexcept;
+    // `unknown` when the broker itself could not look (out of descriptors or memory): not the
+    // sender's fault, and not to be mistaken for an outsider.
+    [[nodiscard]] Membership membership(pid_t pid) const noexcept;
+    [[nodiscard]] bool contains(pid_t pid) const noexcept { return membership(pid) == Membership::member; }
 
   private:
     pid_t worker_;
@@ -26,7 +30,7 @@ class ProcessTree {
 // Reads /proc/PID/FILE into buf (one read: these files are small); empty on failure.
 [[nodiscard]] std::string_view read_proc(pid_t pid, const char* file, std::span<char> buf) noexcept;
 
-// The parent of pid from /proc/PID/stat, or -1.
+// The parent of pid from /proc/PID/stat, or -1 with errno set.
 [[nodiscard]] pid_t parent_pid(pid_t pid) noexcept;
 
 // Whether the process a pidfd refers to has not been reaped (a zombie still holds its pid).

@@ -139,10 +139,16 @@ int run(const RunOptions& options) {
     if (identity.switches()) owner = Owner{identity.uid(), identity.gid()};
     Broker broker(loop, loaded.policy, *profile, owner, audit);
     Supervisor supervisor(loop, std::move(worker.notify), *profile, worker.pid);
-    if (!loop.valid() || !signals.open(handled) || !loop.add(signals.fd(), EPOLLIN, &signals) ||
-        !supervisor.start() ||
-        !broker.add_bootstrap(std::move(broker_end), ProcessTree(worker.pid, ::getpid()), identity.uid())) {
-        log("setting up the event loop: %s", std::strerror(errno));
+    const char* failed =
+        !loop.valid()                                ? "creating the event loop"
+        : !signals.open(handled)                     ? "opening a signalfd"
+        : !loop.add(signals.fd(), EPOLLIN, &signals) ? "watching signals"
+        : !supervisor.start()                        ? "watching the worker's seccomp listener"
+        : !broker.add_bootstrap(std::move(broker_end), ProcessTree(worker.pid, ::getpid()), identity.uid())
+            ? "serving the worker's channel"
+            : nullptr;
+    if (failed) {
+        log("%s: %s", failed, std::strerror(errno));
         ::syscall(SYS_pidfd_send_signal, worker.pidfd.get(), SIGKILL, nullptr, 0);
         return kSetupFailed;
     }

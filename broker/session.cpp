@@ -86,6 +86,11 @@ void Session::read_requests() noexcept {
                 log("reading a channel failed: %s", std::strerror(msg.error));
                 close();
                 return;
+            case proto::RecvStatus::dropped:
+                // Out of descriptors: the sender sees its channel end and may try again; nothing ends.
+                log("a request was lost: the broker is out of file descriptors (%s)",
+                    std::strerror(msg.error));
+                return;
             case proto::RecvStatus::violation:
                 refuse(msg.why, msg.credentials ? &*msg.credentials : nullptr);
                 return;

@@ -2,6 +2,7 @@
 // kernel installs is owned by a unique_fd the moment it is seen, so no path out of receive() leaks.
 #include "proto/channel.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -103,7 +104,19 @@ Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noe
         return r;
     }
     if ((msg.msg_flags & MSG_TRUNC) != 0) why = "frame larger than the buffer";
-    if ((msg.msg_flags & MSG_CTRUNC) != 0) why = "control data truncated";
+    if ((msg.msg_flags & MSG_CTRUNC) != 0) {
+        // The kernel also truncates when it cannot install a passed descriptor because this process
+        // is at its descriptor limit. Then the sender did nothing wrong: the message is lost, the
+        // channel is fine.
+        if (const unique_fd probe(::fcntl(sock, F_DUPFD_CLOEXEC, 0));
+            !probe && (errno == EMFILE || errno == ENFILE)) {
+            r.status = RecvStatus::dropped;
+            r.error = errno;
+            r.pidfd.reset();
+            return r;
+        }
+        why = "control data truncated";
+    }
     // Received holds one fd, so a caller allowing more still gets at most one.
     const auto allowed = static_cast<std::size_t>(std::clamp(max_fds, 0, 1));
     if (why == nullptr && nfds > allowed) why = "more fds than allowed";

@@ -27,6 +27,8 @@ enum class RecvStatus {
     would_block,  // nothing to read on a non-blocking socket
     eof,          // the peer closed its end
     error,        // recvmsg failed: see Received::error
+    dropped,      // a message was lost because this process is out of descriptors (error: EMFILE or
+                  // ENFILE) and the kernel could not pass its fd; not the sender's fault
     violation,    // the message broke the rules (truncated data or control, an unknown cmsg, more
                   // fds than allowed); everything received was closed and the channel should end
 };

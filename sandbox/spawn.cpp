@@ -132,8 +132,8 @@ struct ChildPlan {
     reset_signals();
     // 1. Descriptors: move the two we keep out of the way, place the channel at kChannelFd without
     //    close-on-exec, and mark every other descriptor close-on-exec.
-    const int channel = ::fcntl(spec.channel, F_DUPFD_CLOEXEC, 64);
-    report = ::fcntl(report, F_DUPFD_CLOEXEC, 64);
+    const int channel = ::fcntl(spec.channel, F_DUPFD_CLOEXEC, kChannelFd + 1);
+    report = ::fcntl(report, F_DUPFD_CLOEXEC, kChannelFd + 1);
     if (channel < 0 || report < 0) ::_exit(125);
     if (::dup2(channel, kChannelFd) < 0) fail(report, stage_fds, errno);
     if (::syscall(SYS_close_range, kChannelFd + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
@@ -268,10 +268,11 @@ Spawned spawn(const SpawnSpec& spec) {
         if (!(fds[0].revents & (POLLIN | POLLHUP))) continue;
         std::array<std::byte, sizeof(Report) + 1> buf;
         proto::Received r = proto::receive(report.get(), buf, 0, 1);
-        if (r.status == proto::RecvStatus::eof) {
-            out.pid = pid;  // exec'd: the worker is running
+        if (r.status == proto::RecvStatus::eof && out.notify) {
+            out.pid = pid;  // exec'd after reporting ready: the worker is running
             return out;
         }
+        if (r.status == proto::RecvStatus::eof) break;  // died before it was confined
         if (r.status != proto::RecvStatus::ok || r.size != sizeof(Report)) break;
         Report rep;
         std::memcpy(&rep, buf.data(), sizeof rep);

@@ -193,6 +193,26 @@ TEST_F(Attack, AttachingChannelsWithoutEndCannotExhaustTheBroker) {
                                                    "ok allowed"}));
 }
 
+TEST_F(Attack, ABrokerOutOfDescriptorsDeclinesAttachesAndKeepsServing) {
+    if (::access("/usr/bin/prlimit", X_OK) != 0) GTEST_SKIP() << "needs prlimit(1) to limit the broker";
+    write_file(dir / "policy.toml", policy());
+    std::vector<std::string> argv{"/usr/bin/prlimit",  "--nofile=14", fdbroker_bin(), "run", "--policy",
+                                  dir / "policy.toml", "--"};
+    const auto w =
+        worker_argv({{"read", dir / "ok/sub/file"}, {"attach-flood", "8"}, {"read", dir / "ok/sub/file"}});
+    argv.insert(argv.end(), w.begin(), w.end());
+    const Outcome o = run_command(argv);
+    ASSERT_EQ(o.status, 0) << o.err;
+    ASSERT_EQ(o.lines().size(), 3u) << o.out;
+    EXPECT_EQ(o.lines()[0], "ok allowed");
+    // Some attaches were declined (an EMFILE answer, or the attach lost because the broker could not
+    // even receive its descriptor), none was treated as an attack.
+    EXPECT_TRUE(o.lines()[1].starts_with("ok ")) << o.lines()[1];
+    EXPECT_EQ(o.lines()[1].find("refused=0 "), std::string::npos) << o.lines()[1];
+    EXPECT_EQ(o.lines()[2], "ok allowed");
+    EXPECT_EQ(o.err.find("closing"), std::string::npos) << o.err;  // no channel was ended for it
+}
+
 TEST_F(Attack, GarbageAndOversizedFramesEndOnlyThatChannel) {
     const Outcome o = run_worker(dir, policy(), {{"garbage"}, {"oversized"}, {"read", dir / "ok/sub/file"}});
     ASSERT_EQ(o.status, 0) << o.err;
