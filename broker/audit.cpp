@@ -8,6 +8,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "broker/log.hpp"
+
 namespace fdbroker::broker {
 
 namespace {
@@ -126,7 +128,14 @@ void Audit::flush() noexcept {
     while (done < buffer_.size()) {
         const ssize_t n = ::write(fd_.get(), buffer_.data() + done, buffer_.size() - done);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;  // a full disk must not stop the broker; the lines are dropped
+        if (n <= 0) {
+            // A full disk must not stop the broker: the lines are dropped, decisions go on, and the
+            // administrator hears about it once.
+            if (!write_failed_)
+                log("audit stream unwritable, dropping audit lines: %s", n < 0 ? std::strerror(errno) : "short write");
+            write_failed_ = true;
+            break;
+        }
         done += static_cast<std::size_t>(n);
     }
     buffer_.clear();

@@ -42,6 +42,7 @@ class Audit {
     unique_fd fd_;
     std::string policy_file_;
     std::string buffer_;
+    bool write_failed_ = false;  // logged once: a full disk would otherwise log on every decision
 };
 
 // Appends s to out as the body of a JSON string (without quotes). Bytes that are not printable ASCII

@@ -227,8 +227,12 @@ bool is_root() {
 }
 
 int count_open_fds() {
+    return count_open_fds(::getpid());
+}
+
+int count_open_fds(pid_t pid) {
     int n = 0;
-    DIR* d = ::opendir("/proc/self/fd");
+    DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
     if (d == nullptr) return -1;
     while (const dirent* e = ::readdir(d))
         if (e->d_name[0] != '.') ++n;

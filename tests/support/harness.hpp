@@ -78,5 +78,7 @@ const char* shared_library_dir();
 bool is_root();
 // Entries in /proc/self/fd: compared before and after to prove nothing leaked.
 int count_open_fds();
+// The same for another process (as root for one that is not ours): the broker's fd table.
+int count_open_fds(pid_t pid);
 
 }  // namespace fdbroker::test

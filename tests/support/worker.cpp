@@ -34,6 +34,7 @@
 #include "proto/channel.hpp"
 #include "proto/wire.hpp"
 #include "support/worker_attacks.hpp"
+#include "support/worker_faults.hpp"
 #include "support/worker_output.hpp"
 #include "support/worker_sockets.hpp"
 
@@ -101,35 +102,6 @@ void handoff(const std::string& socket_path) {
     report(fdbroker::proto::send(s.get(), std::span(&one, 1), options) == 0 ? 0 : -1);
     char done;
     [[maybe_unused]] ssize_t n = ::read(s.get(), &done, 1);  // wait until the test is finished with it
-}
-
-// Attaches a private channel by hand, as libfdbroker would; empty if the broker refused.
-fdbroker::unique_fd attach_raw() {
-    int pair[2];
-    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return {};
-    fdbroker::unique_fd mine(pair[0]), theirs(pair[1]);
-    std::array<std::byte, fdbroker::wire::kRequestHeaderSize> attach{};
-    fdbroker::wire::Request req;
-    req.op = fdbroker::wire::Op::attach;
-    req.id = 1;
-    const std::size_t size = fdbroker::wire::encode_request(req, attach);
-    const fdbroker::proto::Credentials me = fdbroker::proto::own_credentials();
-    fdbroker::proto::SendOptions options;
-    options.fd = theirs.get();
-    options.credentials = &me;
-    if (fdbroker::proto::send(std::atoi(std::getenv("FDBROKER_FD")), std::span(attach.data(), size),
-                              options) != 0)
-        return {};
-    theirs.reset();
-    std::array<std::byte, fdbroker::wire::kMaxReplySize + 1> buf;
-    const fdbroker::proto::Received r = fdbroker::proto::receive(mine.get(), buf, 0, 0);
-    if (r.status != fdbroker::proto::RecvStatus::ok) return {};
-    const fdbroker::wire::DecodedReply reply = fdbroker::wire::decode_reply(std::span(buf.data(), r.size));
-    if (!reply.reply || reply.reply->result != 0) {
-        errno = reply.reply ? -reply.reply->result : EPROTO;
-        return {};
-    }
-    return mine;
 }
 
 // Attaches `count` private channels and keeps them all: "ok N refused=M (ERRNO)".
@@ -306,7 +278,8 @@ void run(const Args& a) {
         std::exit(std::atoi(arg(1).c_str()));
     } else if (cmd == "kill-self") {
         ::raise(std::atoi(arg(1).c_str()));
-    } else if (!fdbroker::test::run_socket_command(a) && !fdbroker::test::run_attack_command(a)) {
+    } else if (!fdbroker::test::run_socket_command(a) && !fdbroker::test::run_attack_command(a) &&
+               !fdbroker::test::run_fault_command(a)) {
         std::printf("unknown command %s\n", cmd.c_str());
     }
 }
