@@ -132,7 +132,8 @@ void Audit::flush() noexcept {
             // A full disk must not stop the broker: the lines are dropped, decisions go on, and the
             // administrator hears about it once.
             if (!write_failed_)
-                log("audit stream unwritable, dropping audit lines: %s", n < 0 ? std::strerror(errno) : "short write");
+                log("audit stream unwritable, dropping audit lines: %s",
+                    n < 0 ? std::strerror(errno) : "short write");
             write_failed_ = true;
             break;
         }

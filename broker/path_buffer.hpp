@@ -20,7 +20,8 @@ class PathBuffer {
     }
     [[nodiscard]] bool append(std::string_view s) noexcept {
         if (s.size() > kCapacity - len_) return false;
-        std::memcpy(data_ + len_, s.data(), s.size());
+        // An empty view may carry a null data(), which memcpy must never see, even for 0 bytes.
+        if (!s.empty()) std::memcpy(data_ + len_, s.data(), s.size());
         len_ += s.size();
         data_[len_] = '\0';
         return true;

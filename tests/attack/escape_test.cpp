@@ -195,6 +195,10 @@ TEST_F(Attack, AttachingChannelsWithoutEndCannotExhaustTheBroker) {
 
 TEST_F(Attack, ABrokerOutOfDescriptorsDeclinesAttachesAndKeepsServing) {
     if (::access("/usr/bin/prlimit", X_OK) != 0) GTEST_SKIP() << "needs prlimit(1) to limit the broker";
+#if defined(__SANITIZE_ADDRESS__)
+    // The limit is counted to the descriptor for this broker; the sanitizer runtime's own change it.
+    GTEST_SKIP() << "the descriptor budget does not hold under AddressSanitizer";
+#endif
     write_file(dir / "policy.toml", policy());
     std::vector<std::string> argv{"/usr/bin/prlimit",  "--nofile=14", fdbroker_bin(), "run", "--policy",
                                   dir / "policy.toml", "--"};

@@ -22,6 +22,12 @@ void* operator new(std::size_t size) {
     if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
     throw std::bad_alloc();
 }
+// The nothrow form too (std::stable_sort's temporary buffer uses it): left to the runtime, its memory
+// would reach the free() below from an allocator that is not malloc's (AddressSanitizer reports it).
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+    allocations.fetch_add(1, std::memory_order_relaxed);
+    return std::malloc(size == 0 ? 1 : size);
+}
 // Kept out of line: once inlined next to a new-expression, GCC (-Wmismatched-new-delete) cannot see
 // that the replaced operator new is malloc-based.
 [[gnu::noinline]] void operator delete(void* p) noexcept {
