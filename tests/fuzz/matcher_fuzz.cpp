@@ -36,18 +36,33 @@ std::size_t next_char(std::string_view s, std::size_t i) {
     return i;
 }
 
-// '*' any run of characters, '?' exactly one; everything else literal, byte for byte.
-bool ref_glob(std::string_view glob, std::string_view name) {
-    if (glob.empty()) return name.empty();
-    if (glob[0] == '*') {
-        for (std::size_t k = 0;; k = next_char(name, k)) {
-            if (ref_glob(glob.substr(1), name.substr(k))) return true;
-            if (k >= name.size()) return false;
-        }
+// '*' any run of characters, '?' exactly one; everything else literal, byte for byte. Memoized on
+// (glob position, name position) so that many '*' stay polynomial.
+struct RefGlob {
+    std::string_view glob, name;
+    std::vector<std::int8_t> memo = std::vector<std::int8_t>((glob.size() + 1) * (name.size() + 1), -1);
+
+    bool operator()(std::size_t g, std::size_t n) {
+        std::int8_t& m = memo[g * (name.size() + 1) + n];
+        if (m < 0) m = compute(g, n) ? 1 : 0;
+        return m == 1;
     }
-    if (name.empty()) return false;
-    if (glob[0] == '?') return ref_glob(glob.substr(1), name.substr(next_char(name, 0)));
-    return glob[0] == name[0] && ref_glob(glob.substr(1), name.substr(1));
+    bool compute(std::size_t g, std::size_t n) {
+        if (g == glob.size()) return n == name.size();
+        if (glob[g] == '*') {
+            for (std::size_t k = n;; k = next_char(name, k)) {
+                if ((*this)(g + 1, k)) return true;
+                if (k >= name.size()) return false;
+            }
+        }
+        if (n == name.size()) return false;
+        if (glob[g] == '?') return (*this)(g + 1, next_char(name, n));
+        return glob[g] == name[n] && (*this)(g + 1, n + 1);
+    }
+};
+
+bool ref_glob(std::string_view glob, std::string_view name) {
+    return RefGlob{glob, name}(0, 0);
 }
 
 // Patterns come from TOML, which holds only valid UTF-8.
@@ -67,17 +82,29 @@ bool valid_utf8(std::string_view s) {
     return true;
 }
 
-// "**" as a whole component: zero or more components.
-bool ref_match(const std::vector<std::string_view>& pat, std::size_t p,
-               const std::vector<std::string_view>& path, std::size_t i) {
-    if (p == pat.size()) return i == path.size();
-    if (pat[p] == "**") {
-        for (std::size_t k = i; k <= path.size(); ++k)
-            if (ref_match(pat, p + 1, path, k)) return true;
-        return false;
+// "**" as a whole component: zero or more components. Memoized on (pattern component, path
+// component): plain backtracking is exponential in the number of "**" (the first fuzz runs stalled on
+// it, in the reference, not in the matcher).
+struct RefMatch {
+    const std::vector<std::string_view>& pat;
+    const std::vector<std::string_view>& path;
+    std::vector<std::int8_t> memo = std::vector<std::int8_t>((pat.size() + 1) * (path.size() + 1), -1);
+
+    bool operator()(std::size_t p, std::size_t i) {
+        std::int8_t& m = memo[p * (path.size() + 1) + i];
+        if (m < 0) m = compute(p, i) ? 1 : 0;
+        return m == 1;
     }
-    return i < path.size() && ref_glob(pat[p], path[i]) && ref_match(pat, p + 1, path, i + 1);
-}
+    bool compute(std::size_t p, std::size_t i) {
+        if (p == pat.size()) return i == path.size();
+        if (pat[p] == "**") {
+            for (std::size_t k = i; k <= path.size(); ++k)
+                if ((*this)(p + 1, k)) return true;
+            return false;
+        }
+        return i < path.size() && ref_glob(pat[p], path[i]) && (*this)(p + 1, i + 1);
+    }
+};
 
 constexpr std::size_t kMaxRules = 8;
 constexpr std::size_t kMaxLine = 256;  // keeps the backtracking reference fast
@@ -112,7 +139,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (pattern->text() != line) __builtin_trap();
         const auto kind = static_cast<RuleKind>(index % 4);
         matcher.add(*pattern, kind, index);
-        const bool ref = ref_match(split_path(line), 0, path_parts, 0);
+        const std::vector<std::string_view> pattern_parts = split_path(line);
+        const bool ref = RefMatch{pattern_parts, path_parts}(0, 0);
         if (pattern_matches(*pattern, path) != ref) __builtin_trap();
         std::int32_t& first = want[index % 4];
         if (ref && first < 0) first = index;

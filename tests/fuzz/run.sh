@@ -15,7 +15,8 @@ run_one() {
     build-fuzz/tests/fuzz/"$name"_fuzz -max_total_time="$seconds" -artifact_prefix="$findings"/ \
         -print_final_stats=1 "$corpus" > build-fuzz/findings/"$name".log 2>&1 || true
     echo "$name: $(grep -E '^stat::number_of_executed_units' build-fuzz/findings/"$name".log || echo 'no stats')," \
-        "crashes: $(find "$findings" -type f | wc -l)"
+        "crashes: $(find "$findings" -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \) | wc -l)," \
+        "slow inputs: $(find "$findings" -type f -name 'slow-unit-*' | wc -l)"
 }
 
 for ((i = 0; i < ${#names[@]}; i += 2)); do

@@ -211,6 +211,16 @@ TEST(GlobComponent, QuestionMarkTakesAWholeUtf8Character) {
     EXPECT_FALSE(glob_component_match("*??", "\xe2\x82\xac"));
 }
 
+TEST(GlobComponent, StrayContinuationBytesInANameJoinTheCharacterBeforeThem) {
+    // A worker's path is any bytes. Found by matcher_fuzz (tests/fuzz): "/tm?" against
+    // "/tmp\xb5\xb5\xb5\xb5\xb5" matches, since '?' takes "p" and the continuation bytes after it.
+    EXPECT_TRUE(glob_component_match("tm?", "tmp\xb5\xb5\xb5\xb5\xb5"));
+    EXPECT_FALSE(glob_component_match("tm??", "tmp\xb5\xb5"));
+    EXPECT_TRUE(glob_component_match("?", "\xb5\xb5"));  // a name that starts mid-character
+    EXPECT_TRUE(glob_component_match("*", "\xb5"));
+    EXPECT_FALSE(glob_component_match("tmp", "tmp\xb5"));
+}
+
 TEST(GlobComponent, LiteralCharactersMustMatchExactly) {
     EXPECT_TRUE(glob_component_match("[x]", "[x]"));
     EXPECT_FALSE(glob_component_match("[x]", "x"));
