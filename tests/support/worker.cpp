@@ -175,14 +175,7 @@ void oversized() {
 void garbage_while_busy(const std::string& path, int count) {
     const pid_t child = ::fork();
     if (child == 0) {
-        int failures = 0;
-        for (int i = 0; i < count; ++i) {
-            const int fd = fdbroker_open(path.c_str(), O_RDONLY | O_CLOEXEC);
-            if (fd < 0)
-                ++failures;
-            else
-                ::close(fd);
-        }
+        const int failures = open_many(path, count);
         std::printf("child %s failures=%d\n", failures == 0 ? "ok" : "fail", failures);
         std::fflush(stdout);
         ::_exit(0);

@@ -29,19 +29,6 @@ namespace fdbroker::test {
 
 namespace {
 
-// Opens `path` `count` times; the number that failed.
-int open_many(const std::string& path, int count) {
-    int failures = 0;
-    for (int i = 0; i < count; ++i) {
-        const int fd = fdbroker_open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            ++failures;
-        else
-            ::close(fd);
-    }
-    return failures;
-}
-
 void killed_mid_request(const std::string& path, int rounds) {
     int killed = 0;
     for (int i = 0; i < rounds; ++i) {

@@ -1,5 +1,7 @@
 #include "support/worker_output.hpp"
 
+#include "fdbroker/fdbroker.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -78,6 +80,18 @@ std::string read_all(int fd) {
     while ((n = ::read(fd, buf, sizeof buf)) > 0)
         out.append(buf, static_cast<std::size_t>(n));
     return out;
+}
+
+int open_many(const std::string& path, int count) {
+    int failures = 0;
+    for (int i = 0; i < count; ++i) {
+        const int fd = fdbroker_open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            ++failures;
+        else
+            ::close(fd);
+    }
+    return failures;
 }
 
 }  // namespace fdbroker::test

@@ -13,5 +13,7 @@ void print_errno(int e);
 void report(int rc, const std::string& detail = "");
 // Reads fd to its end.
 std::string read_all(int fd);
+// Opens `path` read-only through the broker `count` times; the number of opens that failed.
+int open_many(const std::string& path, int count);
 
 }  // namespace fdbroker::test

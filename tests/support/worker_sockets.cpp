@@ -30,6 +30,7 @@
 
 #include "fdbroker/fdbroker.h"
 #include "fdbroker/unique_fd.hpp"
+#include "support/worker_output.hpp"
 
 namespace fdbroker::test {
 
@@ -72,15 +73,6 @@ void report_socket(int fd, bool listening) {
     ::close(fd);
 }
 
-std::string read_to_end(int fd) {
-    std::string out;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0)
-        out.append(buf, static_cast<std::size_t>(n));
-    return out;
-}
-
 bool is_stream(int fd) {
     return socket_int(fd, SO_TYPE) == SOCK_STREAM;
 }
@@ -93,7 +85,7 @@ void echo_through(const std::string& address, const std::string& text) {
     std::string reply;
     if (is_stream(sock.get())) {
         ::shutdown(sock.get(), SHUT_WR);
-        reply = read_to_end(sock.get());
+        reply = read_all(sock.get());
     } else {
         char buf[4096];
         const ssize_t n = ::recv(sock.get(), buf, sizeof buf, 0);
@@ -119,7 +111,7 @@ void serve_once(const std::string& address, int backlog) {
     if (is_stream(sock.get())) {
         const unique_fd conn(::accept4(sock.get(), nullptr, nullptr, SOCK_CLOEXEC));
         if (!conn) return print_errno(errno);
-        got = read_to_end(conn.get());
+        got = read_all(conn.get());
         const std::string answer = "served:" + got;
         if (::send(conn.get(), answer.data(), answer.size(), MSG_NOSIGNAL) < 0) return print_errno(errno);
     } else {
@@ -136,18 +128,6 @@ void serve_once(const std::string& address, int backlog) {
             return print_errno(errno);
     }
     std::printf("ok served %s\n", got.c_str());
-}
-
-int open_many(const std::string& path, int count) {
-    int failures = 0;
-    for (int i = 0; i < count; ++i) {
-        const int fd = fdbroker_open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            ++failures;
-        else
-            ::close(fd);
-    }
-    return failures;
 }
 
 // The broker must go on serving while a connect of this very process waits for an answer that never
