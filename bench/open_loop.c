@@ -22,8 +22,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timing.h"
+
 #ifdef USE_FDBROKER
 #include <fdbroker/fdbroker.h>
+
 #define brokered_open(path) fdbroker_open((path), O_RDONLY | O_CLOEXEC)
 #else
 #include "floor_proto.h"
@@ -77,16 +80,6 @@ static int brokered_open(const char* path) {
 }
 #endif
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void* a, const void* b) {
-    uint64_t x = *(const uint64_t*)a, y = *(const uint64_t*)b;
-    return x < y ? -1 : x > y;
-}
 
 static int one_call(const char* path) {
     int fd = brokered_open(path);

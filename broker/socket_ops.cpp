@@ -27,12 +27,6 @@ using policy::Transport;
 
 constexpr int kSocketFlags = SOCK_NONBLOCK | SOCK_CLOEXEC;
 
-SocketResult refused(int error, const policy::Rule* deny = nullptr) {
-    SocketResult r;
-    r.verdict = {false, nullptr, deny, error};
-    return r;
-}
-
 // openat2 from the root with no symlink anywhere on the way (RESOLVE_NO_SYMLINKS also refuses /proc
 // magic links): the path reached is exactly the path judged, however the tree is rearranged meanwhile.
 unique_fd open_no_symlinks(std::string_view path, std::uint64_t flags) noexcept {
@@ -151,8 +145,9 @@ int SocketOps::make_blocking(int fd) noexcept {
     return 0;
 }
 
-SocketVerdict SocketOps::judge(const std::vector<policy::AddressRule>& rules,
-                               const SocketAddress& address) const noexcept {
+SocketVerdict SocketOps::judge(const std::vector<policy::AddressRule>& rules, std::string_view text,
+                               SocketAddress& address) const noexcept {
+    if (!policy::parse_socket_address(text, address)) return {false, nullptr, nullptr, EINVAL};
     if (address.transport == Transport::unix_path) {
         // A unix socket path is a path: a `deny` pattern refuses it as it refuses a file there.
         const policy::Decision files = profile_->decide(address.name, policy::need_any);
@@ -166,9 +161,8 @@ SocketVerdict SocketOps::judge(const std::vector<policy::AddressRule>& rules,
 
 SocketResult SocketOps::connect(std::string_view text) noexcept {
     SocketAddress address;
-    if (!policy::parse_socket_address(text, address)) return refused(EINVAL);
     SocketResult result;
-    result.verdict = judge(profile_->connect_rules(), address);
+    result.verdict = judge(profile_->connect_rules(), text, address);
     if (result.verdict.error != 0) return result;
     int& error = result.verdict.error;
 
@@ -230,9 +224,8 @@ SocketResult SocketOps::connect(std::string_view text) noexcept {
 
 SocketResult SocketOps::listen(std::string_view text, int backlog) noexcept {
     SocketAddress address;
-    if (!policy::parse_socket_address(text, address)) return refused(EINVAL);
     SocketResult result;
-    result.verdict = judge(profile_->listen_rules(), address);
+    result.verdict = judge(profile_->listen_rules(), text, address);
     if (result.verdict.error != 0) return result;
     int& error = result.verdict.error;
 

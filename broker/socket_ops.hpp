@@ -45,8 +45,9 @@ class SocketOps {
     [[nodiscard]] static int make_blocking(int fd) noexcept;
 
   private:
-    SocketVerdict judge(const std::vector<policy::AddressRule>& rules,
-                        const policy::SocketAddress& address) const noexcept;
+    // Parses text into address and judges it by rules: EINVAL when malformed, EACCES when not granted.
+    SocketVerdict judge(const std::vector<policy::AddressRule>& rules, std::string_view text,
+                        policy::SocketAddress& address) const noexcept;
     int listen_unix_path(const policy::SocketAddress& address, const policy::SocketFile& file, int backlog,
                          unique_fd& out) const noexcept;
     int own_socket_file(int dir, const char* name, const policy::SocketFile& file) const noexcept;

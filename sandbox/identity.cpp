@@ -2,8 +2,8 @@
 
 #include <cap-ng.h>
 #include <grp.h>
-#include <pwd.h>
 #include <linux/capability.h>
+#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>

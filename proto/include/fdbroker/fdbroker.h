@@ -23,25 +23,25 @@ extern "C" {
 #endif
 
 /* Like open(2). O_CLOEXEC on the returned fd only if flags ask for it. */
-FDBROKER_API int fdbroker_open(const char *path, int flags, ... /* mode_t mode */);
+FDBROKER_API int fdbroker_open(const char* path, int flags, ... /* mode_t mode */);
 /* Like access(2): R_OK/W_OK need read/write, F_OK any permission; X_OK is always denied. */
-FDBROKER_API int fdbroker_access(const char *path, int mode);
+FDBROKER_API int fdbroker_access(const char* path, int mode);
 /* Like stat(2) (follows a final symlink). */
-FDBROKER_API int fdbroker_stat(const char *path, struct stat *st);
+FDBROKER_API int fdbroker_stat(const char* path, struct stat* st);
 /* Like readlink(2): no terminating NUL, truncated to size. */
-FDBROKER_API ssize_t fdbroker_readlink(const char *path, char *buf, size_t size);
-FDBROKER_API int fdbroker_mkdir(const char *path, mode_t mode);
-FDBROKER_API int fdbroker_unlink(const char *path);
-FDBROKER_API int fdbroker_rmdir(const char *path);
-FDBROKER_API int fdbroker_rename(const char *from, const char *to);
+FDBROKER_API ssize_t fdbroker_readlink(const char* path, char* buf, size_t size);
+FDBROKER_API int fdbroker_mkdir(const char* path, mode_t mode);
+FDBROKER_API int fdbroker_unlink(const char* path);
+FDBROKER_API int fdbroker_rmdir(const char* path);
+FDBROKER_API int fdbroker_rename(const char* from, const char* to);
 /* Sockets, by address: "tcp:HOST:PORT", "udp:HOST:PORT" (HOST an IPv4 address or [IPv6]),
  * "unix:/path" or "unix:@abstract". The returned socket is always close-on-exec and blocking.
  * A malformed address fails with EINVAL, one the policy does not grant with EACCES.
  *
  * Like socket(2) + connect(2): a connected socket (for udp, one with a default peer). */
-FDBROKER_API int fdbroker_connect(const char *address);
+FDBROKER_API int fdbroker_connect(const char* address);
 /* Like socket(2) + bind(2) + listen(2): a listening socket; for udp, a bound one (backlog unused). */
-FDBROKER_API int fdbroker_listen(const char *address, int backlog);
+FDBROKER_API int fdbroker_listen(const char* address, int backlog);
 
 /* Confines the calling process with fdbroker's worker system call filter, for a worker that was not
  * started by `fdbroker run` (e.g. one started by systemd that connects to `fdbroker serve`). Sets
@@ -49,7 +49,7 @@ FDBROKER_API int fdbroker_listen(const char *address, int backlog);
  * fail with EACCES; calls outside the allow-list kill the process (SIGSYS), since no broker is
  * there to hear about them. Irreversible, and it applies to every thread and every child.
  * preset: NULL or "default". Returns 0, or -1 with errno (EINVAL: unknown preset). */
-FDBROKER_API int fdbroker_lockdown(const char *preset);
+FDBROKER_API int fdbroker_lockdown(const char* preset);
 
 #ifdef __cplusplus
 }
