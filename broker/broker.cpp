@@ -33,29 +33,60 @@ Broker::Broker(EventLoop& loop, std::shared_ptr<const policy::Policy> policy, co
                std::optional<Owner> owner, Audit& audit)
     : loop_(loop),
       policy_(std::move(policy)),
-      profile_(profile),
+      profile_(&profile),
+      owner_(owner),
       ops_(profile, owner),
       sockets_(profile, owner),
       audit_(audit) {
     audit_.set_policy_file(policy_->file());
 }
 
-bool Broker::add_bootstrap(unique_fd channel, ProcessTree tree, uid_t worker_uid) {
-    tree_ = tree;
-    worker_uid_ = worker_uid;
+bool Broker::add_bootstrap(unique_fd channel, Admission admission) {
     // With SCM_PIDFD (Linux 6.5+) each attach names its sender exactly; without it the sender's
     // pidfd is opened by pid on arrival, and attach() checks it is still alive after the tree walk.
     proto::enable_credentials(channel.get(), /*want_pidfd=*/true);
-    auto session = std::make_unique<Session>(*this, std::move(channel));
+    auto session = std::make_unique<Session>(*this, std::move(channel), admission);
     if (!session->start()) return false;
     sessions_.push_back(std::move(session));
     return true;
 }
 
-bool Broker::attach(const proto::Credentials& sender, unique_fd sender_pidfd, unique_fd channel,
-                    const wire::Request& request, const char*& why) {
-    if (!tree_) return why = "attach is not accepted here", false;
-    if (sender.uid != worker_uid_) return why = "credentials of another user", false;
+void Broker::reload(std::shared_ptr<const policy::Policy> policy, const policy::Profile& profile) {
+    if (!connecting_.empty()) retired_.push_back(policy_);
+    policy_ = std::move(policy);
+    profile_ = &profile;
+    ops_ = FileOps(profile, owner_);
+    sockets_ = SocketOps(profile, owner_);
+    audit_.set_policy_file(policy_->file());
+}
+
+void Broker::drain() noexcept {
+    draining_ = true;
+    for (const auto& session : sessions_)
+        session->drain();
+}
+
+void Broker::close_all() noexcept {
+    for (const auto& session : sessions_)
+        session->close();
+}
+
+bool Broker::drained() const noexcept {
+    const bool connecting =
+        std::any_of(connecting_.begin(), connecting_.end(), [](const auto& c) { return !c->finished(); });
+    return !connecting &&
+           std::all_of(sessions_.begin(), sessions_.end(), [](const auto& s) { return s->closed(); });
+}
+
+std::size_t Broker::channels() const noexcept {
+    return static_cast<std::size_t>(std::count_if(sessions_.begin(), sessions_.end(), [](const auto& s) {
+        return !s->closed() && s->owner_pid() != 0;
+    }));
+}
+
+bool Broker::attach(const Admission& admission, const proto::Credentials& sender, unique_fd sender_pidfd,
+                    unique_fd channel, const wire::Request& request, const char*& why) {
+    if (sender.uid != admission.uid) return why = "credentials of another user", false;
     wire::Reply reply;
     reply.op = wire::Op::attach;
     reply.id = request.id;
@@ -73,7 +104,9 @@ bool Broker::attach(const proto::Credentials& sender, unique_fd sender_pidfd, un
 
     if (!sender_pidfd) sender_pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, sender.pid, 0)));
     if (!sender_pidfd) return out_of_resources() ? decline(errno) : (why = "the sender has exited", false);
-    switch (tree_->membership(sender.pid)) {
+    const auto membership =
+        admission.tree ? admission.tree->membership(sender.pid) : ProcessTree::Membership::member;
+    switch (membership) {
         case ProcessTree::Membership::member:
             break;
         case ProcessTree::Membership::unknown:
@@ -91,6 +124,7 @@ bool Broker::attach(const proto::Credentials& sender, unique_fd sender_pidfd, un
         return !s->closed() && s->owner_pid() == sender.pid;
     });
     if (live >= kMaxChannelsPerProcess) return decline(EMFILE);
+    if (draining_) return decline(ESHUTDOWN);
     proto::enable_credentials(channel.get(), false);
 
     auto session = std::make_unique<Session>(*this, std::move(channel), sender, std::move(sender_pidfd));
@@ -102,7 +136,7 @@ bool Broker::attach(const proto::Credentials& sender, unique_fd sender_pidfd, un
 
 void Broker::handle(Session& session, const proto::Credentials& sender,
                     const wire::Request& request) noexcept {
-    AuditRecord audit{sender.pid, sender.uid, profile_.name(), wire::op_name(request.op), request.path,
+    AuditRecord audit{sender.pid, sender.uid, profile_->name(), wire::op_name(request.op), request.path,
                       {},         0};
     wire::Reply reply;
     reply.op = request.op;
@@ -189,7 +223,7 @@ bool Broker::wait_for_connect(Session& session, const proto::Credentials& sender
         PendingConnect::Request pending{&session, sender, request.id, result.verdict.rule,
                                         std::string(request.path)};
         auto connect = std::make_unique<PendingConnect>(*this, std::move(pending), std::move(result.fd));
-        if (!connect->start(profile_.connect_timeout())) {
+        if (!connect->start(profile_->connect_timeout())) {
             error = errno;
             return false;
         }
@@ -211,7 +245,7 @@ void Broker::connect_finished(const PendingConnect& connect, int error, const un
 
 void Broker::answer_socket(Session& session, const proto::Credentials& sender, wire::Op op, std::uint32_t id,
                            std::string_view address, const SocketVerdict& verdict, int fd) noexcept {
-    AuditRecord audit{sender.pid, sender.uid, profile_.name(), wire::op_name(op), address, {}, 0};
+    AuditRecord audit{sender.pid, sender.uid, profile_->name(), wire::op_name(op), address, {}, 0};
     audit.allowed = verdict.allowed;
     audit.rule = verdict.deny;
     audit.address_rule = verdict.rule;
@@ -230,6 +264,7 @@ void Broker::end_turn() noexcept {
     for (const auto& connect : connecting_)
         if (connect->request().session->closed()) connect->cancel();
     std::erase_if(connecting_, [](const std::unique_ptr<PendingConnect>& c) { return c->finished(); });
+    if (connecting_.empty()) retired_.clear();
     std::erase_if(sessions_, [](const std::unique_ptr<Session>& s) { return s->closed(); });
     audit_.flush();
 }

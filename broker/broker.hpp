@@ -23,8 +23,20 @@ class Broker {
     Broker(EventLoop& loop, std::shared_ptr<const policy::Policy> policy, const policy::Profile& profile,
            std::optional<Owner> owner, Audit& audit);
 
-    // Serve a bootstrap channel for the process tree rooted at the worker (run mode).
-    bool add_bootstrap(unique_fd channel, ProcessTree tree, uid_t worker_uid);
+    // Serves a bootstrap channel: a spawned worker's (run mode, pools) or an accepted client's.
+    bool add_bootstrap(unique_fd channel, Admission admission);
+
+    // Applies a reloaded policy: requests from now on are judged by `profile` (same name, from
+    // `policy`); channels stay open. Answers to connects still in progress keep the old rules alive.
+    void reload(std::shared_ptr<const policy::Policy> policy, const policy::Profile& profile);
+    // Stops reading new requests: peers can no longer send (EPIPE), requests already queued are still
+    // read and answered. True once nothing is queued, in progress or unsent any more.
+    void drain() noexcept;
+    // Ends every channel (its profile is gone from a reloaded policy).
+    void close_all() noexcept;
+    [[nodiscard]] bool drained() const noexcept;
+    [[nodiscard]] std::size_t channels() const noexcept;
+    [[nodiscard]] const policy::Profile& profile() const noexcept { return *profile_; }
 
     EventLoop& loop() noexcept { return loop_; }
     // The receive buffer every session reads into: one byte larger than the largest legal request so
@@ -32,8 +44,8 @@ class Broker {
     std::span<std::byte> receive_buffer() noexcept { return buffer_; }
 
     // An attach request arrived on a bootstrap channel; false means the sender is refused.
-    bool attach(const proto::Credentials& sender, unique_fd sender_pidfd, unique_fd channel,
-                const wire::Request& request, const char*& why);
+    bool attach(const Admission& admission, const proto::Credentials& sender, unique_fd sender_pidfd,
+                unique_fd channel, const wire::Request& request, const char*& why);
     // Performs a request from a private channel's owner and sends the reply.
     void handle(Session& session, const proto::Credentials& sender, const wire::Request& request) noexcept;
 
@@ -55,12 +67,14 @@ class Broker {
 
     EventLoop& loop_;
     std::shared_ptr<const policy::Policy> policy_;
-    const policy::Profile& profile_;
+    const policy::Profile* profile_;
+    std::optional<Owner> owner_;
     FileOps ops_;
     SocketOps sockets_;
     Audit& audit_;
-    std::optional<ProcessTree> tree_;
-    uid_t worker_uid_ = 0;
+    // Policies replaced by a reload while connects judged by them were still in progress.
+    std::vector<std::shared_ptr<const policy::Policy>> retired_;
+    bool draining_ = false;
     std::vector<std::unique_ptr<Session>> sessions_;
     // After sessions_, so that destruction ends the connects before the sessions they answer to.
     std::vector<std::unique_ptr<PendingConnect>> connecting_;

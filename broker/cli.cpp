@@ -8,6 +8,8 @@
 
 #include "broker/log.hpp"
 #include "broker/run_mode.hpp"
+#include "broker/serve_mode.hpp"
+#include "policy/accounts.hpp"
 #include "policy/policy.hpp"
 
 namespace po = boost::program_options;
@@ -21,6 +23,8 @@ constexpr int kUsageOther = 2;
 
 const char* const kUsage =
     "Usage: fdbroker run   --policy FILE [--profile NAME] [--audit FILE|-] [--] PROGRAM [ARG...]\n"
+    "       fdbroker serve --policy FILE [--socket PATH|@NAME] [--socket-mode MODE] [--socket-group GROUP]\n"
+    "                      [--audit FILE|-]\n"
     "       fdbroker check FILE...\n"
     "       fdbroker --help | --version\n"
     "\n"
@@ -90,6 +94,84 @@ int command_run(const std::vector<std::string>& args) {
     return run(options);
 }
 
+constexpr int kServeFailed = 1;
+
+po::options_description serve_options() {
+    po::options_description d(
+        "fdbroker serve [OPTIONS]\n\n"
+        "Serves workers that connect to a unix socket, each under the profile whose 'clients' names\n"
+        "its user or group, and runs the pools of workers the policy declares. Uses the socket\n"
+        "systemd passes (LISTEN_FDS) when there is one. SIGHUP reloads the policy (a broken file\n"
+        "keeps the old one); SIGTERM answers the requests in flight and exits 0. Exits 1 if set-up\n"
+        "fails, 2 on a usage error.\n\nOptions");
+    d.add_options()("help,h", "show this help")(
+        "policy", po::value<std::string>()->required()->value_name("FILE"), "the policy file (TOML)")(
+        "socket", po::value<std::string>()->value_name("PATH|@NAME"),
+        "where to listen (default /run/fdbroker/fdbroker.sock as root, else $XDG_RUNTIME_DIR/fdbroker.sock)")(
+        "socket-mode", po::value<std::string>()->default_value("0660")->value_name("MODE"),
+        "permissions of the socket file, in octal")("socket-group",
+                                                    po::value<std::string>()->value_name("GROUP"),
+                                                    "group of the socket file (name or number)")(
+        "audit", po::value<std::string>()->value_name("FILE|-"),
+        "write one JSON line per decision to FILE, or to standard output with -");
+    return d;
+}
+
+// An octal permission mode such as 0660 or 660.
+bool parse_mode(const std::string& text, mode_t& mode) {
+    if (text.empty() || text.size() > 4) return false;
+    mode = 0;
+    for (const char c : text) {
+        if (c < '0' || c > '7') return false;
+        mode = static_cast<mode_t>(mode * 8 + static_cast<mode_t>(c - '0'));
+    }
+    return mode <= 0777;
+}
+
+bool parse_group(const std::string& text, gid_t& gid) {
+    if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos && text.size() <= 10) {
+        const unsigned long value = std::stoul(text);
+        if (value > 0xfffffffeUL) return false;
+        gid = static_cast<gid_t>(value);
+        return true;
+    }
+    policy::LookupError error;
+    return policy::find_group(text, gid, error) == policy::Lookup::found;
+}
+
+int command_serve(const std::vector<std::string>& args) {
+    const po::options_description desc = serve_options();
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(desc).run(), vm);
+        if (vm.count("help")) {
+            std::cout << desc;
+            return 0;
+        }
+        po::notify(vm);
+    } catch (const po::error& e) {
+        log("serve: %s (see fdbroker serve --help)", e.what());
+        return kUsageOther;
+    }
+    ServeOptions options;
+    options.policy_file = vm["policy"].as<std::string>();
+    if (vm.count("socket")) options.socket = vm["socket"].as<std::string>();
+    if (vm.count("audit")) options.audit = vm["audit"].as<std::string>();
+    if (!parse_mode(vm["socket-mode"].as<std::string>(), options.socket_mode)) {
+        log("serve: --socket-mode must be an octal mode such as 0660");
+        return kUsageOther;
+    }
+    if (vm.count("socket-group")) {
+        gid_t gid = 0;
+        if (!parse_group(vm["socket-group"].as<std::string>(), gid)) {
+            log("serve: --socket-group: no group '%s'", vm["socket-group"].as<std::string>().c_str());
+            return kServeFailed;
+        }
+        options.socket_group = gid;
+    }
+    return serve(options);
+}
+
 int command_check(const std::vector<std::string>& args) {
     po::options_description desc(
         "fdbroker check FILE...\n\nValidates policy files. Prints FILE:LINE:COL: error: MESSAGE for each "
@@ -150,6 +232,7 @@ int main_cli(int argc, char** argv) {
         return 0;
     }
     if (command == "run") return command_run(args);
+    if (command == "serve") return command_serve(args);
     if (command == "check") return command_check(args);
     log("unknown command '%s' (see fdbroker --help)", command.c_str());
     return kUsageOther;

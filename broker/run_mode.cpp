@@ -144,7 +144,7 @@ int run(const RunOptions& options) {
         : !signals.open(handled)                     ? "opening a signalfd"
         : !loop.add(signals.fd(), EPOLLIN, &signals) ? "watching signals"
         : !supervisor.start()                        ? "watching the worker's seccomp listener"
-        : !broker.add_bootstrap(std::move(broker_end), ProcessTree(worker.pid, ::getpid()), identity.uid())
+        : !broker.add_bootstrap(std::move(broker_end), {identity.uid(), ProcessTree(worker.pid, ::getpid())})
             ? "serving the worker's channel"
             : nullptr;
     if (failed) {

@@ -24,8 +24,8 @@ constexpr std::size_t kMaxPendingReplies = 1024;
 
 }  // namespace
 
-Session::Session(Broker& broker, unique_fd channel)
-    : broker_(broker), kind_(Kind::bootstrap), channel_(std::move(channel)) {
+Session::Session(Broker& broker, unique_fd channel, Admission admission)
+    : broker_(broker), kind_(Kind::bootstrap), admission_(admission), channel_(std::move(channel)) {
     watch_.session = this;
 }
 
@@ -54,6 +54,12 @@ void Session::close() noexcept {
     channel_.reset();
     owner_pidfd_.reset();
     pending_.clear();
+}
+
+void Session::drain() noexcept {
+    // On a unix socket, shutting down our receiving side makes the peer's next send fail with EPIPE,
+    // while what it sent before stays queued here to be read.
+    if (channel_) ::shutdown(channel_.get(), SHUT_RD);
 }
 
 void Session::on_event(std::uint32_t events) noexcept {
@@ -107,7 +113,7 @@ void Session::read_requests() noexcept {
             if (request.op != wire::Op::attach || !msg.fd)
                 return refuse("a bootstrap channel carries only attach requests with a channel", &sender);
             const char* why = "";
-            if (!broker_.attach(sender, std::move(msg.pidfd), std::move(msg.fd), request, why))
+            if (!broker_.attach(admission_, sender, std::move(msg.pidfd), std::move(msg.fd), request, why))
                 return refuse(why, &sender);
             continue;
         }

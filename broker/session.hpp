@@ -7,9 +7,11 @@
 
 #include <cstddef>
 #include <deque>
+#include <optional>
 #include <vector>
 
 #include "broker/event_loop.hpp"
+#include "broker/process_tree.hpp"
 #include "fdbroker/unique_fd.hpp"
 #include "proto/channel.hpp"
 #include "proto/wire.hpp"
@@ -18,12 +20,19 @@ namespace fdbroker::broker {
 
 class Broker;
 
+// Who may attach through one bootstrap channel: processes of one uid and, for a worker the broker
+// spawned, only that worker and its descendants.
+struct Admission {
+    uid_t uid = 0;
+    std::optional<ProcessTree> tree;  // none: any process of that uid (a serve-mode client)
+};
+
 class Session final : public EventHandler {
   public:
     enum class Kind { bootstrap, owned };
 
-    // A bootstrap channel: any process of the tree may send attach requests on it.
-    Session(Broker& broker, unique_fd channel);
+    // A bootstrap channel: the processes `admission` names may send attach requests on it.
+    Session(Broker& broker, unique_fd channel, Admission admission);
     // A private channel owned by one process, identified by its pidfd.
     Session(Broker& broker, unique_fd channel, proto::Credentials owner, unique_fd owner_pidfd);
     ~Session();
@@ -34,6 +43,9 @@ class Session final : public EventHandler {
     void on_event(std::uint32_t events) noexcept override;
     // Ends the channel: unregistered now, destroyed by the broker after the current loop turn.
     void close() noexcept;
+    // No more requests may be sent; those already queued are still read and answered, then the
+    // channel closes at its end of file.
+    void drain() noexcept;
     [[nodiscard]] bool closed() const noexcept { return !channel_; }
     // The process a private channel belongs to (pid 0 for a bootstrap channel).
     [[nodiscard]] pid_t owner_pid() const noexcept { return owner_.pid; }
@@ -60,6 +72,7 @@ class Session final : public EventHandler {
 
     Broker& broker_;
     Kind kind_;
+    Admission admission_;
     unique_fd channel_;
     proto::Credentials owner_{};
     unique_fd owner_pidfd_;

@@ -56,6 +56,8 @@ class AddressPattern {
     [[nodiscard]] static std::optional<AddressPattern> parse(std::string_view text, Error& error);
 
     [[nodiscard]] Transport transport() const noexcept { return transport_; }
+    // The lowest port a tcp or udp rule covers (0 for unix rules).
+    [[nodiscard]] std::uint16_t lowest_port() const noexcept { return port_low_; }
     // Does this rule cover `address`? An IPv4-mapped IPv6 address (::ffff:a.b.c.d) reaches IPv4, so it
     // is judged as the IPv4 address: IPv4 rules cover it, IPv6 rules never do. Never allocates.
     [[nodiscard]] bool matches(const SocketAddress& address) const noexcept;

@@ -142,6 +142,12 @@ Profile Loader::load_profile(const toml::key& name, const toml::table& table) {
     for (const auto& [key, value] : in_file_order(table))
         load_setting(*key, *value, profile, user, has_group);
     if (user && !has_group) default_group(*user, profile);
+    if (!profile.pool_.declared()) {
+        for (const char* key : {"instances", "restart"})
+            if (const toml::node* value = table.get(key))
+                error(*value,
+                      quote(key) + " needs 'command': only a pool of workers has instances to restart");
+    }
     for (std::size_t i = 0; i < profile.rules_.size(); ++i) {
         const Rule& rule = profile.rules_[i];
         profile.matcher_.add(rule.pattern, rule.kind, static_cast<std::int32_t>(i));
@@ -175,10 +181,10 @@ void Loader::load_setting(const toml::key& key, const toml::node& value, Profile
         has_group = true;  // even when invalid: a bad group must not be silently replaced by a default
         if (auto gid = resolve_group(value, name, "'group' must be a group name or a numeric gid"))
             profile.gid_ = *gid;
-    } else if (!load_confinement_setting(name, value, profile.confinement_,
-                                         [this](const toml::source_position& at, std::string message) {
-                                             error(at, std::move(message));
-                                         })) {
+    } else if (const ErrorSink sink = [this](const toml::source_position& at,
+                                             std::string message) { error(at, std::move(message)); };
+               !load_confinement_setting(name, value, profile.confinement_, sink) &&
+               !load_pool_setting(name, value, profile.pool_, sink)) {
         error(key, "unknown key " + quote(name) + " in profile " + quote(profile.name_));
     }
 }

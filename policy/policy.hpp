@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "policy/address.hpp"
 #include "policy/confinement.hpp"
 #include "policy/matcher.hpp"
+#include "policy/pool.hpp"
 
 namespace fdbroker::policy {
 
@@ -54,6 +56,8 @@ class Profile {
     [[nodiscard]] const std::vector<uid_t>& client_users() const noexcept { return client_users_; }
     [[nodiscard]] const std::vector<gid_t>& client_groups() const noexcept { return client_groups_; }
     [[nodiscard]] const Confinement& confinement() const noexcept { return confinement_; }
+    // The workers serve mode starts and keeps running for this profile (none unless `command` is set).
+    [[nodiscard]] const Pool& pool() const noexcept { return pool_; }
 
     // path must be normal absolute (see path.hpp); anything else is denied with no rule.
     // needs is a combination of Need bits. Never allocates.
@@ -72,6 +76,7 @@ class Profile {
     std::vector<uid_t> client_users_;
     std::vector<gid_t> client_groups_;
     Confinement confinement_;
+    Pool pool_;
 };
 
 class Policy;
@@ -90,6 +95,15 @@ class Policy {
     [[nodiscard]] const std::string& file() const noexcept { return file_; }
     [[nodiscard]] const Profile* profile(std::string_view name) const noexcept;
     [[nodiscard]] const std::vector<Profile>& profiles() const noexcept { return profiles_; }
+
+    // Serve mode: the first profile, in file order, whose `clients` name this uid, this gid or one of
+    // these supplementary groups; nullptr when none does (the client is refused).
+    [[nodiscard]] const Profile* client_profile(uid_t uid, gid_t gid,
+                                                std::span<const gid_t> groups) const noexcept;
+    // Whether a listen rule reaches below port 1024 (the broker then needs CAP_NET_BIND_SERVICE).
+    [[nodiscard]] bool listens_below_1024() const noexcept;
+    // Whether a profile declares a pool of workers for serve mode to run.
+    [[nodiscard]] bool has_pools() const noexcept;
 
   private:
     friend class Loader;

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <array>
 
 #include "policy/path.hpp"
@@ -67,6 +68,33 @@ const Profile* Policy::profile(std::string_view name) const noexcept {
         if (candidate.name() == name) return &candidate;
     }
     return nullptr;
+}
+
+const Profile* Policy::client_profile(uid_t uid, gid_t gid, std::span<const gid_t> groups) const noexcept {
+    auto contains = [](const auto& list, auto id) {
+        return std::find(list.begin(), list.end(), id) != list.end();
+    };
+    for (const Profile& profile : profiles_) {
+        if (contains(profile.client_users(), uid) || contains(profile.client_groups(), gid)) return &profile;
+        for (const gid_t group : groups)
+            if (contains(profile.client_groups(), group)) return &profile;
+    }
+    return nullptr;
+}
+
+bool Policy::listens_below_1024() const noexcept {
+    for (const Profile& profile : profiles_)
+        for (const AddressRule& rule : profile.listen_rules()) {
+            const Transport t = rule.address.transport();
+            if ((t == Transport::tcp || t == Transport::udp) && rule.address.lowest_port() < 1024)
+                return true;
+        }
+    return false;
+}
+
+bool Policy::has_pools() const noexcept {
+    return std::any_of(profiles_.begin(), profiles_.end(),
+                       [](const Profile& p) { return p.pool().declared(); });
 }
 
 }  // namespace fdbroker::policy

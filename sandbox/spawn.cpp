@@ -135,6 +135,9 @@ struct ChildPlan {
     const int channel = ::fcntl(spec.channel, F_DUPFD_CLOEXEC, kChannelFd + 1);
     report = ::fcntl(report, F_DUPFD_CLOEXEC, kChannelFd + 1);
     if (channel < 0 || report < 0) ::_exit(125);
+    if (spec.output >= 0 &&
+        (::dup2(spec.output, STDOUT_FILENO) < 0 || ::dup2(spec.output, STDERR_FILENO) < 0))
+        fail(report, stage_fds, errno);
     if (::dup2(channel, kChannelFd) < 0) fail(report, stage_fds, errno);
     if (::syscall(SYS_close_range, kChannelFd + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
         fail(report, stage_fds, errno);

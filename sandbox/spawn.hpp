@@ -21,6 +21,7 @@ struct SpawnSpec {
     int channel = -1;               // becomes kChannelFd in the worker
     Identity identity;
     const policy::Confinement& confinement;
+    int output = -1;  // when set, becomes the worker's stdout and stderr
 };
 
 struct Spawned {

@@ -1,0 +1,359 @@
+#include "broker/serve_mode.hpp"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "broker/audit.hpp"
+#include "broker/broker.hpp"
+#include "broker/event_loop.hpp"
+#include "broker/listener.hpp"
+#include "broker/log.hpp"
+#include "broker/pool.hpp"
+#include "broker/serve_socket.hpp"
+#include "sandbox/landlock.hpp"
+#include "sandbox/self_confine.hpp"
+
+namespace fdbroker::broker {
+
+namespace {
+
+constexpr int kSetupFailed = 1;
+// How long a stopping broker waits for requests in flight, pending connects and pool workers before it
+// kills what is left and exits.
+constexpr std::chrono::seconds kDrainTimeout{10};
+// Pool workers still running this long after SIGTERM get SIGKILL.
+constexpr std::chrono::seconds kStopGrace{5};
+
+using Clock = std::chrono::steady_clock;
+
+class Server final : public PoolHost, public EventHandler {
+  public:
+    explicit Server(std::string policy_file) : policy_file_(std::move(policy_file)) {}
+
+    int run(const ServeOptions& options);
+
+    EventLoop& loop() noexcept override { return loop_; }
+    std::shared_ptr<const policy::Policy> policy() const noexcept override { return policy_; }
+    Broker* broker_for(const policy::Profile& profile, std::optional<Owner> owner) noexcept override;
+    void on_event(std::uint32_t) noexcept override;  // the signalfd
+
+  private:
+    struct Served {
+        std::string profile;
+        std::optional<Owner> owner;
+        std::unique_ptr<Broker> broker;
+        bool retired = false;  // its profile left the policy: destroyed at the end of the turn
+    };
+
+    bool load_policy();
+    bool open_socket(const ServeOptions& options);
+    bool confine_self();
+    void accept_client(unique_fd connection, Peer peer) noexcept;
+    void reload() noexcept;
+    void start_pools() noexcept;
+    void reap() noexcept;
+    void begin_stop() noexcept;
+    void end_turn() noexcept;
+    [[nodiscard]] bool finished() const noexcept;
+    [[nodiscard]] int turn_timeout() const noexcept;
+    void notify_status(const char* state) const noexcept;
+
+    std::string policy_file_;
+    EventLoop loop_;
+    Audit audit_;
+    std::shared_ptr<const policy::Policy> policy_;
+    std::optional<ServeSocket> socket_;
+    std::unique_ptr<Listener> listener_;
+    unique_fd signals_;
+    sandbox::BrokerNeeds held_{};
+    std::vector<Served> served_;
+    std::vector<std::unique_ptr<PoolWorker>> pool_;
+    bool stopping_ = false;
+    Clock::time_point stop_started_;
+    bool killed_pool_ = false;
+};
+
+bool Server::load_policy() {
+    policy::LoadResult loaded = policy::Policy::load_file(policy_file_);
+    for (const auto& d : loaded.errors)
+        log("%s", d.str().c_str());
+    if (!loaded.policy) return false;
+    policy_ = std::move(loaded.policy);
+    return true;
+}
+
+bool Server::open_socket(const ServeOptions& options) {
+    std::string error;
+    socket_ = ServeSocket::from_systemd(error);
+    if (!socket_ && error.empty()) {
+        SocketSpec spec{options.socket.empty() ? ServeSocket::default_address() : options.socket,
+                        options.socket_mode, options.socket_group};
+        if (spec.address.empty()) {
+            log("serve: no socket address: give --socket (XDG_RUNTIME_DIR is not set)");
+            return false;
+        }
+        socket_ = ServeSocket::create(spec, error);
+    }
+    if (!socket_) {
+        log("serve: %s", error.c_str());
+        return false;
+    }
+    listener_ = std::make_unique<Listener>(loop_, socket_->fd(), [this](unique_fd connection, Peer peer) {
+        accept_client(std::move(connection), std::move(peer));
+    });
+    return true;
+}
+
+// After set-up the broker keeps only what its policy needs (docs/security-model.md).
+bool Server::confine_self() {
+    held_.spawns_workers = policy_->has_pools();
+    held_.binds_low_ports = policy_->listens_below_1024();
+    std::string step;
+    if (const int err = sandbox::confine_broker(held_, step); err != 0) {
+        log("serve: %s: %s", step.c_str(), std::strerror(err));
+        return false;
+    }
+    log("serving %s on %s; capabilities kept: %s", policy_file_.c_str(), socket_->name().c_str(),
+        sandbox::kept_capabilities(held_).c_str());
+    return true;
+}
+
+Broker* Server::broker_for(const policy::Profile& profile, std::optional<Owner> owner) noexcept {
+    auto same_owner = [&](const std::optional<Owner>& o) {
+        return o.has_value() == owner.has_value() && (!o || (o->uid == owner->uid && o->gid == owner->gid));
+    };
+    for (Served& s : served_)
+        if (!s.retired && s.profile == profile.name() && same_owner(s.owner)) return s.broker.get();
+    try {
+        served_.push_back(
+            {profile.name(), owner, std::make_unique<Broker>(loop_, policy_, profile, owner, audit_)});
+        return served_.back().broker.get();
+    } catch (const std::bad_alloc&) {
+        return nullptr;
+    }
+}
+
+void Server::accept_client(unique_fd connection, Peer peer) noexcept {
+    if (stopping_) return;
+    const policy::Profile* profile = policy_->client_profile(peer.uid, peer.gid, peer.groups);
+    if (profile == nullptr) {
+        log("refused a client (pid %d, uid %u, gid %u): no profile's 'clients' names it",
+            static_cast<int>(peer.pid), static_cast<unsigned>(peer.uid), static_cast<unsigned>(peer.gid));
+        return;
+    }
+    // What a root broker creates for a client belongs to the client, as if it had made it itself.
+    std::optional<Owner> owner;
+    if (::geteuid() == 0 && peer.uid != 0) owner = Owner{peer.uid, peer.gid};
+    Broker* broker = broker_for(*profile, owner);
+    if (broker == nullptr || !broker->add_bootstrap(std::move(connection), {peer.uid, std::nullopt}))
+        log("cannot serve a client (pid %d): %s", static_cast<int>(peer.pid), std::strerror(errno));
+}
+
+void Server::reload() noexcept {
+    if (stopping_) return;
+    ::sd_notifyf(
+        0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+        static_cast<unsigned long long>(
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count()));
+    const std::shared_ptr<const policy::Policy> old = policy_;
+    if (!load_policy()) {
+        log("reload: %s has errors; still serving the policy loaded before", policy_file_.c_str());
+        notify_status("READY=1");
+        return;
+    }
+    for (Served& s : served_) {
+        if (s.retired) continue;
+        if (const policy::Profile* profile = policy_->profile(s.profile)) {
+            s.broker->reload(policy_, *profile);
+        } else {
+            log("reload: profile '%s' is gone; closing its channels", s.profile.c_str());
+            s.broker->close_all();
+            s.retired = true;
+        }
+    }
+    if (policy_->has_pools() && !held_.spawns_workers)
+        log("reload: the new policy declares pools, but the broker gave up what starting them needs at "
+            "start-up; "
+            "restart fdbroker to run them");
+    if (policy_->listens_below_1024() && !held_.binds_low_ports)
+        log("reload: the new policy listens below port 1024, but the broker dropped CAP_NET_BIND_SERVICE at "
+            "start-up; restart fdbroker for those rules to work");
+    for (const auto& worker : pool_) {
+        const policy::Profile* p = policy_->profile(worker->profile());
+        if (!p || !p->pool().declared() || worker->instance() >= p->pool().instances) worker->stop(false);
+    }
+    if (held_.spawns_workers) start_pools();
+    log("reloaded %s (%zu profiles)", policy_file_.c_str(), policy_->profiles().size());
+    notify_status("READY=1");
+}
+
+// Starts every instance the policy declares that is not running yet.
+void Server::start_pools() noexcept {
+    for (const policy::Profile& profile : policy_->profiles()) {
+        if (!profile.pool().declared()) continue;
+        for (std::uint32_t i = 0; i < profile.pool().instances; ++i) {
+            const bool present = std::any_of(pool_.begin(), pool_.end(), [&](const auto& w) {
+                return w->profile() == profile.name() && w->instance() == i && !w->stopping();
+            });
+            if (present) continue;
+            try {
+                pool_.push_back(std::make_unique<PoolWorker>(*this, profile.name(), i));
+            } catch (const std::bad_alloc&) {
+                log("cannot start pool %s: out of memory", profile.name().c_str());
+                return;
+            }
+            pool_.back()->start();
+        }
+    }
+}
+
+void Server::on_event(std::uint32_t) noexcept {
+    signalfd_siginfo info{};
+    while (::read(signals_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+        switch (info.ssi_signo) {
+            case SIGCHLD:
+                reap();
+                break;
+            case SIGHUP:
+                reload();
+                break;
+            default:
+                begin_stop();
+                break;
+        }
+    }
+}
+
+// Reaps pool workers and any descendant orphaned to the broker (it is a child subreaper).
+void Server::reap() noexcept {
+    int status = 0;
+    pid_t pid;
+    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+        for (const auto& worker : pool_)
+            if (worker->pid() == pid) worker->exited(status);
+    }
+}
+
+// SIGTERM: no new clients, no new requests; what was sent is answered, pool workers are asked to stop.
+void Server::begin_stop() noexcept {
+    if (stopping_) return;
+    stopping_ = true;
+    stop_started_ = Clock::now();
+    ::sd_notify(0, "STOPPING=1");
+    log("stopping: answering the requests in flight");
+    listener_->stop();
+    socket_->close();
+    for (Served& s : served_)
+        s.broker->drain();
+    for (const auto& worker : pool_)
+        worker->stop(false);
+}
+
+void Server::end_turn() noexcept {
+    for (Served& s : served_)
+        s.broker->end_turn();
+    std::erase_if(served_, [](const Served& s) { return s.retired; });
+    std::erase_if(pool_, [](const auto& w) { return w->stopping() && !w->running(); });
+    if (!stopping_) return;
+    const auto elapsed = Clock::now() - stop_started_;
+    if (elapsed >= kStopGrace && !killed_pool_) {
+        killed_pool_ = true;
+        for (const auto& worker : pool_)
+            worker->stop(true);
+    }
+}
+
+bool Server::finished() const noexcept {
+    if (!stopping_) return false;
+    if (Clock::now() - stop_started_ >= kDrainTimeout) {
+        log("stopping: gave up waiting after %lld s", static_cast<long long>(kDrainTimeout.count()));
+        return true;
+    }
+    const bool brokers_done =
+        std::all_of(served_.begin(), served_.end(), [](const Served& s) { return s.broker->drained(); });
+    return brokers_done && pool_.empty();
+}
+
+int Server::turn_timeout() const noexcept {
+    return stopping_ ? 100 : -1;  // while stopping, the deadlines are checked a few times a second
+}
+
+void Server::notify_status(const char* state) const noexcept {
+    std::size_t channels = 0;
+    for (const Served& s : served_)
+        channels += s.broker->channels();
+    const auto workers =
+        std::count_if(pool_.begin(), pool_.end(), [](const auto& w) { return w->running(); });
+    ::sd_notifyf(0, "%s\nSTATUS=%zu profiles, %zu worker channels, %zu pool workers", state,
+                 policy_->profiles().size(), channels, static_cast<std::size_t>(workers));
+}
+
+int Server::run(const ServeOptions& options) {
+    if (!load_policy()) return kSetupFailed;
+    if (!options.audit.empty()) {
+        std::string error;
+        audit_ = Audit::open(options.audit, error);
+        if (!audit_.enabled()) {
+            log("%s", error.c_str());
+            return kSetupFailed;
+        }
+    }
+    if (policy_->has_pools() && sandbox::landlock_abi() == 0) {
+        log("this kernel has no Landlock (or it is disabled): refusing to run pool workers less confined "
+            "than "
+            "their profiles say");
+        return kSetupFailed;
+    }
+    ::signal(SIGPIPE, SIG_IGN);
+    sigset_t handled;
+    sigemptyset(&handled);
+    for (const int sig : {SIGCHLD, SIGHUP, SIGTERM, SIGINT})
+        sigaddset(&handled, sig);
+    if (::sigprocmask(SIG_BLOCK, &handled, nullptr) != 0 ||
+        ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+        log("serve: setting up signals: %s", std::strerror(errno));
+        return kSetupFailed;
+    }
+    signals_.reset(::signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!loop_.valid() || !signals_ || !loop_.add(signals_.get(), EPOLLIN, this)) {
+        log("serve: setting up the event loop: %s", std::strerror(errno));
+        return kSetupFailed;
+    }
+    if (!open_socket(options) || !listener_->start()) return kSetupFailed;
+    if (!confine_self()) return kSetupFailed;
+    start_pools();
+    notify_status("READY=1");
+
+    while (!finished()) {
+        if (!loop_.turn(turn_timeout())) {
+            log("event loop: %s", std::strerror(errno));
+            return kSetupFailed;
+        }
+        end_turn();
+    }
+    for (Served& s : served_)
+        s.broker->end_turn();  // the last audit lines
+    return 0;
+}
+
+}  // namespace
+
+int serve(const ServeOptions& options) {
+    Server server(options.policy_file);
+    return server.run(options);
+}
+
+}  // namespace fdbroker::broker

@@ -1,0 +1,152 @@
+#include "sandbox/self_confine.hpp"
+
+#include <cap-ng.h>
+#include <linux/capability.h>
+#include <seccomp.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <vector>
+
+namespace fdbroker::sandbox {
+
+namespace {
+
+std::vector<unsigned> capabilities_for(const BrokerNeeds& needs) {
+    // Opening, creating and handing over files as root for workers of any uid, and giving what it
+    // creates to the worker that asked; unix connects made with the worker's effective ids.
+    std::vector<unsigned> caps{CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
+                               CAP_CHOWN,        CAP_SETUID,          CAP_SETGID};
+    if (needs.binds_low_ports) caps.push_back(CAP_NET_BIND_SERVICE);
+    // Pools: namespaces at clone time, clearing the workers' bounding sets, and stopping workers that
+    // run as another user.
+    if (needs.spawns_workers) caps.insert(caps.end(), {CAP_SYS_ADMIN, CAP_SETPCAP, CAP_KILL});
+    return caps;
+}
+
+int drop_capabilities(const BrokerNeeds& needs) {
+    if (::geteuid() != 0) return 0;
+    capng_clear(CAPNG_SELECT_ALL);
+    for (const unsigned cap : capabilities_for(needs))
+        if (capng_update(CAPNG_ADD,
+                         static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET),
+                         cap) != 0)
+            return EINVAL;
+    // Bounding set first (while CAP_SETPCAP is still held), then the other sets; ambient ones cleared.
+    if (capng_apply(CAPNG_SELECT_ALL) != 0) return EPERM;
+    return 0;
+}
+
+// System calls a broker has no use for: the kernel's administration interfaces, other processes'
+// memory, and the paths around file permissions. Refused with EPERM (not killed: a broker that
+// crashes takes every worker's service with it).
+constexpr const char* kRefused[] = {
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsmount",
+    "fsconfig",
+    "fspick",
+    "mount_setattr",
+    "chroot",
+    "setns",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "bpf",
+    "perf_event_open",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "acct",
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    "syslog",
+    "quotactl",
+    "quotactl_fd",
+    "iopl",
+    "ioperm",
+    "uselib",
+    "vhangup",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "sethostname",
+    "setdomainname",
+    "fanotify_init",
+    "lookup_dcookie",
+    "pidfd_getfd",
+    "personality",
+    "modify_ldt",
+};
+// Needed only to start pool workers (unshare for their namespaces, exec for their program).
+constexpr const char* kRefusedWithoutWorkers[] = {"execve", "execveat", "unshare"};
+
+struct FilterDeleter {
+    void operator()(scmp_filter_ctx ctx) const noexcept { seccomp_release(ctx); }
+};
+
+int load_filter(const BrokerNeeds& needs) {
+    std::unique_ptr<void, FilterDeleter> ctx(seccomp_init(SCMP_ACT_ALLOW));
+    if (!ctx) return ENOMEM;
+    auto refuse = [&](const char* name) {
+        const int nr = seccomp_syscall_resolve_name(name);
+        // A name this architecture does not have (iopl on arm64) has nothing to refuse.
+        return nr == __NR_SCMP_ERROR ? 0 : -seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr, 0);
+    };
+    for (const char* name : kRefused)
+        if (const int err = refuse(name); err != 0) return err;
+    if (!needs.spawns_workers)
+        for (const char* name : kRefusedWithoutWorkers)
+            if (const int err = refuse(name); err != 0) return err;
+    return -seccomp_load(ctx.get());
+}
+
+}  // namespace
+
+int confine_broker(const BrokerNeeds& needs, std::string& error) {
+    if (const int err = drop_capabilities(needs); err != 0) {
+        error = "dropping capabilities";
+        return err;
+    }
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        error = "setting no_new_privs";
+        return errno;
+    }
+    if (const int err = load_filter(needs); err != 0) {
+        error = "loading the broker's seccomp filter";
+        return err;
+    }
+    return 0;
+}
+
+std::string kept_capabilities(const BrokerNeeds& needs) {
+    if (::geteuid() != 0) return "none (not root)";
+    std::string names;
+    for (const unsigned cap : capabilities_for(needs)) {
+        if (!names.empty()) names += ' ';
+        const char* name = capng_capability_to_name(cap);
+        names += name ? name : std::to_string(cap);
+    }
+    return names;
+}
+
+}  // namespace fdbroker::sandbox
