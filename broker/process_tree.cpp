@@ -51,7 +51,9 @@ ProcessTree::Membership ProcessTree::membership(pid_t pid) const noexcept {
 }
 
 bool pidfd_alive(int pidfd) noexcept {
-    return ::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0;
+    // Signal 0 checks without sending. EPERM still means the process is there: a broker that kept no
+    // CAP_KILL may not signal another user's process; only ESRCH says it has gone.
+    return ::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0 || errno == EPERM;
 }
 
 }  // namespace fdbroker::broker

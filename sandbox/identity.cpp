@@ -58,6 +58,9 @@ int Identity::apply() const noexcept {
     if (!switches_) return 0;
     // Empty every capability set; capng_change_id then switches ids, drops supplementary groups and
     // clears the bounding set so that nothing exec'd later can gain capabilities back.
+    // libcap-ng remembers the pid it first ran in; in a child of a broker that used it already (serve
+    // mode confines itself before it starts pools) that is the parent, whose sets capset refuses.
+    capng_setpid(::getpid());
     capng_clear(CAPNG_SELECT_ALL);
     const int rc = capng_change_id(static_cast<int>(uid_), static_cast<int>(gid_),
                                    static_cast<capng_flags_t>(CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING));

@@ -6,6 +6,9 @@
 //                               meanwhile this process opens PATH N times
 //   unexpected-fd PATH          sends a request carrying a pipe's write end: "fd-closed" once the
 //                               broker has closed its copy (the read end sees EOF)
+//   in-flight PATH              keeps up to 16 stat requests outstanding until the broker stops taking
+//                               them; "ok answered=N lost=M bad=B": lost counts requests the broker
+//                               accepted (the send succeeded) but never answered
 #include "support/worker_faults.hpp"
 
 #include <fcntl.h>
@@ -22,6 +25,7 @@
 
 #include "fdbroker/fdbroker.h"
 #include "proto/channel.hpp"
+#include "proto/connection.hpp"
 #include "proto/wire.hpp"
 #include "support/worker_output.hpp"
 
@@ -115,6 +119,45 @@ void unexpected_fd(const std::string& path) {
     std::printf("%s\n", closed ? "fd-closed" : "fd-kept");
 }
 
+void in_flight(const std::string& path) {
+    const unique_fd channel = attach_raw();
+    if (!channel) return std::printf("attach-failed\n"), void();
+    const proto::Credentials me = proto::own_credentials();
+    proto::SendOptions options;
+    options.credentials = &me;
+    wire::Request req;
+    req.op = wire::Op::stat;
+    req.path = path;
+    std::array<std::byte, wire::kMaxRequestSize> frame;
+    std::array<std::byte, wire::kMaxReplySize + 1> buf;
+    int outstanding = 0, answered = 0, lost = 0, bad = 0;
+    bool sending = true;
+    for (std::uint32_t id = 1;;) {
+        while (sending && outstanding < 16) {
+            req.id = id++;
+            const std::size_t size = wire::encode_request(req, frame);
+            if (proto::send(channel.get(), std::span(frame.data(), size), options) != 0)
+                sending = false;  // EPIPE: the broker takes no more requests
+            else
+                ++outstanding;
+        }
+        if (outstanding == 0) break;
+        const proto::Received r = proto::receive(channel.get(), buf, 0, 0);
+        if (r.status != proto::RecvStatus::ok) {
+            lost = outstanding;
+            break;
+        }
+        const wire::DecodedReply reply = wire::decode_reply(std::span(buf.data(), r.size));
+        if (!reply.reply || reply.reply->result != 0) ++bad;
+        --outstanding;
+        if (++answered == 1) {
+            std::printf("started\n");
+            std::fflush(stdout);
+        }
+    }
+    std::printf("ok answered=%d lost=%d bad=%d\n", answered, lost, bad);
+}
+
 }  // namespace
 
 unique_fd attach_raw() {
@@ -130,8 +173,12 @@ unique_fd attach_raw() {
     proto::SendOptions options;
     options.fd = theirs.get();
     options.credentials = &me;
-    if (proto::send(std::atoi(std::getenv("FDBROKER_FD")), std::span(attach.data(), size), options) != 0)
-        return {};
+    // FDBROKER_FD under `fdbroker run`, a connection to FDBROKER_SOCKET under `fdbroker serve`.
+    unique_fd bootstrap;
+    if (open_bootstrap(BootstrapSource::from_environment(), bootstrap) != 0) return {};
+    const int rc = proto::send(bootstrap.get(), std::span(attach.data(), size), options);
+    if (std::getenv("FDBROKER_FD") != nullptr) static_cast<void>(bootstrap.release());  // inherited: keep it
+    if (rc != 0) return {};
     theirs.reset();
     std::array<std::byte, wire::kMaxReplySize + 1> buf;
     const proto::Received r = proto::receive(mine.get(), buf, 0, 0);
@@ -153,6 +200,8 @@ bool run_fault_command(const std::vector<std::string>& a) {
         stall_while_busy(arg(1), std::atoi(arg(2).c_str()));
     else if (cmd == "unexpected-fd")
         unexpected_fd(arg(1));
+    else if (cmd == "in-flight")
+        in_flight(arg(1));
     else
         return false;
     return true;

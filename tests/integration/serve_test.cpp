@@ -1,0 +1,425 @@
+// `fdbroker serve` as a service: clients of different users matched to their profiles, reload, socket
+// activation, the socket's lock and stale-file handling, supervised pools, a drain that loses no
+// request, and the broker's own confinement. Clients are the test worker run under other uids with
+// setpriv(1); the broker's sd_notify messages arrive on a datagram socket the test owns.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fdbroker/unique_fd.hpp"
+#include "proto/channel.hpp"
+#include "proto/wire.hpp"
+#include "support/harness.hpp"
+
+namespace fdbroker::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+sockaddr_un unix_address(const std::string& path) {
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+    return sa;
+}
+
+// The NOTIFY_SOCKET end: what the broker tells its service manager.
+class NotifySocket {
+  public:
+    explicit NotifySocket(const std::string& path) : path_(path) {
+        fd_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        const sockaddr_un sa = unix_address(path);
+        EXPECT_EQ(::bind(fd_.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa), 0);
+        ::chmod(path.c_str(), 0666);
+    }
+    // The next message, or "" after `timeout`.
+    std::string next(std::chrono::milliseconds timeout = 20s) {
+        pollfd p{fd_.get(), POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return {};
+        char buf[4096];
+        const ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
+        return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+    }
+    // Reads messages until one contains `what`; false if none does in time.
+    bool wait_for(const std::string& what) {
+        for (std::string m = next(); !m.empty(); m = next())
+            if (m.find(what) != std::string::npos) return true;
+        return false;
+    }
+    [[nodiscard]] const std::string& path() const { return path_; }
+
+  private:
+    std::string path_;
+    unique_fd fd_;
+};
+
+int status_of(pid_t pid) {
+    int status = 0;
+    if (::waitpid(pid, &status, 0) != pid) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// The broker's children (pool workers), from /proc.
+std::set<pid_t> children_of(pid_t parent) {
+    std::set<pid_t> out;
+    DIR* proc = ::opendir("/proc");
+    if (!proc) return out;
+    while (const dirent* e = ::readdir(proc)) {
+        const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+        if (pid <= 0) continue;
+        std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
+        std::string line;
+        std::getline(stat, line);
+        const std::size_t close = line.rfind(')');
+        if (close == std::string::npos) continue;
+        char state = 0;
+        int ppid = 0;
+        if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent &&
+            state != 'Z')
+            out.insert(pid);
+    }
+    ::closedir(proc);
+    return out;
+}
+
+std::string proc_status_field(pid_t pid, const std::string& field) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.starts_with(field + ":")) {
+            const std::size_t v = line.find_first_not_of(" \t", field.size() + 1);
+            return v == std::string::npos ? "" : line.substr(v);
+        }
+    return {};
+}
+
+class Serve : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (!is_root()) GTEST_SKIP() << "serve tests run clients under other uids (setpriv needs root)";
+        if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "needs setpriv (util-linux)";
+        for (const char* d : {"a", "b", "c"}) {
+            ::mkdir((dir / d).c_str(), 0755);
+            write_file(dir / (std::string(d) + "/file"), std::string("in ") + d);
+        }
+    }
+
+    std::string socket() const { return dir / "run/fdbroker.sock"; }
+
+    void write_policy(const std::string& text) const {
+        write_file(dir / "policy.toml", "version = 1\n" + text);
+    }
+
+    // The broker in the background, announcing readiness to `notify`.
+    std::unique_ptr<Process> start_broker(NotifySocket& notify, const std::vector<std::string>& extra = {}) {
+        std::vector<std::string> argv{"/usr/bin/env",  "NOTIFY_SOCKET=" + notify.path(),
+                                      fdbroker_bin(),  "serve",
+                                      "--policy",      dir / "policy.toml",
+                                      "--socket",      socket(),
+                                      "--socket-mode", "0666"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        auto broker = std::make_unique<Process>(argv);
+        EXPECT_TRUE(notify.wait_for("READY=1")) << "the broker never reported READY=1";
+        return broker;
+    }
+
+    // The test worker as uid:gid, connecting to the broker's socket.
+    std::vector<std::string> client(unsigned uid, unsigned gid, const Script& script) const {
+        std::vector<std::string> argv{"/usr/bin/env",
+                                      "FDBROKER_SOCKET=" + socket(),
+                                      "/usr/bin/setpriv",
+                                      "--reuid=" + std::to_string(uid),
+                                      "--regid=" + std::to_string(gid),
+                                      "--clear-groups",
+                                      "--"};
+        const auto w = worker_argv(script);
+        argv.insert(argv.end(), w.begin(), w.end());
+        return argv;
+    }
+    Outcome run_client(unsigned uid, unsigned gid, const Script& script) const {
+        return run_command(client(uid, gid, script));
+    }
+
+    static Outcome stop(Process& broker) {
+        ::kill(broker.pid(), SIGTERM);
+        return broker.wait();
+    }
+
+    TempDir dir;
+};
+
+TEST_F(Serve, ClientsOfDifferentUsersGetTheirOwnProfilesAndOthersAreRefused) {
+    write_policy("[profile.alice]\nclients = { users = [1001] }\nread = [\"" + dir.path() +
+                 "/a/**\"]\n"
+                 "[profile.bob]\nclients = { users = [1002] }\nread = [\"" +
+                 dir.path() +
+                 "/b/**\"]\n"
+                 "[profile.media]\nclients = { groups = [2001] }\nread = [\"" +
+                 dir.path() + "/c/**\"]\n");
+    NotifySocket notify(dir / "notify.sock");
+    auto broker = start_broker(notify);
+
+    const Outcome alice = run_client(1001, 1001, {{"read", dir / "a/file"}, {"read", dir / "b/file"}});
+    EXPECT_EQ(alice.lines(), (std::vector<std::string>{"ok in a", "EACCES"})) << alice.err;
+    const Outcome bob = run_client(1002, 1002, {{"read", dir / "b/file"}, {"read", dir / "a/file"}});
+    EXPECT_EQ(bob.lines(), (std::vector<std::string>{"ok in b", "EACCES"})) << bob.err;
+    const Outcome by_group = run_client(1004, 2001, {{"read", dir / "c/file"}, {"read", dir / "a/file"}});
+    EXPECT_EQ(by_group.lines(), (std::vector<std::string>{"ok in c", "EACCES"})) << by_group.err;
+    const Outcome stranger = run_client(1003, 1003, {{"read", dir / "a/file"}});
+    ASSERT_EQ(stranger.lines().size(), 1u);
+    EXPECT_FALSE(stranger.lines()[0].starts_with("ok")) << stranger.lines()[0];
+
+    const Outcome stopped = stop(*broker);
+    EXPECT_EQ(stopped.status, 0) << stopped.err;
+    EXPECT_NE(stopped.err.find("refused a client"), std::string::npos) << stopped.err;
+    EXPECT_NE(stopped.err.find("uid 1003"), std::string::npos) << stopped.err;
+}
+
+TEST_F(Serve, ABootstrapChannelUsedByAProcessOfAnotherUidIsClosed) {
+    write_policy("[profile.root]\nclients = { users = [0] }\nread = [\"" + dir.path() + "/a/**\"]\n");
+    NotifySocket notify(dir / "notify.sock");
+    auto broker = start_broker(notify);
+
+    // Connected as root; the connection then handed to a child that has become uid 1001.
+    unique_fd connection(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    const sockaddr_un sa = unix_address(socket());
+    ASSERT_EQ(::connect(connection.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa), 0);
+    auto attach_on = [&](int bootstrap) {
+        int pair[2];
+        if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return 2;
+        unique_fd mine(pair[0]), theirs(pair[1]);
+        wire::Request req;
+        req.op = wire::Op::attach;
+        req.id = 1;
+        std::array<std::byte, wire::kRequestHeaderSize> frame{};
+        const std::size_t size = wire::encode_request(req, frame);
+        const proto::Credentials me = proto::own_credentials();
+        proto::SendOptions options;
+        options.fd = theirs.get();
+        options.credentials = &me;
+        if (proto::send(bootstrap, std::span(frame.data(), size), options) != 0) return 3;
+        theirs.reset();
+        std::array<std::byte, wire::kMaxReplySize + 1> buf;
+        const proto::Received r = proto::receive(mine.get(), buf, 0, 0);
+        return r.status == proto::RecvStatus::ok ? 0 : 1;  // 1: refused (the channel was dropped)
+    };
+    const pid_t child = ::fork();
+    if (child == 0) {
+        if (::setresgid(1001, 1001, 1001) != 0 || ::setresuid(1001, 1001, 1001) != 0) ::_exit(4);
+        ::_exit(attach_on(connection.get()));
+    }
+    EXPECT_EQ(status_of(child), 1) << "the other uid's attach must be refused";
+    // The broker ended the channel itself: even its rightful owner cannot use it any more.
+    EXPECT_NE(attach_on(connection.get()), 0);
+
+    const Outcome stopped = stop(*broker);
+    EXPECT_NE(stopped.err.find("credentials of another user"), std::string::npos) << stopped.err;
+}
+
+TEST_F(Serve, ReloadAppliesAGoodPolicyToConnectedClientsAndKeepsTheOldOneOverABrokenFile) {
+    const std::string file = dir / "a/file";
+    write_policy("[profile.alice]\nclients = { users = [1001] }\nread = [\"" + dir.path() + "/a/**\"]\n");
+    NotifySocket notify(dir / "notify.sock");
+    auto broker = start_broker(notify);
+    Process alice(client(
+        1001, 1001,
+        {{"read", file}, {"wait-line"}, {"read", file}, {"wait-line"}, {"read", file}, {"stat", file}}));
+    ASSERT_EQ(alice.read_line(), "ok in a");
+    ASSERT_EQ(alice.read_line(), "waiting");
+
+    // A good policy that no longer grants the file: the connected client's next request sees it.
+    write_policy("[profile.alice]\nclients = { users = [1001] }\nread = [\"" + dir.path() + "/b/**\"]\n");
+    ::kill(broker->pid(), SIGHUP);
+    ASSERT_TRUE(notify.wait_for("RELOADING=1"));
+    ASSERT_TRUE(notify.wait_for("READY=1"));
+    alice.write("\n");
+    EXPECT_EQ(alice.read_line(), "EACCES");
+    ASSERT_EQ(alice.read_line(), "waiting");
+
+    // A broken file that would grant it again: rejected as a whole, the previous policy stays.
+    write_policy("[profile.alice]\nclients = { users = [1001] }\nread = [\"" + dir.path() +
+                 "/a/**\"]\nwrite = [\"relative/path\"]\n");
+    ::kill(broker->pid(), SIGHUP);
+    ASSERT_TRUE(notify.wait_for("READY=1"));
+    alice.write("\n");
+    EXPECT_EQ(alice.read_line(), "EACCES");
+    EXPECT_EQ(alice.read_line(), "EACCES");
+    EXPECT_EQ(alice.wait().status, 0);
+
+    const Outcome stopped = stop(*broker);
+    EXPECT_EQ(stopped.status, 0);
+    EXPECT_NE(stopped.err.find("policy.toml:5:"), std::string::npos) << "the error's file:line:col\n"
+                                                                     << stopped.err;
+    EXPECT_NE(stopped.err.find("still serving the policy loaded before"), std::string::npos) << stopped.err;
+}
+
+TEST_F(Serve, StartsUnderSystemdSocketActivationAndServesARequest) {
+    if (::access("/usr/bin/systemd-socket-activate", X_OK) != 0)
+        GTEST_SKIP() << "needs systemd-socket-activate (Debian package systemd)";
+    write_policy("[profile.alice]\nclients = { users = [1001] }\nread = [\"" + dir.path() + "/a/**\"]\n");
+    ::mkdir((dir / "run").c_str(), 0755);
+    // The socket belongs to the service manager; --socket is ignored when one is passed.
+    Process activator({"/usr/bin/systemd-socket-activate", "--seqpacket", "-l", socket(), fdbroker_bin(),
+                       "serve", "--policy", dir / "policy.toml", "--socket", dir / "unused.sock"});
+    for (int i = 0; i < 500 && !exists(socket()); ++i)
+        std::this_thread::sleep_for(10ms);
+    ::chmod(socket().c_str(), 0666);
+
+    const Outcome alice = run_client(1001, 1001, {{"read", dir / "a/file"}, {"read", dir / "b/file"}});
+    EXPECT_EQ(alice.lines(), (std::vector<std::string>{"ok in a", "EACCES"})) << alice.err;
+    EXPECT_FALSE(exists(dir / "unused.sock"));
+    const Outcome stopped = stop(activator);
+    EXPECT_EQ(stopped.status, 0) << stopped.err;
+    EXPECT_NE(stopped.err.find("the socket passed by systemd"), std::string::npos) << stopped.err;
+}
+
+TEST_F(Serve, AStaleSocketFileIsReplacedWhileALiveBrokerMakesASecondOneRefuse) {
+    write_policy("[profile.alice]\nclients = { users = [1001] }\nread = [\"" + dir.path() + "/a/**\"]\n");
+    ::mkdir((dir / "run").c_str(), 0755);
+    {  // What a crashed broker leaves: a socket file nobody listens on.
+        unique_fd stale(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+        const sockaddr_un sa = unix_address(socket());
+        ASSERT_EQ(::bind(stale.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa), 0);
+    }
+    ASSERT_TRUE(exists(socket()));
+    NotifySocket notify(dir / "notify.sock");
+    auto broker = start_broker(notify);
+    EXPECT_EQ(run_client(1001, 1001, {{"read", dir / "a/file"}}).lines(),
+              std::vector<std::string>{"ok in a"});
+
+    const Outcome second =
+        run_command({fdbroker_bin(), "serve", "--policy", dir / "policy.toml", "--socket", socket()});
+    EXPECT_EQ(second.status, 1);
+    EXPECT_NE(second.err.find("another fdbroker serve is running on " + socket()), std::string::npos)
+        << second.err;
+    // The first one is unharmed.
+    EXPECT_EQ(run_client(1001, 1001, {{"read", dir / "a/file"}}).lines(),
+              std::vector<std::string>{"ok in a"});
+    EXPECT_EQ(stop(*broker).status, 0);
+    EXPECT_FALSE(exists(socket())) << "the broker removes its socket file when it stops";
+}
+
+TEST_F(Serve, RefusesToReplaceALiveListenerOrAFileThatIsNoSocket) {
+    write_policy("[profile.alice]\nclients = { users = [1001] }\nread = [\"" + dir.path() + "/a/**\"]\n");
+    ::mkdir((dir / "run").c_str(), 0755);
+    // Someone else listening there without fdbroker's lock (another service, an older broker).
+    unique_fd live(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    const sockaddr_un sa = unix_address(socket());
+    ASSERT_EQ(::bind(live.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa), 0);
+    ASSERT_EQ(::listen(live.get(), 1), 0);
+    Outcome r = run_command({fdbroker_bin(), "serve", "--policy", dir / "policy.toml", "--socket", socket()});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("another broker is already listening on"), std::string::npos) << r.err;
+    EXPECT_TRUE(exists(socket()));
+
+    const std::string plain = dir / "run/plain";
+    write_file(plain, "data");
+    r = run_command({fdbroker_bin(), "serve", "--policy", dir / "policy.toml", "--socket", plain});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("is not a socket"), std::string::npos) << r.err;
+    EXPECT_EQ(read_file(plain), "data");
+
+    ::chmod((dir / "run").c_str(), 0777);
+    r = run_command(
+        {fdbroker_bin(), "serve", "--policy", dir / "policy.toml", "--socket", dir / "run/other.sock"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.err.find("others may write to it"), std::string::npos) << r.err;
+}
+
+TEST_F(Serve, APoolWorkerKilledWithSigkillIsRestartedAndItsOutputForwarded) {
+    const std::string file = dir / "a/file";
+    std::string command = "command = [\"" + std::string(worker_bin()) + "\"";
+    for (const std::string& word : worker_argv({{"read", file}, {"uid"}, {"wait-line"}}))
+        if (word != worker_bin()) command += ", \"" + word + "\"";
+    command += "]\n";
+    write_policy("[profile.pool]\n" + command + "instances = 2\nrestart = \"always\"\nread = [\"" +
+                 dir.path() + "/a/**\"]\nruntime = [\"" + shared_library_dir() + "\"]\n");
+    NotifySocket notify(dir / "notify.sock");
+    auto broker = start_broker(notify);
+
+    std::set<pid_t> first;
+    for (int i = 0; i < 1000 && first.size() != 2; ++i) {
+        std::this_thread::sleep_for(10ms);
+        first = children_of(broker->pid());
+    }
+    ASSERT_EQ(first.size(), 2u);
+    const pid_t victim = *first.begin();
+    ASSERT_EQ(::kill(victim, SIGKILL), 0);
+    std::set<pid_t> after;
+    for (int i = 0; i < 1000; ++i) {
+        after = children_of(broker->pid());
+        if (after.size() == 2 && after.count(victim) == 0) break;
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_EQ(after.size(), 2u);
+    EXPECT_EQ(after.count(victim), 0u) << "the killed worker was replaced";
+    EXPECT_EQ(after.count(*first.rbegin()), 1u) << "the other worker kept running";
+    // Give the new worker time to say what it read before it is stopped.
+    std::this_thread::sleep_for(500ms);
+
+    const Outcome stopped = stop(*broker);
+    EXPECT_EQ(stopped.status, 0) << stopped.err;
+    EXPECT_NE(stopped.err.find("was killed by signal 9"), std::string::npos) << stopped.err;
+    EXPECT_NE(stopped.err.find("restarting in"), std::string::npos) << stopped.err;
+    EXPECT_NE(stopped.err.find("] ok in a"), std::string::npos) << "forwarded output\n" << stopped.err;
+    EXPECT_NE(stopped.err.find("] ok 65534 65534"), std::string::npos) << "workers run as nobody\n"
+                                                                       << stopped.err;
+    EXPECT_TRUE(children_of(broker->pid()).empty());
+}
+
+TEST_F(Serve, SigtermAnswersEveryRequestInFlightAndExitsZero) {
+    const std::string file = dir / "a/file";
+    write_policy("[profile.alice]\nclients = { users = [1001] }\nread = [\"" + dir.path() + "/a/**\"]\n");
+    NotifySocket notify(dir / "notify.sock");
+    auto broker = start_broker(notify);
+    std::vector<std::unique_ptr<Process>> clients;
+    for (int i = 0; i < 4; ++i) {
+        clients.push_back(std::make_unique<Process>(client(1001, 1001, {{"in-flight", file}})));
+        ASSERT_EQ(clients.back()->read_line(), "started");
+    }
+    ::kill(broker->pid(), SIGTERM);
+    ASSERT_TRUE(notify.wait_for("STOPPING=1"));
+    for (auto& c : clients) {
+        const std::string line = c->read_line();
+        EXPECT_TRUE(line.starts_with("ok answered=")) << line;
+        EXPECT_NE(line.find(" lost=0 bad=0"), std::string::npos) << line;
+    }
+    const Outcome stopped = broker->wait();
+    EXPECT_EQ(stopped.status, 0) << stopped.err;
+}
+
+TEST_F(Serve, TheBrokerConfinesItselfToWhatItsPolicyNeeds) {
+    write_policy("[profile.alice]\nclients = { users = [1001] }\nread = [\"" + dir.path() +
+                 "/a/**\"]\nlisten = [\"tcp:127.0.0.1:8080\"]\n");
+    NotifySocket notify(dir / "notify.sock");
+    auto broker = start_broker(notify);
+    const pid_t pid = broker->pid();
+    EXPECT_EQ(proc_status_field(pid, "NoNewPrivs"), "1");
+    EXPECT_EQ(proc_status_field(pid, "Seccomp"), "2");
+    // dac_override dac_read_search fowner chown setuid setgid: bits 1, 2, 3, 0, 7, 6.
+    EXPECT_EQ(proc_status_field(pid, "CapEff"), "00000000000000cf");
+    EXPECT_EQ(proc_status_field(pid, "CapBnd"), "00000000000000cf");
+    EXPECT_EQ(stop(*broker).status, 0);
+
+    // A listen rule below 1024 keeps CAP_NET_BIND_SERVICE (bit 10) as well.
+    write_policy("[profile.alice]\nclients = { users = [1001] }\nlisten = [\"tcp:127.0.0.1:443\"]\n");
+    auto second = start_broker(notify);
+    EXPECT_EQ(proc_status_field(second->pid(), "CapEff"), "00000000000004cf");
+    EXPECT_EQ(stop(*second).status, 0);
+}
+
+}  // namespace
+}  // namespace fdbroker::test
