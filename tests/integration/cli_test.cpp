@@ -211,6 +211,31 @@ TEST(CliUsage, HelpAndVersion) {
     EXPECT_NE(run_command({fdbroker_bin(), "run", "--help"}).out.find("--policy"), std::string::npos);
     EXPECT_NE(run_command({fdbroker_bin(), "check", "--help"}).out.find("FILE:LINE:COL"), std::string::npos);
     EXPECT_EQ(run_command({fdbroker_bin(), "frobnicate"}).status, 2);
+    const Outcome serve_help = run_command({fdbroker_bin(), "serve", "--help"});
+    EXPECT_EQ(serve_help.status, 0);
+    EXPECT_NE(serve_help.out.find("--socket-group"), std::string::npos);
+    EXPECT_NE(help.out.find("fdbroker serve"), std::string::npos);
+}
+
+TEST(CliUsage, ServeRefusesBadOptionsAndBadPolicies) {
+    TempDir dir;
+    write_file(dir / "bad.toml", "version = 1\n[profile.p]\nread = [\"relative\"]\n");
+    const std::string socket = dir / "s.sock";
+    EXPECT_EQ(run_command({fdbroker_bin(), "serve"}).status, 2) << "--policy is required";
+    Outcome o = run_command({fdbroker_bin(), "serve", "--policy", dir / "bad.toml", "--socket-mode", "0999"});
+    EXPECT_EQ(o.status, 2);
+    EXPECT_NE(o.err.find("--socket-mode must be an octal mode"), std::string::npos) << o.err;
+    o = run_command({fdbroker_bin(), "serve", "--policy", dir / "bad.toml", "--socket", socket});
+    EXPECT_EQ(o.status, 1);
+    EXPECT_TRUE(o.err.starts_with("fdbroker: " + dir.path() + "/bad.toml:3:")) << o.err;
+    EXPECT_FALSE(exists(socket)) << "nothing is set up for a policy that does not load";
+    write_file(dir / "good.toml", "version = 1\n[profile.p]\nclients = { users = [1001] }\n");
+    o = run_command({fdbroker_bin(), "serve", "--policy", dir / "good.toml", "--socket", "relative.sock"});
+    EXPECT_EQ(o.status, 1);
+    EXPECT_NE(o.err.find("give an absolute path or @name"), std::string::npos) << o.err;
+    o = run_command({fdbroker_bin(), "serve", "--policy", dir / "bad.toml", "--socket-group", "no-such-group-x"});
+    EXPECT_EQ(o.status, 1);
+    EXPECT_NE(o.err.find("no group 'no-such-group-x'"), std::string::npos) << o.err;
 }
 
 }  // namespace
