@@ -117,7 +117,7 @@ class Serve : public ::testing::Test {
         }
     }
 
-    std::string socket() const { return dir / "run/fdbroker.sock"; }
+    std::string socket() const { return address.empty() ? dir / "run/fdbroker.sock" : address; }
 
     void write_policy(const std::string& text) const {
         write_file(dir / "policy.toml", "version = 1\n" + text);
@@ -159,6 +159,7 @@ class Serve : public ::testing::Test {
     }
 
     TempDir dir;
+    std::string address;  // set for an abstract socket
 };
 
 TEST_F(Serve, ClientsOfDifferentUsersGetTheirOwnProfilesAndOthersAreRefused) {
@@ -310,6 +311,21 @@ TEST_F(Serve, AStaleSocketFileIsReplacedWhileALiveBrokerMakesASecondOneRefuse) {
               std::vector<std::string>{"ok in a"});
     EXPECT_EQ(stop(*broker).status, 0);
     EXPECT_FALSE(exists(socket())) << "the broker removes its socket file when it stops";
+}
+
+TEST_F(Serve, AnAbstractSocketServesAndASecondBrokerOnTheSameNameRefuses) {
+    address = "@fdbroker-test-" + std::to_string(::getpid());
+    write_policy("[profile.alice]\nclients = { users = [1001] }\nread = [\"" + dir.path() + "/a/**\"]\n");
+    NotifySocket notify(dir / "notify.sock");
+    auto broker = start_broker(notify);
+    EXPECT_EQ(run_client(1001, 1001, {{"read", dir / "a/file"}}).lines(),
+              std::vector<std::string>{"ok in a"});
+    const Outcome second =
+        run_command({fdbroker_bin(), "serve", "--policy", dir / "policy.toml", "--socket", address});
+    EXPECT_EQ(second.status, 1);
+    EXPECT_NE(second.err.find("another process is already listening on " + address), std::string::npos)
+        << second.err;
+    EXPECT_EQ(stop(*broker).status, 0);
 }
 
 TEST_F(Serve, RefusesToReplaceALiveListenerOrAFileThatIsNoSocket) {
