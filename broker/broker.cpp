@@ -78,6 +78,12 @@ bool Broker::drained() const noexcept {
            std::all_of(sessions_.begin(), sessions_.end(), [](const auto& s) { return s->closed(); });
 }
 
+std::size_t Broker::connections_of(uid_t uid) const noexcept {
+    return static_cast<std::size_t>(std::count_if(sessions_.begin(), sessions_.end(), [&](const auto& s) {
+        return !s->closed() && s->owner_pid() == 0 && s->admission_uid() == uid;
+    }));
+}
+
 std::size_t Broker::channels() const noexcept {
     return static_cast<std::size_t>(std::count_if(sessions_.begin(), sessions_.end(), [](const auto& s) {
         return !s->closed() && s->owner_pid() != 0;

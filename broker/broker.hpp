@@ -36,6 +36,8 @@ class Broker {
     void close_all() noexcept;
     [[nodiscard]] bool drained() const noexcept;
     [[nodiscard]] std::size_t channels() const noexcept;
+    // Bootstrap channels (serve-mode connections) open for processes of this uid.
+    [[nodiscard]] std::size_t connections_of(uid_t uid) const noexcept;
     [[nodiscard]] const policy::Profile& profile() const noexcept { return *profile_; }
 
     EventLoop& loop() noexcept { return loop_; }

@@ -34,6 +34,9 @@ constexpr int kSetupFailed = 1;
 // How long a stopping broker waits for requests in flight, pending connects and pool workers before it
 // kills what is left and exits.
 constexpr std::chrono::seconds kDrainTimeout{10};
+// Connections one user may hold open at once: each costs the broker a descriptor, and a client needs
+// one per process tree that talks to the broker.
+constexpr std::size_t kMaxConnectionsPerUser = 256;
 // Pool workers still running this long after SIGTERM get SIGKILL.
 constexpr std::chrono::seconds kStopGrace{5};
 
@@ -152,6 +155,14 @@ void Server::accept_client(unique_fd connection, Peer peer) noexcept {
     if (profile == nullptr) {
         log("refused a client (pid %d, uid %u, gid %u): no profile's 'clients' names it",
             static_cast<int>(peer.pid), static_cast<unsigned>(peer.uid), static_cast<unsigned>(peer.gid));
+        return;
+    }
+    std::size_t held = 0;
+    for (const Served& s : served_)
+        held += s.broker->connections_of(peer.uid);
+    if (held >= kMaxConnectionsPerUser) {
+        log("refused a client (pid %d, uid %u): its user already holds %zu connections",
+            static_cast<int>(peer.pid), static_cast<unsigned>(peer.uid), held);
         return;
     }
     // What a root broker creates for a client belongs to the client, as if it had made it itself.

@@ -219,7 +219,12 @@ std::optional<ServeSocket> ServeSocket::from_systemd(std::string& error) {
 }
 
 ServeSocket::~ServeSocket() {
+    remove_file();
+}
+
+void ServeSocket::remove_file() noexcept {
     if (!remove_path_.empty()) ::unlink(remove_path_.c_str());
+    remove_path_.clear();
 }
 
 }  // namespace fdbroker::broker

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "fdbroker/unique_fd.hpp"
 
@@ -32,8 +33,22 @@ class ServeSocket {
     // `error` set when what was passed is not one listening unix seqpacket socket.
     [[nodiscard]] static std::optional<ServeSocket> from_systemd(std::string& error);
 
-    ServeSocket(ServeSocket&&) noexcept = default;
-    ServeSocket& operator=(ServeSocket&&) noexcept = default;
+    // A moved-from socket has nothing left to remove.
+    ServeSocket(ServeSocket&& other) noexcept
+        : listener_(std::move(other.listener_)),
+          lock_(std::move(other.lock_)),
+          name_(std::move(other.name_)),
+          remove_path_(std::exchange(other.remove_path_, {})) {}
+    ServeSocket& operator=(ServeSocket&& other) noexcept {
+        if (this != &other) {
+            remove_file();
+            listener_ = std::move(other.listener_);
+            lock_ = std::move(other.lock_);
+            name_ = std::move(other.name_);
+            remove_path_ = std::exchange(other.remove_path_, {});
+        }
+        return *this;
+    }
     ~ServeSocket();  // removes the socket file it created
 
     [[nodiscard]] int fd() const noexcept { return listener_.get(); }
@@ -43,6 +58,7 @@ class ServeSocket {
 
   private:
     ServeSocket() = default;
+    void remove_file() noexcept;
 
     unique_fd listener_;
     unique_fd lock_;

@@ -50,6 +50,8 @@ class Session final : public EventHandler {
     // The process a private channel belongs to (pid 0 for a bootstrap channel).
     [[nodiscard]] pid_t owner_pid() const noexcept { return owner_.pid; }
     [[nodiscard]] int fd() const noexcept { return channel_.get(); }
+    // The uid a bootstrap channel admits.
+    [[nodiscard]] uid_t admission_uid() const noexcept { return admission_.uid; }
 
     // Sends a reply, queueing it if the worker is not reading (and then reading nothing more from it
     // until the queue drains, so a worker cannot make the broker buffer without bound).

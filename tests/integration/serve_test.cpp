@@ -230,6 +230,49 @@ TEST_F(Serve, ABootstrapChannelUsedByAProcessOfAnotherUidIsClosed) {
     EXPECT_NE(stopped.err.find("credentials of another user"), std::string::npos) << stopped.err;
 }
 
+TEST_F(Serve, OneUserCannotHoldMoreThan256Connections) {
+    write_policy(
+        "[profile.alice]\nclients = { users = [1001] }\n[profile.root]\nclients = { users = [0] }\nread = "
+        "[\"" +
+        dir.path() + "/a/**\"]\n");
+    NotifySocket notify(dir / "notify.sock");
+    auto broker = start_broker(notify);
+    const sockaddr_un sa = unix_address(socket());
+    int go[2], done[2];
+    ASSERT_EQ(::pipe(go), 0);
+    ASSERT_EQ(::pipe(done), 0);
+    const pid_t child = ::fork();
+    if (child == 0) {
+        if (::setresgid(1001, 1001, 1001) != 0 || ::setresuid(1001, 1001, 1001) != 0) ::_exit(255);
+        std::vector<unique_fd> held;
+        for (int i = 0; i < 300; ++i) {
+            held.emplace_back(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+            if (::connect(held.back().get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0)
+                ::_exit(254);
+        }
+        char byte = 0;
+        if (::write(done[1], "c", 1) != 1 || ::read(go[0], &byte, 1) != 1) ::_exit(253);
+        int refused = 0;
+        for (const unique_fd& fd : held) {
+            pollfd p{fd.get(), POLLIN, 0};
+            refused += ::poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLIN)) != 0;
+        }
+        ::_exit(refused);
+    }
+    char byte = 0;
+    ASSERT_EQ(::read(done[0], &byte, 1), 1);
+    // Connections are accepted in order: once a later one (root's) is served, all 300 were judged.
+    const Outcome root =
+        run_command({"/usr/bin/env", "FDBROKER_SOCKET=" + socket(), worker_bin(), "read", dir / "a/file"});
+    EXPECT_EQ(root.lines(), std::vector<std::string>{"ok in a"}) << root.err;
+    ASSERT_EQ(::write(go[1], "g", 1), 1);
+    EXPECT_EQ(status_of(child), 300 - 256);
+    for (const int fd : {go[0], go[1], done[0], done[1]})
+        ::close(fd);
+    const Outcome stopped = stop(*broker);
+    EXPECT_NE(stopped.err.find("its user already holds 256 connections"), std::string::npos) << stopped.err;
+}
+
 TEST_F(Serve, ReloadAppliesAGoodPolicyToConnectedClientsAndKeepsTheOldOneOverABrokenFile) {
     const std::string file = dir / "a/file";
     write_policy("[profile.alice]\nclients = { users = [1001] }\nread = [\"" + dir.path() + "/a/**\"]\n");
