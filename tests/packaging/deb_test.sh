@@ -7,7 +7,8 @@
 # EXTRA_CFLAGS: a sanitized build packages instrumented libraries, which only instrumented programs link.
 set -euo pipefail
 build=$1 here=$2 libdir=$3 build_type=$4 version=$5 extra_cflags=${6:-}
-for tool in cpack dpkg-deb cc pkg-config cmake; do
+# dpkg-shlibdeps (dpkg-dev) and file: cpack needs them to compute the package's Depends.
+for tool in cpack dpkg-deb dpkg-shlibdeps file cc pkg-config cmake objdump ldd; do
     command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed"; exit 77; }
 done
 
