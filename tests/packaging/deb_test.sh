@@ -40,7 +40,8 @@ dpkg-deb -e "$deb" "$tmp/control"
 grep -qx /etc/fdbroker/policy.toml "$tmp/control/conffiles" || { echo "policy.toml is not a conffile"; exit 1; }
 grep -q "^libfdbroker 0 fdbroker" "$tmp/control/shlibs" || { echo "no shlibs entry for libfdbroker.so.0"; exit 1; }
 lib=$root/usr/$libdir
-objdump -p "$lib/libfdbroker.so.$version" | grep -q 'SONAME *libfdbroker\.so\.0$' || { echo "wrong SONAME"; exit 1; }
+soname=$(objdump -p "$lib/libfdbroker.so.$version" | sed -n 's/^ *SONAME *//p')
+[ "$soname" = libfdbroker.so.0 ] || { echo "SONAME is '$soname', not libfdbroker.so.0"; exit 1; }
 
 step "packaged fdbroker checks the packaged policy and examples"
 "$root/usr/bin/fdbroker" check "$root/etc/fdbroker/policy.toml" "$root"/usr/share/doc/fdbroker/examples/*.toml
@@ -48,11 +49,14 @@ step "packaged fdbroker checks the packaged policy and examples"
 # No broker for the consumers: an explicit socket path where nothing listens.
 export FDBROKER_SOCKET=$tmp/no-broker.sock
 unset FDBROKER_FD
+# Whether PROGRAM loads libfdbroker.so, and from where. (ldd's output is read whole: `ldd | grep -q`
+# fails under pipefail whenever grep stops reading first.)
+libfdbroker_of() { ldd "$1" | sed -n 's/^[[:space:]]*libfdbroker\.so\.0 => \([^ ]*\).*/\1/p'; }
 runs_packaged() {  # PROGRAM: runs it, and it must have loaded libfdbroker from the unpacked tree (or none)
     "$1"
-    if ldd "$1" | grep -q 'libfdbroker\.so'; then
-        ldd "$1" | grep -q "libfdbroker\.so\.0 => $lib/" || { ldd "$1"; echo "$1 loads another libfdbroker"; exit 1; }
-    fi
+    local from
+    from=$(libfdbroker_of "$1")
+    [ -z "$from" ] || [[ $from == "$lib/"* ]] || { echo "$1 loads $from, not the package's library"; exit 1; }
 }
 
 step "pkg-config consumer"
@@ -63,7 +67,7 @@ echo "pkg-config --cflags --libs fdbroker: $flags"
 grep -q -- "-I$root/" <<<"$flags" || { echo "pkg-config's include path is not in the package"; exit 1; }
 # shellcheck disable=SC2086 # flags are words
 cc -Wall -Werror $extra_cflags "$here/consumer/consumer.c" $flags -Wl,-rpath,"$lib" -o "$tmp/consumer-pc"
-ldd "$tmp/consumer-pc" | grep -q libfdbroker || { echo "consumer-pc is not linked with libfdbroker"; exit 1; }
+[ -n "$(libfdbroker_of "$tmp/consumer-pc")" ] || { echo "consumer-pc is not linked with libfdbroker"; exit 1; }
 runs_packaged "$tmp/consumer-pc"
 unset PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
 
@@ -72,8 +76,8 @@ cmake -S "$here/consumer" -B "$tmp/cmake" -DCMAKE_PREFIX_PATH="$root/usr" -DEXPE
     -DCMAKE_C_FLAGS="-Wall -Werror $extra_cflags" -DCMAKE_CXX_FLAGS="$extra_cflags" \
     -DCMAKE_EXE_LINKER_FLAGS="$extra_cflags" >"$tmp/cmake.log" 2>&1 || { cat "$tmp/cmake.log"; exit 1; }
 cmake --build "$tmp/cmake" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
-ldd "$tmp/cmake/consumer_shared" | grep -q libfdbroker || { echo "consumer_shared is not linked with libfdbroker"; exit 1; }
-! ldd "$tmp/cmake/consumer_static" | grep -q libfdbroker || { echo "consumer_static loads libfdbroker.so"; exit 1; }
+[ -n "$(libfdbroker_of "$tmp/cmake/consumer_shared")" ] || { echo "consumer_shared is not linked with libfdbroker"; exit 1; }
+[ -z "$(libfdbroker_of "$tmp/cmake/consumer_static")" ] || { echo "consumer_static loads libfdbroker.so"; exit 1; }
 runs_packaged "$tmp/cmake/consumer_shared"
 runs_packaged "$tmp/cmake/consumer_static"
 echo "the package installs, and its library works through pkg-config and CMake"
