@@ -25,3 +25,17 @@ foreach(pc IN LISTS pc_files)
     string(REGEX REPLACE "^# Relative to this file[^\n]*\n" "" text "${text}")
     file(WRITE "${pc}" "${text}")
 endforeach()
+
+# Strip as Debian's dh_strip does (CPACK_STRIP_FILES already stripped the program and the shared
+# library): the compiler's .comment notes go, and the static library loses its debug information
+# but keeps its symbol table.
+find_program(STRIP strip REQUIRED)
+file(GLOB programs "${stage}/usr/bin/fdbroker" "${stage}/usr/lib/*/libfdbroker.so.*.*.*"
+    "${stage}/usr/lib/libfdbroker.so.*.*.*")
+file(GLOB archives "${stage}/usr/lib/*/libfdbroker.a" "${stage}/usr/lib/libfdbroker.a")
+if(NOT programs OR NOT archives)
+    message(FATAL_ERROR "cpack-stage: fdbroker, libfdbroker.so.* or libfdbroker.a not staged")
+endif()
+execute_process(COMMAND ${STRIP} --remove-section=.comment --remove-section=.note ${programs}
+    COMMAND_ERROR_IS_FATAL ANY)
+execute_process(COMMAND ${STRIP} --strip-debug --remove-section=.comment ${archives} COMMAND_ERROR_IS_FATAL ANY)
