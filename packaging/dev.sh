@@ -7,8 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# dpkg-dev and file: cpack's .deb (Depends from dpkg-shlibdeps); man-db and systemd: the packaging
+# tests check the man pages and units with man and systemd-analyze.
 packages=(cmake make g++ pkg-config libseccomp-dev libcap-ng-dev libboost-program-options-dev
-          libtomlplusplus-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev)
+          libtomlplusplus-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
+          dpkg-dev file man-db systemd)
 
 install_deps() {
     local missing=() p

@@ -7,12 +7,13 @@ prefix=$(mktemp -d /tmp/fdbroker-install-XXXXXX)
 trap 'rm -rf "$prefix"' EXIT
 chmod 755 "$prefix"
 cmake --install "$build" --prefix "$prefix" >/dev/null
-inc=$prefix/include lib=$prefix/lib
-[ -d "$lib" ] || lib=$(dirname "$(find "$prefix" -name libfdbroker.so | head -1)")
+inc=$prefix/include
+lib=$(dirname "$(find "$prefix" -name libfdbroker.so | head -1)")  # lib/ or lib/<multiarch>/
 
 cc -Wall -Werror -I"$inc" "$source/packaging/examples/fdcat.c" -L"$lib" -lfdbroker -Wl,-rpath,"$lib" -o "$prefix/fdcat-shared"
 c++ -std=c++20 -Wall -Werror -I"$inc" "$source/packaging/examples/fdstat.cpp" "$lib/libfdbroker.a" -lseccomp -pthread -o "$prefix/fdstat-static"
-! ldd "$prefix/fdstat-static" | grep -q libfdbroker   # really static
+# Really static. (A `! ...` pipeline never trips errexit, so the check is written out.)
+if grep -q libfdbroker <<<"$(ldd "$prefix/fdstat-static")"; then echo "fdstat-static loads libfdbroker.so"; exit 1; fi
 
 policy=$prefix/policy.toml
 printf 'version = 1\n[profile.default]\nread = ["%s/policy.toml"]\nruntime = ["%s"]\n' "$prefix" "$lib" > "$policy"
