@@ -124,13 +124,17 @@ bool Server::open_socket(const ServeOptions& options) {
 bool Server::confine_self() {
     held_.spawns_workers = policy_->has_pools();
     held_.binds_low_ports = policy_->listens_below_1024();
-    std::string step;
-    if (const int err = sandbox::confine_broker(held_, step); err != 0) {
-        log("serve: %s: %s", step.c_str(), std::strerror(err));
+    const sandbox::Confined confined = sandbox::confine_broker(held_);
+    if (confined.error != 0) {
+        log("serve: %s: %s", confined.step.c_str(), std::strerror(confined.error));
         return false;
     }
     log("serving %s on %s; capabilities kept: %s", policy_file_.c_str(), socket_->name().c_str(),
-        sandbox::kept_capabilities(held_).c_str());
+        confined.kept.c_str());
+    if (!confined.missing.empty())
+        log("the policy may need capabilities fdbroker was started without: %s (what needs them fails with "
+            "EPERM)",
+            confined.missing.c_str());
     return true;
 }
 

@@ -26,16 +26,35 @@ std::vector<unsigned> capabilities_for(const BrokerNeeds& needs) {
     return caps;
 }
 
-int drop_capabilities(const BrokerNeeds& needs) {
-    if (::geteuid() != 0) return 0;
-    capng_clear(CAPNG_SELECT_ALL);
+std::string names(const std::vector<unsigned>& caps) {
+    std::string out;
+    for (const unsigned cap : caps) {
+        if (!out.empty()) out += ' ';
+        const char* name = capng_capability_to_name(cap);
+        out += name ? name : std::to_string(cap);
+    }
+    return out;
+}
+
+int drop_capabilities(const BrokerNeeds& needs, Confined& result) {
+    if (::geteuid() != 0) {
+        result.kept = "none (not root)";
+        return 0;
+    }
+    if (capng_get_caps_process() != 0) return EPERM;
+    std::vector<unsigned> keep, missing;
     for (const unsigned cap : capabilities_for(needs))
+        (capng_have_capability(CAPNG_PERMITTED, cap) ? keep : missing).push_back(cap);
+    capng_clear(CAPNG_SELECT_ALL);
+    for (const unsigned cap : keep)
         if (capng_update(CAPNG_ADD,
                          static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET),
                          cap) != 0)
             return EINVAL;
     // Bounding set first (while CAP_SETPCAP is still held), then the other sets; ambient ones cleared.
     if (capng_apply(CAPNG_SELECT_ALL) != 0) return EPERM;
+    result.kept = keep.empty() ? "none" : names(keep);
+    result.missing = names(missing);
     return 0;
 }
 
@@ -122,31 +141,19 @@ int load_filter(const BrokerNeeds& needs) {
 
 }  // namespace
 
-int confine_broker(const BrokerNeeds& needs, std::string& error) {
-    if (const int err = drop_capabilities(needs); err != 0) {
-        error = "dropping capabilities";
-        return err;
+Confined confine_broker(const BrokerNeeds& needs) {
+    Confined result;
+    if (const int err = drop_capabilities(needs, result); err != 0) {
+        result.error = err;
+        result.step = "dropping capabilities";
+    } else if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        result.error = errno;
+        result.step = "setting no_new_privs";
+    } else if (const int failed = load_filter(needs); failed != 0) {
+        result.error = failed;
+        result.step = "loading the broker's seccomp filter";
     }
-    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-        error = "setting no_new_privs";
-        return errno;
-    }
-    if (const int err = load_filter(needs); err != 0) {
-        error = "loading the broker's seccomp filter";
-        return err;
-    }
-    return 0;
-}
-
-std::string kept_capabilities(const BrokerNeeds& needs) {
-    if (::geteuid() != 0) return "none (not root)";
-    std::string names;
-    for (const unsigned cap : capabilities_for(needs)) {
-        if (!names.empty()) names += ' ';
-        const char* name = capng_capability_to_name(cap);
-        names += name ? name : std::to_string(cap);
-    }
-    return names;
+    return result;
 }
 
 }  // namespace fdbroker::sandbox

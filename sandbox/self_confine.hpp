@@ -11,11 +11,17 @@ struct BrokerNeeds {
     bool binds_low_ports = false;  // a listen rule below port 1024
 };
 
-// Returns 0, or an errno value with `error` naming the step that failed. A broker that is not root
-// holds no capabilities to drop; it still gets no_new_privs and the filter.
-[[nodiscard]] int confine_broker(const BrokerNeeds& needs, std::string& error);
+struct Confined {
+    int error = 0;        // 0, or an errno value
+    std::string step;     // what failed
+    std::string kept;     // capability names, for the log
+    std::string missing;  // capabilities `needs` asks for that the broker was started without
+};
 
-// The capabilities confine_broker keeps for `needs`, by name (for the log and the tests).
-[[nodiscard]] std::string kept_capabilities(const BrokerNeeds& needs);
+// Keeps the capabilities `needs` asks for that the broker holds (a service manager may have withheld
+// some: what they serve then fails with EPERM, and `missing` names them), drops every other one from
+// every set, then sets no_new_privs and loads the filter. A broker that is not root holds no
+// capabilities; it still gets no_new_privs and the filter.
+[[nodiscard]] Confined confine_broker(const BrokerNeeds& needs);
 
 }  // namespace fdbroker::sandbox

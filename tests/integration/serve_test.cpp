@@ -124,13 +124,15 @@ class Serve : public ::testing::Test {
     }
 
     // The broker in the background, announcing readiness to `notify`.
-    std::unique_ptr<Process> start_broker(NotifySocket& notify, const std::vector<std::string>& extra = {}) {
-        std::vector<std::string> argv{"/usr/bin/env",  "NOTIFY_SOCKET=" + notify.path(),
-                                      fdbroker_bin(),  "serve",
-                                      "--policy",      dir / "policy.toml",
-                                      "--socket",      socket(),
-                                      "--socket-mode", "0666"};
-        argv.insert(argv.end(), extra.begin(), extra.end());
+    // `wrapper` runs before the broker (setpriv with options, say).
+    std::unique_ptr<Process> start_broker(NotifySocket& notify,
+                                          const std::vector<std::string>& wrapper = {}) {
+        std::vector<std::string> argv{"/usr/bin/env", "NOTIFY_SOCKET=" + notify.path()};
+        argv.insert(argv.end(), wrapper.begin(), wrapper.end());
+        for (const std::string& word :
+             {std::string(fdbroker_bin()), std::string("serve"), std::string("--policy"), dir / "policy.toml",
+              std::string("--socket"), socket(), std::string("--socket-mode"), std::string("0666")})
+            argv.push_back(word);
         auto broker = std::make_unique<Process>(argv);
         EXPECT_TRUE(notify.wait_for("READY=1")) << "the broker never reported READY=1";
         return broker;
@@ -478,6 +480,14 @@ TEST_F(Serve, TheBrokerConfinesItselfToWhatItsPolicyNeeds) {
     auto second = start_broker(notify);
     EXPECT_EQ(proc_status_field(second->pid(), "CapEff"), "00000000000004cf");
     EXPECT_EQ(stop(*second).status, 0);
+
+    // Started without CAP_FOWNER (bit 3), as a unit's CapabilityBoundingSet= may do: the broker keeps
+    // the rest and says what is missing.
+    auto third = start_broker(notify, {"/usr/bin/setpriv", "--bounding-set=-fowner", "--"});
+    EXPECT_EQ(proc_status_field(third->pid(), "CapEff"), "00000000000004c7");
+    const Outcome stopped = stop(*third);
+    EXPECT_EQ(stopped.status, 0);
+    EXPECT_NE(stopped.err.find("started without: fowner"), std::string::npos) << stopped.err;
 }
 
 }  // namespace

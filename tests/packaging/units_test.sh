@@ -25,6 +25,7 @@ out=$(MANPATH=$tmp/stage/usr/share/man systemd-analyze verify "$tmp/units/fdbrok
 echo "== systemd-analyze security (threshold $threshold)"
 systemd-analyze security --offline=true --threshold="$threshold" "$units/fdbroker.service" | tail -1
 # The drop-ins, appended as a drop-in directory would apply them.
-cat "$units/fdbroker.service" "$units/pools.conf" "$units/low-ports.conf" >"$tmp/units/fdbroker.service"
-echo "== with pools.conf and low-ports.conf (threshold $threshold_dropins)"
+cat "$units/fdbroker.service" "$units/network.conf" "$units/pools.conf" "$units/low-ports.conf" \
+    >"$tmp/units/fdbroker.service"
+echo "== with network.conf, pools.conf and low-ports.conf (threshold $threshold_dropins)"
 systemd-analyze security --offline=true --threshold="$threshold_dropins" "$tmp/units/fdbroker.service" | tail -1
