@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -72,7 +73,7 @@ class Server final : public PoolHost, public EventHandler {
     void end_turn() noexcept;
     [[nodiscard]] bool finished() const noexcept;
     [[nodiscard]] int turn_timeout() const noexcept;
-    void notify_status(const char* state) const noexcept;
+    void notify_status(const char* state) noexcept;
 
     std::string policy_file_;
     EventLoop loop_;
@@ -87,6 +88,8 @@ class Server final : public PoolHost, public EventHandler {
     bool stopping_ = false;
     Clock::time_point stop_started_;
     bool killed_pool_ = false;
+    Clock::time_point status_sent_;
+    std::string status_;  // the last STATUS= sent
 };
 
 bool Server::load_policy() {
@@ -282,6 +285,8 @@ void Server::end_turn() noexcept {
         s.broker->end_turn();
     std::erase_if(served_, [](const Served& s) { return s.retired; });
     std::erase_if(pool_, [](const auto& w) { return w->stopping() && !w->running(); });
+    // The counts in `systemctl status`, refreshed at most once a second: counting walks every session.
+    if (!stopping_ && Clock::now() - status_sent_ >= std::chrono::seconds(1)) notify_status(nullptr);
     if (!stopping_) return;
     const auto elapsed = Clock::now() - stop_started_;
     if (elapsed >= kStopGrace && !killed_pool_) {
@@ -306,14 +311,21 @@ int Server::turn_timeout() const noexcept {
     return stopping_ ? 100 : -1;  // while stopping, the deadlines are checked a few times a second
 }
 
-void Server::notify_status(const char* state) const noexcept {
+// Sends STATUS= with the current counts, after `state` (READY=1) when given; a status that did not
+// change is not sent again.
+void Server::notify_status(const char* state) noexcept {
     std::size_t channels = 0;
     for (const Served& s : served_)
         channels += s.broker->channels();
     const auto workers =
         std::count_if(pool_.begin(), pool_.end(), [](const auto& w) { return w->running(); });
-    ::sd_notifyf(0, "%s\nSTATUS=%zu profiles, %zu worker channels, %zu pool workers", state,
-                 policy_->profiles().size(), channels, static_cast<std::size_t>(workers));
+    char status[160];
+    std::snprintf(status, sizeof status, "STATUS=%zu profiles, %zu worker channels, %zu pool workers",
+                  policy_->profiles().size(), channels, static_cast<std::size_t>(workers));
+    status_sent_ = Clock::now();
+    if (state == nullptr && status_ == status) return;
+    status_ = status;
+    ::sd_notifyf(0, "%s%s%s", state ? state : "", state ? "\n" : "", status);
 }
 
 int Server::run(const ServeOptions& options) {

@@ -57,14 +57,20 @@ class NotifySocket {
     // Reads messages until one contains `what`; false if none does in time.
     bool wait_for(const std::string& what) {
         for (std::string m = next(); !m.empty(); m = next())
-            if (m.find(what) != std::string::npos) return true;
+            if (m.find(what) != std::string::npos) {
+                matched_ = m;
+                return true;
+            }
         return false;
     }
+    // The message wait_for found last.
+    [[nodiscard]] const std::string& matched() const { return matched_; }
     [[nodiscard]] const std::string& path() const { return path_; }
 
   private:
     std::string path_;
     unique_fd fd_;
+    std::string matched_;
 };
 
 int status_of(pid_t pid) {
@@ -291,6 +297,7 @@ TEST_F(Serve, ReloadAppliesAGoodPolicyToConnectedClientsAndKeepsTheOldOneOverABr
     ::kill(broker->pid(), SIGHUP);
     ASSERT_TRUE(notify.wait_for("RELOADING=1"));
     ASSERT_TRUE(notify.wait_for("READY=1"));
+    EXPECT_EQ(notify.matched(), "READY=1\nSTATUS=1 profiles, 1 worker channels, 0 pool workers");
     alice.write("\n");
     EXPECT_EQ(alice.read_line(), "EACCES");
     ASSERT_EQ(alice.read_line(), "waiting");
