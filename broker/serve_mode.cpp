@@ -6,7 +6,6 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +23,7 @@
 #include "broker/log.hpp"
 #include "broker/pool.hpp"
 #include "broker/serve_socket.hpp"
+#include "broker/systemd.hpp"
 #include "sandbox/landlock.hpp"
 #include "sandbox/self_confine.hpp"
 
@@ -182,11 +182,13 @@ void Server::accept_client(unique_fd connection, Peer peer) noexcept {
 
 void Server::reload() noexcept {
     if (stopping_) return;
-    ::sd_notifyf(
-        0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+    // steady_clock is CLOCK_MONOTONIC, the clock systemd expects here.
+    char reloading[64];
+    std::snprintf(
+        reloading, sizeof reloading, "RELOADING=1\nMONOTONIC_USEC=%llu",
         static_cast<unsigned long long>(
             std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count()));
-    const std::shared_ptr<const policy::Policy> old = policy_;
+    systemd::notify(reloading);
     if (!load_policy()) {
         log("reload: %s has errors; still serving the policy loaded before", policy_file_.c_str());
         notify_status("READY=1");
@@ -270,7 +272,7 @@ void Server::begin_stop() noexcept {
     if (stopping_) return;
     stopping_ = true;
     stop_started_ = Clock::now();
-    ::sd_notify(0, "STOPPING=1");
+    systemd::notify("STOPPING=1");
     log("stopping: answering the requests in flight");
     listener_->stop();
     socket_->close();
@@ -325,7 +327,8 @@ void Server::notify_status(const char* state) noexcept {
     status_sent_ = Clock::now();
     if (state == nullptr && status_ == status) return;
     status_ = status;
-    ::sd_notifyf(0, "%s%s%s", state ? state : "", state ? "\n" : "", status);
+    const std::string message = state ? std::string(state) + "\n" + status : std::string(status);
+    systemd::notify(message.c_str());
 }
 
 int Server::run(const ServeOptions& options) {

@@ -5,12 +5,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+
+#include "broker/systemd.hpp"
 
 namespace fdbroker::broker {
 
@@ -190,7 +191,7 @@ std::optional<ServeSocket> ServeSocket::create(const SocketSpec& spec, std::stri
 
 std::optional<ServeSocket> ServeSocket::from_systemd(std::string& error) {
     // unset_environment: the workers the broker spawns must not believe they were socket-activated.
-    const int n = ::sd_listen_fds(1);
+    const int n = systemd::listen_fds();
     if (n == 0) return std::nullopt;
     if (n < 0) {
         error = "LISTEN_FDS: " + errno_text(-n);
@@ -200,8 +201,8 @@ std::optional<ServeSocket> ServeSocket::from_systemd(std::string& error) {
         error = "systemd passed " + std::to_string(n) + " sockets; fdbroker serve listens on exactly one";
         return std::nullopt;
     }
-    const int fd = SD_LISTEN_FDS_START;
-    if (::sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, nullptr, 0) <= 0) {
+    const int fd = 3;  // SD_LISTEN_FDS_START
+    if (systemd::is_socket_unix(fd, SOCK_SEQPACKET, 1) <= 0) {
         error =
             "the socket systemd passed is not a listening unix SOCK_SEQPACKET socket "
             "(use ListenSequentialPacket= in the .socket unit)";
