@@ -18,6 +18,7 @@
 #include "broker/event_loop.hpp"
 #include "broker/log.hpp"
 #include "broker/supervisor.hpp"
+#include "broker/transparent.hpp"
 #include "sandbox/landlock.hpp"
 #include "sandbox/spawn.hpp"
 
@@ -126,7 +127,7 @@ int run(const RunOptions& options) {
     const sandbox::Identity identity = sandbox::Identity::for_worker(profile->uid(), profile->gid(), note);
     if (!note.empty()) log("%s", note.c_str());
     sandbox::Spawned worker =
-        sandbox::spawn({options.argv, worker_end.get(), identity, profile->confinement()});
+        sandbox::spawn({options.argv, worker_end.get(), identity, profile->confinement(), options.transparent});
     if (worker.pid < 0) {
         log("%s: %s", options.argv.front().c_str(), worker.error.c_str());
         return worker.exit_code;
@@ -138,7 +139,10 @@ int run(const RunOptions& options) {
     std::optional<Owner> owner;
     if (identity.switches()) owner = Owner{identity.uid(), identity.gid()};
     Broker broker(loop, loaded.policy, *profile, owner, audit);
-    Supervisor supervisor(loop, std::move(worker.notify), *profile, worker.pid);
+    std::optional<Transparent> transparent;
+    if (options.transparent) transparent.emplace(*profile, owner, audit, identity.uid());
+    Supervisor supervisor(loop, std::move(worker.notify), *profile, worker.pid,
+                          transparent ? &*transparent : nullptr);
     const char* failed =
         !loop.valid()                                ? "creating the event loop"
         : !signals.open(handled)                     ? "opening a signalfd"

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstring>
 #include <memory>
 
 namespace fdbroker::sandbox {
@@ -209,6 +210,20 @@ constexpr const char* kQuietlyRefused[] = {
     "execveat",
 };
 
+// In transparent mode these reach the broker (the default action), which performs them under the
+// profile's file and socket rules: they are neither allowed nor refused by the filter.
+constexpr const char* kBrokered[] = {
+    "open",     "openat",     "openat2",   "creat",   "stat",       "lstat",     "newfstatat",
+    "statx",    "access",     "faccessat", "faccessat2", "readlink", "readlinkat", "mkdir",
+    "mkdirat",  "unlink",     "unlinkat",  "rmdir",   "rename",     "renameat",  "renameat2",
+    "symlink",  "symlinkat",  "connect",   "bind",    "listen",
+};
+
+// Allowed in library mode, where no socket can be unconnected or unbound; with socket() allowed
+// (transparent mode) an address hidden in these calls (sendto's, TCP Fast Open's) would bypass the
+// connect rules, so they are allowed below only in forms that carry none.
+constexpr const char* kAddressCarrying[] = {"sendto", "sendmsg", "sendmmsg", "utimensat"};
+
 // Open flags a worker may use by itself: reading only, checked in full.
 constexpr std::uint64_t kReadOnlyOpenFlags =
     O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_DIRECTORY | O_NOFOLLOW | 0100000 /* O_LARGEFILE */;
@@ -227,6 +242,14 @@ bool contains(const std::vector<std::string>& names, const char* name) {
     return false;
 }
 
+template <std::size_t N>
+bool listed(const char* const (&names)[N], const char* name) {
+    for (const char* n : names)
+        if (std::strcmp(n, name) == 0) return true;
+    return false;
+}
+
+
 // Adds a rule; names this libseccomp does not know on this architecture are skipped (they then fall
 // to the default action, which refuses them).
 int add(void* ctx, std::uint32_t action, const char* name, unsigned count = 0,
@@ -237,24 +260,54 @@ int add(void* ctx, std::uint32_t action, const char* name, unsigned count = 0,
     return rc == -EEXIST ? 0 : rc;
 }
 
-int build(void* ctx, const policy::SyscallRules& rules, bool exec) {
+// What transparent mode lets through without the broker: TCP and unix stream sockets (connect, bind
+// and listen reach the broker; a datagram socket could send anywhere with sendmsg, whose address the
+// filter cannot see), sends that name no address, and setting times on a held descriptor.
+int transparent_rules(void* ctx) {
+    for (const int family : {AF_UNIX, AF_INET, AF_INET6}) {
+        const scmp_arg_cmp stream[] = {SCMP_A0(SCMP_CMP_EQ, static_cast<std::uint64_t>(family)),
+                                       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)};
+        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "socket", 2, stream); rc != 0) return rc;
+    }
+    const scmp_arg_cmp sendto_plain[] = {SCMP_A4(SCMP_CMP_EQ, 0),
+                                         SCMP_A3(SCMP_CMP_MASKED_EQ, MSG_FASTOPEN, 0)};
+    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "sendto", 2, sendto_plain); rc != 0) return rc;
+    const scmp_arg_cmp sendmsg_plain = SCMP_A2(SCMP_CMP_MASKED_EQ, MSG_FASTOPEN, 0);
+    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "sendmsg", 1, &sendmsg_plain); rc != 0) return rc;
+    const scmp_arg_cmp sendmmsg_plain = SCMP_A3(SCMP_CMP_MASKED_EQ, MSG_FASTOPEN, 0);
+    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "sendmmsg", 1, &sendmmsg_plain); rc != 0) return rc;
+    // futimens(fd): the path argument is a null pointer, a register value the filter can see.
+    const scmp_arg_cmp no_path = SCMP_A1(SCMP_CMP_EQ, 0);
+    return add(ctx, SCMP_ACT_ALLOW, "utimensat", 1, &no_path);
+}
+
+int build(void* ctx, const policy::SyscallRules& rules, bool exec, bool transparent) {
     const std::uint32_t eacces = SCMP_ACT_ERRNO(EACCES);
+    // In transparent mode the brokered calls and the address-carrying ones are left to the default
+    // action (the broker), whatever the preset or the profile's `syscalls.allow` say.
+    auto skipped = [transparent](const char* name) {
+        return transparent && (listed(kBrokered, name) || listed(kAddressCarrying, name));
+    };
     for (const char* name : kAllowed)
-        if (!contains(rules.deny, name))
+        if (!contains(rules.deny, name) && !skipped(name))
             if (const int rc = add(ctx, SCMP_ACT_ALLOW, name); rc != 0) return rc;
     for (const std::string& name : rules.allow)
-        if (!contains(rules.deny, name.c_str()))
+        if (!contains(rules.deny, name.c_str()) && !skipped(name.c_str()))
             if (const int rc = add(ctx, SCMP_ACT_ALLOW, name.c_str()); rc != 0) return rc;
     for (const char* name : kQuietlyRefused)
-        if (!contains(rules.allow, name))
+        if (!contains(rules.allow, name) && !skipped(name) && !(transparent && std::strcmp(name, "socket") == 0))
             if (const int rc = add(ctx, eacces, name); rc != 0) return rc;
 
-    // Opening: read-only by itself (Landlock narrows where); anything else goes to the broker, which
-    // answers EACCES (is_quiet_refusal).
-    const scmp_arg_cmp open_flags = SCMP_A1(SCMP_CMP_MASKED_EQ, ~kReadOnlyOpenFlags, 0);
-    const scmp_arg_cmp openat_flags = SCMP_A2(SCMP_CMP_MASKED_EQ, ~kReadOnlyOpenFlags, 0);
-    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "open", 1, &open_flags); rc != 0) return rc;
-    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "openat", 1, &openat_flags); rc != 0) return rc;
+    if (transparent) {
+        if (const int rc = transparent_rules(ctx); rc != 0) return rc;
+    } else {
+        // Opening: read-only by itself (Landlock narrows where); anything else goes to the broker,
+        // which answers EACCES (is_quiet_refusal).
+        const scmp_arg_cmp open_flags = SCMP_A1(SCMP_CMP_MASKED_EQ, ~kReadOnlyOpenFlags, 0);
+        const scmp_arg_cmp openat_flags = SCMP_A2(SCMP_CMP_MASKED_EQ, ~kReadOnlyOpenFlags, 0);
+        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "open", 1, &open_flags); rc != 0) return rc;
+        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "openat", 1, &openat_flags); rc != 0) return rc;
+    }
 
     // Threads and fork, never new namespaces. clone3 hides its flags in memory a filter cannot read,
     // so it reports ENOSYS and the C library falls back to clone.
@@ -304,7 +357,8 @@ int refuse_without_broker(void* ctx) {
 
 }  // namespace
 
-FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, FilterAction action) noexcept {
+FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, FilterAction action,
+                                bool transparent) noexcept {
     FilterResult result;
     auto failed = [&result](int error, const char* what) {
         result.error = error;
@@ -317,7 +371,7 @@ FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, Fi
     if (seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) != 0 ||
         seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 1) != 0)
         return failed(EINVAL, "seccomp_attr_set");
-    if (const int rc = build(ctx.get(), rules, exec); rc != 0) return failed(-rc, "seccomp_rule_add");
+    if (const int rc = build(ctx.get(), rules, exec, transparent && action == FilterAction::notify); rc != 0) return failed(-rc, "seccomp_rule_add");
     if (action == FilterAction::kill)
         if (const int rc = refuse_without_broker(ctx.get()); rc != 0) return failed(-rc, "seccomp_rule_add");
     if (const int rc = seccomp_load(ctx.get()); rc != 0) return failed(-rc, "seccomp_load");

@@ -21,6 +21,7 @@ struct SpawnSpec {
     int channel = -1;               // becomes kChannelFd in the worker
     Identity identity;
     const policy::Confinement& confinement;
+    bool transparent = false;  // every path and socket call goes to the broker (fdbroker run --transparent)
 };
 
 struct Spawned {
