@@ -67,12 +67,14 @@ void Supervisor::on_event(std::uint32_t events) noexcept {
     if (events & EPOLLIN) {
         // The kernel refuses (EINVAL) a receive buffer that is not zeroed.
         std::memset(req_, 0, sizeof *req_);
-        const int rc = seccomp_notify_receive(notify_.get(), req_);
-        if (rc == 0) return answer(*req_);
-        if (rc == -ENOENT) return;  // the caller died before we read it
+        // The ioctl itself rather than seccomp_notify_receive, which reports every failure as
+        // ECANCELED: a caller killed between the wake-up and the read (ENOENT) must not be mistaken
+        // for a broken listener.
+        if (::ioctl(notify_.get(), SECCOMP_IOCTL_NOTIF_RECV, req_) == 0) return answer(*req_);
+        if (errno == ENOENT || errno == EINTR) return;
         log("reading seccomp notifications failed (%s): closing the listener, refused calls now fail with "
             "ENOSYS",
-            std::strerror(-rc));
+            std::strerror(errno));
     } else if (!(events & (EPOLLHUP | EPOLLERR))) {
         return;
     }

@@ -220,7 +220,7 @@ void Loader::load_patterns(const toml::key& key, const toml::node& value, RuleKi
 }
 
 // `include = ["runtime"]`: read rules for the built-in runtime paths (default_runtime), each path and
-// everything beneath it, placed where the include is written. /proc/self is left out: in the broker it
+// everything beneath it (`P/**`, which matches P itself too), placed where the include is written. /proc/self is left out: in the broker it
 // would name the broker, and a worker's own /proc entries are not the broker's to hand out.
 void Loader::load_includes(const toml::key& key, const toml::node& value, Profile& profile) {
     for (const toml::value<std::string>* element : strings(key, value)) {
@@ -236,11 +236,9 @@ void Loader::load_includes(const toml::key& key, const toml::node& value, Profil
             profile.rules_.push_back(Rule{RuleKind::read, std::move(*root), at.line, at.column});
         for (const std::string& path : default_runtime()) {
             if (path.starts_with("/proc/")) continue;
-            for (const std::string& text : {path, path + "/**"}) {
-                Pattern::Error problem;
-                if (std::optional<Pattern> pattern = Pattern::parse(text, problem))
-                    profile.rules_.push_back(Rule{RuleKind::read, std::move(*pattern), at.line, at.column});
-            }
+            Pattern::Error problem;
+            if (std::optional<Pattern> pattern = Pattern::parse(path + "/**", problem))
+                profile.rules_.push_back(Rule{RuleKind::read, std::move(*pattern), at.line, at.column});
         }
     }
 }
