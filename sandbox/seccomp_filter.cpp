@@ -1,14 +1,20 @@
 #include "sandbox/seccomp_filter.hpp"
 
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <new>
+#include <vector>
 
 namespace fdbroker::sandbox {
 
@@ -355,6 +361,35 @@ int refuse_without_broker(void* ctx) {
     return 0;
 }
 
+// Loads the program libseccomp generated with SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19),
+// which libseccomp 2.5 cannot ask for: once the broker has received a call, only a fatal signal ends
+// the wait. Otherwise a signal arriving while the broker performs a mkdir or a rename would restart
+// the call, which would then fail (EEXIST, ENOENT) on the broker's own completed work. EINVAL: the
+// kernel lacks the flag; the caller then loads the filter the ordinary way.
+int load_wait_killable(void* ctx, unique_fd& listener) noexcept {
+    const unique_fd program(static_cast<int>(::syscall(SYS_memfd_create, "fdbroker-filter", MFD_CLOEXEC)));
+    if (!program) return errno;
+    if (const int rc = seccomp_export_bpf(ctx, program.get()); rc != 0) return -rc;
+    const off_t size = ::lseek(program.get(), 0, SEEK_END);
+    if (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0) return EINVAL;
+    const std::size_t count = static_cast<std::size_t>(size) / sizeof(sock_filter);
+    if (count > BPF_MAXINSNS) return EINVAL;
+    std::vector<sock_filter> code;
+    try {
+        code.resize(count);
+    } catch (const std::bad_alloc&) {
+        return ENOMEM;
+    }
+    const std::size_t bytes = code.size() * sizeof(sock_filter);
+    if (bytes == 0 || ::pread(program.get(), code.data(), bytes, 0) != static_cast<ssize_t>(bytes)) return EIO;
+    sock_fprog prog{static_cast<unsigned short>(code.size()), code.data()};
+    const long fd = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                              SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+    if (fd < 0) return errno;
+    listener.reset(static_cast<int>(fd));  // the kernel makes listeners close-on-exec
+    return 0;
+}
+
 }  // namespace
 
 FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, FilterAction action,
@@ -374,6 +409,11 @@ FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, Fi
     if (const int rc = build(ctx.get(), rules, exec, transparent && action == FilterAction::notify); rc != 0) return failed(-rc, "seccomp_rule_add");
     if (action == FilterAction::kill)
         if (const int rc = refuse_without_broker(ctx.get()); rc != 0) return failed(-rc, "seccomp_rule_add");
+    if (action == FilterAction::notify && transparent) {
+        const int err = load_wait_killable(ctx.get(), result.notify);
+        if (err == 0) return result;
+        if (err != EINVAL) return failed(err, "loading the seccomp filter (wait-killable)");
+    }
     if (const int rc = seccomp_load(ctx.get()); rc != 0) return failed(-rc, "seccomp_load");
     if (action == FilterAction::notify) {
         result.notify.reset(seccomp_notify_fd(ctx.get()));

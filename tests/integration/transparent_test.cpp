@@ -216,6 +216,15 @@ TEST_F(Transparent, WorkersKilledMidCallLeaveTheBrokerHealthy) {
     EXPECT_TRUE(r.err.empty()) << r.err;
 }
 
+TEST_F(Transparent, SignalsDoNotRepeatCallsTheBrokerPerformed) {
+    const Outcome r = run({TRANSPARENT_WORKER, "signals", dir / "out", "3000"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    long failures = -1, signals = -1;
+    ASSERT_EQ(std::sscanf(r.out.c_str(), "failures=%ld signals=%ld", &failures, &signals), 2) << r.out;
+    EXPECT_EQ(failures, 0) << r.out;
+    EXPECT_GT(signals, 0) << r.out;
+}
+
 TEST_F(Transparent, CloseOnExecAsRequested) {
     const Outcome r = run({TRANSPARENT_WORKER, "cloexec", dir / "pub/hello"});
     EXPECT_EQ(r.status, 0) << r.err;

@@ -6,6 +6,9 @@
  *   race ALLOWED DENIED N    open ALLOWED N times while a second thread keeps rewriting the path buffer
  *                            to DENIED and back (same length); print "opened=A refused=R wrong=W", where
  *                            W counts descriptors that are not ALLOWED's file (by device and inode)
+ *   signals DIR N            N times mkdir DIR/s then rmdir it while a timer signal (SA_RESTART)
+ *                            keeps arriving; print "failures=F signals=S": a call interrupted after the
+ *                            broker performed it and then restarted would fail (EEXIST, ENOENT)
  *   churn PATH ROUNDS        ROUNDS times: fork a child that opens PATH in a loop, SIGKILL it at once,
  *                            reap it; then open PATH once more and print "alive" if that works
  */
@@ -20,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -126,10 +130,38 @@ static int do_churn(const char *path, int rounds) {
     return 0;
 }
 
+static volatile sig_atomic_t signals_seen;
+static void on_alarm(int sig) {
+    (void)sig;
+    ++signals_seen;
+}
+
+static int do_signals(const char *dir, long n) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/s", dir);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval every = {{0, 100}, {0, 100}};
+    setitimer(ITIMER_REAL, &every, NULL);
+    long failures = 0;
+    for (long i = 0; i < n; ++i) {
+        if (mkdir(path, 0700) != 0) ++failures;
+        if (rmdir(path) != 0) ++failures;
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    printf("failures=%ld signals=%d\n", failures, (int)signals_seen);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "cat") == 0) return do_cat(argv[2]);
     if (argc == 3 && strcmp(argv[1], "cloexec") == 0) return do_cloexec(argv[2]);
     if (argc == 5 && strcmp(argv[1], "race") == 0) return do_race(argv[2], argv[3], atol(argv[4]));
+    if (argc == 4 && strcmp(argv[1], "signals") == 0) return do_signals(argv[2], atol(argv[3]));
     if (argc == 4 && strcmp(argv[1], "churn") == 0) return do_churn(argv[2], atoi(argv[3]));
     fprintf(stderr, "usage: see transparent_worker.c\n");
     return 2;
