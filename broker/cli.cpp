@@ -40,8 +40,9 @@ po::options_description run_options() {
         "the profile to apply")("transparent",
                                 "broker PROGRAM's own opens, path calls, connects and binds through "
                                 "seccomp user notification: any unmodified program, no libfdbroker needed "
-                                "(pair with include = [\"runtime\"] in the profile)")("audit", po::value<std::string>()->value_name("FILE|-"),
-                                "write one JSON line per decision to FILE, or to standard output with -");
+                                "(pair with include = [\"runtime\"] in the profile)")(
+        "audit", po::value<std::string>()->value_name("FILE|-"),
+        "write one JSON line per decision to FILE, or to standard output with -");
     return d;
 }
 

@@ -252,7 +252,8 @@ OpResult FileOps::rmdir(std::string_view path) noexcept {
 }
 
 OpResult FileOps::rename(std::string_view from, std::string_view to, unsigned flags) noexcept {
-    if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE | RENAME_EXCHANGE)) return denied({true, nullptr, EINVAL});
+    if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE | RENAME_EXCHANGE))
+        return denied({true, nullptr, EINVAL});
     Location src, dst;
     OpResult out;
     out.verdict = locate(*profile_, from, need_create, src);
@@ -265,7 +266,8 @@ OpResult FileOps::rename(std::string_view from, std::string_view to, unsigned fl
 
 OpResult FileOps::symlink(std::string_view target, std::string_view path) noexcept {
     PathBuffer text;
-    if (target.empty() || !text.assign(target)) return denied({true, nullptr, target.empty() ? ENOENT : ENAMETOOLONG});
+    if (target.empty() || !text.assign(target))
+        return denied({true, nullptr, target.empty() ? ENOENT : ENAMETOOLONG});
     Location loc;
     OpResult out;
     out.verdict = locate(*profile_, path, need_create, loc);

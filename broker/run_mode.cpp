@@ -126,8 +126,8 @@ int run(const RunOptions& options) {
     std::string note;
     const sandbox::Identity identity = sandbox::Identity::for_worker(profile->uid(), profile->gid(), note);
     if (!note.empty()) log("%s", note.c_str());
-    sandbox::Spawned worker =
-        sandbox::spawn({options.argv, worker_end.get(), identity, profile->confinement(), options.transparent});
+    sandbox::Spawned worker = sandbox::spawn(
+        {options.argv, worker_end.get(), identity, profile->confinement(), options.transparent});
     if (worker.pid < 0) {
         log("%s: %s", options.argv.front().c_str(), worker.error.c_str());
         return worker.exit_code;

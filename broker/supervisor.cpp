@@ -47,7 +47,11 @@ pid_t thread_group_of(pid_t tid) noexcept {
 
 Supervisor::Supervisor(EventLoop& loop, unique_fd notify, const policy::Profile& profile, pid_t worker,
                        Transparent* transparent)
-    : loop_(loop), notify_(std::move(notify)), profile_(profile), worker_(worker), transparent_(transparent) {}
+    : loop_(loop),
+      notify_(std::move(notify)),
+      profile_(profile),
+      worker_(worker),
+      transparent_(transparent) {}
 
 Supervisor::~Supervisor() {
     if (notify_) loop_.remove(notify_.get());
@@ -58,8 +62,8 @@ bool Supervisor::start() noexcept {
     if (seccomp_notify_alloc(&req_, &resp_) != 0) return false;
     // The worker waits for every brokered call: ask the kernel to wake it on the CPU that answered,
     // which it can do cheaply (Linux 6.6). Older kernels refuse the flag, which changes nothing else.
-    if (transparent_)
-        [[maybe_unused]] int rc = ::ioctl(notify_.get(), kNotifSetFlags, kSyncWakeUp);
+    if (transparent_) [[maybe_unused]]
+        int rc = ::ioctl(notify_.get(), kNotifSetFlags, kSyncWakeUp);
     return loop_.add(notify_.get(), EPOLLIN, this);
 }
 

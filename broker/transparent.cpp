@@ -36,11 +36,14 @@ constexpr unsigned kPidfdThread = PIDFD_THREAD;
 // One notification being answered: the caller's thread id, its memory, and the reply.
 class Call {
   public:
-    Call(int notify, const seccomp_notif& req) : notify_(notify), req_(req), tid_(static_cast<pid_t>(req.pid)) {}
+    Call(int notify, const seccomp_notif& req)
+        : notify_(notify), req_(req), tid_(static_cast<pid_t>(req.pid)) {}
 
     [[nodiscard]] pid_t tid() const noexcept { return tid_; }
     [[nodiscard]] std::uint64_t arg(int i) const noexcept { return req_.data.args[i]; }
-    [[nodiscard]] int int_arg(int i) const noexcept { return static_cast<int>(static_cast<std::int32_t>(arg(i))); }
+    [[nodiscard]] int int_arg(int i) const noexcept {
+        return static_cast<int>(static_cast<std::int32_t>(arg(i)));
+    }
 
     // The caller's memory. Opened before anything is read and confirmed by valid() after: from then on
     // the descriptor names the caller's address space, whatever happens to the thread id.
@@ -249,12 +252,12 @@ struct Names {
 
 const Names& names() {
     auto nr = [](const char* name) { return seccomp_syscall_resolve_name(name); };
-    static const Names n{nr("open"),       nr("openat"),     nr("openat2"),  nr("creat"),      nr("stat"),
-                         nr("lstat"),      nr("newfstatat"), nr("statx"),    nr("access"),     nr("faccessat"),
-                         nr("faccessat2"), nr("readlink"),   nr("readlinkat"), nr("mkdir"),    nr("mkdirat"),
-                         nr("unlink"),     nr("unlinkat"),   nr("rmdir"),    nr("rename"),     nr("renameat"),
-                         nr("renameat2"),  nr("symlink"),    nr("symlinkat"), nr("connect"),   nr("bind"),
-                         nr("listen"),     nr("socket"),     nr("sendto"),   nr("sendmsg"),    nr("sendmmsg"),
+    static const Names n{nr("open"),       nr("openat"),     nr("openat2"),    nr("creat"),   nr("stat"),
+                         nr("lstat"),      nr("newfstatat"), nr("statx"),      nr("access"),  nr("faccessat"),
+                         nr("faccessat2"), nr("readlink"),   nr("readlinkat"), nr("mkdir"),   nr("mkdirat"),
+                         nr("unlink"),     nr("unlinkat"),   nr("rmdir"),      nr("rename"),  nr("renameat"),
+                         nr("renameat2"),  nr("symlink"),    nr("symlinkat"),  nr("connect"), nr("bind"),
+                         nr("listen"),     nr("socket"),     nr("sendto"),     nr("sendmsg"), nr("sendmmsg"),
                          nr("utimensat")};
     return n;
 }
@@ -264,10 +267,11 @@ const Names& names() {
 bool Transparent::handles(int nr) noexcept {
     const Names& n = names();
     for (const int candidate :
-         {n.open,       n.openat,     n.openat2,  n.creat,   n.stat,    n.lstat,     n.newfstatat, n.statx,
-          n.access,     n.faccessat,  n.faccessat2, n.readlink, n.readlinkat, n.mkdir, n.mkdirat,  n.unlink,
-          n.unlinkat,   n.rmdir,      n.rename,   n.renameat, n.renameat2, n.symlink, n.symlinkat, n.connect,
-          n.bind,       n.listen,     n.socket,   n.sendto,  n.sendmsg,  n.sendmmsg,  n.utimensat})
+         {n.open,    n.openat,    n.openat2,   n.creat,      n.stat,     n.lstat,      n.newfstatat,
+          n.statx,   n.access,    n.faccessat, n.faccessat2, n.readlink, n.readlinkat, n.mkdir,
+          n.mkdirat, n.unlink,    n.unlinkat,  n.rmdir,      n.rename,   n.renameat,   n.renameat2,
+          n.symlink, n.symlinkat, n.connect,   n.bind,       n.listen,   n.socket,     n.sendto,
+          n.sendmsg, n.sendmmsg,  n.utimensat})
         if (candidate == nr && candidate >= 0) return true;
     return false;
 }
@@ -306,7 +310,8 @@ void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
             open_how how{};
             const std::uint64_t size = call.arg(3);
             if (size < sizeof how) return call.reply(EINVAL);
-            if (const int err = call.read_bytes(call.arg(2), &how, sizeof how); err != 0) return call.reply(err);
+            if (const int err = call.read_bytes(call.arg(2), &how, sizeof how); err != 0)
+                return call.reply(err);
             // The broker's own resolution is stricter than any RESOLVE_ flag except the scoping ones,
             // which lexical normalisation cannot honour.
             if (how.resolve & ~static_cast<std::uint64_t>(RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV))
@@ -331,14 +336,16 @@ void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
             result = files_.open(path.view(), static_cast<std::uint32_t>(flags), create_mode);
         }
         record();
-        if (result.verdict.error != 0 || !result.fd) return call.reply(result.verdict.error ? result.verdict.error : EIO);
+        if (result.verdict.error != 0 || !result.fd)
+            return call.reply(result.verdict.error ? result.verdict.error : EIO);
         return call.reply_fd(result.fd.get(), flags & O_CLOEXEC);
     }
 
     if (nr == n.stat || nr == n.lstat || nr == n.newfstatat || nr == n.statx) {
         const bool at = nr == n.newfstatat || nr == n.statx;
         const int dirfd = at ? call.int_arg(0) : AT_FDCWD;
-        const int flags = nr == n.newfstatat ? call.int_arg(3) : nr == n.statx ? call.int_arg(2)
+        const int flags = nr == n.newfstatat ? call.int_arg(3)
+                          : nr == n.statx    ? call.int_arg(2)
                           : nr == n.lstat    ? AT_SYMLINK_NOFOLLOW
                                              : 0;
         const std::uint64_t buf = nr == n.statx ? call.arg(4) : at ? call.arg(2) : call.arg(1);
@@ -356,8 +363,9 @@ void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
             // /proc link names the open file itself (even a socket or a deleted file).
             char proc[48];
             std::snprintf(proc, sizeof proc, "/proc/%d/fd/%d", call.tid(), dirfd);
-            const int rc = want_statx ? ::statx(AT_FDCWD, proc, stat_flags, static_cast<unsigned>(call.arg(3)), &stx)
-                                      : ::stat(proc, &st);
+            const int rc = want_statx
+                               ? ::statx(AT_FDCWD, proc, stat_flags, static_cast<unsigned>(call.arg(3)), &stx)
+                               : ::stat(proc, &st);
             error = rc == 0 ? 0 : (errno == ENOENT ? EBADF : errno);
             if (!confirmed()) return;
         } else {
@@ -366,14 +374,16 @@ void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
             if (!confirmed()) return;
             audit.op = "stat";
             if (want_statx)
-                result = files_.statx(path.view(), flags & ~AT_EMPTY_PATH, static_cast<unsigned>(call.arg(3)), stx);
+                result = files_.statx(path.view(), flags & ~AT_EMPTY_PATH, static_cast<unsigned>(call.arg(3)),
+                                      stx);
             else
                 result = files_.stat(path.view(), st, !(flags & AT_SYMLINK_NOFOLLOW));
             record();
             error = result.verdict.error;
         }
         if (error == 0)
-            error = want_statx ? call.write_bytes(buf, &stx, sizeof stx) : call.write_bytes(buf, &st, sizeof st);
+            error =
+                want_statx ? call.write_bytes(buf, &stx, sizeof stx) : call.write_bytes(buf, &st, sizeof st);
         return call.reply(error);
     }
 
@@ -399,7 +409,9 @@ void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
         if (!confirmed()) return;
         audit.op = "readlink";
         char link[PATH_MAX];
-        result = files_.readlink(path.view(), std::span(link, std::min<std::size_t>(sizeof link, static_cast<std::size_t>(static_cast<int>(size)))));
+        result = files_.readlink(
+            path.view(), std::span(link, std::min<std::size_t>(
+                                             sizeof link, static_cast<std::size_t>(static_cast<int>(size)))));
         record();
         if (result.verdict.error != 0) return call.reply(result.verdict.error);
         if (const int err = call.write_bytes(buf, link, static_cast<std::size_t>(result.value)); err != 0)
@@ -463,10 +475,12 @@ void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
 
     if (nr == n.connect || nr == n.bind || nr == n.listen) {
         unique_fd sock;
-        if (const int err = call.take_fd(call.int_arg(0), sock); err != 0) return call.reply(err == EBADF ? EBADF : err);
+        if (const int err = call.take_fd(call.int_arg(0), sock); err != 0)
+            return call.reply(err == EBADF ? EBADF : err);
         int domain = 0, type = 0;
         socklen_t optlen = sizeof domain;
-        if (::getsockopt(sock.get(), SOL_SOCKET, SO_DOMAIN, &domain, &optlen) != 0) return call.reply(ENOTSOCK);
+        if (::getsockopt(sock.get(), SOL_SOCKET, SO_DOMAIN, &domain, &optlen) != 0)
+            return call.reply(ENOTSOCK);
         optlen = sizeof type;
         if (::getsockopt(sock.get(), SOL_SOCKET, SO_TYPE, &type, &optlen) != 0) return call.reply(ENOTSOCK);
         if (nr == n.listen) {
@@ -515,7 +529,13 @@ void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
             }
             if (blocking) ::fcntl(sock.get(), F_SETFL, fl);
         }
-        AuditRecord sock_audit{static_cast<pid_t>(req.pid), uid_, profile_.name(), nr == n.bind ? "bind" : "connect", text, {}, 0};
+        AuditRecord sock_audit{static_cast<pid_t>(req.pid),
+                               uid_,
+                               profile_.name(),
+                               nr == n.bind ? "bind" : "connect",
+                               text,
+                               {},
+                               0};
         sock_audit.allowed = verdict.allowed;
         sock_audit.rule = verdict.deny;
         sock_audit.address_rule = verdict.rule;

@@ -24,7 +24,11 @@ namespace fdbroker::broker {
 class Transparent {
   public:
     Transparent(const policy::Profile& profile, std::optional<Owner> owner, Audit& audit, uid_t worker_uid)
-        : profile_(profile), files_(profile, owner), sockets_(profile, owner), audit_(audit), uid_(worker_uid) {}
+        : profile_(profile),
+          files_(profile, owner),
+          sockets_(profile, owner),
+          audit_(audit),
+          uid_(worker_uid) {}
 
     // Whether a system call is one transparent mode answers (performed, or refused quietly with
     // EACCES like the filter's own refusals: datagram sockets, sends that name an address).

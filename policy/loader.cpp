@@ -220,13 +220,15 @@ void Loader::load_patterns(const toml::key& key, const toml::node& value, RuleKi
 }
 
 // `include = ["runtime"]`: read rules for the built-in runtime paths (default_runtime), each path and
-// everything beneath it (`P/**`, which matches P itself too), placed where the include is written. /proc/self is left out: in the broker it
-// would name the broker, and a worker's own /proc entries are not the broker's to hand out.
+// everything beneath it (`P/**`, which matches P itself too), placed where the include is written. /proc/self
+// is left out: in the broker it would name the broker, and a worker's own /proc entries are not the broker's
+// to hand out.
 void Loader::load_includes(const toml::key& key, const toml::node& value, Profile& profile) {
     for (const toml::value<std::string>* element : strings(key, value)) {
         const toml::source_position at = element->source().begin;
         if (element->get() != "runtime") {
-            error(at, "unknown include " + quote(element->get()) + " (the only built-in include is \"runtime\")");
+            error(at,
+                  "unknown include " + quote(element->get()) + " (the only built-in include is \"runtime\")");
             continue;
         }
         // "/" itself (not beneath it): programs stat or list the root on their way (rm -r checks it is

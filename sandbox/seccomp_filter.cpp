@@ -219,10 +219,10 @@ constexpr const char* kQuietlyRefused[] = {
 // In transparent mode these reach the broker (the default action), which performs them under the
 // profile's file and socket rules: they are neither allowed nor refused by the filter.
 constexpr const char* kBrokered[] = {
-    "open",     "openat",     "openat2",   "creat",   "stat",       "lstat",     "newfstatat",
-    "statx",    "access",     "faccessat", "faccessat2", "readlink", "readlinkat", "mkdir",
-    "mkdirat",  "unlink",     "unlinkat",  "rmdir",   "rename",     "renameat",  "renameat2",
-    "symlink",  "symlinkat",  "connect",   "bind",    "listen",
+    "open",    "openat",    "openat2",   "creat",      "stat",     "lstat",      "newfstatat",
+    "statx",   "access",    "faccessat", "faccessat2", "readlink", "readlinkat", "mkdir",
+    "mkdirat", "unlink",    "unlinkat",  "rmdir",      "rename",   "renameat",   "renameat2",
+    "symlink", "symlinkat", "connect",   "bind",       "listen",
 };
 
 // Allowed in library mode, where no socket can be unconnected or unbound; with socket() allowed
@@ -254,7 +254,6 @@ bool listed(const char* const (&names)[N], const char* name) {
         if (std::strcmp(n, name) == 0) return true;
     return false;
 }
-
 
 // Adds a rule; names this libseccomp does not know on this architecture are skipped (they then fall
 // to the default action, which refuses them).
@@ -301,7 +300,8 @@ int build(void* ctx, const policy::SyscallRules& rules, bool exec, bool transpar
         if (!contains(rules.deny, name.c_str()) && !skipped(name.c_str()))
             if (const int rc = add(ctx, SCMP_ACT_ALLOW, name.c_str()); rc != 0) return rc;
     for (const char* name : kQuietlyRefused)
-        if (!contains(rules.allow, name) && !skipped(name) && !(transparent && std::strcmp(name, "socket") == 0))
+        if (!contains(rules.allow, name) && !skipped(name) &&
+            !(transparent && std::strcmp(name, "socket") == 0))
             if (const int rc = add(ctx, eacces, name); rc != 0) return rc;
 
     if (transparent) {
@@ -381,10 +381,12 @@ int load_wait_killable(void* ctx, unique_fd& listener) noexcept {
         return ENOMEM;
     }
     const std::size_t bytes = code.size() * sizeof(sock_filter);
-    if (bytes == 0 || ::pread(program.get(), code.data(), bytes, 0) != static_cast<ssize_t>(bytes)) return EIO;
+    if (bytes == 0 || ::pread(program.get(), code.data(), bytes, 0) != static_cast<ssize_t>(bytes))
+        return EIO;
     sock_fprog prog{static_cast<unsigned short>(code.size()), code.data()};
-    const long fd = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-                              SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+    const long fd =
+        ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                  SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
     if (fd < 0) return errno;
     listener.reset(static_cast<int>(fd));  // the kernel makes listeners close-on-exec
     return 0;
@@ -406,7 +408,8 @@ FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, Fi
     if (seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) != 0 ||
         seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 1) != 0)
         return failed(EINVAL, "seccomp_attr_set");
-    if (const int rc = build(ctx.get(), rules, exec, transparent && action == FilterAction::notify); rc != 0) return failed(-rc, "seccomp_rule_add");
+    if (const int rc = build(ctx.get(), rules, exec, transparent && action == FilterAction::notify); rc != 0)
+        return failed(-rc, "seccomp_rule_add");
     if (action == FilterAction::kill)
         if (const int rc = refuse_without_broker(ctx.get()); rc != 0) return failed(-rc, "seccomp_rule_add");
     if (action == FilterAction::notify && transparent) {

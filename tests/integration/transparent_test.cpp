@@ -34,11 +34,17 @@ class Transparent : public ::testing::Test {
         return "version = 1\n"
                "[profile.default]\n"
                "include = [\"runtime\"]\n"
-               "read = [\"" + d + "\", \"" + d + "/pub\", \"" + d + "/pub/**\", \"" + d + "/out/**\"]\n"
-               "write = [\"" + d + "/out/**\"]\n"
-               "create = [\"" + d + "/out/**\"]\n"
-               "deny = [\"" + d + "/pub/secret\"]\n" +
-               extra;
+               "read = [\"" +
+               d + "\", \"" + d + "/pub\", \"" + d + "/pub/**\", \"" + d +
+               "/out/**\"]\n"
+               "write = [\"" +
+               d +
+               "/out/**\"]\n"
+               "create = [\"" +
+               d +
+               "/out/**\"]\n"
+               "deny = [\"" +
+               d + "/pub/secret\"]\n" + extra;
     }
 
     Outcome run(const std::vector<std::string>& program, const std::string& extra = {},
@@ -152,30 +158,31 @@ TEST_F(Transparent, PythonScripts) {
     int allowed_port = 0, denied_port = 0;
     const unique_fd allowed = tcp_listener("127.0.0.1", 8, allowed_port);
     const unique_fd denied = tcp_listener("127.0.0.1", 8, denied_port);
-    write_file(dir / "pub/script.py",
-               "import os, socket, sys\n"
-               "d = sys.argv[1]\n"
-               "fd = os.open(d + '/pub/hello', os.O_RDONLY); print(os.read(fd, 100).decode().strip())\n"
-               "print(os.stat(d + '/pub/hello').st_size)\n"
-               "print(sorted(os.listdir(d + '/pub')))\n"
-               "for p in (d + '/prv/hello', d + '/pub/secret', '/etc/shadow'):\n"
-               "    try:\n"
-               "        os.open(p, os.O_RDONLY)\n"
-               "    except PermissionError as e:\n"
-               "        print('denied', e.errno)\n"
-               "try:\n"
-               "    os.stat(d + '/prv/hello')\n"
-               "except PermissionError as e:\n"
-               "    print('stat denied', e.errno)\n"
-               "fd = os.open(d + '/out/py', os.O_WRONLY | os.O_CREAT, 0o600); os.write(fd, b'py'); os.close(fd)\n"
-               "for port in (int(sys.argv[2]), int(sys.argv[3])):\n"
-               "    s = socket.socket()\n"
-               "    try:\n"
-               "        s.connect(('127.0.0.1', port)); print('connected')\n"
-               "    except PermissionError as e:\n"
-               "        print('connect denied', e.errno)\n");
-    const Outcome r = run({"/usr/bin/python3", dir / "pub/script.py", dir.path(), std::to_string(allowed_port),
-                           std::to_string(denied_port)},
+    write_file(
+        dir / "pub/script.py",
+        "import os, socket, sys\n"
+        "d = sys.argv[1]\n"
+        "fd = os.open(d + '/pub/hello', os.O_RDONLY); print(os.read(fd, 100).decode().strip())\n"
+        "print(os.stat(d + '/pub/hello').st_size)\n"
+        "print(sorted(os.listdir(d + '/pub')))\n"
+        "for p in (d + '/prv/hello', d + '/pub/secret', '/etc/shadow'):\n"
+        "    try:\n"
+        "        os.open(p, os.O_RDONLY)\n"
+        "    except PermissionError as e:\n"
+        "        print('denied', e.errno)\n"
+        "try:\n"
+        "    os.stat(d + '/prv/hello')\n"
+        "except PermissionError as e:\n"
+        "    print('stat denied', e.errno)\n"
+        "fd = os.open(d + '/out/py', os.O_WRONLY | os.O_CREAT, 0o600); os.write(fd, b'py'); os.close(fd)\n"
+        "for port in (int(sys.argv[2]), int(sys.argv[3])):\n"
+        "    s = socket.socket()\n"
+        "    try:\n"
+        "        s.connect(('127.0.0.1', port)); print('connected')\n"
+        "    except PermissionError as e:\n"
+        "        print('connect denied', e.errno)\n");
+    const Outcome r = run({"/usr/bin/python3", dir / "pub/script.py", dir.path(),
+                           std::to_string(allowed_port), std::to_string(denied_port)},
                           "connect = [\"tcp:127.0.0.1:" + std::to_string(allowed_port) + "\"]\n");
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out,
@@ -237,8 +244,7 @@ TEST_F(Transparent, DecisionsAreAudited) {
     run({"/bin/cat", dir / "prv/hello"}, {}, {"--audit", audit});
     const std::string log = read_file(audit);
     EXPECT_TRUE(contains(log, "\"op\":\"open\",\"path\":\"" + (dir / "pub/hello") + "\"")) << log;
-    EXPECT_TRUE(contains(log, "\"path\":\"" + (dir / "prv/hello") + "\",\"decision\":\"deny\""))
-        << log;
+    EXPECT_TRUE(contains(log, "\"path\":\"" + (dir / "prv/hello") + "\",\"decision\":\"deny\"")) << log;
 }
 
 TEST_F(Transparent, WithoutTheFlagProgramsStayConfinedAsBefore) {

@@ -29,9 +29,11 @@
 
 /* fstat straight to the kernel: glibc's fstat is newfstatat(fd, "", AT_EMPTY_PATH), which transparent
  * mode brokers; the race loop should measure opens. */
-static int raw_fstat(int fd, struct stat *st) { return (int)syscall(SYS_fstat, fd, st); }
+static int raw_fstat(int fd, struct stat* st) {
+    return (int)syscall(SYS_fstat, fd, st);
+}
 
-static int do_cat(const char *path) {
+static int do_cat(const char* path) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
         fprintf(stderr, "%s: %s\n", path, strerror(errno));
@@ -45,7 +47,7 @@ static int do_cat(const char *path) {
     return 0;
 }
 
-static int do_cloexec(const char *path) {
+static int do_cloexec(const char* path) {
     int a = open(path, O_RDONLY | O_CLOEXEC);
     int b = open(path, O_RDONLY);
     if (a < 0 || b < 0) {
@@ -61,18 +63,20 @@ static char race_path[4096];
 static const char *race_allowed, *race_denied;
 static atomic_int race_stop;
 
-static void *flipper(void *arg) {
+static void* flipper(void* arg) {
     (void)arg;
     size_t len = strlen(race_allowed);
     while (!atomic_load_explicit(&race_stop, memory_order_relaxed)) {
         /* Byte by byte, so torn mixtures of the two names appear too. */
-        for (size_t i = 0; i < len; ++i) ((volatile char *)race_path)[i] = race_denied[i];
-        for (size_t i = 0; i < len; ++i) ((volatile char *)race_path)[i] = race_allowed[i];
+        for (size_t i = 0; i < len; ++i)
+            ((volatile char*)race_path)[i] = race_denied[i];
+        for (size_t i = 0; i < len; ++i)
+            ((volatile char*)race_path)[i] = race_allowed[i];
     }
     return NULL;
 }
 
-static int do_race(const char *allowed, const char *denied, long n) {
+static int do_race(const char* allowed, const char* denied, long n) {
     if (strlen(allowed) != strlen(denied) || strlen(allowed) >= sizeof race_path) return 2;
     struct stat want;
     if (stat(allowed, &want) != 0) {
@@ -102,7 +106,7 @@ static int do_race(const char *allowed, const char *denied, long n) {
     return 0;
 }
 
-static int do_churn(const char *path, int rounds) {
+static int do_churn(const char* path, int rounds) {
     for (int r = 0; r < rounds; ++r) {
         pid_t child = fork();
         if (child < 0) return 2;
@@ -136,7 +140,7 @@ static void on_alarm(int sig) {
     ++signals_seen;
 }
 
-static int do_signals(const char *dir, long n) {
+static int do_signals(const char* dir, long n) {
     char path[4096];
     snprintf(path, sizeof path, "%s/s", dir);
     struct sigaction sa;
@@ -157,7 +161,7 @@ static int do_signals(const char *dir, long n) {
     return 0;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
     if (argc == 3 && strcmp(argv[1], "cat") == 0) return do_cat(argv[2]);
     if (argc == 3 && strcmp(argv[1], "cloexec") == 0) return do_cloexec(argv[2]);
     if (argc == 5 && strcmp(argv[1], "race") == 0) return do_race(argv[2], argv[3], atol(argv[4]));
