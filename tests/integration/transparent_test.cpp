@@ -191,6 +191,36 @@ TEST_F(Transparent, PythonScripts) {
     EXPECT_EQ(read_file(dir / "out/py"), "py");
 }
 
+TEST_F(Transparent, SocketsOnlyAsTheRulesSay) {
+    const int port = closed_port();
+    const int other = closed_port() == port ? port + 1 : closed_port();
+    write_file(dir / "pub/sockets.py",
+               "import socket, sys\n"
+               "port, other = int(sys.argv[1]), int(sys.argv[2])\n"
+               "def attempt(name, f):\n"
+               "    try:\n"
+               "        f(); print(name, 'ok')\n"
+               "    except OSError as e:\n"
+               "        print(name, e.errno)\n"
+               "s = socket.socket()\n"
+               "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+               "attempt('bind', lambda: s.bind(('127.0.0.1', port)))\n"
+               "attempt('listen', lambda: s.listen())\n"
+               "c = socket.socket()\n"
+               "attempt('connect-own', lambda: c.connect(('127.0.0.1', port)))\n"
+               "attempt('bind-other', lambda: socket.socket().bind(('127.0.0.1', other)))\n"
+               "attempt('listen-unbound', lambda: socket.socket().listen())\n"
+               "attempt('udp', lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))\n"
+               "attempt('sendto', lambda: socket.socket().sendto(b'x', ('127.0.0.1', other)))\n");
+    const std::string p = std::to_string(port);
+    const Outcome r =
+        run({"/usr/bin/python3", dir / "pub/sockets.py", p, std::to_string(other)},
+            "listen = [\"tcp:127.0.0.1:" + p + "\"]\nconnect = [\"tcp:127.0.0.1:" + p + "\"]\n");
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out,
+              "bind ok\nlisten ok\nconnect-own ok\nbind-other 13\nlisten-unbound 13\nudp 13\nsendto 13\n");
+}
+
 TEST_F(Transparent, StaticBinary) {
 #ifndef TRANSPARENT_WORKER_STATIC
     GTEST_SKIP() << "no static C library (libc.a) at build time";
