@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -73,8 +74,8 @@ int main(int argc, char** argv) {
         return 2;
     }
     int pidfd = -1;
-    int ready[2];
-    if (pipe2(ready, O_CLOEXEC) != 0) return 2;
+    int ready[2], go[2]; /* child to parent: the listener's number; parent to child: go ahead */
+    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(go, O_CLOEXEC) != 0) return 2;
     pid_t child = fork();
     if (child < 0) return 2;
     if (child == 0) {
@@ -82,8 +83,8 @@ int main(int argc, char** argv) {
         int fd = install_filter();
         if (fd < 0 || write(ready[1], &fd, sizeof fd) != sizeof fd) _exit(125);
         /* The parent takes the listener with pidfd_getfd, then lets us go. */
-        char go;
-        if (read(ready[0], &go, 1) != 1) _exit(125);
+        char byte;
+        if (read(go[0], &byte, 1) != 1) _exit(125);
         close(fd);
         execvp(argv[1], argv + 1);
         _exit(127);
@@ -93,21 +94,26 @@ int main(int argc, char** argv) {
     pidfd = (int)syscall(SYS_pidfd_open, child, 0);
     int notify = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, childfd, 0);
     if (notify < 0) return 125;
-    if (write(ready[1], "g", 1) != 1) return 125;
+    if (write(go[1], "g", 1) != 1) return 125;
     close(ready[0]);
     close(ready[1]);
+    close(go[0]);
+    close(go[1]);
 
     struct seccomp_notif* req = NULL;
     struct seccomp_notif_resp* unused = NULL;
     if (seccomp_notify_alloc(&req, &unused) != 0) return 125;
     for (;;) {
-        memset(req, 0, sizeof *req);
-        if (ioctl(notify, SECCOMP_IOCTL_NOTIF_RECV, req) == 0) {
-            answer(notify, req);
-            continue;
+        /* A blocking receive would wait forever once every process under the filter has exited:
+         * that shows only as POLLHUP. */
+        struct pollfd p = {.fd = notify, .events = POLLIN};
+        if (poll(&p, 1, -1) < 0 && errno != EINTR) break;
+        if (p.revents & POLLIN) {
+            memset(req, 0, sizeof *req);
+            if (ioctl(notify, SECCOMP_IOCTL_NOTIF_RECV, req) == 0) answer(notify, req);
+        } else if (p.revents & (POLLHUP | POLLERR)) {
+            break;
         }
-        if (errno == ENOENT || errno == EINTR) continue;
-        break; /* every process under the filter has exited */
     }
     int status = 0;
     waitpid(child, &status, 0);
