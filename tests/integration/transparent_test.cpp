@@ -296,3 +296,17 @@ TEST(TransparentPolicy, UnknownIncludeIsAnError) {
 
 }  // namespace
 }  // namespace fdbroker::test
+
+namespace fdbroker::test {
+namespace {
+
+TEST(TransparentCli, HelpNamesTheFlag) {
+    const Outcome help = run_command({fdbroker_bin(), "run", "--help"});
+    EXPECT_EQ(help.status, 0);
+    EXPECT_NE(help.out.find("--transparent"), std::string::npos) << help.out;
+    const Outcome usage = run_command({fdbroker_bin(), "--help"});
+    EXPECT_NE(usage.out.find("[--transparent]"), std::string::npos) << usage.out;
+}
+
+}  // namespace
+}  // namespace fdbroker::test
