@@ -319,7 +319,7 @@ void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
             flags = how.flags;
             mode = how.mode;
         } else {
-            flags = call.arg(at ? 2 : 1);
+            flags = call.arg(at ? 2 : 1) & 0xffffffffU;  // an int for open(2) and openat(2)
             mode = call.arg(at ? 3 : 2);
         }
         error = path_arg(call, dirfd, call.arg(at ? 1 : 0), path);
@@ -350,8 +350,8 @@ void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
                                              : 0;
         const std::uint64_t buf = nr == n.statx ? call.arg(4) : at ? call.arg(2) : call.arg(1);
         PathBuffer raw;
-        // statx accepts a null path with AT_EMPTY_PATH (Linux 6.11).
-        if (!(nr == n.statx && call.arg(1) == 0 && (flags & AT_EMPTY_PATH)))
+        // A null path with AT_EMPTY_PATH is accepted too (Linux 6.11).
+        if (!(at && call.arg(1) == 0 && (flags & AT_EMPTY_PATH)))
             if (const int err = call.read_string(call.arg(at ? 1 : 0), raw); err != 0) return call.reply(err);
         const bool on_fd = raw.size() == 0 && (flags & AT_EMPTY_PATH);
         struct ::stat st {};
