@@ -140,7 +140,7 @@ int run(const RunOptions& options) {
     if (identity.switches()) owner = Owner{identity.uid(), identity.gid()};
     Broker broker(loop, loaded.policy, *profile, owner, audit);
     std::optional<Transparent> transparent;
-    if (options.transparent) transparent.emplace(*profile, owner, audit, identity.uid());
+    if (options.transparent) transparent.emplace(loop, *profile, owner, audit, identity.uid());
     Supervisor supervisor(loop, std::move(worker.notify), *profile, worker.pid,
                           transparent ? &*transparent : nullptr);
     const char* failed =

@@ -6,10 +6,12 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <seccomp.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "broker/path_buffer.hpp"
@@ -262,7 +265,120 @@ const Names& names() {
     return n;
 }
 
+void send_reply(int notify, std::uint64_t id, int error) noexcept {
+    seccomp_notif_resp resp{};
+    resp.id = id;
+    resp.error = error != 0 ? -error : 0;
+    [[maybe_unused]] int rc = ::ioctl(notify, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+}
+
 }  // namespace
+
+// A connect on the worker's blocking socket that is still in progress: the event loop watches the
+// socket (writable = finished) and a timerfd armed with connect_timeout, and the notification is
+// answered from whichever fires first, so other workers and calls are served meanwhile.
+class Transparent::Connecting final : public EventHandler {
+  public:
+    Connecting(EventLoop& loop, Audit& audit, AuditRecord record, std::string address, int notify,
+               std::uint64_t id, unique_fd sock, int flags) noexcept
+        : loop_(loop),
+          audit_(audit),
+          record_(record),
+          address_(std::move(address)),
+          notify_(notify),
+          id_(id),
+          sock_(std::move(sock)),
+          flags_(flags) {
+        timer_.owner = this;
+    }
+    ~Connecting() { unwatch(); }
+    Connecting(const Connecting&) = delete;
+    Connecting& operator=(const Connecting&) = delete;
+
+    bool start(std::chrono::milliseconds timeout) noexcept {
+        timer_fd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+        if (!timer_fd_) return false;
+        itimerspec when{};
+        when.it_value.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+        when.it_value.tv_nsec = static_cast<long>(timeout.count() % 1000) * 1000000L;
+        if (when.it_value.tv_sec == 0 && when.it_value.tv_nsec == 0) when.it_value.tv_nsec = 1;
+        if (::timerfd_settime(timer_fd_.get(), 0, &when, nullptr) != 0) return false;
+        if (!loop_.add(sock_.get(), EPOLLOUT, this)) return false;
+        if (!loop_.add(timer_fd_.get(), EPOLLIN, &timer_)) {
+            loop_.remove(sock_.get());
+            return false;
+        }
+        watched_ = true;
+        return true;
+    }
+    void on_event(std::uint32_t) noexcept override {
+        const int error = SocketOps::connect_outcome(sock_.get());
+        if (error != EINPROGRESS) finish(error);
+    }
+    [[nodiscard]] bool finished() const noexcept { return finished_; }
+
+  private:
+    struct Timer final : EventHandler {
+        Connecting* owner = nullptr;
+        void on_event(std::uint32_t) noexcept override { owner->finish(ETIMEDOUT); }
+    };
+    void unwatch() noexcept {
+        if (!watched_) return;
+        loop_.remove(sock_.get());
+        loop_.remove(timer_fd_.get());
+        watched_ = false;
+    }
+    void finish(int error) noexcept {
+        if (finished_) return;
+        unwatch();
+        ::fcntl(sock_.get(), F_SETFL, flags_);
+        record_.path = address_;
+        record_.error = error;
+        audit_.record(record_);
+        send_reply(notify_, id_, error);
+        finished_ = true;
+    }
+
+    EventLoop& loop_;
+    Audit& audit_;
+    AuditRecord record_;
+    std::string address_;
+    int notify_;
+    std::uint64_t id_;
+    unique_fd sock_;
+    int flags_;
+    unique_fd timer_fd_;
+    Timer timer_;
+    bool watched_ = false;
+    bool finished_ = false;
+};
+
+Transparent::Transparent(EventLoop& loop, const policy::Profile& profile, std::optional<Owner> owner,
+                         Audit& audit, uid_t worker_uid)
+    : loop_(loop),
+      profile_(profile),
+      files_(profile, owner),
+      sockets_(profile, owner),
+      audit_(audit),
+      uid_(worker_uid) {}
+
+Transparent::~Transparent() = default;
+
+bool Transparent::wait_for_connect(int notify, const seccomp_notif& req, unique_fd& sock, int flags,
+                                   const std::string& address, const SocketVerdict& verdict) noexcept {
+    try {
+        AuditRecord record{static_cast<pid_t>(req.pid), uid_, profile_.name(), "connect", {}, {}, 0};
+        record.allowed = verdict.allowed;
+        record.address_rule = verdict.rule;
+        auto connect = std::make_unique<Connecting>(loop_, audit_, record, address, notify, req.id,
+                                                    std::move(sock), flags);
+        if (!connect->start(profile_.connect_timeout())) return false;
+        connecting_.push_back(std::move(connect));
+        return true;
+    } catch (const std::bad_alloc&) {
+        return false;
+    }
+}
 
 bool Transparent::handles(int nr) noexcept {
     const Names& n = names();
@@ -279,6 +395,7 @@ bool Transparent::handles(int nr) noexcept {
 void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
     const Names& n = names();
     const int nr = req.data.nr;
+    std::erase_if(connecting_, [](const std::unique_ptr<Connecting>& c) { return c->finished(); });
     Call call(notify, req);
     if (nr == n.socket || nr == n.sendto || nr == n.sendmsg || nr == n.sendmmsg || nr == n.utimensat)
         return call.reply(EACCES);  // the forms the filter did not allow: see seccomp_filter.cpp
@@ -520,12 +637,9 @@ void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
             if (blocking) ::fcntl(sock.get(), F_SETFL, fl | O_NONBLOCK);
             verdict = sockets_.connect_socket(text, sock.get());
             if (blocking && verdict.error == EINPROGRESS) {
-                pollfd p{sock.get(), POLLOUT, 0};
-                const auto timeout = static_cast<int>(profile_.connect_timeout().count());
-                int rc;
-                while ((rc = ::poll(&p, 1, timeout)) < 0 && errno == EINTR) {
-                }
-                verdict.error = rc == 0 ? ETIMEDOUT : SocketOps::connect_outcome(sock.get());
+                unique_fd kept(::fcntl(sock.get(), F_DUPFD_CLOEXEC, 0));
+                if (kept && wait_for_connect(notify, req, kept, fl, text, verdict)) return;
+                verdict.error = errno == EMFILE || errno == ENFILE ? EAGAIN : ENOMEM;
             }
             if (blocking) ::fcntl(sock.get(), F_SETFL, fl);
         }

@@ -10,9 +10,13 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "broker/audit.hpp"
+#include "broker/event_loop.hpp"
 #include "broker/file_ops.hpp"
 #include "broker/socket_ops.hpp"
 #include "policy/policy.hpp"
@@ -23,25 +27,31 @@ namespace fdbroker::broker {
 
 class Transparent {
   public:
-    Transparent(const policy::Profile& profile, std::optional<Owner> owner, Audit& audit, uid_t worker_uid)
-        : profile_(profile),
-          files_(profile, owner),
-          sockets_(profile, owner),
-          audit_(audit),
-          uid_(worker_uid) {}
+    Transparent(EventLoop& loop, const policy::Profile& profile, std::optional<Owner> owner, Audit& audit,
+                uid_t worker_uid);
+    ~Transparent();
+    Transparent(const Transparent&) = delete;
+    Transparent& operator=(const Transparent&) = delete;
 
     // Whether a system call is one transparent mode answers (performed, or refused quietly with
     // EACCES like the filter's own refusals: datagram sockets, sends that name an address).
     [[nodiscard]] static bool handles(int syscall_nr) noexcept;
-    // Answers the notification on the listener `notify` (unless its caller is gone).
+    // Answers the notification on the listener `notify` (unless its caller is gone). A connect on a
+    // blocking socket that cannot finish at once is answered later, from the event loop.
     void answer(int notify, const seccomp_notif& req) noexcept;
 
   private:
+    class Connecting;
+    bool wait_for_connect(int notify, const seccomp_notif& req, unique_fd& sock, int flags,
+                          const std::string& address, const SocketVerdict& verdict) noexcept;
+
+    EventLoop& loop_;
     const policy::Profile& profile_;
     FileOps files_;
     SocketOps sockets_;
     Audit& audit_;
     uid_t uid_;
+    std::vector<std::unique_ptr<Connecting>> connecting_;
 };
 
 }  // namespace fdbroker::broker

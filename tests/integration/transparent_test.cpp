@@ -221,6 +221,32 @@ TEST_F(Transparent, SocketsOnlyAsTheRulesSay) {
               "bind ok\nlisten ok\nconnect-own ok\nbind-other 13\nlisten-unbound 13\nudp 13\nsendto 13\n");
 }
 
+TEST_F(Transparent, ASlowConnectDoesNotHoldTheBroker) {
+    // One thread connects to a peer that never answers (blocking socket, connect_timeout 2 s); the
+    // other reads a file meanwhile. The file comes first: the broker waits for the connect in its
+    // event loop, not in the call.
+    const Unanswering peer;
+    write_file(dir / "pub/slow.py",
+               "import socket, sys, threading, time\n"
+               "started = threading.Event()\n"
+               "def slow():\n"
+               "    s = socket.socket()\n"
+               "    started.set()\n"
+               "    try:\n"
+               "        s.connect(('127.0.0.1', int(sys.argv[1])))\n"
+               "    except OSError as e:\n"
+               "        print('connect', e.errno, flush=True)\n"
+               "t = threading.Thread(target=slow); t.start()\n"
+               "started.wait(); time.sleep(0.3)\n"
+               "print(open(sys.argv[2]).read().strip(), flush=True)\n"
+               "t.join()\n");
+    const std::string p = std::to_string(peer.port());
+    const Outcome r = run({"/usr/bin/python3", dir / "pub/slow.py", p, dir / "pub/hello"},
+                          "connect = [\"tcp:127.0.0.1:" + p + "\"]\nconnect_timeout = \"2s\"\n");
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "hello\nconnect " + std::to_string(ETIMEDOUT) + "\n");
+}
+
 TEST_F(Transparent, StaticBinary) {
 #ifndef TRANSPARENT_WORKER_STATIC
     GTEST_SKIP() << "no static C library (libc.a) at build time";
