@@ -250,7 +250,7 @@ int address_text(Call& call, int domain, const sockaddr_storage& sa, socklen_t l
 struct Names {
     int open, openat, openat2, creat, stat, lstat, newfstatat, statx, access, faccessat, faccessat2, readlink,
         readlinkat, mkdir, mkdirat, unlink, unlinkat, rmdir, rename, renameat, renameat2, symlink, symlinkat,
-        connect, bind, listen, socket, sendto, sendmsg, sendmmsg, utimensat;
+        connect, bind, listen, socket, socketpair, sendto, sendmsg, sendmmsg, utimensat;
 };
 
 const Names& names() {
@@ -260,8 +260,8 @@ const Names& names() {
                          nr("faccessat2"), nr("readlink"),   nr("readlinkat"), nr("mkdir"),   nr("mkdirat"),
                          nr("unlink"),     nr("unlinkat"),   nr("rmdir"),      nr("rename"),  nr("renameat"),
                          nr("renameat2"),  nr("symlink"),    nr("symlinkat"),  nr("connect"), nr("bind"),
-                         nr("listen"),     nr("socket"),     nr("sendto"),     nr("sendmsg"), nr("sendmmsg"),
-                         nr("utimensat")};
+                         nr("listen"),     nr("socket"),     nr("socketpair"), nr("sendto"),  nr("sendmsg"),
+                         nr("sendmmsg"),   nr("utimensat")};
     return n;
 }
 
@@ -386,8 +386,8 @@ bool Transparent::handles(int nr) noexcept {
          {n.open,    n.openat,    n.openat2,   n.creat,      n.stat,     n.lstat,      n.newfstatat,
           n.statx,   n.access,    n.faccessat, n.faccessat2, n.readlink, n.readlinkat, n.mkdir,
           n.mkdirat, n.unlink,    n.unlinkat,  n.rmdir,      n.rename,   n.renameat,   n.renameat2,
-          n.symlink, n.symlinkat, n.connect,   n.bind,       n.listen,   n.socket,     n.sendto,
-          n.sendmsg, n.sendmmsg,  n.utimensat})
+          n.symlink, n.symlinkat, n.connect,   n.bind,       n.listen,   n.socket,     n.socketpair,
+          n.sendto,  n.sendmsg,   n.sendmmsg,  n.utimensat})
         if (candidate == nr && candidate >= 0) return true;
     return false;
 }
@@ -397,7 +397,8 @@ void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
     const int nr = req.data.nr;
     std::erase_if(connecting_, [](const std::unique_ptr<Connecting>& c) { return c->finished(); });
     Call call(notify, req);
-    if (nr == n.socket || nr == n.sendto || nr == n.sendmsg || nr == n.sendmmsg || nr == n.utimensat)
+    if (nr == n.socket || nr == n.socketpair || nr == n.sendto || nr == n.sendmsg || nr == n.sendmmsg ||
+        nr == n.utimensat)
         return call.reply(EACCES);  // the forms the filter did not allow: see seccomp_filter.cpp
     if (call.open_memory() != 0) return call.reply(ESRCH);
 
