@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <seccomp.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
