@@ -267,6 +267,11 @@ SocketVerdict SocketOps::connect_socket(std::string_view text, int sock) noexcep
     return verdict;
 }
 
+SocketVerdict SocketOps::judge_listen(std::string_view text) const noexcept {
+    SocketAddress address;
+    return judge(profile_->listen_rules(), text, address);
+}
+
 SocketVerdict SocketOps::bind_socket(std::string_view text, int sock) noexcept {
     SocketAddress address;
     SocketVerdict verdict = judge(profile_->listen_rules(), text, address);

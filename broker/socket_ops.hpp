@@ -45,6 +45,8 @@ class SocketOps {
     // the socket itself and can set the file's mode and owner.
     SocketVerdict connect_socket(std::string_view address, int sock) noexcept;
     SocketVerdict bind_socket(std::string_view address, int sock) noexcept;
+    // Whether the listen rules grant an address (a socket's own, before listen(2) on it).
+    SocketVerdict judge_listen(std::string_view address) const noexcept;
 
     // For a pending connect whose socket became writable (or failed): 0 when connected, the
     // connect's errno when it failed, EINPROGRESS when it is in fact still connecting.

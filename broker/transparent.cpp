@@ -611,7 +611,24 @@ void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
                 (domain == AF_INET && reinterpret_cast<const sockaddr_in*>(&local)->sin_port == 0) ||
                 (domain == AF_INET6 && reinterpret_cast<const sockaddr_in6*>(&local)->sin6_port == 0);
             if (unbound) return call.reply(EACCES);
-            return call.reply(::listen(sock.get(), call.int_arg(1)) == 0 ? 0 : errno);
+            // Bound by the broker under a listen rule, or implicitly (a unix socket's autobind, a
+            // connected TCP socket's port): the address it has must be one a rule grants.
+            std::string text;
+            try {
+                if (address_text(call, domain, local, local_len, text) != 0) return call.reply(EACCES);
+            } catch (const std::bad_alloc&) {
+                return call.reply(ENOMEM);
+            }
+            const SocketVerdict verdict = sockets_.judge_listen(text);
+            AuditRecord listen_audit{
+                static_cast<pid_t>(req.pid), uid_, profile_.name(), "listen", text, {}, 0};
+            listen_audit.allowed = verdict.allowed;
+            listen_audit.rule = verdict.deny;
+            listen_audit.address_rule = verdict.rule;
+            listen_audit.error = verdict.error;
+            if (verdict.error == 0 && ::listen(sock.get(), call.int_arg(1)) != 0) listen_audit.error = errno;
+            audit_.record(listen_audit);
+            return call.reply(listen_audit.error);
         }
         if (type != SOCK_STREAM) return call.reply(EACCES);
         sockaddr_storage sa{};

@@ -212,6 +212,7 @@ TEST_F(Transparent, SocketsOnlyAsTheRulesSay) {
                "attempt('listen-unbound', lambda: socket.socket().listen())\n"
                "attempt('udp', lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))\n"
                "attempt('sendto', lambda: socket.socket().sendto(b'x', ('127.0.0.1', other)))\n"
+               "attempt('listen-connected', lambda: c.listen())\n"
                "attempt('pair', lambda: socket.socketpair())\n"
                "attempt('dgram-pair', lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM))\n");
     const std::string p = std::to_string(port);
@@ -221,7 +222,7 @@ TEST_F(Transparent, SocketsOnlyAsTheRulesSay) {
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out,
               "bind ok\nlisten ok\nconnect-own ok\nbind-other 13\nlisten-unbound 13\nudp 13\nsendto 13\n"
-              "pair ok\ndgram-pair 13\n");
+              "listen-connected 13\npair ok\ndgram-pair 13\n");
 }
 
 TEST_F(Transparent, ASlowConnectDoesNotHoldTheBroker) {
