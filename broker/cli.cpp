@@ -22,7 +22,8 @@ constexpr int kUsageRun = 125;  // `run` reserves 126/127 and the worker's own c
 constexpr int kUsageOther = 2;
 
 const char* const kUsage =
-    "Usage: fdbroker run   --policy FILE [--profile NAME] [--audit FILE|-] [--] PROGRAM [ARG...]\n"
+    "Usage: fdbroker run   --policy FILE [--profile NAME] [--transparent] [--audit FILE|-] [--] PROGRAM\n"
+    "                      [ARG...]\n"
     "       fdbroker serve --policy FILE [--socket PATH|@NAME] [--socket-mode MODE] [--socket-group GROUP]\n"
     "                      [--audit FILE|-]\n"
     "       fdbroker check FILE...\n"
@@ -40,8 +41,12 @@ po::options_description run_options() {
     d.add_options()("help,h", "show this help")(
         "policy", po::value<std::string>()->required()->value_name("FILE"), "the policy file (TOML)")(
         "profile", po::value<std::string>()->default_value("default")->value_name("NAME"),
-        "the profile to apply")("audit", po::value<std::string>()->value_name("FILE|-"),
-                                "write one JSON line per decision to FILE, or to standard output with -");
+        "the profile to apply")("transparent",
+                                "broker PROGRAM's own opens, path calls, connects and binds through "
+                                "seccomp user notification: any unmodified program, no libfdbroker needed "
+                                "(pair with include = [\"runtime\"] in the profile)")(
+        "audit", po::value<std::string>()->value_name("FILE|-"),
+        "write one JSON line per decision to FILE, or to standard output with -");
     return d;
 }
 
@@ -91,6 +96,7 @@ int command_run(const std::vector<std::string>& args) {
     options.policy_file = vm["policy"].as<std::string>();
     options.profile = vm["profile"].as<std::string>();
     if (vm.count("audit")) options.audit = vm["audit"].as<std::string>();
+    options.transparent = vm.count("transparent") > 0;
     return run(options);
 }
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 
 namespace fdbroker::broker {
 
@@ -154,13 +155,27 @@ OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) 
     });
 }
 
-OpResult FileOps::stat(std::string_view path, struct ::stat& st) noexcept {
+OpResult FileOps::stat(std::string_view path, struct ::stat& st, bool follow_final) noexcept {
     return follow(path, need_any, [&](const Location& loc, OpResult& out) {
         if (::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             out.verdict.error = errno;
             return Step::done;
         }
-        return S_ISLNK(st.st_mode) ? Step::symlink : Step::done;
+        return follow_final && S_ISLNK(st.st_mode) ? Step::symlink : Step::done;
+    });
+}
+
+OpResult FileOps::statx(std::string_view path, int flags, unsigned mask, struct ::statx& stx) noexcept {
+    constexpr int known = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE;
+    if (flags & ~known) return denied({true, nullptr, EINVAL});
+    const bool follow_final = !(flags & AT_SYMLINK_NOFOLLOW);
+    const int at_flags = (flags & ~AT_SYMLINK_NOFOLLOW) | AT_SYMLINK_NOFOLLOW;
+    return follow(path, need_any, [&](const Location& loc, OpResult& out) {
+        if (::statx(loc.dir.get(), loc.name, at_flags, mask | STATX_TYPE, &stx) != 0) {
+            out.verdict.error = errno;
+            return Step::done;
+        }
+        return follow_final && S_ISLNK(stx.stx_mode) ? Step::symlink : Step::done;
     });
 }
 
@@ -236,14 +251,30 @@ OpResult FileOps::rmdir(std::string_view path) noexcept {
         [](const Location& l, mode_t) { return ::unlinkat(l.dir.get(), l.name, AT_REMOVEDIR); }, 0);
 }
 
-OpResult FileOps::rename(std::string_view from, std::string_view to) noexcept {
+OpResult FileOps::rename(std::string_view from, std::string_view to, unsigned flags) noexcept {
+    if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE | RENAME_EXCHANGE))
+        return denied({true, nullptr, EINVAL});
     Location src, dst;
     OpResult out;
     out.verdict = locate(*profile_, from, need_create, src);
     if (out.verdict.error != 0) return out;
     out.verdict = locate(*profile_, to, need_create, dst);
     if (out.verdict.error != 0) return out;
-    if (::renameat(src.dir.get(), src.name, dst.dir.get(), dst.name) != 0) out.verdict.error = errno;
+    if (::renameat2(src.dir.get(), src.name, dst.dir.get(), dst.name, flags) != 0) out.verdict.error = errno;
+    return out;
+}
+
+OpResult FileOps::symlink(std::string_view target, std::string_view path) noexcept {
+    PathBuffer text;
+    if (target.empty() || !text.assign(target))
+        return denied({true, nullptr, target.empty() ? ENOENT : ENAMETOOLONG});
+    Location loc;
+    OpResult out;
+    out.verdict = locate(*profile_, path, need_create, loc);
+    if (out.verdict.error != 0) return out;
+    // Left owned by the broker: chowning by name afterwards could reach whatever was renamed there
+    // meanwhile, and the owner of a symlink grants nothing.
+    if (::symlinkat(text.c_str(), loc.dir.get(), loc.name) != 0) out.verdict.error = errno;
     return out;
 }
 

@@ -40,12 +40,18 @@ class FileOps {
 
     OpResult open(std::string_view path, std::uint32_t flags, mode_t mode) noexcept;
     OpResult access(std::string_view path, std::uint32_t mode) noexcept;
-    OpResult stat(std::string_view path, struct ::stat& st) noexcept;
+    OpResult stat(std::string_view path, struct ::stat& st, bool follow_final = true) noexcept;
+    // statx(2) on the path: flags may hold AT_SYMLINK_NOFOLLOW and the AT_STATX_* sync bits.
+    OpResult statx(std::string_view path, int flags, unsigned mask, struct ::statx& stx) noexcept;
     OpResult readlink(std::string_view path, std::span<char> buf) noexcept;
     OpResult mkdir(std::string_view path, mode_t mode) noexcept;
     OpResult unlink(std::string_view path) noexcept;
     OpResult rmdir(std::string_view path) noexcept;
-    OpResult rename(std::string_view from, std::string_view to) noexcept;
+    // flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE (renameat2); anything else is EINVAL.
+    OpResult rename(std::string_view from, std::string_view to, unsigned flags = 0) noexcept;
+    // A symlink at `path` (needs create there) whose text is `target`; the target is not judged, as
+    // every open through the link is judged where it lands.
+    OpResult symlink(std::string_view target, std::string_view path) noexcept;
 
   private:
     template <class Final>

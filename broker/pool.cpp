@@ -77,8 +77,11 @@ void PoolWorker::start() noexcept {
         const sandbox::Identity identity =
             sandbox::Identity::for_worker(profile->uid(), profile->gid(), note);
         if (!note.empty()) log("[%s/%u] %s", profile_.c_str(), instance_, note.c_str());
-        sandbox::Spawned worker = sandbox::spawn(
-            {profile->pool().command, worker_end.get(), identity, profile->confinement(), out_write.get()});
+        sandbox::Spawned worker = sandbox::spawn({.argv = profile->pool().command,
+                                                  .channel = worker_end.get(),
+                                                  .identity = identity,
+                                                  .confinement = profile->confinement(),
+                                                  .output = out_write.get()});
         if (worker.pid < 0) {
             log("[%s/%u] cannot start %s: %s", profile_.c_str(), instance_,
                 profile->pool().command.front().c_str(), worker.error.c_str());

@@ -18,6 +18,7 @@
 #include "broker/event_loop.hpp"
 #include "broker/log.hpp"
 #include "broker/supervisor.hpp"
+#include "broker/transparent.hpp"
 #include "sandbox/landlock.hpp"
 #include "sandbox/spawn.hpp"
 
@@ -125,8 +126,11 @@ int run(const RunOptions& options) {
     std::string note;
     const sandbox::Identity identity = sandbox::Identity::for_worker(profile->uid(), profile->gid(), note);
     if (!note.empty()) log("%s", note.c_str());
-    sandbox::Spawned worker =
-        sandbox::spawn({options.argv, worker_end.get(), identity, profile->confinement()});
+    sandbox::Spawned worker = sandbox::spawn({.argv = options.argv,
+                                              .channel = worker_end.get(),
+                                              .identity = identity,
+                                              .confinement = profile->confinement(),
+                                              .transparent = options.transparent});
     if (worker.pid < 0) {
         log("%s: %s", options.argv.front().c_str(), worker.error.c_str());
         return worker.exit_code;
@@ -138,7 +142,10 @@ int run(const RunOptions& options) {
     std::optional<Owner> owner;
     if (identity.switches()) owner = Owner{identity.uid(), identity.gid()};
     Broker broker(loop, loaded.policy, *profile, owner, audit);
-    Supervisor supervisor(loop, std::move(worker.notify), *profile, worker.pid);
+    std::optional<Transparent> transparent;
+    if (options.transparent) transparent.emplace(loop, *profile, owner, audit, identity.uid());
+    Supervisor supervisor(loop, std::move(worker.notify), *profile, worker.pid,
+                          transparent ? &*transparent : nullptr);
     const char* failed =
         !loop.valid()                                ? "creating the event loop"
         : !signals.open(handled)                     ? "opening a signalfd"

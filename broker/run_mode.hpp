@@ -9,7 +9,8 @@ namespace fdbroker::broker {
 struct RunOptions {
     std::string policy_file;
     std::string profile = "default";
-    std::string audit;  // empty: no audit stream
+    std::string audit;         // empty: no audit stream
+    bool transparent = false;  // broker the program's own system calls (broker/transparent.hpp)
     std::vector<std::string> argv;
 };
 

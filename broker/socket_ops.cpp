@@ -222,6 +222,81 @@ SocketResult SocketOps::connect(std::string_view text) noexcept {
     return result;
 }
 
+SocketVerdict SocketOps::connect_socket(std::string_view text, int sock) noexcept {
+    SocketAddress address;
+    SocketVerdict verdict = judge(profile_->connect_rules(), text, address);
+    if (verdict.error != 0) return verdict;
+    switch (address.transport) {
+        case Transport::tcp:
+        case Transport::udp: {
+            sockaddr_storage sa;
+            const socklen_t len = inet_address(address, sa);
+            if (::connect(sock, reinterpret_cast<const sockaddr*>(&sa), len) != 0) verdict.error = errno;
+            break;
+        }
+        case Transport::unix_path: {
+            // As in connect(): through the socket file's descriptor, so the file judged is the file reached.
+            const unique_fd file = open_no_symlinks(address.name, 0);
+            struct ::stat st {};
+            if (!file || ::fstat(file.get(), &st) != 0) {
+                verdict.error = errno;
+                break;
+            }
+            if (!S_ISSOCK(st.st_mode)) {
+                verdict.error = ECONNREFUSED;
+                break;
+            }
+            char proc[32];
+            std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", file.get());
+            sockaddr_un sa;
+            socklen_t len = 0;
+            static_cast<void>(unix_address(proc, false, sa, len));
+            const WorkerEffectiveIds as_worker(owner_);
+            if (::connect(sock, reinterpret_cast<const sockaddr*>(&sa), len) != 0) verdict.error = errno;
+            break;
+        }
+        case Transport::unix_abstract: {
+            sockaddr_un sa;
+            socklen_t len = 0;
+            static_cast<void>(unix_address(address.name, true, sa, len));
+            const WorkerEffectiveIds as_worker(owner_);
+            if (::connect(sock, reinterpret_cast<const sockaddr*>(&sa), len) != 0) verdict.error = errno;
+            break;
+        }
+    }
+    return verdict;
+}
+
+SocketVerdict SocketOps::judge_listen(std::string_view text) const noexcept {
+    SocketAddress address;
+    return judge(profile_->listen_rules(), text, address);
+}
+
+SocketVerdict SocketOps::bind_socket(std::string_view text, int sock) noexcept {
+    SocketAddress address;
+    SocketVerdict verdict = judge(profile_->listen_rules(), text, address);
+    if (verdict.error != 0) return verdict;
+    sockaddr_storage storage;
+    socklen_t len = 0;
+    switch (address.transport) {
+        case Transport::tcp:
+        case Transport::udp:
+            len = inet_address(address, storage);
+            break;
+        case Transport::unix_abstract: {
+            sockaddr_un sa;
+            static_cast<void>(unix_address(address.name, true, sa, len));
+            std::memcpy(&storage, &sa, sizeof sa);
+            break;
+        }
+        case Transport::unix_path:
+            verdict.error = EACCES;
+            return verdict;
+    }
+    if (::bind(sock, reinterpret_cast<const sockaddr*>(&storage), len) != 0) verdict.error = errno;
+    return verdict;
+}
+
 SocketResult SocketOps::listen(std::string_view text, int backlog) noexcept {
     SocketAddress address;
     SocketResult result;

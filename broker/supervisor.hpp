@@ -11,6 +11,10 @@
 #include "fdbroker/unique_fd.hpp"
 #include "policy/policy.hpp"
 
+namespace fdbroker::broker {
+class Transparent;
+}
+
 struct seccomp_notif;
 struct seccomp_notif_resp;
 
@@ -18,7 +22,9 @@ namespace fdbroker::broker {
 
 class Supervisor final : public EventHandler {
   public:
-    Supervisor(EventLoop& loop, unique_fd notify, const policy::Profile& profile, pid_t worker);
+    // transparent: in transparent mode, answers the path and socket calls (nullptr otherwise).
+    Supervisor(EventLoop& loop, unique_fd notify, const policy::Profile& profile, pid_t worker,
+               Transparent* transparent = nullptr);
     ~Supervisor();
     Supervisor(const Supervisor&) = delete;
     Supervisor& operator=(const Supervisor&) = delete;
@@ -38,6 +44,7 @@ class Supervisor final : public EventHandler {
     unique_fd notify_;
     const policy::Profile& profile_;
     pid_t worker_;
+    Transparent* transparent_;
     bool killed_worker_ = false;
     seccomp_notif* req_ = nullptr;
     seccomp_notif_resp* resp_ = nullptr;

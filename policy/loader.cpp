@@ -166,6 +166,8 @@ void Loader::load_setting(const toml::key& key, const toml::node& value, Profile
         load_patterns(key, value, RuleKind::create, profile);
     } else if (name == "deny") {
         load_patterns(key, value, RuleKind::deny, profile);
+    } else if (name == "include") {
+        load_includes(key, value, profile);
     } else if (name == "connect") {
         load_addresses(key, value, profile.connect_);
     } else if (name == "listen") {
@@ -220,6 +222,32 @@ void Loader::load_patterns(const toml::key& key, const toml::node& value, RuleKi
             continue;
         }
         profile.rules_.push_back(Rule{kind, std::move(*pattern), at.line, at.column});
+    }
+}
+
+// `include = ["runtime"]`: read rules for the built-in runtime paths (default_runtime), each path and
+// everything beneath it (`P/**`, which matches P itself too), placed where the include is written. /proc/self
+// is left out: in the broker it would name the broker, and a worker's own /proc entries are not the broker's
+// to hand out.
+void Loader::load_includes(const toml::key& key, const toml::node& value, Profile& profile) {
+    for (const toml::value<std::string>* element : strings(key, value)) {
+        const toml::source_position at = element->source().begin;
+        if (element->get() != "runtime") {
+            error(at,
+                  "unknown include " + quote(element->get()) + " (the only built-in include is \"runtime\")");
+            continue;
+        }
+        // "/" itself (not beneath it): programs stat or list the root on their way (rm -r checks it is
+        // not removing "/", path searches start there); its entries name only top-level directories.
+        Pattern::Error root_problem;
+        if (std::optional<Pattern> root = Pattern::parse("/", root_problem))
+            profile.rules_.push_back(Rule{RuleKind::read, std::move(*root), at.line, at.column});
+        for (const std::string& path : default_runtime()) {
+            if (path.starts_with("/proc/")) continue;
+            Pattern::Error problem;
+            if (std::optional<Pattern> pattern = Pattern::parse(path + "/**", problem))
+                profile.rules_.push_back(Rule{RuleKind::read, std::move(*pattern), at.line, at.column});
+        }
     }
 }
 

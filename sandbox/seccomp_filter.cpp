@@ -1,13 +1,20 @@
 #include "sandbox/seccomp_filter.hpp"
 
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <memory>
+#include <new>
+#include <vector>
 
 namespace fdbroker::sandbox {
 
@@ -209,6 +216,20 @@ constexpr const char* kQuietlyRefused[] = {
     "execveat",
 };
 
+// In transparent mode these reach the broker (the default action), which performs them under the
+// profile's file and socket rules: they are neither allowed nor refused by the filter.
+constexpr const char* kBrokered[] = {
+    "open",    "openat",    "openat2",   "creat",      "stat",     "lstat",      "newfstatat",
+    "statx",   "access",    "faccessat", "faccessat2", "readlink", "readlinkat", "mkdir",
+    "mkdirat", "unlink",    "unlinkat",  "rmdir",      "rename",   "renameat",   "renameat2",
+    "symlink", "symlinkat", "connect",   "bind",       "listen",
+};
+
+// Allowed in library mode, where no socket can be unconnected or unbound; with socket() allowed
+// (transparent mode) an address hidden in these calls (sendto's, TCP Fast Open's) would bypass the
+// connect rules, so they are allowed below only in forms that carry none.
+constexpr const char* kAddressCarrying[] = {"sendto", "sendmsg", "sendmmsg", "utimensat"};
+
 // Open flags a worker may use by itself: reading only, checked in full.
 constexpr std::uint64_t kReadOnlyOpenFlags =
     O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_DIRECTORY | O_NOFOLLOW | 0100000 /* O_LARGEFILE */;
@@ -227,6 +248,13 @@ bool contains(const std::vector<std::string>& names, const char* name) {
     return false;
 }
 
+template <std::size_t N>
+bool listed(const char* const (&names)[N], const char* name) {
+    for (const char* n : names)
+        if (std::strcmp(n, name) == 0) return true;
+    return false;
+}
+
 // Adds a rule; names this libseccomp does not know on this architecture are skipped (they then fall
 // to the default action, which refuses them).
 int add(void* ctx, std::uint32_t action, const char* name, unsigned count = 0,
@@ -237,24 +265,55 @@ int add(void* ctx, std::uint32_t action, const char* name, unsigned count = 0,
     return rc == -EEXIST ? 0 : rc;
 }
 
-int build(void* ctx, const policy::SyscallRules& rules, bool exec) {
+// What transparent mode lets through without the broker: TCP and unix stream sockets (connect, bind
+// and listen reach the broker; a datagram socket could send anywhere with sendmsg, whose address the
+// filter cannot see), sends that name no address, and setting times on a held descriptor.
+int transparent_rules(void* ctx) {
+    for (const int family : {AF_UNIX, AF_INET, AF_INET6}) {
+        const scmp_arg_cmp stream[] = {SCMP_A0(SCMP_CMP_EQ, static_cast<std::uint64_t>(family)),
+                                       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)};
+        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "socket", 2, stream); rc != 0) return rc;
+    }
+    const scmp_arg_cmp sendto_plain[] = {SCMP_A4(SCMP_CMP_EQ, 0),
+                                         SCMP_A3(SCMP_CMP_MASKED_EQ, MSG_FASTOPEN, 0)};
+    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "sendto", 2, sendto_plain); rc != 0) return rc;
+    const scmp_arg_cmp sendmsg_plain = SCMP_A2(SCMP_CMP_MASKED_EQ, MSG_FASTOPEN, 0);
+    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "sendmsg", 1, &sendmsg_plain); rc != 0) return rc;
+    const scmp_arg_cmp sendmmsg_plain = SCMP_A3(SCMP_CMP_MASKED_EQ, MSG_FASTOPEN, 0);
+    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "sendmmsg", 1, &sendmmsg_plain); rc != 0) return rc;
+    // futimens(fd): the path argument is a null pointer, a register value the filter can see.
+    const scmp_arg_cmp no_path = SCMP_A1(SCMP_CMP_EQ, 0);
+    return add(ctx, SCMP_ACT_ALLOW, "utimensat", 1, &no_path);
+}
+
+int build(void* ctx, const policy::SyscallRules& rules, bool exec, bool transparent) {
     const std::uint32_t eacces = SCMP_ACT_ERRNO(EACCES);
+    // In transparent mode the brokered calls and the address-carrying ones are left to the default
+    // action (the broker), whatever the preset or the profile's `syscalls.allow` say.
+    auto skipped = [transparent](const char* name) {
+        return transparent && (listed(kBrokered, name) || listed(kAddressCarrying, name));
+    };
     for (const char* name : kAllowed)
-        if (!contains(rules.deny, name))
+        if (!contains(rules.deny, name) && !skipped(name))
             if (const int rc = add(ctx, SCMP_ACT_ALLOW, name); rc != 0) return rc;
     for (const std::string& name : rules.allow)
-        if (!contains(rules.deny, name.c_str()))
+        if (!contains(rules.deny, name.c_str()) && !skipped(name.c_str()))
             if (const int rc = add(ctx, SCMP_ACT_ALLOW, name.c_str()); rc != 0) return rc;
     for (const char* name : kQuietlyRefused)
-        if (!contains(rules.allow, name))
+        if (!contains(rules.allow, name) && !skipped(name) &&
+            !(transparent && std::strcmp(name, "socket") == 0))
             if (const int rc = add(ctx, eacces, name); rc != 0) return rc;
 
-    // Opening: read-only by itself (Landlock narrows where); anything else goes to the broker, which
-    // answers EACCES (is_quiet_refusal).
-    const scmp_arg_cmp open_flags = SCMP_A1(SCMP_CMP_MASKED_EQ, ~kReadOnlyOpenFlags, 0);
-    const scmp_arg_cmp openat_flags = SCMP_A2(SCMP_CMP_MASKED_EQ, ~kReadOnlyOpenFlags, 0);
-    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "open", 1, &open_flags); rc != 0) return rc;
-    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "openat", 1, &openat_flags); rc != 0) return rc;
+    if (transparent) {
+        if (const int rc = transparent_rules(ctx); rc != 0) return rc;
+    } else {
+        // Opening: read-only by itself (Landlock narrows where); anything else goes to the broker,
+        // which answers EACCES (is_quiet_refusal).
+        const scmp_arg_cmp open_flags = SCMP_A1(SCMP_CMP_MASKED_EQ, ~kReadOnlyOpenFlags, 0);
+        const scmp_arg_cmp openat_flags = SCMP_A2(SCMP_CMP_MASKED_EQ, ~kReadOnlyOpenFlags, 0);
+        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "open", 1, &open_flags); rc != 0) return rc;
+        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "openat", 1, &openat_flags); rc != 0) return rc;
+    }
 
     // Threads and fork, never new namespaces. clone3 hides its flags in memory a filter cannot read,
     // so it reports ENOSYS and the C library falls back to clone.
@@ -262,9 +321,20 @@ int build(void* ctx, const policy::SyscallRules& rules, bool exec) {
     if (const int rc = add(ctx, SCMP_ACT_ALLOW, "clone", 1, &no_namespaces); rc != 0) return rc;
     if (const int rc = add(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3"); rc != 0) return rc;
 
-    // Unix socket pairs only: the library makes one per process to attach to the broker.
-    const scmp_arg_cmp unix_only = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
-    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "socketpair", 1, &unix_only); rc != 0) return rc;
+    // Unix socket pairs only: the library makes one per process to attach to the broker. In
+    // transparent mode, where sends naming an address are otherwise kept from reaching anyone,
+    // connected types only: a datagram pair's sendmsg could name any unix datagram socket.
+    if (transparent) {
+        for (const int type : {SOCK_STREAM, SOCK_SEQPACKET}) {
+            const scmp_arg_cmp connected[] = {
+                SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
+                SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, static_cast<std::uint64_t>(type))};
+            if (const int rc = add(ctx, SCMP_ACT_ALLOW, "socketpair", 2, connected); rc != 0) return rc;
+        }
+    } else {
+        const scmp_arg_cmp unix_only = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
+        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "socketpair", 1, &unix_only); rc != 0) return rc;
+    }
 
     // ioctl on held descriptors, but never pushing input into a terminal the worker shares with its
     // user (TIOCSTI) or the console's TIOCLINUX tricks. The command is 32 bits: higher bits go to the
@@ -302,9 +372,41 @@ int refuse_without_broker(void* ctx) {
     return 0;
 }
 
+// Loads the program libseccomp generated with SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19),
+// which libseccomp 2.5 cannot ask for: once the broker has received a call, only a fatal signal ends
+// the wait. Otherwise a signal arriving while the broker performs a mkdir or a rename would restart
+// the call, which would then fail (EEXIST, ENOENT) on the broker's own completed work. EINVAL: the
+// kernel lacks the flag; the caller then loads the filter the ordinary way.
+int load_wait_killable(void* ctx, unique_fd& listener) noexcept {
+    const unique_fd program(static_cast<int>(::syscall(SYS_memfd_create, "fdbroker-filter", MFD_CLOEXEC)));
+    if (!program) return errno;
+    if (const int rc = seccomp_export_bpf(ctx, program.get()); rc != 0) return -rc;
+    const off_t size = ::lseek(program.get(), 0, SEEK_END);
+    if (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0) return EINVAL;
+    const std::size_t count = static_cast<std::size_t>(size) / sizeof(sock_filter);
+    if (count > BPF_MAXINSNS) return EINVAL;
+    std::vector<sock_filter> code;
+    try {
+        code.resize(count);
+    } catch (const std::bad_alloc&) {
+        return ENOMEM;
+    }
+    const std::size_t bytes = code.size() * sizeof(sock_filter);
+    if (bytes == 0 || ::pread(program.get(), code.data(), bytes, 0) != static_cast<ssize_t>(bytes))
+        return EIO;
+    sock_fprog prog{static_cast<unsigned short>(code.size()), code.data()};
+    const long fd =
+        ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                  SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+    if (fd < 0) return errno;
+    listener.reset(static_cast<int>(fd));  // the kernel makes listeners close-on-exec
+    return 0;
+}
+
 }  // namespace
 
-FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, FilterAction action) noexcept {
+FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, FilterAction action,
+                                bool transparent) noexcept {
     FilterResult result;
     auto failed = [&result](int error, const char* what) {
         result.error = error;
@@ -317,9 +419,15 @@ FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, Fi
     if (seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) != 0 ||
         seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 1) != 0)
         return failed(EINVAL, "seccomp_attr_set");
-    if (const int rc = build(ctx.get(), rules, exec); rc != 0) return failed(-rc, "seccomp_rule_add");
+    if (const int rc = build(ctx.get(), rules, exec, transparent && action == FilterAction::notify); rc != 0)
+        return failed(-rc, "seccomp_rule_add");
     if (action == FilterAction::kill)
         if (const int rc = refuse_without_broker(ctx.get()); rc != 0) return failed(-rc, "seccomp_rule_add");
+    if (action == FilterAction::notify && transparent) {
+        const int err = load_wait_killable(ctx.get(), result.notify);
+        if (err == 0) return result;
+        if (err != EINVAL) return failed(err, "loading the seccomp filter (wait-killable)");
+    }
     if (const int rc = seccomp_load(ctx.get()); rc != 0) return failed(-rc, "seccomp_load");
     if (action == FilterAction::notify) {
         result.notify.reset(seccomp_notify_fd(ctx.get()));

@@ -26,8 +26,10 @@ struct FilterResult {
 // Builds and loads the filter into the calling process (which must have no_new_privs set).
 // exec: whether execve stays allowed after the first exec (exec = true in the profile); without it
 // execve goes to the default action, which lets the broker allow exactly the worker's first exec.
+// transparent (notify only): every open, path call, connect, bind and listen reaches the broker,
+// which performs it (broker/transparent.hpp); stream sockets may be created, datagram ones not.
 [[nodiscard]] FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec,
-                                              FilterAction action) noexcept;
+                                              FilterAction action, bool transparent = false) noexcept;
 
 // Whether a system call is one the filter refuses quietly with EACCES (file creation, opening for
 // write, sockets). The broker answers notified opens of this kind the same way, without a violation.

@@ -155,7 +155,7 @@ struct ChildPlan {
     const LandlockResult landlock = apply_landlock(plan.runtime, plan.program);
     if (landlock.error != 0) fail(report, stage_landlock, landlock.error);
     // 7. seccomp, last: it forbids much of what the steps above use. The listener goes to the broker.
-    FilterResult filter = load_worker_filter(c.syscalls, c.exec, FilterAction::notify);
+    FilterResult filter = load_worker_filter(c.syscalls, c.exec, FilterAction::notify, spec.transparent);
     if (filter.error != 0) fail(report, stage_seccomp, filter.error);
     send_report(report, {stage_ready, 0, landlock.abi}, filter.notify.get());
     filter.notify.reset();

@@ -21,7 +21,8 @@ struct SpawnSpec {
     int channel = -1;               // becomes kChannelFd in the worker
     Identity identity;
     const policy::Confinement& confinement;
-    int output = -1;  // when set, becomes the worker's stdout and stderr
+    int output = -1;           // when set, becomes the worker's stdout and stderr
+    bool transparent = false;  // every path and socket call goes to the broker (fdbroker run --transparent)
 };
 
 struct Spawned {

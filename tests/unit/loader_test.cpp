@@ -528,3 +528,39 @@ TEST_F(TempDir, UnreadableFiles) {
 
 }  // namespace
 }  // namespace fdbroker::policy
+
+namespace fdbroker::policy {
+namespace {
+
+TEST(Include, RuntimeGrantsReadingTheBuiltInRuntimePathsOnly) {
+    const auto policy = Policy::load_string(
+        "version = 1\n[profile.p]\ninclude = [\"runtime\"]\ndeny = [\"/usr/lib/secret/**\"]\n", "p.toml");
+    ASSERT_NE(policy.policy, nullptr);
+    const Profile& p = *policy.policy->profile("p");
+    EXPECT_TRUE(p.decide("/usr/lib/x86_64-linux-gnu/libc.so.6", need_read).allowed);
+    EXPECT_TRUE(p.decide("/etc/ld.so.cache", need_read).allowed);
+    EXPECT_TRUE(p.decide("/usr/lib", need_read).allowed);
+    EXPECT_TRUE(p.decide("/", need_read).allowed);
+    const Decision lib = p.decide("/usr/lib/libc.so", need_read);
+    ASSERT_NE(lib.rule, nullptr);
+    EXPECT_EQ(lib.rule->line, 3u);  // the include's position names the deciding rule
+    // Reading only, nothing beyond the set, and deny still wins.
+    EXPECT_FALSE(p.decide("/usr/lib/libc.so", need_write).allowed);
+    EXPECT_FALSE(p.decide("/etc/shadow", need_read).allowed);
+    EXPECT_FALSE(p.decide("/etc", need_read).allowed);
+    EXPECT_FALSE(p.decide("/proc/self/status", need_read).allowed);
+    EXPECT_FALSE(p.decide("/usr/lib/secret/key", need_read).allowed);
+    // Without the include, none of it.
+    const auto bare = Policy::load_string("version = 1\n[profile.p]\n", "p.toml");
+    ASSERT_NE(bare.policy, nullptr);
+    EXPECT_FALSE(bare.policy->profile("p")->decide("/usr/lib/libc.so", need_read).allowed);
+}
+
+TEST(Include, UnknownNamesAndWrongTypesAreErrors) {
+    EXPECT_EQ(errors("version = 1\n[profile.p]\ninclude = [\"runtime\", \"nope\"]\n"),
+              Lines{"p.toml:3:23: error: unknown include 'nope' (the only built-in include is \"runtime\")"});
+    EXPECT_EQ(errors("version = 1\n[profile.p]\ninclude = \"runtime\"\n").size(), 1u);
+}
+
+}  // namespace
+}  // namespace fdbroker::policy

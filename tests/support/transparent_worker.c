@@ -1,0 +1,172 @@
+/* An unmodified program for the transparent-mode tests: it knows nothing of fdbroker and uses plain
+ * system calls. Built twice, dynamically and (when the C library's static archive exists) -static.
+ *
+ *   cat PATH                 print the file, or "PATH: <strerror>" on stderr and exit 1
+ *   cloexec PATH             open PATH with and without O_CLOEXEC, print "cloexec=X plain=Y" (FD_CLOEXEC)
+ *   race ALLOWED DENIED N    open ALLOWED N times while a second thread keeps rewriting the path buffer
+ *                            to DENIED and back (same length); print "opened=A refused=R wrong=W", where
+ *                            W counts descriptors that are not ALLOWED's file (by device and inode)
+ *   signals DIR N            N times mkdir DIR/s then rmdir it while a timer signal (SA_RESTART)
+ *                            keeps arriving; print "failures=F signals=S": a call interrupted after the
+ *                            broker performed it and then restarted would fail (EEXIST, ENOENT)
+ *   churn PATH ROUNDS        ROUNDS times: fork a child that opens PATH in a loop, SIGKILL it at once,
+ *                            reap it; then open PATH once more and print "alive" if that works
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* fstat straight to the kernel: glibc's fstat is newfstatat(fd, "", AT_EMPTY_PATH), which transparent
+ * mode brokers; the race loop should measure opens. */
+static int raw_fstat(int fd, struct stat* st) {
+    return (int)syscall(SYS_fstat, fd, st);
+}
+
+static int do_cat(const char* path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        if (write(1, buf, (size_t)n) != n) return 1;
+    close(fd);
+    return 0;
+}
+
+static int do_cloexec(const char* path) {
+    int a = open(path, O_RDONLY | O_CLOEXEC);
+    int b = open(path, O_RDONLY);
+    if (a < 0 || b < 0) {
+        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    printf("cloexec=%d plain=%d\n", (fcntl(a, F_GETFD) & FD_CLOEXEC) ? 1 : 0,
+           (fcntl(b, F_GETFD) & FD_CLOEXEC) ? 1 : 0);
+    return 0;
+}
+
+static char race_path[4096];
+static const char *race_allowed, *race_denied;
+static atomic_int race_stop;
+
+static void* flipper(void* arg) {
+    (void)arg;
+    size_t len = strlen(race_allowed);
+    while (!atomic_load_explicit(&race_stop, memory_order_relaxed)) {
+        /* Byte by byte, so torn mixtures of the two names appear too. */
+        for (size_t i = 0; i < len; ++i)
+            ((volatile char*)race_path)[i] = race_denied[i];
+        for (size_t i = 0; i < len; ++i)
+            ((volatile char*)race_path)[i] = race_allowed[i];
+    }
+    return NULL;
+}
+
+static int do_race(const char* allowed, const char* denied, long n) {
+    if (strlen(allowed) != strlen(denied) || strlen(allowed) >= sizeof race_path) return 2;
+    struct stat want;
+    if (stat(allowed, &want) != 0) {
+        perror(allowed);
+        return 2;
+    }
+    race_allowed = allowed;
+    race_denied = denied;
+    strcpy(race_path, allowed);
+    pthread_t t;
+    if (pthread_create(&t, NULL, flipper, NULL) != 0) return 2;
+    long opened = 0, refused = 0, wrong = 0;
+    for (long i = 0; i < n; ++i) {
+        int fd = open(race_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            ++refused;
+            continue;
+        }
+        ++opened;
+        struct stat st;
+        if (raw_fstat(fd, &st) != 0 || st.st_dev != want.st_dev || st.st_ino != want.st_ino) ++wrong;
+        close(fd);
+    }
+    atomic_store(&race_stop, 1);
+    pthread_join(t, NULL);
+    printf("opened=%ld refused=%ld wrong=%ld\n", opened, refused, wrong);
+    return 0;
+}
+
+static int do_churn(const char* path, int rounds) {
+    for (int r = 0; r < rounds; ++r) {
+        pid_t child = fork();
+        if (child < 0) return 2;
+        if (child == 0) {
+            for (;;) {
+                int fd = open(path, O_RDONLY);
+                if (fd >= 0) close(fd);
+            }
+        }
+        /* Let the child get some opens in flight: a few of our own opens take about as long. */
+        for (int i = 0; i < r % 8; ++i) {
+            int fd = open(path, O_RDONLY);
+            if (fd >= 0) close(fd);
+        }
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+    }
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    close(fd);
+    printf("alive\n");
+    return 0;
+}
+
+static volatile sig_atomic_t signals_seen;
+static void on_alarm(int sig) {
+    (void)sig;
+    ++signals_seen;
+}
+
+static int do_signals(const char* dir, long n) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/s", dir);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval every = {{0, 100}, {0, 100}};
+    setitimer(ITIMER_REAL, &every, NULL);
+    long failures = 0;
+    for (long i = 0; i < n; ++i) {
+        if (mkdir(path, 0700) != 0) ++failures;
+        if (rmdir(path) != 0) ++failures;
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    printf("failures=%ld signals=%d\n", failures, (int)signals_seen);
+    return 0;
+}
+
+int main(int argc, char** argv) {
+    if (argc == 3 && strcmp(argv[1], "cat") == 0) return do_cat(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "cloexec") == 0) return do_cloexec(argv[2]);
+    if (argc == 5 && strcmp(argv[1], "race") == 0) return do_race(argv[2], argv[3], atol(argv[4]));
+    if (argc == 4 && strcmp(argv[1], "signals") == 0) return do_signals(argv[2], atol(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "churn") == 0) return do_churn(argv[2], atoi(argv[3]));
+    fprintf(stderr, "usage: see transparent_worker.c\n");
+    return 2;
+}
