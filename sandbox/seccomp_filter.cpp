@@ -321,20 +321,18 @@ int build(void* ctx, const policy::SyscallRules& rules, bool exec, bool transpar
     if (const int rc = add(ctx, SCMP_ACT_ALLOW, "clone", 1, &no_namespaces); rc != 0) return rc;
     if (const int rc = add(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3"); rc != 0) return rc;
 
-    // Unix socket pairs only: the library makes one per process to attach to the broker. In
-    // transparent mode, where sends naming an address are otherwise kept from reaching anyone,
-    // connected types only: a datagram pair's sendmsg could name any unix datagram socket.
-    if (transparent) {
-        for (const int type : {SOCK_STREAM, SOCK_SEQPACKET}) {
-            const scmp_arg_cmp connected[] = {
-                SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
-                SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, static_cast<std::uint64_t>(type))};
-            if (const int rc = add(ctx, SCMP_ACT_ALLOW, "socketpair", 2, connected); rc != 0) return rc;
-        }
-    } else {
-        const scmp_arg_cmp unix_only = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
-        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "socketpair", 1, &unix_only); rc != 0) return rc;
+    // Unix socket pairs of connected types only: the library makes one per process to attach to the
+    // broker. A datagram pair is refused (EACCES, as any socket): its sendmsg could name any unix
+    // datagram socket the worker's uid may write to, such as /dev/log.
+    for (const int type : {SOCK_STREAM, SOCK_SEQPACKET}) {
+        const scmp_arg_cmp connected[] = {SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
+                                          SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, static_cast<std::uint64_t>(type))};
+        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "socketpair", 2, connected); rc != 0) return rc;
     }
+    const scmp_arg_cmp datagram[] = {
+        SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
+        SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, static_cast<std::uint64_t>(SOCK_DGRAM))};
+    if (const int rc = add(ctx, SCMP_ACT_ERRNO(EACCES), "socketpair", 2, datagram); rc != 0) return rc;
 
     // ioctl on held descriptors, but never pushing input into a terminal the worker shares with its
     // user (TIOCSTI) or the console's TIOCLINUX tricks. The command is 32 bits: higher bits go to the

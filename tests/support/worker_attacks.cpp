@@ -61,6 +61,10 @@ void direct(const Args& a) {
                            : arg(2) == "unix"    ? AF_UNIX
                                                  : AF_INET;
         rc = ::socket(family, arg(2) == "packet" ? SOCK_RAW : SOCK_STREAM, 0);
+    } else if (what == "socketpair") {
+        int pair[2];
+        rc = ::socketpair(AF_UNIX, (arg(2) == "dgram" ? SOCK_DGRAM : SOCK_SEQPACKET) | SOCK_CLOEXEC, 0, pair);
+        if (rc == 0) ::close(pair[0]), ::close(pair[1]);
     } else if (what == "io_uring") {
         char params[120] = {};
         rc = ::syscall(SYS_io_uring_setup, 8, params);
