@@ -83,8 +83,10 @@ LandlockResult apply_landlock(const std::vector<std::string>& runtime, const std
         if (const int err =
                 add_path(ruleset.get(), path, kReadFile | kReadDir | kExecute, kReadFile | kExecute))
             return result.error = err, result;
-    if (const int err = add_path(ruleset.get(), program, kReadFile | kExecute, kReadFile | kExecute))
+    if (const int err = add_path(ruleset.get(), program, kReadFile | kExecute, kReadFile | kExecute)) {
+        result.program_unreachable = true;
         return result.error = err, result;
+    }
 
     if (::syscall(SYS_landlock_restrict_self, ruleset.get(), 0) != 0) result.error = errno;
     return result;

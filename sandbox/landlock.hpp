@@ -11,6 +11,7 @@ namespace fdbroker::sandbox {
 struct LandlockResult {
     int abi = 0;    // the kernel's Landlock ABI version; 0: Landlock unavailable, nothing applied
     int error = 0;  // errno when applying failed
+    bool program_unreachable = false;  // error came from opening PROGRAM as the worker's user
 };
 
 // The ABI version the running kernel offers (0 if none).

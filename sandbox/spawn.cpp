@@ -153,7 +153,10 @@ struct ChildPlan {
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(report, stage_privs, errno);
     // 6. Landlock: reading only the runtime paths and the program.
     const LandlockResult landlock = apply_landlock(plan.runtime, plan.program);
-    if (landlock.error != 0) fail(report, stage_landlock, landlock.error);
+    // A program the worker's user cannot open (under /root, say) is "not executable" (126), as exec
+    // would have said, rather than a Landlock failure.
+    if (landlock.error != 0)
+        fail(report, landlock.program_unreachable ? stage_exec : stage_landlock, landlock.error);
     // 7. seccomp, last: it forbids much of what the steps above use. The listener goes to the broker.
     FilterResult filter = load_worker_filter(c.syscalls, c.exec, FilterAction::notify, spec.transparent);
     if (filter.error != 0) fail(report, stage_seccomp, filter.error);

@@ -56,6 +56,13 @@ TEST_F(Cli, ExitStatusForFailuresBeforeTheWorkerRuns) {
     EXPECT_NE(not_found.err.find("fdbroker: "), std::string::npos) << not_found.err;
     write_file(dir / "not-executable", "#!/bin/sh\n", 0644);
     EXPECT_EQ(run_broker(dir, simple_policy(dir), {dir / "not-executable"}).status, 126);
+    if (is_root()) {  // a program only root can reach: the worker (nobody) cannot run it
+        ::mkdir((dir / "private").c_str(), 0700);
+        write_file(dir / "private/prog", "#!/bin/sh\n", 0755);
+        const Outcome hidden = run_broker(dir, simple_policy(dir), {dir / "private/prog"});
+        EXPECT_EQ(hidden.status, 126);
+        EXPECT_NE(hidden.err.find("Permission denied"), std::string::npos) << hidden.err;
+    }
     EXPECT_EQ(run_broker(dir, "version = 2\n", {worker_bin()}).status, 125);
     EXPECT_EQ(run_broker(dir, simple_policy(dir), {worker_bin()}, {"--profile", "missing"}).status, 125);
     EXPECT_EQ(run_command({fdbroker_bin(), "run", "--", worker_bin()}).status, 125);  // no --policy
