@@ -325,8 +325,12 @@ TEST_F(Serve, StartsUnderSystemdSocketActivationAndServesARequest) {
     write_policy("[profile.alice]\nclients = { users = [1001] }\nread = [\"" + dir.path() + "/a/**\"]\n");
     ::mkdir((dir / "run").c_str(), 0755);
     // The socket belongs to the service manager; --socket is ignored when one is passed.
-    Process activator({"/usr/bin/systemd-socket-activate", "--seqpacket", "-l", socket(), fdbroker_bin(),
-                       "serve", "--policy", dir / "policy.toml", "--socket", dir / "unused.sock"});
+    // The activator passes on only the environment it is told to: the sanitizers' settings must reach
+    // the broker too (LeakSanitizer would otherwise run at exit and need ptrace, which the broker's
+    // own filter refuses).
+    Process activator({"/usr/bin/systemd-socket-activate", "--seqpacket", "-E", "ASAN_OPTIONS", "-E",
+                       "UBSAN_OPTIONS", "-l", socket(), fdbroker_bin(), "serve", "--policy",
+                       dir / "policy.toml", "--socket", dir / "unused.sock"});
     for (int i = 0; i < 500 && !exists(socket()); ++i)
         std::this_thread::sleep_for(10ms);
     ::chmod(socket().c_str(), 0666);
