@@ -20,6 +20,7 @@
 #include "broker/supervisor.hpp"
 #include "broker/transparent.hpp"
 #include "sandbox/landlock.hpp"
+#include "sandbox/self_confine.hpp"
 #include "sandbox/spawn.hpp"
 
 namespace fdbroker::broker {
@@ -159,6 +160,21 @@ int run(const RunOptions& options) {
         ::syscall(SYS_pidfd_send_signal, worker.pidfd.get(), SIGKILL, nullptr, 0);
         return kSetupFailed;
     }
+
+    // The worker runs; from here the broker only serves it. It keeps what that needs and nothing else.
+    const sandbox::Confined confined =
+        sandbox::confine_broker({.signals_workers = identity.switches(),
+                                 .binds_low_ports = profile->listens_below_1024(),
+                                 .reads_worker_memory = options.transparent});
+    if (confined.error != 0) {
+        log("%s: %s", confined.step.c_str(), std::strerror(confined.error));
+        ::syscall(SYS_pidfd_send_signal, worker.pidfd.get(), SIGKILL, nullptr, 0);
+        return kSetupFailed;
+    }
+    if (!confined.missing.empty())
+        log("fdbroker was started without capabilities this profile may need: %s (what needs them fails with "
+            "EPERM)",
+            confined.missing.c_str());
 
     while (!signals.exit_status()) {
         if (!loop.turn(-1)) {

@@ -126,6 +126,7 @@ bool Server::open_socket(const ServeOptions& options) {
 // After set-up the broker keeps only what its policy needs (docs/security-model.md).
 bool Server::confine_self() {
     held_.spawns_workers = policy_->has_pools();
+    held_.signals_workers = held_.spawns_workers;
     held_.binds_low_ports = policy_->listens_below_1024();
     const sandbox::Confined confined = sandbox::confine_broker(held_);
     if (confined.error != 0) {

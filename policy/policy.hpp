@@ -58,6 +58,8 @@ class Profile {
     [[nodiscard]] const Confinement& confinement() const noexcept { return confinement_; }
     // The workers serve mode starts and keeps running for this profile (none unless `command` is set).
     [[nodiscard]] const Pool& pool() const noexcept { return pool_; }
+    // Whether a listen rule reaches below port 1024 (the broker then needs CAP_NET_BIND_SERVICE).
+    [[nodiscard]] bool listens_below_1024() const noexcept;
 
     // path must be normal absolute (see path.hpp); anything else is denied with no rule.
     // needs is a combination of Need bits. Never allocates.

@@ -82,14 +82,16 @@ const Profile* Policy::client_profile(uid_t uid, gid_t gid, std::span<const gid_
     return nullptr;
 }
 
+bool Profile::listens_below_1024() const noexcept {
+    return std::any_of(listen_.begin(), listen_.end(), [](const AddressRule& rule) {
+        const Transport t = rule.address.transport();
+        return (t == Transport::tcp || t == Transport::udp) && rule.address.lowest_port() < 1024;
+    });
+}
+
 bool Policy::listens_below_1024() const noexcept {
-    for (const Profile& profile : profiles_)
-        for (const AddressRule& rule : profile.listen_rules()) {
-            const Transport t = rule.address.transport();
-            if ((t == Transport::tcp || t == Transport::udp) && rule.address.lowest_port() < 1024)
-                return true;
-        }
-    return false;
+    return std::any_of(profiles_.begin(), profiles_.end(),
+                       [](const Profile& p) { return p.listens_below_1024(); });
 }
 
 bool Policy::has_pools() const noexcept {

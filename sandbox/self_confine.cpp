@@ -20,9 +20,12 @@ std::vector<unsigned> capabilities_for(const BrokerNeeds& needs) {
     std::vector<unsigned> caps{CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
                                CAP_CHOWN,        CAP_SETUID,          CAP_SETGID};
     if (needs.binds_low_ports) caps.push_back(CAP_NET_BIND_SERVICE);
-    // Pools: namespaces at clone time, clearing the workers' bounding sets, and stopping workers that
-    // run as another user.
-    if (needs.spawns_workers) caps.insert(caps.end(), {CAP_SYS_ADMIN, CAP_SETPCAP, CAP_KILL});
+    // Signalling workers that run as another user (forwarded signals, kills for violations).
+    if (needs.signals_workers || needs.spawns_workers) caps.push_back(CAP_KILL);
+    // Pools: namespaces at clone time, and clearing the workers' bounding sets.
+    if (needs.spawns_workers) caps.insert(caps.end(), {CAP_SYS_ADMIN, CAP_SETPCAP});
+    // Transparent mode: another user's /proc/PID/mem and descriptors need ptrace-level access.
+    if (needs.reads_worker_memory) caps.push_back(CAP_SYS_PTRACE);
     return caps;
 }
 
@@ -112,10 +115,11 @@ constexpr const char* kRefused[] = {
     "setdomainname",
     "fanotify_init",
     "lookup_dcookie",
-    "pidfd_getfd",
     "personality",
     "modify_ldt",
 };
+// Needed only to answer transparent-mode calls on the worker's own sockets.
+constexpr const char* kRefusedUnlessReadingWorkers[] = {"pidfd_getfd"};
 // Needed only to start pool workers (unshare for their namespaces, exec for their program).
 constexpr const char* kRefusedWithoutWorkers[] = {"execve", "execveat", "unshare"};
 
@@ -135,6 +139,9 @@ int load_filter(const BrokerNeeds& needs) {
         if (const int err = refuse(name); err != 0) return err;
     if (!needs.spawns_workers)
         for (const char* name : kRefusedWithoutWorkers)
+            if (const int err = refuse(name); err != 0) return err;
+    if (!needs.reads_worker_memory)
+        for (const char* name : kRefusedUnlessReadingWorkers)
             if (const int err = refuse(name); err != 0) return err;
     return -seccomp_load(ctx.get());
 }

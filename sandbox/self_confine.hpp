@@ -1,5 +1,6 @@
-// The broker's own confinement, applied once its set-up is done (serve mode): only the capabilities
-// its policy needs, no_new_privs, and a seccomp filter refusing what a broker never has to do.
+// The broker's own confinement, applied once its set-up is done (serve mode, and run mode once the
+// worker is started): only the capabilities its policy needs, no_new_privs, and a seccomp filter
+// refusing what a broker never has to do.
 #pragma once
 
 #include <string>
@@ -7,8 +8,10 @@
 namespace fdbroker::sandbox {
 
 struct BrokerNeeds {
-    bool spawns_workers = false;   // pools: exec, namespaces, identity switches, signals to other uids
-    bool binds_low_ports = false;  // a listen rule below port 1024
+    bool spawns_workers = false;       // pools: exec, namespaces, identity switches
+    bool signals_workers = false;      // workers run as another user: forwarded signals, violation kills
+    bool binds_low_ports = false;      // a listen rule below port 1024
+    bool reads_worker_memory = false;  // transparent mode: /proc/PID/mem and pidfd_getfd
 };
 
 struct Confined {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <fstream>
 #include <regex>
 
 #include "support/harness.hpp"
@@ -66,6 +67,38 @@ TEST_F(Cli, ExitStatusForFailuresBeforeTheWorkerRuns) {
     EXPECT_EQ(run_broker(dir, "version = 2\n", {worker_bin()}).status, 125);
     EXPECT_EQ(run_broker(dir, simple_policy(dir), {worker_bin()}, {"--profile", "missing"}).status, 125);
     EXPECT_EQ(run_command({fdbroker_bin(), "run", "--", worker_bin()}).status, 125);  // no --policy
+}
+
+// A field of /proc/PID/status ("CapEff", "NoNewPrivs", ...).
+std::string status_field(pid_t pid, const std::string& field) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.starts_with(field + ":\t")) return line.substr(field.size() + 2);
+    return {};
+}
+
+TEST_F(Cli, TheBrokerConfinesItselfOnceTheWorkerRuns) {
+    if (!is_root()) GTEST_SKIP() << "a broker that is not root holds no capabilities to drop";
+    // The runtime include lets the (dynamically linked) test worker start in transparent mode.
+    write_file(dir / "policy.toml", simple_policy(dir, "include = [\"runtime\"]\n"));
+    for (const bool transparent : {false, true}) {
+        std::vector<std::string> argv{fdbroker_bin(), "run", "--policy", dir / "policy.toml"};
+        if (transparent) argv.emplace_back("--transparent");
+        argv.emplace_back("--");
+        for (const std::string& word : worker_argv({{"wait-line"}}))
+            argv.push_back(word);
+        Process broker(argv);
+        ASSERT_EQ(broker.read_line(), "waiting");
+        EXPECT_EQ(status_field(broker.pid(), "NoNewPrivs"), "1");
+        EXPECT_EQ(status_field(broker.pid(), "Seccomp"), "2");
+        // chown dac_override dac_read_search fowner kill setgid setuid (bits 0-3, 5-7), and for
+        // transparent mode sys_ptrace (bit 19): reading the worker's memory and descriptors.
+        EXPECT_EQ(status_field(broker.pid(), "CapEff"),
+                  transparent ? "00000000000800ef" : "00000000000000ef");
+        EXPECT_EQ(status_field(broker.pid(), "CapBnd"), status_field(broker.pid(), "CapEff"));
+        broker.write("\n");
+        EXPECT_EQ(broker.wait().status, 0);
+    }
 }
 
 TEST_F(Cli, ProfileSelectsTheRules) {
@@ -240,7 +273,8 @@ TEST(CliUsage, ServeRefusesBadOptionsAndBadPolicies) {
     o = run_command({fdbroker_bin(), "serve", "--policy", dir / "good.toml", "--socket", "relative.sock"});
     EXPECT_EQ(o.status, 1);
     EXPECT_NE(o.err.find("give an absolute path or @name"), std::string::npos) << o.err;
-    o = run_command({fdbroker_bin(), "serve", "--policy", dir / "bad.toml", "--socket-group", "no-such-group-x"});
+    o = run_command(
+        {fdbroker_bin(), "serve", "--policy", dir / "bad.toml", "--socket-group", "no-such-group-x"});
     EXPECT_EQ(o.status, 1);
     EXPECT_NE(o.err.find("no group 'no-such-group-x'"), std::string::npos) << o.err;
 }
