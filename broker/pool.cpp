@@ -126,8 +126,9 @@ void PoolWorker::exited(int status) noexcept {
         describe_status(status).c_str());
     pid_ = -1;
     pidfd_.reset();
-    supervisor_.reset();
-    spawned_with_.reset();
+    if (supervisor_) supervisor_->stop();
+    retired_supervisor_ = std::move(supervisor_);
+    retired_policy_ = std::move(spawned_with_);
     if (healthy_run) backoff_ = kFirstBackoff;
     schedule_restart(failed);
 }
@@ -139,6 +140,11 @@ void PoolWorker::stop(bool force) noexcept {
         timer_.fd.reset();
     }
     if (pidfd_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), force ? SIGKILL : SIGTERM, nullptr, 0);
+}
+
+void PoolWorker::end_turn() noexcept {
+    retired_supervisor_.reset();
+    retired_policy_.reset();
 }
 
 void PoolWorker::schedule_restart(bool failed) noexcept {

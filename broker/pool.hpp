@@ -48,6 +48,8 @@ class PoolWorker {
     void exited(int status) noexcept;
     // No more restarts; the running process is sent SIGTERM (SIGKILL with force).
     void stop(bool force) noexcept;
+    // Destroys what exited() retired: only once the loop turn that may still dispatch to it is over.
+    void end_turn() noexcept;
 
     [[nodiscard]] pid_t pid() const noexcept { return pid_; }
     [[nodiscard]] bool running() const noexcept { return pid_ > 0; }
@@ -81,6 +83,10 @@ class PoolWorker {
     unique_fd pidfd_;
     std::shared_ptr<const policy::Policy> spawned_with_;  // keeps the supervisor's profile alive
     std::unique_ptr<Supervisor> supervisor_;
+    // The exited worker's supervisor, with the policy its profile reference points into, until the
+    // end of the loop turn in which the exit was seen.
+    std::unique_ptr<Supervisor> retired_supervisor_;
+    std::shared_ptr<const policy::Policy> retired_policy_;
     Output output_;
     RestartTimer timer_;
     std::chrono::milliseconds backoff_;

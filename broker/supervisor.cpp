@@ -67,7 +67,14 @@ bool Supervisor::start() noexcept {
     return loop_.add(notify_.get(), EPOLLIN, this);
 }
 
+void Supervisor::stop() noexcept {
+    if (!notify_) return;
+    loop_.remove(notify_.get());
+    notify_.reset();
+}
+
 void Supervisor::on_event(std::uint32_t events) noexcept {
+    if (!notify_) return;
     if (events & EPOLLIN) {
         // The kernel refuses (EINVAL) a receive buffer that is not zeroed.
         std::memset(req_, 0, sizeof *req_);

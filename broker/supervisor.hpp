@@ -30,6 +30,9 @@ class Supervisor final : public EventHandler {
     Supervisor& operator=(const Supervisor&) = delete;
 
     bool start() noexcept;
+    // Stops watching the listener (its worker has exited). The object must still outlive the current
+    // loop turn, which may hold an event for it; events that arrive for it are ignored.
+    void stop() noexcept;
     void on_event(std::uint32_t events) noexcept override;
 
     // Set when the worker itself was killed for a violation: fdbroker then exits 159 (128 + SIGSYS),

@@ -452,6 +452,24 @@ TEST_F(Serve, APoolWorkerKilledWithSigkillIsRestartedAndItsOutputForwarded) {
     EXPECT_TRUE(children_of(broker->pid()).empty());
 }
 
+TEST_F(Serve, APoolThatKeepsExitingBacksOffAndLeavesTheBrokerHealthy) {
+    // Workers that exit at once, over and over: each exit's SIGCHLD and the end of its seccomp
+    // listener tend to arrive in the same loop turn, which the broker must survive.
+    write_policy(
+        "[profile.flaky]\ncommand = [\"/bin/true\"]\ninstances = 8\nrestart = \"always\"\n"
+        "[profile.alice]\nclients = { users = [1001] }\nread = [\"" +
+        dir.path() + "/a/**\"]\n");
+    NotifySocket notify(dir / "notify.sock");
+    auto broker = start_broker(notify);
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_EQ(run_client(1001, 1001, {{"read", dir / "a/file"}}).lines(),
+              std::vector<std::string>{"ok in a"});
+    const Outcome stopped = stop(*broker);
+    EXPECT_EQ(stopped.status, 0) << stopped.err;
+    for (const char* delay : {"restarting in 100 ms", "restarting in 200 ms", "restarting in 400 ms"})
+        EXPECT_NE(stopped.err.find(delay), std::string::npos) << delay << "\n" << stopped.err;
+}
+
 TEST_F(Serve, SigtermAnswersEveryRequestInFlightAndExitsZero) {
     const std::string file = dir / "a/file";
     write_policy("[profile.alice]\nclients = { users = [1001] }\nread = [\"" + dir.path() + "/a/**\"]\n");
