@@ -391,10 +391,13 @@ bool Transparent::handles(int nr) noexcept {
     return false;
 }
 
+void Transparent::end_turn() noexcept {
+    std::erase_if(connecting_, [](const std::unique_ptr<Connecting>& c) { return c->finished(); });
+}
+
 void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
     const Names& n = names();
     const int nr = req.data.nr;
-    std::erase_if(connecting_, [](const std::unique_ptr<Connecting>& c) { return c->finished(); });
     Call call(notify, req);
     if (nr == n.socket || nr == n.socketpair || nr == n.sendto || nr == n.sendmsg || nr == n.sendmmsg ||
         nr == n.utimensat)

@@ -39,6 +39,9 @@ class Transparent {
     // Answers the notification on the listener `notify` (unless its caller is gone). A connect on a
     // blocking socket that cannot finish at once is answered later, from the event loop.
     void answer(int notify, const seccomp_notif& req) noexcept;
+    // Destroys the connects that finished: only between loop turns, since the turn that finished one
+    // may still hold an event for it (its timer firing with its socket).
+    void end_turn() noexcept;
 
   private:
     class Connecting;
