@@ -80,7 +80,6 @@ static int brokered_open(const char* path) {
 }
 #endif
 
-
 static int one_call(const char* path) {
     int fd = brokered_open(path);
     if (fd < 0) {

@@ -16,7 +16,6 @@
 
 #include "timing.h"
 
-
 static int run_once(char** cmd, uint64_t* elapsed) {
     uint64_t t0 = now_ns();
     pid_t pid = fork();

@@ -3,6 +3,7 @@
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,23 +73,32 @@ void split_run_args(const po::options_description& desc, const std::vector<std::
     program.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
 }
 
-int command_run(const std::vector<std::string>& args) {
-    const po::options_description desc = run_options();
-    std::vector<std::string> ours;
-    RunOptions options;
-    split_run_args(desc, args, ours, options.argv);
-    po::variables_map vm;
+// Parses a command's options into vm. Returns the exit status when the command ends here (0 after
+// --help, `usage_error` after a mistake, logged), or nothing when it should go on.
+std::optional<int> parse_options(const char* command, const po::options_description& desc,
+                                 const std::vector<std::string>& args, po::variables_map& vm,
+                                 int usage_error) {
     try {
-        po::store(po::command_line_parser(ours).options(desc).run(), vm);
+        po::store(po::command_line_parser(args).options(desc).run(), vm);
         if (vm.count("help")) {
             std::cout << desc;
             return 0;
         }
         po::notify(vm);
     } catch (const po::error& e) {
-        log("run: %s (see fdbroker run --help)", e.what());
-        return kUsageRun;
+        log("%s: %s (see fdbroker %s --help)", command, e.what(), command);
+        return usage_error;
     }
+    return std::nullopt;
+}
+
+int command_run(const std::vector<std::string>& args) {
+    const po::options_description desc = run_options();
+    std::vector<std::string> ours;
+    RunOptions options;
+    split_run_args(desc, args, ours, options.argv);
+    po::variables_map vm;
+    if (const auto done = parse_options("run", desc, ours, vm, kUsageRun)) return *done;
     if (options.argv.empty()) {
         log("run: no PROGRAM given (see fdbroker run --help)");
         return kUsageRun;
@@ -148,17 +158,7 @@ bool parse_group(const std::string& text, gid_t& gid) {
 int command_serve(const std::vector<std::string>& args) {
     const po::options_description desc = serve_options();
     po::variables_map vm;
-    try {
-        po::store(po::command_line_parser(args).options(desc).run(), vm);
-        if (vm.count("help")) {
-            std::cout << desc;
-            return 0;
-        }
-        po::notify(vm);
-    } catch (const po::error& e) {
-        log("serve: %s (see fdbroker serve --help)", e.what());
-        return kUsageOther;
-    }
+    if (const auto done = parse_options("serve", desc, args, vm, kUsageOther)) return *done;
     ServeOptions options;
     options.policy_file = vm["policy"].as<std::string>();
     if (vm.count("socket")) options.socket = vm["socket"].as<std::string>();

@@ -197,6 +197,18 @@ std::string Process::read_line() {
     }
 }
 
+bool Process::wait_for_stderr(std::string_view text) {
+    while (err_seen_.find(text) == std::string::npos) {
+        pollfd p{err_, POLLIN, 0};
+        if (::poll(&p, 1, kTimeoutMs) <= 0) return false;
+        char buf[4096];
+        const ssize_t n = ::read(err_, buf, sizeof buf);
+        if (n <= 0) return false;
+        err_seen_.append(buf, static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
 void Process::write(std::string_view text) {
     [[maybe_unused]] auto n = ::write(in_, text.data(), text.size());
 }
@@ -205,6 +217,7 @@ Outcome Process::wait() {
     if (in_ >= 0) ::close(in_);
     in_ = -1;
     Outcome o = collect(pid_, out_, err_, std::exchange(pending_, {}));
+    o.err.insert(0, std::exchange(err_seen_, {}));
     pid_ = -1;
     return o;
 }

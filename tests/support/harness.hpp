@@ -61,6 +61,9 @@ class Process {
     Process& operator=(const Process&) = delete;
     [[nodiscard]] pid_t pid() const { return pid_; }
     std::string read_line();  // "" at EOF
+    // Reads standard error until it contains `text` (false at EOF or after two minutes). What was
+    // read is kept: wait() still returns all of it.
+    bool wait_for_stderr(std::string_view text);
     void write(std::string_view text);
     Outcome wait();  // closes stdin, reads the rest, reaps
 
@@ -68,6 +71,7 @@ class Process {
     pid_t pid_ = -1;
     int in_ = -1, out_ = -1, err_ = -1;
     std::string pending_;
+    std::string err_seen_;
 };
 
 const char* fdbroker_bin();
