@@ -14,7 +14,7 @@ jobs=${JOBS:-$(nproc)}
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DFDBROKER_TESTS=OFF -DFDBROKER_BENCH=ON >/dev/null
 cmake --build "$build" -j"$jobs" --target fdbroker floor_broker open_loop_floor open_loop_fdbroker \
-    spawn_timer policy_bench idle_attach read_files notif_floor >/dev/null
+    spawn_timer launch_floor policy_bench idle_attach read_files notif_floor >/dev/null
 
 fdbroker=$build/broker/fdbroker
 b=$build/bench
@@ -157,7 +157,7 @@ done
 
 # P5: start-up of a confined /bin/true, against bubblewrap and against nothing.
 p5_runs=${P5_RUNS:-20}
-: >"$work/p5_fdb" && : >"$work/p5_bwrap" && : >"$work/p5_plain"
+: >"$work/p5_fdb" && : >"$work/p5_bwrap" && : >"$work/p5_plain" && : >"$work/p5_launcher"
 have_bwrap=$(command -v bwrap || true)
 for _ in $(seq "$rounds"); do
     "$b/spawn_timer" "$p5_runs" 3 -- "$fdbroker" run --policy "$work/policy.toml" -- /bin/true |
@@ -165,10 +165,12 @@ for _ in $(seq "$rounds"); do
     [[ -n $have_bwrap ]] && "$b/spawn_timer" "$p5_runs" 3 -- bwrap --unshare-all --ro-bind / / /bin/true |
         field median_ns >>"$work/p5_bwrap"
     "$b/spawn_timer" "$p5_runs" 3 -- /bin/true | field median_ns >>"$work/p5_plain"
+    "$b/spawn_timer" "$p5_runs" 3 -- "$b/launch_floor" /bin/true | field median_ns >>"$work/p5_launcher"
 done
 result[p5_fdb]=$(median <"$work/p5_fdb")
 result[p5_bwrap]=$([[ -n $have_bwrap ]] && median <"$work/p5_bwrap" || echo 0)
 result[p5_plain]=$(median <"$work/p5_plain")
+result[p5_launcher]=$(median <"$work/p5_launcher")
 
 # P6: decide() by rule count and depth; Google Benchmark's own repetitions (at least 3, or it
 # reports no median) give the median.
@@ -212,6 +214,9 @@ for placement in free same; do
     # Against proot the target is a speed-up: proot's time over fdbroker's, at least 10.
     row "P4 proot / transparent, $label" "$(ms "${result[p4_${placement}_proot]}")" \
         "$(ms "${result[p4_${placement}_fdb]}")" ms ">=" 10 "transparent"
+    # What any one-notification-per-open supervisor can reach against proot: the floor's own speed-up.
+    row "P4 proot / notif floor, $label" "$(ms "${result[p4_${placement}_proot]}")" \
+        "$(ms "${result[p4_${placement}_floor]}")" ms info 0 "notif floor"
     row "P4 2000 files, $label" "$(ms "${result[p4_${placement}_fdb]}")" \
         "$(ms "${result[p4_${placement}_native]}")" ms info 0 native
 done
@@ -219,6 +224,11 @@ row "P5 start-up of /bin/true" "$(awk -v v="${result[p5_fdb]}" 'BEGIN{print v/1e
     "$(awk -v v="${result[p5_bwrap]}" 'BEGIN{print v/1e6}')" ms "<=" 0.50 bwrap
 row "P5 start-up of /bin/true" "$(awk -v v="${result[p5_fdb]}" 'BEGIN{print v/1e6}')" \
     "$(awk -v v="${result[p5_plain]}" 'BEGIN{print v/1e6}')" ms info 0 "plain /bin/true"
+row "P5 start-up of /bin/true" "$(ms "${result[p5_fdb]}")" "$(ms "${result[p5_launcher]}")" ms info 0 \
+    "launcher floor"
+# The floor launcher (fork, exec, wait; static C) against bwrap: the share of bwrap's time that any
+# launcher spends before doing anything of its own.
+row "P5 launcher floor / bwrap" "$(ms "${result[p5_launcher]}")" "$(ms "${result[p5_bwrap]}")" ms info 0 bwrap
 row "P6 decide(), 10000 rules, worst" "$worst10k" 1000 ns "<=" 1.00 "(1 us budget)"
 for depth in 2 6 12; do
     row "P6 decide() miss, 10000 rules, depth $depth" "$(p6 "BM_decide_miss/rules:10000/depth:$depth")" \
