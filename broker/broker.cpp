@@ -126,18 +126,24 @@ bool Broker::attach(const Admission& admission, const proto::Credentials& sender
         return why = "the attached channel is not a unix seqpacket socket", false;
     // A process needs one channel (a second while the first is being replaced); more would only let a
     // worker exhaust the broker's descriptors.
-    const auto live = std::count_if(sessions_.begin(), sessions_.end(), [&](const auto& s) {
-        return !s->closed() && s->owner_pid() == sender.pid;
-    });
-    if (live >= kMaxChannelsPerProcess) return decline(EMFILE);
+    if (const auto it = channels_by_pid_.find(sender.pid);
+        it != channels_by_pid_.end() && it->second >= kMaxChannelsPerProcess)
+        return decline(EMFILE);
     if (draining_) return decline(ESHUTDOWN);
     proto::enable_credentials(channel.get(), false);
 
+    long& open_channels = channels_by_pid_[sender.pid];
     auto session = std::make_unique<Session>(*this, std::move(channel), sender, std::move(sender_pidfd));
+    ++open_channels;  // from here on, closing the session uncounts it, whatever happens next
     if (!session->start()) return why = "cannot watch the new channel", false;
     session->reply(reply);
     sessions_.push_back(std::move(session));
     return true;
+}
+
+void Broker::channel_closed(pid_t owner) noexcept {
+    const auto it = channels_by_pid_.find(owner);
+    if (it != channels_by_pid_.end() && --it->second <= 0) channels_by_pid_.erase(it);
 }
 
 void Broker::handle(Session& session, const proto::Credentials& sender,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "broker/audit.hpp"
@@ -51,6 +52,9 @@ class Broker {
     // Performs a request from a private channel's owner and sends the reply.
     void handle(Session& session, const proto::Credentials& sender, const wire::Request& request) noexcept;
 
+    // A private channel of this process was closed (Session::close).
+    void channel_closed(pid_t owner) noexcept;
+
     // A pending connect ended: error 0 and the connected socket, or why it failed (ETIMEDOUT after
     // connect_timeout, ECANCELED when its session went first). Answers the worker and audits.
     void connect_finished(const PendingConnect& connect, int error, const unique_fd& socket) noexcept;
@@ -77,6 +81,10 @@ class Broker {
     // Policies replaced by a reload while connects judged by them were still in progress.
     std::vector<std::shared_ptr<const policy::Policy>> retired_;
     bool draining_ = false;
+    // Open private channels per owning process, for the per-process cap: counted as sessions open and
+    // close rather than by scanning every session per attach. Before sessions_, which report their
+    // closing to it as they are destroyed.
+    std::unordered_map<pid_t, long> channels_by_pid_;
     std::vector<std::unique_ptr<Session>> sessions_;
     // After sessions_, so that destruction ends the connects before the sessions they answer to.
     std::vector<std::unique_ptr<PendingConnect>> connecting_;

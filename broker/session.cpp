@@ -54,6 +54,7 @@ void Session::close() noexcept {
     channel_.reset();
     owner_pidfd_.reset();
     pending_.clear();
+    if (kind_ == Kind::owned) broker_.channel_closed(owner_.pid);
 }
 
 void Session::drain() noexcept {

@@ -193,6 +193,22 @@ TEST_F(Attack, AttachingChannelsWithoutEndCannotExhaustTheBroker) {
                                                    "ok allowed"}));
 }
 
+TEST_F(Attack, ChannelsAProcessClosedCountNoLongerAgainstItsCap) {
+    // attach-flood closes the channels it got when it returns; the round trip on the library's channel
+    // in between lets the broker see those closes before the next flood's attaches.
+    const Outcome o = run_worker(dir, policy(),
+                                 {{"read", dir / "ok/sub/file"},
+                                  {"attach-flood", "10"},
+                                  {"read", dir / "ok/sub/file"},
+                                  {"attach-flood", "10"},
+                                  {"read", dir / "ok/sub/file"},
+                                  {"attach-flood", "10"}});
+    ASSERT_EQ(o.status, 0) << o.err;
+    EXPECT_EQ(o.lines(),
+              (std::vector<std::string>{"ok allowed", "ok 3 refused=7 (EMFILE)", "ok allowed",
+                                        "ok 3 refused=7 (EMFILE)", "ok allowed", "ok 3 refused=7 (EMFILE)"}));
+}
+
 TEST_F(Attack, ABrokerOutOfDescriptorsDeclinesAttachesAndKeepsServing) {
     if (::access("/usr/bin/prlimit", X_OK) != 0) GTEST_SKIP() << "needs prlimit(1) to limit the broker";
 #if defined(__SANITIZE_ADDRESS__)
