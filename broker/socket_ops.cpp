@@ -69,6 +69,22 @@ bool unix_address(std::string_view name, bool abstract, sockaddr_un& sa, socklen
     return true;
 }
 
+// The address of a unix socket file by its descriptor (/proc/self/fd/N) rather than by name, so that
+// the file judged is the file reached: a path swapped for a symlink meanwhile fails at openat2. `file`
+// holds the socket file open and must outlive the connect. Returns an errno: ECONNREFUSED, as
+// connect(2) says it, for a file that is not a socket.
+int unix_path_by_descriptor(std::string_view path, unique_fd& file, sockaddr_un& sa,
+                            socklen_t& len) noexcept {
+    file = open_no_symlinks(path, 0);
+    struct ::stat st {};
+    if (!file || ::fstat(file.get(), &st) != 0) return errno;
+    if (!S_ISSOCK(st.st_mode)) return ECONNREFUSED;
+    char proc[32];
+    std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", file.get());
+    static_cast<void>(unix_address(proc, false, sa, len));  // always fits
+    return 0;
+}
+
 // For the length of a unix connect, a root broker takes the worker's effective uid and gid: the kernel
 // records the connecting process's effective ids as the server's SO_PEERCRED, and checks the socket
 // file's permissions with them, so a server that authenticates its peer (D-Bus, PostgreSQL's "peer")
@@ -187,23 +203,10 @@ SocketResult SocketOps::connect(std::string_view text) noexcept {
             break;
         }
         case Transport::unix_path: {
-            // Connect through the descriptor of the socket file rather than by name, so that the file
-            // judged is the file reached: a path swapped for a symlink meanwhile fails at openat2.
-            const unique_fd file = open_no_symlinks(address.name, 0);
-            struct ::stat st {};
-            if (!file || ::fstat(file.get(), &st) != 0) {
-                error = errno;
-                break;
-            }
-            if (!S_ISSOCK(st.st_mode)) {
-                error = ECONNREFUSED;  // what connect(2) says of a file that is not a socket
-                break;
-            }
-            char proc[32];
-            std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", file.get());
+            unique_fd file;
             sockaddr_un sa;
             socklen_t len = 0;
-            static_cast<void>(unix_address(proc, false, sa, len));
+            if ((error = unix_path_by_descriptor(address.name, file, sa, len)) != 0) break;
             const WorkerEffectiveIds as_worker(owner_);
             error = connect_unix(sa, len, result.fd);
             break;
@@ -235,22 +238,10 @@ SocketVerdict SocketOps::connect_socket(std::string_view text, int sock) noexcep
             break;
         }
         case Transport::unix_path: {
-            // As in connect(): through the socket file's descriptor, so the file judged is the file reached.
-            const unique_fd file = open_no_symlinks(address.name, 0);
-            struct ::stat st {};
-            if (!file || ::fstat(file.get(), &st) != 0) {
-                verdict.error = errno;
-                break;
-            }
-            if (!S_ISSOCK(st.st_mode)) {
-                verdict.error = ECONNREFUSED;
-                break;
-            }
-            char proc[32];
-            std::snprintf(proc, sizeof proc, "/proc/self/fd/%d", file.get());
+            unique_fd file;
             sockaddr_un sa;
             socklen_t len = 0;
-            static_cast<void>(unix_address(proc, false, sa, len));
+            if ((verdict.error = unix_path_by_descriptor(address.name, file, sa, len)) != 0) break;
             const WorkerEffectiveIds as_worker(owner_);
             if (::connect(sock, reinterpret_cast<const sockaddr*>(&sa), len) != 0) verdict.error = errno;
             break;
