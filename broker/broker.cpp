@@ -44,6 +44,8 @@ Broker::Broker(EventLoop& loop, std::shared_ptr<const policy::Policy> policy, co
 bool Broker::add_bootstrap(unique_fd channel, Admission admission) {
     // With SCM_PIDFD (Linux 6.5+) each attach names its sender exactly; without it the sender's
     // pidfd is opened by pid on arrival, and attach() checks it is still alive after the tree walk.
+    // Spawned workers' channels have this set before the worker runs (run_mode.cpp, pool.cpp); an
+    // accepted connection inherits SO_PASSCRED from the listening socket.
     proto::enable_credentials(channel.get(), /*want_pidfd=*/true);
     auto session = std::make_unique<Session>(*this, std::move(channel), admission);
     if (!session->start()) return false;

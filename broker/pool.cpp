@@ -15,6 +15,7 @@
 
 #include "broker/broker.hpp"
 #include "broker/log.hpp"
+#include "proto/channel.hpp"
 #include "sandbox/spawn.hpp"
 
 namespace fdbroker::broker {
@@ -66,6 +67,8 @@ void PoolWorker::start() noexcept {
             return schedule_restart(true);
         }
         unique_fd broker_end(pair[0]), worker_end(pair[1]);
+        // Before the worker exists, so that its very first attach carries credentials.
+        proto::enable_credentials(broker_end.get(), /*want_pidfd=*/true);
         if (::pipe2(pipe, O_CLOEXEC) != 0) {
             log("[%s/%u] cannot start: pipe: %s", profile_.c_str(), instance_, std::strerror(errno));
             return schedule_restart(true);

@@ -19,6 +19,7 @@
 #include "broker/log.hpp"
 #include "broker/supervisor.hpp"
 #include "broker/transparent.hpp"
+#include "proto/channel.hpp"
 #include "sandbox/landlock.hpp"
 #include "sandbox/self_confine.hpp"
 #include "sandbox/spawn.hpp"
@@ -106,6 +107,9 @@ int run(const RunOptions& options) {
         return kSetupFailed;
     }
     unique_fd broker_end(pair[0]), worker_end(pair[1]);
+    // Before the worker exists: a message sent while neither end asks for credentials arrives without
+    // them (pid 0), and a worker that attaches at once would be thrown out for it.
+    proto::enable_credentials(broker_end.get(), /*want_pidfd=*/true);
 
     // A closed audit pipe (`--audit - | head`) must cost audit lines, not the broker: writes then fail
     // with EPIPE instead. The worker gets default dispositions back in sandbox::spawn.

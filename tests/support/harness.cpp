@@ -235,6 +235,9 @@ const char* shared_library_dir() {
 const char* c_worker_bin() {
     return C_WORKER_BIN;
 }
+const char* attach_at_once_bin() {
+    return ATTACH_AT_ONCE_BIN;
+}
 bool is_root() {
     return ::geteuid() == 0;
 }

@@ -77,6 +77,8 @@ class Process {
 const char* fdbroker_bin();
 const char* worker_bin();
 const char* c_worker_bin();
+// A static worker that attaches at the first instruction of main() (support/attach_at_once.c).
+const char* attach_at_once_bin();
 // Where the build put libfdbroker.so.
 const char* shared_library_dir();
 bool is_root();
