@@ -55,8 +55,8 @@ int main(void) {
         printf("no reply (%zd)\n", n);
         return 1;
     }
-    const int32_t result = (int32_t)((uint32_t)reply[8] | (uint32_t)reply[9] << 8 | (uint32_t)reply[10] << 16 |
-                                     (uint32_t)reply[11] << 24);
+    const int32_t result = (int32_t)((uint32_t)reply[8] | (uint32_t)reply[9] << 8 |
+                                     (uint32_t)reply[10] << 16 | (uint32_t)reply[11] << 24);
     if (result != 0) {
         printf("refused: %s\n", strerror(-result));
         return 1;
