@@ -272,9 +272,21 @@ OpResult FileOps::symlink(std::string_view target, std::string_view path) noexce
     OpResult out;
     out.verdict = locate(*profile_, path, need_create, loc);
     if (out.verdict.error != 0) return out;
-    // Left owned by the broker: chowning by name afterwards could reach whatever was renamed there
-    // meanwhile, and the owner of a symlink grants nothing.
-    if (::symlinkat(text.c_str(), loc.dir.get(), loc.name) != 0) out.verdict.error = errno;
+    if (::symlinkat(text.c_str(), loc.dir.get(), loc.name) != 0) {
+        out.verdict.error = errno;
+        return out;
+    }
+    // The link belongs to the worker like any file it creates: fs.protected_symlinks lets a process
+    // follow a link in a sticky, world-writable directory only if the link's owner is the process or
+    // the directory's owner, so a root-owned link would be followed by everyone there. Handed over
+    // through a descriptor of the link itself, and only if it is still the one just made (ours, one
+    // name): whatever was swapped in meanwhile is left alone.
+    if (!owner_) return out;
+    const unique_fd link(::openat(loc.dir.get(), loc.name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    struct ::stat st {};
+    if (link && ::fstat(link.get(), &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid == ::geteuid() &&
+        st.st_nlink == 1) [[maybe_unused]]
+        int rc = ::fchownat(link.get(), "", owner_->uid, owner_->gid, AT_EMPTY_PATH);
     return out;
 }
 
