@@ -260,8 +260,21 @@ OpResult FileOps::rename(std::string_view from, std::string_view to, unsigned fl
     if (out.verdict.error != 0) return out;
     out.verdict = locate(*profile_, to, need_create, dst);
     if (out.verdict.error != 0) return out;
+    // No amplification: what moves may not gain a permission, and a directory may not carry files
+    // out from under a narrower rule (or bring them under one). With RENAME_EXCHANGE both objects move.
+    if (const Verdict moved = may_move(src, dst); moved.error != 0) return denied(moved);
+    if (flags & RENAME_EXCHANGE)
+        if (const Verdict moved = may_move(dst, src); moved.error != 0) return denied(moved);
     if (::renameat2(src.dir.get(), src.name, dst.dir.get(), dst.name, flags) != 0) out.verdict.error = errno;
     return out;
+}
+
+Verdict FileOps::may_move(const Location& from, const Location& to) const noexcept {
+    struct ::stat st {};
+    // Nothing there: the rename itself reports it.
+    if (::fstatat(from.dir.get(), from.name, &st, AT_SYMLINK_NOFOLLOW) != 0) return {true, nullptr, 0};
+    const policy::Decision d = profile_->decide_move(from.real.view(), to.real.view(), S_ISDIR(st.st_mode));
+    return d.allowed ? Verdict{true, nullptr, 0} : Verdict{false, d.rule, EACCES};
 }
 
 OpResult FileOps::symlink(std::string_view target, std::string_view path) noexcept {

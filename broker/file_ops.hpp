@@ -58,6 +58,8 @@ class FileOps {
     OpResult follow(std::string_view path, std::uint8_t needs, Final&& final_step) noexcept;
     OpResult on_name(std::string_view path, std::uint8_t needs, int (*op)(const Location&, mode_t),
                      mode_t arg) noexcept;
+    // Whether the object at `from` may be moved to `to` (Profile::decide_move): EACCES if not.
+    [[nodiscard]] Verdict may_move(const Location& from, const Location& to) const noexcept;
     void give_to_worker(int fd) const noexcept;
 
     const policy::Profile* profile_;

@@ -5,6 +5,7 @@
 #include <limits>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace fdbroker::policy {
 
@@ -115,6 +116,9 @@ struct Matcher::Trie {
     void enter(StateSet& set, std::uint32_t node) const;
     void step(const StateSet& from, std::string_view component, StateSet& to) const;
     void collect(const StateSet& set, Match& match) const noexcept;
+    bool walk(std::string_view path, StateSet& a, StateSet& b, StateSet*& current) const;
+    [[nodiscard]] std::uint8_t kinds_of(std::uint32_t node) const noexcept;
+    [[nodiscard]] std::int32_t first_rule_outside(std::uint32_t node, std::uint8_t kinds) const noexcept;
 };
 
 std::uint32_t Matcher::Trie::literal_child(std::uint32_t parent, const std::string& component) {
@@ -183,6 +187,42 @@ void Matcher::Trie::collect(const StateSet& set, Match& match) const noexcept {
     }
 }
 
+// Walks the components of a normal absolute path from the root; false when no rule can match it or
+// anything beneath it any more (the state set ran empty).
+bool Matcher::Trie::walk(std::string_view path, StateSet& a, StateSet& b, StateSet*& current) const {
+    current = &a;
+    StateSet* next = &b;
+    enter(*current, 0);
+    std::size_t start = 1;  // past the leading '/'; "/" itself has no components
+    while (start < path.size()) {
+        std::size_t end = path.find('/', start);
+        if (end == std::string_view::npos) end = path.size();
+        next->clear();
+        step(*current, path.substr(start, end - start), *next);
+        std::swap(current, next);
+        if (current->size() == 0) return false;
+        start = end + 1;
+    }
+    return true;
+}
+
+std::uint8_t Matcher::Trie::kinds_of(std::uint32_t node) const noexcept {
+    std::uint8_t kinds = 0;
+    for (std::size_t kind = 0; kind < kind_count; ++kind)
+        if (nodes[node].first[kind] >= 0) kinds |= static_cast<std::uint8_t>(1U << kind);
+    return kinds;
+}
+
+// The first rule ending at `node` whose kind is not in `kinds`; -1 when there is none.
+std::int32_t Matcher::Trie::first_rule_outside(std::uint32_t node, std::uint8_t kinds) const noexcept {
+    std::int32_t first = -1;
+    for (std::size_t kind = 0; kind < kind_count; ++kind) {
+        const std::int32_t rule = nodes[node].first[kind];
+        if (rule >= 0 && !(kinds & (1U << kind)) && (first < 0 || rule < first)) first = rule;
+    }
+    return first;
+}
+
 Matcher::Matcher() : trie_(std::make_unique<Trie>()) {}
 Matcher::~Matcher() = default;
 Matcher::Matcher(Matcher&&) noexcept = default;
@@ -211,21 +251,56 @@ Match Matcher::match(std::string_view path) const noexcept {
     if (!trie_) return result;
     StateSet a;
     StateSet b;
-    StateSet* current = &a;
-    StateSet* next = &b;
-    trie_->enter(*current, 0);
-    std::size_t start = 1;  // past the leading '/'; "/" itself has no components
-    while (start < path.size()) {
-        std::size_t end = path.find('/', start);
-        if (end == std::string_view::npos) end = path.size();
-        next->clear();
-        trie_->step(*current, path.substr(start, end - start), *next);
-        std::swap(current, next);
-        if (current->size() == 0) return result;  // no rule can match any more
-        start = end + 1;
-    }
-    trie_->collect(*current, result);
+    StateSet* current = nullptr;
+    if (trie_->walk(path, a, b, current)) trie_->collect(*current, result);
     return result;
+}
+
+// Beneath a path, the '**' nodes the walk is in keep matching at every depth: their kinds apply to
+// every descendant. Any other rule that a longer path could still reach (a node below one the walk is
+// in, by a literal, a glob or a '**') applies to some descendants only, so the subtree is uniform only
+// if each such rule's kind is one that every descendant gets anyway.
+Beneath Matcher::beneath(std::string_view path) const noexcept {
+    Beneath result;
+    if (!trie_) return {true, 0, -1};
+    try {
+        StateSet a;
+        StateSet b;
+        StateSet* current = nullptr;
+        if (!trie_->walk(path, a, b, current)) return {true, 0, -1};  // no rule reaches below
+        std::vector<std::uint32_t> pending;
+        for (std::size_t i = 0; i < current->size(); ++i) {
+            const Trie::Node& node = trie_->nodes[(*current)[i]];
+            if (node.loops) result.kinds |= trie_->kinds_of((*current)[i]);
+        }
+        // A deny that every descendant gets decides for all of them, whatever else matches.
+        if (result.kinds & (1U << kind_index(RuleKind::deny))) return {true, result.kinds, -1};
+        for (std::size_t i = 0; i < current->size(); ++i) {
+            const Trie::Node& node = trie_->nodes[(*current)[i]];
+            for (const auto& [name, child] : node.literals)
+                pending.push_back(child);
+            for (const auto& [glob, child] : node.globs)
+                pending.push_back(child);
+            // A '**' child of a node in the set is in the set too (entered with it), so it is not
+            // pending: its kinds are every descendant's. Its own children are reached through it.
+        }
+        while (!pending.empty()) {
+            const std::uint32_t id = pending.back();
+            pending.pop_back();
+            const std::int32_t rule = trie_->first_rule_outside(id, result.kinds);
+            if (rule >= 0 && (result.differing < 0 || rule < result.differing)) result.differing = rule;
+            const Trie::Node& node = trie_->nodes[id];
+            for (const auto& [name, child] : node.literals)
+                pending.push_back(child);
+            for (const auto& [glob, child] : node.globs)
+                pending.push_back(child);
+            if (node.globstar != no_node) pending.push_back(node.globstar);
+        }
+        result.uniform = result.differing < 0;
+        return result;
+    } catch (const std::bad_alloc&) {
+        return {};  // not known to be uniform: the caller refuses
+    }
 }
 
 }  // namespace fdbroker::policy

@@ -62,6 +62,17 @@ struct Match {
     std::int32_t create_longest_anchor = -1;
 };
 
+// What the rules say about everything strictly beneath a path, whatever its names.
+struct Beneath {
+    // Every descendant gets the same rules: no pattern can match some descendants and not others with
+    // a kind (deny, or an allow of another kind) that the descendants do not all get anyway.
+    bool uniform = false;
+    // Per RuleKind, bit (1 << kind): the kinds every descendant gets (when uniform).
+    std::uint8_t kinds = 0;
+    // When not uniform: the first rule (in file order) that would apply to some descendants only.
+    std::int32_t differing = -1;
+};
+
 class Matcher {
   public:
     Matcher();
@@ -74,6 +85,9 @@ class Matcher {
     void add(const Pattern& pattern, RuleKind kind, std::int32_t rule_index);
     // path must be normal absolute. Does not allocate in the steady state.
     [[nodiscard]] Match match(std::string_view path) const noexcept;
+    // path must be normal absolute. Conservative: a rule counts as matching some descendants if any
+    // name could make it match, whatever exists on disk.
+    [[nodiscard]] Beneath beneath(std::string_view path) const noexcept;
 
   private:
     struct Trie;

@@ -64,6 +64,13 @@ class Profile {
     // path must be normal absolute (see path.hpp); anything else is denied with no rule.
     // needs is a combination of Need bits. Never allocates.
     [[nodiscard]] Decision decide(std::string_view path, std::uint8_t needs) const noexcept;
+    // No amplification: may an object move (rename) from one normal absolute path to another without
+    // gaining a permission? Its new name must grant nothing the old one did not; a directory carries
+    // its whole subtree along, so beneath both names every path must get the same rules whatever its
+    // name (no deny, nor an allow of another kind, reaches only part of either subtree), and the new
+    // subtree may gain nothing either. A refusal names the rule that made the difference.
+    [[nodiscard]] Decision decide_move(std::string_view from, std::string_view to,
+                                       bool directory) const noexcept;
 
   private:
     friend class Loader;

@@ -32,6 +32,33 @@ bool narrower(const std::vector<Rule>& rules, std::int32_t candidate, std::int32
     return a > b || (a == b && candidate < current);
 }
 
+// The allow kinds (as Need bits) a match grants; 0 when a deny matched.
+std::uint8_t granted(const Match& match) noexcept {
+    if (match.deny >= 0) return 0;
+    std::uint8_t needs = 0;
+    for (const Grant& grant : grants_of(match))
+        if (grant.first >= 0) needs |= grant.need;
+    return needs;
+}
+
+// The first rule of `match` granting one of `extra` (Need bits).
+std::int32_t first_granting(const Match& match, std::uint8_t extra) noexcept {
+    std::int32_t first = -1;
+    for (const Grant& grant : grants_of(match))
+        if ((extra & grant.need) && grant.first >= 0 && (first < 0 || grant.first < first))
+            first = grant.first;
+    return first;
+}
+
+// Beneath's RuleKind bits as Need bits; 0 when every descendant is denied.
+std::uint8_t granted(const Beneath& beneath) noexcept {
+    constexpr std::uint8_t deny_bit = 1U << static_cast<unsigned>(RuleKind::deny);
+    static_assert((1U << static_cast<unsigned>(RuleKind::read)) == need_read &&
+                  (1U << static_cast<unsigned>(RuleKind::write)) == need_write &&
+                  (1U << static_cast<unsigned>(RuleKind::create)) == need_create);
+    return (beneath.kinds & deny_bit) ? 0 : static_cast<std::uint8_t>(beneath.kinds & allow_needs);
+}
+
 }  // namespace
 
 std::string Diagnostic::str() const {
@@ -61,6 +88,35 @@ Decision Profile::decide(std::string_view path, std::uint8_t needs) const noexce
     }
     if (deciding < 0) return {};
     return {true, &rules_[static_cast<std::size_t>(deciding)]};
+}
+
+Decision Profile::decide_move(std::string_view from, std::string_view to, bool directory) const noexcept {
+    if (!is_normal_absolute(from) || !is_normal_absolute(to)) return {};
+    auto rule = [this](std::int32_t index) {
+        return index >= 0 ? &rules_[static_cast<std::size_t>(index)] : nullptr;
+    };
+    const Match old_match = matcher_.match(from);
+    const Match new_match = matcher_.match(to);
+    if (new_match.deny >= 0) return {false, rule(new_match.deny)};
+    const std::uint8_t gained = granted(new_match) & ~granted(old_match);
+    if (gained) return {false, rule(first_granting(new_match, gained))};
+    if (!directory) return {true, nullptr};
+
+    const Beneath old_tree = matcher_.beneath(from);
+    if (!old_tree.uniform) return {false, rule(old_tree.differing)};
+    const Beneath new_tree = matcher_.beneath(to);
+    if (!new_tree.uniform) return {false, rule(new_tree.differing)};
+    if (const std::uint8_t more = granted(new_tree) & ~granted(old_tree); more) {
+        // The rule to name is one every descendant gets: any name beneath `to` shows it.
+        std::array<char, 4100> child{};
+        if (to.size() + 2 > child.size()) return {false, nullptr};
+        std::copy(to.begin(), to.end(), child.begin());
+        std::size_t n = to.size();
+        if (n > 1) child[n++] = '/';
+        child[n++] = '\x01';
+        return {false, rule(first_granting(matcher_.match({child.data(), n}), more))};
+    }
+    return {true, nullptr};
 }
 
 const Profile* Policy::profile(std::string_view name) const noexcept {

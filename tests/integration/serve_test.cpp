@@ -24,6 +24,7 @@
 #include "proto/channel.hpp"
 #include "proto/wire.hpp"
 #include "support/harness.hpp"
+#include "support/serve_broker.hpp"
 
 namespace fdbroker::test {
 namespace {
@@ -36,42 +37,6 @@ sockaddr_un unix_address(const std::string& path) {
     std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
     return sa;
 }
-
-// The NOTIFY_SOCKET end: what the broker tells its service manager.
-class NotifySocket {
-  public:
-    explicit NotifySocket(const std::string& path) : path_(path) {
-        fd_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-        const sockaddr_un sa = unix_address(path);
-        EXPECT_EQ(::bind(fd_.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa), 0);
-        ::chmod(path.c_str(), 0666);
-    }
-    // The next message, or "" after `timeout`.
-    std::string next(std::chrono::milliseconds timeout = 20s) {
-        pollfd p{fd_.get(), POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return {};
-        char buf[4096];
-        const ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
-        return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
-    }
-    // Reads messages until one contains `what`; false if none does in time.
-    bool wait_for(const std::string& what) {
-        for (std::string m = next(); !m.empty(); m = next())
-            if (m.find(what) != std::string::npos) {
-                matched_ = m;
-                return true;
-            }
-        return false;
-    }
-    // The message wait_for found last.
-    [[nodiscard]] const std::string& matched() const { return matched_; }
-    [[nodiscard]] const std::string& path() const { return path_; }
-
-  private:
-    std::string path_;
-    unique_fd fd_;
-    std::string matched_;
-};
 
 int status_of(pid_t pid) {
     int status = 0;

@@ -510,5 +510,78 @@ TEST(DecideEmpty, ProfileWithoutRulesDeniesEverything) {
     EXPECT_EQ(d.rule, nullptr);
 }
 
+// --- Matcher::beneath and Profile::decide_move: no amplification ------------------------------------
+
+TEST(Beneath, UniformTreesAndWhatBreaksThem) {
+    struct Case {
+        std::vector<std::pair<std::string, RuleKind>> rules;
+        std::string path;
+        bool uniform;
+    };
+    const std::vector<Case> cases = {
+        {{{"/x/**", RuleKind::create}}, "/x/a", true},
+        {{{"/x/**", RuleKind::create}}, "/y", true},  // nothing beneath: uniformly nothing
+        {{{"/x/**", RuleKind::create}, {"/x/a/secret/**", RuleKind::deny}}, "/x/a", false},
+        {{{"/x/**", RuleKind::create}, {"/x/a/secret/**", RuleKind::deny}}, "/x", false},
+        {{{"/x/**", RuleKind::create}, {"/x/a/secret/**", RuleKind::deny}}, "/x/b", true},
+        {{{"/x/**", RuleKind::create}, {"/x/*/secret", RuleKind::deny}}, "/x/b", false},   // any name
+        {{{"/x/**", RuleKind::create}, {"/x/**/secret", RuleKind::deny}}, "/x/b", false},  // any depth
+        {{{"/x/**", RuleKind::create}, {"/x/**/*.key", RuleKind::read}}, "/x/b", false},
+        {{{"/x/**", RuleKind::create}, {"/x/**", RuleKind::read}}, "/x/b", true},
+        {{{"/x/**", RuleKind::create}, {"/x/*", RuleKind::create}}, "/x", true},  // same kind
+        {{{"/x/**", RuleKind::create}, {"/x/*", RuleKind::write}}, "/x", false},
+        {{{"/x/**", RuleKind::create}, {"/x/*", RuleKind::write}}, "/x/a", true},  // only at depth 1
+        {{{"/x/**", RuleKind::create}, {"/x/a", RuleKind::read}}, "/x/a", true},   // the path itself
+        {{{"/x/**", RuleKind::deny}, {"/x/a/**", RuleKind::read}}, "/x", true},    // all denied anyway
+    };
+    for (const Case& c : cases) {
+        Matcher matcher;
+        std::int32_t index = 0;
+        for (const auto& [pattern, kind] : c.rules)
+            matcher.add(make_pattern(pattern), kind, index++);
+        EXPECT_EQ(matcher.beneath(c.path).uniform, c.uniform)
+            << c.path << " with " << c.rules.size() << " rules";
+    }
+}
+
+TEST(DecideMove, NoMoveMayGainAPermission) {
+    const auto policy = load(R"(version = 1
+[profile.p]
+create = ["/x/**"]
+write  = ["/x/**", "/x/w/**"]
+read   = ["/x/**", "/x/r/**", "/x/pub/**"]
+deny   = ["/x/a/secret/**"]
+)");
+    ASSERT_NE(policy, nullptr);
+    const Profile& p = *policy->profile("p");
+    // An ancestor of a deny: moving it would carry the denied files out from under their rule.
+    EXPECT_FALSE(p.decide_move("/x/a", "/x/b", true).allowed);
+    EXPECT_EQ(p.decide_move("/x/a", "/x/b", true).rule->pattern.text(), "/x/a/secret/**");
+    // Nor may anything move to where a deny would start to apply to a subtree it did not cover.
+    EXPECT_FALSE(p.decide_move("/x/c", "/x/a", true).allowed);
+    EXPECT_FALSE(p.decide_move("/x/a/secret", "/x/s", true).allowed);
+    // Elsewhere the tree is uniform: directories and files move freely.
+    EXPECT_TRUE(p.decide_move("/x/c", "/x/d", true).allowed);
+    EXPECT_TRUE(p.decide_move("/x/c/f", "/x/d", false).allowed);
+}
+
+TEST(DecideMove, AFileMayLoseButNeverGainPermissions) {
+    const auto policy = load(R"(version = 1
+[profile.p]
+create = ["/in/**", "/out/**"]
+read   = ["/in/**", "/out/**"]
+write  = ["/out/**"]
+)");
+    ASSERT_NE(policy, nullptr);
+    const Profile& p = *policy->profile("p");
+    EXPECT_TRUE(p.decide_move("/out/f", "/in/f", false).allowed);
+    const Decision gained = p.decide_move("/in/f", "/out/f", false);
+    EXPECT_FALSE(gained.allowed);
+    ASSERT_NE(gained.rule, nullptr);
+    EXPECT_EQ(gained.rule->kind, RuleKind::write);
+    EXPECT_FALSE(p.decide_move("/in/d", "/out/d", true).allowed);
+    EXPECT_TRUE(p.decide_move("/out/d", "/in/d", true).allowed);
+}
+
 }  // namespace
 }  // namespace fdbroker::policy
