@@ -281,6 +281,7 @@ void Broker::end_turn() noexcept {
     if (connecting_.empty()) retired_.clear();
     std::erase_if(sessions_, [](const std::unique_ptr<Session>& s) { return s->closed(); });
     audit_.flush();
+    flush_log_limits();
 }
 
 }  // namespace fdbroker::broker

@@ -189,6 +189,7 @@ int run(const RunOptions& options) {
         broker.end_turn();
         if (transparent) transparent->end_turn();
     }
+    flush_log_limits(/*force=*/true);
     // A worker killed for a forbidden system call exits as a seccomp kill would: 128 + SIGSYS.
     return supervisor.killed_worker() ? 128 + SIGSYS : *signals.exit_status();
 }

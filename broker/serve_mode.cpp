@@ -379,6 +379,7 @@ int Server::run(const ServeOptions& options) {
     }
     for (Served& s : served_)
         s.broker->end_turn();  // the last audit lines
+    flush_log_limits(/*force=*/true);
     return 0;
 }
 

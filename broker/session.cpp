@@ -70,11 +70,14 @@ void Session::on_event(std::uint32_t events) noexcept {
 }
 
 void Session::refuse(const char* why, const proto::Credentials* who) noexcept {
+    // A worker can make a channel to refuse per message it sends: rate-limited, summarised.
+    static LogLimit closings("closing a channel a worker misused");
+    const char* kind = kind_ == Kind::bootstrap ? "bootstrap" : "worker";
     if (who)
-        log("closing a %s channel: %s (pid %d, uid %u)", kind_ == Kind::bootstrap ? "bootstrap" : "worker",
-            why, static_cast<int>(who->pid), static_cast<unsigned>(who->uid));
+        log_limited(closings, "closing a %s channel: %s (pid %d, uid %u)", kind, why,
+                    static_cast<int>(who->pid), static_cast<unsigned>(who->uid));
     else
-        log("closing a %s channel: %s", kind_ == Kind::bootstrap ? "bootstrap" : "worker", why);
+        log_limited(closings, "closing a %s channel: %s", kind, why);
     close();
 }
 
@@ -89,15 +92,19 @@ void Session::read_requests() noexcept {
             case proto::RecvStatus::eof:
                 close();
                 return;
-            case proto::RecvStatus::error:
-                log("reading a channel failed: %s", std::strerror(msg.error));
+            case proto::RecvStatus::error: {
+                static LogLimit failures("reading a channel failed");
+                log_limited(failures, "reading a channel failed: %s", std::strerror(msg.error));
                 close();
                 return;
-            case proto::RecvStatus::dropped:
+            }
+            case proto::RecvStatus::dropped: {
                 // Out of descriptors: the sender sees its channel end and may try again; nothing ends.
-                log("a request was lost: the broker is out of file descriptors (%s)",
-                    std::strerror(msg.error));
+                static LogLimit lost("a request lost for want of descriptors");
+                log_limited(lost, "a request was lost: the broker is out of file descriptors (%s)",
+                            std::strerror(msg.error));
                 return;
+            }
             case proto::RecvStatus::violation:
                 refuse(msg.why, msg.credentials ? &*msg.credentials : nullptr);
                 return;

@@ -96,6 +96,9 @@ void Supervisor::on_event(std::uint32_t events) noexcept {
 
 void Supervisor::answer(seccomp_notif& req) noexcept {
     const int nr = req.data.nr;
+    // First: an i386 or x32 call's number names another call than the native one (i386's 5 is open,
+    // x86-64's is fstat), so nothing below may read it as native.
+    if (sandbox::is_foreign_abi(req.data.arch, nr)) return answer_foreign(req);
     if (transparent_ && Transparent::handles(nr)) return transparent_->answer(notify_.get(), req);
     char* name = seccomp_syscall_resolve_num_arch(req.data.arch, nr);
     const char* call = name ? name : "an unknown system call";
@@ -121,6 +124,21 @@ void Supervisor::answer(seccomp_notif& req) noexcept {
         resp_->error = -EPERM;  // moot once the process is dead, but never leave it hanging
     }
     std::free(name);
+    [[maybe_unused]] int rc = seccomp_notify_respond(notify_.get(), resp_);
+}
+
+void Supervisor::answer_foreign(const seccomp_notif& req) noexcept {
+    log("worker pid %u (profile '%s') made system call %d through a foreign ABI (%s), which no profile "
+        "allows: killing it (status 159, SIGSYS)",
+        req.pid, profile_.name().c_str(), req.data.nr & ~0x40000000,
+        req.data.arch == SCMP_ARCH_X86      ? "i386, int 0x80"
+        : req.data.arch == SCMP_ARCH_X86_64 ? "x32"
+                                            : "another architecture");
+    kill_process_of(static_cast<pid_t>(req.pid), req.id);
+    resp_->id = req.id;
+    resp_->flags = 0;
+    resp_->val = 0;
+    resp_->error = -EPERM;  // moot once the process is dead, but never leave it hanging
     [[maybe_unused]] int rc = seccomp_notify_respond(notify_.get(), resp_);
 }
 

@@ -41,6 +41,7 @@ class Supervisor final : public EventHandler {
 
   private:
     void answer(seccomp_notif& req) noexcept;
+    void answer_foreign(const seccomp_notif& req) noexcept;
     void kill_process_of(pid_t tid, std::uint64_t id) noexcept;
 
     EventLoop& loop_;

@@ -24,6 +24,7 @@
 
 #include "broker/path_buffer.hpp"
 #include "broker/process_tree.hpp"
+#include "broker/worker_memory.hpp"
 
 namespace fdbroker::broker {
 
@@ -47,54 +48,24 @@ class Call {
         return static_cast<int>(static_cast<std::int32_t>(arg(i)));
     }
 
-    // The caller's memory. Opened before anything is read and confirmed by valid() after: from then on
-    // the descriptor names the caller's address space, whatever happens to the thread id.
-    int open_memory() noexcept {
-        char path[40];
-        std::snprintf(path, sizeof path, "/proc/%d/mem", tid_);
-        mem_.reset(::open(path, O_RDWR | O_CLOEXEC));
-        return mem_ ? 0 : ESRCH;
-    }
+    // The caller's memory (worker_memory.hpp). Opened before anything is read and confirmed by
+    // valid() after: from then on it names the caller's address space, whatever happens to the tid.
+    int open_memory() noexcept { return memory_.open(tid_); }
     // Whether the notification is still pending: the thread id still names the thread that made it,
     // so what was read through /proc/TID is the caller's.
     [[nodiscard]] bool valid() const noexcept {
         std::uint64_t id = req_.id;
         return ::ioctl(notify_, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
     }
-
-    // Copies a NUL-terminated string (at most PathBuffer::kCapacity bytes) into out: 0, EFAULT or
-    // ENAMETOOLONG. Reads stop at page ends, so a string just before an unmapped page is still read.
-    int read_string(std::uint64_t addr, PathBuffer& out) noexcept {
-        if (addr == 0) return EFAULT;
-        char* dst = out.data();
-        std::size_t have = 0;
-        while (have < PathBuffer::kCapacity + 1) {
-            const std::uint64_t at = addr + have;
-            std::size_t chunk = 4096 - (at & 4095);
-            chunk = std::min(chunk, PathBuffer::kCapacity + 1 - have);
-            const ssize_t n = ::pread(mem_.get(), dst + have, chunk, static_cast<off_t>(at));
-            if (n <= 0) return EFAULT;
-            const void* nul = std::memchr(dst + have, '\0', static_cast<std::size_t>(n));
-            if (nul) {
-                out.truncate(static_cast<std::size_t>(static_cast<const char*>(nul) - dst));
-                return 0;
-            }
-            have += static_cast<std::size_t>(n);
-        }
-        out.truncate(0);
-        return ENAMETOOLONG;
+    int read_string(std::uint64_t addr, PathBuffer& out) const noexcept {
+        return memory_.read_string(addr, out);
     }
-    int read_bytes(std::uint64_t addr, void* buf, std::size_t size) noexcept {
-        if (addr == 0) return EFAULT;
-        const ssize_t n = ::pread(mem_.get(), buf, size, static_cast<off_t>(addr));
-        return n == static_cast<ssize_t>(size) ? 0 : EFAULT;
+    int read_bytes(std::uint64_t addr, void* buf, std::size_t size) const noexcept {
+        return memory_.read_bytes(addr, buf, size);
     }
-    // Writes a result into the caller's buffer; only the caller's memory is touched (the descriptor was
-    // confirmed by valid()), and read-only pages refuse the write (EFAULT) as the kernel would.
+    // Writes a result into the caller's buffer: EFAULT where the caller could not write itself.
     int write_bytes(std::uint64_t addr, const void* buf, std::size_t size) noexcept {
-        if (addr == 0) return EFAULT;
-        const ssize_t n = ::pwrite(mem_.get(), buf, size, static_cast<off_t>(addr));
-        return n == static_cast<ssize_t>(size) ? 0 : EFAULT;
+        return memory_.write_bytes(addr, buf, size, [this] { return valid(); });
     }
 
     // The caller's descriptor `fd`, duplicated into the broker (pidfd_getfd): 0 or errno.
@@ -140,7 +111,7 @@ class Call {
     int notify_;
     const seccomp_notif& req_;
     pid_t tid_;
-    unique_fd mem_;
+    WorkerMemory memory_;
 };
 
 // Appends the components of `path` to out (which holds a normal absolute path), lexically: "." and

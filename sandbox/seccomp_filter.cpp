@@ -413,8 +413,12 @@ FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, Fi
     };
     Context ctx(seccomp_init(action == FilterAction::notify ? SCMP_ACT_NOTIFY : SCMP_ACT_KILL_PROCESS));
     if (!ctx) return failed(ENOMEM, "seccomp_init");
-    // Native architecture only: i386 (int 0x80) and x32 calls kill the process outright.
-    if (seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) != 0 ||
+    // Native architecture only. An i386 (int 0x80) or x32 call is never allowed: with a broker it
+    // goes to the broker like any violation, which names it in the log and kills the process (a
+    // foreign ABI is how filters written for one ABI are bypassed, so it is never answered EPERM);
+    // without one it kills the process outright.
+    const std::uint32_t foreign = action == FilterAction::notify ? SCMP_ACT_NOTIFY : SCMP_ACT_KILL_PROCESS;
+    if (seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, foreign) != 0 ||
         seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 1) != 0)
         return failed(EINVAL, "seccomp_attr_set");
     if (const int rc = build(ctx.get(), rules, exec, transparent && action == FilterAction::notify); rc != 0)
@@ -432,6 +436,11 @@ FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, Fi
         if (!result.notify) return failed(EBADF, "seccomp_notify_fd");
     }
     return result;
+}
+
+bool is_foreign_abi(std::uint32_t arch, int syscall_nr) noexcept {
+    constexpr int kX32Bit = 0x40000000;  // __X32_SYSCALL_BIT: an x32 call on an x86-64 kernel
+    return arch != seccomp_arch_native() || (arch == SCMP_ARCH_X86_64 && (syscall_nr & kX32Bit) != 0);
 }
 
 bool is_quiet_refusal(int syscall_nr) noexcept {

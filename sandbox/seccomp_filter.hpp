@@ -7,6 +7,8 @@
 // quietly with EACCES instead, so the only way to a new file or socket is the broker.
 #pragma once
 
+#include <cstdint>
+
 #include "fdbroker/unique_fd.hpp"
 #include "policy/confinement.hpp"
 
@@ -30,6 +32,11 @@ struct FilterResult {
 // which performs it (broker/transparent.hpp); stream sockets may be created, datagram ones not.
 [[nodiscard]] FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec,
                                               FilterAction action, bool transparent = false) noexcept;
+
+// Whether a notified call was made through another ABI than the filter's (i386 `int 0x80`, x32): its
+// number means another call than the native one of the same number, so it must never be answered as
+// one; the broker kills the process.
+[[nodiscard]] bool is_foreign_abi(std::uint32_t arch, int syscall_nr) noexcept;
 
 // Whether a system call is one the filter refuses quietly with EACCES (file creation, opening for
 // write, sockets). The broker answers notified opens of this kind the same way, without a violation.

@@ -240,6 +240,22 @@ TEST_F(Attack, GarbageAndOversizedFramesEndOnlyThatChannel) {
     EXPECT_NE(o.err.find("closing a worker channel"), std::string::npos) << o.err;
 }
 
+TEST_F(Attack, MalformedFramesAreLoggedAtALimitedRateAndSummarised) {
+    // Each garbage frame ends a fresh channel; 300 of them may not flood the log with 300 lines.
+    const Script script(300, {"garbage"});
+    const Outcome o = run_worker(dir, policy(), script);
+    ASSERT_EQ(o.status, 0) << o.err;
+    std::size_t closings = 0;
+    for (std::size_t at = o.err.find("closing a worker channel"); at != std::string::npos;
+         at = o.err.find("closing a worker channel", at + 1))
+        ++closings;
+    EXPECT_GE(closings, 1u);
+    EXPECT_LE(closings, 10u) << o.err;
+    EXPECT_NE(o.err.find("more lines like the last (closing a channel a worker misused) were left out"),
+              std::string::npos)
+        << o.err;
+}
+
 TEST_F(Attack, AMalformedFrameFromOneWorkerDoesNotDisturbAnother) {
     const Outcome o = run_worker(dir, policy(), {{"garbage-while-busy", dir / "ok/sub/file", "3000"}});
     ASSERT_EQ(o.status, 0) << o.err;

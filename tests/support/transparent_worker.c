@@ -11,6 +11,9 @@
  *                            broker performed it and then restarted would fail (EEXIST, ENOENT)
  *   churn PATH ROUNDS        ROUNDS times: fork a child that opens PATH in a loop, SIGKILL it at once,
  *                            reap it; then open PATH once more and print "alive" if that works
+ *   readonly PATH LINK       stat PATH and readlink LINK into a read-only page, and into a buffer that
+ *                            runs from a writable page into a read-only one; print the four results
+ *                            ("ok" or the errno number), as the kernel reports them
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -161,12 +165,38 @@ static int do_signals(const char* dir, long n) {
     return 0;
 }
 
+static const char* result(long rc) {
+    static char text[4][16];
+    static int next;
+    char* out = text[next++ % 4];
+    if (rc >= 0)
+        snprintf(out, 16, "ok");
+    else
+        snprintf(out, 16, "%d", errno);
+    return out;
+}
+
+static int do_readonly(const char* path, const char* link) {
+    /* Two pages: the first writable, the second read-only. */
+    char* pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (pages == MAP_FAILED || mprotect(pages + 4096, 4096, PROT_READ) != 0) return 2;
+    char* readonly = pages + 4096;
+    char* straddling = readonly - 16;
+    const char* a = result(syscall(SYS_newfstatat, AT_FDCWD, path, readonly, 0));
+    const char* b = result(syscall(SYS_newfstatat, AT_FDCWD, path, straddling, 0));
+    const char* c = result(syscall(SYS_readlink, link, readonly, 64));
+    const char* d = result(syscall(SYS_readlink, link, straddling, 64));
+    printf("stat=%s stat-straddling=%s readlink=%s readlink-straddling=%s\n", a, b, c, d);
+    return 0;
+}
+
 int main(int argc, char** argv) {
     if (argc == 3 && strcmp(argv[1], "cat") == 0) return do_cat(argv[2]);
     if (argc == 3 && strcmp(argv[1], "cloexec") == 0) return do_cloexec(argv[2]);
     if (argc == 5 && strcmp(argv[1], "race") == 0) return do_race(argv[2], argv[3], atol(argv[4]));
     if (argc == 4 && strcmp(argv[1], "signals") == 0) return do_signals(argv[2], atol(argv[3]));
     if (argc == 4 && strcmp(argv[1], "churn") == 0) return do_churn(argv[2], atoi(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "readonly") == 0) return do_readonly(argv[2], argv[3]);
     fprintf(stderr, "usage: see transparent_worker.c\n");
     return 2;
 }
