@@ -13,10 +13,11 @@ namespace fdbroker::broker {
 
 namespace {
 
-// Connects one session may have in progress at once: each holds a socket and a timer in the broker.
-constexpr std::size_t kMaxConnectsPerSession = 64;
 // Live private channels one process may hold: one, and a second while the first is being replaced.
 constexpr long kMaxChannelsPerProcess = 4;
+// The send buffer of a private channel: room for a few dozen replies. A worker that does not read its
+// replies then meets back-pressure after little memory, and what it leaves unread is bounded.
+constexpr int kChannelSendBuffer = 16384;
 
 bool is_seqpacket_unix(int fd) noexcept {
     int domain = 0, type = 0;
@@ -29,16 +30,24 @@ bool is_seqpacket_unix(int fd) noexcept {
 
 }  // namespace
 
-Broker::Broker(EventLoop& loop, std::shared_ptr<const policy::Policy> policy, const policy::Profile& profile,
-               std::optional<Owner> owner, Audit& audit)
+Broker::Broker(EventLoop& loop, Tenants& tenants, std::shared_ptr<const policy::Policy> policy,
+               const policy::Profile& profile, std::optional<Owner> owner, Audit& audit)
     : loop_(loop),
+      tenants_(tenants),
       policy_(std::move(policy)),
       profile_(&profile),
+      limits_(tenants.limits(profile.quota())),
       owner_(owner),
       ops_(profile, owner),
       sockets_(profile, owner),
       audit_(audit) {
     audit_.set_policy_file(policy_->file());
+}
+
+Broker::~Broker() {
+    // Each session gives back what it holds as it closes; everything it reports to is still here.
+    for (const auto& session : sessions_)
+        session->close();
 }
 
 bool Broker::add_bootstrap(unique_fd channel, Admission admission) {
@@ -47,8 +56,19 @@ bool Broker::add_bootstrap(unique_fd channel, Admission admission) {
     // Spawned workers' channels have this set before the worker runs (run_mode.cpp, pool.cpp); an
     // accepted connection inherits SO_PASSCRED from the listening socket.
     proto::enable_credentials(channel.get(), /*want_pidfd=*/true);
+    // A serve-mode connection costs the broker a descriptor: it counts against the client's channels.
+    const bool counted = !admission.tree;
+    if (counted && !tenants_.take(admission.uid, Resource::channels, limits_, profile_->name().c_str())) {
+        errno = EMFILE;
+        return false;
+    }
     auto session = std::make_unique<Session>(*this, std::move(channel), admission);
-    if (!session->start()) return false;
+    if (!session->start()) {
+        const int saved = errno;
+        session->close();  // gives the channel back
+        errno = saved;
+        return false;
+    }
     sessions_.push_back(std::move(session));
     return true;
 }
@@ -59,6 +79,7 @@ void Broker::reload(std::shared_ptr<const policy::Policy> policy, const policy::
     profile_ = &profile;
     ops_ = FileOps(profile, owner_);
     sockets_ = SocketOps(profile, owner_);
+    limits_ = tenants_.limits(profile.quota());
     audit_.set_policy_file(policy_->file());
 }
 
@@ -78,12 +99,6 @@ bool Broker::drained() const noexcept {
         std::any_of(connecting_.begin(), connecting_.end(), [](const auto& c) { return !c->finished(); });
     return !connecting &&
            std::all_of(sessions_.begin(), sessions_.end(), [](const auto& s) { return s->closed(); });
-}
-
-std::size_t Broker::connections_of(uid_t uid) const noexcept {
-    return static_cast<std::size_t>(std::count_if(sessions_.begin(), sessions_.end(), [&](const auto& s) {
-        return !s->closed() && s->owner_pid() == 0 && s->admission_uid() == uid;
-    }));
 }
 
 std::size_t Broker::channels() const noexcept {
@@ -127,80 +142,69 @@ bool Broker::attach(const Admission& admission, const proto::Credentials& sender
     if (!is_seqpacket_unix(channel.get()))
         return why = "the attached channel is not a unix seqpacket socket", false;
     // A process needs one channel (a second while the first is being replaced); more would only let a
-    // worker exhaust the broker's descriptors.
+    // worker exhaust the broker's descriptors. Its user's quota bounds all its processes together.
     if (const auto it = channels_by_pid_.find(sender.pid);
         it != channels_by_pid_.end() && it->second >= kMaxChannelsPerProcess)
         return decline(EMFILE);
     if (draining_) return decline(ESHUTDOWN);
+    if (!tenants_.take(sender.uid, Resource::channels, limits_, profile_->name().c_str()))
+        return decline(EMFILE);
     proto::enable_credentials(channel.get(), false);
+    ::setsockopt(channel.get(), SOL_SOCKET, SO_SNDBUF, &kChannelSendBuffer, sizeof kChannelSendBuffer);
 
     long& open_channels = channels_by_pid_[sender.pid];
     auto session = std::make_unique<Session>(*this, std::move(channel), sender, std::move(sender_pidfd));
-    ++open_channels;  // from here on, closing the session uncounts it, whatever happens next
-    if (!session->start()) return why = "cannot watch the new channel", false;
+    ++open_channels;  // from here on, closing the session gives both counts back, whatever happens next
+    if (!session->start()) {
+        session->close();
+        return why = "cannot watch the new channel", false;
+    }
     session->reply(reply);
     sessions_.push_back(std::move(session));
     return true;
 }
 
-void Broker::channel_closed(pid_t owner) noexcept {
-    const auto it = channels_by_pid_.find(owner);
+void Broker::channel_closed(const Session& session) noexcept {
+    ++closed_;
+    if (session.kind() == Session::Kind::bootstrap) {
+        // Only serve-mode connections were counted (add_bootstrap).
+        if (!session.admission().tree) tenants_.give_back(session.uid(), Resource::channels);
+        return;
+    }
+    const auto it = channels_by_pid_.find(session.owner_pid());
     if (it != channels_by_pid_.end() && --it->second <= 0) channels_by_pid_.erase(it);
+    tenants_.give_back(session.uid(), Resource::channels);
 }
 
 void Broker::handle(Session& session, const proto::Credentials& sender,
                     const wire::Request& request) noexcept {
+    if (request.op == wire::Op::connect || request.op == wire::Op::listen)
+        return handle_socket(session, sender, request);
+    if (request.op == wire::Op::attach) return;  // sessions never pass it here
     AuditRecord audit{sender.pid, sender.uid, profile_->name(), wire::op_name(request.op), request.path,
                       {},         0};
     wire::Reply reply;
     reply.op = request.op;
     reply.id = request.id;
-    OpResult result;
     std::array<std::byte, wire::kStatPayloadSize> stat_payload;
     std::array<char, wire::kMaxPath> link;
     struct ::stat st {};
+    if (request.op == wire::Op::open || request.op == wire::Op::access || request.op == wire::Op::mkdir)
+        audit.flags = request.arg0;
+    if (request.op == wire::Op::rename) audit.path2 = request.path2;
 
-    switch (request.op) {
-        case wire::Op::open:
-            audit.flags = request.arg0;
-            result = ops_.open(request.path, request.arg0, static_cast<mode_t>(request.arg1));
-            break;
-        case wire::Op::access:
-            audit.flags = request.arg0;
-            result = ops_.access(request.path, request.arg0);
-            break;
-        case wire::Op::stat:
-            result = ops_.stat(request.path, st);
-            if (result.verdict.error == 0) {
-                wire::encode_stat(st, stat_payload);
-                reply.payload = stat_payload;
-            }
-            break;
-        case wire::Op::readlink:
-            result = ops_.readlink(request.path, link);
-            if (result.verdict.error == 0)
-                reply.payload = std::as_bytes(std::span(link.data(), static_cast<std::size_t>(result.value)));
-            break;
-        case wire::Op::mkdir:
-            audit.flags = request.arg0;
-            result = ops_.mkdir(request.path, static_cast<mode_t>(request.arg0));
-            break;
-        case wire::Op::unlink:
-            result = ops_.unlink(request.path);
-            break;
-        case wire::Op::rmdir:
-            result = ops_.rmdir(request.path);
-            break;
-        case wire::Op::rename:
-            audit.path2 = request.path2;
-            result = ops_.rename(request.path, request.path2);
-            break;
-        case wire::Op::connect:
-        case wire::Op::listen:
-            return handle_socket(session, sender, request);
-        case wire::Op::attach:
-            return;  // sessions never pass it here
+    // Performed with the loop released (event_loop.hpp): a file system may make it wait for good. It
+    // works on its own copy of the operations and keeps the policy they point into alive, since a
+    // reload may replace both meanwhile.
+    const FileOps ops = ops_;
+    const std::shared_ptr<const policy::Policy> keep = policy_;
+    OpResult result = loop_.blocking([&] { return perform(ops, request, st, link); });
+    if (result.verdict.error == 0 && request.op == wire::Op::stat) {
+        wire::encode_stat(st, stat_payload);
+        reply.payload = stat_payload;
     }
+    if (result.verdict.error == 0 && request.op == wire::Op::readlink)
+        reply.payload = std::as_bytes(std::span(link.data(), static_cast<std::size_t>(result.value)));
     // Success carries the op's value (readlink's length, 0 for the rest); failure carries -errno.
     reply.result = result.verdict.error != 0 ? -result.verdict.error : result.value;
     reply.has_fd = static_cast<bool>(result.fd);
@@ -209,13 +213,48 @@ void Broker::handle(Session& session, const proto::Credentials& sender,
     audit.error = result.verdict.error;
     audit_.record(audit);
     session.reply(reply, result.fd.get());
+    loop_.close_later(std::move(result.fd));
+}
+
+OpResult Broker::perform(const FileOps& ops, const wire::Request& request, struct ::stat& st,
+                         std::span<char> link) noexcept {
+    const FileOps& op = ops;
+    switch (request.op) {
+        case wire::Op::open:
+            return op.open(request.path, request.arg0, static_cast<mode_t>(request.arg1));
+        case wire::Op::access:
+            return op.access(request.path, request.arg0);
+        case wire::Op::stat:
+            return op.stat(request.path, st);
+        case wire::Op::readlink:
+            return op.readlink(request.path, link);
+        case wire::Op::mkdir:
+            return op.mkdir(request.path, static_cast<mode_t>(request.arg0));
+        case wire::Op::unlink:
+            return op.unlink(request.path);
+        case wire::Op::rmdir:
+            return op.rmdir(request.path);
+        case wire::Op::rename:
+            return op.rename(request.path, request.path2);
+        case wire::Op::connect:
+        case wire::Op::listen:
+        case wire::Op::attach:
+            break;
+    }
+    OpResult refused;
+    refused.verdict = {false, nullptr, EINVAL};
+    return refused;
 }
 
 void Broker::handle_socket(Session& session, const proto::Credentials& sender,
                            const wire::Request& request) noexcept {
-    SocketResult result = request.op == wire::Op::connect
-                              ? sockets_.connect(request.path)
-                              : sockets_.listen(request.path, static_cast<int>(request.arg0));
+    // A unix path is resolved like a file's: in a blocking section, on copies a reload cannot replace.
+    const SocketOps sockets = sockets_;
+    const std::shared_ptr<const policy::Policy> keep = policy_;
+    SocketResult result = loop_.blocking([&] {
+        return request.op == wire::Op::connect ? sockets.connect(request.path)
+                                               : sockets.listen(request.path, static_cast<int>(request.arg0));
+    });
     if (result.pending && wait_for_connect(session, sender, request, result)) return;
     answer_socket(session, sender, request.op, request.id, request.path, result.verdict, result.fd.get());
 }
@@ -225,10 +264,8 @@ void Broker::handle_socket(Session& session, const proto::Credentials& sender,
 bool Broker::wait_for_connect(Session& session, const proto::Credentials& sender,
                               const wire::Request& request, SocketResult& result) noexcept {
     int& error = result.verdict.error;
-    const auto waiting = std::count_if(connecting_.begin(), connecting_.end(), [&](const auto& c) {
-        return !c->finished() && c->request().session == &session;
-    });
-    if (static_cast<std::size_t>(waiting) >= kMaxConnectsPerSession) {
+    // Each connect in progress holds a socket and a timer in the broker.
+    if (!tenants_.take(sender.uid, Resource::connects, limits_, profile_->name().c_str())) {
         error = EAGAIN;
         result.fd.reset();
         return false;
@@ -239,6 +276,7 @@ bool Broker::wait_for_connect(Session& session, const proto::Credentials& sender
         auto connect = std::make_unique<PendingConnect>(*this, std::move(pending), std::move(result.fd));
         if (!connect->start(profile_->connect_timeout())) {
             error = errno;
+            tenants_.give_back(sender.uid, Resource::connects);
             return false;
         }
         connecting_.push_back(std::move(connect));
@@ -246,12 +284,14 @@ bool Broker::wait_for_connect(Session& session, const proto::Credentials& sender
     } catch (const std::bad_alloc&) {
         error = ENOMEM;
         result.fd.reset();
+        tenants_.give_back(sender.uid, Resource::connects);
         return false;
     }
 }
 
 void Broker::connect_finished(const PendingConnect& connect, int error, const unique_fd& socket) noexcept {
     const PendingConnect::Request& r = connect.request();
+    tenants_.give_back(r.sender.uid, Resource::connects);
     const SocketVerdict verdict{true, r.rule, nullptr, error};
     answer_socket(*r.session, r.sender, wire::Op::connect, r.id, r.address, verdict,
                   error == 0 ? socket.get() : -1);
@@ -279,7 +319,14 @@ void Broker::end_turn() noexcept {
         if (connect->request().session->closed()) connect->cancel();
     std::erase_if(connecting_, [](const std::unique_ptr<PendingConnect>& c) { return c->finished(); });
     if (connecting_.empty()) retired_.clear();
-    std::erase_if(sessions_, [](const std::unique_ptr<Session>& s) { return s->closed(); });
+    // A closed session may still be in use by a request stuck in a file system: the loop destroys it
+    // once nothing can be.
+    if (closed_ > 0) {
+        closed_ = 0;
+        for (auto& session : sessions_)
+            if (session->closed()) loop_.retire(std::move(session));
+        std::erase(sessions_, nullptr);
+    }
     audit_.flush();
     flush_log_limits();
 }

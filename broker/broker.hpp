@@ -13,6 +13,7 @@
 #include "broker/process_tree.hpp"
 #include "broker/session.hpp"
 #include "broker/socket_ops.hpp"
+#include "broker/tenants.hpp"
 #include "policy/policy.hpp"
 #include "proto/channel.hpp"
 #include "proto/wire.hpp"
@@ -21,8 +22,11 @@ namespace fdbroker::broker {
 
 class Broker {
   public:
-    Broker(EventLoop& loop, std::shared_ptr<const policy::Policy> policy, const policy::Profile& profile,
-           std::optional<Owner> owner, Audit& audit);
+    Broker(EventLoop& loop, Tenants& tenants, std::shared_ptr<const policy::Policy> policy,
+           const policy::Profile& profile, std::optional<Owner> owner, Audit& audit);
+    ~Broker();
+    Broker(const Broker&) = delete;
+    Broker& operator=(const Broker&) = delete;
 
     // Serves a bootstrap channel: a spawned worker's (run mode, pools) or an accepted client's.
     bool add_bootstrap(unique_fd channel, Admission admission);
@@ -37,14 +41,12 @@ class Broker {
     void close_all() noexcept;
     [[nodiscard]] bool drained() const noexcept;
     [[nodiscard]] std::size_t channels() const noexcept;
-    // Bootstrap channels (serve-mode connections) open for processes of this uid.
-    [[nodiscard]] std::size_t connections_of(uid_t uid) const noexcept;
     [[nodiscard]] const policy::Profile& profile() const noexcept { return *profile_; }
+    // The quota of this profile's users, as in force (the profile's, and the broker's defaults).
+    [[nodiscard]] const policy::QuotaLimits& limits() const noexcept { return limits_; }
 
     EventLoop& loop() noexcept { return loop_; }
-    // The receive buffer every session reads into: one byte larger than the largest legal request so
-    // that an oversized one is seen as truncated.
-    std::span<std::byte> receive_buffer() noexcept { return buffer_; }
+    Tenants& tenants() noexcept { return tenants_; }
 
     // An attach request arrived on a bootstrap channel; false means the sender is refused.
     bool attach(const Admission& admission, const proto::Credentials& sender, unique_fd sender_pidfd,
@@ -52,18 +54,21 @@ class Broker {
     // Performs a request from a private channel's owner and sends the reply.
     void handle(Session& session, const proto::Credentials& sender, const wire::Request& request) noexcept;
 
-    // A private channel of this process was closed (Session::close).
-    void channel_closed(pid_t owner) noexcept;
+    // A private channel was closed (Session::close).
+    void channel_closed(const Session& session) noexcept;
 
     // A pending connect ended: error 0 and the connected socket, or why it failed (ETIMEDOUT after
     // connect_timeout, ECANCELED when its session went first). Answers the worker and audits.
     void connect_finished(const PendingConnect& connect, int error, const unique_fd& socket) noexcept;
 
-    // Destroys sessions closed during the last loop turn, with the connects they were waiting for, and
-    // flushes the audit stream.
+    // Hands sessions closed during the last loop turn to the loop for destruction, with the connects
+    // they were waiting for, and flushes the audit stream.
     void end_turn() noexcept;
 
   private:
+    // The file operation a request asks for, decided and done with `ops` (in a blocking section).
+    static OpResult perform(const FileOps& ops, const wire::Request& request, struct ::stat& st,
+                            std::span<char> link) noexcept;
     void handle_socket(Session& session, const proto::Credentials& sender,
                        const wire::Request& request) noexcept;
     bool wait_for_connect(Session& session, const proto::Credentials& sender, const wire::Request& request,
@@ -72,8 +77,10 @@ class Broker {
                        std::string_view address, const SocketVerdict& verdict, int fd) noexcept;
 
     EventLoop& loop_;
+    Tenants& tenants_;
     std::shared_ptr<const policy::Policy> policy_;
     const policy::Profile* profile_;
+    policy::QuotaLimits limits_;
     std::optional<Owner> owner_;
     FileOps ops_;
     SocketOps sockets_;
@@ -86,9 +93,9 @@ class Broker {
     // closing to it as they are destroyed.
     std::unordered_map<pid_t, long> channels_by_pid_;
     std::vector<std::unique_ptr<Session>> sessions_;
+    std::size_t closed_ = 0;  // sessions closed since end_turn() last collected them
     // After sessions_, so that destruction ends the connects before the sessions they answer to.
     std::vector<std::unique_ptr<PendingConnect>> connecting_;
-    std::array<std::byte, wire::kMaxRequestSize + 1> buffer_{};
 };
 
 }  // namespace fdbroker::broker

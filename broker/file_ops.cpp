@@ -65,7 +65,7 @@ std::uint8_t FileOps::open_needs(std::uint32_t flags) noexcept {
 // Runs final_step on the located name; when the name is a symlink the step says so, and the target is
 // located and judged in turn, like the kernel's own lookup but with every hop checked.
 template <class Final>
-OpResult FileOps::follow(std::string_view path, std::uint8_t needs, Final&& final_step) noexcept {
+OpResult FileOps::follow(std::string_view path, std::uint8_t needs, Final&& final_step) const noexcept {
     PathBuffer hops[2];
     for (int hop = 0; hop <= kMaxLinkHops; ++hop) {
         Location loc;
@@ -93,7 +93,7 @@ OpResult FileOps::follow(std::string_view path, std::uint8_t needs, Final&& fina
     return loop;
 }
 
-OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) noexcept {
+OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) const noexcept {
     if (!open_flags_known(flags)) return denied({false, nullptr, EACCES});
     const bool nofollow = flags & O_NOFOLLOW;
     const bool create = flags & O_CREAT;
@@ -155,7 +155,7 @@ OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) 
     });
 }
 
-OpResult FileOps::stat(std::string_view path, struct ::stat& st, bool follow_final) noexcept {
+OpResult FileOps::stat(std::string_view path, struct ::stat& st, bool follow_final) const noexcept {
     return follow(path, need_any, [&](const Location& loc, OpResult& out) {
         if (::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             out.verdict.error = errno;
@@ -165,7 +165,7 @@ OpResult FileOps::stat(std::string_view path, struct ::stat& st, bool follow_fin
     });
 }
 
-OpResult FileOps::statx(std::string_view path, int flags, unsigned mask, struct ::statx& stx) noexcept {
+OpResult FileOps::statx(std::string_view path, int flags, unsigned mask, struct ::statx& stx) const noexcept {
     constexpr int known = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE;
     if (flags & ~known) return denied({true, nullptr, EINVAL});
     const bool follow_final = !(flags & AT_SYMLINK_NOFOLLOW);
@@ -179,7 +179,7 @@ OpResult FileOps::statx(std::string_view path, int flags, unsigned mask, struct 
     });
 }
 
-OpResult FileOps::access(std::string_view path, std::uint32_t mode) noexcept {
+OpResult FileOps::access(std::string_view path, std::uint32_t mode) const noexcept {
     if (mode & ~static_cast<std::uint32_t>(R_OK | W_OK | X_OK)) return denied({true, nullptr, EINVAL});
     // Nothing is ever executed on a worker's behalf, so X_OK is never granted.
     if (mode & X_OK) return denied({false, nullptr, EACCES});
@@ -200,7 +200,7 @@ OpResult FileOps::access(std::string_view path, std::uint32_t mode) noexcept {
     });
 }
 
-OpResult FileOps::readlink(std::string_view path, std::span<char> buf) noexcept {
+OpResult FileOps::readlink(std::string_view path, std::span<char> buf) const noexcept {
     Location loc;
     OpResult out;
     out.verdict = locate(*profile_, path, need_any, loc);
@@ -214,7 +214,7 @@ OpResult FileOps::readlink(std::string_view path, std::span<char> buf) noexcept 
 }
 
 OpResult FileOps::on_name(std::string_view path, std::uint8_t needs, int (*op)(const Location&, mode_t),
-                          mode_t arg) noexcept {
+                          mode_t arg) const noexcept {
     Location loc;
     OpResult out;
     out.verdict = locate(*profile_, path, needs, loc);
@@ -222,7 +222,7 @@ OpResult FileOps::on_name(std::string_view path, std::uint8_t needs, int (*op)(c
     return out;
 }
 
-OpResult FileOps::mkdir(std::string_view path, mode_t mode) noexcept {
+OpResult FileOps::mkdir(std::string_view path, mode_t mode) const noexcept {
     Location loc;
     OpResult out;
     out.verdict = locate(*profile_, path, need_create, loc);
@@ -240,18 +240,18 @@ OpResult FileOps::mkdir(std::string_view path, mode_t mode) noexcept {
     return out;
 }
 
-OpResult FileOps::unlink(std::string_view path) noexcept {
+OpResult FileOps::unlink(std::string_view path) const noexcept {
     return on_name(
         path, need_create, [](const Location& l, mode_t) { return ::unlinkat(l.dir.get(), l.name, 0); }, 0);
 }
 
-OpResult FileOps::rmdir(std::string_view path) noexcept {
+OpResult FileOps::rmdir(std::string_view path) const noexcept {
     return on_name(
         path, need_create,
         [](const Location& l, mode_t) { return ::unlinkat(l.dir.get(), l.name, AT_REMOVEDIR); }, 0);
 }
 
-OpResult FileOps::rename(std::string_view from, std::string_view to, unsigned flags) noexcept {
+OpResult FileOps::rename(std::string_view from, std::string_view to, unsigned flags) const noexcept {
     if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE | RENAME_EXCHANGE))
         return denied({true, nullptr, EINVAL});
     Location src, dst;
@@ -277,7 +277,7 @@ Verdict FileOps::may_move(const Location& from, const Location& to) const noexce
     return d.allowed ? Verdict{true, nullptr, 0} : Verdict{false, d.rule, EACCES};
 }
 
-OpResult FileOps::symlink(std::string_view target, std::string_view path) noexcept {
+OpResult FileOps::symlink(std::string_view target, std::string_view path) const noexcept {
     PathBuffer text;
     if (target.empty() || !text.assign(target))
         return denied({true, nullptr, target.empty() ? ENOENT : ENAMETOOLONG});

@@ -38,26 +38,26 @@ class FileOps {
     // What an open with these flags needs from the policy.
     static std::uint8_t open_needs(std::uint32_t flags) noexcept;
 
-    OpResult open(std::string_view path, std::uint32_t flags, mode_t mode) noexcept;
-    OpResult access(std::string_view path, std::uint32_t mode) noexcept;
-    OpResult stat(std::string_view path, struct ::stat& st, bool follow_final = true) noexcept;
+    OpResult open(std::string_view path, std::uint32_t flags, mode_t mode) const noexcept;
+    OpResult access(std::string_view path, std::uint32_t mode) const noexcept;
+    OpResult stat(std::string_view path, struct ::stat& st, bool follow_final = true) const noexcept;
     // statx(2) on the path: flags may hold AT_SYMLINK_NOFOLLOW and the AT_STATX_* sync bits.
-    OpResult statx(std::string_view path, int flags, unsigned mask, struct ::statx& stx) noexcept;
-    OpResult readlink(std::string_view path, std::span<char> buf) noexcept;
-    OpResult mkdir(std::string_view path, mode_t mode) noexcept;
-    OpResult unlink(std::string_view path) noexcept;
-    OpResult rmdir(std::string_view path) noexcept;
+    OpResult statx(std::string_view path, int flags, unsigned mask, struct ::statx& stx) const noexcept;
+    OpResult readlink(std::string_view path, std::span<char> buf) const noexcept;
+    OpResult mkdir(std::string_view path, mode_t mode) const noexcept;
+    OpResult unlink(std::string_view path) const noexcept;
+    OpResult rmdir(std::string_view path) const noexcept;
     // flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE (renameat2); anything else is EINVAL.
-    OpResult rename(std::string_view from, std::string_view to, unsigned flags = 0) noexcept;
+    OpResult rename(std::string_view from, std::string_view to, unsigned flags = 0) const noexcept;
     // A symlink at `path` (needs create there) whose text is `target`; the target is not judged, as
     // every open through the link is judged where it lands.
-    OpResult symlink(std::string_view target, std::string_view path) noexcept;
+    OpResult symlink(std::string_view target, std::string_view path) const noexcept;
 
   private:
     template <class Final>
-    OpResult follow(std::string_view path, std::uint8_t needs, Final&& final_step) noexcept;
+    OpResult follow(std::string_view path, std::uint8_t needs, Final&& final_step) const noexcept;
     OpResult on_name(std::string_view path, std::uint8_t needs, int (*op)(const Location&, mode_t),
-                     mode_t arg) noexcept;
+                     mode_t arg) const noexcept;
     // Whether the object at `from` may be moved to `to` (Profile::decide_move): EACCES if not.
     [[nodiscard]] Verdict may_move(const Location& from, const Location& to) const noexcept;
     void give_to_worker(int fd) const noexcept;

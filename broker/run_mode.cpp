@@ -18,9 +18,11 @@
 #include "broker/event_loop.hpp"
 #include "broker/log.hpp"
 #include "broker/supervisor.hpp"
+#include "broker/tenants.hpp"
 #include "broker/transparent.hpp"
 #include "proto/channel.hpp"
 #include "sandbox/landlock.hpp"
+#include "sandbox/limits.hpp"
 #include "sandbox/self_confine.hpp"
 #include "sandbox/spawn.hpp"
 
@@ -111,6 +113,8 @@ int run(const RunOptions& options) {
     // them (pid 0), and a worker that attaches at once would be thrown out for it.
     proto::enable_credentials(broker_end.get(), /*want_pidfd=*/true);
 
+    const std::uint64_t descriptor_budget = sandbox::raise_descriptor_limit();
+
     // A closed audit pipe (`--audit - | head`) must cost audit lines, not the broker: writes then fail
     // with EPIPE instead. The worker gets default dispositions back in sandbox::spawn.
     ::signal(SIGPIPE, SIG_IGN);
@@ -146,11 +150,12 @@ int run(const RunOptions& options) {
     Signals signals(worker.pid, worker.pidfd.get());
     std::optional<Owner> owner;
     if (identity.switches()) owner = Owner{identity.uid(), identity.gid()};
-    Broker broker(loop, loaded.policy, *profile, owner, audit);
+    Tenants tenants(loop, descriptor_budget);
+    Broker broker(loop, tenants, loaded.policy, *profile, owner, audit);
     std::optional<Transparent> transparent;
     if (options.transparent) transparent.emplace(loop, *profile, owner, audit, identity.uid());
     Supervisor supervisor(loop, std::move(worker.notify), *profile, worker.pid,
-                          transparent ? &*transparent : nullptr);
+                          {transparent ? &*transparent : nullptr, &tenants, identity.uid()});
     const char* failed =
         !loop.valid()                                ? "creating the event loop"
         : !signals.open(handled)                     ? "opening a signalfd"
@@ -180,18 +185,28 @@ int run(const RunOptions& options) {
             "EPERM)",
             confined.missing.c_str());
 
-    while (!signals.exit_status()) {
-        if (!loop.turn(-1)) {
-            log("event loop: %s", std::strerror(errno));
-            ::syscall(SYS_pidfd_send_signal, worker.pidfd.get(), SIGKILL, nullptr, 0);
-            return kSetupFailed;
-        }
+    // A worker killed for a forbidden system call exits as a seccomp kill would: 128 + SIGSYS.
+    auto exit_code = [&] { return supervisor.killed_worker() ? 128 + SIGSYS : *signals.exit_status(); };
+    EventLoop::Hooks hooks;
+    hooks.end_of_turn = [&] {
         broker.end_turn();
         if (transparent) transparent->end_turn();
+        return signals.exit_status().has_value();
+    };
+    // The worker is gone but a request is still stuck in a file system: finish without waiting for it.
+    hooks.abandon = [&] {
+        flush_log_limits(/*force=*/true);
+        ::_exit(exit_code());
+    };
+    if (!loop.start_watchdog())
+        log("cannot start the watchdog thread: a stuck file system would stall the broker");
+    if (!loop.run(std::move(hooks))) {
+        log("event loop: %s", std::strerror(errno));
+        ::syscall(SYS_pidfd_send_signal, worker.pidfd.get(), SIGKILL, nullptr, 0);
+        return kSetupFailed;
     }
     flush_log_limits(/*force=*/true);
-    // A worker killed for a forbidden system call exits as a seccomp kill would: 128 + SIGSYS.
-    return supervisor.killed_worker() ? 128 + SIGSYS : *signals.exit_status();
+    return exit_code();
 }
 
 }  // namespace fdbroker::broker

@@ -24,7 +24,9 @@
 #include "broker/pool.hpp"
 #include "broker/serve_socket.hpp"
 #include "broker/systemd.hpp"
+#include "broker/tenants.hpp"
 #include "sandbox/landlock.hpp"
+#include "sandbox/limits.hpp"
 #include "sandbox/self_confine.hpp"
 
 namespace fdbroker::broker {
@@ -35,9 +37,6 @@ constexpr int kSetupFailed = 1;
 // How long a stopping broker waits for requests in flight, pending connects and pool workers before it
 // kills what is left and exits.
 constexpr std::chrono::seconds kDrainTimeout{10};
-// Connections one user may hold open at once: each costs the broker a descriptor, and a client needs
-// one per process tree that talks to the broker.
-constexpr std::size_t kMaxConnectionsPerUser = 256;
 // Pool workers still running this long after SIGTERM get SIGKILL.
 constexpr std::chrono::seconds kStopGrace{5};
 
@@ -77,6 +76,8 @@ class Server final : public PoolHost, public EventHandler {
 
     std::string policy_file_;
     EventLoop loop_;
+    // Before the brokers, whose sessions give back what they hold as they are destroyed.
+    Tenants tenants_{loop_, sandbox::raise_descriptor_limit()};
     Audit audit_;
     std::shared_ptr<const policy::Policy> policy_;
     std::optional<ServeSocket> socket_;
@@ -149,8 +150,8 @@ Broker* Server::broker_for(const policy::Profile& profile, std::optional<Owner> 
     for (Served& s : served_)
         if (!s.retired && s.profile == profile.name() && same_owner(s.owner)) return s.broker.get();
     try {
-        served_.push_back(
-            {profile.name(), owner, std::make_unique<Broker>(loop_, policy_, profile, owner, audit_)});
+        served_.push_back({profile.name(), owner,
+                           std::make_unique<Broker>(loop_, tenants_, policy_, profile, owner, audit_)});
         return served_.back().broker.get();
     } catch (const std::bad_alloc&) {
         return nullptr;
@@ -165,20 +166,18 @@ void Server::accept_client(unique_fd connection, Peer peer) noexcept {
             static_cast<int>(peer.pid), static_cast<unsigned>(peer.uid), static_cast<unsigned>(peer.gid));
         return;
     }
-    std::size_t held = 0;
-    for (const Served& s : served_)
-        held += s.broker->connections_of(peer.uid);
-    if (held >= kMaxConnectionsPerUser) {
-        log("refused a client (pid %d, uid %u): its user already holds %zu connections",
-            static_cast<int>(peer.pid), static_cast<unsigned>(peer.uid), held);
-        return;
-    }
     // What a root broker creates for a client belongs to the client, as if it had made it itself.
     std::optional<Owner> owner;
     if (::geteuid() == 0 && peer.uid != 0) owner = Owner{peer.uid, peer.gid};
     Broker* broker = broker_for(*profile, owner);
-    if (broker == nullptr || !broker->add_bootstrap(std::move(connection), {peer.uid, std::nullopt}))
-        log("cannot serve a client (pid %d): %s", static_cast<int>(peer.pid), std::strerror(errno));
+    if (broker == nullptr || !broker->add_bootstrap(std::move(connection), {peer.uid, std::nullopt})) {
+        // Over its user's quota of channels (EMFILE, logged once per episode by Tenants) or out of
+        // resources: the client sees its connection closed.
+        static LogLimit refused("a client could not be served");
+        if (errno != EMFILE)
+            log_limited(refused, "cannot serve a client (pid %d): %s", static_cast<int>(peer.pid),
+                        std::strerror(errno));
+    }
 }
 
 void Server::reload() noexcept {
@@ -370,12 +369,24 @@ int Server::run(const ServeOptions& options) {
     start_pools();
     notify_status("READY=1");
 
-    while (!finished()) {
-        if (!loop_.turn(turn_timeout())) {
-            log("event loop: %s", std::strerror(errno));
-            return kSetupFailed;
-        }
+    if (!loop_.start_watchdog())
+        log("cannot start the watchdog thread: a stuck file system would stall the broker");
+    EventLoop::Hooks hooks;
+    hooks.timeout = [this] { return turn_timeout(); };
+    hooks.end_of_turn = [this] {
         end_turn();
+        return finished();
+    };
+    // Stopped while a request is still stuck in a file system: exit without waiting for it.
+    hooks.abandon = [this] {
+        for (Served& s : served_)
+            s.broker->end_turn();
+        flush_log_limits(/*force=*/true);
+        ::_exit(0);
+    };
+    if (!loop_.run(std::move(hooks))) {
+        log("event loop: %s", std::strerror(errno));
+        return kSetupFailed;
     }
     for (Served& s : served_)
         s.broker->end_turn();  // the last audit lines

@@ -1,7 +1,9 @@
 #include "broker/session.hpp"
 
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -19,8 +21,21 @@ namespace {
 // more queued is reported again in the next turn, and reading on until EAGAIN would cost one more
 // system call per request in the common case of a worker waiting for each reply.
 constexpr int kFramesPerTurn = 1;
-// Replies a worker may leave unread before the broker gives up on it.
+// Replies a worker may leave unread before the broker gives up on it. Few can queue: a channel with a
+// queued reply is not read, so only replies to requests already read (connects finishing) pile up.
 constexpr std::size_t kMaxPendingReplies = 1024;
+
+// Where requests are read to, one per thread: a request stays in use while its thread is stuck in a
+// blocking section, and another thread may read meanwhile. One byte larger than the largest legal
+// request, so that an oversized one is seen as truncated.
+thread_local std::array<std::byte, wire::kMaxRequestSize + 1> receive_buffer;
+
+// A send that failed for want of kernel resources (ETOOMANYREFS: the broker's user has more
+// descriptors in flight than its RLIMIT_NOFILE; ENOBUFS, ENOMEM): not the worker's fault, so its reply
+// is kept and sent again later rather than its channel being closed.
+bool out_of_resources(int err) noexcept {
+    return err == ETOOMANYREFS || err == ENOBUFS || err == ENOMEM || err == EMFILE || err == ENFILE;
+}
 
 }  // namespace
 
@@ -53,8 +68,17 @@ void Session::close() noexcept {
     if (owner_pidfd_) broker_.loop().remove(owner_pidfd_.get());
     channel_.reset();
     owner_pidfd_.reset();
+    if (paused_ || retrying_send_) broker_.tenants().forget(*this);
+    if (unreceived_ > 0) {
+        broker_.tenants().release(owner_.uid, *this);
+        broker_.tenants().give_back(owner_.uid, Resource::descriptors, unreceived_);
+        unreceived_ = 0;
+    }
+    // Queued replies may hold files whose file system makes a close wait (a FUSE flush).
+    for (Pending& p : pending_)
+        broker_.loop().close_later(std::move(p.fd));
     pending_.clear();
-    if (kind_ == Kind::owned) broker_.channel_closed(owner_.pid);
+    broker_.channel_closed(*this);
 }
 
 void Session::drain() noexcept {
@@ -66,7 +90,10 @@ void Session::drain() noexcept {
 void Session::on_event(std::uint32_t events) noexcept {
     if (closed()) return;
     if (events & EPOLLOUT) flush_pending();
-    if (!closed() && pending_.empty() && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) read_requests();
+    if (closed()) return;
+    // Paused, the channel is watched for nothing; a hang-up still arrives, and ends it.
+    if (paused_ && (events & (EPOLLHUP | EPOLLERR))) return close();
+    if (!paused_ && pending_.empty() && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) read_requests();
 }
 
 void Session::refuse(const char* why, const proto::Credentials* who) noexcept {
@@ -82,54 +109,138 @@ void Session::refuse(const char* why, const proto::Credentials* who) noexcept {
 }
 
 void Session::read_requests() noexcept {
-    const std::span<std::byte> buffer = broker_.receive_buffer();
-    for (int i = 0; i < kFramesPerTurn && !closed() && pending_.empty(); ++i) {
-        proto::Received msg =
-            proto::receive(channel_.get(), buffer, MSG_DONTWAIT, kind_ == Kind::bootstrap ? 1 : 0);
-        switch (msg.status) {
-            case proto::RecvStatus::would_block:
-                return;
-            case proto::RecvStatus::eof:
-                close();
-                return;
-            case proto::RecvStatus::error: {
-                static LogLimit failures("reading a channel failed");
-                log_limited(failures, "reading a channel failed: %s", std::strerror(msg.error));
-                close();
-                return;
-            }
-            case proto::RecvStatus::dropped: {
-                // Out of descriptors: the sender sees its channel end and may try again; nothing ends.
-                static LogLimit lost("a request lost for want of descriptors");
-                log_limited(lost, "a request was lost: the broker is out of file descriptors (%s)",
-                            std::strerror(msg.error));
-                return;
-            }
-            case proto::RecvStatus::violation:
-                refuse(msg.why, msg.credentials ? &*msg.credentials : nullptr);
-                return;
-            case proto::RecvStatus::ok:
-                break;
-        }
-        if (!msg.credentials) return refuse("a request without SCM_CREDENTIALS", nullptr);
-        const proto::Credentials& sender = *msg.credentials;
-        const wire::DecodedRequest decoded = wire::decode_request(buffer.first(msg.size));
-        if (!decoded.request) return refuse(wire::describe(decoded.error).data(), &sender);
-        const wire::Request& request = *decoded.request;
-
-        if (kind_ == Kind::bootstrap) {
-            if (request.op != wire::Op::attach || !msg.fd)
-                return refuse("a bootstrap channel carries only attach requests with a channel", &sender);
-            const char* why = "";
-            if (!broker_.attach(admission_, sender, std::move(msg.pidfd), std::move(msg.fd), request, why))
-                return refuse(why, &sender);
-            continue;
-        }
-        if (request.op == wire::Op::attach) return refuse("an attach request on a worker channel", &sender);
-        if (sender.pid != owner_.pid || sender.uid != owner_.uid)
-            return refuse("a request from a process that does not own the channel", &sender);
-        broker_.handle(*this, sender, request);
+    for (int i = 0; i < kFramesPerTurn && !closed() && pending_.empty() && !paused_; ++i) {
+        if (kind_ == Kind::owned && !admitted()) return pause();
+        if (!read_one()) return;
     }
+}
+
+// Whether the owner may have another request performed now: this channel's descriptors in flight
+// under kMaxUnreceived, and the owner's user within its quota (which then counts the request).
+bool Session::admitted() noexcept {
+    if (unreceived_ >= kMaxUnreceived) {
+        const std::uint32_t back = reclaim();
+        broker_.tenants().give_back(owner_.uid, Resource::descriptors, back);
+        if (unreceived_ >= kMaxUnreceived) return false;
+    }
+    return broker_.tenants().admit(owner_.uid, broker_.limits(), broker_.profile().name().c_str());
+}
+
+void Session::pause() noexcept {
+    if (paused_ || closed()) return;
+    paused_ = true;
+    broker_.loop().modify(channel_.get(), pending_.empty() ? 0U : static_cast<std::uint32_t>(EPOLLOUT), this);
+    broker_.tenants().wait(*this);
+}
+
+bool Session::resume() noexcept {
+    if (closed()) return true;
+    if (retrying_send_) {
+        flush_pending();
+        if (closed() || retrying_send_) return closed();
+    }
+    if (!paused_) return true;
+    if (unreceived_ >= kMaxUnreceived) {
+        broker_.tenants().give_back(owner_.uid, Resource::descriptors, reclaim());
+        if (unreceived_ >= kMaxUnreceived) return false;
+    }
+    paused_ = false;
+    broker_.loop().modify(channel_.get(), pending_.empty() ? static_cast<std::uint32_t>(EPOLLIN) : EPOLLOUT,
+                          this);
+    return true;
+}
+
+std::uint32_t Session::reclaim() noexcept {
+    if (unreceived_ == 0 || closed()) return 0;
+    // SIOCOUTQ: the bytes this end sent that the owner has not read yet. None: everything sent,
+    // descriptors included, has been received.
+    int queued = 0;
+    if (::ioctl(channel_.get(), SIOCOUTQ, &queued) != 0 || queued != 0) return 0;
+    const std::uint32_t back = unreceived_;
+    unreceived_ = 0;
+    broker_.tenants().release(owner_.uid, *this);
+    return back;
+}
+
+// Reads and dispatches one message; false when there is nothing more to read for now.
+bool Session::read_one() noexcept {
+    const std::span<std::byte> buffer(receive_buffer);
+    proto::Received msg =
+        proto::receive(channel_.get(), buffer, MSG_DONTWAIT, kind_ == Kind::bootstrap ? 1 : 0);
+    const bool request_taken = kind_ == Kind::owned;  // admitted() counted it
+    auto untake = [&] {
+        if (request_taken) broker_.tenants().give_back(owner_.uid, Resource::requests);
+    };
+    switch (msg.status) {
+        case proto::RecvStatus::ok:
+            break;
+        case proto::RecvStatus::would_block:
+            untake();
+            return false;
+        case proto::RecvStatus::eof:
+            untake();
+            close();
+            return false;
+        case proto::RecvStatus::error: {
+            static LogLimit failures("reading a channel failed");
+            log_limited(failures, "reading a channel failed: %s", std::strerror(msg.error));
+            untake();
+            close();
+            return false;
+        }
+        case proto::RecvStatus::dropped: {
+            // Out of descriptors: the sender sees its channel end and may try again; nothing ends.
+            static LogLimit lost("a request lost for want of descriptors");
+            log_limited(lost, "a request was lost: the broker is out of file descriptors (%s)",
+                        std::strerror(msg.error));
+            untake();
+            return false;
+        }
+        case proto::RecvStatus::violation:
+            untake();
+            refuse(msg.why, msg.credentials ? &*msg.credentials : nullptr);
+            return false;
+    }
+    if (!msg.credentials) {
+        untake();
+        refuse("a request without SCM_CREDENTIALS", nullptr);
+        return false;
+    }
+    const proto::Credentials& sender = *msg.credentials;
+    const wire::DecodedRequest decoded = wire::decode_request(buffer.first(msg.size));
+    if (!decoded.request) {
+        untake();
+        refuse(wire::describe(decoded.error).data(), &sender);
+        return false;
+    }
+    const wire::Request& request = *decoded.request;
+    if (kind_ == Kind::bootstrap) {
+        if (request.op != wire::Op::attach || !msg.fd) {
+            refuse("a bootstrap channel carries only attach requests with a channel", &sender);
+            return false;
+        }
+        const char* why = "";
+        if (!broker_.attach(admission_, sender, std::move(msg.pidfd), std::move(msg.fd), request, why)) {
+            refuse(why, &sender);
+            return false;
+        }
+        return true;
+    }
+    const char* why = request.op == wire::Op::attach ? "an attach request on a worker channel"
+                      : sender.pid != owner_.pid || sender.uid != owner_.uid
+                          ? "a request from a process that does not own the channel"
+                          : nullptr;
+    if (why) {
+        untake();
+        refuse(why, &sender);
+        return false;
+    }
+    // In flight (admitted() counted it) until it is answered.
+    const uid_t uid = owner_.uid;
+    Tenants& tenants = broker_.tenants();
+    broker_.handle(*this, sender, request);
+    tenants.give_back(uid, Resource::requests);
+    return true;
 }
 
 void Session::reply(const wire::Reply& reply, int fd) noexcept {
@@ -138,38 +249,67 @@ void Session::reply(const wire::Reply& reply, int fd) noexcept {
     const std::size_t size = wire::encode_reply(reply, frame);
     const std::span<const std::byte> bytes(frame.data(), size);
     if (pending_.empty()) {
-        proto::SendOptions options;
-        options.fd = fd;
-        options.flags = MSG_DONTWAIT;
-        const int err = proto::send(channel_.get(), bytes, options);
-        if (err == 0) return;
-        if (err != EAGAIN) {
-            close();  // the worker went away; its process exit closes the rest
-            return;
-        }
+        const int err = send_now(bytes, fd);
+        if (err == 0 || closed()) return;
+        if (err != EAGAIN && !out_of_resources(err)) return close();  // the worker went away
     }
+    queue(bytes, fd);
+}
+
+// Sends one frame now: 0, or the errno (EAGAIN: the worker is not reading).
+int Session::send_now(std::span<const std::byte> frame, int fd) noexcept {
+    proto::SendOptions options;
+    options.fd = fd;
+    options.flags = MSG_DONTWAIT;
+    const int err = proto::send(channel_.get(), frame, options);
+    if (err == 0 && fd >= 0) {
+        if (unreceived_++ == 0) broker_.tenants().hold(owner_.uid, *this);
+        broker_.tenants().charge(owner_.uid, Resource::descriptors);
+    }
+    if (out_of_resources(err)) {
+        static LogLimit failures("a reply could not be sent");
+        log_limited(failures, "a reply to pid %d could not be sent (%s): it is sent again shortly",
+                    static_cast<int>(owner_.pid), std::strerror(err));
+    }
+    return err;
+}
+
+void Session::queue(std::span<const std::byte> frame, int fd) noexcept {
     if (pending_.size() >= kMaxPendingReplies) return refuse("too many unread replies", &owner_);
     try {
-        Pending p{std::vector<std::byte>(bytes.begin(), bytes.end()), unique_fd()};
+        Pending p{std::vector<std::byte>(frame.begin(), frame.end()), unique_fd()};
         if (fd >= 0) p.fd.reset(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
         pending_.push_back(std::move(p));
     } catch (const std::bad_alloc&) {
         return refuse("out of memory queueing a reply", &owner_);
     }
-    broker_.loop().modify(channel_.get(), EPOLLOUT, this);
+    watch(EPOLLOUT);
 }
 
 void Session::flush_pending() noexcept {
-    while (!pending_.empty()) {
-        proto::SendOptions options;
-        options.fd = pending_.front().fd.get();
-        options.flags = MSG_DONTWAIT;
-        const int err = proto::send(channel_.get(), pending_.front().frame, options);
+    while (!pending_.empty() && !closed()) {
+        const int err = send_now(pending_.front().frame, pending_.front().fd.get());
         if (err == EAGAIN) return;
+        if (out_of_resources(err)) {
+            // Nothing will wake this channel (the socket is writable): the quota timer retries.
+            if (!retrying_send_) {
+                retrying_send_ = true;
+                broker_.tenants().wait(*this);
+            }
+            return;
+        }
         if (err != 0) return close();
+        // The broker's copy of a file: closing it may wait for its file system (a FUSE flush).
+        broker_.loop().close_later(std::move(pending_.front().fd));
         pending_.pop_front();
     }
-    broker_.loop().modify(channel_.get(), EPOLLIN, this);
+    if (closed()) return;
+    retrying_send_ = false;
+    watch(paused_ ? 0U : static_cast<std::uint32_t>(EPOLLIN));
+}
+
+void Session::watch(std::uint32_t events) noexcept {
+    if (!closed()) broker_.loop().modify(channel_.get(), events, this);
 }
 
 }  // namespace fdbroker::broker

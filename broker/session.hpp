@@ -1,6 +1,11 @@
 // One channel to the broker. A bootstrap channel (FDBROKER_FD, shared by a whole process tree) only
 // carries attach requests; each attach creates a private channel owned by exactly one process, which
 // carries that process's file requests. Anything unexpected on either ends the channel.
+//
+// A private channel is read only while its owner's user is within its quota (tenants.hpp) and while
+// fewer than kMaxUnreceived descriptors sent on it are still waiting in the socket: a worker that
+// sends requests and never reads the replies stops being read, rather than making the broker queue
+// descriptors that count against the kernel's limit for every broker of the same user.
 #pragma once
 
 #include <sys/types.h>
@@ -12,6 +17,7 @@
 
 #include "broker/event_loop.hpp"
 #include "broker/process_tree.hpp"
+#include "broker/tenants.hpp"
 #include "fdbroker/unique_fd.hpp"
 #include "proto/channel.hpp"
 #include "proto/wire.hpp"
@@ -27,9 +33,11 @@ struct Admission {
     std::optional<ProcessTree> tree;  // none: any process of that uid (a serve-mode client)
 };
 
-class Session final : public EventHandler {
+class Session final : public EventHandler, public Waiter, public Holder {
   public:
     enum class Kind { bootstrap, owned };
+    // Descriptors one channel may have sent and not yet had received.
+    static constexpr std::uint32_t kMaxUnreceived = 64;
 
     // A bootstrap channel: the processes `admission` names may send attach requests on it.
     Session(Broker& broker, unique_fd channel, Admission admission);
@@ -50,12 +58,19 @@ class Session final : public EventHandler {
     // The process a private channel belongs to (pid 0 for a bootstrap channel).
     [[nodiscard]] pid_t owner_pid() const noexcept { return owner_.pid; }
     [[nodiscard]] int fd() const noexcept { return channel_.get(); }
-    // The uid a bootstrap channel admits.
-    [[nodiscard]] uid_t admission_uid() const noexcept { return admission_.uid; }
+    // The uid a bootstrap channel admits, or a private channel's owner's.
+    [[nodiscard]] uid_t uid() const noexcept {
+        return kind_ == Kind::bootstrap ? admission_.uid : owner_.uid;
+    }
+    [[nodiscard]] Kind kind() const noexcept { return kind_; }
+    [[nodiscard]] const Admission& admission() const noexcept { return admission_; }
 
     // Sends a reply, queueing it if the worker is not reading (and then reading nothing more from it
     // until the queue drains, so a worker cannot make the broker buffer without bound).
     void reply(const wire::Reply& reply, int fd = -1) noexcept;
+
+    bool resume() noexcept override;            // Waiter: over quota, or a send to retry
+    std::uint32_t reclaim() noexcept override;  // Holder: descriptors the owner has received
 
   private:
     // Watches the owner's pidfd: when the owner exits its channel goes with it.
@@ -69,7 +84,13 @@ class Session final : public EventHandler {
     };
 
     void read_requests() noexcept;
+    bool read_one() noexcept;
+    [[nodiscard]] bool admitted() noexcept;
+    void pause() noexcept;
     void flush_pending() noexcept;
+    [[nodiscard]] int send_now(std::span<const std::byte> frame, int fd) noexcept;
+    void queue(std::span<const std::byte> frame, int fd) noexcept;
+    void watch(std::uint32_t events) noexcept;
     void refuse(const char* why, const proto::Credentials* who) noexcept;
 
     Broker& broker_;
@@ -80,6 +101,9 @@ class Session final : public EventHandler {
     unique_fd owner_pidfd_;
     OwnerWatch watch_;
     std::deque<Pending> pending_;
+    std::uint32_t unreceived_ = 0;  // descriptors sent since the socket was last seen empty
+    bool paused_ = false;           // not read: over quota, or a reply could not be sent
+    bool retrying_send_ = false;    // the first queued reply failed for want of kernel resources
 };
 
 }  // namespace fdbroker::broker

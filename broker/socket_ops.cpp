@@ -175,7 +175,7 @@ SocketVerdict SocketOps::judge(const std::vector<policy::AddressRule>& rules, st
     return {true, rule, nullptr, 0};
 }
 
-SocketResult SocketOps::connect(std::string_view text) noexcept {
+SocketResult SocketOps::connect(std::string_view text) const noexcept {
     SocketAddress address;
     SocketResult result;
     result.verdict = judge(profile_->connect_rules(), text, address);
@@ -225,7 +225,7 @@ SocketResult SocketOps::connect(std::string_view text) noexcept {
     return result;
 }
 
-SocketVerdict SocketOps::connect_socket(std::string_view text, int sock) noexcept {
+SocketVerdict SocketOps::connect_socket(std::string_view text, int sock) const noexcept {
     SocketAddress address;
     SocketVerdict verdict = judge(profile_->connect_rules(), text, address);
     if (verdict.error != 0) return verdict;
@@ -263,7 +263,7 @@ SocketVerdict SocketOps::judge_listen(std::string_view text) const noexcept {
     return judge(profile_->listen_rules(), text, address);
 }
 
-SocketVerdict SocketOps::bind_socket(std::string_view text, int sock) noexcept {
+SocketVerdict SocketOps::bind_socket(std::string_view text, int sock) const noexcept {
     SocketAddress address;
     SocketVerdict verdict = judge(profile_->listen_rules(), text, address);
     if (verdict.error != 0) return verdict;
@@ -288,7 +288,7 @@ SocketVerdict SocketOps::bind_socket(std::string_view text, int sock) noexcept {
     return verdict;
 }
 
-SocketResult SocketOps::listen(std::string_view text, int backlog) noexcept {
+SocketResult SocketOps::listen(std::string_view text, int backlog) const noexcept {
     SocketAddress address;
     SocketResult result;
     result.verdict = judge(profile_->listen_rules(), text, address);

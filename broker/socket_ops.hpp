@@ -35,16 +35,16 @@ class SocketOps {
     SocketOps(const policy::Profile& profile, std::optional<Owner> owner)
         : profile_(&profile), owner_(owner) {}
 
-    SocketResult connect(std::string_view address) noexcept;
-    SocketResult listen(std::string_view address, int backlog) noexcept;
+    SocketResult connect(std::string_view address) const noexcept;
+    SocketResult listen(std::string_view address, int backlog) const noexcept;
 
     // Transparent mode: connects or binds the worker's own socket `sock` (taken with pidfd_getfd) to
     // an address written like a rule's, judged by the connect or listen rules. The socket keeps the
     // worker's flags, so a connect on a non-blocking socket may fail with EINPROGRESS. Binding a unix
     // socket path is refused (EACCES): the broker does it only for `listen` requests, where it makes
     // the socket itself and can set the file's mode and owner.
-    SocketVerdict connect_socket(std::string_view address, int sock) noexcept;
-    SocketVerdict bind_socket(std::string_view address, int sock) noexcept;
+    SocketVerdict connect_socket(std::string_view address, int sock) const noexcept;
+    SocketVerdict bind_socket(std::string_view address, int sock) const noexcept;
     // Whether the listen rules grant an address (a socket's own, before listen(2) on it).
     SocketVerdict judge_listen(std::string_view address) const noexcept;
 

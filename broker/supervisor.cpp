@@ -46,14 +46,19 @@ pid_t thread_group_of(pid_t tid) noexcept {
 }  // namespace
 
 Supervisor::Supervisor(EventLoop& loop, unique_fd notify, const policy::Profile& profile, pid_t worker,
-                       Transparent* transparent)
+                       Transparency transparency)
     : loop_(loop),
       notify_(std::move(notify)),
       profile_(profile),
       worker_(worker),
-      transparent_(transparent) {}
+      transparent_(transparency.transparent),
+      tenants_(transparency.tenants),
+      uid_(transparency.uid) {
+    if (tenants_) limits_ = tenants_->limits(profile.quota());
+}
 
 Supervisor::~Supervisor() {
+    if (paused_ && tenants_) tenants_->forget(*this);
     if (notify_) loop_.remove(notify_.get());
     if (req_) seccomp_notify_free(req_, resp_);
 }
@@ -70,28 +75,47 @@ bool Supervisor::start() noexcept {
 void Supervisor::stop() noexcept {
     if (!notify_) return;
     loop_.remove(notify_.get());
-    notify_.reset();
+    // A call still being answered on another thread replies through this descriptor: it stays open
+    // until no such call can be left (EventLoop::retire), so that its number is not reused meanwhile.
+    loop_.retire(std::make_unique<unique_fd>(std::move(notify_)));
 }
 
 void Supervisor::on_event(std::uint32_t events) noexcept {
     if (!notify_) return;
-    if (events & EPOLLIN) {
-        // The kernel refuses (EINVAL) a receive buffer that is not zeroed.
-        std::memset(req_, 0, sizeof *req_);
-        // The ioctl itself rather than seccomp_notify_receive, which reports every failure as
-        // ECANCELED: a caller killed between the wake-up and the read (ENOENT) must not be mistaken
-        // for a broken listener.
-        if (::ioctl(notify_.get(), SECCOMP_IOCTL_NOTIF_RECV, req_) == 0) return answer(*req_);
-        if (errno == ENOENT || errno == EINTR) return;
-        log("reading seccomp notifications failed (%s): closing the listener, refused calls now fail with "
-            "ENOSYS",
-            std::strerror(errno));
-    } else if (!(events & (EPOLLHUP | EPOLLERR))) {
+    if (events & EPOLLIN) return receive();
+    if (!(events & (EPOLLHUP | EPOLLERR))) return;
+    // Every process under this filter has exited, or the listener is unusable.
+    stop();
+}
+
+void Supervisor::receive() noexcept {
+    // In transparent mode each call is a request of the worker's user: over its quota, the listener is
+    // not read until it is back under it (Waiter), and the calls wait in the kernel meanwhile.
+    const bool counted = transparent_ && tenants_;
+    if (counted && !tenants_->admit(uid_, limits_, profile_.name().c_str())) {
+        paused_ = true;
+        loop_.modify(notify_.get(), 0, this);
+        tenants_->wait(*this);
         return;
     }
-    // Every process under this filter has exited, or the listener is unusable.
-    loop_.remove(notify_.get());
-    notify_.reset();
+    // The kernel refuses (EINVAL) a receive buffer that is not zeroed.
+    std::memset(req_, 0, sizeof *req_);
+    // The ioctl itself rather than seccomp_notify_receive, which reports every failure as ECANCELED: a
+    // caller killed between the wake-up and the read (ENOENT) must not be mistaken for a broken listener.
+    const int rc = ::ioctl(notify_.get(), SECCOMP_IOCTL_NOTIF_RECV, req_);
+    const int err = errno;
+    if (rc == 0) answer(*req_);
+    if (counted) tenants_->give_back(uid_, Resource::requests);
+    if (rc == 0 || err == ENOENT || err == EINTR) return;
+    log("reading seccomp notifications failed (%s): closing the listener, refused calls now fail with ENOSYS",
+        std::strerror(err));
+    stop();
+}
+
+bool Supervisor::resume() noexcept {
+    paused_ = false;
+    if (notify_) loop_.modify(notify_.get(), EPOLLIN, this);
+    return true;
 }
 
 void Supervisor::answer(seccomp_notif& req) noexcept {

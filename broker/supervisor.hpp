@@ -8,6 +8,7 @@
 #include <string>
 
 #include "broker/event_loop.hpp"
+#include "broker/tenants.hpp"
 #include "fdbroker/unique_fd.hpp"
 #include "policy/policy.hpp"
 
@@ -20,11 +21,18 @@ struct seccomp_notif_resp;
 
 namespace fdbroker::broker {
 
-class Supervisor final : public EventHandler {
+// Transparent mode: `transparent` answers the path and socket calls, and the worker's user (`uid`) is
+// held to its quota of requests in flight and its rate in `tenants`.
+struct Transparency {
+    Transparent* transparent = nullptr;
+    Tenants* tenants = nullptr;
+    uid_t uid = 0;
+};
+
+class Supervisor final : public EventHandler, public Waiter {
   public:
-    // transparent: in transparent mode, answers the path and socket calls (nullptr otherwise).
     Supervisor(EventLoop& loop, unique_fd notify, const policy::Profile& profile, pid_t worker,
-               Transparent* transparent = nullptr);
+               Transparency transparency = {});
     ~Supervisor();
     Supervisor(const Supervisor&) = delete;
     Supervisor& operator=(const Supervisor&) = delete;
@@ -34,12 +42,14 @@ class Supervisor final : public EventHandler {
     // loop turn, which may hold an event for it; events that arrive for it are ignored.
     void stop() noexcept;
     void on_event(std::uint32_t events) noexcept override;
+    bool resume() noexcept override;  // Waiter: its user was over its quota
 
     // Set when the worker itself was killed for a violation: fdbroker then exits 159 (128 + SIGSYS),
     // the status a seccomp kill gives.
     [[nodiscard]] bool killed_worker() const noexcept { return killed_worker_; }
 
   private:
+    void receive() noexcept;
     void answer(seccomp_notif& req) noexcept;
     void answer_foreign(const seccomp_notif& req) noexcept;
     void kill_process_of(pid_t tid, std::uint64_t id) noexcept;
@@ -49,6 +59,10 @@ class Supervisor final : public EventHandler {
     const policy::Profile& profile_;
     pid_t worker_;
     Transparent* transparent_;
+    Tenants* tenants_;
+    uid_t uid_;
+    policy::QuotaLimits limits_{};
+    bool paused_ = false;
     bool killed_worker_ = false;
     seccomp_notif* req_ = nullptr;
     seccomp_notif_resp* resp_ = nullptr;

@@ -28,8 +28,6 @@
 
 namespace fdbroker::broker {
 
-namespace {
-
 #ifndef PIDFD_THREAD
 constexpr unsigned kPidfdThread = O_EXCL;  // Linux 6.9: a pidfd for a thread rather than a process
 #else
@@ -37,12 +35,16 @@ constexpr unsigned kPidfdThread = PIDFD_THREAD;
 #endif
 
 // One notification being answered: the caller's thread id, its memory, and the reply.
-class Call {
+class NotifyCall {
   public:
-    Call(int notify, const seccomp_notif& req)
+    // The notification is copied: the supervisor's buffer receives the next one while this call may
+    // still be waiting for a file system.
+    NotifyCall(int notify, const seccomp_notif& req)
         : notify_(notify), req_(req), tid_(static_cast<pid_t>(req.pid)) {}
+    [[nodiscard]] const seccomp_notif& request() const noexcept { return req_; }
 
     [[nodiscard]] pid_t tid() const noexcept { return tid_; }
+    [[nodiscard]] int notify() const noexcept { return notify_; }
     [[nodiscard]] std::uint64_t arg(int i) const noexcept { return req_.data.args[i]; }
     [[nodiscard]] int int_arg(int i) const noexcept {
         return static_cast<int>(static_cast<std::int32_t>(arg(i)));
@@ -109,10 +111,12 @@ class Call {
 
   private:
     int notify_;
-    const seccomp_notif& req_;
+    const seccomp_notif req_;
     pid_t tid_;
     WorkerMemory memory_;
 };
+
+namespace {
 
 // Appends the components of `path` to out (which holds a normal absolute path), lexically: "." and
 // empty components vanish, ".." removes the last component ("/.." is "/"). False if too long.
@@ -135,8 +139,8 @@ bool append_normalised(std::string_view path, PathBuffer& out) noexcept {
 
 // The absolute, lexically normal form of `path` as the caller meant it: relative paths start at its
 // cwd (dirfd AT_FDCWD) or at the directory dirfd refers to, as /proc/TID/{cwd,fd/N} names them.
-// The caller confirms with Call::valid() afterwards that TID was still the caller throughout.
-int absolute(const Call& call, int dirfd, std::string_view path, PathBuffer& out) noexcept {
+// The caller confirms with NotifyCall::valid() afterwards that TID was still the caller throughout.
+int absolute(const NotifyCall& call, int dirfd, std::string_view path, PathBuffer& out) noexcept {
     if (path.empty()) return ENOENT;
     out.truncate(0);
     static_cast<void>(out.append("/"));
@@ -159,7 +163,7 @@ int absolute(const Call& call, int dirfd, std::string_view path, PathBuffer& out
 }
 
 // Reads the path argument at `addr` and makes it absolute: 0 or errno.
-int path_arg(Call& call, int dirfd, std::uint64_t addr, PathBuffer& out) noexcept {
+int path_arg(NotifyCall& call, int dirfd, std::uint64_t addr, PathBuffer& out) noexcept {
     PathBuffer raw;
     if (const int err = call.read_string(addr, raw); err != 0) return err;
     return absolute(call, dirfd, raw.view(), out);
@@ -179,7 +183,7 @@ class NoUmask {
 
 // The text of a rule address for a socket address the worker passed, for a stream socket of `domain`:
 // 0, or the errno connect(2) or bind(2) would give for a malformed address.
-int address_text(Call& call, int domain, const sockaddr_storage& sa, socklen_t len, std::string& out) {
+int address_text(NotifyCall& call, int domain, const sockaddr_storage& sa, socklen_t len, std::string& out) {
     char text[INET6_ADDRSTRLEN];
     if (len < sizeof(sa_family_t)) return EINVAL;
     if (sa.ss_family != domain) return EAFNOSUPPORT;
@@ -255,7 +259,8 @@ class Transparent::Connecting final : public EventHandler {
           audit_(audit),
           record_(record),
           address_(std::move(address)),
-          notify_(notify),
+          // Its own reference to the listener: the answer may come after the supervisor let go of it.
+          notify_(::fcntl(notify, F_DUPFD_CLOEXEC, 0)),
           id_(id),
           sock_(std::move(sock)),
           flags_(flags) {
@@ -266,6 +271,7 @@ class Transparent::Connecting final : public EventHandler {
     Connecting& operator=(const Connecting&) = delete;
 
     bool start(std::chrono::milliseconds timeout) noexcept {
+        if (!notify_) return false;
         timer_fd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
         if (!timer_fd_) return false;
         itimerspec when{};
@@ -305,7 +311,7 @@ class Transparent::Connecting final : public EventHandler {
         record_.path = address_;
         record_.error = error;
         audit_.record(record_);
-        send_reply(notify_, id_, error);
+        send_reply(notify_.get(), id_, error);
         finished_ = true;
     }
 
@@ -313,7 +319,7 @@ class Transparent::Connecting final : public EventHandler {
     Audit& audit_;
     AuditRecord record_;
     std::string address_;
-    int notify_;
+    unique_fd notify_;
     std::uint64_t id_;
     unique_fd sock_;
     int flags_;
@@ -367,9 +373,21 @@ void Transparent::end_turn() noexcept {
 }
 
 void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
+    NotifyCall call(notify, req);
+    // Everything from reading the caller's memory (which a file system may back) to performing the
+    // call may wait: done with the loop released; what touches shared state takes it back (record()).
+    loop_.blocking([&] { answer_call(call); });
+}
+
+void Transparent::record(const AuditRecord& audit) noexcept {
+    loop_.locked([&] { audit_.record(audit); });
+}
+
+void Transparent::answer_call(NotifyCall& call) noexcept {
     const Names& n = names();
+    const seccomp_notif& req = call.request();
+    const int notify = call.notify();
     const int nr = req.data.nr;
-    Call call(notify, req);
     if (nr == n.socket || nr == n.socketpair || nr == n.sendto || nr == n.sendmsg || nr == n.sendmmsg ||
         nr == n.utimensat)
         return call.reply(EACCES);  // the forms the filter did not allow: see seccomp_filter.cpp
@@ -385,7 +403,7 @@ void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
         audit.allowed = result.verdict.allowed;
         audit.rule = result.verdict.rule;
         audit.error = result.verdict.error;
-        audit_.record(audit);
+        this->record(audit);
     };
     // Arguments read: confirm the caller before deciding on them.
     auto confirmed = [&] { return call.valid(); };
@@ -601,7 +619,7 @@ void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
             listen_audit.address_rule = verdict.rule;
             listen_audit.error = verdict.error;
             if (verdict.error == 0 && ::listen(sock.get(), call.int_arg(1)) != 0) listen_audit.error = errno;
-            audit_.record(listen_audit);
+            this->record(listen_audit);
             return call.reply(listen_audit.error);
         }
         if (type != SOCK_STREAM) return call.reply(EACCES);
@@ -629,7 +647,9 @@ void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
             verdict = sockets_.connect_socket(text, sock.get());
             if (blocking && verdict.error == EINPROGRESS) {
                 unique_fd kept(::fcntl(sock.get(), F_DUPFD_CLOEXEC, 0));
-                if (kept && wait_for_connect(notify, req, kept, fl, text, verdict)) return;
+                if (kept &&
+                    loop_.locked([&] { return wait_for_connect(notify, req, kept, fl, text, verdict); }))
+                    return;
                 verdict.error = errno == EMFILE || errno == ENFILE ? EAGAIN : ENOMEM;
             }
             if (blocking) ::fcntl(sock.get(), F_SETFL, fl);
@@ -645,7 +665,7 @@ void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
         sock_audit.rule = verdict.deny;
         sock_audit.address_rule = verdict.rule;
         sock_audit.error = verdict.error;
-        audit_.record(sock_audit);
+        this->record(sock_audit);
         return call.reply(verdict.error);
     }
 

@@ -25,6 +25,8 @@ struct seccomp_notif;
 
 namespace fdbroker::broker {
 
+class NotifyCall;
+
 class Transparent {
   public:
     Transparent(EventLoop& loop, const policy::Profile& profile, std::optional<Owner> owner, Audit& audit,
@@ -45,6 +47,8 @@ class Transparent {
 
   private:
     class Connecting;
+    void answer_call(NotifyCall& call) noexcept;
+    void record(const AuditRecord& audit) noexcept;
     bool wait_for_connect(int notify, const seccomp_notif& req, unique_fd& sock, int flags,
                           const std::string& address, const SocketVerdict& verdict) noexcept;
 

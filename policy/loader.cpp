@@ -186,7 +186,8 @@ void Loader::load_setting(const toml::key& key, const toml::node& value, Profile
     } else if (const ErrorSink sink = [this](const toml::source_position& at,
                                              std::string message) { error(at, std::move(message)); };
                !load_confinement_setting(name, value, profile.confinement_, sink) &&
-               !load_pool_setting(name, value, profile.pool_, sink)) {
+               !load_pool_setting(name, value, profile.pool_, sink) &&
+               !load_quota_setting(name, value, profile.quota_, sink)) {
         error(key, "unknown key " + quote(name) + " in profile " + quote(profile.name_));
     }
 }

@@ -16,6 +16,7 @@
 #include "policy/confinement.hpp"
 #include "policy/matcher.hpp"
 #include "policy/pool.hpp"
+#include "policy/quota.hpp"
 
 namespace fdbroker::policy {
 
@@ -58,6 +59,8 @@ class Profile {
     [[nodiscard]] const Confinement& confinement() const noexcept { return confinement_; }
     // The workers serve mode starts and keeps running for this profile (none unless `command` is set).
     [[nodiscard]] const Pool& pool() const noexcept { return pool_; }
+    // What one user's processes may hold of the broker at once (unset limits: the broker's defaults).
+    [[nodiscard]] const Quota& quota() const noexcept { return quota_; }
     // Whether a listen rule reaches below port 1024 (the broker then needs CAP_NET_BIND_SERVICE).
     [[nodiscard]] bool listens_below_1024() const noexcept;
 
@@ -86,6 +89,7 @@ class Profile {
     std::vector<gid_t> client_groups_;
     Confinement confinement_;
     Pool pool_;
+    Quota quota_;
 };
 
 class Policy;

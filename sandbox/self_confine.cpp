@@ -2,6 +2,7 @@
 
 #include <cap-ng.h>
 #include <linux/capability.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -120,8 +121,8 @@ constexpr const char* kRefused[] = {
 };
 // Needed only to answer transparent-mode calls on the worker's own sockets.
 constexpr const char* kRefusedUnlessReadingWorkers[] = {"pidfd_getfd"};
-// Needed only to start pool workers (unshare for their namespaces, exec for their program).
-constexpr const char* kRefusedWithoutWorkers[] = {"execve", "execveat", "unshare"};
+// Needed only to start pool workers (exec for their program; unshare, below, for their namespaces).
+constexpr const char* kRefusedWithoutWorkers[] = {"execve", "execveat"};
 
 struct FilterDeleter {
     void operator()(scmp_filter_ctx ctx) const noexcept { seccomp_release(ctx); }
@@ -137,9 +138,17 @@ int load_filter(const BrokerNeeds& needs) {
     };
     for (const char* name : kRefused)
         if (const int err = refuse(name); err != 0) return err;
-    if (!needs.spawns_workers)
+    if (!needs.spawns_workers) {
         for (const char* name : kRefusedWithoutWorkers)
             if (const int err = refuse(name); err != 0) return err;
+        // Pool workers' namespaces are made by their children (which inherit this filter); without
+        // pools the broker unshares nothing but its helper threads' file-system context (umask).
+        const scmp_arg_cmp other = SCMP_A0(SCMP_CMP_NE, static_cast<scmp_datum_t>(CLONE_FS));
+        if (const int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM),
+                                            seccomp_syscall_resolve_name("unshare"), 1, other);
+            rc != 0)
+            return -rc;
+    }
     if (!needs.reads_worker_memory)
         for (const char* name : kRefusedUnlessReadingWorkers)
             if (const int err = refuse(name); err != 0) return err;

@@ -203,9 +203,10 @@ TEST_F(Serve, ABootstrapChannelUsedByAProcessOfAnotherUidIsClosed) {
     EXPECT_NE(stopped.err.find("credentials of another user"), std::string::npos) << stopped.err;
 }
 
-TEST_F(Serve, OneUserCannotHoldMoreThan256Connections) {
+TEST_F(Serve, OneUserCannotHoldMoreConnectionsThanItsQuota) {
     write_policy(
-        "[profile.alice]\nclients = { users = [1001] }\n[profile.root]\nclients = { users = [0] }\nread = "
+        "[profile.alice]\nclients = { users = [1001] }\nquota = { channels = 256 }\n[profile.root]\nclients "
+        "= { users = [0] }\nread = "
         "[\"" +
         dir.path() + "/a/**\"]\n");
     NotifySocket notify(dir / "notify.sock");
@@ -243,7 +244,9 @@ TEST_F(Serve, OneUserCannotHoldMoreThan256Connections) {
     for (const int fd : {go[0], go[1], done[0], done[1]})
         ::close(fd);
     const Outcome stopped = stop(*broker);
-    EXPECT_NE(stopped.err.find("its user already holds 256 connections"), std::string::npos) << stopped.err;
+    EXPECT_NE(stopped.err.find("uid 1001 (profile 'alice') reached its quota of 256 channels"),
+              std::string::npos)
+        << stopped.err;
 }
 
 TEST_F(Serve, ReloadAppliesAGoodPolicyToConnectedClientsAndKeepsTheOldOneOverABrokenFile) {
