@@ -35,6 +35,13 @@ bool is_symlink(const Location& loc) noexcept {
     return ::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
 }
 
+// A FIFO or a device: refused (EACCES) by the broker unless a rule names it exactly.
+bool is_special(const Location& loc) noexcept {
+    struct ::stat st {};
+    return ::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+           (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
 }  // namespace
 
 bool FileOps::open_flags_known(std::uint32_t flags) noexcept {
@@ -93,64 +100,113 @@ OpResult FileOps::follow(std::string_view path, std::uint8_t needs, Final&& fina
     return loop;
 }
 
+// Every open is made with O_NONBLOCK first, so that nothing makes it wait where the worker would not
+// expect it, and what it reached is checked: a FIFO or a device (whose open can wait for a peer, or
+// act on hardware) only if a rule names it exactly. Where waiting is what the worker would see
+// natively — an explicitly granted FIFO without its peer, a file under a lease that must be broken —
+// the open is made again as the worker asked: the caller runs in a blocking section, so only this
+// request waits. `attempt(wait)` opens the object; Wait::path_only gives an O_PATH descriptor.
+template <class Attempt>
+int FileOps::open_settled(Attempt&& attempt, std::string_view real, std::uint32_t flags, std::uint8_t needs,
+                          unique_fd& out) const noexcept {
+    const bool nonblocking = flags & O_NONBLOCK;
+    unique_fd fd(attempt(Wait::never));
+    if (!fd) {
+        const int err = errno;
+        if (nonblocking || (err != EWOULDBLOCK && err != ENXIO)) return err;
+        if (err == ENXIO) {  // for a writer, a FIFO with no reader; else a device without its hardware
+            const unique_fd probe(attempt(Wait::path_only));
+            struct ::stat st {};
+            if (!probe || ::fstat(probe.get(), &st) != 0 || !S_ISFIFO(st.st_mode)) return ENXIO;
+            if (!profile_->grants_exactly(real, needs)) return EACCES;
+        }
+        fd.reset(attempt(Wait::as_asked));
+        if (!fd) return errno;
+    }
+    struct ::stat st {};
+    if (::fstat(fd.get(), &st) != 0) return errno;
+    const bool special = S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
+    if (special && !profile_->grants_exactly(real, needs)) return EACCES;
+    if (!nonblocking && S_ISFIFO(st.st_mode)) {
+        // Opened without waiting, a FIFO would not wait for its peer at the first read either.
+        fd.reset();
+        fd.reset(attempt(Wait::as_asked));
+        if (!fd || ::fstat(fd.get(), &st) != 0) return errno;
+        if (!S_ISFIFO(st.st_mode) && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) return EACCES;
+    } else if (!nonblocking) {
+        const int fl = ::fcntl(fd.get(), F_GETFL);
+        if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK) != 0) return errno;
+    }
+    out = std::move(fd);
+    return 0;
+}
+
 OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) const noexcept {
     if (!open_flags_known(flags)) return denied({false, nullptr, EACCES});
-    const bool nofollow = flags & O_NOFOLLOW;
-    const bool create = flags & O_CREAT;
-    const bool exclusive = flags & O_EXCL;
-    // The broker's copy is always close-on-exec; whether the worker's is depends on what it asked.
-    const int base = static_cast<int>(flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-    mode &= 07777;
     const std::uint8_t needs = open_needs(flags);
-
     // Fast path for an existing file: one walk of the whole path that meets no symlink and no magic
     // link opens exactly the file the lexical decision judges. A symlink anywhere (ELOOP) sends the
-    // request down the careful path; creating always takes it, for the ownership logic below.
-    if (!create) {
+    // request down the careful path; creating always takes it, for the ownership logic there.
+    if (!(flags & O_CREAT)) {
         const policy::Decision lexical = profile_->decide(path, needs);
         if (!lexical.allowed) return denied({false, lexical.rule, EACCES});
         PathBuffer buf;
         if (buf.assign(path)) {
-            open_how how{};
-            how.flags = flags | O_CLOEXEC | O_NOCTTY;
-            how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-            const long fd = ::syscall(SYS_openat2, AT_FDCWD, buf.c_str(), &how, sizeof how);
-            if (fd >= 0) {
-                OpResult result;
-                result.verdict = {true, lexical.rule, 0};
-                result.fd.reset(static_cast<int>(fd));
-                return result;
-            }
+            auto attempt = [&](Wait wait) {
+                open_how how{};
+                how.flags = wait == Wait::path_only
+                                ? O_PATH | O_CLOEXEC
+                                : flags | O_CLOEXEC | O_NOCTTY | (wait == Wait::never ? O_NONBLOCK : 0);
+                how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+                return static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, buf.c_str(), &how, sizeof how));
+            };
+            OpResult result;
+            const int err = open_settled(attempt, path, flags, needs, result.fd);
+            result.verdict = {err != EACCES || result.fd, lexical.rule, err};
             // Failing without meeting a symlink, the open failed on the path as written: a real error.
-            if (errno != ELOOP) return denied({true, lexical.rule, errno});
+            if (err != ELOOP) return result;
         }
     }
+    return open_careful(path, flags, mode & 07777, needs);
+}
 
+// Opens beneath the located directory, hop by hop through symlinks (follow()).
+OpResult FileOps::open_careful(std::string_view path, std::uint32_t flags, mode_t mode,
+                               std::uint8_t needs) const noexcept {
+    const bool create = flags & O_CREAT;
+    const bool exclusive = flags & O_EXCL;
+    // The broker's copy is always close-on-exec; whether the worker's is depends on what it asked.
+    const int base = static_cast<int>(flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
     return follow(path, needs, [&](const Location& loc, OpResult& out) {
-        int fd = -1;
         bool created = false;
-        if (create && !exclusive) {
+        auto attempt = [&](Wait wait) {
+            if (wait == Wait::path_only)
+                return ::openat(loc.dir.get(), loc.name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+            const int open_flags = base | (wait == Wait::never ? O_NONBLOCK : 0);
+            if (!create || exclusive) {
+                const int fd = ::openat(loc.dir.get(), loc.name, open_flags, mode);
+                created = create && fd >= 0;
+                return fd;
+            }
             // Open an existing file without O_CREAT first so we know whether we created it (and may
             // hand its ownership to the worker) without ever chowning something that was there.
-            for (int attempt = 0; attempt < 8 && fd < 0; ++attempt) {
-                fd = ::openat(loc.dir.get(), loc.name, base & ~O_CREAT, 0);
-                if (fd >= 0 || errno != ENOENT) break;
-                fd = ::openat(loc.dir.get(), loc.name, base | O_EXCL, mode);
-                created = fd >= 0;
-                if (fd < 0 && errno != EEXIST) break;
+            for (int tries = 0; tries < 8; ++tries) {
+                int fd = ::openat(loc.dir.get(), loc.name, open_flags & ~O_CREAT, 0);
+                if (fd >= 0 || errno != ENOENT) return fd;
+                fd = ::openat(loc.dir.get(), loc.name, open_flags | O_EXCL, mode);
+                if (fd >= 0 || errno != EEXIST) return created = fd >= 0, fd;
             }
-        } else {
-            fd = ::openat(loc.dir.get(), loc.name, base, mode);
-            created = create && fd >= 0;
-        }
-        if (fd >= 0) {
-            out.fd.reset(fd);
-            if (created) give_to_worker(fd);
+            return -1;
+        };
+        const int err = open_settled(attempt, loc.real.view(), flags, needs, out.fd);
+        if (err == 0) {
+            if (created) give_to_worker(out.fd.get());
             return Step::done;
         }
-        out.verdict.error = errno;
+        out.verdict.error = err;
         // O_EXCL never follows a final symlink (EEXIST), and neither does a worker's O_NOFOLLOW.
-        if (!nofollow && !exclusive && is_symlink(loc)) return Step::symlink;
+        if (!(flags & O_NOFOLLOW) && !exclusive && is_symlink(loc)) return Step::symlink;
+        if (err == EACCES && !out.fd) out.verdict.allowed = !is_special(loc);
         return Step::done;
     });
 }

@@ -54,6 +54,12 @@ class FileOps {
     OpResult symlink(std::string_view target, std::string_view path) const noexcept;
 
   private:
+    enum class Wait { never, as_asked, path_only };
+    template <class Attempt>
+    int open_settled(Attempt&& attempt, std::string_view real, std::uint32_t flags, std::uint8_t needs,
+                     unique_fd& out) const noexcept;
+    OpResult open_careful(std::string_view path, std::uint32_t flags, mode_t mode,
+                          std::uint8_t needs) const noexcept;
     template <class Final>
     OpResult follow(std::string_view path, std::uint8_t needs, Final&& final_step) const noexcept;
     OpResult on_name(std::string_view path, std::uint8_t needs, int (*op)(const Location&, mode_t),

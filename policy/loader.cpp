@@ -245,9 +245,13 @@ void Loader::load_includes(const toml::key& key, const toml::node& value, Profil
             profile.rules_.push_back(Rule{RuleKind::read, std::move(*root), at.line, at.column});
         for (const std::string& path : default_runtime()) {
             if (path.starts_with("/proc/")) continue;
-            Pattern::Error problem;
-            if (std::optional<Pattern> pattern = Pattern::parse(path + "/**", problem))
-                profile.rules_.push_back(Rule{RuleKind::read, std::move(*pattern), at.line, at.column});
+            // The path itself, exactly (what a device such as /dev/null needs: the broker opens FIFOs
+            // and devices only for rules that name them), and everything beneath it.
+            for (const std::string& text : {path, path + "/**"}) {
+                Pattern::Error problem;
+                if (std::optional<Pattern> pattern = Pattern::parse(text, problem))
+                    profile.rules_.push_back(Rule{RuleKind::read, std::move(*pattern), at.line, at.column});
+            }
         }
     }
 }

@@ -256,6 +256,27 @@ Match Matcher::match(std::string_view path) const noexcept {
     return result;
 }
 
+Match Matcher::exact(std::string_view path) const noexcept {
+    Match result;
+    if (!trie_) return result;
+    std::uint32_t node = 0;
+    for (std::size_t start = 1; start < path.size();) {
+        std::size_t end = path.find('/', start);
+        if (end == std::string_view::npos) end = path.size();
+        const auto& literals = trie_->nodes[node].literals;
+        const auto it = literals.find(path.substr(start, end - start));
+        if (it == literals.end()) return result;
+        node = it->second;
+        start = end + 1;
+    }
+    const Trie::Node& end = trie_->nodes[node];
+    result.read = end.first[kind_index(RuleKind::read)];
+    result.write = end.first[kind_index(RuleKind::write)];
+    result.create = end.first[kind_index(RuleKind::create)];
+    result.deny = end.first[kind_index(RuleKind::deny)];
+    return result;
+}
+
 // Beneath a path, the '**' nodes the walk is in keep matching at every depth: their kinds apply to
 // every descendant. Any other rule that a longer path could still reach (a node below one the walk is
 // in, by a literal, a glob or a '**') applies to some descendants only, so the subtree is uniform only

@@ -85,6 +85,9 @@ class Matcher {
     void add(const Pattern& pattern, RuleKind kind, std::int32_t rule_index);
     // path must be normal absolute. Does not allocate in the steady state.
     [[nodiscard]] Match match(std::string_view path) const noexcept;
+    // The rules without any wildcard that name exactly `path`, per kind (Match's first-rule fields;
+    // the longest-anchor fields are left unset). path must be normal absolute.
+    [[nodiscard]] Match exact(std::string_view path) const noexcept;
     // path must be normal absolute. Conservative: a rule counts as matching some descendants if any
     // name could make it match, whatever exists on disk.
     [[nodiscard]] Beneath beneath(std::string_view path) const noexcept;

@@ -67,6 +67,9 @@ class Profile {
     // path must be normal absolute (see path.hpp); anything else is denied with no rule.
     // needs is a combination of Need bits. Never allocates.
     [[nodiscard]] Decision decide(std::string_view path, std::uint8_t needs) const noexcept;
+    // Whether every kind `needs` asks for is granted by a rule that names `path` exactly, without any
+    // wildcard: what a FIFO or a device needs, since opening one can wait or have effects of its own.
+    [[nodiscard]] bool grants_exactly(std::string_view path, std::uint8_t needs) const noexcept;
     // No amplification: may an object move (rename) from one normal absolute path to another without
     // gaining a permission? Its new name must grant nothing the old one did not; a directory carries
     // its whole subtree along, so beneath both names every path must get the same rules whatever its

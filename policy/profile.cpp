@@ -90,6 +90,12 @@ Decision Profile::decide(std::string_view path, std::uint8_t needs) const noexce
     return {true, &rules_[static_cast<std::size_t>(deciding)]};
 }
 
+bool Profile::grants_exactly(std::string_view path, std::uint8_t needs) const noexcept {
+    if (!is_normal_absolute(path) || (needs & allow_needs) == 0) return false;
+    const Match exact = matcher_.exact(path);
+    return (granted(exact) & needs & allow_needs) == (needs & allow_needs);
+}
+
 Decision Profile::decide_move(std::string_view from, std::string_view to, bool directory) const noexcept {
     if (!is_normal_absolute(from) || !is_normal_absolute(to)) return {};
     auto rule = [this](std::int32_t index) {

@@ -35,6 +35,7 @@
 #include "proto/wire.hpp"
 #include "support/worker_attacks.hpp"
 #include "support/worker_faults.hpp"
+#include "support/worker_isolation.hpp"
 #include "support/worker_output.hpp"
 #include "support/worker_sockets.hpp"
 
@@ -272,7 +273,7 @@ void run(const Args& a) {
     } else if (cmd == "kill-self") {
         ::raise(std::atoi(arg(1).c_str()));
     } else if (!fdbroker::test::run_socket_command(a) && !fdbroker::test::run_attack_command(a) &&
-               !fdbroker::test::run_fault_command(a)) {
+               !fdbroker::test::run_fault_command(a) && !fdbroker::test::run_isolation_command(a, run)) {
         std::printf("unknown command %s\n", cmd.c_str());
     }
 }
