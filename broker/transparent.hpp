@@ -46,7 +46,7 @@ class Transparent {
   private:
     class Connecting;
     bool wait_for_connect(int notify, const seccomp_notif& req, unique_fd& sock, int flags,
-                          const std::string& address, const SocketVerdict& verdict) noexcept;
+                          std::string_view address, const SocketVerdict& verdict) noexcept;
 
     EventLoop& loop_;
     const policy::Profile& profile_;
