@@ -256,7 +256,9 @@ void Broker::handle_socket(Session& session, const proto::Credentials& sender,
                                                : sockets.listen(request.path, static_cast<int>(request.arg0));
     });
     if (result.pending && wait_for_connect(session, sender, request, result)) return;
-    answer_socket(session, sender, request.op, request.id, request.path, result.verdict, result.fd.get());
+    // The audit line names the address reached (a connect to 0.0.0.0 reaches 127.0.0.1).
+    const std::string_view target = result.verdict.reached ? result.verdict.reached->view() : request.path;
+    answer_socket(session, sender, request.op, request.id, target, result.verdict, result.fd.get());
 }
 
 // Hands a connect in progress to the event loop; false (with the socket closed and the reason in
@@ -271,8 +273,9 @@ bool Broker::wait_for_connect(Session& session, const proto::Credentials& sender
         return false;
     }
     try {
-        PendingConnect::Request pending{&session, sender, request.id, result.verdict.rule,
-                                        std::string(request.path)};
+        PendingConnect::Request pending{
+            &session, sender, request.id, result.verdict.rule,
+            std::string(result.verdict.reached ? result.verdict.reached->view() : request.path)};
         auto connect = std::make_unique<PendingConnect>(*this, std::move(pending), std::move(result.fd));
         if (!connect->start(profile_->connect_timeout())) {
             error = errno;
@@ -292,7 +295,7 @@ bool Broker::wait_for_connect(Session& session, const proto::Credentials& sender
 void Broker::connect_finished(const PendingConnect& connect, int error, const unique_fd& socket) noexcept {
     const PendingConnect::Request& r = connect.request();
     tenants_.give_back(r.sender.uid, Resource::connects);
-    const SocketVerdict verdict{true, r.rule, nullptr, error};
+    const SocketVerdict verdict{true, r.rule, nullptr, error, std::nullopt};
     answer_socket(*r.session, r.sender, wire::Op::connect, r.id, r.address, verdict,
                   error == 0 ? socket.get() : -1);
 }

@@ -9,12 +9,16 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
+#include <vector>
 
+#include "broker/log.hpp"
 #include "broker/path_buffer.hpp"
 #include "policy/path.hpp"
 
@@ -85,48 +89,114 @@ int unix_path_by_descriptor(std::string_view path, unique_fd& file, sockaddr_un&
     return 0;
 }
 
-// For the length of a unix connect, a root broker takes the worker's effective uid and gid: the kernel
-// records the connecting process's effective ids as the server's SO_PEERCRED, and checks the socket
-// file's permissions with them, so a server that authenticates its peer (D-Bus, PostgreSQL's "peer")
-// sees the worker rather than root. The broker is single-threaded, so nothing else runs meanwhile.
+// For the length of a unix connect or listen, a root broker takes the worker's effective uid and gid,
+// and no supplementary groups (the worker has none). The kernel records the credentials of the process
+// that calls connect(2) (for the server) or listen(2) (for every client that connects) as the peer's
+// SO_PEERCRED and SO_PEERGROUPS, and checks the socket file's permissions at connect with them, so a
+// server that authenticates its peer (D-Bus, PostgreSQL's "peer") sees the worker rather than root.
+// The raw system calls change only the calling thread's credentials; glibc's seteuid and setgroups
+// would change every thread of the broker, including any at work for another worker meanwhile. The
+// groups and gid go first and come back last: only an effective uid of 0 may change them.
 class WorkerEffectiveIds {
   public:
     explicit WorkerEffectiveIds(const std::optional<Owner>& owner) noexcept {
         if (!owner || ::geteuid() != 0) return;
-        if (::setegid(owner->gid) != 0) return;
-        switched_ = true;
-        if (::seteuid(owner->uid) != 0) restore();
+        uid_ = ::geteuid();
+        gid_ = ::getegid();
+        if ((error_ = switch_to(*owner)) != 0) restore();
     }
     ~WorkerEffectiveIds() { restore(); }
     WorkerEffectiveIds(const WorkerEffectiveIds&) = delete;
     WorkerEffectiveIds& operator=(const WorkerEffectiveIds&) = delete;
 
+    // 0, or why the switch failed: the operation must then not be done with the broker's identity.
+    [[nodiscard]] int error() const noexcept { return error_; }
+
   private:
-    void restore() noexcept {
-        if (!switched_) return;
-        switched_ = false;
-        // Going back cannot fail for a process whose saved uid is 0; if it ever did, continuing
-        // would mean serving every worker with the wrong identity.
-        if (::seteuid(0) != 0 || ::setegid(0) != 0) std::abort();
+    enum class Stage : std::uint8_t { none, groups, gid, uid };
+    static constexpr long kUnchanged = -1;
+
+    int save_groups() noexcept {
+        const int count = ::getgroups(0, nullptr);
+        if (count < 0) return errno;
+        try {
+            groups_.resize(static_cast<std::size_t>(count));
+        } catch (const std::bad_alloc&) {
+            return ENOMEM;
+        }
+        if (count > 0 && ::getgroups(count, groups_.data()) != count) return errno != 0 ? errno : EAGAIN;
+        return 0;
     }
-    bool switched_ = false;
+    int switch_to(const Owner& owner) noexcept {
+        if (const int err = save_groups(); err != 0) return err;
+        if (::syscall(SYS_setgroups, 0L, nullptr) != 0) return errno;
+        stage_ = Stage::groups;
+        if (::syscall(SYS_setresgid, kUnchanged, static_cast<long>(owner.gid), kUnchanged) != 0) return errno;
+        stage_ = Stage::gid;
+        if (::syscall(SYS_setresuid, kUnchanged, static_cast<long>(owner.uid), kUnchanged) != 0) return errno;
+        stage_ = Stage::uid;
+        return 0;
+    }
+    void restore() noexcept {
+        // Going back cannot fail for a thread whose real and saved uid are 0; if it ever did,
+        // continuing would mean serving every worker with the wrong identity.
+        if (stage_ >= Stage::uid &&
+            ::syscall(SYS_setresuid, kUnchanged, static_cast<long>(uid_), kUnchanged) != 0)
+            std::abort();
+        if (stage_ >= Stage::gid &&
+            ::syscall(SYS_setresgid, kUnchanged, static_cast<long>(gid_), kUnchanged) != 0)
+            std::abort();
+        if (stage_ >= Stage::groups &&
+            ::syscall(SYS_setgroups, static_cast<long>(groups_.size()), groups_.data()) != 0)
+            std::abort();
+        stage_ = Stage::none;
+    }
+
+    Stage stage_ = Stage::none;
+    int error_ = 0;
+    uid_t uid_ = 0;
+    gid_t gid_ = 0;
+    std::vector<gid_t> groups_;
 };
 
-// Connects to a unix socket of whatever type its server uses: stream, seqpacket or datagram (a
-// datagram socket such as /dev/log refuses the others with EPROTOTYPE).
-int connect_unix(const sockaddr_un& sa, socklen_t len, unique_fd& out) noexcept {
+// Connects to a unix socket of whatever type its server uses: stream, seqpacket or datagram, tried in
+// that order. A socket file of another type refuses with EPROTOTYPE; an abstract name is looked up per
+// type, so there a server of another type looks absent (ECONNREFUSED). A datagram socket is handed over
+// only when `datagram` allows it: connected or not, it can send to any other datagram socket by name.
+// Otherwise a datagram connect that succeeds only tells that the server is one: it is closed,
+// `refused_datagram` set and EACCES returned.
+int connect_unix(const sockaddr_un& sa, socklen_t len, bool abstract, bool datagram, unique_fd& out,
+                 bool& refused_datagram) noexcept {
     int err = EPROTOTYPE;
     for (const int type : {SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM}) {
         unique_fd sock(::socket(AF_UNIX, type | kSocketFlags, 0));
         if (!sock) return errno;
         if (::connect(sock.get(), reinterpret_cast<const sockaddr*>(&sa), len) == 0) {
+            if (type == SOCK_DGRAM && !datagram) {
+                refused_datagram = true;
+                return EACCES;
+            }
             out = std::move(sock);
             return 0;
         }
         err = errno;
-        if (err != EPROTOTYPE) break;
+        if (err != EPROTOTYPE && !(abstract && err == ECONNREFUSED)) break;
     }
     return err;
+}
+
+// IPV6_V6ONLY for an IPv6 socket about to be bound to `address` under `rule`. Without it a [::] socket
+// also takes IPv4 clients (unless the system's bindv6only says otherwise), which an IPv6 rule never
+// granted: so it is on, unless the rule asks for dual stack. An IPv4-mapped address is IPv4 (an IPv4
+// rule granted it) and can only be bound with the option off: the broker's own socket gets it off, a
+// program's keeps what the program chose, as natively. The option cannot change once bound.
+int set_v6only(int sock, const SocketAddress& address, const policy::AddressRule& rule, bool ours) noexcept {
+    if (!address.is_inet() || !address.ipv6) return 0;
+    const bool mapped = policy::is_v4_mapped(address);
+    if (mapped && !ours) return 0;
+    const int v6only = rule.dual_stack || mapped ? 0 : 1;
+    if (::setsockopt(sock, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) != 0) return errno;
+    return 0;
 }
 
 // The socket file at dir/name, if it is the one a bind of ours just made: a socket owned by the broker
@@ -162,64 +232,93 @@ int SocketOps::make_blocking(int fd) noexcept {
 }
 
 SocketVerdict SocketOps::judge(const std::vector<policy::AddressRule>& rules, std::string_view text,
-                               SocketAddress& address) const noexcept {
-    if (!policy::parse_socket_address(text, address)) return {false, nullptr, nullptr, EINVAL};
+                               SocketAddress& address, bool connecting) const noexcept {
+    SocketVerdict verdict;
+    if (!policy::parse_socket_address(text, address)) {
+        verdict.error = EINVAL;
+        return verdict;
+    }
+    // A connect to 0.0.0.0 or [::] reaches the local host: it is judged, made and audited as such.
+    if (connecting && policy::reach_unspecified_as_loopback(address)) verdict.reached.emplace(address);
     if (address.transport == Transport::unix_path) {
         // A unix socket path is a path: a `deny` pattern refuses it as it refuses a file there.
         const policy::Decision files = profile_->decide(address.name, policy::need_any);
-        if (!files.allowed && files.rule != nullptr && files.rule->kind == policy::RuleKind::deny)
-            return {false, nullptr, files.rule, EACCES};
+        if (!files.allowed && files.rule != nullptr && files.rule->kind == policy::RuleKind::deny) {
+            verdict.deny = files.rule;
+            verdict.error = EACCES;
+            return verdict;
+        }
     }
-    const policy::AddressRule* rule = policy::find_address_rule(rules, address);
-    if (rule == nullptr) return {false, nullptr, nullptr, EACCES};
-    return {true, rule, nullptr, 0};
+    verdict.rule = policy::find_address_rule(rules, address);
+    verdict.allowed = verdict.rule != nullptr;
+    if (!verdict.allowed) verdict.error = EACCES;
+    return verdict;
+}
+
+// A unix connect that found a datagram server under a profile whose datagram sockets may reach only
+// their peer: refused, and said in the log (rate-limited: a worker retrying must not flood it).
+void SocketOps::refuse_datagram(SocketVerdict& verdict, std::string_view text) const noexcept {
+    static LogLimit refusals("a datagram server refused");
+    const policy::AddressRule* rule = verdict.rule;
+    verdict.allowed = false;
+    verdict.error = EACCES;
+    log_limited(
+        refusals,
+        "profile '%s': connect to '%.*s' refused: its server is a datagram socket, which can send to any "
+        "address, not only its peer (the connect rule on line %u grants it only with datagram_reach = "
+        "\"any\")",
+        profile_->name().c_str(), static_cast<int>(text.size()), text.data(), rule->line);
+}
+
+int SocketOps::connect_inet(const SocketAddress& address, SocketResult& result) noexcept {
+    sockaddr_storage sa;
+    const socklen_t len = inet_address(address, sa);
+    const int type = address.transport == Transport::tcp ? SOCK_STREAM : SOCK_DGRAM;
+    unique_fd sock(::socket(sa.ss_family, type | kSocketFlags, 0));
+    if (!sock) return errno;
+    if (::connect(sock.get(), reinterpret_cast<const sockaddr*>(&sa), len) == 0) {
+        result.fd = std::move(sock);
+        return 0;
+    }
+    if (errno != EINPROGRESS) return errno;
+    result.fd = std::move(sock);
+    result.pending = true;
+    return 0;
 }
 
 SocketResult SocketOps::connect(std::string_view text) const noexcept {
     SocketAddress address;
     SocketResult result;
-    result.verdict = judge(profile_->connect_rules(), text, address);
+    result.verdict = judge(profile_->connect_rules(), text, address, /*connecting=*/true);
     if (result.verdict.error != 0) return result;
     int& error = result.verdict.error;
-
+    const bool datagram = profile_->datagram_reach() == policy::DatagramReach::any;
+    bool refused_datagram = false;
+    unique_fd file;  // a unix socket file, held until the connect is made
+    sockaddr_un sa;
+    socklen_t len = 0;
     switch (address.transport) {
         case Transport::tcp:
-        case Transport::udp: {
-            sockaddr_storage sa;
-            const socklen_t len = inet_address(address, sa);
-            const int type = address.transport == Transport::tcp ? SOCK_STREAM : SOCK_DGRAM;
-            unique_fd sock(::socket(sa.ss_family, type | kSocketFlags, 0));
-            if (!sock) {
-                error = errno;
-            } else if (::connect(sock.get(), reinterpret_cast<const sockaddr*>(&sa), len) == 0) {
-                result.fd = std::move(sock);
-            } else if (errno == EINPROGRESS) {
-                result.fd = std::move(sock);
-                result.pending = true;
-                return result;
-            } else {
-                error = errno;
-            }
+        case Transport::udp:
+            error = connect_inet(address, result);
+            if (result.pending) return result;
             break;
-        }
-        case Transport::unix_path: {
-            unique_fd file;
-            sockaddr_un sa;
-            socklen_t len = 0;
-            if ((error = unix_path_by_descriptor(address.name, file, sa, len)) != 0) break;
-            const WorkerEffectiveIds as_worker(owner_);
-            error = connect_unix(sa, len, result.fd);
-            break;
-        }
+        case Transport::unix_path:
         case Transport::unix_abstract: {
-            sockaddr_un sa;
-            socklen_t len = 0;
-            static_cast<void>(unix_address(address.name, true, sa, len));  // the parser checked the size
+            if (address.transport == Transport::unix_path) {
+                error = unix_path_by_descriptor(address.name, file, sa, len);
+            } else {
+                static_cast<void>(unix_address(address.name, true, sa, len));  // the parser checked the size
+            }
+            if (error != 0) break;
             const WorkerEffectiveIds as_worker(owner_);
-            error = connect_unix(sa, len, result.fd);
+            error = as_worker.error();
+            const bool abstract = address.transport == Transport::unix_abstract;
+            if (error == 0) error = connect_unix(sa, len, abstract, datagram, result.fd, refused_datagram);
             break;
         }
     }
+    if (refused_datagram) refuse_datagram(result.verdict, text);
     if (error == 0) error = make_blocking(result.fd.get());
     if (error != 0) result.fd.reset();
     return result;
@@ -227,45 +326,47 @@ SocketResult SocketOps::connect(std::string_view text) const noexcept {
 
 SocketVerdict SocketOps::connect_socket(std::string_view text, int sock) const noexcept {
     SocketAddress address;
-    SocketVerdict verdict = judge(profile_->connect_rules(), text, address);
+    SocketVerdict verdict = judge(profile_->connect_rules(), text, address, /*connecting=*/true);
     if (verdict.error != 0) return verdict;
+    sockaddr_storage storage;
+    socklen_t len = 0;
+    unique_fd file;
     switch (address.transport) {
         case Transport::tcp:
-        case Transport::udp: {
-            sockaddr_storage sa;
-            const socklen_t len = inet_address(address, sa);
-            if (::connect(sock, reinterpret_cast<const sockaddr*>(&sa), len) != 0) verdict.error = errno;
+        case Transport::udp:
+            len = inet_address(address, storage);
+            if (::connect(sock, reinterpret_cast<const sockaddr*>(&storage), len) != 0) verdict.error = errno;
+            return verdict;
+        case Transport::unix_path:
+        case Transport::unix_abstract:
             break;
-        }
-        case Transport::unix_path: {
-            unique_fd file;
-            sockaddr_un sa;
-            socklen_t len = 0;
-            if ((verdict.error = unix_path_by_descriptor(address.name, file, sa, len)) != 0) break;
-            const WorkerEffectiveIds as_worker(owner_);
-            if (::connect(sock, reinterpret_cast<const sockaddr*>(&sa), len) != 0) verdict.error = errno;
-            break;
-        }
-        case Transport::unix_abstract: {
-            sockaddr_un sa;
-            socklen_t len = 0;
-            static_cast<void>(unix_address(address.name, true, sa, len));
-            const WorkerEffectiveIds as_worker(owner_);
-            if (::connect(sock, reinterpret_cast<const sockaddr*>(&sa), len) != 0) verdict.error = errno;
-            break;
-        }
     }
+    sockaddr_un sa;
+    if (address.transport == Transport::unix_path) {
+        if ((verdict.error = unix_path_by_descriptor(address.name, file, sa, len)) != 0) return verdict;
+    } else {
+        static_cast<void>(unix_address(address.name, true, sa, len));
+    }
+    const WorkerEffectiveIds as_worker(owner_);
+    if ((verdict.error = as_worker.error()) != 0) return verdict;
+    if (::connect(sock, reinterpret_cast<const sockaddr*>(&sa), len) != 0) verdict.error = errno;
     return verdict;
 }
 
-SocketVerdict SocketOps::judge_listen(std::string_view text) const noexcept {
+SocketVerdict SocketOps::listen_socket(std::string_view text, int sock, int backlog) const noexcept {
     SocketAddress address;
-    return judge(profile_->listen_rules(), text, address);
+    SocketVerdict verdict = judge(profile_->listen_rules(), text, address, /*connecting=*/false);
+    if (verdict.error != 0) return verdict;
+    // A unix listener lends its credentials to every client (SO_PEERCRED): the worker's, not root's.
+    const WorkerEffectiveIds as_worker(address.is_inet() ? std::nullopt : owner_);
+    if ((verdict.error = as_worker.error()) != 0) return verdict;
+    if (::listen(sock, backlog) != 0) verdict.error = errno;
+    return verdict;
 }
 
 SocketVerdict SocketOps::bind_socket(std::string_view text, int sock) const noexcept {
     SocketAddress address;
-    SocketVerdict verdict = judge(profile_->listen_rules(), text, address);
+    SocketVerdict verdict = judge(profile_->listen_rules(), text, address, /*connecting=*/false);
     if (verdict.error != 0) return verdict;
     sockaddr_storage storage;
     socklen_t len = 0;
@@ -273,6 +374,9 @@ SocketVerdict SocketOps::bind_socket(std::string_view text, int sock) const noex
         case Transport::tcp:
         case Transport::udp:
             len = inet_address(address, storage);
+            // Whatever the program set: the option cannot change after the bind.
+            if ((verdict.error = set_v6only(sock, address, *verdict.rule, /*ours=*/false)) != 0)
+                return verdict;
             break;
         case Transport::unix_abstract: {
             sockaddr_un sa;
@@ -291,54 +395,65 @@ SocketVerdict SocketOps::bind_socket(std::string_view text, int sock) const noex
 SocketResult SocketOps::listen(std::string_view text, int backlog) const noexcept {
     SocketAddress address;
     SocketResult result;
-    result.verdict = judge(profile_->listen_rules(), text, address);
+    result.verdict = judge(profile_->listen_rules(), text, address, /*connecting=*/false);
     if (result.verdict.error != 0) return result;
     int& error = result.verdict.error;
-
     switch (address.transport) {
         case Transport::tcp:
-        case Transport::udp: {
-            sockaddr_storage sa;
-            const socklen_t len = inet_address(address, sa);
-            const bool tcp = address.transport == Transport::tcp;
-            unique_fd sock(::socket(sa.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | kSocketFlags, 0));
-            const int on = 1;
-            // SO_REUSEADDR lets a restarted server bind over its old connections in TIME_WAIT. Not for
-            // UDP, where it would let a second socket share the port and take its datagrams.
-            if (!sock || (tcp && ::setsockopt(sock.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) ||
-                ::bind(sock.get(), reinterpret_cast<const sockaddr*>(&sa), len) != 0 ||
-                (tcp && ::listen(sock.get(), backlog) != 0)) {
-                error = errno;
-                break;
-            }
-            result.fd = std::move(sock);
+        case Transport::udp:
+            error = listen_inet(address, *result.verdict.rule, backlog, result.fd);
             break;
-        }
         case Transport::unix_path:
             error = listen_unix_path(address, result.verdict.rule->file, backlog, result.fd);
             break;
-        case Transport::unix_abstract: {
-            sockaddr_un sa;
-            socklen_t len = 0;
-            static_cast<void>(unix_address(address.name, true, sa, len));
-            unique_fd sock(::socket(AF_UNIX, SOCK_STREAM | kSocketFlags, 0));
-            if (!sock || ::bind(sock.get(), reinterpret_cast<const sockaddr*>(&sa), len) != 0 ||
-                ::listen(sock.get(), backlog) != 0) {
-                error = errno;
-                break;
-            }
-            result.fd = std::move(sock);
+        case Transport::unix_abstract:
+            error = listen_abstract(address, backlog, result.fd);
             break;
-        }
     }
     if (error == 0) error = make_blocking(result.fd.get());
     if (error != 0) result.fd.reset();
     return result;
 }
 
+int SocketOps::listen_inet(const SocketAddress& address, const policy::AddressRule& rule, int backlog,
+                           unique_fd& out) noexcept {
+    sockaddr_storage sa;
+    const socklen_t len = inet_address(address, sa);
+    const bool tcp = address.transport == Transport::tcp;
+    unique_fd sock(::socket(sa.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | kSocketFlags, 0));
+    if (!sock) return errno;
+    const int on = 1;
+    // SO_REUSEADDR lets a restarted server bind over its old connections in TIME_WAIT. Not for UDP,
+    // where it would let a second socket share the port and take its datagrams.
+    if (tcp && ::setsockopt(sock.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) return errno;
+    if (const int err = set_v6only(sock.get(), address, rule, /*ours=*/true); err != 0) return err;
+    if (::bind(sock.get(), reinterpret_cast<const sockaddr*>(&sa), len) != 0) return errno;
+    if (tcp && ::listen(sock.get(), backlog) != 0) return errno;
+    out = std::move(sock);
+    return 0;
+}
+
+// Bound as the broker, listening as the worker: listen(2) is what records the credentials every client
+// will see as SO_PEERCRED.
+int SocketOps::listen_abstract(const SocketAddress& address, int backlog, unique_fd& out) const noexcept {
+    sockaddr_un sa;
+    socklen_t len = 0;
+    static_cast<void>(unix_address(address.name, true, sa, len));  // the parser checked the size
+    unique_fd sock(::socket(AF_UNIX, SOCK_STREAM | kSocketFlags, 0));
+    if (!sock) return errno;
+    if (::bind(sock.get(), reinterpret_cast<const sockaddr*>(&sa), len) != 0) return errno;
+    const WorkerEffectiveIds as_worker(owner_);
+    if (const int err = as_worker.error(); err != 0) return err;
+    if (::listen(sock.get(), backlog) != 0) return errno;
+    out = std::move(sock);
+    return 0;
+}
+
 // Binds beneath the parent directory's descriptor (through /proc/self/fd/N/NAME, as bind(2) has no
 // *at form), so a symlink swapped into the path cannot move the socket elsewhere. The mode is set by
-// the umask during bind, so the file never exists with looser permissions than the rule's.
+// the umask during bind, so the file never exists with looser permissions than the rule's. The bind is
+// the broker's (it may need to reach a directory the worker cannot); listen(2), which records the
+// credentials clients see, is the worker's.
 int SocketOps::listen_unix_path(const SocketAddress& address, const policy::SocketFile& file, int backlog,
                                 unique_fd& out) const noexcept {
     const std::string_view name = policy::name_of(address.name);
@@ -366,7 +481,12 @@ int SocketOps::listen_unix_path(const SocketAddress& address, const policy::Sock
         rc = ::bind(sock.get(), reinterpret_cast<const sockaddr*>(&sa), len);
     }
     if (rc != 0) return errno;
-    int err = ::listen(sock.get(), backlog) == 0 ? 0 : errno;
+    int err = 0;
+    {
+        const WorkerEffectiveIds as_worker(owner_);
+        err = as_worker.error();
+        if (err == 0 && ::listen(sock.get(), backlog) != 0) err = errno;
+    }
     if (err == 0) err = own_socket_file(dir.get(), name_z.c_str(), file);
     if (err != 0) {
         // Take back the name this bind made, so that a failed listen leaves nothing behind.

@@ -239,6 +239,12 @@ const Names& names() {
     return n;
 }
 
+// What the audit line names for a connect or bind: the address reached (a connect to 0.0.0.0 reaches
+// 127.0.0.1), which is the one asked for unless the kernel would have read it otherwise.
+std::string_view reached(const SocketVerdict& verdict, const std::string& asked) noexcept {
+    return verdict.reached ? verdict.reached->view() : std::string_view(asked);
+}
+
 void send_reply(int notify, std::uint64_t id, int error) noexcept {
     seccomp_notif_resp resp{};
     resp.id = id;
@@ -341,13 +347,13 @@ Transparent::Transparent(EventLoop& loop, const policy::Profile& profile, std::o
 Transparent::~Transparent() = default;
 
 bool Transparent::wait_for_connect(int notify, const seccomp_notif& req, unique_fd& sock, int flags,
-                                   const std::string& address, const SocketVerdict& verdict) noexcept {
+                                   std::string_view address, const SocketVerdict& verdict) noexcept {
     try {
         AuditRecord record{static_cast<pid_t>(req.pid), uid_, profile_.name(), "connect", {}, {}, 0};
         record.allowed = verdict.allowed;
         record.address_rule = verdict.rule;
-        auto connect = std::make_unique<Connecting>(loop_, audit_, record, address, notify, req.id,
-                                                    std::move(sock), flags);
+        auto connect = std::make_unique<Connecting>(loop_, audit_, record, std::string(address), notify,
+                                                    req.id, std::move(sock), flags);
         if (!connect->start(profile_.connect_timeout())) return false;
         connecting_.push_back(std::move(connect));
         return true;
@@ -611,14 +617,13 @@ void Transparent::answer_call(NotifyCall& call) noexcept {
             } catch (const std::bad_alloc&) {
                 return call.reply(ENOMEM);
             }
-            const SocketVerdict verdict = sockets_.judge_listen(text);
+            const SocketVerdict verdict = sockets_.listen_socket(text, sock.get(), call.int_arg(1));
             AuditRecord listen_audit{
                 static_cast<pid_t>(req.pid), uid_, profile_.name(), "listen", text, {}, 0};
             listen_audit.allowed = verdict.allowed;
             listen_audit.rule = verdict.deny;
             listen_audit.address_rule = verdict.rule;
             listen_audit.error = verdict.error;
-            if (verdict.error == 0 && ::listen(sock.get(), call.int_arg(1)) != 0) listen_audit.error = errno;
             this->record(listen_audit);
             return call.reply(listen_audit.error);
         }
@@ -647,8 +652,9 @@ void Transparent::answer_call(NotifyCall& call) noexcept {
             verdict = sockets_.connect_socket(text, sock.get());
             if (blocking && verdict.error == EINPROGRESS) {
                 unique_fd kept(::fcntl(sock.get(), F_DUPFD_CLOEXEC, 0));
-                if (kept &&
-                    loop_.locked([&] { return wait_for_connect(notify, req, kept, fl, text, verdict); }))
+                if (kept && loop_.locked([&] {
+                        return wait_for_connect(notify, req, kept, fl, reached(verdict, text), verdict);
+                    }))
                     return;
                 verdict.error = errno == EMFILE || errno == ENFILE ? EAGAIN : ENOMEM;
             }
@@ -658,7 +664,7 @@ void Transparent::answer_call(NotifyCall& call) noexcept {
                                uid_,
                                profile_.name(),
                                nr == n.bind ? "bind" : "connect",
-                               text,
+                               reached(verdict, text),
                                {},
                                0};
         sock_audit.allowed = verdict.allowed;

@@ -50,7 +50,7 @@ class Transparent {
     void answer_call(NotifyCall& call) noexcept;
     void record(const AuditRecord& audit) noexcept;
     bool wait_for_connect(int notify, const seccomp_notif& req, unique_fd& sock, int flags,
-                          const std::string& address, const SocketVerdict& verdict) noexcept;
+                          std::string_view address, const SocketVerdict& verdict) noexcept;
 
     EventLoop& loop_;
     const policy::Profile& profile_;

@@ -2,7 +2,9 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -85,7 +87,7 @@ bool parse_ip(std::string_view host, bool v6, std::array<std::uint8_t, 16>& out)
     return ::inet_pton(v6 ? AF_INET6 : AF_INET, buf, out.data()) == 1;
 }
 
-bool is_v4_mapped(const std::array<std::uint8_t, 16>& ip) noexcept {
+bool mapped_v4(const std::array<std::uint8_t, 16>& ip) noexcept {
     for (int i = 0; i < 10; ++i)
         if (ip[static_cast<std::size_t>(i)] != 0) return false;
     return ip[10] == 0xff && ip[11] == 0xff;
@@ -157,6 +159,37 @@ bool parse_socket_address(std::string_view text, SocketAddress& out) noexcept {
     return parse_ip(parts.host, parts.bracketed, out.ip);
 }
 
+bool is_v4_mapped(const SocketAddress& address) noexcept {
+    return address.is_inet() && address.ipv6 && mapped_v4(address.ip);
+}
+
+bool reach_unspecified_as_loopback(SocketAddress& address) noexcept {
+    if (!address.is_inet()) return false;
+    const bool mapped = is_v4_mapped(address);
+    // The address bytes that must all be zero: IPv4's four, IPv6's sixteen, or a mapped address's last four.
+    const std::size_t first = mapped ? 12 : 0;
+    const std::size_t end = address.ipv6 ? 16 : 4;
+    for (std::size_t i = first; i < end; ++i)
+        if (address.ip[i] != 0) return false;
+    if (address.ipv6 && !mapped) {
+        address.ip[15] = 1;  // ::1
+    } else {
+        const std::size_t at = mapped ? 12 : 0;  // 127.0.0.1, or ::ffff:127.0.0.1
+        address.ip[at] = 127;
+        address.ip[at + 3] = 1;
+    }
+    return true;
+}
+
+InetText::InetText(const SocketAddress& address) noexcept {
+    char ip[INET6_ADDRSTRLEN] = {};
+    ::inet_ntop(address.ipv6 ? AF_INET6 : AF_INET, address.ip.data(), ip, sizeof ip);
+    const int n = std::snprintf(text_.data(), text_.size(), address.ipv6 ? "%s:[%s]:%u" : "%s:%s:%u",
+                                address.transport == Transport::udp ? "udp" : "tcp", ip,
+                                static_cast<unsigned>(address.port));
+    size_ = n > 0 ? std::min(static_cast<std::size_t>(n), text_.size() - 1) : 0;
+}
+
 std::optional<AddressPattern> AddressPattern::parse(std::string_view text, Error& error) {
     const auto fail = [&](std::string message, std::size_t offset) {
         error.message = std::move(message);
@@ -221,7 +254,7 @@ std::optional<AddressPattern> AddressPattern::parse(std::string_view text, Error
                         "', which is not an IPv4 address (host names are not allowed; write IPv6 as [addr])",
                     parts.host_at);
     }
-    if (parts.bracketed && is_v4_mapped(pattern.network_))
+    if (parts.bracketed && mapped_v4(pattern.network_))
         return fail("has an IPv4-mapped IPv6 address, which reaches IPv4: write the IPv4 address instead",
                     parts.host_at);
     std::array<std::uint8_t, 16> network = pattern.network_;
@@ -261,6 +294,13 @@ std::optional<AddressPattern> AddressPattern::parse(std::string_view text, Error
     return pattern;
 }
 
+bool AddressPattern::is_ipv6_any() const noexcept {
+    if (!ipv6_ || prefix_ != 128) return false;
+    for (const std::uint8_t byte : network_)
+        if (byte != 0) return false;
+    return transport_ == Transport::tcp || transport_ == Transport::udp;
+}
+
 bool AddressPattern::matches(const SocketAddress& address) const noexcept {
     if (address.transport != transport_) return false;
     switch (transport_) {
@@ -275,7 +315,7 @@ bool AddressPattern::matches(const SocketAddress& address) const noexcept {
     if (address.port < port_low_ || address.port > port_high_) return false;
     bool v6 = address.ipv6;
     std::array<std::uint8_t, 16> ip = address.ip;
-    if (v6 && is_v4_mapped(ip)) {
+    if (v6 && mapped_v4(ip)) {
         v6 = false;
         ip = {ip[12], ip[13], ip[14], ip[15]};
     }

@@ -46,6 +46,26 @@ struct SocketAddress {
 // parses, and then matches no rule. Never allocates.
 [[nodiscard]] bool parse_socket_address(std::string_view text, SocketAddress& out) noexcept;
 
+// Whether an address written as [IPv6] is an IPv4-mapped one (::ffff:a.b.c.d), which reaches IPv4.
+[[nodiscard]] bool is_v4_mapped(const SocketAddress& address) noexcept;
+
+// The kernel connects to an unspecified destination (0.0.0.0, [::], [::ffff:0.0.0.0]) as if it named
+// the local host. So that a connect rule is judged on what it really reaches, such an address is
+// replaced by the loopback address the kernel would use: 127.0.0.1, [::1], [::ffff:127.0.0.1]. True
+// when the address was changed. Never allocates.
+bool reach_unspecified_as_loopback(SocketAddress& address) noexcept;
+
+// A tcp or udp address in request syntax ("tcp:127.0.0.1:80", "udp:[::1]:53"), held without allocating.
+class InetText {
+  public:
+    explicit InetText(const SocketAddress& address) noexcept;
+    [[nodiscard]] std::string_view view() const noexcept { return {text_.data(), size_}; }
+
+  private:
+    std::array<char, 64> text_{};  // "udp:[" + 45 characters of IPv6 + "]:" + 5 digits, and a NUL
+    std::size_t size_ = 0;
+};
+
 // A compiled rule address. Only AddressPattern::parse makes one.
 class AddressPattern {
   public:
@@ -58,6 +78,9 @@ class AddressPattern {
     [[nodiscard]] Transport transport() const noexcept { return transport_; }
     // The lowest port a tcp or udp rule covers (0 for unix rules).
     [[nodiscard]] std::uint16_t lowest_port() const noexcept { return port_low_; }
+    // Whether the rule names exactly the IPv6 any-address [::] (with any port): the one address whose
+    // socket can also accept IPv4 clients (`dual_stack`).
+    [[nodiscard]] bool is_ipv6_any() const noexcept;
     // Does this rule cover `address`? An IPv4-mapped IPv6 address (::ffff:a.b.c.d) reaches IPv4, so it
     // is judged as the IPv4 address: IPv4 rules cover it, IPv6 rules never do. Never allocates.
     [[nodiscard]] bool matches(const SocketAddress& address) const noexcept;
@@ -93,6 +116,9 @@ struct AddressRule {
     std::uint32_t column = 0;
     AddressPattern address;
     SocketFile file;  // listen, unix paths only
+    // listen, [::] only: the socket also accepts IPv4 clients (IPV6_V6ONLY off). Otherwise every IPv6
+    // socket the broker binds is IPv6-only, so that an IPv6 rule never grants IPv4.
+    bool dual_stack = false;
 };
 
 // The first rule, in file order, that covers `address`; nullptr when none does. Never allocates.

@@ -33,6 +33,13 @@ enum Namespace : std::uint8_t { ns_net = 1, ns_ipc = 2, ns_uts = 4, ns_pid = 8 }
 
 enum class OnViolation : std::uint8_t { kill, errno_eperm };
 
+// What a datagram socket the broker hands over may reach (`datagram_reach`). A datagram socket can
+// send to any address with sendto() or sendmsg() whatever peer it was connected or bound to, and the
+// worker's filter cannot see sendmsg's address (it lies in memory), so only `any` lets a profile have
+// udp: rules or unix datagram connects at all; with `peer` the filter also refuses every sendto that
+// names an address.
+enum class DatagramReach : std::uint8_t { peer, any };
+
 struct SyscallRules {
     std::string preset = "default";
     std::vector<std::string> allow;  // names added to the preset's allow-list
@@ -53,6 +60,7 @@ struct Confinement {
     // built-in set (default_runtime) plus the profile's `runtime` list, unless `runtime_builtin = false`.
     std::vector<std::string> runtime;
     bool runtime_builtin = true;
+    DatagramReach datagram_reach = DatagramReach::peer;
 };
 // The syscall presets a profile (or fdbroker_lockdown) may name.
 [[nodiscard]] inline bool is_syscall_preset(std::string_view name) noexcept {

@@ -142,6 +142,7 @@ Profile Loader::load_profile(const toml::key& name, const toml::table& table) {
     for (const auto& [key, value] : in_file_order(table))
         load_setting(*key, *value, profile, user, has_group);
     if (user && !has_group) default_group(*user, profile);
+    check_datagram_rules(profile);
     if (!profile.pool_.declared()) {
         for (const char* key : {"instances", "restart"})
             if (const toml::node* value = table.get(key))
@@ -174,6 +175,8 @@ void Loader::load_setting(const toml::key& key, const toml::node& value, Profile
         load_addresses(key, value, profile.listen_);
     } else if (name == "connect_timeout") {
         load_connect_timeout(value, profile);
+    } else if (name == "datagram_reach") {
+        load_datagram_reach(value, profile);
     } else if (name == "clients") {
         load_clients(value, profile);
     } else if (name == "user") {

@@ -62,6 +62,9 @@ class Loader {
     void load_listen_table(const toml::key& key, const toml::table& table, std::vector<AddressRule>& out);
     [[nodiscard]] std::optional<mode_t> socket_mode(const toml::node& value);
     void load_connect_timeout(const toml::node& value, Profile& profile);
+    [[nodiscard]] bool load_dual_stack(const toml::node& value, const AddressPattern* address);
+    void load_datagram_reach(const toml::node& value, Profile& profile);
+    void check_datagram_rules(const Profile& profile);
     void load_clients(const toml::node& value, Profile& profile);
     template <typename Id>
     void load_id_list(const toml::key& key, const toml::node& value, IdKind kind, std::vector<Id>& out);

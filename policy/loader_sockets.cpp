@@ -1,5 +1,5 @@
 // The policy loader's socket rules: `connect`, `listen` (strings, or tables for a unix socket file's
-// mode and owner) and `connect_timeout`.
+// mode and owner, or a dual-stack [::] listener), `connect_timeout` and `datagram_reach`.
 #include <charconv>
 #include <chrono>
 
@@ -69,10 +69,15 @@ void Loader::load_listen_table(const toml::key& key, const toml::table& table,
     }
     SocketFile file;
     bool has_group = false;
+    bool dual_stack = false;
     std::optional<gid_t> primary_gid;
     for (const auto& [entry_key, entry] : in_file_order(table)) {
         const std::string_view name = entry_key->str();
         if (name == "address") continue;
+        if (name == "dual_stack") {
+            dual_stack = load_dual_stack(*entry, rule ? &rule->address : nullptr);
+            continue;
+        }
         if (name == "mode") {
             file.mode = socket_mode(*entry);
         } else if (name == "user") {
@@ -85,7 +90,7 @@ void Loader::load_listen_table(const toml::key& key, const toml::table& table,
             file.gid = resolve_group(*entry, name, "'group' must be a group name or a numeric gid");
         } else {
             error(*entry_key, "unknown key " + quote(name) + " in a " + quote(key.str()) +
-                                  " table (expected 'address', 'mode', 'user' or 'group')");
+                                  " table (expected 'address', 'mode', 'user', 'group' or 'dual_stack')");
             continue;
         }
         // Only a unix path has a file to own: a port or an abstract name has no mode.
@@ -96,7 +101,58 @@ void Loader::load_listen_table(const toml::key& key, const toml::table& table,
     if (!has_group) file.gid = primary_gid;
     if (!rule) return;
     rule->file = file;
+    rule->dual_stack = dual_stack;
     out.push_back(std::move(*rule));
+}
+
+// `dual_stack = true`: a [::] listener that also accepts IPv4 clients. Every other IPv6 socket the
+// broker binds is IPv6-only, so an IPv4 client is let in only where a rule says so in these words.
+bool Loader::load_dual_stack(const toml::node& value, const AddressPattern* address) {
+    const auto* flag = value.as_boolean();
+    if (flag == nullptr) {
+        error(value, "'dual_stack' must be true or false");
+        return false;
+    }
+    if (address != nullptr && !address->is_ipv6_any()) {
+        error(value,
+              "'dual_stack' applies only to the IPv6 any-address (tcp:[::]:PORT or udp:[::]:PORT): "
+              "only a socket bound there can also accept IPv4 clients");
+        return false;
+    }
+    return flag->get();
+}
+
+// `datagram_reach = "peer"` (the default) or `"any"`.
+void Loader::load_datagram_reach(const toml::node& value, Profile& profile) {
+    const auto* text = value.as_string();
+    if (text != nullptr && (text->get() == "peer" || text->get() == "any")) {
+        profile.confinement_.datagram_reach = text->get() == "any" ? DatagramReach::any : DatagramReach::peer;
+        return;
+    }
+    error(value,
+          "'datagram_reach' must be \"peer\" (the default: datagram sockets are not granted) or \"any\" "
+          "(udp: rules and unix datagram servers are granted, and may send to any address)");
+    // The rules this key was meant for are not reported again as needing it.
+    profile.confinement_.datagram_reach = DatagramReach::any;
+}
+
+// A datagram socket sends wherever sendto() or sendmsg() names, whatever peer it was connected or bound
+// to, and sendmsg's address lies in memory the worker's filter cannot read: a udp: rule would silently
+// grant every address. So it needs the profile to say that it means this.
+void Loader::check_datagram_rules(const Profile& profile) {
+    if (profile.confinement_.datagram_reach == DatagramReach::any) return;
+    for (const auto* rules : {&profile.connect_, &profile.listen_}) {
+        const std::string kind = rules == &profile.connect_ ? "'connect'" : "'listen'";
+        for (const AddressRule& rule : *rules) {
+            if (rule.address.transport() != Transport::udp) continue;
+            const std::uint32_t column = string_value_column(source_, rule.line, rule.column, 0);
+            error(toml::source_position{rule.line, column},
+                  kind + " address " + quote(rule.text) +
+                      " is a UDP socket, which can send datagrams to any address, not only this one; "
+                      "to grant it anyway, set datagram_reach = \"any\" in profile " +
+                      quote(profile.name_));
+        }
+    }
 }
 
 // A socket file's permission bits, written "0660" or 0o660: octal, so that nobody writes 660 meaning 0660.

@@ -54,6 +54,8 @@ class Profile {
     [[nodiscard]] const std::vector<AddressRule>& connect_rules() const noexcept { return connect_; }
     [[nodiscard]] const std::vector<AddressRule>& listen_rules() const noexcept { return listen_; }
     [[nodiscard]] std::chrono::milliseconds connect_timeout() const noexcept { return connect_timeout_; }
+    // Whether the profile acknowledges that its datagram sockets may send anywhere (`datagram_reach`).
+    [[nodiscard]] DatagramReach datagram_reach() const noexcept { return confinement_.datagram_reach; }
     [[nodiscard]] const std::vector<uid_t>& client_users() const noexcept { return client_users_; }
     [[nodiscard]] const std::vector<gid_t>& client_groups() const noexcept { return client_groups_; }
     [[nodiscard]] const Confinement& confinement() const noexcept { return confinement_; }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/sched.h>
+#include <netinet/in.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -267,12 +268,18 @@ int add(void* ctx, std::uint32_t action, const char* name, unsigned count = 0,
 
 // What transparent mode lets through without the broker: TCP and unix stream sockets (connect, bind
 // and listen reach the broker; a datagram socket could send anywhere with sendmsg, whose address the
-// filter cannot see), sends that name no address, and setting times on a held descriptor.
+// filter cannot see), sends that name no address, and setting times on a held descriptor. The protocol
+// is checked too: only plain TCP (0 or IPPROTO_TCP) for the inet families and 0 for unix sockets, since
+// another stream protocol (SCTP, MPTCP) could associate with a peer without the brokered connect.
 int transparent_rules(void* ctx) {
     for (const int family : {AF_UNIX, AF_INET, AF_INET6}) {
-        const scmp_arg_cmp stream[] = {SCMP_A0(SCMP_CMP_EQ, static_cast<std::uint64_t>(family)),
-                                       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM)};
-        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "socket", 2, stream); rc != 0) return rc;
+        for (const int protocol : {0, static_cast<int>(IPPROTO_TCP)}) {
+            if (family == AF_UNIX && protocol != 0) continue;
+            const scmp_arg_cmp stream[] = {SCMP_A0(SCMP_CMP_EQ, static_cast<std::uint64_t>(family)),
+                                           SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM),
+                                           SCMP_A2(SCMP_CMP_EQ, static_cast<std::uint64_t>(protocol))};
+            if (const int rc = add(ctx, SCMP_ACT_ALLOW, "socket", 3, stream); rc != 0) return rc;
+        }
     }
     const scmp_arg_cmp sendto_plain[] = {SCMP_A4(SCMP_CMP_EQ, 0),
                                          SCMP_A3(SCMP_CMP_MASKED_EQ, MSG_FASTOPEN, 0)};
@@ -286,11 +293,54 @@ int transparent_rules(void* ctx) {
     return add(ctx, SCMP_ACT_ALLOW, "utimensat", 1, &no_path);
 }
 
-int build(void* ctx, const policy::SyscallRules& rules, bool exec, bool transparent) {
+// What library mode lets through by itself beyond the allow-list. Opening: read-only (Landlock narrows
+// where); anything else goes to the broker, which answers EACCES (is_quiet_refusal). And unless the
+// profile says its datagram sockets may send anywhere (datagram_reach = "any"), sendto only without an
+// address: with one, a datagram socket reaches whatever it names, not the peer its rule granted.
+// (sendmsg's address lies in memory the filter cannot read; under "peer" the broker hands out no
+// datagram socket for it to use.)
+int library_rules(void* ctx, const policy::SyscallRules& rules, policy::DatagramReach datagram_reach) {
+    const scmp_arg_cmp open_flags = SCMP_A1(SCMP_CMP_MASKED_EQ, ~kReadOnlyOpenFlags, 0);
+    const scmp_arg_cmp openat_flags = SCMP_A2(SCMP_CMP_MASKED_EQ, ~kReadOnlyOpenFlags, 0);
+    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "open", 1, &open_flags); rc != 0) return rc;
+    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "openat", 1, &openat_flags); rc != 0) return rc;
+    // Under "any" sendto is on the allow-list; a profile's `syscalls.deny` takes it away in both cases.
+    if (datagram_reach == policy::DatagramReach::any || contains(rules.deny, "sendto")) return 0;
+    const scmp_arg_cmp no_address = SCMP_A4(SCMP_CMP_EQ, 0);
+    const scmp_arg_cmp address = SCMP_A4(SCMP_CMP_NE, 0);
+    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "sendto", 1, &no_address); rc != 0) return rc;
+    return add(ctx, SCMP_ACT_ERRNO(EACCES), "sendto", 1, &address);
+}
+
+// Unix socket pairs of connected types and protocol 0 only: the library makes one per process to attach
+// to the broker. A datagram pair is refused (EACCES, as any socket): its sendmsg could name any unix
+// datagram socket the worker's uid may write to, such as /dev/log. So is any protocol but 0 (the kernel
+// takes PF_UNIX as a synonym; nothing needs it).
+int socketpair_rules(void* ctx) {
+    for (const int type : {SOCK_STREAM, SOCK_SEQPACKET}) {
+        const scmp_arg_cmp connected[] = {SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
+                                          SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, static_cast<std::uint64_t>(type)),
+                                          SCMP_A2(SCMP_CMP_EQ, 0)};
+        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "socketpair", 3, connected); rc != 0) return rc;
+    }
+    const scmp_arg_cmp datagram[] = {
+        SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
+        SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, static_cast<std::uint64_t>(SOCK_DGRAM))};
+    if (const int rc = add(ctx, SCMP_ACT_ERRNO(EACCES), "socketpair", 2, datagram); rc != 0) return rc;
+    const scmp_arg_cmp protocol[] = {SCMP_A0(SCMP_CMP_EQ, AF_UNIX), SCMP_A2(SCMP_CMP_NE, 0)};
+    if (const int rc = add(ctx, SCMP_ACT_ERRNO(EACCES), "socketpair", 2, protocol); rc != 0) return rc;
+    return 0;
+}
+
+int build(void* ctx, const policy::SyscallRules& rules, bool exec, bool transparent,
+          policy::DatagramReach datagram_reach) {
     const std::uint32_t eacces = SCMP_ACT_ERRNO(EACCES);
     // In transparent mode the brokered calls and the address-carrying ones are left to the default
-    // action (the broker), whatever the preset or the profile's `syscalls.allow` say.
-    auto skipped = [transparent](const char* name) {
+    // action (the broker), whatever the preset or the profile's `syscalls.allow` say; in library mode
+    // sendto gets the rules of library_rules alone, unless the profile lets datagrams go anywhere.
+    const bool guarded_sendto = !transparent && datagram_reach == policy::DatagramReach::peer;
+    auto skipped = [transparent, guarded_sendto](const char* name) {
+        if (guarded_sendto && std::strcmp(name, "sendto") == 0) return true;
         return transparent && (listed(kBrokered, name) || listed(kAddressCarrying, name));
     };
     for (const char* name : kAllowed)
@@ -304,16 +354,9 @@ int build(void* ctx, const policy::SyscallRules& rules, bool exec, bool transpar
             !(transparent && std::strcmp(name, "socket") == 0))
             if (const int rc = add(ctx, eacces, name); rc != 0) return rc;
 
-    if (transparent) {
-        if (const int rc = transparent_rules(ctx); rc != 0) return rc;
-    } else {
-        // Opening: read-only by itself (Landlock narrows where); anything else goes to the broker,
-        // which answers EACCES (is_quiet_refusal).
-        const scmp_arg_cmp open_flags = SCMP_A1(SCMP_CMP_MASKED_EQ, ~kReadOnlyOpenFlags, 0);
-        const scmp_arg_cmp openat_flags = SCMP_A2(SCMP_CMP_MASKED_EQ, ~kReadOnlyOpenFlags, 0);
-        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "open", 1, &open_flags); rc != 0) return rc;
-        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "openat", 1, &openat_flags); rc != 0) return rc;
-    }
+    if (const int rc = transparent ? transparent_rules(ctx) : library_rules(ctx, rules, datagram_reach);
+        rc != 0)
+        return rc;
 
     // Threads and fork, never new namespaces. clone3 hides its flags in memory a filter cannot read,
     // so it reports ENOSYS and the C library falls back to clone.
@@ -321,18 +364,7 @@ int build(void* ctx, const policy::SyscallRules& rules, bool exec, bool transpar
     if (const int rc = add(ctx, SCMP_ACT_ALLOW, "clone", 1, &no_namespaces); rc != 0) return rc;
     if (const int rc = add(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3"); rc != 0) return rc;
 
-    // Unix socket pairs of connected types only: the library makes one per process to attach to the
-    // broker. A datagram pair is refused (EACCES, as any socket): its sendmsg could name any unix
-    // datagram socket the worker's uid may write to, such as /dev/log.
-    for (const int type : {SOCK_STREAM, SOCK_SEQPACKET}) {
-        const scmp_arg_cmp connected[] = {SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
-                                          SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, static_cast<std::uint64_t>(type))};
-        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "socketpair", 2, connected); rc != 0) return rc;
-    }
-    const scmp_arg_cmp datagram[] = {
-        SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
-        SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, static_cast<std::uint64_t>(SOCK_DGRAM))};
-    if (const int rc = add(ctx, SCMP_ACT_ERRNO(EACCES), "socketpair", 2, datagram); rc != 0) return rc;
+    if (const int rc = socketpair_rules(ctx); rc != 0) return rc;
 
     // ioctl on held descriptors, but never pushing input into a terminal the worker shares with its
     // user (TIOCSTI) or the console's TIOCLINUX tricks. The command is 32 bits: higher bits go to the
@@ -404,7 +436,7 @@ int load_wait_killable(void* ctx, unique_fd& listener) noexcept {
 }  // namespace
 
 FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, FilterAction action,
-                                bool transparent) noexcept {
+                                bool transparent, policy::DatagramReach datagram_reach) noexcept {
     FilterResult result;
     auto failed = [&result](int error, const char* what) {
         result.error = error;
@@ -421,7 +453,9 @@ FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, Fi
     if (seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, foreign) != 0 ||
         seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 1) != 0)
         return failed(EINVAL, "seccomp_attr_set");
-    if (const int rc = build(ctx.get(), rules, exec, transparent && action == FilterAction::notify); rc != 0)
+    if (const int rc =
+            build(ctx.get(), rules, exec, transparent && action == FilterAction::notify, datagram_reach);
+        rc != 0)
         return failed(-rc, "seccomp_rule_add");
     if (action == FilterAction::kill)
         if (const int rc = refuse_without_broker(ctx.get()); rc != 0) return failed(-rc, "seccomp_rule_add");

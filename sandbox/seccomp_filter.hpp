@@ -29,9 +29,11 @@ struct FilterResult {
 // exec: whether execve stays allowed after the first exec (exec = true in the profile); without it
 // execve goes to the default action, which lets the broker allow exactly the worker's first exec.
 // transparent (notify only): every open, path call, connect, bind and listen reaches the broker,
-// which performs it (broker/transparent.hpp); stream sockets may be created, datagram ones not.
-[[nodiscard]] FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec,
-                                              FilterAction action, bool transparent = false) noexcept;
+// which performs it (broker/transparent.hpp); TCP and unix stream sockets may be created, datagram
+// ones not. datagram_reach (library mode): under `peer`, sendto with an address fails with EACCES.
+[[nodiscard]] FilterResult load_worker_filter(
+    const policy::SyscallRules& rules, bool exec, FilterAction action, bool transparent = false,
+    policy::DatagramReach datagram_reach = policy::DatagramReach::peer) noexcept;
 
 // Whether a notified call was made through another ABI than the filter's (i386 `int 0x80`, x32): its
 // number means another call than the native one of the same number, so it must never be answered as

@@ -158,7 +158,8 @@ struct ChildPlan {
     if (landlock.error != 0)
         fail(report, landlock.program_unreachable ? stage_exec : stage_landlock, landlock.error);
     // 7. seccomp, last: it forbids much of what the steps above use. The listener goes to the broker.
-    FilterResult filter = load_worker_filter(c.syscalls, c.exec, FilterAction::notify, spec.transparent);
+    FilterResult filter =
+        load_worker_filter(c.syscalls, c.exec, FilterAction::notify, spec.transparent, c.datagram_reach);
     if (filter.error != 0) fail(report, stage_seccomp, filter.error);
     send_report(report, {stage_ready, 0, landlock.abi}, filter.notify.get());
     filter.notify.reset();

@@ -91,6 +91,7 @@ TEST_F(Sockets, AllowedAndDeniedAcrossFamilies) {
     ::mkdir((dir / "listen").c_str(), 0755);
     const std::string e = std::to_string(echo_port), u = std::to_string(udp_port), c = std::to_string(closed);
 
+    // udp: rules need the profile to acknowledge that a UDP socket can send anywhere.
     const std::string policy =
         "version = 1\n[profile.default]\n"
         "connect = [" +
@@ -102,7 +103,7 @@ TEST_F(Sockets, AllowedAndDeniedAcrossFamilies) {
               "unix:@" + abstract("listen")}) +
         "]\n"
         "deny = [\"" +
-        dir / "listen/denied.sock" + "\"]\n";
+        dir / "listen/denied.sock" + "\"]\ndatagram_reach = \"any\"\n";
     const Outcome o = run_worker(dir, policy,
                                  {{"connect", "tcp:127.0.0.1:" + e},
                                   {"connect", "tcp:127.0.0.1:1"},
@@ -241,8 +242,8 @@ TEST_F(Sockets, UdpRoundTripsBothWays) {
     int port = 0;
     Server udp(udp_socket(port), Server::Mode::echo);
     const std::string policy =
-        "version = 1\n[profile.default]\nconnect = [\"udp:127.0.0.1:" + std::to_string(port) +
-        "\"]\nlisten = [\"udp:127.0.0.1:0\"]\n";
+        "version = 1\n[profile.default]\ndatagram_reach = \"any\"\nconnect = [\"udp:127.0.0.1:" +
+        std::to_string(port) + "\"]\nlisten = [\"udp:127.0.0.1:0\"]\n";
     write_file(dir / "policy.toml", policy);
     std::vector<std::string> argv{fdbroker_bin(), "run", "--policy", dir / "policy.toml", "--"};
     const auto w = worker_argv({{"echo-through", "udp:127.0.0.1:" + std::to_string(port), "ping"},

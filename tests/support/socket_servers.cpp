@@ -257,6 +257,22 @@ void Server::serve_stream(int conn) {
         [[maybe_unused]] ssize_t n = ::send(conn, answer.data(), answer.size(), MSG_NOSIGNAL);
         return;
     }
+    if (mode_ == Mode::peer_ids) {
+        ucred peer{};
+        socklen_t len = sizeof peer;
+        gid_t groups[64];
+        socklen_t groups_len = sizeof groups;
+        std::string answer = "?";
+        if (::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 &&
+            ::getsockopt(conn, SOL_SOCKET, SO_PEERGROUPS, groups, &groups_len) == 0) {
+            answer = "uid=" + std::to_string(peer.uid) + " gid=" + std::to_string(peer.gid) + " groups=";
+            for (std::size_t i = 0; i < groups_len / sizeof(gid_t); ++i)
+                answer += (i == 0 ? "" : ",") + std::to_string(groups[i]);
+        }
+        static_cast<void>(read_to_end(conn));
+        [[maybe_unused]] ssize_t n = ::send(conn, answer.data(), answer.size(), MSG_NOSIGNAL);
+        return;
+    }
     if (mode_ == Mode::greet) {
         [[maybe_unused]] ssize_t n = ::send(conn, &greeting_, 1, MSG_NOSIGNAL);
         return;

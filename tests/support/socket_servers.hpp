@@ -49,10 +49,11 @@ class Unanswering {
 // Serves a listening stream socket (or a bound datagram socket) on its own thread until destroyed.
 // echo: answers each client (stream: a connection, read to its end; datagram: one datagram) with
 // "echo:" + what it sent. greet: sends each connection one byte and closes it. peer_uid: answers each
-// connection with the uid the kernel reports for its peer (SO_PEERCRED), as "uid=N".
+// connection with the uid the kernel reports for its peer (SO_PEERCRED), as "uid=N". peer_ids: with
+// its uid, gid and supplementary groups (SO_PEERGROUPS), as "uid=N gid=N groups=A,B".
 class Server {
   public:
-    enum class Mode { echo, greet, peer_uid };
+    enum class Mode { echo, greet, peer_uid, peer_ids };
     Server(unique_fd socket, Mode mode, char greeting = '\0');
     ~Server();
     Server(const Server&) = delete;

@@ -13,6 +13,8 @@
 //   connect-race ADDR N EXPECT    connects N times; each server greets with one byte, which must be
 //                                 EXPECT's first byte
 //   netns                         the worker's network namespace (/proc/self/ns/net)
+//   sendto ADDR PORT              connects to ADDR, then sends one byte with sendto naming 127.0.0.1:PORT
+//                                 and one with send; prints both outcomes ("ok" or an errno name)
 #include "support/worker_sockets.hpp"
 
 #include <fcntl.h>
@@ -23,6 +25,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -185,6 +188,23 @@ void connect_race(const std::string& address, int count, char expect) {
                 wrong);
 }
 
+// A socket the worker holds, aimed elsewhere with sendto's address: the filter must refuse the address
+// (a datagram socket would deliver to it), while a plain send still works.
+void sendto_elsewhere(const std::string& address, int port) {
+    const unique_fd sock(fdbroker_connect(address.c_str()));
+    if (!sock) return print_errno(errno);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(static_cast<std::uint16_t>(port));
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const ssize_t aimed =
+        ::sendto(sock.get(), "x", 1, MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+    const int aimed_errno = errno;
+    const ssize_t plain = ::send(sock.get(), "y", 1, MSG_NOSIGNAL);
+    std::printf("%s %s\n", aimed == 1 ? "ok" : errno_name(aimed_errno),
+                plain == 1 ? "ok" : errno_name(errno));
+}
+
 void netns() {
     char buf[64];
     const ssize_t n = ::readlink("/proc/self/ns/net", buf, sizeof buf);
@@ -213,6 +233,8 @@ bool run_socket_command(const std::vector<std::string>& a) {
         connect_race(arg(1), std::atoi(arg(2).c_str()), arg(3).empty() ? '\0' : arg(3)[0]);
     } else if (cmd == "netns") {
         netns();
+    } else if (cmd == "sendto") {
+        sendto_elsewhere(arg(1), std::atoi(arg(2).c_str()));
     } else {
         return false;
     }

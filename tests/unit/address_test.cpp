@@ -197,6 +197,38 @@ TEST(AddressMatch, Ipv4MappedIpv6IsJudgedAsTheIpv4AddressItReaches) {
     EXPECT_FALSE(covers("tcp:[::/80]:6379", "tcp:[::ffff:127.0.0.1]:6379"));
 }
 
+// A connect to an unspecified address reaches the local host (the kernel's choice), so it is judged as
+// the loopback address it reaches; the IPv4-mapped form composes with the IPv4 judgement.
+TEST(AddressMatch, AnUnspecifiedConnectTargetIsTheLoopbackItReaches) {
+    const auto reached = [](std::string_view request) {
+        SocketAddress a;
+        EXPECT_TRUE(parse_socket_address(request, a)) << request;
+        const bool changed = reach_unspecified_as_loopback(a);
+        return std::string(changed ? "" : "same ") + std::string(InetText(a).view());
+    };
+    EXPECT_EQ(reached("tcp:0.0.0.0:80"), "tcp:127.0.0.1:80");
+    EXPECT_EQ(reached("udp:0.0.0.0:53"), "udp:127.0.0.1:53");
+    EXPECT_EQ(reached("tcp:[::]:80"), "tcp:[::1]:80");
+    EXPECT_EQ(reached("tcp:[0:0:0:0:0:0:0:0]:1"), "tcp:[::1]:1");
+    EXPECT_EQ(reached("tcp:[::ffff:0.0.0.0]:80"), "tcp:[::ffff:127.0.0.1]:80");
+    EXPECT_EQ(reached("tcp:10.9.9.9:80"), "same tcp:10.9.9.9:80");
+    EXPECT_EQ(reached("tcp:[::ffff:10.0.0.1]:80"), "same tcp:[::ffff:10.0.0.1]:80");
+    EXPECT_EQ(reached("tcp:[::2]:80"), "same tcp:[::2]:80");
+    EXPECT_EQ(reached("tcp:[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535"),
+              "same tcp:[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
+    SocketAddress unix_address;
+    ASSERT_TRUE(parse_socket_address("unix:@x", unix_address));
+    EXPECT_FALSE(reach_unspecified_as_loopback(unix_address));
+
+    SocketAddress mapped;
+    ASSERT_TRUE(parse_socket_address("tcp:[::ffff:0.0.0.0]:80", mapped));
+    ASSERT_TRUE(reach_unspecified_as_loopback(mapped));
+    EXPECT_TRUE(rule("tcp:127.0.0.1:80")->matches(mapped));
+    EXPECT_TRUE(rule("tcp:127.0.0.0/8:80")->matches(mapped));
+    EXPECT_FALSE(rule("tcp:[::/0]:80")->matches(mapped));
+    EXPECT_FALSE(rule("tcp:10.9.9.9:80")->matches(mapped));
+}
+
 TEST(AddressMatch, AbstractNamesMatchExactly) {
     EXPECT_TRUE(covers("unix:@app", "unix:@app"));
     EXPECT_FALSE(covers("unix:@app", "unix:@app2"));
@@ -348,6 +380,56 @@ TEST(AddressRule, ListenTablesSetUpAUnixSocketFile) {
     EXPECT_FALSE(p.listen_rules()[4].file.uid);
 }
 
+TEST(AddressRule, DualStackOnlyForTheIpv6AnyAddress) {
+    const LoadResult result = Policy::load_string(
+        "version = 1\n[profile.p]\n"
+        "listen = [\"tcp:[::]:80\", { address = \"tcp:[::]:443\", dual_stack = true },\n"
+        "  { address = \"tcp:[::]:8000-8100\", dual_stack = false }]\n",
+        "p.toml");
+    const Profile& p = loaded(result);
+    ASSERT_EQ(p.listen_rules().size(), 3U);
+    EXPECT_FALSE(p.listen_rules()[0].dual_stack);
+    EXPECT_TRUE(p.listen_rules()[1].dual_stack);
+    EXPECT_FALSE(p.listen_rules()[2].dual_stack);
+    const std::string only =
+        "'dual_stack' applies only to the IPv6 any-address (tcp:[::]:PORT or udp:[::]:PORT): only a socket "
+        "bound there can also accept IPv4 clients";
+    EXPECT_EQ(
+        errors("version = 1\n[profile.p]\n"
+               "listen = [{ address = \"tcp:0.0.0.0:80\", dual_stack = true },\n"
+               "  { address = \"tcp:[::1]:80\", dual_stack = true },\n"
+               "  { address = \"tcp:[::/0]:80\", dual_stack = true },\n"
+               "  { address = \"unix:/run/s\", dual_stack = true },\n"
+               "  { address = \"tcp:[::]:80\", dual_stack = \"yes\" }]\n"),
+        (Lines{"p.toml:3:54: error: " + only, "p.toml:4:44: error: " + only, "p.toml:5:45: error: " + only,
+               "p.toml:6:43: error: " + only, "p.toml:7:43: error: 'dual_stack' must be true or false"}));
+}
+
+TEST(AddressRule, UdpRulesNeedTheProfileToAcknowledgeTheirReach) {
+    const std::string why =
+        " is a UDP socket, which can send datagrams to any address, not only this one; to grant it "
+        "anyway, set datagram_reach = \"any\" in profile 'p'";
+    EXPECT_EQ(errors("version = 1\n[profile.p]\nconnect = [\"tcp:1.2.3.4:5\", \"udp:10.0.0.5:53\"]\n"
+                     "listen = [\"udp:0.0.0.0:5353\"]\n"),
+              (Lines{"p.toml:3:30: error: 'connect' address 'udp:10.0.0.5:53'" + why,
+                     "p.toml:4:12: error: 'listen' address 'udp:0.0.0.0:5353'" + why}));
+    EXPECT_EQ(
+        errors("version = 1\n[profile.p]\ndatagram_reach = \"peer\"\nconnect = [\"udp:10.0.0.5:53\"]\n"),
+        (Lines{"p.toml:4:13: error: 'connect' address 'udp:10.0.0.5:53'" + why}));
+    // A bad value is reported once, not again for every rule that needed it.
+    EXPECT_EQ(
+        errors("version = 1\n[profile.p]\ndatagram_reach = \"all\"\nconnect = [\"udp:10.0.0.5:53\"]\n"),
+        (Lines{"p.toml:3:18: error: 'datagram_reach' must be \"peer\" (the default: datagram sockets are "
+               "not granted) or \"any\" (udp: rules and unix datagram servers are granted, and may send "
+               "to any address)"}));
+    const LoadResult any = Policy::load_string(
+        "version = 1\n[profile.p]\nconnect = [\"udp:10.0.0.5:53\"]\ndatagram_reach = \"any\"\n", "p.toml");
+    EXPECT_EQ(loaded(any).datagram_reach(), DatagramReach::any);
+    EXPECT_EQ(loaded(any).confinement().datagram_reach, DatagramReach::any);
+    const LoadResult plain = Policy::load_string("version = 1\n[profile.p]\n", "p.toml");
+    EXPECT_EQ(loaded(plain).datagram_reach(), DatagramReach::peer);
+}
+
 TEST(AddressRule, BadListenTables) {
     EXPECT_EQ(
         errors("version = 1\n[profile.p]\n"
@@ -364,8 +446,9 @@ TEST(AddressRule, BadListenTables) {
             "p.toml:5:33: error: 'mode' must be permission bits in octal, from \"0000\" to \"0777\": a "
             "string "
             "such as \"0660\" or an octal integer such as 0o660",
-            "p.toml:5:41: error: unknown key 'owner' in a 'listen' table (expected 'address', 'mode', 'user' "
-            "or 'group')",
+            "p.toml:5:41: error: unknown key 'owner' in a 'listen' table (expected 'address', 'mode', "
+            "'user', "
+            "'group' or 'dual_stack')",
             "p.toml:6:33: error: 'mode' must be permission bits in octal, from \"0000\" to \"0777\": a "
             "string "
             "such as \"0660\" or an octal integer such as 0o660",

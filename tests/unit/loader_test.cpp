@@ -363,10 +363,11 @@ TEST(Errors, SocketRules) {
                "'address')"}));
     const auto loaded = load_profile(
         "version = 1\n[profile.p]\nlisten = [\"udp:[::1]:53\", \"unix:@bus\"]\nconnect = "
-        "[\"unix:/run/x\"]\n");
+        "[\"unix:/run/x\"]\ndatagram_reach = \"any\"\n");
     ASSERT_NE(loaded.profile, nullptr);
     EXPECT_EQ(loaded.profile->listen_rules().size(), 2U);
     EXPECT_EQ(loaded.profile->connect_rules()[0].line, 4U);
+    EXPECT_EQ(loaded.profile->datagram_reach(), DatagramReach::any);
 }
 
 TEST(Errors, PatternErrorsPointAtTheOffendingCharacter) {

@@ -98,7 +98,9 @@ TEST(BrokerNeeds, ListeningBelow1024) {
     EXPECT_FALSE(load("version = 1\n[profile.p]\nlisten = [\"tcp:0.0.0.0:8080\", \"unix:/run/a.sock\"]\n")
                      ->listens_below_1024());
     EXPECT_TRUE(load("version = 1\n[profile.p]\nlisten = [\"tcp:0.0.0.0:443\"]\n")->listens_below_1024());
-    EXPECT_TRUE(load("version = 1\n[profile.p]\nlisten = [\"udp:[::]:1000-2000\"]\n")->listens_below_1024());
+    EXPECT_TRUE(
+        load("version = 1\n[profile.p]\ndatagram_reach = \"any\"\nlisten = [\"udp:[::]:1000-2000\"]\n")
+            ->listens_below_1024());
     EXPECT_TRUE(load("version = 1\n[profile.p]\nlisten = [\"tcp:127.0.0.1:*\"]\n")->listens_below_1024());
     EXPECT_FALSE(load("version = 1\n[profile.p]\nconnect = [\"tcp:127.0.0.1:80\"]\n")->listens_below_1024());
 }

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -154,25 +155,106 @@ TEST_F(SocketOpsTest, UnixListenersAndWhatTheyLeaveBehind) {
     EXPECT_EQ(r.verdict.error, 0);
 }
 
+// A unix socket of the given type bound at `path` (listening, for a connected type).
+unique_fd unix_server(const std::string& path, int type) {
+    unique_fd server(::socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    path.copy(sa.sun_path, sizeof sa.sun_path - 1);
+    EXPECT_EQ(::bind(server.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << path;
+    if (type != SOCK_DGRAM) {
+        EXPECT_EQ(::listen(server.get(), 1), 0);
+    }
+    return server;
+}
+
+int socket_type(int fd) {
+    int type = 0;
+    socklen_t len = sizeof type;
+    return ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 ? type : -1;
+}
+
 TEST_F(SocketOpsTest, AUnixConnectTakesTheServersSocketType) {
     SocketOps ops(*profile_, std::nullopt);
-    for (const int type : {SOCK_DGRAM, SOCK_SEQPACKET}) {
-        const std::string path = dir_ / (type == SOCK_DGRAM ? "dgram.sock" : "seqpacket.sock");
-        const unique_fd server(::socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
-        sockaddr_un sa{};
-        sa.sun_family = AF_UNIX;
-        path.copy(sa.sun_path, sizeof sa.sun_path - 1);
-        ASSERT_EQ(::bind(server.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-        if (type == SOCK_SEQPACKET) {
-            ASSERT_EQ(::listen(server.get(), 1), 0);
-        }
-        const SocketResult r = ops.connect("unix:" + path);
-        ASSERT_EQ(r.verdict.error, 0) << path;
-        int got = 0;
-        socklen_t len = sizeof got;
-        ASSERT_EQ(::getsockopt(r.fd.get(), SOL_SOCKET, SO_TYPE, &got, &len), 0);
-        EXPECT_EQ(got, type) << path;
+    const unique_fd seqpacket = unix_server(dir_ / "seqpacket.sock", SOCK_SEQPACKET);
+    const SocketResult r = ops.connect("unix:" + dir_ / "seqpacket.sock");
+    ASSERT_EQ(r.verdict.error, 0);
+    EXPECT_EQ(socket_type(r.fd.get()), SOCK_SEQPACKET);
+}
+
+// A datagram socket can send to any other by name, whatever it is connected to: a unix connect rule
+// whose server is one grants it only when the profile says datagram_reach = "any".
+TEST_F(SocketOpsTest, AUnixDatagramServerNeedsTheProfilesAcknowledgement) {
+    const unique_fd dgram = unix_server(dir_ / "dgram.sock", SOCK_DGRAM);
+    SocketOps ops(*profile_, std::nullopt);
+    SocketResult r = ops.connect("unix:" + dir_ / "dgram.sock");
+    EXPECT_EQ(r.verdict.error, EACCES);
+    EXPECT_FALSE(r.verdict.allowed);
+    EXPECT_EQ(r.verdict.rule, &profile_->connect_rules()[2]);  // named in the audit line
+    EXPECT_FALSE(r.fd);
+
+    const auto any = load(
+        "version = 1\n[profile.p]\ndatagram_reach = \"any\"\nconnect = [\"unix:" + dir_ / "*.sock" + "\"]\n");
+    ASSERT_TRUE(any);
+    SocketOps any_ops(*any->profile("p"), std::nullopt);
+    r = any_ops.connect("unix:" + dir_ / "dgram.sock");
+    ASSERT_EQ(r.verdict.error, 0);
+    EXPECT_TRUE(r.verdict.allowed);
+    EXPECT_EQ(socket_type(r.fd.get()), SOCK_DGRAM);
+}
+
+TEST(SocketOps, AConnectToTheAnyAddressIsJudgedAsTheLoopbackItReaches) {
+    int port = 0;
+    const test::Server local(test::tcp_listener("127.0.0.1", 4, port), test::Server::Mode::echo);
+    const std::string p = std::to_string(port);
+    const auto remote_only = load("version = 1\n[profile.p]\nconnect = [\"tcp:10.9.9.9:" + p +
+                                  "\", \"tcp:0.0.0.0:" + p + "\", \"tcp:[::]:" + p + "\"]\n");
+    ASSERT_TRUE(remote_only);
+    SocketOps ops(*remote_only->profile("p"), std::nullopt);
+    for (const std::string& any : {"tcp:0.0.0.0:" + p, "tcp:[::]:" + p, "tcp:[::ffff:0.0.0.0]:" + p}) {
+        const SocketResult r = ops.connect(any);
+        EXPECT_EQ(r.verdict.error, EACCES) << any;
+        EXPECT_FALSE(r.fd) << any;
+        ASSERT_TRUE(r.verdict.reached) << any;
     }
+    EXPECT_EQ(ops.connect("tcp:0.0.0.0:" + p).verdict.reached->view(), "tcp:127.0.0.1:" + p);
+    EXPECT_EQ(ops.connect("tcp:[::]:" + p).verdict.reached->view(), "tcp:[::1]:" + p);
+
+    const auto local_rule = load("version = 1\n[profile.p]\nconnect = [\"tcp:127.0.0.1:" + p + "\"]\n");
+    ASSERT_TRUE(local_rule);
+    SocketOps local_ops(*local_rule->profile("p"), std::nullopt);
+    const SocketResult r = local_ops.connect("tcp:0.0.0.0:" + p);
+    EXPECT_TRUE(r.verdict.allowed);
+    EXPECT_EQ(settle(r), 0);
+    EXPECT_FALSE(local_ops.connect("tcp:127.0.0.1:" + p).verdict.reached);
+}
+
+int v6only(int fd) {
+    int value = -1;
+    socklen_t len = sizeof value;
+    return ::getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &value, &len) == 0 ? value : -1;
+}
+
+TEST(SocketOps, IPv6ListenersAreIPv6OnlyUnlessTheRuleSaysDualStack) {
+    if (test::read_file("/proc/net/if_inet6").empty()) GTEST_SKIP() << "no IPv6 on this machine";
+    const auto policy = load(
+        "version = 1\n[profile.p]\ndatagram_reach = \"any\"\n"
+        "listen = [\"tcp:[::1]:0\", \"udp:[::1]:0\", { address = \"tcp:[::]:0\", dual_stack = true },\n"
+        "  \"tcp:127.0.0.1:0\"]\n");
+    ASSERT_TRUE(policy);
+    SocketOps ops(*policy->profile("p"), std::nullopt);
+    for (const char* address : {"tcp:[::1]:0", "udp:[::1]:0"}) {
+        const SocketResult r = ops.listen(address, 1);
+        ASSERT_EQ(r.verdict.error, 0) << address;
+        EXPECT_EQ(v6only(r.fd.get()), 1) << address;
+    }
+    const SocketResult dual = ops.listen("tcp:[::]:0", 1);
+    ASSERT_EQ(dual.verdict.error, 0);
+    EXPECT_EQ(v6only(dual.fd.get()), 0);
+    // An IPv4-mapped address is IPv4, granted by an IPv4 rule: its socket must take IPv4.
+    const SocketResult mapped = ops.listen("tcp:[::ffff:127.0.0.1]:0", 1);
+    ASSERT_EQ(mapped.verdict.error, 0);
+    EXPECT_EQ(v6only(mapped.fd.get()), 0);
 }
 
 TEST_F(SocketOpsTest, AUnixConnectReachesOnlyASocket) {
