@@ -80,11 +80,16 @@ void PoolWorker::start() noexcept {
         const sandbox::Identity identity =
             sandbox::Identity::for_worker(profile->uid(), profile->gid(), note);
         if (!note.empty()) log("[%s/%u] %s", profile_.c_str(), instance_, note.c_str());
+        // A cgroup per run: the last one's processes may still be on their way out.
+        const std::string cgroup =
+            profile_ + "-" + std::to_string(instance_) + "-" + std::to_string(++generation_);
+        const unique_fd cgroup_fd = host_.containment().cgroup_for(cgroup);
         sandbox::Spawned worker = sandbox::spawn({.argv = profile->pool().command,
                                                   .channel = worker_end.get(),
                                                   .identity = identity,
                                                   .confinement = profile->confinement(),
-                                                  .output = out_write.get()});
+                                                  .output = out_write.get(),
+                                                  .cgroup = cgroup_fd ? cgroup_fd.get() : -1});
         if (worker.pid < 0) {
             log("[%s/%u] cannot start %s: %s", profile_.c_str(), instance_,
                 profile->pool().command.front().c_str(), worker.error.c_str());
@@ -92,6 +97,7 @@ void PoolWorker::start() noexcept {
         }
         pid_ = worker.pid;
         pidfd_ = std::move(worker.pidfd);
+        cgroup_ = cgroup_fd ? cgroup : std::string();
         spawned_with_ = policy;
         started_at_ = std::chrono::steady_clock::now();
 
@@ -129,6 +135,9 @@ void PoolWorker::exited(int status) noexcept {
         describe_status(status).c_str());
     pid_ = -1;
     pidfd_.reset();
+    // Nothing the worker started outlives it.
+    if (!cgroup_.empty()) host_.containment().end(cgroup_);
+    cgroup_.clear();
     if (supervisor_) supervisor_->stop();
     retired_supervisor_ = std::move(supervisor_);
     retired_policy_ = std::move(spawned_with_);

@@ -16,6 +16,7 @@
 #include "broker/supervisor.hpp"
 #include "fdbroker/unique_fd.hpp"
 #include "policy/policy.hpp"
+#include "sandbox/containment.hpp"
 
 namespace fdbroker::broker {
 
@@ -30,6 +31,8 @@ class PoolHost {
     // The broker that serves `profile` for workers whose files belong to `owner`; null on failure.
     [[nodiscard]] virtual Broker* broker_for(const policy::Profile& profile,
                                              std::optional<Owner> owner) noexcept = 0;
+    // Where workers are spawned, and their descendants ended with them.
+    [[nodiscard]] virtual sandbox::Containment& containment() noexcept = 0;
 
   protected:
     ~PoolHost() = default;
@@ -91,6 +94,8 @@ class PoolWorker {
     RestartTimer timer_;
     std::chrono::milliseconds backoff_;
     std::chrono::steady_clock::time_point started_at_;
+    std::string cgroup_;            // the running worker's cgroup (Containment::cgroup_for), if any
+    std::uint32_t generation_ = 0;  // starts so far: each run gets a cgroup of its own
     bool stopping_ = false;
 };
 

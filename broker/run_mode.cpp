@@ -21,6 +21,7 @@
 #include "broker/tenants.hpp"
 #include "broker/transparent.hpp"
 #include "proto/channel.hpp"
+#include "sandbox/containment.hpp"
 #include "sandbox/landlock.hpp"
 #include "sandbox/limits.hpp"
 #include "sandbox/self_confine.hpp"
@@ -135,16 +136,29 @@ int run(const RunOptions& options) {
     std::string note;
     const sandbox::Identity identity = sandbox::Identity::for_worker(profile->uid(), profile->gid(), note);
     if (!note.empty()) log("%s", note.c_str());
+    // Everything the worker starts is ended with it (sandbox/containment.hpp).
+    note.clear();
+    const std::unique_ptr<sandbox::Containment> containment = sandbox::Containment::create(note);
+    if (!note.empty()) log("%s", note.c_str());
+    unique_fd cgroup = containment->cgroup_for("worker");
     sandbox::Spawned worker = sandbox::spawn({.argv = options.argv,
                                               .channel = worker_end.get(),
                                               .identity = identity,
                                               .confinement = profile->confinement(),
-                                              .transparent = options.transparent});
+                                              .transparent = options.transparent,
+                                              .cgroup = cgroup ? cgroup.get() : -1,
+                                              .die_with_broker = true});
     if (worker.pid < 0) {
         log("%s: %s", options.argv.front().c_str(), worker.error.c_str());
         return worker.exit_code;
     }
     worker_end.reset();
+    cgroup.reset();
+    // Whatever ends the run from here ends the worker and everything it started with it.
+    auto end_tree = [&] {
+        ::syscall(SYS_pidfd_send_signal, worker.pidfd.get(), SIGKILL, nullptr, 0);
+        containment->end_all();
+    };
 
     EventLoop loop;
     Signals signals(worker.pid, worker.pidfd.get());
@@ -166,7 +180,7 @@ int run(const RunOptions& options) {
             : nullptr;
     if (failed) {
         log("%s: %s", failed, std::strerror(errno));
-        ::syscall(SYS_pidfd_send_signal, worker.pidfd.get(), SIGKILL, nullptr, 0);
+        end_tree();
         return kSetupFailed;
     }
 
@@ -177,7 +191,7 @@ int run(const RunOptions& options) {
                                  .reads_worker_memory = options.transparent});
     if (confined.error != 0) {
         log("%s: %s", confined.step.c_str(), std::strerror(confined.error));
-        ::syscall(SYS_pidfd_send_signal, worker.pidfd.get(), SIGKILL, nullptr, 0);
+        end_tree();
         return kSetupFailed;
     }
     if (!confined.missing.empty())
@@ -195,6 +209,7 @@ int run(const RunOptions& options) {
     };
     // The worker is gone but a request is still stuck in a file system: finish without waiting for it.
     hooks.abandon = [&] {
+        end_tree();
         flush_log_limits(/*force=*/true);
         ::_exit(exit_code());
     };
@@ -202,9 +217,12 @@ int run(const RunOptions& options) {
         log("cannot start the watchdog thread: a stuck file system would stall the broker");
     if (!loop.run(std::move(hooks))) {
         log("event loop: %s", std::strerror(errno));
-        ::syscall(SYS_pidfd_send_signal, worker.pidfd.get(), SIGKILL, nullptr, 0);
+        end_tree();
         return kSetupFailed;
     }
+    // The worker has exited: nothing it started may outlive it (a process left behind could take the
+    // terminal and read what the user types next).
+    end_tree();
     flush_log_limits(/*force=*/true);
     return exit_code();
 }

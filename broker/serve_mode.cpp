@@ -51,6 +51,7 @@ class Server final : public PoolHost, public EventHandler {
     EventLoop& loop() noexcept override { return loop_; }
     std::shared_ptr<const policy::Policy> policy() const noexcept override { return policy_; }
     Broker* broker_for(const policy::Profile& profile, std::optional<Owner> owner) noexcept override;
+    sandbox::Containment& containment() noexcept override { return *containment_; }
     void on_event(std::uint32_t) noexcept override;  // the signalfd
 
   private:
@@ -85,6 +86,8 @@ class Server final : public PoolHost, public EventHandler {
     unique_fd signals_;
     sandbox::BrokerNeeds held_{};
     std::vector<Served> served_;
+    // Pool workers' cgroups (none until run() sets them up: the process tree alone).
+    std::unique_ptr<sandbox::Containment> containment_ = std::make_unique<sandbox::Containment>();
     std::vector<std::unique_ptr<PoolWorker>> pool_;
     bool stopping_ = false;
     Clock::time_point stop_started_;
@@ -365,6 +368,11 @@ int Server::run(const ServeOptions& options) {
         return kSetupFailed;
     }
     if (!open_socket(options) || !listener_->start()) return kSetupFailed;
+    if (policy_->has_pools()) {
+        std::string note;
+        containment_ = sandbox::Containment::create(note);
+        if (!note.empty()) log("pools: %s", note.c_str());
+    }
     if (!confine_self()) return kSetupFailed;
     start_pools();
     notify_status("READY=1");
@@ -379,6 +387,7 @@ int Server::run(const ServeOptions& options) {
     };
     // Stopped while a request is still stuck in a file system: exit without waiting for it.
     hooks.abandon = [this] {
+        containment_->end_all();
         for (Served& s : served_)
             s.broker->end_turn();
         flush_log_limits(/*force=*/true);
@@ -390,6 +399,7 @@ int Server::run(const ServeOptions& options) {
     }
     for (Served& s : served_)
         s.broker->end_turn();  // the last audit lines
+    if (!pool_.empty()) containment_->end_all();
     flush_log_limits(/*force=*/true);
     return 0;
 }

@@ -218,6 +218,16 @@ bool load_confinement_setting(std::string_view key, const toml::node& value, Con
             out.on_violation = OnViolation::errno_eperm;
         else
             error(value.source().begin, "'on_violation' must be \"kill\" or \"errno\"");
+    } else if (key == "terminal") {
+        const auto* s = value.as_string();
+        if (s && s->get() == "shared")
+            out.terminal = Terminal::shared;
+        else if (s && s->get() == "job-control")
+            out.terminal = Terminal::job_control;
+        else if (s && s->get() == "detached")
+            out.terminal = Terminal::detached;
+        else
+            error(value.source().begin, "'terminal' must be \"shared\", \"job-control\" or \"detached\"");
     } else if (key == "runtime") {
         load_runtime(value, out.runtime, error);
     } else if (key == "runtime_builtin") {

@@ -40,6 +40,12 @@ enum class OnViolation : std::uint8_t { kill, errno_eperm };
 // names an address.
 enum class DatagramReach : std::uint8_t { peer, any };
 
+// How a worker relates to the terminal it may share with its user (`terminal`): `shared` (it keeps it
+// as its controlling terminal, in the process group fdbroker was started in, but may not make itself
+// the foreground group), `job_control` (it may: for an interactive shell), `detached` (a session of
+// its own: no controlling terminal at all, and no terminal signals).
+enum class Terminal : std::uint8_t { shared, job_control, detached };
+
 struct SyscallRules {
     std::string preset = "default";
     std::vector<std::string> allow;  // names added to the preset's allow-list
@@ -61,6 +67,7 @@ struct Confinement {
     std::vector<std::string> runtime;
     bool runtime_builtin = true;
     DatagramReach datagram_reach = DatagramReach::peer;
+    Terminal terminal = Terminal::shared;
 };
 // The syscall presets a profile (or fdbroker_lockdown) may name.
 [[nodiscard]] inline bool is_syscall_preset(std::string_view name) noexcept {

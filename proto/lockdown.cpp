@@ -16,7 +16,7 @@ extern "C" int fdbroker_lockdown(const char* preset) {
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
     fdbroker::policy::SyscallRules rules;
     const fdbroker::sandbox::FilterResult r =
-        fdbroker::sandbox::load_worker_filter(rules, /*exec=*/false, fdbroker::sandbox::FilterAction::kill);
+        fdbroker::sandbox::load_worker_filter(rules, {.action = fdbroker::sandbox::FilterAction::kill});
     if (r.error != 0) {
         errno = r.error;
         return -1;

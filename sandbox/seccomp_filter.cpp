@@ -332,8 +332,25 @@ int socketpair_rules(void* ctx) {
     return 0;
 }
 
-int build(void* ctx, const policy::SyscallRules& rules, bool exec, bool transparent,
-          policy::DatagramReach datagram_reach) {
+// A worker shares its user's terminal (as its standard streams, and as its controlling terminal unless
+// the profile detaches it): it must not push input into it (TIOCSTI), use the console's tricks
+// (TIOCLINUX), take a terminal as its own (TIOCSCTTY), change its line discipline (TIOCSETD) or send
+// the console's output to it (TIOCCONS); and unless the profile keeps job control, it may not make
+// itself the foreground process group (TIOCSPGRP), which would let it read what the user types next.
+// libseccomp takes one comparison per argument, so each refusal is a rule of its own; exact-value rules
+// take precedence over the masked allow, which the attack suite checks.
+int terminal_rules(void* ctx, policy::Terminal terminal) {
+    std::vector<unsigned long> refused{TIOCSTI, TIOCLINUX, TIOCSCTTY, TIOCSETD, TIOCCONS};
+    if (terminal != policy::Terminal::job_control) refused.push_back(TIOCSPGRP);
+    for (const unsigned long cmd : refused) {
+        const scmp_arg_cmp is = SCMP_A1(SCMP_CMP_EQ, cmd);
+        if (const int rc = add(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, &is); rc != 0) return rc;
+    }
+    return 0;
+}
+
+int build(void* ctx, const policy::SyscallRules& rules, const FilterOptions& options, bool transparent) {
+    const policy::DatagramReach datagram_reach = options.datagram_reach;
     const std::uint32_t eacces = SCMP_ACT_ERRNO(EACCES);
     // In transparent mode the brokered calls and the address-carrying ones are left to the default
     // action (the broker), whatever the preset or the profile's `syscalls.allow` say; in library mode
@@ -366,22 +383,17 @@ int build(void* ctx, const policy::SyscallRules& rules, bool exec, bool transpar
 
     if (const int rc = socketpair_rules(ctx); rc != 0) return rc;
 
-    // ioctl on held descriptors, but never pushing input into a terminal the worker shares with its
-    // user (TIOCSTI) or the console's TIOCLINUX tricks. The command is 32 bits: higher bits go to the
-    // default action. (libseccomp takes one comparison per argument, so the two refusals are rules
-    // of their own; the exact-value rules take precedence, which the attack suite checks.)
+    // ioctl on held descriptors; the command is 32 bits, higher bits go to the default action. The
+    // terminal commands a worker may not use are refused first (terminal_rules).
+    if (const int rc = terminal_rules(ctx, options.terminal); rc != 0) return rc;
     const scmp_arg_cmp ioctl_32bit = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffff00000000ULL, 0);
-    const scmp_arg_cmp sti = SCMP_A1(SCMP_CMP_EQ, TIOCSTI);
-    const scmp_arg_cmp linux_console = SCMP_A1(SCMP_CMP_EQ, TIOCLINUX);
-    if (const int rc = add(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, &sti); rc != 0) return rc;
-    if (const int rc = add(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, &linux_console); rc != 0) return rc;
     if (const int rc = add(ctx, SCMP_ACT_ALLOW, "ioctl", 1, &ioctl_32bit); rc != 0) return rc;
 
     // personality(): querying only.
     const scmp_arg_cmp query = SCMP_A0(SCMP_CMP_EQ, 0xffffffffULL);
     if (const int rc = add(ctx, SCMP_ACT_ALLOW, "personality", 1, &query); rc != 0) return rc;
 
-    if (exec)
+    if (options.exec)
         if (const int rc = add(ctx, SCMP_ACT_ALLOW, "execve"); rc != 0) return rc;
     return 0;
 }
@@ -435,8 +447,9 @@ int load_wait_killable(void* ctx, unique_fd& listener) noexcept {
 
 }  // namespace
 
-FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, FilterAction action,
-                                bool transparent, policy::DatagramReach datagram_reach) noexcept {
+FilterResult load_worker_filter(const policy::SyscallRules& rules, const FilterOptions& options) noexcept {
+    const FilterAction action = options.action;
+    const bool transparent = options.transparent && action == FilterAction::notify;
     FilterResult result;
     auto failed = [&result](int error, const char* what) {
         result.error = error;
@@ -453,9 +466,7 @@ FilterResult load_worker_filter(const policy::SyscallRules& rules, bool exec, Fi
     if (seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, foreign) != 0 ||
         seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 1) != 0)
         return failed(EINVAL, "seccomp_attr_set");
-    if (const int rc =
-            build(ctx.get(), rules, exec, transparent && action == FilterAction::notify, datagram_reach);
-        rc != 0)
+    if (const int rc = build(ctx.get(), rules, options, transparent); rc != 0)
         return failed(-rc, "seccomp_rule_add");
     if (action == FilterAction::kill)
         if (const int rc = refuse_without_broker(ctx.get()); rc != 0) return failed(-rc, "seccomp_rule_add");

@@ -25,15 +25,26 @@ struct FilterResult {
     const char* what = "";  // which step failed
 };
 
+struct FilterOptions {
+    // Whether execve stays allowed after the first exec (exec = true in the profile); without it
+    // execve goes to the default action, which lets the broker allow exactly the worker's first exec.
+    bool exec = false;
+    FilterAction action = FilterAction::notify;
+    // (notify only) Every open, path call, connect, bind and listen reaches the broker, which performs
+    // it (broker/transparent.hpp); TCP and unix stream sockets may be created, datagram ones not.
+    bool transparent = false;
+    // (library mode) Under `peer`, sendto with an address fails with EACCES.
+    policy::DatagramReach datagram_reach = policy::DatagramReach::peer;
+    // Which terminal ioctls are refused (EPERM): pushing input (TIOCSTI), console tricks (TIOCLINUX),
+    // taking a terminal (TIOCSCTTY), changing its line discipline (TIOCSETD) or redirecting the
+    // console (TIOCCONS) always; making a process group the foreground one (TIOCSPGRP) unless the
+    // profile keeps job control.
+    policy::Terminal terminal = policy::Terminal::shared;
+};
+
 // Builds and loads the filter into the calling process (which must have no_new_privs set).
-// exec: whether execve stays allowed after the first exec (exec = true in the profile); without it
-// execve goes to the default action, which lets the broker allow exactly the worker's first exec.
-// transparent (notify only): every open, path call, connect, bind and listen reaches the broker,
-// which performs it (broker/transparent.hpp); TCP and unix stream sockets may be created, datagram
-// ones not. datagram_reach (library mode): under `peer`, sendto with an address fails with EACCES.
-[[nodiscard]] FilterResult load_worker_filter(
-    const policy::SyscallRules& rules, bool exec, FilterAction action, bool transparent = false,
-    policy::DatagramReach datagram_reach = policy::DatagramReach::peer) noexcept;
+[[nodiscard]] FilterResult load_worker_filter(const policy::SyscallRules& rules,
+                                              const FilterOptions& options) noexcept;
 
 // Whether a notified call was made through another ABI than the filter's (i386 `int 0x80`, x32): its
 // number means another call than the native one of the same number, so it must never be answered as

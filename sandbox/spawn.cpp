@@ -44,7 +44,9 @@ enum Stage : int {
     stage_privs,
     stage_landlock,
     stage_seccomp,
-    stage_exec
+    stage_exec,
+    stage_terminal,
+    stage_parent
 };
 
 const char* stage_text(int stage) {
@@ -63,6 +65,10 @@ const char* stage_text(int stage) {
             return "applying the Landlock ruleset";
         case stage_seccomp:
             return "loading the seccomp filter";
+        case stage_terminal:
+            return "detaching the worker from the terminal (setsid)";
+        case stage_parent:
+            return "tying the worker's life to the broker's";
         default:
             return "starting the program";
     }
@@ -119,6 +125,7 @@ int unshare_flags(std::uint8_t namespaces) {
 
 struct ChildPlan {
     const SpawnSpec& spec;
+    pid_t broker;
     const std::string& program;
     const std::vector<std::string>& runtime;
     char** argv;
@@ -141,6 +148,8 @@ struct ChildPlan {
     if (::dup2(channel, kChannelFd) < 0) fail(report, stage_fds, errno);
     if (::syscall(SYS_close_range, kChannelFd + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
         fail(report, stage_fds, errno);
+    // A session of its own: no controlling terminal, so nothing it does reaches the user's.
+    if (c.terminal == policy::Terminal::detached && ::setsid() < 0) fail(report, stage_terminal, errno);
     // 2. Resource limits, while the broker's privileges still allow lowering hard limits freely.
     if (const int err = apply_limits(c.limits); err != 0) fail(report, stage_limits, err);
     // 3. Namespaces (pid was made at clone time: a process cannot enter a new pid namespace itself).
@@ -148,6 +157,14 @@ struct ChildPlan {
         fail(report, stage_namespaces, errno);
     // 4. Identity: needs the privileges it drops, so it comes after everything that needs root.
     if (const int err = spec.identity.apply(); err != 0) fail(report, stage_identity, err);
+    // The worker dies with the broker (after the identity switch, which clears the setting). Only for a
+    // broker whose spawning thread lives as long as it does: the signal follows the thread.
+    if (spec.die_with_broker) {
+        if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(report, stage_parent, errno);
+        // Gone already, and the signal missed? (In a new pid namespace the parent is outside it: 0.)
+        const pid_t parent = ::getppid();
+        if (parent != plan.broker && parent != 0) fail(report, stage_parent, ESRCH);
+    }
     // 5. no_new_privs: nothing exec'd can gain privileges back; also lets an unprivileged process
     //    install Landlock and seccomp.
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(report, stage_privs, errno);
@@ -158,8 +175,11 @@ struct ChildPlan {
     if (landlock.error != 0)
         fail(report, landlock.program_unreachable ? stage_exec : stage_landlock, landlock.error);
     // 7. seccomp, last: it forbids much of what the steps above use. The listener goes to the broker.
-    FilterResult filter =
-        load_worker_filter(c.syscalls, c.exec, FilterAction::notify, spec.transparent, c.datagram_reach);
+    FilterResult filter = load_worker_filter(c.syscalls, {.exec = c.exec,
+                                                          .action = FilterAction::notify,
+                                                          .transparent = spec.transparent,
+                                                          .datagram_reach = c.datagram_reach,
+                                                          .terminal = c.terminal});
     if (filter.error != 0) fail(report, stage_seccomp, filter.error);
     send_report(report, {stage_ready, 0, landlock.abi}, filter.notify.get());
     filter.notify.reset();
@@ -168,11 +188,17 @@ struct ChildPlan {
     fail(report, stage_exec, errno);
 }
 
-pid_t clone_worker(bool new_pid_namespace, int& pidfd) {
+// Clones the worker, into `cgroup` when one is given (so that it and all it starts are in it from
+// their first instruction).
+pid_t clone_worker(bool new_pid_namespace, int cgroup, int& pidfd) {
     clone_args args{};
     args.flags = CLONE_PIDFD | (new_pid_namespace ? CLONE_NEWPID : 0);
     args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
     args.exit_signal = SIGCHLD;
+    if (cgroup >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = static_cast<std::uint64_t>(cgroup);
+    }
     return static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
 }
 
@@ -244,7 +270,7 @@ Spawned spawn(const SpawnSpec& spec) {
     std::vector<std::string> env = worker_environment();
     std::vector<char*> argv = pointers(args);
     std::vector<char*> envp = pointers(env);
-    const ChildPlan plan{spec, program, runtime, argv.data(), envp.data()};
+    const ChildPlan plan{spec, ::getpid(), program, runtime, argv.data(), envp.data()};
 
     int pair[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
@@ -252,7 +278,7 @@ Spawned spawn(const SpawnSpec& spec) {
     unique_fd report(pair[0]), child_end(pair[1]);
 
     int pidfd = -1;
-    const pid_t pid = clone_worker(spec.confinement.namespaces & policy::ns_pid, pidfd);
+    const pid_t pid = clone_worker(spec.confinement.namespaces & policy::ns_pid, spec.cgroup, pidfd);
     if (pid < 0) return fail_early(125, std::string("clone3: ") + std::strerror(errno));
     if (pid == 0) become_worker(plan, child_end.get());
     out.pidfd.reset(pidfd);

@@ -59,8 +59,10 @@ std::set<pid_t> children_of(pid_t parent) {
         if (close == std::string::npos) continue;
         char state = 0;
         int ppid = 0;
+        // The broker's keeper (sandbox/containment.hpp) is a child of the broker, not a pool worker.
+        const bool keeper = line.find("(fdbroker-keeper)") != std::string::npos;
         if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent &&
-            state != 'Z')
+            state != 'Z' && !keeper)
             out.insert(pid);
     }
     ::closedir(proc);

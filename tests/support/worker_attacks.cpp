@@ -3,7 +3,8 @@
 //
 //   direct CALL ARGS...   one raw system call (open, openat, openat2, creat, socket FAMILY, io_uring,
 //                         ptrace PID, process_vm_writev PID, open_by_handle_at, setuid0, capset,
-//                         unshare, mount, bpf, kill PID, tiocsti, exec PATH ARGS..., x32, int80)
+//                         unshare, mount, bpf, kill PID, tiocsti, tiocspgrp, tiocsctty, tiocsetd,
+//                         tioccons, exec PATH ARGS..., x32, int80)
 //   status                the worker's ids, capabilities, no_new_privs and seccomp mode
 //   lockdown [PRESET]     fdbroker_lockdown()
 //   rlimit NAME           soft and hard limit (nofile, as, fsize, nproc, cpu, core)
@@ -94,6 +95,16 @@ void direct(const Args& a) {
     } else if (what == "tiocsti") {
         char c = 'x';
         rc = ::ioctl(0, TIOCSTI, &c);
+    } else if (what == "tiocspgrp") {
+        const pid_t group = ::getpgrp();
+        rc = ::ioctl(0, TIOCSPGRP, &group);
+    } else if (what == "tiocsctty") {
+        rc = ::ioctl(0, TIOCSCTTY, 0);
+    } else if (what == "tiocsetd") {
+        const int discipline = 0;
+        rc = ::ioctl(0, TIOCSETD, &discipline);
+    } else if (what == "tioccons") {
+        rc = ::ioctl(0, TIOCCONS);
     } else if (what == "exec") {
         std::vector<char*> argv;
         for (std::size_t i = 2; i < a.size(); ++i)

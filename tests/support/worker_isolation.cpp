@@ -13,6 +13,10 @@
 //   flood-unread PATH PROCS    PROCS child processes attach four channels each and send open requests
 //                              for PATH on them, never reading a reply, until the broker stops reading
 //                              ("flooding" once all are stuck); they live until this process exits
+//   leftover OUT PIDFILE       leaves a child behind that tries, for 20 s, to make itself the terminal's
+//                              foreground process group and read a line from it, which it writes to OUT
+//                              (opened through the broker beforehand); its pid goes to PIDFILE. Prints
+//                              "left PID".
 //   attach-procs PROCS N       PROCS child processes each try to attach N channels and hold them;
 //                              "ok held=H refused=R" once all have tried; they live until this process
 //                              exits
@@ -21,6 +25,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -124,6 +129,43 @@ bool in_children(int procs, Work&& work) {
     return true;
 }
 
+// The child of `leftover`: what a process left behind on the user's terminal would do, for 20 s.
+[[noreturn]] void steal_terminal(int out) {
+    // Only the terminal on stdin matters: the test's pipes on stdout and stderr must not wait for it.
+    ::close(STDOUT_FILENO);
+    ::close(STDERR_FILENO);
+    // Stopped neither by reading nor by changing the foreground group from the background.
+    ::signal(SIGTTIN, SIG_IGN);
+    ::signal(SIGTTOU, SIG_IGN);
+    const pid_t group = ::getpgrp();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+        ::ioctl(STDIN_FILENO, TIOCSPGRP, &group);
+        pollfd p{STDIN_FILENO, POLLIN, 0};
+        char buf[256];
+        const ssize_t n =
+            ::poll(&p, 1, 1) == 1 && (p.revents & POLLIN) ? ::read(STDIN_FILENO, buf, sizeof buf) : 0;
+        if (n > 0) [[maybe_unused]]
+            ssize_t w = ::write(out, buf, static_cast<std::size_t>(n));
+        else
+            ::usleep(1000);  // nothing to read (or no terminal at all): try again in a moment
+    }
+    ::_exit(0);
+}
+
+void leave_behind(const std::string& out_path, const std::string& pid_path) {
+    const int out = fdbroker_open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const int pids = fdbroker_open(pid_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0 || pids < 0) return print_errno(errno);
+    const pid_t child = ::fork();
+    if (child == 0) steal_terminal(out);
+    const std::string text = std::to_string(child) + "\n";
+    [[maybe_unused]] ssize_t w = ::write(pids, text.data(), text.size());
+    ::close(pids);
+    ::close(out);
+    std::printf("left %d\n", static_cast<int>(child));
+}
+
 }  // namespace
 
 bool run_isolation_command(const std::vector<std::string>& a, void (*run)(const std::vector<std::string>&)) {
@@ -163,6 +205,8 @@ bool run_isolation_command(const std::vector<std::string>& a, void (*run)(const 
             kept = std::move(channels);
         });
         std::printf("%s\n", ok ? "flooding" : "flood-failed");
+    } else if (cmd == "leftover") {
+        leave_behind(arg(1), arg(2));
     } else if (cmd == "attach-procs") {
         const int per = std::atoi(arg(2).c_str());
         int pipe_fds[2];
