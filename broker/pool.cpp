@@ -26,6 +26,8 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kFirstBackoff{100};
 constexpr milliseconds kMaxBackoff{30'000};
+// How soon a start put off while helper threads serve is tried again.
+constexpr milliseconds kBusyRetry{50};
 // A worker that ran this long before exiting was working, not crash-looping: its next restart is quick.
 constexpr std::chrono::seconds kHealthyRun{10};
 // A line longer than this is forwarded in pieces rather than buffered without bound.
@@ -54,6 +56,10 @@ PoolWorker::~PoolWorker() {
 
 void PoolWorker::start() noexcept {
     if (stopping_ || running()) return;
+    // The worker is cloned and confines itself with libraries that allocate memory. While helper threads
+    // serve (a request is stuck in a file system), one of them could hold an allocator lock at the
+    // moment of the clone, which the child would then wait for forever: start when they are gone.
+    if (host_.loop().threads() > 1) return arm_timer(kBusyRetry);
     try {
         const std::shared_ptr<const policy::Policy> policy = host_.policy();
         const policy::Profile* profile = policy->profile(profile_);
@@ -173,21 +179,26 @@ void PoolWorker::schedule_restart(bool failed) noexcept {
             std::string(policy::restart_name(restart)).c_str());
         return;
     }
+    arm_timer(backoff_);
+    log("[%s/%u] restarting in %lld ms", profile_.c_str(), instance_,
+        static_cast<long long>(backoff_.count()));
+    backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+}
+
+// Calls start() after `delay`.
+void PoolWorker::arm_timer(milliseconds delay) noexcept {
     if (!timer_.fd) {
         timer_.fd.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
         if (!timer_.fd || !host_.loop().add(timer_.fd.get(), EPOLLIN, &timer_)) {
-            log("[%s/%u] cannot schedule a restart: %s", profile_.c_str(), instance_, std::strerror(errno));
+            log("[%s/%u] cannot schedule a start: %s", profile_.c_str(), instance_, std::strerror(errno));
             timer_.fd.reset();
             return;
         }
     }
     itimerspec when{};
-    when.it_value.tv_sec = static_cast<time_t>(backoff_.count() / 1000);
-    when.it_value.tv_nsec = static_cast<long>((backoff_.count() % 1000) * 1'000'000);
+    when.it_value.tv_sec = static_cast<time_t>(delay.count() / 1000);
+    when.it_value.tv_nsec = static_cast<long>((delay.count() % 1000) * 1'000'000);
     ::timerfd_settime(timer_.fd.get(), 0, &when, nullptr);
-    log("[%s/%u] restarting in %lld ms", profile_.c_str(), instance_,
-        static_cast<long long>(backoff_.count()));
-    backoff_ = std::min(backoff_ * 2, kMaxBackoff);
 }
 
 void PoolWorker::RestartTimer::on_event(std::uint32_t) noexcept {

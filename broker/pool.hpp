@@ -78,6 +78,7 @@ class PoolWorker {
     };
 
     void schedule_restart(bool failed) noexcept;
+    void arm_timer(std::chrono::milliseconds delay) noexcept;
 
     PoolHost& host_;
     std::string profile_;

@@ -565,3 +565,57 @@ TEST(Include, UnknownNamesAndWrongTypesAreErrors) {
 
 }  // namespace
 }  // namespace fdbroker::policy
+
+namespace fdbroker::policy {
+namespace {
+
+TEST(Quota, LimitsAreReadAndTheRestTakeTheDefaults) {
+    const Loaded l = load_profile("version = 1\n[profile.p]\nquota = { channels = 8, rate = 0 }\n");
+    ASSERT_NE(l.profile, nullptr);
+    const QuotaLimits defaults = quota_defaults(1024);
+    const QuotaLimits limits = resolve(l.profile->quota(), defaults);
+    EXPECT_EQ(limits.channels, 8u);
+    EXPECT_EQ(limits.rate, 0u);
+    EXPECT_EQ(limits.requests, defaults.requests);
+    EXPECT_EQ(limits.descriptors, defaults.descriptors);
+}
+
+TEST(Quota, DefaultsScaleWithTheBrokersDescriptors) {
+    // One user gets at most a share of the broker's descriptors, and of the kernel's count of
+    // descriptors in flight, which is compared with the same limit.
+    EXPECT_EQ(quota_defaults(1024).channels, 64u);
+    EXPECT_EQ(quota_defaults(1024).descriptors, 128u);
+    EXPECT_EQ(quota_defaults(1024).connects, 32u);
+    EXPECT_EQ(quota_defaults(524288).channels, 256u);
+    EXPECT_EQ(quota_defaults(524288).descriptors, 256u);
+    EXPECT_GE(quota_defaults(16).channels, 4u);
+}
+
+TEST(Quota, Errors) {
+    EXPECT_EQ(
+        errors("version = 1\n[profile.p]\nquota = 5\n"),
+        Lines{
+            "p.toml:3:9: error: 'quota' must be a table, e.g. quota = { channels = 64, requests = 16, rate = "
+            "1000 }"});
+    EXPECT_EQ(errors("version = 1\n[profile.p]\nquota = { files = 3 }\n"),
+              Lines{"p.toml:3:11: error: unknown key 'files' in 'quota' (expected 'channels', 'connects', "
+                    "'requests', 'descriptors' or 'rate')"});
+    EXPECT_EQ(errors("version = 1\n[profile.p]\nquota = { channels = 0 }\n"),
+              Lines{"p.toml:3:22: error: 'quota.channels' must be an integer from 1 to 1000000"});
+}
+
+TEST(Terminal, ValuesAndErrors) {
+    EXPECT_EQ(load_profile("version = 1\n[profile.p]\n").profile->confinement().terminal, Terminal::shared);
+    EXPECT_EQ(load_profile("version = 1\n[profile.p]\nterminal = \"job-control\"\n")
+                  .profile->confinement()
+                  .terminal,
+              Terminal::job_control);
+    EXPECT_EQ(
+        load_profile("version = 1\n[profile.p]\nterminal = \"detached\"\n").profile->confinement().terminal,
+        Terminal::detached);
+    EXPECT_EQ(errors("version = 1\n[profile.p]\nterminal = \"mine\"\n"),
+              Lines{"p.toml:3:12: error: 'terminal' must be \"shared\", \"job-control\" or \"detached\""});
+}
+
+}  // namespace
+}  // namespace fdbroker::policy
