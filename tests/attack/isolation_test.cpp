@@ -2,6 +2,7 @@
 // makes an open wait (a FIFO, a file under a lease, a file system that never answers), not by leaving
 // the descriptors it was sent unread (which count against the kernel's limit for every broker of the
 // same user), not by holding more of the broker than its quota.
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/fuse.h>
@@ -218,6 +219,53 @@ TEST_F(Isolation, TransparentModeIsNotStalledByAFileSystemThatNeverAnswers) {
     // The stuck cat got there, and failed only when the connection was aborted.
     EXPECT_NE(o.err.find("cat: " + dir / "data/fuse/x: "), std::string::npos) << o.err;
     EXPECT_EQ(o.err.find("Permission denied"), std::string::npos) << o.err;
+}
+
+// Threads of a process, from /proc/PID/task.
+int threads_of(pid_t pid) {
+    int n = 0;
+    if (DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/task").c_str())) {
+        while (const dirent* e = ::readdir(d))
+            n += e->d_name[0] != '.';
+        ::closedir(d);
+    }
+    return n;
+}
+
+TEST_F(Isolation, AUsersStuckRequestsAreBoundedByItsQuota) {
+    if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "no /dev/fuse on this machine";
+    if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "needs setpriv (util-linux)";
+    ::chmod(dir.path().c_str(), 0755);
+    ::mkdir((dir / "data/fuse").c_str(), 0755);
+    SilentFuse fuse(dir / "data/fuse");
+    if (!fuse.mounted()) GTEST_SKIP() << "cannot mount a FUSE file system here: " << std::strerror(errno);
+    const std::string reads = "read = [\"" + dir.path() + "/data/**\"]\n";
+    ServeBroker broker(dir, "[profile.stuck]\nclients = { users = [1001] }\nquota = { requests = 2 }\n" +
+                                reads + "[profile.other]\nclients = { users = [1002] }\n" + reads);
+    ASSERT_TRUE(broker.ready());
+    // Six requests into the silent file system, two at most in flight: the other four wait their turn
+    // rather than each taking one of the broker's threads.
+    Script script;
+    for (int i = 0; i < 6; ++i)
+        script.push_back({"background", "stat", dir / ("data/fuse/" + std::to_string(i))});
+    script.push_back({"sleep", "300"});
+    script.push_back({"wait-line"});
+    script.push_back({"join"});
+    Process stuck(broker.client(1001, 1001, script));
+    ASSERT_EQ(stuck.read_line(), "waiting");
+    const Outcome other = broker.run_client(1002, 1002, {{"read", dir / "data/file"}});
+    EXPECT_EQ(other.lines(), std::vector<std::string>{"ok plain"}) << other.err;
+    // The thread that serves, the watchdog, and one per request in flight (two, each relieved by a
+    // helper that then waits for work itself or is the one serving).
+    EXPECT_LE(threads_of(broker.pid()), 5);
+    fuse.abort();
+    stuck.write("go\n");
+    const Outcome o = stuck.wait();
+    EXPECT_EQ(o.lines().size(), 6u) << o.out;  // one answer for each, once the connection is gone
+    const Outcome stopped = broker.stop();
+    EXPECT_NE(stopped.err.find("uid 1001 (profile 'stuck') has 2 requests in flight (quota 2)"),
+              std::string::npos)
+        << stopped.err;
 }
 
 bool have_prlimit() {
