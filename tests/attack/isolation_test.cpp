@@ -297,40 +297,28 @@ TEST_F(Isolation, UnreadDescriptorsOfOneWorkerNeverBreakAnotherBrokersWorker) {
     EXPECT_EQ(flood.status, 0) << flood.err;
 }
 
+// A serve-mode broker for uids 1001 and 1002 under RLIMIT_NOFILE 1024 (its own limit then: the kernel's
+// count of descriptors in flight for root too).
+std::unique_ptr<ServeBroker> low_limit_broker(const TempDir& dir) {
+    ::chmod(dir.path().c_str(), 0755);
+    return std::make_unique<ServeBroker>(
+        dir, "[profile.p]\nclients = { users = [1001, 1002] }\nread = [\"" + dir.path() + "/data/**\"]\n",
+        std::vector<std::string>{"/usr/bin/prlimit", "--nofile=1024:1024", "--"});
+}
+
 TEST_F(Isolation, UnreadDescriptorsOfOneServeClientNeverBreakAnother) {
     if (!have_prlimit()) GTEST_SKIP() << "needs prlimit (util-linux)";
     if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "needs setpriv (util-linux)";
-    ::chmod(dir.path().c_str(), 0755);
-    // The broker itself under the low limit: the flooding client and the other share it.
-    write_file(dir / "policy.toml",
-               "version = 1\n[profile.p]\nclients = { users = [1001, 1002] }\nread = [\"" + dir.path() +
-                   "/data/**\"]\n");
-    NotifySocket notify(dir / "notify.sock");
-    Process broker({"/usr/bin/env", "NOTIFY_SOCKET=" + notify.path(), "/usr/bin/prlimit",
-                    "--nofile=1024:1024", "--", fdbroker_bin(), "serve", "--policy", dir / "policy.toml",
-                    "--socket", dir / "run/fdbroker.sock", "--socket-mode", "0666"});
-    ASSERT_TRUE(notify.wait_for("READY=1"));
-    auto as = [&](unsigned uid, const Script& script) {
-        std::vector<std::string> argv{"/usr/bin/env",
-                                      "FDBROKER_SOCKET=" + dir / "run/fdbroker.sock",
-                                      "/usr/bin/setpriv",
-                                      "--reuid=" + std::to_string(uid),
-                                      "--regid=" + std::to_string(uid),
-                                      "--clear-groups",
-                                      "--"};
-        for (const std::string& word : worker_argv(script))
-            argv.push_back(word);
-        return argv;
-    };
-    Process flooder(as(1001, {{"flood-unread", dir / "data/file", "16"}, {"wait-line"}}));
+    const auto broker = low_limit_broker(dir);
+    ASSERT_TRUE(broker->ready());
+    Process flooder(broker->client(1001, 1001, {{"flood-unread", dir / "data/file", "16"}, {"wait-line"}}));
     ASSERT_EQ(flooder.read_line(), "flooding");
     ASSERT_EQ(flooder.read_line(), "waiting");
-    const Outcome other = run_command(as(1002, {{"stress", dir / "data/file", "4", "500"}}));
+    const Outcome other = broker->run_client(1002, 1002, {{"stress", dir / "data/file", "4", "500"}});
     EXPECT_EQ(other.lines(), std::vector<std::string>{"ok 2000"}) << other.err;
     flooder.write("go\n");
     flooder.wait();
-    ::kill(broker.pid(), SIGTERM);
-    const Outcome stopped = broker.wait();
+    const Outcome stopped = broker->stop();
     EXPECT_EQ(stopped.status, 0) << stopped.err;
     EXPECT_NE(stopped.err.find("uid 1001 (profile 'p') has"), std::string::npos) << stopped.err;
 }
@@ -338,40 +326,21 @@ TEST_F(Isolation, UnreadDescriptorsOfOneServeClientNeverBreakAnother) {
 TEST_F(Isolation, ManyProcessesOfOneUserCannotTakeTheBrokersChannels) {
     if (!have_prlimit()) GTEST_SKIP() << "needs prlimit (util-linux)";
     if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "needs setpriv (util-linux)";
-    ::chmod(dir.path().c_str(), 0755);
-    write_file(dir / "policy.toml",
-               "version = 1\n[profile.p]\nclients = { users = [1001, 1002] }\nread = [\"" + dir.path() +
-                   "/data/**\"]\n");
-    NotifySocket notify(dir / "notify.sock");
-    Process broker({"/usr/bin/env", "NOTIFY_SOCKET=" + notify.path(), "/usr/bin/prlimit",
-                    "--nofile=1024:1024", "--", fdbroker_bin(), "serve", "--policy", dir / "policy.toml",
-                    "--socket", dir / "run/fdbroker.sock", "--socket-mode", "0666"});
-    ASSERT_TRUE(notify.wait_for("READY=1"));
-    auto as = [&](unsigned uid, const Script& script) {
-        std::vector<std::string> argv{"/usr/bin/env",
-                                      "FDBROKER_SOCKET=" + dir / "run/fdbroker.sock",
-                                      "/usr/bin/setpriv",
-                                      "--reuid=" + std::to_string(uid),
-                                      "--regid=" + std::to_string(uid),
-                                      "--clear-groups",
-                                      "--"};
-        for (const std::string& word : worker_argv(script))
-            argv.push_back(word);
-        return argv;
-    };
+    const auto broker = low_limit_broker(dir);
+    ASSERT_TRUE(broker->ready());
     // 130 processes with four channels each: 520 channels and as many pidfds would exhaust a broker
     // limited to 1024 descriptors. Its user's quota stops it well before.
-    Process hog(as(1001, {{"attach-procs", "130", "4"}, {"wait-line"}}));
+    Process hog(broker->client(1001, 1001, {{"attach-procs", "130", "4"}, {"wait-line"}}));
     const std::string held = hog.read_line();
     EXPECT_TRUE(held.starts_with("ok held=")) << held;
     EXPECT_EQ(held.find("refused=0"), std::string::npos) << held;
     ASSERT_EQ(hog.read_line(), "waiting");
-    const Outcome other = run_command(as(1002, {{"read", dir / "data/file"}, {"stat", dir / "data/file"}}));
+    const Outcome other =
+        broker->run_client(1002, 1002, {{"read", dir / "data/file"}, {"stat", dir / "data/file"}});
     EXPECT_EQ(other.lines(), (std::vector<std::string>{"ok plain", "ok file size=5"})) << other.err;
     hog.write("go\n");
     hog.wait();
-    ::kill(broker.pid(), SIGTERM);
-    const Outcome stopped = broker.wait();
+    const Outcome stopped = broker->stop();
     // Logged once for the episode, however many attaches were refused.
     const std::string line = "uid 1001 (profile 'p') reached its quota of";
     const auto first = stopped.err.find(line);

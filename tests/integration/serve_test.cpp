@@ -113,16 +113,7 @@ class Serve : public ::testing::Test {
 
     // The test worker as uid:gid, connecting to the broker's socket.
     std::vector<std::string> client(unsigned uid, unsigned gid, const Script& script) const {
-        std::vector<std::string> argv{"/usr/bin/env",
-                                      "FDBROKER_SOCKET=" + socket(),
-                                      "/usr/bin/setpriv",
-                                      "--reuid=" + std::to_string(uid),
-                                      "--regid=" + std::to_string(gid),
-                                      "--clear-groups",
-                                      "--"};
-        const auto w = worker_argv(script);
-        argv.insert(argv.end(), w.begin(), w.end());
-        return argv;
+        return client_argv(socket(), uid, gid, script);
     }
     Outcome run_client(unsigned uid, unsigned gid, const Script& script) const {
         return run_command(client(uid, gid, script));

@@ -46,12 +46,17 @@ bool NotifySocket::wait_for(const std::string& what) {
     return false;
 }
 
-ServeBroker::ServeBroker(const TempDir& dir, const std::string& policy)
+ServeBroker::ServeBroker(const TempDir& dir, const std::string& policy,
+                         const std::vector<std::string>& wrapper)
     : dir_(dir), notify_(dir / "notify.sock") {
     write_file(dir / "policy.toml", "version = 1\n" + policy);
-    process_ = std::make_unique<Process>(std::vector<std::string>{
-        "/usr/bin/env", "NOTIFY_SOCKET=" + notify_.path(), fdbroker_bin(), "serve", "--policy",
-        dir / "policy.toml", "--socket", socket(), "--socket-mode", "0666"});
+    std::vector<std::string> argv{"/usr/bin/env", "NOTIFY_SOCKET=" + notify_.path()};
+    argv.insert(argv.end(), wrapper.begin(), wrapper.end());
+    for (const std::string& word :
+         {std::string(fdbroker_bin()), std::string("serve"), std::string("--policy"), dir / "policy.toml",
+          std::string("--socket"), socket(), std::string("--socket-mode"), std::string("0666")})
+        argv.push_back(word);
+    process_ = std::make_unique<Process>(argv);
     ready_ = notify_.wait_for("READY=1");
 }
 
@@ -66,8 +71,13 @@ bool ServeBroker::reload(const std::string& policy) {
 }
 
 std::vector<std::string> ServeBroker::client(unsigned uid, unsigned gid, const Script& script) const {
+    return client_argv(socket(), uid, gid, script);
+}
+
+std::vector<std::string> client_argv(const std::string& socket, unsigned uid, unsigned gid,
+                                     const Script& script) {
     std::vector<std::string> argv{"/usr/bin/env",
-                                  "FDBROKER_SOCKET=" + socket(),
+                                  "FDBROKER_SOCKET=" + socket,
                                   "/usr/bin/setpriv",
                                   "--reuid=" + std::to_string(uid),
                                   "--regid=" + std::to_string(gid),

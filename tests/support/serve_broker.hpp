@@ -30,12 +30,17 @@ class NotifySocket {
     std::string matched_;
 };
 
+// The test worker running `script` as uid:gid (no supplementary groups), a client of the broker
+// listening on `socket`.
+std::vector<std::string> client_argv(const std::string& socket, unsigned uid, unsigned gid,
+                                     const Script& script);
+
 // A serve-mode broker on DIR/run/fdbroker.sock (mode 0666) with DIR/policy.toml.
 class ServeBroker {
   public:
-    // Writes the policy ("version = 1" is prepended) and starts the broker; ready() says whether it
-    // reported READY=1.
-    ServeBroker(const TempDir& dir, const std::string& policy);
+    // Writes the policy ("version = 1" is prepended) and starts the broker, under `wrapper` if given
+    // (prlimit with its options, say); ready() says whether it reported READY=1.
+    ServeBroker(const TempDir& dir, const std::string& policy, const std::vector<std::string>& wrapper = {});
     ~ServeBroker();
     ServeBroker(const ServeBroker&) = delete;
     ServeBroker& operator=(const ServeBroker&) = delete;

@@ -83,6 +83,17 @@ struct Tracked {
     ~Tracked() { *destroyed = true; }
 };
 
+// Runs `loop` with its watchdog on a thread of its own until `done` is seen at the end of a turn.
+std::thread run_until(EventLoop& loop, const std::atomic<bool>& done) {
+    return std::thread([&loop, &done] {
+        EventLoop::Hooks hooks;
+        hooks.timeout = [] { return 50; };
+        hooks.end_of_turn = [&done] { return done.load(); };
+        EXPECT_TRUE(loop.start_watchdog());
+        EXPECT_TRUE(loop.run(std::move(hooks)));
+    });
+}
+
 TEST(EventLoop, AStuckHandlerDoesNotStallTheOthers) {
     EventLoop loop;
     ASSERT_TRUE(loop.valid());
@@ -93,13 +104,7 @@ TEST(EventLoop, AStuckHandlerDoesNotStallTheOthers) {
     ASSERT_TRUE(loop.add(counter.pipe.read_end.get(), EPOLLIN, &counter));
     std::atomic<bool> done{false};
 
-    std::thread runner([&] {
-        EventLoop::Hooks hooks;
-        hooks.timeout = [] { return 50; };
-        hooks.end_of_turn = [&] { return done.load(); };
-        EXPECT_TRUE(loop.start_watchdog());
-        EXPECT_TRUE(loop.run(std::move(hooks)));
-    });
+    std::thread runner = run_until(loop, done);
     stuck.trigger.poke();
     ASSERT_TRUE(stuck.entered.wait());
     // The thread that runs the loop is now stuck in the kernel: the others must still be served.
@@ -139,13 +144,7 @@ TEST(EventLoop, RetiredObjectsOutliveTheSectionsThatMayUseThem) {
     counter.target = 1;
     ASSERT_TRUE(loop.add(counter.pipe.read_end.get(), EPOLLIN, &counter));
 
-    std::thread runner([&] {
-        EventLoop::Hooks hooks;
-        hooks.timeout = [] { return 50; };
-        hooks.end_of_turn = [&] { return done.load(); };
-        EXPECT_TRUE(loop.start_watchdog());
-        EXPECT_TRUE(loop.run(std::move(hooks)));
-    });
+    std::thread runner = run_until(loop, done);
     stuck.trigger.poke();
     ASSERT_TRUE(stuck.entered.wait());
     retirer.pipe.poke();  // retired while the section that began earlier is still stuck
