@@ -134,8 +134,8 @@ int FileOps::open_settled(Attempt&& attempt, std::string_view real, std::uint32_
         if (!fd || ::fstat(fd.get(), &st) != 0) return errno;
         if (!S_ISFIFO(st.st_mode) && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) return EACCES;
     } else if (!nonblocking) {
-        const int fl = ::fcntl(fd.get(), F_GETFL);
-        if (fl < 0 || ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK) != 0) return errno;
+        // F_SETFL changes only the status flags (O_APPEND, O_NONBLOCK...): the rest of `flags` is ignored.
+        if (::fcntl(fd.get(), F_SETFL, static_cast<int>(flags)) != 0) return errno;
     }
     out = std::move(fd);
     return 0;
