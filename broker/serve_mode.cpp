@@ -58,7 +58,7 @@ class Server final : public PoolHost, public EventHandler {
         std::string profile;
         std::optional<Owner> owner;
         std::unique_ptr<Broker> broker;
-        bool retired = false;  // its profile left the policy: destroyed at the end of the turn
+        bool retired = false;  // its profile left the policy: retired at the end of the turn
     };
 
     bool load_policy();
@@ -285,6 +285,10 @@ void Server::begin_stop() noexcept {
 void Server::end_turn() noexcept {
     for (Served& s : served_)
         s.broker->end_turn();
+    // A request stuck in a file system may still be using a retired broker: the loop destroys it once
+    // nothing can be.
+    for (Served& s : served_)
+        if (s.retired) loop_.retire(std::move(s.broker));
     std::erase_if(served_, [](const Served& s) { return s.retired; });
     for (const auto& worker : pool_)
         worker->end_turn();
