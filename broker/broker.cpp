@@ -50,7 +50,8 @@ Broker::~Broker() {
         session->close();
 }
 
-bool Broker::add_bootstrap(unique_fd channel, Admission admission) {
+bool Broker::add_bootstrap(unique_fd channel, Admission admission,
+                           std::shared_ptr<const ClientCredentials> client) {
     // With SCM_PIDFD (Linux 6.5+) each attach names its sender exactly; without it the sender's
     // pidfd is opened by pid on arrival, and attach() checks it is still alive after the tree walk.
     // Spawned workers' channels have this set before the worker runs (run_mode.cpp, pool.cpp); an
@@ -62,7 +63,8 @@ bool Broker::add_bootstrap(unique_fd channel, Admission admission) {
         errno = EMFILE;
         return false;
     }
-    auto session = std::make_unique<Session>(*this, std::move(channel), admission);
+    auto session =
+        std::make_unique<Session>(*this, std::move(channel), std::move(admission), std::move(client));
     if (!session->start()) {
         const int saved = errno;
         session->close();  // gives the channel back
@@ -74,7 +76,6 @@ bool Broker::add_bootstrap(unique_fd channel, Admission admission) {
 }
 
 void Broker::reload(std::shared_ptr<const policy::Policy> policy, const policy::Profile& profile) {
-    if (!connecting_.empty()) retired_.push_back(policy_);
     policy_ = std::move(policy);
     profile_ = &profile;
     ops_ = FileOps(profile, owner_);
@@ -94,6 +95,55 @@ void Broker::close_all() noexcept {
         session->close();
 }
 
+std::size_t Broker::channels_of(const ClientCredentials& client) const noexcept {
+    return static_cast<std::size_t>(std::count_if(sessions_.begin(), sessions_.end(), [&](const auto& s) {
+        return !s->closed() && s->client().get() == &client;
+    }));
+}
+
+void Broker::close_client(const ClientCredentials& client) noexcept {
+    for (const auto& session : sessions_)
+        if (!session->closed() && session->client().get() == &client) session->close();
+    cancel_orphaned_connects();
+}
+
+bool Broker::hand_over(const ClientCredentials& client, Broker& to) noexcept {
+    if (&to == this) return true;
+    auto moving = [&](const Session& s) { return !s.closed() && s.client().get() == &client; };
+    const std::size_t sessions = channels_of(client);
+    const auto connects = std::count_if(connecting_.begin(), connecting_.end(),
+                                        [&](const auto& c) { return moving(*c->request().session); });
+    // Everything that may fail comes first, so that the client is either moved whole or not at all.
+    try {
+        to.sessions_.reserve(to.sessions_.size() + sessions);
+        to.connecting_.reserve(to.connecting_.size() + static_cast<std::size_t>(connects));
+        for (const auto& s : sessions_)
+            if (moving(*s) && s->kind() == Session::Kind::owned)
+                to.channels_by_pid_.try_emplace(s->owner_pid(), 0);
+    } catch (const std::bad_alloc&) {
+        std::erase_if(to.channels_by_pid_, [](const auto& entry) { return entry.second == 0; });
+        return false;
+    }
+    for (auto& s : sessions_) {
+        if (!moving(*s)) continue;
+        if (s->kind() == Session::Kind::owned) {
+            forget_channel(s->owner_pid());
+            ++to.channels_by_pid_[s->owner_pid()];
+        }
+        s->move_to(to);
+        to.sessions_.push_back(std::move(s));
+    }
+    std::erase(sessions_, nullptr);
+    // A connect answers to its session wherever that session is served.
+    for (auto& c : connecting_) {
+        if (&c->request().session->broker() != &to) continue;
+        c->move_to(to);
+        to.connecting_.push_back(std::move(c));
+    }
+    std::erase(connecting_, nullptr);
+    return true;
+}
+
 bool Broker::drained() const noexcept {
     const bool connecting =
         std::any_of(connecting_.begin(), connecting_.end(), [](const auto& c) { return !c->finished(); });
@@ -107,8 +157,9 @@ std::size_t Broker::channels() const noexcept {
     }));
 }
 
-bool Broker::attach(const Admission& admission, const proto::Credentials& sender, unique_fd sender_pidfd,
+bool Broker::attach(const Session& through, const proto::Credentials& sender, unique_fd sender_pidfd,
                     unique_fd channel, const wire::Request& request, const char*& why) {
+    const Admission& admission = through.admission();
     if (sender.uid != admission.uid) return why = "credentials of another user", false;
     wire::Reply reply;
     reply.op = wire::Op::attach;
@@ -153,7 +204,8 @@ bool Broker::attach(const Admission& admission, const proto::Credentials& sender
     ::setsockopt(channel.get(), SOL_SOCKET, SO_SNDBUF, &kChannelSendBuffer, sizeof kChannelSendBuffer);
 
     long& open_channels = channels_by_pid_[sender.pid];
-    auto session = std::make_unique<Session>(*this, std::move(channel), sender, std::move(sender_pidfd));
+    auto session = std::make_unique<Session>(*this, std::move(channel), sender, std::move(sender_pidfd),
+                                             through.client());
     ++open_channels;  // from here on, closing the session gives both counts back, whatever happens next
     if (!session->start()) {
         session->close();
@@ -171,9 +223,13 @@ void Broker::channel_closed(const Session& session) noexcept {
         if (!session.admission().tree) tenants_.give_back(session.uid(), Resource::channels);
         return;
     }
-    const auto it = channels_by_pid_.find(session.owner_pid());
-    if (it != channels_by_pid_.end() && --it->second <= 0) channels_by_pid_.erase(it);
+    forget_channel(session.owner_pid());
     tenants_.give_back(session.uid(), Resource::channels);
+}
+
+void Broker::forget_channel(pid_t pid) noexcept {
+    const auto it = channels_by_pid_.find(pid);
+    if (it != channels_by_pid_.end() && --it->second <= 0) channels_by_pid_.erase(it);
 }
 
 void Broker::handle(Session& session, const proto::Credentials& sender,
@@ -250,39 +306,54 @@ void Broker::handle_socket(Session& session, const proto::Credentials& sender,
                            const wire::Request& request) noexcept {
     // A unix path is resolved like a file's: in a blocking section, on copies a reload cannot replace.
     const SocketOps sockets = sockets_;
-    const std::shared_ptr<const policy::Policy> keep = policy_;
+    const Judged judged{policy_, profile_};
     SocketResult result = loop_.blocking([&] {
         return request.op == wire::Op::connect ? sockets.connect(request.path)
                                                : sockets.listen(request.path, static_cast<int>(request.arg0));
     });
-    if (result.pending && wait_for_connect(session, sender, request, result)) return;
+    if (result.pending && wait_for_connect(session, sender, request, judged, result)) return;
     // The audit line names the address reached (a connect to 0.0.0.0 reaches 127.0.0.1).
     const std::string_view target = result.verdict.reached ? result.verdict.reached->view() : request.path;
-    answer_socket(session, sender, request.op, request.id, target, result.verdict, result.fd.get());
+    answer_socket(session, sender, judged.profile->name(), request.op, request.id, target, result.verdict,
+                  result.fd.get());
 }
 
 // Hands a connect in progress to the event loop; false (with the socket closed and the reason in
 // result.verdict.error) when it cannot wait for it.
 bool Broker::wait_for_connect(Session& session, const proto::Credentials& sender,
-                              const wire::Request& request, SocketResult& result) noexcept {
+                              const wire::Request& request, const Judged& judged,
+                              SocketResult& result) noexcept {
     int& error = result.verdict.error;
+    // While the address was resolved, a reload may have closed the session or handed it to another
+    // broker: a connect waits in the broker of the session it answers to, and only for an open one.
+    if (session.closed()) {
+        error = ECANCELED;
+        result.fd.reset();
+        return false;
+    }
+    Broker& home = session.broker();
     // Each connect in progress holds a socket and a timer in the broker.
-    if (!tenants_.take(sender.uid, Resource::connects, limits_, profile_->name().c_str())) {
+    if (!tenants_.take(sender.uid, Resource::connects, limits_, judged.profile->name().c_str())) {
         error = EAGAIN;
         result.fd.reset();
         return false;
     }
     try {
         PendingConnect::Request pending{
-            &session, sender, request.id, result.verdict.rule,
+            &session,
+            sender,
+            request.id,
+            judged.policy,
+            judged.profile,
+            result.verdict.rule,
             std::string(result.verdict.reached ? result.verdict.reached->view() : request.path)};
-        auto connect = std::make_unique<PendingConnect>(*this, std::move(pending), std::move(result.fd));
-        if (!connect->start(profile_->connect_timeout())) {
+        auto connect = std::make_unique<PendingConnect>(home, std::move(pending), std::move(result.fd));
+        if (!connect->start(judged.profile->connect_timeout())) {
             error = errno;
             tenants_.give_back(sender.uid, Resource::connects);
             return false;
         }
-        connecting_.push_back(std::move(connect));
+        home.connecting_.push_back(std::move(connect));
         return true;
     } catch (const std::bad_alloc&) {
         error = ENOMEM;
@@ -296,13 +367,14 @@ void Broker::connect_finished(const PendingConnect& connect, int error, const un
     const PendingConnect::Request& r = connect.request();
     tenants_.give_back(r.sender.uid, Resource::connects);
     const SocketVerdict verdict{true, r.rule, nullptr, error, std::nullopt};
-    answer_socket(*r.session, r.sender, wire::Op::connect, r.id, r.address, verdict,
+    answer_socket(*r.session, r.sender, r.profile->name(), wire::Op::connect, r.id, r.address, verdict,
                   error == 0 ? socket.get() : -1);
 }
 
-void Broker::answer_socket(Session& session, const proto::Credentials& sender, wire::Op op, std::uint32_t id,
-                           std::string_view address, const SocketVerdict& verdict, int fd) noexcept {
-    AuditRecord audit{sender.pid, sender.uid, profile_->name(), wire::op_name(op), address, {}, 0};
+void Broker::answer_socket(Session& session, const proto::Credentials& sender, std::string_view profile,
+                           wire::Op op, std::uint32_t id, std::string_view address,
+                           const SocketVerdict& verdict, int fd) noexcept {
+    AuditRecord audit{sender.pid, sender.uid, profile, wire::op_name(op), address, {}, 0};
     audit.allowed = verdict.allowed;
     audit.rule = verdict.deny;
     audit.address_rule = verdict.rule;
@@ -316,12 +388,14 @@ void Broker::answer_socket(Session& session, const proto::Credentials& sender, w
     session.reply(reply, reply.has_fd ? fd : -1);
 }
 
-void Broker::end_turn() noexcept {
-    // A connect must not outlive the session that waits for it.
+void Broker::cancel_orphaned_connects() noexcept {
     for (const auto& connect : connecting_)
         if (connect->request().session->closed()) connect->cancel();
+}
+
+void Broker::end_turn() noexcept {
+    cancel_orphaned_connects();
     std::erase_if(connecting_, [](const std::unique_ptr<PendingConnect>& c) { return c->finished(); });
-    if (connecting_.empty()) retired_.clear();
     // A closed session may still be in use by a request stuck in a file system: the loop destroys it
     // once nothing can be.
     if (closed_ > 0) {

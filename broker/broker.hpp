@@ -1,5 +1,6 @@
 // The broker's state for one policy profile: its sessions, the file and socket operations (with the
 // connects still in progress), the audit stream, and the rule that says which processes may attach.
+// A reload may hand a serve-mode client's sessions to another Broker, whose profile then judges them.
 #pragma once
 
 #include <memory>
@@ -28,12 +29,30 @@ class Broker {
     Broker(const Broker&) = delete;
     Broker& operator=(const Broker&) = delete;
 
-    // Serves a bootstrap channel: a spawned worker's (run mode, pools) or an accepted client's.
-    bool add_bootstrap(unique_fd channel, Admission admission);
+    // Serves a bootstrap channel: a spawned worker's (run mode, pools) or an accepted client's, whose
+    // credentials at accept `client` records.
+    bool add_bootstrap(unique_fd channel, Admission admission,
+                       std::shared_ptr<const ClientCredentials> client = {});
 
     // Applies a reloaded policy: requests from now on are judged by `profile` (same name, from
-    // `policy`); channels stay open. Answers to connects still in progress keep the old rules alive.
+    // `policy`); channels stay open. Connects still in progress are answered as they were judged.
     void reload(std::shared_ptr<const policy::Policy> policy, const policy::Profile& profile);
+
+    // The first serve-mode client with a channel open here for which `pred` holds; null if none.
+    template <class Pred>
+    [[nodiscard]] std::shared_ptr<const ClientCredentials> find_client(Pred pred) const {
+        for (const auto& session : sessions_)
+            if (!session->closed() && session->client() && pred(*session->client())) return session->client();
+        return nullptr;
+    }
+    // The channels `client` has open here: its bootstrap channel and those attached through it.
+    [[nodiscard]] std::size_t channels_of(const ClientCredentials& client) const noexcept;
+    // Ends every channel of `client` (a reload left no profile that names it), and the connects they
+    // were waiting for.
+    void close_client(const ClientCredentials& client) noexcept;
+    // Hands every channel `client` has open here to `to`, with the connects they wait for: from its
+    // next request on, `to`'s profile judges it. False, with nothing moved, when out of memory.
+    bool hand_over(const ClientCredentials& client, Broker& to) noexcept;
     // Stops reading new requests: peers can no longer send (EPIPE), requests already queued are still
     // read and answered. True once nothing is queued, in progress or unsent any more.
     void drain() noexcept;
@@ -48,8 +67,8 @@ class Broker {
     EventLoop& loop() noexcept { return loop_; }
     Tenants& tenants() noexcept { return tenants_; }
 
-    // An attach request arrived on a bootstrap channel; false means the sender is refused.
-    bool attach(const Admission& admission, const proto::Credentials& sender, unique_fd sender_pidfd,
+    // An attach request arrived on bootstrap channel `through`; false means the sender is refused.
+    bool attach(const Session& through, const proto::Credentials& sender, unique_fd sender_pidfd,
                 unique_fd channel, const wire::Request& request, const char*& why);
     // Performs a request from a private channel's owner and sends the reply.
     void handle(Session& session, const proto::Credentials& sender, const wire::Request& request) noexcept;
@@ -71,10 +90,20 @@ class Broker {
                             std::span<char> link) noexcept;
     void handle_socket(Session& session, const proto::Credentials& sender,
                        const wire::Request& request) noexcept;
+    // The profile a request was judged by, and the policy that keeps it alive through a reload.
+    struct Judged {
+        std::shared_ptr<const policy::Policy> policy;
+        const policy::Profile* profile;
+    };
     bool wait_for_connect(Session& session, const proto::Credentials& sender, const wire::Request& request,
-                          SocketResult& result) noexcept;
-    void answer_socket(Session& session, const proto::Credentials& sender, wire::Op op, std::uint32_t id,
-                       std::string_view address, const SocketVerdict& verdict, int fd) noexcept;
+                          const Judged& judged, SocketResult& result) noexcept;
+    void answer_socket(Session& session, const proto::Credentials& sender, std::string_view profile,
+                       wire::Op op, std::uint32_t id, std::string_view address, const SocketVerdict& verdict,
+                       int fd) noexcept;
+    // Cancels the connects whose session has closed: none may outlive the session it answers to.
+    void cancel_orphaned_connects() noexcept;
+    // A private channel of `pid` left this broker (closed, or handed to another).
+    void forget_channel(pid_t pid) noexcept;
 
     EventLoop& loop_;
     Tenants& tenants_;
@@ -85,8 +114,6 @@ class Broker {
     FileOps ops_;
     SocketOps sockets_;
     Audit& audit_;
-    // Policies replaced by a reload while connects judged by them were still in progress.
-    std::vector<std::shared_ptr<const policy::Policy>> retired_;
     bool draining_ = false;
     // Open private channels per owning process, for the per-process cap: counted as sessions open and
     // close rather than by scanning every session per attach. Before sessions_, which report their
@@ -94,7 +121,8 @@ class Broker {
     std::unordered_map<pid_t, long> channels_by_pid_;
     std::vector<std::unique_ptr<Session>> sessions_;
     std::size_t closed_ = 0;  // sessions closed since end_turn() last collected them
-    // After sessions_, so that destruction ends the connects before the sessions they answer to.
+    // After sessions_, so that destruction ends the connects before the sessions they answer to. Each
+    // answers to a session of this broker.
     std::vector<std::unique_ptr<PendingConnect>> connecting_;
 };
 

@@ -12,7 +12,7 @@
 namespace fdbroker::broker {
 
 PendingConnect::PendingConnect(Broker& broker, Request request, unique_fd socket) noexcept
-    : broker_(broker), request_(std::move(request)), socket_(std::move(socket)) {
+    : broker_(&broker), request_(std::move(request)), socket_(std::move(socket)) {
     timer_.owner = this;
 }
 
@@ -27,7 +27,7 @@ bool PendingConnect::start(std::chrono::milliseconds timeout) noexcept {
     when.it_value.tv_sec = static_cast<time_t>(timeout.count() / 1000);
     when.it_value.tv_nsec = static_cast<long>(timeout.count() % 1000) * 1'000'000L;
     if (::timerfd_settime(timer_fd_.get(), 0, &when, nullptr) != 0) return false;
-    EventLoop& loop = broker_.loop();
+    EventLoop& loop = broker_->loop();
     if (!loop.add(socket_.get(), EPOLLOUT, this)) return false;
     if (!loop.add(timer_fd_.get(), EPOLLIN, &timer_)) {
         const int saved = errno;
@@ -57,7 +57,7 @@ void PendingConnect::finish(int error) noexcept {
     unwatch();
     if (error == 0) error = SocketOps::make_blocking(socket_.get());
     if (error != 0) socket_.reset();
-    broker_.connect_finished(*this, error, socket_);
+    broker_->connect_finished(*this, error, socket_);
     socket_.reset();
     timer_fd_.reset();
 }
@@ -65,8 +65,8 @@ void PendingConnect::finish(int error) noexcept {
 void PendingConnect::unwatch() noexcept {
     if (!watched_) return;
     watched_ = false;
-    broker_.loop().remove(socket_.get());
-    broker_.loop().remove(timer_fd_.get());
+    broker_->loop().remove(socket_.get());
+    broker_->loop().remove(timer_fd_.get());
 }
 
 }  // namespace fdbroker::broker

@@ -42,6 +42,12 @@ constexpr std::chrono::seconds kStopGrace{5};
 
 using Clock = std::chrono::steady_clock;
 
+// What a root broker creates for a client belongs to the client, as if it had made it itself.
+std::optional<Owner> client_owner(const ClientCredentials& client) noexcept {
+    if (::geteuid() == 0 && client.uid != 0) return Owner{client.uid, client.gid};
+    return std::nullopt;
+}
+
 class Server final : public PoolHost, public EventHandler {
   public:
     explicit Server(std::string policy_file) : policy_file_(std::move(policy_file)) {}
@@ -59,7 +65,7 @@ class Server final : public PoolHost, public EventHandler {
         std::string profile;
         std::optional<Owner> owner;
         std::unique_ptr<Broker> broker;
-        bool retired = false;  // its profile left the policy: destroyed at the end of the turn
+        bool retired = false;  // its profile left the policy: retired at the end of the turn
     };
 
     bool load_policy();
@@ -67,6 +73,9 @@ class Server final : public PoolHost, public EventHandler {
     bool confine_self();
     void accept_client(unique_fd connection, Peer peer) noexcept;
     void reload() noexcept;
+    void reload_brokers() noexcept;
+    void rejudge_clients() noexcept;
+    void rejudge(Broker& from, const ClientCredentials& client, const policy::Profile* now) noexcept;
     void start_pools() noexcept;
     void reap() noexcept;
     void begin_stop() noexcept;
@@ -169,14 +178,21 @@ void Server::accept_client(unique_fd connection, Peer peer) noexcept {
             static_cast<int>(peer.pid), static_cast<unsigned>(peer.uid), static_cast<unsigned>(peer.gid));
         return;
     }
-    // What a root broker creates for a client belongs to the client, as if it had made it itself.
-    std::optional<Owner> owner;
-    if (::geteuid() == 0 && peer.uid != 0) owner = Owner{peer.uid, peer.gid};
-    Broker* broker = broker_for(*profile, owner);
-    if (broker == nullptr || !broker->add_bootstrap(std::move(connection), {peer.uid, std::nullopt})) {
+    static LogLimit refused("a client could not be served");
+    std::shared_ptr<const ClientCredentials> client;
+    try {
+        // Kept with the connection: a reload judges the client again by what chose its profile now.
+        client = std::make_shared<const ClientCredentials>(
+            ClientCredentials{peer.pid, peer.uid, peer.gid, std::move(peer.groups)});
+    } catch (const std::bad_alloc&) {
+        log_limited(refused, "cannot serve a client (pid %d): out of memory", static_cast<int>(peer.pid));
+        return;
+    }
+    Broker* broker = broker_for(*profile, client_owner(*client));
+    if (broker == nullptr ||
+        !broker->add_bootstrap(std::move(connection), {peer.uid, std::nullopt}, std::move(client))) {
         // Over its user's quota of channels (EMFILE, logged once per episode by Tenants) or out of
         // resources: the client sees its connection closed.
-        static LogLimit refused("a client could not be served");
         if (errno != EMFILE)
             log_limited(refused, "cannot serve a client (pid %d): %s", static_cast<int>(peer.pid),
                         std::strerror(errno));
@@ -197,16 +213,7 @@ void Server::reload() noexcept {
         notify_status("READY=1");
         return;
     }
-    for (Served& s : served_) {
-        if (s.retired) continue;
-        if (const policy::Profile* profile = policy_->profile(s.profile)) {
-            s.broker->reload(policy_, *profile);
-        } else {
-            log("reload: profile '%s' is gone; closing its channels", s.profile.c_str());
-            s.broker->close_all();
-            s.retired = true;
-        }
-    }
+    reload_brokers();
     if (policy_->has_pools() && !held_.spawns_workers)
         log("reload: the new policy declares pools, but the broker gave up what starting them needs at "
             "start-up; "
@@ -221,6 +228,64 @@ void Server::reload() noexcept {
     if (held_.spawns_workers) start_pools();
     log("reloaded %s (%zu profiles)", policy_file_.c_str(), policy_->profiles().size());
     notify_status("READY=1");
+}
+
+// Gives each broker its profile from the new policy, then judges every client again by it; a broker
+// whose profile is gone closes what is left (its pool workers' channels) and is retired.
+void Server::reload_brokers() noexcept {
+    for (Served& s : served_) {
+        if (s.retired) continue;
+        if (const policy::Profile* profile = policy_->profile(s.profile)) {
+            s.broker->reload(policy_, *profile);
+        } else {
+            log("reload: profile '%s' is gone", s.profile.c_str());
+            s.retired = true;
+        }
+    }
+    rejudge_clients();
+    for (Served& s : served_)
+        if (s.retired) s.broker->close_all();
+}
+
+// A client keeps the profile that its credentials, as recorded when it connected, select under the
+// policy in force: the one it had, another one (its channels move to that profile's broker), or none
+// (its channels close). By index: broker_for() may add a broker, whose clients are then looked at too.
+void Server::rejudge_clients() noexcept {
+    auto select = [this](const ClientCredentials& c) {
+        return policy_->client_profile(c.uid, c.gid, c.groups);
+    };
+    for (std::size_t i = 0; i < served_.size(); ++i) {
+        Broker& from = *served_[i].broker;
+        const std::string& was = from.profile().name();
+        auto misjudged = [&](const ClientCredentials& c) {
+            const policy::Profile* now = select(c);
+            return now == nullptr || now->name() != was;
+        };
+        // Each client found leaves `from` (moved or closed), so this ends.
+        while (const auto client = from.find_client(misjudged))
+            rejudge(from, *client, select(*client));
+    }
+}
+
+void Server::rejudge(Broker& from, const ClientCredentials& client, const policy::Profile* now) noexcept {
+    const int pid = static_cast<int>(client.pid);
+    const unsigned uid = static_cast<unsigned>(client.uid);
+    if (now == nullptr) {
+        log("reload: client pid %d (uid %u) no longer matches any profile: closing its %zu channels", pid,
+            uid, from.channels_of(client));
+        return from.close_client(client);
+    }
+    Broker* to = broker_for(*now, client_owner(client));
+    if (to != nullptr && from.hand_over(client, *to)) {
+        log("reload: client pid %d (uid %u) now gets profile '%s' (was '%s')", pid, uid, now->name().c_str(),
+            from.profile().name().c_str());
+        return;
+    }
+    // Serving it on under the profile it had is what the reload must not do.
+    log("reload: client pid %d (uid %u) now gets profile '%s' (was '%s'), but is out of memory to move: "
+        "closing its %zu channels",
+        pid, uid, now->name().c_str(), from.profile().name().c_str(), from.channels_of(client));
+    from.close_client(client);
 }
 
 // Starts every instance the policy declares that is not running yet.
@@ -288,6 +353,10 @@ void Server::begin_stop() noexcept {
 void Server::end_turn() noexcept {
     for (Served& s : served_)
         s.broker->end_turn();
+    // A request stuck in a file system may still be using a retired broker: the loop destroys it once
+    // nothing can be.
+    for (Served& s : served_)
+        if (s.retired) loop_.retire(std::move(s.broker));
     std::erase_if(served_, [](const Served& s) { return s.retired; });
     for (const auto& worker : pool_)
         worker->end_turn();

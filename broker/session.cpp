@@ -39,14 +39,21 @@ bool out_of_resources(int err) noexcept {
 
 }  // namespace
 
-Session::Session(Broker& broker, unique_fd channel, Admission admission)
-    : broker_(broker), kind_(Kind::bootstrap), admission_(admission), channel_(std::move(channel)) {
+Session::Session(Broker& broker, unique_fd channel, Admission admission,
+                 std::shared_ptr<const ClientCredentials> client)
+    : broker_(&broker),
+      kind_(Kind::bootstrap),
+      admission_(std::move(admission)),
+      client_(std::move(client)),
+      channel_(std::move(channel)) {
     watch_.session = this;
 }
 
-Session::Session(Broker& broker, unique_fd channel, proto::Credentials owner, unique_fd owner_pidfd)
-    : broker_(broker),
+Session::Session(Broker& broker, unique_fd channel, proto::Credentials owner, unique_fd owner_pidfd,
+                 std::shared_ptr<const ClientCredentials> client)
+    : broker_(&broker),
       kind_(Kind::owned),
+      client_(std::move(client)),
       channel_(std::move(channel)),
       owner_(owner),
       owner_pidfd_(std::move(owner_pidfd)) {
@@ -58,27 +65,27 @@ Session::~Session() {
 }
 
 bool Session::start() noexcept {
-    if (!broker_.loop().add(channel_.get(), EPOLLIN, this)) return false;
-    return !owner_pidfd_ || broker_.loop().add(owner_pidfd_.get(), EPOLLIN, &watch_);
+    if (!broker_->loop().add(channel_.get(), EPOLLIN, this)) return false;
+    return !owner_pidfd_ || broker_->loop().add(owner_pidfd_.get(), EPOLLIN, &watch_);
 }
 
 void Session::close() noexcept {
     if (!channel_) return;
-    broker_.loop().remove(channel_.get());
-    if (owner_pidfd_) broker_.loop().remove(owner_pidfd_.get());
+    broker_->loop().remove(channel_.get());
+    if (owner_pidfd_) broker_->loop().remove(owner_pidfd_.get());
     channel_.reset();
     owner_pidfd_.reset();
-    if (paused_ || retrying_send_) broker_.tenants().forget(*this);
+    if (paused_ || retrying_send_) broker_->tenants().forget(*this);
     if (unreceived_ > 0) {
-        broker_.tenants().release(owner_.uid, *this);
-        broker_.tenants().give_back(owner_.uid, Resource::descriptors, unreceived_);
+        broker_->tenants().release(owner_.uid, *this);
+        broker_->tenants().give_back(owner_.uid, Resource::descriptors, unreceived_);
         unreceived_ = 0;
     }
     // Queued replies may hold files whose file system makes a close wait (a FUSE flush).
     for (Pending& p : pending_)
-        broker_.loop().close_later(std::move(p.fd));
+        broker_->loop().close_later(std::move(p.fd));
     pending_.clear();
-    broker_.channel_closed(*this);
+    broker_->channel_closed(*this);
 }
 
 void Session::drain() noexcept {
@@ -120,17 +127,18 @@ void Session::read_requests() noexcept {
 bool Session::admitted() noexcept {
     if (unreceived_ >= kMaxUnreceived) {
         const std::uint32_t back = reclaim();
-        broker_.tenants().give_back(owner_.uid, Resource::descriptors, back);
+        broker_->tenants().give_back(owner_.uid, Resource::descriptors, back);
         if (unreceived_ >= kMaxUnreceived) return false;
     }
-    return broker_.tenants().admit(owner_.uid, broker_.limits(), broker_.profile().name().c_str());
+    return broker_->tenants().admit(owner_.uid, broker_->limits(), broker_->profile().name().c_str());
 }
 
 void Session::pause() noexcept {
     if (paused_ || closed()) return;
     paused_ = true;
-    broker_.loop().modify(channel_.get(), pending_.empty() ? 0U : static_cast<std::uint32_t>(EPOLLOUT), this);
-    broker_.tenants().wait(*this);
+    broker_->loop().modify(channel_.get(), pending_.empty() ? 0U : static_cast<std::uint32_t>(EPOLLOUT),
+                           this);
+    broker_->tenants().wait(*this);
 }
 
 bool Session::resume() noexcept {
@@ -141,12 +149,12 @@ bool Session::resume() noexcept {
     }
     if (!paused_) return true;
     if (unreceived_ >= kMaxUnreceived) {
-        broker_.tenants().give_back(owner_.uid, Resource::descriptors, reclaim());
+        broker_->tenants().give_back(owner_.uid, Resource::descriptors, reclaim());
         if (unreceived_ >= kMaxUnreceived) return false;
     }
     paused_ = false;
-    broker_.loop().modify(channel_.get(), pending_.empty() ? static_cast<std::uint32_t>(EPOLLIN) : EPOLLOUT,
-                          this);
+    broker_->loop().modify(channel_.get(), pending_.empty() ? static_cast<std::uint32_t>(EPOLLIN) : EPOLLOUT,
+                           this);
     return true;
 }
 
@@ -158,7 +166,7 @@ std::uint32_t Session::reclaim() noexcept {
     if (::ioctl(channel_.get(), SIOCOUTQ, &queued) != 0 || queued != 0) return 0;
     const std::uint32_t back = unreceived_;
     unreceived_ = 0;
-    broker_.tenants().release(owner_.uid, *this);
+    broker_->tenants().release(owner_.uid, *this);
     return back;
 }
 
@@ -169,7 +177,7 @@ bool Session::read_one() noexcept {
         proto::receive(channel_.get(), buffer, MSG_DONTWAIT, kind_ == Kind::bootstrap ? 1 : 0);
     const bool request_taken = kind_ == Kind::owned;  // admitted() counted it
     auto untake = [&] {
-        if (request_taken) broker_.tenants().give_back(owner_.uid, Resource::requests);
+        if (request_taken) broker_->tenants().give_back(owner_.uid, Resource::requests);
     };
     switch (msg.status) {
         case proto::RecvStatus::ok:
@@ -220,7 +228,7 @@ bool Session::read_one() noexcept {
             return false;
         }
         const char* why = "";
-        if (!broker_.attach(admission_, sender, std::move(msg.pidfd), std::move(msg.fd), request, why)) {
+        if (!broker_->attach(*this, sender, std::move(msg.pidfd), std::move(msg.fd), request, why)) {
             refuse(why, &sender);
             return false;
         }
@@ -237,8 +245,8 @@ bool Session::read_one() noexcept {
     }
     // In flight (admitted() counted it) until it is answered.
     const uid_t uid = owner_.uid;
-    Tenants& tenants = broker_.tenants();
-    broker_.handle(*this, sender, request);
+    Tenants& tenants = broker_->tenants();
+    broker_->handle(*this, sender, request);
     tenants.give_back(uid, Resource::requests);
     return true;
 }
@@ -263,8 +271,8 @@ int Session::send_now(std::span<const std::byte> frame, int fd) noexcept {
     options.flags = MSG_DONTWAIT;
     const int err = proto::send(channel_.get(), frame, options);
     if (err == 0 && fd >= 0) {
-        if (unreceived_++ == 0) broker_.tenants().hold(owner_.uid, *this);
-        broker_.tenants().charge(owner_.uid, Resource::descriptors);
+        if (unreceived_++ == 0) broker_->tenants().hold(owner_.uid, *this);
+        broker_->tenants().charge(owner_.uid, Resource::descriptors);
     }
     if (out_of_resources(err)) {
         static LogLimit failures("a reply could not be sent");
@@ -294,13 +302,13 @@ void Session::flush_pending() noexcept {
             // Nothing will wake this channel (the socket is writable): the quota timer retries.
             if (!retrying_send_) {
                 retrying_send_ = true;
-                broker_.tenants().wait(*this);
+                broker_->tenants().wait(*this);
             }
             return;
         }
         if (err != 0) return close();
         // The broker's copy of a file: closing it may wait for its file system (a FUSE flush).
-        broker_.loop().close_later(std::move(pending_.front().fd));
+        broker_->loop().close_later(std::move(pending_.front().fd));
         pending_.pop_front();
     }
     if (closed()) return;
@@ -309,7 +317,7 @@ void Session::flush_pending() noexcept {
 }
 
 void Session::watch(std::uint32_t events) noexcept {
-    if (!closed()) broker_.loop().modify(channel_.get(), events, this);
+    if (!closed()) broker_->loop().modify(channel_.get(), events, this);
 }
 
 }  // namespace fdbroker::broker

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -33,16 +34,31 @@ struct Admission {
     std::optional<ProcessTree> tree;  // none: any process of that uid (a serve-mode client)
 };
 
+// A serve-mode client as the kernel recorded it when it connected (listener.hpp): what chose its
+// profile, and what chooses it again when the policy is reloaded. Shared by the client's bootstrap
+// channel and every private channel attached through it, so that the channels stay one client's
+// whichever of them closes first.
+struct ClientCredentials {
+    pid_t pid = 0;  // the process that connected
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::vector<gid_t> groups;  // supplementary groups
+};
+
 class Session final : public EventHandler, public Waiter, public Holder {
   public:
     enum class Kind { bootstrap, owned };
     // Descriptors one channel may have sent and not yet had received.
     static constexpr std::uint32_t kMaxUnreceived = 64;
 
-    // A bootstrap channel: the processes `admission` names may send attach requests on it.
-    Session(Broker& broker, unique_fd channel, Admission admission);
-    // A private channel owned by one process, identified by its pidfd.
-    Session(Broker& broker, unique_fd channel, proto::Credentials owner, unique_fd owner_pidfd);
+    // A bootstrap channel: the processes `admission` names may send attach requests on it. `client`
+    // is set for a serve-mode client's connection.
+    Session(Broker& broker, unique_fd channel, Admission admission,
+            std::shared_ptr<const ClientCredentials> client = {});
+    // A private channel owned by one process, identified by its pidfd; `client` is the one whose
+    // bootstrap channel it was attached through (none for a worker the broker spawned).
+    Session(Broker& broker, unique_fd channel, proto::Credentials owner, unique_fd owner_pidfd,
+            std::shared_ptr<const ClientCredentials> client);
     ~Session();
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
@@ -64,6 +80,12 @@ class Session final : public EventHandler, public Waiter, public Holder {
     }
     [[nodiscard]] Kind kind() const noexcept { return kind_; }
     [[nodiscard]] const Admission& admission() const noexcept { return admission_; }
+    [[nodiscard]] const std::shared_ptr<const ClientCredentials>& client() const noexcept { return client_; }
+    // The broker whose profile judges this channel's requests.
+    [[nodiscard]] Broker& broker() const noexcept { return *broker_; }
+    // From now on `broker` serves this channel (a reload gave its client another profile). Only for
+    // Broker::hand_over, which moves the session itself and what the broker counts for it.
+    void move_to(Broker& broker) noexcept { broker_ = &broker; }
 
     // Sends a reply, queueing it if the worker is not reading (and then reading nothing more from it
     // until the queue drains, so a worker cannot make the broker buffer without bound).
@@ -93,9 +115,10 @@ class Session final : public EventHandler, public Waiter, public Holder {
     void watch(std::uint32_t events) noexcept;
     void refuse(const char* why, const proto::Credentials* who) noexcept;
 
-    Broker& broker_;
+    Broker* broker_;
     Kind kind_;
     Admission admission_;
+    std::shared_ptr<const ClientCredentials> client_;
     unique_fd channel_;
     proto::Credentials owner_{};
     unique_fd owner_pidfd_;

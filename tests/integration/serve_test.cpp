@@ -435,6 +435,38 @@ TEST_F(Serve, APoolThatKeepsExitingBacksOffAndLeavesTheBrokerHealthy) {
         EXPECT_NE(stopped.err.find(delay), std::string::npos) << delay << "\n" << stopped.err;
 }
 
+TEST_F(Serve, AReloadKeepsThePoolsThatStayUnderTheirNewRulesAndStopsTheOthers) {
+    const std::string a = dir / "a/file", b = dir / "b/file", c = dir / "c/file";
+    auto pool = [&](const std::string& name, const Script& script, const std::string& reads) {
+        std::string command = "command = [\"" + std::string(worker_bin()) + "\"";
+        for (const std::string& word : worker_argv(script))
+            if (word != worker_bin()) command += ", \"" + word + "\"";
+        return "[profile." + name + "]\n" + command + "]\nrestart = \"never\"\nread = [\"" + reads +
+               "\"]\nruntime = [\"" + shared_library_dir() + "\"]\n";
+    };
+    // The pool that stays waits for a line on the broker's standard input, which its workers share;
+    // the one that goes never reads it.
+    const Script waits{{"read", a}, {"wait-line"}, {"read", a}, {"read", b}};
+    write_policy(pool("stays", waits, a) + pool("goes", {{"read", c}, {"sleep", "600000"}}, c));
+    NotifySocket notify(dir / "notify.sock");
+    auto broker = start_broker(notify);
+    ASSERT_TRUE(broker->wait_for_stderr("] ok in a"));
+    ASSERT_TRUE(broker->wait_for_stderr("] ok in c"));
+
+    write_policy(pool("stays", waits, b));
+    ::kill(broker->pid(), SIGHUP);
+    ASSERT_TRUE(notify.wait_for("READY=1"));
+    ASSERT_TRUE(broker->wait_for_stderr("was killed by signal 15")) << "the pool that went was not stopped";
+    // The worker that stayed kept its channel, and the new rules judge it.
+    broker->write("\n");
+    EXPECT_TRUE(broker->wait_for_stderr("] EACCES"));
+    EXPECT_TRUE(broker->wait_for_stderr("] ok in b"));
+
+    const Outcome stopped = stop(*broker);
+    EXPECT_EQ(stopped.status, 0) << stopped.err;
+    EXPECT_NE(stopped.err.find("reload: profile 'goes' is gone"), std::string::npos) << stopped.err;
+}
+
 TEST_F(Serve, SigtermAnswersEveryRequestInFlightAndExitsZero) {
     const std::string file = dir / "a/file";
     write_policy("[profile.alice]\nclients = { users = [1001] }\nread = [\"" + dir.path() + "/a/**\"]\n");
