@@ -115,6 +115,12 @@ class EventLoop {
                                        object.release(), [](void* p) { delete static_cast<T*>(p); })});
     }
 
+    // Destroys everything retired, once the loop has finished and no helper thread is left (run()
+    // returned and threads() is 1): what it refers to may be about to go.
+    void free_all_retired() noexcept {
+        if (threads_.load() == 1) retired_.clear();
+    }
+
     // The threads serving now (1 unless a request is stuck), for tests and the log.
     [[nodiscard]] std::size_t threads() const noexcept { return threads_.load(); }
 

@@ -468,6 +468,8 @@ int Server::run(const ServeOptions& options) {
     }
     for (Served& s : served_)
         s.broker->end_turn();  // the last audit lines
+    // Retired brokers report to tenants_ and audit_, which go before the loop does.
+    loop_.free_all_retired();
     if (!pool_.empty()) containment_->end_all();
     flush_log_limits(/*force=*/true);
     return 0;
