@@ -35,13 +35,6 @@ bool is_symlink(const Location& loc) noexcept {
     return ::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
 }
 
-// A FIFO or a device: refused (EACCES) by the broker unless a rule names it exactly.
-bool is_special(const Location& loc) noexcept {
-    struct ::stat st {};
-    return ::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-           (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode));
-}
-
 }  // namespace
 
 bool FileOps::open_flags_known(std::uint32_t flags) noexcept {
@@ -100,71 +93,46 @@ OpResult FileOps::follow(std::string_view path, std::uint8_t needs, Final&& fina
     return loop;
 }
 
-// Every open is made with O_NONBLOCK first, so that nothing makes it wait where the worker would not
-// expect it, and what it reached is checked: a FIFO or a device (whose open can wait for a peer, or
-// act on hardware) only if a rule names it exactly. Where waiting is what the worker would see
-// natively — an explicitly granted FIFO without its peer, a file under a lease that must be broken —
-// the open is made again as the worker asked: the caller runs in a blocking section, so only this
-// request waits. `attempt(wait)` opens the object; Wait::path_only gives an O_PATH descriptor.
-template <class Attempt>
-int FileOps::open_settled(Attempt&& attempt, std::string_view real, std::uint32_t flags, std::uint8_t needs,
-                          unique_fd& out) const noexcept {
-    const bool nonblocking = flags & O_NONBLOCK;
-    unique_fd fd(attempt(Wait::never));
-    if (!fd) {
-        const int err = errno;
-        if (nonblocking || (err != EWOULDBLOCK && err != ENXIO)) return err;
-        if (err == ENXIO) {  // for a writer, a FIFO with no reader; else a device without its hardware
-            const unique_fd probe(attempt(Wait::path_only));
-            struct ::stat st {};
-            if (!probe || ::fstat(probe.get(), &st) != 0 || !S_ISFIFO(st.st_mode)) return ENXIO;
-            if (!profile_->grants_exactly(real, needs)) return EACCES;
-        }
-        fd.reset(attempt(Wait::as_asked));
-        if (!fd) return errno;
-    }
-    struct ::stat st {};
-    if (::fstat(fd.get(), &st) != 0) return errno;
+// A FIFO or a device is opened only if a rule names it exactly: opening one can wait for a peer (a FIFO
+// without a writer) or act on hardware (a serial line's modem lines, a watchdog), so its type is
+// checked before it is opened, not after. An open the policy allows then behaves as natively, waiting
+// included (an explicitly granted FIFO without its peer, a file whose lease must be broken): the
+// caller runs in a blocking section, so only this request waits.
+bool FileOps::special_refused(const struct ::stat& st, std::string_view real,
+                              std::uint8_t needs) const noexcept {
     const bool special = S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
-    if (special && !profile_->grants_exactly(real, needs)) return EACCES;
-    if (!nonblocking && S_ISFIFO(st.st_mode)) {
-        // Opened without waiting, a FIFO would not wait for its peer at the first read either.
-        fd.reset();
-        fd.reset(attempt(Wait::as_asked));
-        if (!fd || ::fstat(fd.get(), &st) != 0) return errno;
-        if (!S_ISFIFO(st.st_mode) && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) return EACCES;
-    } else if (!nonblocking) {
-        // F_SETFL changes only the status flags (O_APPEND, O_NONBLOCK...): the rest of `flags` is ignored.
-        if (::fcntl(fd.get(), F_SETFL, static_cast<int>(flags)) != 0) return errno;
-    }
-    out = std::move(fd);
-    return 0;
+    return special && !profile_->grants_exactly(real, needs);
 }
 
 OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) const noexcept {
     if (!open_flags_known(flags)) return denied({false, nullptr, EACCES});
     const std::uint8_t needs = open_needs(flags);
     // Fast path for an existing file: one walk of the whole path that meets no symlink and no magic
-    // link opens exactly the file the lexical decision judges. A symlink anywhere (ELOOP) sends the
-    // request down the careful path; creating always takes it, for the ownership logic there.
+    // link opens exactly the file the lexical decision judges. A symlink anywhere (ELOOP), or a FIFO or
+    // device at the end (judged on its real path there), sends the request down the careful path;
+    // creating always takes it, for the ownership logic there.
     if (!(flags & O_CREAT)) {
         const policy::Decision lexical = profile_->decide(path, needs);
         if (!lexical.allowed) return denied({false, lexical.rule, EACCES});
         PathBuffer buf;
-        if (buf.assign(path)) {
-            auto attempt = [&](Wait wait) {
-                open_how how{};
-                how.flags = wait == Wait::path_only
-                                ? O_PATH | O_CLOEXEC
-                                : flags | O_CLOEXEC | O_NOCTTY | (wait == Wait::never ? O_NONBLOCK : 0);
-                how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-                return static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, buf.c_str(), &how, sizeof how));
-            };
-            OpResult result;
-            const int err = open_settled(attempt, path, flags, needs, result.fd);
-            result.verdict = {err != EACCES || result.fd, lexical.rule, err};
+        struct ::stat st {};
+        // A rule naming the path exactly grants it whatever it is: no look first (one system call less
+        // for every open such a rule grants).
+        const bool look = !profile_->grants_exactly(path, needs);
+        if (buf.assign(path) && !(look && ::fstatat(AT_FDCWD, buf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                                  special_refused(st, path, needs))) {
+            open_how how{};
+            how.flags = flags | O_CLOEXEC | O_NOCTTY;
+            how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+            const long fd = ::syscall(SYS_openat2, AT_FDCWD, buf.c_str(), &how, sizeof how);
+            if (fd >= 0) {
+                OpResult result;
+                result.verdict = {true, lexical.rule, 0};
+                result.fd.reset(static_cast<int>(fd));
+                return result;
+            }
             // Failing without meeting a symlink, the open failed on the path as written: a real error.
-            if (err != ELOOP) return result;
+            if (errno != ELOOP) return denied({true, lexical.rule, errno});
         }
     }
     return open_careful(path, flags, mode & 07777, needs);
@@ -178,35 +146,39 @@ OpResult FileOps::open_careful(std::string_view path, std::uint32_t flags, mode_
     // The broker's copy is always close-on-exec; whether the worker's is depends on what it asked.
     const int base = static_cast<int>(flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
     return follow(path, needs, [&](const Location& loc, OpResult& out) {
-        bool created = false;
-        auto attempt = [&](Wait wait) {
-            if (wait == Wait::path_only)
-                return ::openat(loc.dir.get(), loc.name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-            const int open_flags = base | (wait == Wait::never ? O_NONBLOCK : 0);
-            if (!create || exclusive) {
-                const int fd = ::openat(loc.dir.get(), loc.name, open_flags, mode);
-                created = create && fd >= 0;
-                return fd;
+        struct ::stat st {};
+        if (::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            if (S_ISLNK(st.st_mode) && !(flags & O_NOFOLLOW) && !exclusive) return Step::symlink;
+            if (special_refused(st, loc.real.view(), needs)) {
+                out.verdict = {false, out.verdict.rule, EACCES};
+                return Step::done;
             }
+        }
+        bool created = false;
+        int fd = -1;
+        if (create && !exclusive) {
             // Open an existing file without O_CREAT first so we know whether we created it (and may
             // hand its ownership to the worker) without ever chowning something that was there.
-            for (int tries = 0; tries < 8; ++tries) {
-                int fd = ::openat(loc.dir.get(), loc.name, open_flags & ~O_CREAT, 0);
-                if (fd >= 0 || errno != ENOENT) return fd;
-                fd = ::openat(loc.dir.get(), loc.name, open_flags | O_EXCL, mode);
-                if (fd >= 0 || errno != EEXIST) return created = fd >= 0, fd;
+            for (int tries = 0; tries < 8 && fd < 0; ++tries) {
+                fd = ::openat(loc.dir.get(), loc.name, base & ~O_CREAT, 0);
+                if (fd >= 0 || errno != ENOENT) break;
+                fd = ::openat(loc.dir.get(), loc.name, base | O_EXCL, mode);
+                created = fd >= 0;
+                if (fd < 0 && errno != EEXIST) break;
             }
-            return -1;
-        };
-        const int err = open_settled(attempt, loc.real.view(), flags, needs, out.fd);
-        if (err == 0) {
-            if (created) give_to_worker(out.fd.get());
+        } else {
+            fd = ::openat(loc.dir.get(), loc.name, base, mode);
+            created = create && fd >= 0;
+        }
+        if (fd >= 0) {
+            out.fd.reset(fd);
+            if (created) give_to_worker(fd);
             return Step::done;
         }
-        out.verdict.error = err;
-        // O_EXCL never follows a final symlink (EEXIST), and neither does a worker's O_NOFOLLOW.
+        out.verdict.error = errno;
+        // Replaced by a symlink since it was looked at: O_EXCL never follows a final symlink (EEXIST),
+        // and neither does a worker's O_NOFOLLOW.
         if (!(flags & O_NOFOLLOW) && !exclusive && is_symlink(loc)) return Step::symlink;
-        if (err == EACCES && !out.fd) out.verdict.allowed = !is_special(loc);
         return Step::done;
     });
 }

@@ -54,10 +54,9 @@ class FileOps {
     OpResult symlink(std::string_view target, std::string_view path) const noexcept;
 
   private:
-    enum class Wait { never, as_asked, path_only };
-    template <class Attempt>
-    int open_settled(Attempt&& attempt, std::string_view real, std::uint32_t flags, std::uint8_t needs,
-                     unique_fd& out) const noexcept;
+    // A FIFO or a device that no rule names exactly (open() says why).
+    [[nodiscard]] bool special_refused(const struct ::stat& st, std::string_view real,
+                                       std::uint8_t needs) const noexcept;
     OpResult open_careful(std::string_view path, std::uint32_t flags, mode_t mode,
                           std::uint8_t needs) const noexcept;
     template <class Final>

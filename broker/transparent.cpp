@@ -40,7 +40,7 @@ class NotifyCall {
     // The notification is copied: the supervisor's buffer receives the next one while this call may
     // still be waiting for a file system.
     NotifyCall(int notify, const seccomp_notif& req)
-        : notify_(notify), req_(req), tid_(static_cast<pid_t>(req.pid)) {}
+        : notify_(notify), req_(req), tid_(static_cast<pid_t>(req.pid)), memory_(tid_) {}
     [[nodiscard]] const seccomp_notif& request() const noexcept { return req_; }
 
     [[nodiscard]] pid_t tid() const noexcept { return tid_; }
@@ -50,9 +50,6 @@ class NotifyCall {
         return static_cast<int>(static_cast<std::int32_t>(arg(i)));
     }
 
-    // The caller's memory (worker_memory.hpp). Opened before anything is read and confirmed by
-    // valid() after: from then on it names the caller's address space, whatever happens to the tid.
-    int open_memory() noexcept { return memory_.open(tid_); }
     // Whether the notification is still pending: the thread id still names the thread that made it,
     // so what was read through /proc/TID is the caller's.
     [[nodiscard]] bool valid() const noexcept {
@@ -169,15 +166,19 @@ int path_arg(NotifyCall& call, int dirfd, std::uint64_t addr, PathBuffer& out) n
     return absolute(call, dirfd, raw.view(), out);
 }
 
-// Sets the broker's umask to 0 for one creation, whose mode already carries the worker's umask.
+// Sets the broker's umask to 0 for one creation, whose mode already carries the worker's umask; does
+// nothing for a call that creates nothing (two system calls fewer per open).
 class NoUmask {
   public:
-    NoUmask() noexcept : old_(::umask(0)) {}
-    ~NoUmask() { ::umask(old_); }
+    explicit NoUmask(bool creates = true) noexcept : active_(creates), old_(creates ? ::umask(0) : 0) {}
+    ~NoUmask() {
+        if (active_) ::umask(old_);
+    }
     NoUmask(const NoUmask&) = delete;
     NoUmask& operator=(const NoUmask&) = delete;
 
   private:
+    bool active_;
     mode_t old_;
 };
 
@@ -397,7 +398,6 @@ void Transparent::answer_call(NotifyCall& call) noexcept {
     if (nr == n.socket || nr == n.socketpair || nr == n.sendto || nr == n.sendmsg || nr == n.sendmmsg ||
         nr == n.utimensat)
         return call.reply(EACCES);  // the forms the filter did not allow: see seccomp_filter.cpp
-    if (call.open_memory() != 0) return call.reply(ESRCH);
 
     AuditRecord audit{static_cast<pid_t>(req.pid), uid_, profile_.name(), "", {}, {}, 0};
     PathBuffer path, path2;
@@ -447,7 +447,7 @@ void Transparent::answer_call(NotifyCall& call) noexcept {
         } else {
             mode_t create_mode = static_cast<mode_t>(mode) & 07777;
             if (flags & O_CREAT) create_mode &= ~call.umask();
-            const NoUmask no_umask;
+            const NoUmask no_umask((flags & O_CREAT) != 0);
             result = files_.open(path.view(), static_cast<std::uint32_t>(flags), create_mode);
         }
         record();

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,12 +40,10 @@ constexpr std::uint64_t kQueryWritable = 0x02;  // PROCMAP_QUERY_VMA_WRITABLE
 
 }  // namespace
 
-int WorkerMemory::open(pid_t tid) noexcept {
-    tid_ = tid;
-    char path[40];
-    std::snprintf(path, sizeof path, "/proc/%d/mem", tid);
-    mem_.reset(::open(path, O_RDWR | O_CLOEXEC));
-    return mem_ ? 0 : ESRCH;
+ssize_t WorkerMemory::read_some(std::uint64_t addr, void* buf, std::size_t size) const noexcept {
+    iovec local{buf, size};
+    iovec remote{reinterpret_cast<void*>(addr), size};  // NOLINT: an address in another process
+    return ::process_vm_readv(tid_, &local, 1, &remote, 1, 0);
 }
 
 int WorkerMemory::read_string(std::uint64_t addr, PathBuffer& out) const noexcept {
@@ -55,8 +54,8 @@ int WorkerMemory::read_string(std::uint64_t addr, PathBuffer& out) const noexcep
         const std::uint64_t at = addr + have;
         std::size_t chunk = 4096 - (at & 4095);
         chunk = std::min(chunk, PathBuffer::kCapacity + 1 - have);
-        const ssize_t n = ::pread(mem_.get(), dst + have, chunk, static_cast<off_t>(at));
-        if (n <= 0) return EFAULT;
+        const ssize_t n = read_some(at, dst + have, chunk);
+        if (n <= 0) return n < 0 && errno == ESRCH ? ESRCH : EFAULT;
         const void* nul = std::memchr(dst + have, '\0', static_cast<std::size_t>(n));
         if (nul) {
             out.truncate(static_cast<std::size_t>(static_cast<const char*>(nul) - dst));
@@ -70,18 +69,24 @@ int WorkerMemory::read_string(std::uint64_t addr, PathBuffer& out) const noexcep
 
 int WorkerMemory::read_bytes(std::uint64_t addr, void* buf, std::size_t size) const noexcept {
     if (addr == 0) return EFAULT;
-    const ssize_t n = ::pread(mem_.get(), buf, size, static_cast<off_t>(addr));
+    const ssize_t n = read_some(addr, buf, size);
+    if (n < 0 && errno == ESRCH) return ESRCH;
     return n == static_cast<ssize_t>(size) ? 0 : EFAULT;
 }
 
 int WorkerMemory::write_bytes(std::uint64_t addr, const void* buf, std::size_t size,
                               const std::function<bool()>& confirm) noexcept {
     if (addr == 0 || addr + size < addr) return EFAULT;
-    if (!maps_) {
+    if (!mem_) {
         char path[40];
+        std::snprintf(path, sizeof path, "/proc/%d/mem", tid_);
+        mem_.reset(::open(path, O_RDWR | O_CLOEXEC));
         std::snprintf(path, sizeof path, "/proc/%d/maps", tid_);
         maps_.reset(::open(path, O_RDONLY | O_CLOEXEC));
-        if (!maps_ || !confirm()) return ESRCH;
+        if (!mem_ || !maps_ || !confirm()) {
+            mem_.reset();
+            return ESRCH;
+        }
     }
     if (const int err = writable(addr, size); err != 0) return err;
     const ssize_t n = ::pwrite(mem_.get(), buf, size, static_cast<off_t>(addr));

@@ -67,7 +67,6 @@ int drop_capabilities(const BrokerNeeds& needs, Confined& result) {
 // crashes takes every worker's service with it).
 constexpr const char* kRefused[] = {
     "ptrace",
-    "process_vm_readv",
     "process_vm_writev",
     "mount",
     "umount2",
@@ -119,8 +118,8 @@ constexpr const char* kRefused[] = {
     "personality",
     "modify_ldt",
 };
-// Needed only to answer transparent-mode calls on the worker's own sockets.
-constexpr const char* kRefusedUnlessReadingWorkers[] = {"pidfd_getfd"};
+// Needed only in transparent mode: taking the worker's own sockets, reading its memory.
+constexpr const char* kRefusedUnlessReadingWorkers[] = {"pidfd_getfd", "process_vm_readv"};
 // Needed only to start pool workers (exec for their program; unshare, below, for their namespaces).
 constexpr const char* kRefusedWithoutWorkers[] = {"execve", "execveat"};
 

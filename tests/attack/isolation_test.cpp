@@ -128,18 +128,15 @@ class SilentFuse {
         mounted_ = answer_init();
     }
     ~SilentFuse() {
-        // Unmounting aborts every request still waiting (they fail with ENOTCONN).
-        if (mounted_ || fuse_) ::umount2(mountpoint_.c_str(), MNT_DETACH);
-        fuse_.reset();
+        fuse_.reset();  // aborts every request still waiting
+        if (mounted_) ::umount2(mountpoint_.c_str(), MNT_DETACH);
     }
     SilentFuse(const SilentFuse&) = delete;
     SilentFuse& operator=(const SilentFuse&) = delete;
     [[nodiscard]] bool mounted() const { return mounted_; }
-    void abort() {
-        ::umount2(mountpoint_.c_str(), MNT_DETACH);
-        fuse_.reset();
-        mounted_ = false;
-    }
+    // The file system's server goes away: closing its end aborts the connection, so every request
+    // waiting in it fails (ECONNABORTED) and every later one too (ENOTCONN), as when a FUSE server dies.
+    void abort() { fuse_.reset(); }
 
   private:
     bool answer_init() {
