@@ -76,6 +76,9 @@ bool Broker::add_bootstrap(unique_fd channel, Admission admission,
 }
 
 void Broker::reload(std::shared_ptr<const policy::Policy> policy, const policy::Profile& profile) {
+    // Requests performed on another thread right now still use the old profile: it is released only
+    // once none of them can (EventLoop::retire).
+    loop_.retire(std::make_unique<std::shared_ptr<const policy::Policy>>(std::move(policy_)));
     policy_ = std::move(policy);
     profile_ = &profile;
     ops_ = FileOps(profile, owner_);
@@ -250,10 +253,9 @@ void Broker::handle(Session& session, const proto::Credentials& sender,
     if (request.op == wire::Op::rename) audit.path2 = request.path2;
 
     // Performed with the loop released (event_loop.hpp): a file system may make it wait for good. It
-    // works on its own copy of the operations and keeps the policy they point into alive, since a
-    // reload may replace both meanwhile.
+    // works on its own copy of the operations, since a reload may replace them meanwhile; the policy
+    // they point into outlives it (reload() retires the old one through the loop).
     const FileOps ops = ops_;
-    const std::shared_ptr<const policy::Policy> keep = policy_;
     OpResult result = loop_.blocking([&] { return perform(ops, request, st, link); });
     if (result.verdict.error == 0 && request.op == wire::Op::stat) {
         wire::encode_stat(st, stat_payload);

@@ -15,8 +15,9 @@ namespace fdbroker::broker {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kTick{10};
+// Ticks the same section must be seen at before the loop is handed over: 20 to 30 ms stuck.
+constexpr int kStallTicks = 2;
 // Watchdog ticks without a blocking section after which it sleeps until the next one begins.
 constexpr int kIdleTicksBeforeParking = 100;
 
@@ -25,10 +26,6 @@ constexpr int kIdleTicksBeforeParking = 100;
 thread_local EventLoop* running = nullptr;
 thread_local std::size_t thread_slot = 0;
 thread_local int section_depth = 0;
-
-std::int64_t now_ns() noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
 
 }  // namespace
 
@@ -159,8 +156,13 @@ EventLoop::Section::Section(EventLoop& loop) noexcept : loop_(loop) {
     if (running != &loop_ || section_depth++ > 0) return;
     const std::size_t s = thread_slot;
     loop_.section_turn_[s] = loop_.turn_;
-    loop_.blocked_since_[s].store(now_ns());
-    loop_.sections_.fetch_add(1, std::memory_order_relaxed);
+    // A number for this section rather than a time: the watchdog only needs to see the same section
+    // still there tick after tick, and reading the clock on every request costs more.
+    // (Every section begins with the loop's mutex held, so a load and a store do: no atomic
+    // read-modify-write on the way of every request.)
+    const std::uint64_t number = loop_.sections_.load(std::memory_order_relaxed) + 1;
+    loop_.sections_.store(number, std::memory_order_relaxed);
+    loop_.blocked_section_[s].store(number, std::memory_order_relaxed);
     if (loop_.watchdog_parked_.load(std::memory_order_relaxed)) {
         {
             const std::lock_guard guard(loop_.watchdog_mutex_);
@@ -175,7 +177,7 @@ EventLoop::Section::~Section() {
     if (running != &loop_ || --section_depth > 0) return;
     loop_.mutex_.lock();
     const std::size_t s = thread_slot;
-    loop_.blocked_since_[s].store(0);
+    loop_.blocked_section_[s].store(0, std::memory_order_relaxed);
     loop_.section_turn_[s] = 0;
 }
 
@@ -201,6 +203,8 @@ bool EventLoop::start_watchdog() noexcept {
 void EventLoop::watch() noexcept {
     std::unique_lock lock(watchdog_mutex_);
     std::uint64_t seen = sections_.load();
+    std::uint64_t watched = 0;  // the owner's section at the last tick, if any
+    int ticks = 0;              // ... and for how many ticks it has been there
     int idle = 0;
     while (!stopping_) {
         if (watchdog_parked_) {
@@ -209,15 +213,18 @@ void EventLoop::watch() noexcept {
         }
         watchdog_wake_.wait_for(lock, kTick);
         if (stopping_) break;
-        const std::int64_t since = blocked_since_[owner_slot_.load()].load();
-        if (since != 0 && now_ns() - since >= std::chrono::nanoseconds(kStall).count()) {
+        const std::uint64_t blocked = blocked_section_[owner_slot_.load()].load(std::memory_order_relaxed);
+        ticks = blocked != 0 && blocked == watched ? ticks + 1 : 0;
+        watched = blocked;
+        if (ticks >= kStallTicks) {
+            ticks = 0;
             lock.unlock();
             take_over();
             lock.lock();
             continue;
         }
         const std::uint64_t count = sections_.load();
-        idle = (count == seen && since == 0) ? idle + 1 : 0;
+        idle = (count == seen && blocked == 0) ? idle + 1 : 0;
         seen = count;
         if (idle >= kIdleTicksBeforeParking) {
             watchdog_parked_ = true;
@@ -231,7 +238,7 @@ void EventLoop::take_over() noexcept {
     static LogLimit full("every broker thread is waiting for a file system");
     std::unique_lock lock(mutex_, std::try_to_lock);
     // The owner holds the mutex only outside blocking sections: if it is held, the owner came back.
-    if (!lock.owns_lock() || finished_ || blocked_since_[owner_slot_.load()].load() == 0) return;
+    if (!lock.owns_lock() || finished_ || blocked_section_[owner_slot_.load()].load() == 0) return;
     std::size_t free_slot = 0;
     for (std::size_t s = 1; s < kMaxThreads && free_slot == 0; ++s)
         if (!slot_taken_[s]) free_slot = s;

@@ -5,8 +5,8 @@
 // would cost a cross-CPU wake-up per request. But a request may block in the kernel for good: an open
 // on a network or FUSE file system that stopped answering, a page of the caller's memory backed by
 // one. Code that may block runs in a *blocking section* (`blocking(f)`), with the loop released; a
-// watchdog thread notices when the thread running the loop has been inside one for more than a few
-// tens of milliseconds and starts a helper thread that takes the loop over, so every other worker is
+// watchdog thread notices when the thread running the loop has been inside one for a few tens of
+// milliseconds and starts a helper thread that takes the loop over, so every other worker is
 // still served. When the stuck call returns, its thread finishes that one request and gives up the
 // loop: the thread that called run() waits to get it back, a helper simply ends. (The Go runtime's
 // system monitor retakes a processor from a thread stuck in a system call the same way.)
@@ -50,8 +50,8 @@ class EventLoop {
     // Threads that may run the loop at once, the first included: one per request stuck in a blocking
     // section, plus the one serving. Beyond this the loop waits like a single-threaded one would.
     static constexpr std::size_t kMaxThreads = 64;
-    // A blocking section older than this, on the thread that runs the loop, hands the loop over.
-    static constexpr std::chrono::milliseconds kStall{25};
+    // A blocking section on the thread that runs the loop hands the loop over once it has lasted
+    // 20 to 30 ms (seen at three watchdog ticks, 10 ms apart).
 
     EventLoop();  // valid() is false if epoll itself is unavailable
     ~EventLoop();
@@ -171,10 +171,10 @@ class EventLoop {
     std::vector<Retired> retired_;
     std::vector<unique_fd> closing_;
 
-    // Per thread slot: the turn in which its blocking section began (0: none), and since when (steady
-    // clock nanoseconds; 0: not blocked). The slot of the thread running the loop is owner_slot_.
+    // Per thread slot: the turn in which its blocking section began (0: none), and the section's number
+    // (0: not blocked). The slot of the thread running the loop is owner_slot_.
     std::array<std::uint64_t, kMaxThreads> section_turn_{};
-    std::array<std::atomic<std::int64_t>, kMaxThreads> blocked_since_{};
+    std::array<std::atomic<std::uint64_t>, kMaxThreads> blocked_section_{};
     std::atomic<std::size_t> owner_slot_{0};
     std::array<bool, kMaxThreads> slot_taken_{true};  // slot 0 is run()'s
     std::atomic<std::size_t> threads_{1};

@@ -117,8 +117,11 @@ OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) 
         PathBuffer buf;
         struct ::stat st {};
         // A rule naming the path exactly grants it whatever it is: no look first (one system call less
-        // for every open such a rule grants).
-        const bool look = !profile_->grants_exactly(path, needs);
+        // for every open such a rule grants). With one kind needed, the deciding rule tells.
+        const bool one_kind = needs == policy::need_read || needs == policy::need_write;
+        const bool named = one_kind ? lexical.rule->pattern.literal() && lexical.rule->pattern.text() == path
+                                    : profile_->grants_exactly(path, needs);
+        const bool look = !named;
         if (buf.assign(path) && !(look && ::fstatat(AT_FDCWD, buf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
                                   special_refused(st, path, needs))) {
             open_how how{};

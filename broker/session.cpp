@@ -76,11 +76,7 @@ void Session::close() noexcept {
     channel_.reset();
     owner_pidfd_.reset();
     if (paused_ || retrying_send_) broker_->tenants().forget(*this);
-    if (unreceived_ > 0) {
-        broker_->tenants().release(owner_.uid, *this);
-        broker_->tenants().give_back(owner_.uid, Resource::descriptors, unreceived_);
-        unreceived_ = 0;
-    }
+    unreceived_ = 0;
     // Queued replies may hold files whose file system makes a close wait (a FUSE flush).
     for (Pending& p : pending_)
         broker_->loop().close_later(std::move(p.fd));
@@ -123,14 +119,30 @@ void Session::read_requests() noexcept {
 }
 
 // Whether the owner may have another request performed now: this channel's descriptors in flight
-// under kMaxUnreceived, and the owner's user within its quota (which then counts the request).
+// within its share, and the owner's user within its quota of requests and rate (which then counts the
+// request).
 bool Session::admitted() noexcept {
-    if (unreceived_ >= kMaxUnreceived) {
-        const std::uint32_t back = reclaim();
-        broker_->tenants().give_back(owner_.uid, Resource::descriptors, back);
-        if (unreceived_ >= kMaxUnreceived) return false;
-    }
+    if (!within_share()) return false;
     return broker_->tenants().admit(owner_.uid, broker_->limits(), broker_->profile().name().c_str());
+}
+
+// Each channel may have sent at most its share of its user's `descriptors` quota (and at most
+// kMaxUnreceived) that its owner has not received: the channels of one user together then never hold
+// more than the quota, without counting anything per reply. Sends are counted since the socket was
+// last seen empty, and looked at again (one SIOCOUTQ) only when the count reaches the share.
+bool Session::within_share() noexcept {
+    const std::uint32_t share =
+        broker_->tenants().descriptor_share(owner_.uid, broker_->limits(), kMaxUnreceived);
+    if (unreceived_ < share) return true;
+    int queued = 0;
+    // SIOCOUTQ: the bytes this end sent that the owner has not read yet. None: everything sent,
+    // descriptors included, has been received.
+    if (::ioctl(channel_.get(), SIOCOUTQ, &queued) == 0 && queued == 0) {
+        unreceived_ = 0;
+        return true;
+    }
+    broker_->tenants().note_unreceived(owner_.uid, broker_->limits(), broker_->profile().name().c_str());
+    return false;
 }
 
 void Session::pause() noexcept {
@@ -148,26 +160,11 @@ bool Session::resume() noexcept {
         if (closed() || retrying_send_) return closed();
     }
     if (!paused_) return true;
-    if (unreceived_ >= kMaxUnreceived) {
-        broker_->tenants().give_back(owner_.uid, Resource::descriptors, reclaim());
-        if (unreceived_ >= kMaxUnreceived) return false;
-    }
+    if (closed() || !within_share()) return false;
     paused_ = false;
     broker_->loop().modify(channel_.get(), pending_.empty() ? static_cast<std::uint32_t>(EPOLLIN) : EPOLLOUT,
                            this);
     return true;
-}
-
-std::uint32_t Session::reclaim() noexcept {
-    if (unreceived_ == 0 || closed()) return 0;
-    // SIOCOUTQ: the bytes this end sent that the owner has not read yet. None: everything sent,
-    // descriptors included, has been received.
-    int queued = 0;
-    if (::ioctl(channel_.get(), SIOCOUTQ, &queued) != 0 || queued != 0) return 0;
-    const std::uint32_t back = unreceived_;
-    unreceived_ = 0;
-    broker_->tenants().release(owner_.uid, *this);
-    return back;
 }
 
 // Reads and dispatches one message; false when there is nothing more to read for now.
@@ -270,10 +267,7 @@ int Session::send_now(std::span<const std::byte> frame, int fd) noexcept {
     options.fd = fd;
     options.flags = MSG_DONTWAIT;
     const int err = proto::send(channel_.get(), frame, options);
-    if (err == 0 && fd >= 0) {
-        if (unreceived_++ == 0) broker_->tenants().hold(owner_.uid, *this);
-        broker_->tenants().charge(owner_.uid, Resource::descriptors);
-    }
+    if (err == 0 && fd >= 0) ++unreceived_;
     if (out_of_resources(err)) {
         static LogLimit failures("a reply could not be sent");
         log_limited(failures, "a reply to pid %d could not be sent (%s): it is sent again shortly",

@@ -3,9 +3,10 @@
 // carries that process's file requests. Anything unexpected on either ends the channel.
 //
 // A private channel is read only while its owner's user is within its quota (tenants.hpp) and while
-// fewer than kMaxUnreceived descriptors sent on it are still waiting in the socket: a worker that
-// sends requests and never reads the replies stops being read, rather than making the broker queue
-// descriptors that count against the kernel's limit for every broker of the same user.
+// fewer than its share of the user's `descriptors` quota (at most kMaxUnreceived) sent on it are still
+// waiting in the socket: a worker that sends requests and never reads the replies stops being read,
+// rather than making the broker queue descriptors that count against the kernel's limit for every
+// broker of the same user.
 #pragma once
 
 #include <sys/types.h>
@@ -45,7 +46,7 @@ struct ClientCredentials {
     std::vector<gid_t> groups;  // supplementary groups
 };
 
-class Session final : public EventHandler, public Waiter, public Holder {
+class Session final : public EventHandler, public Waiter {
   public:
     enum class Kind { bootstrap, owned };
     // Descriptors one channel may have sent and not yet had received.
@@ -91,8 +92,7 @@ class Session final : public EventHandler, public Waiter, public Holder {
     // until the queue drains, so a worker cannot make the broker buffer without bound).
     void reply(const wire::Reply& reply, int fd = -1) noexcept;
 
-    bool resume() noexcept override;            // Waiter: over quota, or a send to retry
-    std::uint32_t reclaim() noexcept override;  // Holder: descriptors the owner has received
+    bool resume() noexcept override;  // Waiter: over quota, or a send to retry
 
   private:
     // Watches the owner's pidfd: when the owner exits its channel goes with it.
@@ -108,6 +108,7 @@ class Session final : public EventHandler, public Waiter, public Holder {
     void read_requests() noexcept;
     bool read_one() noexcept;
     [[nodiscard]] bool admitted() noexcept;
+    [[nodiscard]] bool within_share() noexcept;
     void pause() noexcept;
     void flush_pending() noexcept;
     [[nodiscard]] int send_now(std::span<const std::byte> frame, int fd) noexcept;

@@ -62,7 +62,7 @@ Tenants::~Tenants() {
 bool Tenants::take(uid_t uid, Resource resource, const policy::QuotaLimits& limits,
                    const char* profile) noexcept {
     try {
-        Account& a = accounts_[uid];
+        Account& a = account(uid);
         const auto i = static_cast<std::size_t>(resource);
         if (a.used[i] < limit_of(limits, resource)) {
             ++a.used[i];
@@ -83,40 +83,27 @@ bool Tenants::take(uid_t uid, Resource resource, const policy::QuotaLimits& limi
     }
 }
 
-void Tenants::charge(uid_t uid, Resource resource, std::uint32_t count) noexcept {
-    try {
-        accounts_[uid].used[static_cast<std::size_t>(resource)] += count;
-    } catch (const std::bad_alloc&) {
-    }
-}
-
 void Tenants::give_back(uid_t uid, Resource resource, std::uint32_t count) noexcept {
-    const auto it = accounts_.find(uid);
-    if (it == accounts_.end()) return;
-    Account& a = it->second;
+    Account* found = last_ != nullptr && last_uid_ == uid ? last_ : nullptr;
+    if (found == nullptr) {
+        const auto it = accounts_.find(uid);
+        if (it == accounts_.end()) return;
+        found = &it->second;
+    }
+    Account& a = *found;
     const auto i = static_cast<std::size_t>(resource);
     a.used[i] -= std::min(a.used[i], count);
-    // A new episode over the quota is logged again once the user is well below it.
+    // A new episode over the quota is logged again once the user holds none of it (for descriptors in
+    // flight, which are not counted here: once it holds no channel).
     if (a.used[i] == 0) a.over[i] = false;
+    if (resource == Resource::channels && a.used[i] == 0)
+        a.over[static_cast<std::size_t>(Resource::descriptors)] = false;
 }
 
 bool Tenants::admit(uid_t uid, const policy::QuotaLimits& limits, const char* profile) noexcept {
     try {
-        Account& a = accounts_[uid];
-        constexpr auto descriptors = static_cast<std::size_t>(Resource::descriptors);
+        Account& a = account(uid);
         constexpr auto requests = static_cast<std::size_t>(Resource::requests);
-        if (a.used[descriptors] >= limits.descriptors) reclaim(a);
-        if (a.used[descriptors] >= limits.descriptors) {
-            if (!a.over[descriptors]) {
-                a.over[descriptors] = true;
-                log_limited(
-                    over_quota,
-                    "uid %u (profile '%s') has %u descriptors it has not received (quota %u): its channels "
-                    "are not read until its processes take them",
-                    static_cast<unsigned>(uid), profile, a.used[descriptors], limits.descriptors);
-            }
-            return false;
-        }
         if (a.used[requests] >= limits.requests) {
             if (!a.over[requests]) {
                 a.over[requests] = true;
@@ -131,6 +118,32 @@ bool Tenants::admit(uid_t uid, const policy::QuotaLimits& limits, const char* pr
         return true;
     } catch (const std::bad_alloc&) {
         return false;
+    }
+}
+
+std::uint32_t Tenants::descriptor_share(uid_t uid, const policy::QuotaLimits& limits,
+                                        std::uint32_t most) noexcept {
+    try {
+        const std::uint32_t channels =
+            std::max<std::uint32_t>(1, account(uid).used[static_cast<std::size_t>(Resource::channels)]);
+        return std::clamp<std::uint32_t>(limits.descriptors / channels, 1, most);
+    } catch (const std::bad_alloc&) {
+        return 1;
+    }
+}
+
+void Tenants::note_unreceived(uid_t uid, const policy::QuotaLimits& limits, const char* profile) noexcept {
+    try {
+        Account& a = account(uid);
+        constexpr auto descriptors = static_cast<std::size_t>(Resource::descriptors);
+        if (a.over[descriptors]) return;
+        a.over[descriptors] = true;
+        log_limited(
+            over_quota,
+            "uid %u (profile '%s') left descriptors unreceived (quota %u among its channels): the channels "
+            "holding them are not read until its processes take them",
+            static_cast<unsigned>(uid), profile, limits.descriptors);
+    } catch (const std::bad_alloc&) {
     }
 }
 
@@ -155,26 +168,12 @@ bool Tenants::within_rate(Account& a, uid_t uid, const policy::QuotaLimits& limi
     return false;
 }
 
-void Tenants::reclaim(Account& a) noexcept {
-    std::uint32_t back = 0;
-    for (Holder* h : a.holders)
-        back += h->reclaim();
-    auto& used = a.used[static_cast<std::size_t>(Resource::descriptors)];
-    used -= std::min(used, back);
-    if (used == 0) a.over[static_cast<std::size_t>(Resource::descriptors)] = false;
-}
-
-void Tenants::hold(uid_t uid, Holder& holder) noexcept {
-    try {
-        std::vector<Holder*>& holders = accounts_[uid].holders;
-        if (std::find(holders.begin(), holders.end(), &holder) == holders.end()) holders.push_back(&holder);
-    } catch (const std::bad_alloc&) {
+Tenants::Account& Tenants::account(uid_t uid) {
+    if (last_ == nullptr || last_uid_ != uid) {
+        last_ = &accounts_[uid];
+        last_uid_ = uid;
     }
-}
-
-void Tenants::release(uid_t uid, Holder& holder) noexcept {
-    const auto it = accounts_.find(uid);
-    if (it != accounts_.end()) std::erase(it->second.holders, &holder);
+    return *last_;
 }
 
 void Tenants::wait(Waiter& waiter) noexcept {

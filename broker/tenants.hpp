@@ -34,16 +34,6 @@ class Waiter {
     ~Waiter() = default;
 };
 
-// Something holding descriptors that were sent and may not have been received yet.
-class Holder {
-  public:
-    // How many of them are known to have been received since the last call (and are no longer held).
-    virtual std::uint32_t reclaim() noexcept = 0;
-
-  protected:
-    ~Holder() = default;
-};
-
 class Tenants final : public EventHandler {
   public:
     // `descriptor_budget`: the broker's RLIMIT_NOFILE, from which the default limits are derived.
@@ -58,16 +48,18 @@ class Tenants final : public EventHandler {
 
     // Takes one of `resource` for `uid`; false when that would exceed `limits` (then logged once).
     bool take(uid_t uid, Resource resource, const policy::QuotaLimits& limits, const char* profile) noexcept;
-    // Counts without checking (descriptors sent).
-    void charge(uid_t uid, Resource resource, std::uint32_t count = 1) noexcept;
     void give_back(uid_t uid, Resource resource, std::uint32_t count = 1) noexcept;
     // Whether `uid` may start another request now: under its `requests` quota and its rate (a request
-    // admitted takes a token). Checks descriptors too, reclaiming what its holders' processes took.
+    // admitted takes a token and counts as in flight until given back).
     bool admit(uid_t uid, const policy::QuotaLimits& limits, const char* profile) noexcept;
 
-    // Holders of `uid`'s unreceived descriptors, asked to reclaim when `uid` is over its quota.
-    void hold(uid_t uid, Holder& holder) noexcept;
-    void release(uid_t uid, Holder& holder) noexcept;
+    // How many descriptors one channel of `uid` may have sent and not yet had received: an equal share
+    // of its `descriptors` quota among its open channels (at least 1, at most `most`), so that all its
+    // channels together stay within the quota.
+    [[nodiscard]] std::uint32_t descriptor_share(uid_t uid, const policy::QuotaLimits& limits,
+                                                 std::uint32_t most) noexcept;
+    // A channel of `uid` stopped being read because its share is full: logged once per episode.
+    void note_unreceived(uid_t uid, const policy::QuotaLimits& limits, const char* profile) noexcept;
 
     // A waiter is asked to resume every few milliseconds until it does, or until it is forgotten.
     void wait(Waiter& waiter) noexcept;
@@ -81,9 +73,10 @@ class Tenants final : public EventHandler {
         bool rate_over = false;
         double tokens = 0;
         std::chrono::steady_clock::time_point refilled{};
-        std::vector<Holder*> holders;
     };
-    void reclaim(Account& account) noexcept;
+    // The account of `uid`, made on first use (accounts are never removed, so the pointer stays valid):
+    // the last one found is remembered, since a broker mostly serves one user request after request.
+    Account& account(uid_t uid);
     bool within_rate(Account& account, uid_t uid, const policy::QuotaLimits& limits,
                      const char* profile) noexcept;
     void arm(bool on) noexcept;
@@ -91,6 +84,8 @@ class Tenants final : public EventHandler {
     EventLoop& loop_;
     policy::QuotaLimits defaults_;
     std::unordered_map<uid_t, Account> accounts_;
+    uid_t last_uid_ = 0;
+    Account* last_ = nullptr;
     std::vector<Waiter*> waiting_;
     unique_fd timer_;
     bool armed_ = false;

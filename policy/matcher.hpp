@@ -30,12 +30,15 @@ class Pattern {
     // last component: "/usr/share/zoneinfo/**" -> "/usr/share/zoneinfo", "/etc/hostname" -> "/etc",
     // "/tmp/*.log" -> "/tmp", "/" and "/**" -> "/".
     [[nodiscard]] const std::string& anchor() const noexcept { return anchor_; }
+    // No wildcard anywhere: the pattern matches exactly one path, its text.
+    [[nodiscard]] bool literal() const noexcept { return literal_; }
 
   private:
     Pattern() = default;
     std::string text_;
     std::vector<std::string> components_;
     std::string anchor_;
+    bool literal_ = false;
 };
 
 // Does one component match a component glob ('*' any run of characters, '?' one character)?

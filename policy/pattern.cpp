@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <utility>
 
 #include "policy/matcher.hpp"
@@ -111,6 +112,8 @@ std::optional<Pattern> Pattern::parse(std::string_view text, Error& error) {
         start = end + 1;
     }
     pattern.anchor_ = make_anchor(pattern.components_);
+    pattern.literal_ = std::none_of(pattern.components_.begin(), pattern.components_.end(),
+                                    [](const std::string& c) { return is_glob(c); });
     return pattern;
 }
 
