@@ -55,11 +55,12 @@ bool write_one(int fd) noexcept {
     return ::write(fd, "1", 1) == 1;
 }
 
-// Whether a cgroup's cgroup.events says no process is left in it or beneath it.
+// Whether a cgroup's cgroup.events says no process is left in it or beneath it (a cgroup removed
+// already, whose file no longer reads, has none either).
 bool empty(int events) noexcept {
     std::array<char, 256> buf{};
     const ssize_t n = ::pread(events, buf.data(), buf.size() - 1, 0);
-    return n > 0 && std::strstr(buf.data(), "populated 0") != nullptr;
+    return n <= 0 || std::strstr(buf.data(), "populated 0") != nullptr;
 }
 
 // Removes every cgroup directly beneath `dir` that can be removed (the empty ones).
@@ -83,8 +84,10 @@ void remove_children(int dir) noexcept {
 // The keeper's own filter: what waiting on a pipe, writing cgroup.kill, watching cgroup.events and
 // removing directories takes; anything else kills it.
 int confine_keeper() noexcept {
-    capng_clear(CAPNG_SELECT_ALL);
-    if (capng_apply(CAPNG_SELECT_ALL) != 0 && ::geteuid() == 0) return EPERM;
+    // The keeper never executes anything, so emptying the effective, permitted and inheritable sets
+    // is enough: the bounding set limits only what an exec could gain.
+    capng_clear(CAPNG_SELECT_BOTH);
+    if (capng_apply(CAPNG_SELECT_BOTH) != 0 && ::geteuid() == 0) return EPERM;
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
     if (ctx == nullptr) return ENOMEM;
@@ -106,8 +109,10 @@ int confine_keeper() noexcept {
 [[noreturn]] void keeper_main(const std::array<int, 5>& fds, const char* name) noexcept {
     ::setsid();  // away from the terminal: its signals (Ctrl-C, hang-up) are the worker's, not ours
     ::prctl(PR_SET_NAME, "fdbroker-keeper");  // what ps shows
-    for (int sig = 1; sig < NSIG; ++sig)
-        ::signal(sig, SIG_IGN);
+    // Every signal but SIGKILL and SIGSTOP (which cannot be) held off: nothing but its pipe ends it.
+    sigset_t all;
+    ::sigfillset(&all);
+    ::sigprocmask(SIG_SETMASK, &all, nullptr);
     // Out of the way first: a descriptor may already sit where another is to go.
     std::array<int, 5> high{};
     for (std::size_t i = 0; i < high.size(); ++i)
@@ -286,11 +291,10 @@ Containment::~Containment() {
     if (keeper_ <= 0) return;
     // The keeper sees its pipe close, finds nothing left to do, and ends: reaped here rather than left
     // to whoever inherits it. If it is still busy (something would not die), it finishes on its own.
+    const unique_fd keeper(static_cast<int>(::syscall(SYS_pidfd_open, keeper_, 0)));
     keeper_pipe_.reset();
-    for (int waited = 0; waited < 100; ++waited) {
-        if (::waitpid(keeper_, nullptr, WNOHANG) != 0) return;
-        ::usleep(2000);
-    }
+    pollfd gone{keeper.get(), POLLIN, 0};
+    if (keeper && ::poll(&gone, 1, 1000) == 1) ::waitpid(keeper_, nullptr, WNOHANG);
 }
 
 unique_fd Containment::cgroup_for(std::string_view name) noexcept {
