@@ -23,16 +23,6 @@
 namespace fdbroker::test {
 namespace {
 
-// Waits (bounded) until the broker's connect to `port` is on the wire and unanswered.
-bool wait_for_syn_sent(int port) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (syn_sent_to(port)) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return false;
-}
-
 // The threads of process `pid`. The broker starts one more while a request is stuck in the kernel
 // (event_loop.hpp).
 std::size_t threads_of(pid_t pid) {

@@ -33,16 +33,6 @@ bool has_ipv6_loopback() {
     return read_file("/proc/net/if_inet6").find("00000000000000000000000000000001") != std::string::npos;
 }
 
-// Waits (bounded) until the broker's connect to `port` is on the wire and unanswered.
-bool wait_for_syn_sent(int port) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (syn_sent_to(port)) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return false;
-}
-
 class Sockets : public ::testing::Test {
   protected:
     std::string abstract(const char* what) const {

@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
+#include <thread>
 
 namespace fdbroker::test {
 
@@ -152,6 +154,15 @@ bool syn_sent_to(int port) {
                 static_cast<int>(remote_port) == port && state == kSynSent)
                 return true;
         }
+    }
+    return false;
+}
+
+bool wait_for_syn_sent(int port) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (syn_sent_to(port)) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     return false;
 }

@@ -24,6 +24,8 @@ int free_privileged_port();
 // Does the socket table (/proc/net/tcp, /proc/net/tcp6) show a connect to `port` waiting for an
 // answer (SYN_SENT)?
 bool syn_sent_to(int port);
+// Waits (bounded, 10 s) until syn_sent_to(port) holds.
+bool wait_for_syn_sent(int port);
 // Connects to 127.0.0.1:port and returns the connected socket, or an empty one if the connect did
 // not complete within timeout_ms (nothing is left connecting in that case).
 unique_fd connect_within(int port, int timeout_ms);
