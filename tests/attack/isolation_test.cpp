@@ -317,7 +317,8 @@ TEST_F(Isolation, UnreadDescriptorsOfOneServeClientNeverBreakAnother) {
     flooder.wait();
     const Outcome stopped = broker->stop();
     EXPECT_EQ(stopped.status, 0) << stopped.err;
-    EXPECT_NE(stopped.err.find("uid 1001 (profile 'p') left descriptors unreceived"), std::string::npos) << stopped.err;
+    EXPECT_NE(stopped.err.find("uid 1001 (profile 'p') left descriptors unreceived"), std::string::npos)
+        << stopped.err;
 }
 
 TEST_F(Isolation, ManyProcessesOfOneUserCannotTakeTheBrokersChannels) {
