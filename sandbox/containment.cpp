@@ -86,8 +86,8 @@ void remove_children(int dir) noexcept {
 int confine_keeper() noexcept {
     // The keeper never executes anything, so emptying the effective, permitted and inheritable sets
     // is enough: the bounding set limits only what an exec could gain.
-    capng_clear(CAPNG_SELECT_BOTH);
-    if (capng_apply(CAPNG_SELECT_BOTH) != 0 && ::geteuid() == 0) return EPERM;
+    capng_clear(CAPNG_SELECT_CAPS);
+    if (capng_apply(CAPNG_SELECT_CAPS) != 0 && ::geteuid() == 0) return EPERM;
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
     if (ctx == nullptr) return ENOMEM;

@@ -36,6 +36,24 @@ bool running(pid_t pid) {
     return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
 }
 
+// A field of /proc/PID/status ("CapEff", "Seccomp"...), or "" if the process or field is not there.
+std::string status_field(pid_t pid, const std::string& key) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.starts_with(key + ":")) return line.substr(line.find_first_not_of(" \t", key.size() + 1));
+    return "";
+}
+
+// The child of `parent` whose name is `name`, or -1.
+pid_t child_named(pid_t parent, const std::string& name) {
+    const std::string dir =
+        "/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) + "/children";
+    std::ifstream children(dir);
+    for (pid_t pid = 0; children >> pid;)
+        if (status_field(pid, "Name") == name) return pid;
+    return -1;
+}
+
 // In the child that plays the shell: run `job` in the foreground of the terminal on stdin, wait for
 // it, take the terminal back, tell `ready`, read one line and write it to `result`.
 [[noreturn]] void shell(const std::string& slave, const std::vector<std::string>& job, int ready,
@@ -177,6 +195,28 @@ TEST_F(Terminal, NoDescendantOutlivesABrokerThatIsKilled) {
     for (int i = 0; i < 2000 && running(child); ++i)
         ::usleep(5000);
     EXPECT_FALSE(running(child)) << "the worker's child outlived a broker killed with SIGKILL";
+}
+
+TEST_F(Terminal, TheKeeperHoldsNoCapabilitiesAndOnlyItsFilter) {
+    // The keeper outlives the broker on purpose, so it must be worth nothing to whoever reaches it.
+    write_file(dir / "policy.toml", "version = 1\n[profile.default]\n");
+    std::vector<std::string> argv{fdbroker_bin(), "run", "--policy", dir / "policy.toml", "--"};
+    for (const std::string& word : worker_argv({{"wait-line"}}))
+        argv.push_back(word);
+    Process broker(argv);
+    ASSERT_EQ(broker.read_line(), "waiting");
+    const pid_t keeper = child_named(broker.pid(), "fdbroker-keeper");
+    if (keeper < 0) {
+        broker.write("\n");
+        GTEST_SKIP() << "no keeper (no usable cgroup v2 here): " << broker.wait().err;
+    }
+    for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapAmb"})
+        EXPECT_EQ(status_field(keeper, set), "0000000000000000") << set;
+    EXPECT_EQ(status_field(keeper, "NoNewPrivs"), "1");
+    EXPECT_EQ(status_field(keeper, "Seccomp"), "2");
+    EXPECT_NE(::getsid(keeper), ::getsid(broker.pid())) << "the keeper shares the worker's session";
+    broker.write("\n");
+    EXPECT_EQ(broker.wait().status, 0);
 }
 
 }  // namespace
