@@ -1,6 +1,6 @@
 /* The P4 floor: the least a seccomp user-notification supervisor can do to broker a program's opens,
  * in plain C. The child installs a libseccomp filter that sends open and openat to the parent and
- * execs PROGRAM; the parent copies each path out of the child's memory (/proc/PID/mem), checks the
+ * execs PROGRAM; the parent copies each path out of the child's memory (process_vm_readv), checks the
  * notification is still valid, opens the path itself and answers with SECCOMP_IOCTL_NOTIF_ADDFD +
  * SECCOMP_ADDFD_FLAG_SEND. No policy, no confinement beyond the filter, no event loop: what the
  * kernel requires of transparent mode, and what `fdbroker run --transparent` is measured against.
