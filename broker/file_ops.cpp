@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <map>
+#include <mutex>
 
 namespace fdbroker::broker {
 
@@ -23,6 +25,28 @@ constexpr std::uint32_t kKernelLargefile = 0100000;  // glibc defines O_LARGEFIL
 
 // Outcome of the last step on an already-judged Location.
 enum class Step { done, symlink };
+
+// Whether a rename carries rules along depends on what moves (a directory takes everything beneath
+// it), and looking at the source and renaming it are two steps. Requests run side by side while one
+// is stuck (event_loop.hpp), so another request could put a directory where this one judged a file
+// in between: a rename onto the name, or an unlink and a mkdir. The calls that make a directory
+// appear at a name, rename and mkdir, therefore hold their file system's lock from the look to the
+// act. One lock per file system, so that one stuck on a hung file system holds up nobody else's.
+std::unique_lock<std::mutex> lock_directory_moves(int dir) noexcept {
+    static std::mutex table_lock;
+    static std::map<dev_t, std::mutex> by_device;
+    static std::mutex fallback;  // when the table cannot grow
+    std::mutex* lock = &fallback;
+    struct ::stat st {};
+    if (::fstat(dir, &st) == 0) {
+        try {
+            const std::lock_guard guard(table_lock);
+            lock = &by_device.try_emplace(st.st_dev).first->second;
+        } catch (const std::bad_alloc&) {
+        }
+    }
+    return std::unique_lock(*lock);
+}
 
 OpResult denied(Verdict v) {
     OpResult r;
@@ -258,6 +282,7 @@ OpResult FileOps::mkdir(std::string_view path, mode_t mode) const noexcept {
     OpResult out;
     out.verdict = locate(*profile_, path, need_create, loc);
     if (out.verdict.error != 0) return out;
+    const std::unique_lock moves = lock_directory_moves(loc.dir.get());
     if (::mkdirat(loc.dir.get(), loc.name, mode & 07777) != 0) {
         out.verdict.error = errno;
         return out;
@@ -293,6 +318,7 @@ OpResult FileOps::rename(std::string_view from, std::string_view to, unsigned fl
     if (out.verdict.error != 0) return out;
     // No amplification: what moves may not gain a permission, and a directory may not carry files
     // out from under a narrower rule (or bring them under one). With RENAME_EXCHANGE both objects move.
+    const std::unique_lock moves = lock_directory_moves(src.dir.get());
     if (const Verdict moved = may_move(src, dst); moved.error != 0) return denied(moved);
     if (flags & RENAME_EXCHANGE)
         if (const Verdict moved = may_move(dst, src); moved.error != 0) return denied(moved);
