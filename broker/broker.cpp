@@ -162,6 +162,12 @@ std::size_t Broker::channels() const noexcept {
 
 bool Broker::attach(const Session& through, const proto::Credentials& sender, unique_fd sender_pidfd,
                     unique_fd channel, const wire::Request& request, const char*& why) {
+    // Until it is known to be a unix socket, the channel is any descriptor the sender chose, and
+    // closing it could wait (a FUSE flush, a TCP socket set to linger): it is closed off the loop.
+    if (!is_seqpacket_unix(channel.get())) {
+        loop_.close_later(std::move(channel));
+        return why = "the attached channel is not a unix seqpacket socket", false;
+    }
     const Admission& admission = through.admission();
     if (sender.uid != admission.uid) return why = "credentials of another user", false;
     wire::Reply reply;
@@ -193,8 +199,6 @@ bool Broker::attach(const Session& through, const proto::Credentials& sender, un
     }
     // The walk above read /proc by pid; the pidfd proves that pid still named the sender throughout.
     if (!pidfd_alive(sender_pidfd.get())) return why = "the sender exited during the check", false;
-    if (!is_seqpacket_unix(channel.get()))
-        return why = "the attached channel is not a unix seqpacket socket", false;
     // A process needs one channel (a second while the first is being replaced); more would only let a
     // worker exhaust the broker's descriptors. Its user's quota bounds all its processes together.
     if (const auto it = channels_by_pid_.find(sender.pid);

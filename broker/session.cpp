@@ -169,9 +169,22 @@ bool Session::resume() noexcept {
 
 // Reads and dispatches one message; false when there is nothing more to read for now.
 bool Session::read_one() noexcept {
-    const std::span<std::byte> buffer(receive_buffer);
     proto::Received msg =
-        proto::receive(channel_.get(), buffer, MSG_DONTWAIT, kind_ == Kind::bootstrap ? 1 : 0);
+        proto::receive(channel_.get(), receive_buffer, MSG_DONTWAIT, kind_ == Kind::bootstrap ? 1 : 0);
+    const bool more = dispatch(msg);
+    // Whatever the sender attached that nothing took is closed off the loop: closing a descriptor a
+    // peer chose may wait (a FUSE flush, a TCP socket set to linger).
+    EventLoop& loop = broker_->loop();
+    loop.close_later(std::move(msg.fd));
+    for (unique_fd& fd : msg.unwanted)
+        loop.close_later(std::move(fd));
+    return more;
+}
+
+// Checks and performs one received message (an attach on a bootstrap channel, a request on a worker
+// channel); false when the channel ended or nothing more should be read now.
+bool Session::dispatch(proto::Received& msg) noexcept {
+    const std::span<const std::byte> buffer(receive_buffer);
     const bool request_taken = kind_ == Kind::owned;  // admitted() counted it
     auto untake = [&] {
         if (request_taken) broker_->tenants().give_back(owner_.uid, Resource::requests);

@@ -28,6 +28,7 @@ constexpr std::size_t kControlSize =
     CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(int) * kExtraFds);
 // No mix of control messages fitting kControlSize can carry more fds than this.
 constexpr std::size_t kFdCapacity = kControlSize / sizeof(int);
+static_assert(kFdCapacity <= kMaxReceivedFds);
 
 int int_at(const unsigned char* data, std::size_t index) noexcept {
     int v = 0;
@@ -58,9 +59,9 @@ Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noe
         return r;
     }
 
-    // Take ownership of every fd first; the checks below may then simply return and let the
-    // destructors close whatever was not handed out.
-    std::array<unique_fd, kFdCapacity> fds;
+    // Take ownership of every fd first; the checks below may then simply return, leaving whatever was
+    // not handed out in `unwanted`.
+    std::array<unique_fd, kMaxReceivedFds>& fds = r.unwanted;
     std::size_t nfds = 0;
     const char* why = nullptr;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
@@ -69,7 +70,7 @@ Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noe
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
             for (std::size_t i = 0; i < len / sizeof(int); ++i) {
                 unique_fd fd(int_at(data, i));
-                if (nfds < fds.size()) {
+                if (nfds < kFdCapacity) {
                     fds[nfds++] = std::move(fd);
                 } else {
                     why = "more fds than allowed";  // cannot happen with kFdCapacity; fd closes here
@@ -97,7 +98,7 @@ Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noe
     }
 
     // On SOCK_SEQPACKET a zero-length read is the peer's end of file (this protocol has no empty
-    // frames); anything that came with it is closed.
+    // frames); anything that came with it is unwanted.
     if (n == 0) {
         r.status = RecvStatus::eof;
         r.pidfd.reset();

@@ -1,9 +1,11 @@
 // One SOCK_SEQPACKET endpoint: sends and receives whole frames with SCM_CREDENTIALS, SCM_PIDFD and
-// at most one SCM_RIGHTS fd, checking every control message and closing whatever was not asked for.
+// at most one SCM_RIGHTS fd, checking every control message and setting apart whatever was not asked
+// for.
 #pragma once
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstddef>
 #include <optional>
 #include <span>
@@ -30,8 +32,11 @@ enum class RecvStatus {
     dropped,      // a message was lost because this process is out of descriptors (error: EMFILE or
                   // ENFILE) and the kernel could not pass its fd; not the sender's fault
     violation,    // the message broke the rules (truncated data or control, an unknown cmsg, more
-                  // fds than allowed); everything received was closed and the channel should end
+                  // fds than allowed); every fd received is in Received::unwanted, the channel should end
 };
+
+// The most SCM_RIGHTS descriptors one received message can bring (channel.cpp's control buffer).
+inline constexpr std::size_t kMaxReceivedFds = 24;
 
 struct Received {
     RecvStatus status = RecvStatus::error;
@@ -41,11 +46,15 @@ struct Received {
     unique_fd pidfd;                         // SCM_PIDFD of the sender (kernel >= 6.5, SO_PASSPIDFD)
     int error = 0;                           // errno for RecvStatus::error
     const char* why = "";                    // what the violation was, for the log
+    // The SCM_RIGHTS descriptors not handed out as `fd`: beyond max_fds, or all of them when the
+    // status is not ok. They close with the Received unless the caller takes them: closing a
+    // descriptor the peer chose may wait (a FUSE flush, a TCP socket set to linger), which a server
+    // does off its event loop.
+    std::array<unique_fd, kMaxReceivedFds> unwanted;
 };
 
 // Receives one frame into buf (which should be one byte larger than the largest legal frame, so
-// that an oversized frame is seen as truncated). Always MSG_CMSG_CLOEXEC. Received fds beyond
-// max_fds, and every fd of a violating message, are closed before returning.
+// that an oversized frame is seen as truncated). Always MSG_CMSG_CLOEXEC.
 [[nodiscard]] Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noexcept;
 
 struct SendOptions {

@@ -43,6 +43,14 @@ std::string text(std::span<const std::byte> b, std::size_t n) {
 
 using test::count_open_fds;
 
+// The descriptors a receive set apart rather than handed out.
+std::size_t unwanted(const Received& r) {
+    std::size_t n = 0;
+    for (const unique_fd& fd : r.unwanted)
+        n += fd ? 1 : 0;
+    return n;
+}
+
 unique_fd open_null() {
     return unique_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
 }
@@ -146,10 +154,12 @@ TEST(Channel, FrameLargerThanBufferIsAViolation) {
     Received r = receive(p.b.get(), buf, 0, 1);
     EXPECT_EQ(r.status, RecvStatus::violation);
     EXPECT_FALSE(r.fd);
+    EXPECT_EQ(unwanted(r), 1u);
+    r = Received{};  // set apart, they close with it
     EXPECT_EQ(count_open_fds(), before);
 }
 
-TEST(Channel, MoreFdsThanAllowedAreAViolationAndClosed) {
+TEST(Channel, MoreFdsThanAllowedAreAViolationAndSetApart) {
     Pair p = seqpacket_pair();
     const int before = count_open_fds();
     {
@@ -160,10 +170,12 @@ TEST(Channel, MoreFdsThanAllowedAreAViolationAndClosed) {
     Received r = receive(p.b.get(), buf, 0, 1);
     EXPECT_EQ(r.status, RecvStatus::violation);
     EXPECT_FALSE(r.fd);
+    EXPECT_EQ(unwanted(r), 3u);
+    r = Received{};  // set apart, they close with it
     EXPECT_EQ(count_open_fds(), before);
 }
 
-TEST(Channel, FdsBeyondTheControlBufferAreAViolationAndClosed) {
+TEST(Channel, FdsBeyondTheControlBufferAreAViolationAndSetApart) {
     Pair p = seqpacket_pair();
     const int before = count_open_fds();
     {
@@ -178,10 +190,12 @@ TEST(Channel, FdsBeyondTheControlBufferAreAViolationAndClosed) {
     std::array<std::byte, 16> buf;
     Received r = receive(p.b.get(), buf, 0, 1);
     EXPECT_EQ(r.status, RecvStatus::violation);
+    EXPECT_GT(unwanted(r), 0u);
+    r = Received{};  // set apart, they close with it
     EXPECT_EQ(count_open_fds(), before);
 }
 
-TEST(Channel, AnFdWhenNoneIsAllowedIsAViolationAndClosed) {
+TEST(Channel, AnFdWhenNoneIsAllowedIsAViolationAndSetApart) {
     Pair p = seqpacket_pair();
     const int before = count_open_fds();
     {
@@ -192,10 +206,12 @@ TEST(Channel, AnFdWhenNoneIsAllowedIsAViolationAndClosed) {
     Received r = receive(p.b.get(), buf, 0, 0);
     EXPECT_EQ(r.status, RecvStatus::violation);
     EXPECT_FALSE(r.fd);
+    EXPECT_EQ(unwanted(r), 1u);
+    r = Received{};  // set apart, they close with it
     EXPECT_EQ(count_open_fds(), before);
 }
 
-TEST(Channel, UnexpectedControlMessageIsAViolationAndFdsAreClosed) {
+TEST(Channel, UnexpectedControlMessageIsAViolationAndFdsAreSetApart) {
     Pair p = seqpacket_pair();
     const int on = 1;
     // Unix sockets deliver SCM_TIMESTAMP when asked: a control message the protocol never uses.
@@ -209,6 +225,8 @@ TEST(Channel, UnexpectedControlMessageIsAViolationAndFdsAreClosed) {
     Received r = receive(p.b.get(), buf, 0, 1);
     EXPECT_EQ(r.status, RecvStatus::violation);
     EXPECT_FALSE(r.fd);
+    EXPECT_EQ(unwanted(r), 1u);
+    r = Received{};  // set apart, they close with it
     EXPECT_EQ(count_open_fds(), before);
 }
 
@@ -249,7 +267,7 @@ TEST(Channel, EndOfFile) {
     EXPECT_EQ(receive(p.b.get(), buf, 0, 1).status, RecvStatus::eof);
 }
 
-TEST(Channel, EmptyMessageIsEndOfFileAndItsFdIsClosed) {
+TEST(Channel, EmptyMessageIsEndOfFileAndItsFdIsSetApart) {
     Pair p = seqpacket_pair();
     const int before = count_open_fds();
     {
@@ -260,6 +278,8 @@ TEST(Channel, EmptyMessageIsEndOfFileAndItsFdIsClosed) {
     Received r = receive(p.b.get(), buf, 0, 1);
     EXPECT_EQ(r.status, RecvStatus::eof);
     EXPECT_FALSE(r.fd);
+    EXPECT_EQ(unwanted(r), 1u);
+    r = Received{};  // set apart, they close with it
     EXPECT_EQ(count_open_fds(), before);
 }
 
