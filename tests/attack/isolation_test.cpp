@@ -2,7 +2,6 @@
 // makes an open wait (a FIFO, a file under a lease, a file system that never answers), not by leaving
 // the descriptors it was sent unread (which count against the kernel's limit for every broker of the
 // same user), not by holding more of the broker than its quota.
-#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/fuse.h>
@@ -218,17 +217,6 @@ TEST_F(Isolation, TransparentModeIsNotStalledByAFileSystemThatNeverAnswers) {
     EXPECT_EQ(o.err.find("Permission denied"), std::string::npos) << o.err;
 }
 
-// Threads of a process, from /proc/PID/task.
-int threads_of(pid_t pid) {
-    int n = 0;
-    if (DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/task").c_str())) {
-        while (const dirent* e = ::readdir(d))
-            n += e->d_name[0] != '.';
-        ::closedir(d);
-    }
-    return n;
-}
-
 TEST_F(Isolation, AUsersStuckRequestsAreBoundedByItsQuota) {
     if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "no /dev/fuse on this machine";
     if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "needs setpriv (util-linux)";
@@ -254,7 +242,7 @@ TEST_F(Isolation, AUsersStuckRequestsAreBoundedByItsQuota) {
     EXPECT_EQ(other.lines(), std::vector<std::string>{"ok plain"}) << other.err;
     // The thread that serves, the watchdog, and one per request in flight (two, each relieved by a
     // helper that then waits for work itself or is the one serving).
-    EXPECT_LE(threads_of(broker.pid()), 5);
+    EXPECT_LE(threads_of(broker.pid()), 5u);
     fuse.abort();
     stuck.write("go\n");
     const Outcome o = stuck.wait();

@@ -3,16 +3,13 @@
 // through it (and the connects they wait for); a client another profile names now is judged by that
 // profile from its next request on, on the same channels. Clients stay connected across each reload
 // by waiting on a line from the test (`wait-line`).
-#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "fdbroker/unique_fd.hpp"
@@ -22,28 +19,6 @@
 
 namespace fdbroker::test {
 namespace {
-
-// The threads of process `pid`. The broker starts one more while a request is stuck in the kernel
-// (event_loop.hpp).
-std::size_t threads_of(pid_t pid) {
-    std::size_t n = 0;
-    if (DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/task").c_str())) {
-        while (const dirent* e = ::readdir(d))
-            n += e->d_name[0] != '.';
-        ::closedir(d);
-    }
-    return n;
-}
-
-// Waits (bounded) until process `pid` runs more than `threads` threads.
-bool wait_for_more_threads(pid_t pid, std::size_t threads) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (threads_of(pid) > threads) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return false;
-}
 
 class Reload : public ::testing::Test {
   protected:
@@ -66,10 +41,6 @@ class Reload : public ::testing::Test {
     static std::vector<std::string> with_groups(std::vector<std::string> argv, const std::string& groups) {
         std::replace(argv.begin(), argv.end(), std::string("--clear-groups"), "--groups=" + groups);
         return argv;
-    }
-
-    static bool contains(const std::string& text, const std::string& what) {
-        return text.find(what) != std::string::npos;
     }
 
     TempDir dir;

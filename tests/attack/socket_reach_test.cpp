@@ -24,14 +24,6 @@ namespace {
 
 using Lines = std::vector<std::string>;
 
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
-
-bool has_ipv6_loopback() {
-    return contains(read_file("/proc/net/if_inet6"), "00000000000000000000000000000001");
-}
-
 std::string abstract_name(const char* what) {
     return "fdbroker-reach-test-" + std::to_string(::getpid()) + "-" + what;
 }

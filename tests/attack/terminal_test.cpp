@@ -36,21 +36,13 @@ bool running(pid_t pid) {
     return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
 }
 
-// A field of /proc/PID/status ("CapEff", "Seccomp"...), or "" if the process or field is not there.
-std::string status_field(pid_t pid, const std::string& key) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(status, line);)
-        if (line.starts_with(key + ":")) return line.substr(line.find_first_not_of(" \t", key.size() + 1));
-    return "";
-}
-
 // The child of `parent` whose name is `name`, or -1.
 pid_t child_named(pid_t parent, const std::string& name) {
     const std::string dir =
         "/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) + "/children";
     std::ifstream children(dir);
     for (pid_t pid = 0; children >> pid;)
-        if (status_field(pid, "Name") == name) return pid;
+        if (proc_status_field(pid, "Name") == name) return pid;
     return -1;
 }
 
@@ -211,9 +203,9 @@ TEST_F(Terminal, TheKeeperHoldsNoCapabilitiesAndOnlyItsFilter) {
         GTEST_SKIP() << "no keeper (no usable cgroup v2 here): " << broker.wait().err;
     }
     for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapAmb"})
-        EXPECT_EQ(status_field(keeper, set), "0000000000000000") << set;
-    EXPECT_EQ(status_field(keeper, "NoNewPrivs"), "1");
-    EXPECT_EQ(status_field(keeper, "Seccomp"), "2");
+        EXPECT_EQ(proc_status_field(keeper, set), "0000000000000000") << set;
+    EXPECT_EQ(proc_status_field(keeper, "NoNewPrivs"), "1");
+    EXPECT_EQ(proc_status_field(keeper, "Seccomp"), "2");
     EXPECT_NE(::getsid(keeper), ::getsid(broker.pid())) << "the keeper shares the worker's session";
     broker.write("\n");
     EXPECT_EQ(broker.wait().status, 0);

@@ -3,8 +3,8 @@
 #include <signal.h>
 
 #include <chrono>
-#include <fstream>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "support/harness.hpp"
@@ -71,14 +71,6 @@ TEST_F(Cli, ExitStatusForFailuresBeforeTheWorkerRuns) {
     EXPECT_EQ(run_command({fdbroker_bin(), "run", "--", worker_bin()}).status, 125);  // no --policy
 }
 
-// A field of /proc/PID/status ("CapEff", "NoNewPrivs", ...).
-std::string status_field(pid_t pid, const std::string& field) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(status, line);)
-        if (line.starts_with(field + ":\t")) return line.substr(field.size() + 2);
-    return {};
-}
-
 TEST_F(Cli, TheBrokerConfinesItselfOnceTheWorkerRuns) {
     if (!is_root()) GTEST_SKIP() << "a broker that is not root holds no capabilities to drop";
     // The runtime include lets a dynamically linked program start in transparent mode.
@@ -94,15 +86,15 @@ TEST_F(Cli, TheBrokerConfinesItselfOnceTheWorkerRuns) {
         Process broker(argv);
         ASSERT_EQ(broker.read_line(), "waiting");
         // The broker confines itself right after the worker starts, possibly after the worker spoke.
-        for (int i = 0; i < 1000 && status_field(broker.pid(), "Seccomp") != "2"; ++i)
+        for (int i = 0; i < 1000 && proc_status_field(broker.pid(), "Seccomp") != "2"; ++i)
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        EXPECT_EQ(status_field(broker.pid(), "Seccomp"), "2");
-        EXPECT_EQ(status_field(broker.pid(), "NoNewPrivs"), "1");
+        EXPECT_EQ(proc_status_field(broker.pid(), "Seccomp"), "2");
+        EXPECT_EQ(proc_status_field(broker.pid(), "NoNewPrivs"), "1");
         // chown dac_override dac_read_search fowner kill setgid setuid (bits 0-3, 5-7), and for
         // transparent mode sys_ptrace (bit 19): reading the worker's memory and descriptors.
-        EXPECT_EQ(status_field(broker.pid(), "CapEff"),
+        EXPECT_EQ(proc_status_field(broker.pid(), "CapEff"),
                   transparent ? "00000000000800ef" : "00000000000000ef");
-        EXPECT_EQ(status_field(broker.pid(), "CapBnd"), status_field(broker.pid(), "CapEff"));
+        EXPECT_EQ(proc_status_field(broker.pid(), "CapBnd"), proc_status_field(broker.pid(), "CapEff"));
         broker.write("\n");
         EXPECT_EQ(broker.wait().status, 0);
     }

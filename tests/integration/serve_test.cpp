@@ -69,16 +69,6 @@ std::set<pid_t> children_of(pid_t parent) {
     return out;
 }
 
-std::string proc_status_field(pid_t pid, const std::string& field) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(status, line);)
-        if (line.starts_with(field + ":")) {
-            const std::size_t v = line.find_first_not_of(" \t", field.size() + 1);
-            return v == std::string::npos ? "" : line.substr(v);
-        }
-    return {};
-}
-
 class Serve : public ::testing::Test {
   protected:
     void SetUp() override {

@@ -29,10 +29,6 @@ std::string own_netns() {
     return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
 }
 
-bool has_ipv6_loopback() {
-    return read_file("/proc/net/if_inet6").find("00000000000000000000000000000001") != std::string::npos;
-}
-
 class Sockets : public ::testing::Test {
   protected:
     std::string abstract(const char* what) const {

@@ -13,10 +13,6 @@
 namespace fdbroker::test {
 namespace {
 
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
-
 class Transparent : public ::testing::Test {
   protected:
     void SetUp() override {

@@ -9,12 +9,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 
 namespace fdbroker::test {
@@ -254,6 +256,39 @@ int count_open_fds(pid_t pid) {
         if (e->d_name[0] != '.') ++n;
     ::closedir(d);
     return n;
+}
+
+std::size_t threads_of(pid_t pid) {
+    std::size_t n = 0;
+    if (DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/task").c_str())) {
+        while (const dirent* e = ::readdir(d))
+            n += e->d_name[0] != '.';
+        ::closedir(d);
+    }
+    return n;
+}
+
+bool wait_for_more_threads(pid_t pid, std::size_t threads) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (threads_of(pid) > threads) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+}
+
+std::string proc_status_field(pid_t pid, const std::string& field) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.starts_with(field + ":")) {
+            const std::size_t v = line.find_first_not_of(" \t", field.size() + 1);
+            return v == std::string::npos ? "" : line.substr(v);
+        }
+    return {};
+}
+
+bool contains(std::string_view text, std::string_view what) {
+    return text.find(what) != std::string_view::npos;
 }
 
 }  // namespace fdbroker::test

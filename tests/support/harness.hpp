@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -86,5 +87,15 @@ bool is_root();
 int count_open_fds();
 // The same for another process (as root for one that is not ours): the broker's fd table.
 int count_open_fds(pid_t pid);
+// The threads of process `pid`, from /proc/PID/task. The broker starts one more while a request is
+// stuck in the kernel (broker/event_loop.hpp).
+std::size_t threads_of(pid_t pid);
+// Waits (bounded, 10 s) until process `pid` runs more than `threads` threads.
+bool wait_for_more_threads(pid_t pid, std::size_t threads);
+// A field of /proc/PID/status ("CapEff", "NoNewPrivs", "Name"...), or "" if the process or the field
+// is not there.
+std::string proc_status_field(pid_t pid, const std::string& field);
+// Whether `what` occurs in `text`.
+bool contains(std::string_view text, std::string_view what);
 
 }  // namespace fdbroker::test

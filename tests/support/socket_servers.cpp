@@ -18,6 +18,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/harness.hpp"
+
 namespace fdbroker::test {
 
 namespace {
@@ -139,6 +141,10 @@ int free_privileged_port() {
         if (s && ::bind(s.get(), reinterpret_cast<const sockaddr*>(&sin), sizeof sin) == 0) return port;
     }
     return 0;
+}
+
+bool has_ipv6_loopback() {
+    return contains(read_file("/proc/net/if_inet6"), "00000000000000000000000000000001");
 }
 
 bool syn_sent_to(int port) {

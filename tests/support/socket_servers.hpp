@@ -17,6 +17,9 @@ unique_fd unix_listener(const std::string& path);
 unique_fd abstract_listener(const std::string& name);
 unique_fd udp_socket(int& port);  // bound to 127.0.0.1, port chosen
 
+// Whether this machine has the IPv6 loopback address, ::1 (listed in /proc/net/if_inet6).
+bool has_ipv6_loopback();
+
 // A TCP port on 127.0.0.1 that nothing listens on (it was free a moment ago).
 int closed_port();
 // A free port below 1024 on 127.0.0.1, or 0 if none could be bound.
