@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <linux/sockios.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -59,6 +60,16 @@ int send_with(int sock, const wire::Request& request, int fd) {
     return proto::send(sock, std::span(frame.data(), size), {.credentials = &me, .fd = fd, .flags = 0});
 }
 
+// Sends `lingering` with `request` on `sock` and closes the test's copy while the broker is stopped, so
+// that the broker's copy, still in flight, is the last one: the close that waits is the broker's.
+int hand_over(const ServeBroker& broker, int sock, const wire::Request& request, unique_fd& lingering) {
+    if (::kill(broker.pid(), SIGSTOP) != 0) return errno;
+    const int err = send_with(sock, request, lingering.get());
+    lingering.reset();
+    ::kill(broker.pid(), SIGCONT);
+    return err;
+}
+
 // Whether the broker ends the channel `sock` (its end of file) within a minute.
 bool ended_by_broker(int sock) {
     pollfd p{sock, POLLIN, 0};
@@ -103,8 +114,7 @@ TEST_F(PeerDescriptors, AChannelThatIsNoChannelIsClosedWithoutHoldingUpAnyone) {
     wire::Request attach;
     attach.op = wire::Op::attach;
     attach.id = 1;
-    ASSERT_EQ(send_with(bootstrap.get(), attach, lingering.get()), 0);
-    lingering.reset();  // the broker's copy is the last one now: closing it waits
+    ASSERT_EQ(hand_over(broker, bootstrap.get(), attach, lingering), 0);
     EXPECT_TRUE(ended_by_broker(bootstrap.get())) << "the broker is held up closing what a client sent";
     another_client_is_served(broker);
     listener.reset();  // resets the connection: the broker's close returns
@@ -144,8 +154,7 @@ TEST_F(PeerDescriptors, ADescriptorSentWithARequestIsClosedWithoutHoldingUpAnyon
     open.op = wire::Op::open;
     open.id = 2;
     open.path = path;
-    ASSERT_EQ(send_with(mine.get(), open, lingering.get()), 0);
-    lingering.reset();
+    ASSERT_EQ(hand_over(broker, mine.get(), open, lingering), 0);
     EXPECT_TRUE(ended_by_broker(mine.get())) << "the broker is held up closing what a client sent";
     another_client_is_served(broker);
     listener.reset();
