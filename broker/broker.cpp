@@ -7,9 +7,45 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "broker/decode_wire.hpp"
 #include "broker/log.hpp"
 
 namespace fdbroker::broker {
+
+// A library-mode connect in progress, for the session that asked (PendingConnect). It lives in the
+// broker of that session, and moves with it when a reload hands the session to another.
+class Broker::Connecting final : public PendingConnect::Waiter {
+  public:
+    // What the eventual reply and audit line need. The connect was judged by `profile`, whose rule
+    // allowed it: `policy` keeps both alive whatever reloads replace meanwhile.
+    struct Request {
+        Session* session = nullptr;
+        proto::Credentials sender{};
+        std::uint32_t id = 0;
+        std::shared_ptr<const policy::Policy> policy;
+        const policy::Profile* profile = nullptr;
+        const policy::AddressRule* rule = nullptr;
+        std::string address;  // the address reached
+    };
+
+    Connecting(Broker& home, Request request, unique_fd socket) noexcept
+        : home_(&home), request_(std::move(request)), connect_(home.loop(), std::move(socket), *this) {}
+
+    bool start() noexcept { return connect_.start(request_.profile->connect_timeout()); }
+    void cancel() noexcept { connect_.cancel(); }
+    // From now on it reports to `broker`, which its session was handed to (Broker::hand_over).
+    void move_to(Broker& broker) noexcept { home_ = &broker; }
+    [[nodiscard]] const Request& request() const noexcept { return request_; }
+
+    void connect_done(int error, unique_fd socket) noexcept override {
+        home_->connect_finished(*this, error, std::move(socket));
+    }
+
+  private:
+    Broker* home_;
+    Request request_;
+    PendingConnect connect_;
+};
 
 namespace {
 
@@ -38,16 +74,18 @@ Broker::Broker(EventLoop& loop, Tenants& tenants, std::shared_ptr<const policy::
       profile_(&profile),
       limits_(tenants.limits(profile.quota())),
       owner_(owner),
-      ops_(profile, owner),
-      sockets_(profile, owner),
+      performer_(profile, owner),
       audit_(audit) {
     audit_.set_policy_file(policy_->file());
 }
 
 Broker::~Broker() {
-    // Each session gives back what it holds as it closes; everything it reports to is still here.
+    // In this order: the connects answer to sessions, and each session gives back what it holds as it
+    // closes, to the counts here.
+    connecting_.clear();
     for (const auto& session : sessions_)
         session->close();
+    sessions_.clear();
 }
 
 bool Broker::add_bootstrap(unique_fd channel, Admission admission,
@@ -81,8 +119,7 @@ void Broker::reload(std::shared_ptr<const policy::Policy> policy, const policy::
     loop_.retire(std::make_unique<std::shared_ptr<const policy::Policy>>(std::move(policy_)));
     policy_ = std::move(policy);
     profile_ = &profile;
-    ops_ = FileOps(profile, owner_);
-    sockets_ = SocketOps(profile, owner_);
+    performer_ = Performer(profile, owner_);
     limits_ = tenants_.limits(profile.quota());
     audit_.set_policy_file(policy_->file());
 }
@@ -148,9 +185,7 @@ bool Broker::hand_over(const ClientCredentials& client, Broker& to) noexcept {
 }
 
 bool Broker::drained() const noexcept {
-    const bool connecting =
-        std::any_of(connecting_.begin(), connecting_.end(), [](const auto& c) { return !c->finished(); });
-    return !connecting &&
+    return connecting_.empty() &&
            std::all_of(sessions_.begin(), sessions_.end(), [](const auto& s) { return s->closed(); });
 }
 
@@ -241,167 +276,112 @@ void Broker::forget_channel(pid_t pid) noexcept {
 
 void Broker::handle(Session& session, const proto::Credentials& sender,
                     const wire::Request& request) noexcept {
-    if (request.op == wire::Op::connect || request.op == wire::Op::listen)
-        return handle_socket(session, sender, request);
     if (request.op == wire::Op::attach) return;  // sessions never pass it here
-    AuditRecord audit{sender.pid, sender.uid, profile_->name(), wire::op_name(request.op), request.path,
-                      {},         0};
+    Outcome out;
+    op::Operation operation;
+    if (!decode_wire(request, operation)) {
+        out.error = ENAMETOOLONG;
+        return reply(session, request, out);
+    }
+    // Performed with the loop released (event_loop.hpp): a file system may make it wait for good. It
+    // works on its own copy of the performer, since a reload may replace it meanwhile; the policy it
+    // points into outlives it (reload() retires the old one through the loop).
+    const Performer performer = performer_;
+    const Judged judged{policy_, profile_};
+    loop_.blocking([&] { performer.perform({sender.pid, sender.uid}, operation, out); });
+    if (out.pending && wait_for_connect(session, sender, request, judged, out)) return;
+    if (out.audited) audit_.record(out.audit);
+    reply(session, request, out);
+    loop_.close_later(std::move(out.fd));
+}
+
+void Broker::reply(Session& session, const wire::Request& request, Outcome& out) noexcept {
     wire::Reply reply;
     reply.op = request.op;
     reply.id = request.id;
+    // Success carries the op's value (readlink's length, 0 for the rest); failure carries -errno.
+    reply.result = out.error != 0 ? -out.error : out.value;
     std::array<std::byte, wire::kStatPayloadSize> stat_payload;
-    std::array<char, wire::kMaxPath> link;
-    struct ::stat st {};
-    if (request.op == wire::Op::open || request.op == wire::Op::access || request.op == wire::Op::mkdir)
-        audit.flags = request.arg0;
-    if (request.op == wire::Op::rename) audit.path2 = request.path2;
-
-    // Performed with the loop released (event_loop.hpp): a file system may make it wait for good. It
-    // works on its own copy of the operations, since a reload may replace them meanwhile; the policy
-    // they point into outlives it (reload() retires the old one through the loop).
-    const FileOps ops = ops_;
-    OpResult result = loop_.blocking([&] { return perform(ops, request, st, link); });
-    if (result.verdict.error == 0 && request.op == wire::Op::stat) {
-        wire::encode_stat(st, stat_payload);
+    if (out.error == 0 && out.carries == Outcome::Carries::stat) {
+        wire::encode_stat(out.st, stat_payload);
         reply.payload = stat_payload;
     }
-    if (result.verdict.error == 0 && request.op == wire::Op::readlink)
-        reply.payload = std::as_bytes(std::span(link.data(), static_cast<std::size_t>(result.value)));
-    // Success carries the op's value (readlink's length, 0 for the rest); failure carries -errno.
-    reply.result = result.verdict.error != 0 ? -result.verdict.error : result.value;
-    reply.has_fd = static_cast<bool>(result.fd);
-    audit.allowed = result.verdict.allowed;
-    audit.rule = result.verdict.rule;
-    audit.error = result.verdict.error;
-    audit_.record(audit);
-    session.reply(reply, result.fd.get());
-    loop_.close_later(std::move(result.fd));
+    if (out.error == 0 && out.carries == Outcome::Carries::link)
+        reply.payload = std::as_bytes(std::span(out.link, static_cast<std::size_t>(out.value)));
+    reply.has_fd = out.error == 0 && out.carries == Outcome::Carries::fd && out.fd;
+    session.reply(reply, reply.has_fd ? out.fd.get() : -1);
 }
 
-OpResult Broker::perform(const FileOps& ops, const wire::Request& request, struct ::stat& st,
-                         std::span<char> link) noexcept {
-    const FileOps& op = ops;
-    switch (request.op) {
-        case wire::Op::open:
-            return op.open(request.path, request.arg0, static_cast<mode_t>(request.arg1));
-        case wire::Op::access:
-            return op.access(request.path, request.arg0);
-        case wire::Op::stat:
-            return op.stat(request.path, st);
-        case wire::Op::readlink:
-            return op.readlink(request.path, link);
-        case wire::Op::mkdir:
-            return op.mkdir(request.path, static_cast<mode_t>(request.arg0));
-        case wire::Op::unlink:
-            return op.unlink(request.path);
-        case wire::Op::rmdir:
-            return op.rmdir(request.path);
-        case wire::Op::rename:
-            return op.rename(request.path, request.path2);
-        case wire::Op::connect:
-        case wire::Op::listen:
-        case wire::Op::attach:
-            break;
-    }
-    OpResult refused;
-    refused.verdict = {false, nullptr, EINVAL};
-    return refused;
-}
-
-void Broker::handle_socket(Session& session, const proto::Credentials& sender,
-                           const wire::Request& request) noexcept {
-    // A unix path is resolved like a file's: in a blocking section, on copies a reload cannot replace.
-    const SocketOps sockets = sockets_;
-    const Judged judged{policy_, profile_};
-    SocketResult result = loop_.blocking([&] {
-        return request.op == wire::Op::connect ? sockets.connect(request.path)
-                                               : sockets.listen(request.path, static_cast<int>(request.arg0));
-    });
-    if (result.pending && wait_for_connect(session, sender, request, judged, result)) return;
-    // The audit line names the address reached (a connect to 0.0.0.0 reaches 127.0.0.1).
-    const std::string_view target = result.verdict.reached ? result.verdict.reached->view() : request.path;
-    answer_socket(session, sender, judged.profile->name(), request.op, request.id, target, result.verdict,
-                  result.fd.get());
-}
-
-// Hands a connect in progress to the event loop; false (with the socket closed and the reason in
-// result.verdict.error) when it cannot wait for it.
 bool Broker::wait_for_connect(Session& session, const proto::Credentials& sender,
-                              const wire::Request& request, const Judged& judged,
-                              SocketResult& result) noexcept {
-    int& error = result.verdict.error;
+                              const wire::Request& request, const Judged& judged, Outcome& out) noexcept {
+    // The audit line of a connect that cannot wait names the address reached, like any other.
+    const std::string_view address = out.socket.reached ? out.socket.reached->view() : request.path;
+    auto cannot_wait = [&](int error) {
+        out.fd.reset();
+        out.socket.error = error;
+        out.audit = Performer::socket_record({sender.pid, sender.uid}, judged.profile->name(), "connect",
+                                             address, out.socket);
+        out.audited = true;
+        out.error = error;
+        return false;
+    };
     // While the address was resolved, a reload may have closed the session or handed it to another
     // broker: a connect waits in the broker of the session it answers to, and only for an open one.
-    if (session.closed()) {
-        error = ECANCELED;
-        result.fd.reset();
-        return false;
-    }
+    if (session.closed()) return cannot_wait(ECANCELED);
     Broker& home = session.broker();
     // Each connect in progress holds a socket and a timer in the broker.
-    if (!tenants_.take(sender.uid, Resource::connects, limits_, judged.profile->name().c_str())) {
-        error = EAGAIN;
-        result.fd.reset();
-        return false;
-    }
+    if (!tenants_.take(sender.uid, Resource::connects, limits_, judged.profile->name().c_str()))
+        return cannot_wait(EAGAIN);
     try {
-        PendingConnect::Request pending{
-            &session,
-            sender,
-            request.id,
-            judged.policy,
-            judged.profile,
-            result.verdict.rule,
-            std::string(result.verdict.reached ? result.verdict.reached->view() : request.path)};
-        auto connect = std::make_unique<PendingConnect>(home, std::move(pending), std::move(result.fd));
-        if (!connect->start(judged.profile->connect_timeout())) {
-            error = errno;
+        Connecting::Request pending{&session,       sender,          request.id,          judged.policy,
+                                    judged.profile, out.socket.rule, std::string(address)};
+        auto connect = std::make_unique<Connecting>(home, std::move(pending), std::move(out.fd));
+        if (!connect->start()) {
+            const int error = errno;
             tenants_.give_back(sender.uid, Resource::connects);
-            return false;
+            return cannot_wait(error);
         }
         home.connecting_.push_back(std::move(connect));
         return true;
     } catch (const std::bad_alloc&) {
-        error = ENOMEM;
-        result.fd.reset();
         tenants_.give_back(sender.uid, Resource::connects);
-        return false;
+        return cannot_wait(ENOMEM);
     }
 }
 
-void Broker::connect_finished(const PendingConnect& connect, int error, const unique_fd& socket) noexcept {
-    const PendingConnect::Request& r = connect.request();
+void Broker::connect_finished(Connecting& connecting, int error, unique_fd socket) noexcept {
+    const Connecting::Request& r = connecting.request();
     tenants_.give_back(r.sender.uid, Resource::connects);
+    if (error == 0) error = SocketOps::make_blocking(socket.get());
     const SocketVerdict verdict{true, r.rule, nullptr, error, std::nullopt};
-    answer_socket(*r.session, r.sender, r.profile->name(), wire::Op::connect, r.id, r.address, verdict,
-                  error == 0 ? socket.get() : -1);
-}
-
-void Broker::answer_socket(Session& session, const proto::Credentials& sender, std::string_view profile,
-                           wire::Op op, std::uint32_t id, std::string_view address,
-                           const SocketVerdict& verdict, int fd) noexcept {
-    AuditRecord audit{sender.pid, sender.uid, profile, wire::op_name(op), address, {}, 0};
-    audit.allowed = verdict.allowed;
-    audit.rule = verdict.deny;
-    audit.address_rule = verdict.rule;
-    audit.error = verdict.error;
-    audit_.record(audit);
+    audit_.record(Performer::socket_record({r.sender.pid, r.sender.uid}, r.profile->name(), "connect",
+                                           r.address, verdict));
     wire::Reply reply;
-    reply.op = op;
-    reply.id = id;
-    reply.result = -verdict.error;
-    reply.has_fd = verdict.error == 0 && fd >= 0;
-    session.reply(reply, reply.has_fd ? fd : -1);
+    reply.op = wire::Op::connect;
+    reply.id = r.id;
+    reply.result = -error;
+    reply.has_fd = error == 0;
+    r.session->reply(reply, reply.has_fd ? socket.get() : -1);
+    loop_.close_later(std::move(socket));
+    // Called from the connect's own event: the loop destroys it once the turn is over.
+    for (auto& c : connecting_)
+        if (c.get() == &connecting) {
+            std::swap(c, connecting_.back());
+            loop_.retire(std::move(connecting_.back()));
+            connecting_.pop_back();
+            return;
+        }
 }
 
 void Broker::cancel_orphaned_connects() noexcept {
-    for (const auto& connect : connecting_)
-        if (connect->request().session->closed()) connect->cancel();
+    // Backwards: a cancelled connect leaves the list at once, and the one swapped into its place has
+    // been looked at already.
+    for (std::size_t i = connecting_.size(); i-- > 0;)
+        if (i < connecting_.size() && connecting_[i]->request().session->closed()) connecting_[i]->cancel();
 }
 
 void Broker::end_turn() noexcept {
     cancel_orphaned_connects();
-    std::erase_if(connecting_, [](const std::unique_ptr<PendingConnect>& c) { return c->finished(); });
     // A closed session may still be in use by a request stuck in a file system: the loop destroys it
     // once nothing can be.
     if (closed_ > 0) {

@@ -9,11 +9,10 @@
 
 #include "broker/audit.hpp"
 #include "broker/event_loop.hpp"
-#include "broker/file_ops.hpp"
 #include "broker/pending_connect.hpp"
+#include "broker/perform.hpp"
 #include "broker/process_tree.hpp"
 #include "broker/session.hpp"
-#include "broker/socket_ops.hpp"
 #include "broker/tenants.hpp"
 #include "policy/policy.hpp"
 #include "proto/channel.hpp"
@@ -76,30 +75,24 @@ class Broker {
     // A private channel was closed (Session::close).
     void channel_closed(const Session& session) noexcept;
 
-    // A pending connect ended: error 0 and the connected socket, or why it failed (ETIMEDOUT after
-    // connect_timeout, ECANCELED when its session went first). Answers the worker and audits.
-    void connect_finished(const PendingConnect& connect, int error, const unique_fd& socket) noexcept;
-
-    // Hands sessions closed during the last loop turn to the loop for destruction, with the connects
+    // Hands sessions closed during the last loop turn to the loop for destruction, cancels the connects
     // they were waiting for, and flushes the audit stream.
     void end_turn() noexcept;
 
   private:
-    // The file operation a request asks for, decided and done with `ops` (in a blocking section).
-    static OpResult perform(const FileOps& ops, const wire::Request& request, struct ::stat& st,
-                            std::span<char> link) noexcept;
-    void handle_socket(Session& session, const proto::Credentials& sender,
-                       const wire::Request& request) noexcept;
+    class Connecting;
     // The profile a request was judged by, and the policy that keeps it alive through a reload.
     struct Judged {
         std::shared_ptr<const policy::Policy> policy;
         const policy::Profile* profile;
     };
+    // The reply step of library mode: a frame, with the descriptor (SCM_RIGHTS) the outcome carries.
+    static void reply(Session& session, const wire::Request& request, Outcome& out) noexcept;
+    // Hands a connect in progress to the event loop; false (with out.error set) when it cannot wait.
     bool wait_for_connect(Session& session, const proto::Credentials& sender, const wire::Request& request,
-                          const Judged& judged, SocketResult& result) noexcept;
-    void answer_socket(Session& session, const proto::Credentials& sender, std::string_view profile,
-                       wire::Op op, std::uint32_t id, std::string_view address, const SocketVerdict& verdict,
-                       int fd) noexcept;
+                          const Judged& judged, Outcome& out) noexcept;
+    // A pending connect ended (Connecting): answers the worker, audits, and lets the loop destroy it.
+    void connect_finished(Connecting& connecting, int error, unique_fd socket) noexcept;
     // Cancels the connects whose session has closed: none may outlive the session it answers to.
     void cancel_orphaned_connects() noexcept;
     // A private channel of `pid` left this broker (closed, or handed to another).
@@ -111,19 +104,16 @@ class Broker {
     const policy::Profile* profile_;
     policy::QuotaLimits limits_;
     std::optional<Owner> owner_;
-    FileOps ops_;
-    SocketOps sockets_;
+    Performer performer_;
     Audit& audit_;
     bool draining_ = false;
     // Open private channels per owning process, for the per-process cap: counted as sessions open and
-    // close rather than by scanning every session per attach. Before sessions_, which report their
-    // closing to it as they are destroyed.
+    // close rather than by scanning every session per attach.
     std::unordered_map<pid_t, long> channels_by_pid_;
     std::vector<std::unique_ptr<Session>> sessions_;
     std::size_t closed_ = 0;  // sessions closed since end_turn() last collected them
-    // After sessions_, so that destruction ends the connects before the sessions they answer to. Each
-    // answers to a session of this broker.
-    std::vector<std::unique_ptr<PendingConnect>> connecting_;
+    // Connects in progress, each answering to a session of this broker; the destructor ends them first.
+    std::vector<std::unique_ptr<Connecting>> connecting_;
 };
 
 }  // namespace fdbroker::broker

@@ -10,6 +10,8 @@
 #include <map>
 #include <mutex>
 
+#include "policy/path.hpp"
+
 namespace fdbroker::broker {
 
 namespace {
@@ -105,8 +107,8 @@ OpResult FileOps::follow(std::string_view path, std::uint8_t needs, Final&& fina
             return result;
         }
         PathBuffer& next = hops[hop % 2];
-        if (!join_link_target(loc.real.view().substr(0, loc.dir_len), {target, static_cast<std::size_t>(n)},
-                              next)) {
+        if (!policy::join_lexically(loc.real.view().substr(0, loc.dir_len),
+                                    {target, static_cast<std::size_t>(n)}, next)) {
             result.verdict.error = ENAMETOOLONG;
             return result;
         }

@@ -6,13 +6,12 @@
 #include <cerrno>
 #include <utility>
 
-#include "broker/broker.hpp"
 #include "broker/socket_ops.hpp"
 
 namespace fdbroker::broker {
 
-PendingConnect::PendingConnect(Broker& broker, Request request, unique_fd socket) noexcept
-    : broker_(&broker), request_(std::move(request)), socket_(std::move(socket)) {
+PendingConnect::PendingConnect(EventLoop& loop, unique_fd socket, Waiter& waiter) noexcept
+    : loop_(loop), socket_(std::move(socket)), waiter_(waiter) {
     timer_.owner = this;
 }
 
@@ -26,12 +25,13 @@ bool PendingConnect::start(std::chrono::milliseconds timeout) noexcept {
     itimerspec when{};
     when.it_value.tv_sec = static_cast<time_t>(timeout.count() / 1000);
     when.it_value.tv_nsec = static_cast<long>(timeout.count() % 1000) * 1'000'000L;
+    // A zero it_value would disarm the timer: a timeout of 0 fires at once instead.
+    if (when.it_value.tv_sec == 0 && when.it_value.tv_nsec == 0) when.it_value.tv_nsec = 1;
     if (::timerfd_settime(timer_fd_.get(), 0, &when, nullptr) != 0) return false;
-    EventLoop& loop = broker_->loop();
-    if (!loop.add(socket_.get(), EPOLLOUT, this)) return false;
-    if (!loop.add(timer_fd_.get(), EPOLLIN, &timer_)) {
+    if (!loop_.add(socket_.get(), EPOLLOUT, this)) return false;
+    if (!loop_.add(timer_fd_.get(), EPOLLIN, &timer_)) {
         const int saved = errno;
-        loop.remove(socket_.get());
+        loop_.remove(socket_.get());
         errno = saved;
         return false;
     }
@@ -48,25 +48,22 @@ void PendingConnect::on_event(std::uint32_t) noexcept {
 }
 
 void PendingConnect::cancel() noexcept {
-    if (!finished_) finish(ECANCELED);
+    finish(ECANCELED);
 }
 
 void PendingConnect::finish(int error) noexcept {
     if (finished_) return;
     finished_ = true;
     unwatch();
-    if (error == 0) error = SocketOps::make_blocking(socket_.get());
-    if (error != 0) socket_.reset();
-    broker_->connect_finished(*this, error, socket_);
-    socket_.reset();
     timer_fd_.reset();
+    waiter_.connect_done(error, std::move(socket_));
 }
 
 void PendingConnect::unwatch() noexcept {
     if (!watched_) return;
     watched_ = false;
-    broker_->loop().remove(socket_.get());
-    broker_->loop().remove(timer_fd_.get());
+    loop_.remove(socket_.get());
+    loop_.remove(timer_fd_.get());
 }
 
 }  // namespace fdbroker::broker

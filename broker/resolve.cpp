@@ -128,27 +128,4 @@ Verdict locate(const policy::Profile& profile, std::string_view path, std::uint8
     return {true, real.rule, 0};
 }
 
-bool join_link_target(std::string_view base, std::string_view target, PathBuffer& out) noexcept {
-    if (target.empty()) return false;
-    if (target.front() == '/') {
-        out.truncate(0);
-    } else if (!out.assign(base == "/" ? std::string_view() : base)) {
-        return false;
-    }
-    while (!target.empty()) {
-        const std::size_t slash = target.find('/');
-        const std::string_view part = target.substr(0, slash);
-        target = slash == std::string_view::npos ? std::string_view() : target.substr(slash + 1);
-        if (part.empty() || part == ".") continue;
-        if (part == "..") {
-            const std::size_t last = out.view().rfind('/');
-            out.truncate(last == std::string_view::npos ? 0 : last);
-            continue;
-        }
-        if (!out.append("/") || !out.append(part)) return false;
-    }
-    if (out.size() == 0) return out.assign("/");
-    return true;
-}
-
 }  // namespace fdbroker::broker

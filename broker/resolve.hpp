@@ -9,11 +9,13 @@
 #include <cstdint>
 #include <string_view>
 
-#include "broker/path_buffer.hpp"
 #include "fdbroker/unique_fd.hpp"
+#include "policy/path_buffer.hpp"
 #include "policy/policy.hpp"
 
 namespace fdbroker::broker {
+
+using policy::PathBuffer;
 
 // The outcome of a policy check, for the reply and the audit line.
 struct Verdict {
@@ -34,9 +36,5 @@ struct Location {
 // directory and name to operate on. Denials are EACCES whether or not anything exists.
 [[nodiscard]] Verdict locate(const policy::Profile& profile, std::string_view path, std::uint8_t needs,
                              Location& out) noexcept;
-
-// Resolves a symlink's target as the kernel would from the directory `base` (a real path), lexically
-// normalised. False when the result does not fit in a path.
-[[nodiscard]] bool join_link_target(std::string_view base, std::string_view target, PathBuffer& out) noexcept;
 
 }  // namespace fdbroker::broker

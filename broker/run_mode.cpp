@@ -15,6 +15,7 @@
 
 #include "broker/audit.hpp"
 #include "broker/broker.hpp"
+#include "broker/decode_notification.hpp"
 #include "broker/event_loop.hpp"
 #include "broker/log.hpp"
 #include "broker/supervisor.hpp"
@@ -141,13 +142,14 @@ int run(const RunOptions& options) {
     const std::unique_ptr<sandbox::Containment> containment = sandbox::Containment::create(note);
     if (!note.empty()) log("%s", note.c_str());
     unique_fd cgroup = containment->cgroup_for("worker");
-    sandbox::Spawned worker = sandbox::spawn({.argv = options.argv,
-                                              .channel = worker_end.get(),
-                                              .identity = identity,
-                                              .confinement = profile->confinement(),
-                                              .transparent = options.transparent,
-                                              .cgroup = cgroup ? cgroup.get() : -1,
-                                              .die_with_broker = true});
+    sandbox::Spawned worker = sandbox::spawn(
+        {.argv = options.argv,
+         .channel = worker_end.get(),
+         .identity = identity,
+         .confinement = profile->confinement(),
+         .brokered = options.transparent ? brokered_call_names() : std::span<const char* const>(),
+         .cgroup = cgroup ? cgroup.get() : -1,
+         .die_with_broker = true});
     if (worker.pid < 0) {
         log("%s: %s", options.argv.front().c_str(), worker.error.c_str());
         return worker.exit_code;
@@ -204,7 +206,6 @@ int run(const RunOptions& options) {
     EventLoop::Hooks hooks;
     hooks.end_of_turn = [&] {
         broker.end_turn();
-        if (transparent) transparent->end_turn();
         return signals.exit_status().has_value();
     };
     // The worker is gone but a request is still stuck in a file system: finish without waiting for it.

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "broker/log.hpp"
-#include "broker/path_buffer.hpp"
+#include "policy/path_buffer.hpp"
 #include "policy/path.hpp"
 
 namespace fdbroker::broker {

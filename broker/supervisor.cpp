@@ -15,6 +15,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "broker/decode_notification.hpp"
 #include "broker/log.hpp"
 #include "broker/process_tree.hpp"
 #include "broker/transparent.hpp"
@@ -123,7 +124,7 @@ void Supervisor::answer(seccomp_notif& req) noexcept {
     // First: an i386 or x32 call's number names another call than the native one (i386's 5 is open,
     // x86-64's is fstat), so nothing below may read it as native.
     if (sandbox::is_foreign_abi(req.data.arch, nr)) return answer_foreign(req);
-    if (transparent_ && Transparent::handles(nr)) return transparent_->answer(notify_.get(), req);
+    if (transparent_ && is_brokered(nr)) return transparent_->answer(notify_.get(), req);
     char* name = seccomp_syscall_resolve_num_arch(req.data.arch, nr);
     const char* call = name ? name : "an unknown system call";
     resp_->id = req.id;

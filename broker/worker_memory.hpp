@@ -19,10 +19,12 @@
 #include <cstdint>
 #include <functional>
 
-#include "broker/path_buffer.hpp"
 #include "fdbroker/unique_fd.hpp"
+#include "policy/path_buffer.hpp"
 
 namespace fdbroker::broker {
+
+using policy::PathBuffer;
 
 class WorkerMemory {
   public:

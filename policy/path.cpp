@@ -10,6 +10,24 @@ bool is_dot_component(std::string_view component) noexcept {
     return component == "." || component == "..";
 }
 
+// Appends the components of `path` to `out`, which holds a normal absolute path. False if too long.
+bool append_components(std::string_view path, PathBuffer& out) noexcept {
+    while (!path.empty()) {
+        const std::size_t slash = path.find('/');
+        const std::string_view part = path.substr(0, slash);
+        path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+        if (part.empty() || part == ".") continue;
+        if (part == "..") {
+            const std::size_t last = out.view().rfind('/');
+            out.truncate(last == 0 ? 1 : last);
+            continue;
+        }
+        if (out.size() > 1 && !out.append("/")) return false;
+        if (!out.append(part)) return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 bool is_normal_absolute(std::string_view path) noexcept {
@@ -38,6 +56,14 @@ std::string_view parent_of(std::string_view path) noexcept {
 std::string_view name_of(std::string_view path) noexcept {
     const std::size_t slash = path.rfind('/');
     return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+bool join_lexically(std::string_view base, std::string_view path, PathBuffer& out) noexcept {
+    if (path.empty()) return false;
+    out.truncate(0);
+    static_cast<void>(out.append("/"));
+    if (path.front() != '/' && !append_components(base, out)) return false;
+    return append_components(path, out);
 }
 
 }  // namespace fdbroker::policy

@@ -217,15 +217,6 @@ constexpr const char* kQuietlyRefused[] = {
     "execveat",
 };
 
-// In transparent mode these reach the broker (the default action), which performs them under the
-// profile's file and socket rules: they are neither allowed nor refused by the filter.
-constexpr const char* kBrokered[] = {
-    "open",    "openat",    "openat2",   "creat",      "stat",     "lstat",      "newfstatat",
-    "statx",   "access",    "faccessat", "faccessat2", "readlink", "readlinkat", "mkdir",
-    "mkdirat", "unlink",    "unlinkat",  "rmdir",      "rename",   "renameat",   "renameat2",
-    "symlink", "symlinkat", "connect",   "bind",       "listen",
-};
-
 // Allowed in library mode, where no socket can be unconnected or unbound; with socket() allowed
 // (transparent mode) an address hidden in these calls (sendto's, TCP Fast Open's) would bypass the
 // connect rules, so they are allowed below only in forms that carry none.
@@ -349,6 +340,12 @@ int terminal_rules(void* ctx, policy::Terminal terminal) {
     return 0;
 }
 
+bool listed(std::span<const char* const> names, const char* name) {
+    for (const char* n : names)
+        if (std::strcmp(n, name) == 0) return true;
+    return false;
+}
+
 int build(void* ctx, const policy::SyscallRules& rules, const FilterOptions& options, bool transparent) {
     const policy::DatagramReach datagram_reach = options.datagram_reach;
     const std::uint32_t eacces = SCMP_ACT_ERRNO(EACCES);
@@ -356,9 +353,9 @@ int build(void* ctx, const policy::SyscallRules& rules, const FilterOptions& opt
     // action (the broker), whatever the preset or the profile's `syscalls.allow` say; in library mode
     // sendto gets the rules of library_rules alone, unless the profile lets datagrams go anywhere.
     const bool guarded_sendto = !transparent && datagram_reach == policy::DatagramReach::peer;
-    auto skipped = [transparent, guarded_sendto](const char* name) {
+    auto skipped = [&options, transparent, guarded_sendto](const char* name) {
         if (guarded_sendto && std::strcmp(name, "sendto") == 0) return true;
-        return transparent && (listed(kBrokered, name) || listed(kAddressCarrying, name));
+        return transparent && (listed(options.brokered, name) || listed(kAddressCarrying, name));
     };
     for (const char* name : kAllowed)
         if (!contains(rules.deny, name) && !skipped(name))
@@ -449,7 +446,7 @@ int load_wait_killable(void* ctx, unique_fd& listener) noexcept {
 
 FilterResult load_worker_filter(const policy::SyscallRules& rules, const FilterOptions& options) noexcept {
     const FilterAction action = options.action;
-    const bool transparent = options.transparent && action == FilterAction::notify;
+    const bool transparent = !options.brokered.empty() && action == FilterAction::notify;
     FilterResult result;
     auto failed = [&result](int error, const char* what) {
         result.error = error;

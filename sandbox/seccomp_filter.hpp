@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "fdbroker/unique_fd.hpp"
 #include "policy/confinement.hpp"
@@ -30,9 +31,10 @@ struct FilterOptions {
     // execve goes to the default action, which lets the broker allow exactly the worker's first exec.
     bool exec = false;
     FilterAction action = FilterAction::notify;
-    // (notify only) Every open, path call, connect, bind and listen reaches the broker, which performs
-    // it (broker/transparent.hpp); TCP and unix stream sockets may be created, datagram ones not.
-    bool transparent = false;
+    // (notify only) Transparent mode when not empty: the system calls the broker performs, which all
+    // reach it (broker/decode_notification.hpp holds the list); TCP and unix stream sockets may then be
+    // created, datagram ones not.
+    std::span<const char* const> brokered{};
     // (library mode) Under `peer`, sendto with an address fails with EACCES.
     policy::DatagramReach datagram_reach = policy::DatagramReach::peer;
     // Which terminal ioctls are refused (EPERM): pushing input (TIOCSTI), console tricks (TIOCLINUX),

@@ -177,7 +177,7 @@ struct ChildPlan {
     // 7. seccomp, last: it forbids much of what the steps above use. The listener goes to the broker.
     FilterResult filter = load_worker_filter(c.syscalls, {.exec = c.exec,
                                                           .action = FilterAction::notify,
-                                                          .transparent = spec.transparent,
+                                                          .brokered = spec.brokered,
                                                           .datagram_reach = c.datagram_reach,
                                                           .terminal = c.terminal});
     if (filter.error != 0) fail(report, stage_seccomp, filter.error);

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -21,9 +22,10 @@ struct SpawnSpec {
     int channel = -1;               // becomes kChannelFd in the worker
     Identity identity;
     const policy::Confinement& confinement;
-    int output = -1;           // when set, becomes the worker's stdout and stderr
-    bool transparent = false;  // every path and socket call goes to the broker (fdbroker run --transparent)
-    int cgroup = -1;           // when set, the cgroup the worker starts in (Containment::cgroup_for)
+    int output = -1;  // when set, becomes the worker's stdout and stderr
+    // Transparent mode (fdbroker run --transparent) when not empty: the calls the broker performs.
+    std::span<const char* const> brokered{};
+    int cgroup = -1;  // when set, the cgroup the worker starts in (Containment::cgroup_for)
     // Whether the worker is killed if the broker dies: only when the calling thread lives as long as the
     // broker does (run mode), since the kernel ties the signal to the thread that spawned it.
     bool die_with_broker = false;

@@ -1,4 +1,4 @@
-// A fixed-capacity, NUL-terminated path: the hot path builds paths without allocating.
+// A fixed-capacity, NUL-terminated path: the broker's hot path builds paths without allocating.
 #pragma once
 
 #include <linux/limits.h>
@@ -6,7 +6,7 @@
 #include <cstring>
 #include <string_view>
 
-namespace fdbroker::broker {
+namespace fdbroker::policy {
 
 class PathBuffer {
   public:
@@ -15,6 +15,7 @@ class PathBuffer {
     PathBuffer() { data_[0] = '\0'; }
     // False (and unchanged) when the result would not fit.
     [[nodiscard]] bool assign(std::string_view s) noexcept {
+        if (s.size() > kCapacity) return false;
         len_ = 0;
         return append(s);
     }
@@ -40,4 +41,4 @@ class PathBuffer {
     std::size_t len_ = 0;
 };
 
-}  // namespace fdbroker::broker
+}  // namespace fdbroker::policy
