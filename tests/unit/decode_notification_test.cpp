@@ -1,0 +1,296 @@
+// Transparent mode's decode step, without a notification, a second process or root: a fake caller
+// whose memory, cwd, descriptors and umask the test sets.
+#include "broker/decode_notification.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/openat2.h>
+#include <netinet/in.h>
+#include <seccomp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace fdbroker::broker {
+namespace {
+
+using op::PathBuffer;
+
+class FakeCaller final : public CallerView {
+  public:
+    // Puts `bytes` into the caller's memory and returns their address.
+    std::uint64_t put(const void* bytes, std::size_t size) {
+        const std::uint64_t addr = next_;
+        next_ += 0x1000;
+        memory_[addr].assign(static_cast<const char*>(bytes), static_cast<const char*>(bytes) + size);
+        return addr;
+    }
+    std::uint64_t put(const std::string& s) { return put(s.c_str(), s.size() + 1); }
+
+    int read_string(std::uint64_t addr, PathBuffer& out) noexcept override {
+        const auto it = memory_.find(addr);
+        if (it == memory_.end()) return EFAULT;
+        return out.assign(it->second.data()) ? 0 : ENAMETOOLONG;
+    }
+    int read_bytes(std::uint64_t addr, void* buf, std::size_t size) noexcept override {
+        const auto it = memory_.find(addr);
+        if (it == memory_.end() || it->second.size() < size) return EFAULT;
+        std::memcpy(buf, it->second.data(), size);
+        return 0;
+    }
+    int directory(int dirfd, PathBuffer& out) noexcept override {
+        if (dirfd == AT_FDCWD) return out.assign(cwd) ? 0 : ENAMETOOLONG;
+        const auto it = dirs.find(dirfd);
+        if (it == dirs.end()) return EBADF;
+        if (it->second.empty()) return ENOTDIR;
+        return out.assign(it->second) ? 0 : ENAMETOOLONG;
+    }
+    int descriptor_link(int fd, PathBuffer& out) noexcept override {
+        return out.assign("/proc/77/fd/" + std::to_string(fd)) ? 0 : ENAMETOOLONG;
+    }
+    mode_t umask() noexcept override { return mask; }
+    int take_fd(int fd, unique_fd& out) noexcept override {
+        const auto it = sockets.find(fd);
+        if (it == sockets.end()) return EBADF;
+        out.reset(::fcntl(it->second.get(), F_DUPFD_CLOEXEC, 0));
+        return 0;
+    }
+
+    std::string cwd = "/work";
+    std::map<int, std::string> dirs;  // "" for a descriptor that is not a directory
+    std::map<int, unique_fd> sockets;
+    mode_t mask = 022;
+
+  private:
+    std::map<std::uint64_t, std::vector<char>> memory_;
+    std::uint64_t next_ = 0x10000;
+};
+
+SystemCall call(const char* name, std::initializer_list<std::uint64_t> args) {
+    SystemCall c;
+    c.nr = seccomp_syscall_resolve_name(name);
+    std::size_t i = 0;
+    for (const std::uint64_t a : args)
+        c.args[i++] = a;
+    return c;
+}
+
+constexpr auto kCwd = static_cast<std::uint64_t>(static_cast<std::int64_t>(AT_FDCWD));
+
+Decoded decode(const SystemCall& c, FakeCaller& caller) {
+    Decoded d;
+    decode_notification(c, caller, d);
+    return d;
+}
+
+// The operation `d` decoded to, which must be a T.
+template <class T>
+const T& operation(const Decoded& d) {
+    EXPECT_EQ(d.error, 0) << std::strerror(d.error);
+    EXPECT_TRUE(std::holds_alternative<T>(d.operation));
+    static const T empty{};
+    return std::holds_alternative<T>(d.operation) ? std::get<T>(d.operation) : empty;
+}
+// The same, taken out of a temporary.
+template <class T>
+T operation(Decoded&& d) {
+    static_cast<void>(operation<T>(static_cast<const Decoded&>(d)));  // the checks
+    T* o = std::get_if<T>(&d.operation);
+    return o != nullptr ? std::move(*o) : T{};
+}
+
+TEST(DecodeNotification, RelativePathsStartAtTheCallersCwdOrDirfd) {
+    FakeCaller caller;
+    caller.dirs[5] = "/srv/d";
+    const auto& a =
+        operation<op::Open>(decode(call("openat", {kCwd, caller.put("x/../y"), O_RDONLY, 0}), caller));
+    EXPECT_EQ(a.path.view(), "/work/y");
+    const auto& b = operation<op::Open>(decode(call("openat", {5, caller.put("./f"), O_RDONLY, 0}), caller));
+    EXPECT_EQ(b.path.view(), "/srv/d/f");
+    const auto& c =
+        operation<op::Open>(decode(call("open", {caller.put("/etc//passwd"), O_RDONLY, 0}), caller));
+    EXPECT_EQ(c.path.view(), "/etc/passwd");
+    const auto& d =
+        operation<op::Open>(decode(call("openat", {99, caller.put("/abs"), O_RDONLY, 0}), caller));
+    EXPECT_EQ(d.path.view(), "/abs") << "an absolute path ignores dirfd, even a bad one";
+}
+
+TEST(DecodeNotification, PathErrorsAreTheKernels) {
+    FakeCaller caller;
+    caller.dirs[6] = "";  // a socket
+    EXPECT_EQ(decode(call("openat", {kCwd, caller.put(""), O_RDONLY, 0}), caller).error, ENOENT);
+    EXPECT_EQ(decode(call("openat", {kCwd, 0xdead, O_RDONLY, 0}), caller).error, EFAULT);
+    EXPECT_EQ(decode(call("openat", {6, caller.put("f"), O_RDONLY, 0}), caller).error, ENOTDIR);
+    EXPECT_EQ(decode(call("openat", {9, caller.put("f"), O_RDONLY, 0}), caller).error, EBADF);
+    const Decoded d = decode(call("open", {caller.put(""), O_RDONLY, 0}), caller);
+    EXPECT_TRUE(std::holds_alternative<std::monostate>(d.operation)) << "an error performs nothing";
+}
+
+TEST(DecodeNotification, OpenFlagsModeAndUmask) {
+    FakeCaller caller;
+    caller.mask = 027;
+    const auto& o = operation<op::Open>(
+        decode(call("openat", {kCwd, caller.put("n"), O_WRONLY | O_CREAT | O_CLOEXEC, 0100666}), caller));
+    EXPECT_EQ(o.flags, static_cast<std::uint64_t>(O_WRONLY | O_CREAT | O_CLOEXEC));
+    EXPECT_EQ(o.mode, 0640u) << "file type bits dropped, umask applied";
+    EXPECT_TRUE(o.exact_mode);
+    const Decoded plain = decode(call("open", {caller.put("n"), O_RDONLY, 0777}), caller);
+    EXPECT_EQ(operation<op::Open>(plain).mode, 0777u) << "no umask without O_CREAT";
+    EXPECT_FALSE(plain.cloexec);
+    const auto& c = operation<op::Open>(decode(call("creat", {caller.put("n"), 0666}), caller));
+    EXPECT_EQ(c.flags, static_cast<std::uint64_t>(O_CREAT | O_WRONLY | O_TRUNC));
+    EXPECT_EQ(c.mode, 0640u);
+    // open(2) and openat(2) take an int: the upper half of the register is not flags.
+    const auto& hi =
+        operation<op::Open>(decode(call("open", {caller.put("n"), 0xffffffff00000000ULL, 0}), caller));
+    EXPECT_EQ(hi.flags, 0u);
+}
+
+TEST(DecodeNotification, Openat2ReadsItsHowStruct) {
+    FakeCaller caller;
+    open_how how{};
+    how.flags = O_RDONLY | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_XDEV;
+    const std::uint64_t at = caller.put(&how, sizeof how);
+    const Decoded d = decode(call("openat2", {kCwd, caller.put("f"), at, sizeof how}), caller);
+    EXPECT_EQ(operation<op::Open>(d).path.view(), "/work/f");
+    EXPECT_TRUE(d.cloexec);
+    EXPECT_EQ(decode(call("openat2", {kCwd, caller.put("f"), at, sizeof how - 1}), caller).error, EINVAL);
+    how.resolve = RESOLVE_BENEATH;  // scoping that lexical normalisation cannot honour
+    EXPECT_EQ(
+        decode(call("openat2", {kCwd, caller.put("f"), caller.put(&how, sizeof how), sizeof how}), caller)
+            .error,
+        EACCES);
+    how.resolve = 0;
+    how.flags = 1ULL << 40;  // kept, for perform() to refuse
+    const auto& o = operation<op::Open>(
+        decode(call("openat2", {kCwd, caller.put("f"), caller.put(&how, sizeof how), sizeof how}), caller));
+    EXPECT_EQ(o.flags, 1ULL << 40);
+}
+
+TEST(DecodeNotification, StatFormsAndTheirBuffers) {
+    FakeCaller caller;
+    const Decoded s = decode(call("stat", {caller.put("a"), 0x500}), caller);
+    EXPECT_TRUE(operation<op::Stat>(s).follow);
+    EXPECT_EQ(s.result_buffer, 0x500u);
+    EXPECT_FALSE(operation<op::Stat>(decode(call("lstat", {caller.put("a"), 0x500}), caller)).follow);
+    const auto& nf = operation<op::Stat>(
+        decode(call("newfstatat", {kCwd, caller.put("a"), 0x600, AT_SYMLINK_NOFOLLOW}), caller));
+    EXPECT_FALSE(nf.follow);
+    EXPECT_EQ(nf.path.view(), "/work/a");
+    const Decoded x =
+        decode(call("statx", {kCwd, caller.put("a"), AT_SYMLINK_NOFOLLOW, STATX_SIZE, 0x700}), caller);
+    EXPECT_EQ(operation<op::Statx>(x).flags, AT_SYMLINK_NOFOLLOW);
+    EXPECT_EQ(operation<op::Statx>(x).mask, static_cast<unsigned>(STATX_SIZE));
+    EXPECT_EQ(x.result_buffer, 0x700u);
+    // fstat through AT_EMPTY_PATH: the descriptor's own link, no policy question. A null path too.
+    const auto& held = operation<op::StatHeld>(
+        decode(call("newfstatat", {4, caller.put(""), 0x600, AT_EMPTY_PATH}), caller));
+    EXPECT_EQ(held.link.view(), "/proc/77/fd/4");
+    EXPECT_FALSE(held.statx);
+    const auto& null_path = operation<op::StatHeld>(
+        decode(call("statx", {4, 0, AT_EMPTY_PATH, STATX_BASIC_STATS, 0x700}), caller));
+    EXPECT_TRUE(null_path.statx);
+    // AT_EMPTY_PATH on AT_FDCWD is the cwd itself, judged like any path.
+    EXPECT_EQ(
+        operation<op::Stat>(decode(call("newfstatat", {kCwd, caller.put(""), 0x600, AT_EMPTY_PATH}), caller))
+            .path.view(),
+        "/work");
+    EXPECT_EQ(decode(call("stat", {caller.put(""), 0x500}), caller).error, ENOENT);
+}
+
+TEST(DecodeNotification, NamespaceCalls) {
+    FakeCaller caller;
+    const Decoded rl = decode(call("readlinkat", {kCwd, caller.put("l"), 0x800, 64}), caller);
+    EXPECT_EQ(operation<op::Readlink>(rl).size, 64u);
+    EXPECT_EQ(rl.result_buffer, 0x800u);
+    EXPECT_EQ(decode(call("readlink", {caller.put("l"), 0x800, 0}), caller).error, EINVAL);
+    const auto& m = operation<op::Mkdir>(decode(call("mkdir", {caller.put("d"), 01777}), caller));
+    EXPECT_EQ(m.mode, 01755u);
+    EXPECT_EQ(operation<op::Rmdir>(decode(call("unlinkat", {kCwd, caller.put("d"), AT_REMOVEDIR}), caller))
+                  .path.view(),
+              "/work/d");
+    EXPECT_EQ(operation<op::Unlink>(decode(call("unlink", {caller.put("f")}), caller)).path.view(),
+              "/work/f");
+    EXPECT_EQ(decode(call("unlinkat", {kCwd, caller.put("d"), 0x8000}), caller).error, EINVAL);
+    const auto& r = operation<op::Rename>(
+        decode(call("renameat2", {kCwd, caller.put("a"), kCwd, caller.put("/b"), RENAME_NOREPLACE}), caller));
+    EXPECT_EQ(r.from.view(), "/work/a");
+    EXPECT_EQ(r.to.view(), "/b");
+    EXPECT_EQ(r.flags, static_cast<unsigned>(RENAME_NOREPLACE));
+    const auto& s =
+        operation<op::Symlink>(decode(call("symlink", {caller.put("../t"), caller.put("l")}), caller));
+    EXPECT_EQ(s.target.view(), "../t") << "a link's text stays as written";
+    EXPECT_EQ(s.path.view(), "/work/l");
+}
+
+TEST(DecodeNotification, FormsTheFilterDidNotAllowAreRefused) {
+    FakeCaller caller;
+    for (const char* name : {"socket", "socketpair", "sendto", "sendmsg", "sendmmsg", "utimensat"})
+        EXPECT_EQ(decode(call(name, {}), caller).error, EACCES) << name;
+}
+
+TEST(DecodeNotification, TheTableIsWhatTheFilterSends) {
+    EXPECT_TRUE(is_brokered(seccomp_syscall_resolve_name("openat")));
+    EXPECT_TRUE(is_brokered(seccomp_syscall_resolve_name("sendto")));
+    EXPECT_FALSE(is_brokered(seccomp_syscall_resolve_name("read")));
+    EXPECT_FALSE(is_brokered(-1));
+    std::vector<std::string> names;
+    for (const char* n : brokered_call_names())
+        names.emplace_back(n);
+    EXPECT_EQ(names.size(), 26u);
+    for (const char* sent :
+         {"open", "openat", "openat2", "statx", "renameat2", "symlinkat", "connect", "listen"})
+        EXPECT_NE(std::find(names.begin(), names.end(), sent), names.end()) << sent;
+    for (const char* partly : {"socket", "sendto", "utimensat"})
+        EXPECT_EQ(std::find(names.begin(), names.end(), partly), names.end()) << partly;
+}
+
+TEST(DecodeNotification, SocketAddressesAsRuleText) {
+    FakeCaller caller;
+    caller.sockets[7] = unique_fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    caller.sockets[8] = unique_fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    caller.sockets[9] = unique_fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_port = htons(80);
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const Decoded c = decode(call("connect", {7, caller.put(&in, sizeof in), sizeof in}), caller);
+    EXPECT_EQ(operation<op::Connect>(c).address, "tcp:127.0.0.1:80");
+    EXPECT_TRUE(operation<op::Connect>(c).socket);
+    EXPECT_EQ(
+        operation<op::Bind>(decode(call("bind", {7, caller.put(&in, sizeof in), sizeof in}), caller)).address,
+        "tcp:127.0.0.1:80");
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    std::strcpy(un.sun_path, "run/../s");
+    EXPECT_EQ(
+        operation<op::Connect>(decode(call("connect", {8, caller.put(&un, sizeof un), sizeof un}), caller))
+            .address,
+        "unix:/work/s");
+    const socklen_t abstract_len = offsetof(sockaddr_un, sun_path) + 5;
+    std::memcpy(un.sun_path, "\0name", 5);
+    EXPECT_EQ(
+        operation<op::Connect>(decode(call("connect", {8, caller.put(&un, sizeof un), abstract_len}), caller))
+            .address,
+        "unix:@name");
+    EXPECT_EQ(decode(call("connect", {9, caller.put(&in, sizeof in), sizeof in}), caller).error, EACCES)
+        << "a datagram socket";
+    EXPECT_EQ(decode(call("connect", {8, caller.put(&in, sizeof in), sizeof in}), caller).error,
+              EAFNOSUPPORT);
+    EXPECT_EQ(decode(call("connect", {7, caller.put(&in, sizeof in), 4}), caller).error, EINVAL);
+    EXPECT_EQ(decode(call("connect", {7, caller.put(&in, sizeof in), 4096}), caller).error, EINVAL);
+    EXPECT_EQ(decode(call("connect", {42, caller.put(&in, sizeof in), sizeof in}), caller).error, EBADF);
+    // listen(2) on an unbound socket would bind it to an address no rule granted.
+    EXPECT_EQ(decode(call("listen", {7, 5}), caller).error, EACCES);
+}
+
+}  // namespace
+}  // namespace fdbroker::broker
