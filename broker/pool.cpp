@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -14,6 +13,7 @@
 #include <cstring>
 
 #include "broker/broker.hpp"
+#include "broker/launch.hpp"
 #include "broker/log.hpp"
 #include "proto/channel.hpp"
 #include "sandbox/spawn.hpp"
@@ -67,14 +67,7 @@ void PoolWorker::start() noexcept {
             stopping_ = true;  // the pool shrank or went away in a reload
             return;
         }
-        int pair[2], pipe[2];
-        if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
-            log("[%s/%u] cannot start: socketpair: %s", profile_.c_str(), instance_, std::strerror(errno));
-            return schedule_restart(true);
-        }
-        unique_fd broker_end(pair[0]), worker_end(pair[1]);
-        // Before the worker exists, so that its very first attach carries credentials.
-        proto::enable_credentials(broker_end.get(), /*want_pidfd=*/true);
+        int pipe[2];
         if (::pipe2(pipe, O_CLOEXEC) != 0) {
             log("[%s/%u] cannot start: pipe: %s", profile_.c_str(), instance_, std::strerror(errno));
             return schedule_restart(true);
@@ -82,20 +75,16 @@ void PoolWorker::start() noexcept {
         unique_fd out_read(pipe[0]), out_write(pipe[1]);
         ::fcntl(out_read.get(), F_SETFL, O_NONBLOCK);
 
-        std::string note;
-        const sandbox::Identity identity =
-            sandbox::Identity::for_worker(profile->uid(), profile->gid(), note);
-        if (!note.empty()) log("[%s/%u] %s", profile_.c_str(), instance_, note.c_str());
         // A cgroup per run: the last one's processes may still be on their way out.
         const std::string cgroup =
             profile_ + "-" + std::to_string(instance_) + "-" + std::to_string(++generation_);
-        const unique_fd cgroup_fd = host_.containment().cgroup_for(cgroup);
-        sandbox::Spawned worker = sandbox::spawn({.argv = profile->pool().command,
-                                                  .channel = worker_end.get(),
-                                                  .identity = identity,
-                                                  .confinement = profile->confinement(),
-                                                  .output = out_write.get(),
-                                                  .cgroup = cgroup_fd ? cgroup_fd.get() : -1});
+        Launched launched = launch_worker({.argv = profile->pool().command,
+                                           .profile = *profile,
+                                           .containment = host_.containment(),
+                                           .cgroup = cgroup,
+                                           .output = out_write.get()});
+        if (!launched.note.empty()) log("[%s/%u] %s", profile_.c_str(), instance_, launched.note.c_str());
+        sandbox::Spawned& worker = launched.worker;
         if (worker.pid < 0) {
             log("[%s/%u] cannot start %s: %s", profile_.c_str(), instance_,
                 profile->pool().command.front().c_str(), worker.error.c_str());
@@ -103,7 +92,7 @@ void PoolWorker::start() noexcept {
         }
         pid_ = worker.pid;
         pidfd_ = std::move(worker.pidfd);
-        cgroup_ = cgroup_fd ? cgroup : std::string();
+        cgroup_ = launched.in_cgroup ? cgroup : std::string();
         spawned_with_ = policy;
         started_at_ = std::chrono::steady_clock::now();
 
@@ -114,12 +103,8 @@ void PoolWorker::start() noexcept {
         if (!host_.loop().add(output_.fd.get(), EPOLLIN, &output_)) output_.fd.reset();
 
         supervisor_ = std::make_unique<Supervisor>(host_.loop(), std::move(worker.notify), *profile, pid_);
-        std::optional<Owner> owner;
-        if (identity.switches()) owner = Owner{identity.uid(), identity.gid()};
-        Broker* broker = host_.broker_for(*profile, owner);
-        const bool served =
-            supervisor_->start() && broker != nullptr &&
-            broker->add_bootstrap(std::move(broker_end), {identity.uid(), ProcessTree(pid_, ::getpid())});
+        Broker* broker = host_.broker_for(*profile, launched.owner);
+        const bool served = supervisor_->start() && broker != nullptr && serve_worker(*broker, launched);
         if (!served) {
             log("[%s/%u %d] cannot serve the worker's channel: stopping it", profile_.c_str(), instance_,
                 static_cast<int>(pid_));

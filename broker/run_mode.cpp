@@ -4,7 +4,6 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,11 +16,11 @@
 #include "broker/broker.hpp"
 #include "broker/decode_notification.hpp"
 #include "broker/event_loop.hpp"
+#include "broker/launch.hpp"
 #include "broker/log.hpp"
 #include "broker/supervisor.hpp"
 #include "broker/tenants.hpp"
 #include "broker/transparent.hpp"
-#include "proto/channel.hpp"
 #include "sandbox/containment.hpp"
 #include "sandbox/landlock.hpp"
 #include "sandbox/limits.hpp"
@@ -105,16 +104,6 @@ int run(const RunOptions& options) {
         }
     }
 
-    int pair[2];
-    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
-        log("socketpair: %s", std::strerror(errno));
-        return kSetupFailed;
-    }
-    unique_fd broker_end(pair[0]), worker_end(pair[1]);
-    // Before the worker exists: a message sent while neither end asks for credentials arrives without
-    // them (pid 0), and a worker that attaches at once would be thrown out for it.
-    proto::enable_credentials(broker_end.get(), /*want_pidfd=*/true);
-
     const std::uint64_t descriptor_budget = sandbox::raise_descriptor_limit();
 
     // A closed audit pipe (`--audit - | head`) must cost audit lines, not the broker: writes then fail
@@ -134,28 +123,23 @@ int run(const RunOptions& options) {
             "profile says");
         return kSetupFailed;
     }
-    std::string note;
-    const sandbox::Identity identity = sandbox::Identity::for_worker(profile->uid(), profile->gid(), note);
-    if (!note.empty()) log("%s", note.c_str());
     // Everything the worker starts is ended with it (sandbox/containment.hpp).
-    note.clear();
+    std::string note;
     const std::unique_ptr<sandbox::Containment> containment = sandbox::Containment::create(note);
     if (!note.empty()) log("%s", note.c_str());
-    unique_fd cgroup = containment->cgroup_for("worker");
-    sandbox::Spawned worker = sandbox::spawn(
+    Launched launched = launch_worker(
         {.argv = options.argv,
-         .channel = worker_end.get(),
-         .identity = identity,
-         .confinement = profile->confinement(),
+         .profile = *profile,
+         .containment = *containment,
+         .cgroup = "worker",
          .brokered = options.transparent ? brokered_call_names() : std::span<const char* const>(),
-         .cgroup = cgroup ? cgroup.get() : -1,
          .die_with_broker = true});
+    if (!launched.note.empty()) log("%s", launched.note.c_str());
+    sandbox::Spawned& worker = launched.worker;
     if (worker.pid < 0) {
         log("%s: %s", options.argv.front().c_str(), worker.error.c_str());
         return worker.exit_code;
     }
-    worker_end.reset();
-    cgroup.reset();
     // Whatever ends the run from here ends the worker and everything it started with it.
     auto end_tree = [&] {
         ::syscall(SYS_pidfd_send_signal, worker.pidfd.get(), SIGKILL, nullptr, 0);
@@ -164,22 +148,18 @@ int run(const RunOptions& options) {
 
     EventLoop loop;
     Signals signals(worker.pid, worker.pidfd.get());
-    std::optional<Owner> owner;
-    if (identity.switches()) owner = Owner{identity.uid(), identity.gid()};
     Tenants tenants(loop, descriptor_budget);
-    Broker broker(loop, tenants, loaded.policy, *profile, owner, audit);
+    Broker broker(loop, tenants, loaded.policy, *profile, launched.owner, audit);
     std::optional<Transparent> transparent;
-    if (options.transparent) transparent.emplace(loop, *profile, owner, audit, identity.uid());
+    if (options.transparent) transparent.emplace(loop, *profile, launched.owner, audit, launched.uid);
     Supervisor supervisor(loop, std::move(worker.notify), *profile, worker.pid,
-                          {transparent ? &*transparent : nullptr, &tenants, identity.uid()});
-    const char* failed =
-        !loop.valid()                                ? "creating the event loop"
-        : !signals.open(handled)                     ? "opening a signalfd"
-        : !loop.add(signals.fd(), EPOLLIN, &signals) ? "watching signals"
-        : !supervisor.start()                        ? "watching the worker's seccomp listener"
-        : !broker.add_bootstrap(std::move(broker_end), {identity.uid(), ProcessTree(worker.pid, ::getpid())})
-            ? "serving the worker's channel"
-            : nullptr;
+                          {transparent ? &*transparent : nullptr, &tenants, launched.uid});
+    const char* failed = !loop.valid()                                ? "creating the event loop"
+                         : !signals.open(handled)                     ? "opening a signalfd"
+                         : !loop.add(signals.fd(), EPOLLIN, &signals) ? "watching signals"
+                         : !supervisor.start()             ? "watching the worker's seccomp listener"
+                         : !serve_worker(broker, launched) ? "serving the worker's channel"
+                                                           : nullptr;
     if (failed) {
         log("%s: %s", failed, std::strerror(errno));
         end_tree();
@@ -188,7 +168,7 @@ int run(const RunOptions& options) {
 
     // The worker runs; from here the broker only serves it. It keeps what that needs and nothing else.
     const sandbox::Confined confined =
-        sandbox::confine_broker({.signals_workers = identity.switches(),
+        sandbox::confine_broker({.signals_workers = launched.owner.has_value(),
                                  .binds_low_ports = profile->listens_below_1024(),
                                  .reads_worker_memory = options.transparent});
     if (confined.error != 0) {
