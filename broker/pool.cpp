@@ -15,7 +15,6 @@
 #include "broker/broker.hpp"
 #include "broker/launch.hpp"
 #include "broker/log.hpp"
-#include "proto/channel.hpp"
 #include "sandbox/spawn.hpp"
 
 namespace fdbroker::broker {

@@ -4,7 +4,8 @@
  * -1 with errno set. A request the policy denies fails with EACCES whether or not the path exists.
  * The channel to the broker is found from FDBROKER_FD, else FDBROKER_SOCKET, else the default serve
  * socket; with none reachable calls fail with ENOTCONN, and if the broker goes away they fail with
- * ECONNRESET (never SIGPIPE). All functions are thread-safe and may be used after fork().
+ * ECONNRESET (never SIGPIPE). All functions are thread-safe and may be used after fork(). They are
+ * not async-signal-safe: they take locks and may allocate, so a signal handler must not call them.
  */
 #ifndef FDBROKER_FDBROKER_H
 #define FDBROKER_FDBROKER_H
