@@ -67,6 +67,8 @@ void EventLoop::remove(int fd) noexcept {
 
 bool EventLoop::run(Hooks hooks) {
     std::unique_lock lock(mutex_);
+    // Once every helper has gone, the loop may be run again: for more turns with other hooks.
+    if (threads_.load() == 1) finished_ = false;
     hooks_ = std::move(hooks);
     origin_ = owner_ = std::this_thread::get_id();
     thread_slot = 0;

@@ -72,7 +72,8 @@ class EventLoop {
         // called run() is still stuck in a blocking section: must end the process (_exit).
         std::function<void()> abandon;
     };
-    // Runs turns until end_of_turn says so (true) or epoll fails (false, errno set).
+    // Runs turns until end_of_turn says so (true) or epoll fails (false, errno set). May be called
+    // again afterwards, once no helper thread is left, to run more turns.
     bool run(Hooks hooks);
 
     // Starts the watchdog. Threads inherit their creator's capabilities, seccomp filter and
