@@ -1,6 +1,6 @@
 // libfdbroker's C functions over FDBROKER_FD, in forked children so that each reads the environment
 // afresh: the syscall conventions (-1 and errno), close-on-exec, and use after fork.
-#include "fake_broker.hpp"
+#include "support/fake_broker.hpp"
 
 namespace fdbroker {
 namespace {

@@ -1,6 +1,6 @@
 // libfdbroker's C++ API against an in-process fake broker: attach, every call, errno, fds, out-of-order
 // replies under concurrency, a vanishing broker, and fork.
-#include "fake_broker.hpp"
+#include "support/fake_broker.hpp"
 
 namespace fdbroker {
 namespace {

@@ -1,6 +1,6 @@
 // How libfdbroker finds its broker: FDBROKER_FD, FDBROKER_SOCKET (path or @abstract), the default
 // socket, and ENOTCONN when none is there.
-#include "fake_broker.hpp"
+#include "support/fake_broker.hpp"
 
 namespace fdbroker {
 namespace {
