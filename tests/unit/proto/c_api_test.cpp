@@ -2,6 +2,19 @@
 // afresh: the syscall conventions (-1 and errno), close-on-exec, and use after fork.
 #include "support/fake_broker.hpp"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <system_error>
+
+#include "fdbroker/fdbroker.h"
+
 namespace fdbroker {
 namespace {
 

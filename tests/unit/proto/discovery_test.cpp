@@ -2,6 +2,19 @@
 // socket, and ENOTCONN when none is there.
 #include "support/fake_broker.hpp"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "fdbroker/fdbroker.h"
+#include "proto/connection.hpp"
+
 namespace fdbroker {
 namespace {
 
