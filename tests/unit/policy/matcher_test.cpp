@@ -11,6 +11,7 @@
 
 #include "policy/matcher.hpp"
 #include "policy/policy.hpp"
+#include "support/policy_text.hpp"
 
 // Counts heap allocations so the tests can check that decisions do not allocate.
 namespace {
@@ -299,13 +300,7 @@ TEST(Matcher, MovedMatcherKeepsItsRules) {
 
 // --- Profile::decide ------------------------------------------------------------------------------
 
-std::shared_ptr<const Policy> load(std::string_view text) {
-    LoadResult result = Policy::load_string(text, "test.toml");
-    for (const Diagnostic& d : result.errors)
-        ADD_FAILURE() << d.str();
-    EXPECT_NE(result.policy, nullptr);
-    return result.policy;
-}
+using test::policy_text::load;
 
 class Decide : public ::testing::Test {
   protected:
