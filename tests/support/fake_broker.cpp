@@ -358,15 +358,6 @@ void write_file(const std::string& path, const std::string& content) {
     ASSERT_EQ(::write(fd.get(), content.data(), content.size()), static_cast<ssize_t>(content.size()));
 }
 
-std::string read_all(int fd) {
-    std::string s;
-    char buf[256];
-    ssize_t n = 0;
-    while ((n = ::pread(fd, buf, sizeof buf, static_cast<off_t>(s.size()))) > 0)
-        s.append(buf, static_cast<size_t>(n));
-    return s;
-}
-
 int in_child(const std::function<int()>& body) {
     const pid_t pid = ::fork();
     if (pid == 0) ::_exit(body());

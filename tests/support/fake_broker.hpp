@@ -25,12 +25,14 @@
 #include "fdbroker/unique_fd.hpp"
 #include "proto/wire.hpp"
 #include "support/harness.hpp"
+#include "support/read_all.hpp"
 
 namespace fdbroker::fake {
 
 namespace fs = std::filesystem;
 
 using test::count_open_fds;
+using test::read_all;
 
 // A broker stand-in on its own thread. It accepts attaches on its bootstrap channels (a socketpair
 // end, or connections to a listening socket), replies on the new private channel, and serves
@@ -110,9 +112,6 @@ class FakeBroker {
 
 // Creates or replaces a file, failing the test if it cannot.
 void write_file(const std::string& path, const std::string& content);
-
-// Reads fd from offset 0 to its end (pread: the file position is left alone).
-std::string read_all(int fd);
 
 // Runs body in a forked child and returns its exit status (0: every check passed). Used wherever
 // the process-wide client or the environment is involved, so that this process never creates its
