@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 namespace fdbroker::test::policy_text {
 
 std::shared_ptr<const policy::Policy> load(std::string_view text) {
@@ -19,6 +21,14 @@ std::vector<std::string> errors(std::string_view text) {
     for (const policy::Diagnostic& d : result.errors)
         lines.push_back(d.str());
     return lines;
+}
+
+policy::Pattern parse_ok(std::string_view text) {
+    policy::Pattern::Error error;
+    std::optional<policy::Pattern> pattern = policy::Pattern::parse(text, error);
+    EXPECT_TRUE(pattern.has_value()) << text << ": " << error.message;
+    if (!pattern) return *policy::Pattern::parse("/", error);
+    return *pattern;
 }
 
 }  // namespace fdbroker::test::policy_text
