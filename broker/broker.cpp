@@ -362,7 +362,9 @@ void Broker::connect_finished(Connecting& connecting, int error, unique_fd socke
     reply.result = -error;
     reply.has_fd = error == 0;
     r.session->reply(reply, reply.has_fd ? socket.get() : -1);
-    loop_.close_later(std::move(socket));
+    // The broker made this socket and nobody else can have set it to linger: closed now, so that a
+    // cancelled connect is gone from the network by the time the reload that cancelled it is done.
+    socket.reset();
     // Called from the connect's own event: the loop destroys it once the turn is over.
     for (auto& c : connecting_)
         if (c.get() == &connecting) {

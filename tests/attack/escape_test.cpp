@@ -61,17 +61,7 @@ TEST_F(Attack, ProcPathsAreRefusedWithoutAGrant) {
 // opens a file inside it 10 000 times: no open may ever yield the denied file.
 void race(Attack& t, const TempDir& dir, const std::string& policy, const std::string& link_target) {
     std::atomic<bool> stop{false};
-    std::thread attacker([&] {
-        const std::string sub = dir / "ok/sub", real = dir / "ok/sub.real", tmp = dir / "ok/sub.link";
-        while (!stop) {
-            ::symlink(link_target.c_str(), tmp.c_str());
-            ::rename(sub.c_str(), real.c_str());
-            ::rename(tmp.c_str(), sub.c_str());  // sub is now the symlink
-            ::rename(sub.c_str(), tmp.c_str());
-            ::rename(real.c_str(), sub.c_str());  // and the real directory again
-            ::unlink(tmp.c_str());
-        }
-    });
+    std::thread attacker([&] { swap_with_symlink(dir / "ok/sub", link_target, stop); });
     const Outcome o =
         run_worker(dir, policy, {{"race-reader", dir / "ok/sub/file", dir / "secret/file", "10000"}});
     stop = true;

@@ -22,20 +22,6 @@ class SocketAttack : public ::testing::Test {
         ::mkdir((dir / "secret").c_str(), 0755);
     }
 
-    // Swaps `path` back and forth between what it is and a symlink to `target`, until stopped.
-    static void swap_with_symlink(const std::string& path, const std::string& target,
-                                  std::atomic<bool>& stop) {
-        const std::string real = path + ".real", link = path + ".link";
-        while (!stop) {
-            ::symlink(target.c_str(), link.c_str());
-            ::rename(path.c_str(), real.c_str());
-            ::rename(link.c_str(), path.c_str());  // path is now the symlink
-            ::rename(path.c_str(), link.c_str());
-            ::rename(real.c_str(), path.c_str());  // and the real thing again
-            ::unlink(link.c_str());
-        }
-    }
-
     // The worker connects 2000 times to `granted` while `swapped` keeps turning into a symlink to
     // `target`; the granted server greets with 'A', the one behind the symlink with 'B'.
     void race(const std::string& granted, const std::string& swapped, const std::string& target,

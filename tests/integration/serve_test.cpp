@@ -31,13 +31,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-sockaddr_un unix_address(const std::string& path) {
-    sockaddr_un sa{};
-    sa.sun_family = AF_UNIX;
-    std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
-    return sa;
-}
-
 int status_of(pid_t pid) {
     int status = 0;
     if (::waitpid(pid, &status, 0) != pid) return -1;

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -289,6 +290,18 @@ std::string proc_status_field(pid_t pid, const std::string& field) {
 
 bool contains(std::string_view text, std::string_view what) {
     return text.find(what) != std::string_view::npos;
+}
+
+void swap_with_symlink(const std::string& path, const std::string& target, const std::atomic<bool>& stop) {
+    const std::string real = path + ".real", link = path + ".link";
+    while (!stop) {
+        ::symlink(target.c_str(), link.c_str());
+        ::rename(path.c_str(), real.c_str());
+        ::rename(link.c_str(), path.c_str());  // path is now the symlink
+        ::rename(path.c_str(), link.c_str());
+        ::rename(real.c_str(), path.c_str());  // and the real thing again
+        ::unlink(link.c_str());
+    }
 }
 
 }  // namespace fdbroker::test

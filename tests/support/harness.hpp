@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
 #include <initializer_list>
 #include <string>
@@ -97,5 +98,8 @@ bool wait_for_more_threads(pid_t pid, std::size_t threads);
 std::string proc_status_field(pid_t pid, const std::string& field);
 // Whether `what` occurs in `text`.
 bool contains(std::string_view text, std::string_view what);
+// Swaps `path` back and forth between what it is and a symlink to `target` (through PATH.real and
+// PATH.link beside it) until `stop`: the other side of a test racing the broker's path checks.
+void swap_with_symlink(const std::string& path, const std::string& target, const std::atomic<bool>& stop);
 
 }  // namespace fdbroker::test

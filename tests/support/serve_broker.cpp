@@ -10,16 +10,12 @@
 
 namespace fdbroker::test {
 
-namespace {
-
 sockaddr_un unix_address(const std::string& path) {
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
     std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
     return sa;
 }
-
-}  // namespace
 
 NotifySocket::NotifySocket(const std::string& path) : path_(path) {
     fd_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));

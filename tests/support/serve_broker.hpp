@@ -2,6 +2,8 @@
 // from a NOTIFY_SOCKET the test owns, and clients run as other users with setpriv(1).
 #pragma once
 
+#include <sys/un.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -29,6 +31,10 @@ class NotifySocket {
     unique_fd fd_;
     std::string matched_;
 };
+
+// The address of the unix socket at `path` (a serve-mode broker's socket or a NOTIFY_SOCKET), cut
+// to what sun_path holds.
+sockaddr_un unix_address(const std::string& path);
 
 // The test worker running `script` as uid:gid (no supplementary groups), a client of the broker
 // listening on `socket`.

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "support/harness.hpp"
+#include "support/read_all.hpp"
 
 namespace fdbroker::test {
 
@@ -56,15 +57,6 @@ int bound_port(int fd) {
                                     : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
 }
 
-std::string read_to_end(int fd) {
-    std::string out;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0)
-        out.append(buf, static_cast<std::size_t>(n));
-    return out;
-}
-
 // A client or server connection must never hang a test: reads give up after a few seconds.
 void limit_waits(int fd) {
     const timeval five{5, 0};
@@ -76,7 +68,7 @@ std::string send_and_read(int fd, const std::string& text) {
     limit_waits(fd);
     if (::send(fd, text.data(), text.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(text.size())) fail("send");
     ::shutdown(fd, SHUT_WR);
-    return read_to_end(fd);
+    return read_all(fd);
 }
 
 }  // namespace
@@ -270,7 +262,7 @@ void Server::serve_stream(int conn) {
         const std::string answer = ::getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0
                                        ? "uid=" + std::to_string(peer.uid)
                                        : "?";
-        static_cast<void>(read_to_end(conn));  // the client's request, as for echo
+        static_cast<void>(read_all(conn));  // the client's request, as for echo
         [[maybe_unused]] ssize_t n = ::send(conn, answer.data(), answer.size(), MSG_NOSIGNAL);
         return;
     }
@@ -286,7 +278,7 @@ void Server::serve_stream(int conn) {
             for (std::size_t i = 0; i < groups_len / sizeof(gid_t); ++i)
                 answer += (i == 0 ? "" : ",") + std::to_string(groups[i]);
         }
-        static_cast<void>(read_to_end(conn));
+        static_cast<void>(read_all(conn));
         [[maybe_unused]] ssize_t n = ::send(conn, answer.data(), answer.size(), MSG_NOSIGNAL);
         return;
     }
@@ -294,7 +286,7 @@ void Server::serve_stream(int conn) {
         [[maybe_unused]] ssize_t n = ::send(conn, &greeting_, 1, MSG_NOSIGNAL);
         return;
     }
-    const std::string reply = "echo:" + read_to_end(conn);
+    const std::string reply = "echo:" + read_all(conn);
     [[maybe_unused]] ssize_t n = ::send(conn, reply.data(), reply.size(), MSG_NOSIGNAL);
 }
 

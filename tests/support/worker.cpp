@@ -33,6 +33,7 @@
 #include "fdbroker/fdbroker.h"
 #include "proto/channel.hpp"
 #include "proto/wire.hpp"
+#include "support/read_all.hpp"
 #include "support/worker_attacks.hpp"
 #include "support/worker_faults.hpp"
 #include "support/worker_isolation.hpp"

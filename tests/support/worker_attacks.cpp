@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "fdbroker/fdbroker.h"
+#include "support/read_all.hpp"
 #include "support/worker_output.hpp"
 
 namespace fdbroker::test {

@@ -73,15 +73,6 @@ void report(int rc, const std::string& detail) {
         std::printf("ok %s\n", detail.c_str());
 }
 
-std::string read_all(int fd) {
-    std::string out;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0)
-        out.append(buf, static_cast<std::size_t>(n));
-    return out;
-}
-
 int open_many(const std::string& path, int count) {
     int failures = 0;
     for (int i = 0; i < count; ++i) {

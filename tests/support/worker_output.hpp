@@ -11,8 +11,6 @@ int parse_flags(const std::string& spec);
 void print_errno(int e);
 // Prints "ok" (plus detail) when rc >= 0, else the name of errno.
 void report(int rc, const std::string& detail = "");
-// Reads fd to its end.
-std::string read_all(int fd);
 // Opens `path` read-only through the broker `count` times; the number of opens that failed.
 int open_many(const std::string& path, int count);
 

@@ -33,6 +33,7 @@
 
 #include "fdbroker/fdbroker.h"
 #include "fdbroker/unique_fd.hpp"
+#include "support/read_all.hpp"
 #include "support/worker_output.hpp"
 
 namespace fdbroker::test {

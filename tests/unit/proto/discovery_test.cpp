@@ -1,6 +1,19 @@
 // How libfdbroker finds its broker: FDBROKER_FD, FDBROKER_SOCKET (path or @abstract), the default
 // socket, and ENOTCONN when none is there.
-#include "fake_broker.hpp"
+#include "support/fake_broker.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "fdbroker/fdbroker.h"
+#include "proto/connection.hpp"
 
 namespace fdbroker {
 namespace {

@@ -12,29 +12,15 @@
 #include <vector>
 
 #include "policy/policy.hpp"
+#include "support/policy_text.hpp"
 
 namespace fdbroker::policy {
 namespace {
 
 using Lines = std::vector<std::string>;
 
-std::shared_ptr<const Policy> load(std::string_view text) {
-    LoadResult result = Policy::load_string(text, "p.toml");
-    for (const Diagnostic& d : result.errors)
-        ADD_FAILURE() << d.str();
-    EXPECT_NE(result.policy, nullptr);
-    return result.policy;
-}
-
-// The diagnostics of a policy that must not load, as printed by `fdbroker check`.
-Lines errors(std::string_view text) {
-    const LoadResult result = Policy::load_string(text, "p.toml");
-    EXPECT_EQ(result.policy, nullptr);
-    Lines lines;
-    for (const Diagnostic& d : result.errors)
-        lines.push_back(d.str());
-    return lines;
-}
+using test::policy_text::errors;
+using test::policy_text::load;
 
 // The profile "p" of a policy that must load.
 struct Loaded {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "policy/policy.hpp"
+#include "support/policy_text.hpp"
 
 namespace fdbroker::policy {
 namespace {
@@ -37,14 +38,7 @@ std::string problem(std::string_view text) {
     return std::to_string(error.offset) + ": " + error.message;
 }
 
-Lines errors(std::string_view text) {
-    const LoadResult result = Policy::load_string(text, "p.toml");
-    EXPECT_EQ(result.policy, nullptr);
-    Lines lines;
-    for (const Diagnostic& d : result.errors)
-        lines.push_back(d.str());
-    return lines;
-}
+using test::policy_text::errors;
 
 const Profile& loaded(const LoadResult& result) {
     for (const Diagnostic& d : result.errors)

@@ -1,5 +1,5 @@
-// Unit tests for the broker's pieces that do not need a worker: path resolution and judgement, lexical
-// path joining, open-flag rules, the audit encoding and the process tree.
+// Unit tests for the broker's pieces that do not need a worker: path resolution and judgement,
+// open-flag rules, the audit encoding and the process tree.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -12,48 +12,10 @@
 #include "broker/file_ops.hpp"
 #include "broker/process_tree.hpp"
 #include "broker/resolve.hpp"
-#include "policy/path.hpp"
 #include "support/harness.hpp"
 
 namespace fdbroker::broker {
 namespace {
-
-// The one lexical normaliser: symlink targets (from the real directory of the link) and transparent
-// mode's relative paths (from the caller's cwd or dirfd) both go through it.
-TEST(JoinLexically, RelativeAbsoluteAndDots) {
-    struct Case {
-        const char* base;
-        const char* path;
-        const char* joined;
-    };
-    const Case cases[] = {
-        {"/a/b", "c", "/a/b/c"},     {"/a/b", "../c/./d", "/a/c/d"},
-        {"/a/b", "/x//y/", "/x/y"},  {"/", "../../..", "/"},
-        {"/", "etc", "/etc"},        {"", "etc", "/etc"},
-        {"/a/b", ".", "/a/b"},       {"/a/b", "..", "/a"},
-        {"/a/b", "../..", "/"},      {"/a/b", "../../../..", "/"},
-        {"/a/b", "c/..", "/a/b"},    {"/a/b", "c/../../d", "/a/d"},
-        {"/a/b", "/", "/"},          {"/a/b", "//", "/"},
-        {"/a/b", "/..", "/"},        {"/a/b", "c//d/", "/a/b/c/d"},
-        {"/a/./b/", "c", "/a/b/c"},   // a base read from /proc is normalised too
-        {"/a/b", "...", "/a/b/..."},  // only "." and ".." are special
-        {"/a/b", "..c", "/a/b/..c"},
-    };
-    for (const Case& c : cases) {
-        PathBuffer out;
-        ASSERT_TRUE(policy::join_lexically(c.base, c.path, out)) << c.base << " + " << c.path;
-        EXPECT_EQ(out.view(), c.joined) << c.base << " + " << c.path;
-        EXPECT_TRUE(policy::is_normal_absolute(out.view())) << out.view();
-    }
-    PathBuffer out;
-    EXPECT_FALSE(policy::join_lexically("/a", "", out));
-    EXPECT_FALSE(policy::join_lexically("/a", std::string(PathBuffer::kCapacity, 'x'), out));
-    // The longest path that fits, and one byte more.
-    const std::string name(PathBuffer::kCapacity - 3, 'x');
-    ASSERT_TRUE(policy::join_lexically("/a", name, out));
-    EXPECT_EQ(out.size(), PathBuffer::kCapacity);
-    EXPECT_FALSE(policy::join_lexically("/a", name + "y", out));
-}
 
 TEST(OpenFlags, KnownFlagsAndNeeds) {
     EXPECT_TRUE(FileOps::open_flags_known(O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_DIRECTORY | O_NONBLOCK));

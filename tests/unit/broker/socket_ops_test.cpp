@@ -11,17 +11,13 @@
 #include <sys/un.h>
 
 #include "support/harness.hpp"
+#include "support/policy_text.hpp"
 #include "support/socket_servers.hpp"
 
 namespace fdbroker::broker {
 namespace {
 
-std::shared_ptr<const policy::Policy> load(const std::string& text) {
-    const policy::LoadResult result = policy::Policy::load_string(text, "p.toml");
-    for (const auto& d : result.errors)
-        ADD_FAILURE() << d.str();
-    return result.policy;
-}
+using test::policy_text::load;
 
 // Waits (bounded) for a pending connect to end and returns how it ended.
 int settle(const SocketResult& r) {

@@ -1,11 +1,30 @@
 // libfdbroker's C++ API against an in-process fake broker: attach, every call, errno, fds, out-of-order
 // replies under concurrency, a vanishing broker, and fork.
-#include "fake_broker.hpp"
+#include "support/fake_broker.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <span>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "proto/wire.hpp"
 
 namespace fdbroker {
 namespace {
 
 using namespace fake;
+using std::chrono_literals::operator""ms;
 
 TEST_F(ClientTest, OpenReturnsAUsableFd) {
     write_file(broker_.file("/hello.txt"), "hello, world\n");

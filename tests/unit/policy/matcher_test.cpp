@@ -11,6 +11,7 @@
 
 #include "policy/matcher.hpp"
 #include "policy/policy.hpp"
+#include "support/policy_text.hpp"
 
 // Counts heap allocations so the tests can check that decisions do not allocate.
 namespace {
@@ -40,18 +41,12 @@ void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
 namespace fdbroker::policy {
 namespace {
 
-Pattern make_pattern(std::string_view text) {
-    Pattern::Error error;
-    std::optional<Pattern> pattern = Pattern::parse(text, error);
-    EXPECT_TRUE(pattern.has_value()) << text << ": " << error.message;
-    if (!pattern) return *Pattern::parse("/", error);
-    return *pattern;
-}
+using test::policy_text::parse_ok;
 
 // One read rule; does it match the path?
 bool matches(std::string_view pattern, std::string_view path) {
     Matcher matcher;
-    matcher.add(make_pattern(pattern), RuleKind::read, 0);
+    matcher.add(parse_ok(pattern), RuleKind::read, 0);
     return matcher.match(path).read == 0;
 }
 
@@ -164,9 +159,9 @@ TEST(Matcher, BracketsAreLiteral) {
 
 TEST(Matcher, LiteralAndGlobSiblingsBothApply) {
     Matcher matcher;
-    matcher.add(make_pattern("/d/*.txt"), RuleKind::read, 0);
-    matcher.add(make_pattern("/d/notes.txt"), RuleKind::write, 1);
-    matcher.add(make_pattern("/d/**"), RuleKind::create, 2);
+    matcher.add(parse_ok("/d/*.txt"), RuleKind::read, 0);
+    matcher.add(parse_ok("/d/notes.txt"), RuleKind::write, 1);
+    matcher.add(parse_ok("/d/**"), RuleKind::create, 2);
     Match m = matcher.match("/d/notes.txt");
     EXPECT_EQ(m.read, 0);
     EXPECT_EQ(m.write, 1);
@@ -183,11 +178,11 @@ TEST(Matcher, LiteralAndGlobSiblingsBothApply) {
 
 TEST(Matcher, ReportsTheFirstRuleOfEachKind) {
     Matcher matcher;
-    matcher.add(make_pattern("/srv/**"), RuleKind::read, 0);
-    matcher.add(make_pattern("/srv/data/*"), RuleKind::read, 1);
-    matcher.add(make_pattern("/srv/data/x"), RuleKind::deny, 2);
-    matcher.add(make_pattern("/srv/*/x"), RuleKind::deny, 3);
-    matcher.add(make_pattern("/srv/data/x"), RuleKind::read, 4);  // same node as rule 2, other kind
+    matcher.add(parse_ok("/srv/**"), RuleKind::read, 0);
+    matcher.add(parse_ok("/srv/data/*"), RuleKind::read, 1);
+    matcher.add(parse_ok("/srv/data/x"), RuleKind::deny, 2);
+    matcher.add(parse_ok("/srv/*/x"), RuleKind::deny, 3);
+    matcher.add(parse_ok("/srv/data/x"), RuleKind::read, 4);  // same node as rule 2, other kind
     const Match m = matcher.match("/srv/data/x");
     EXPECT_EQ(m.read, 0);
     EXPECT_EQ(m.deny, 2);
@@ -199,9 +194,9 @@ TEST(Matcher, ReportsTheFirstRuleOfEachKind) {
 
 TEST(Matcher, FirstMeansSmallestIndexWhateverTheInsertionOrder) {
     Matcher matcher;
-    matcher.add(make_pattern("/a/b"), RuleKind::read, 5);
-    matcher.add(make_pattern("/a/*"), RuleKind::read, 3);
-    matcher.add(make_pattern("/a/b"), RuleKind::read, 1);
+    matcher.add(parse_ok("/a/b"), RuleKind::read, 5);
+    matcher.add(parse_ok("/a/*"), RuleKind::read, 3);
+    matcher.add(parse_ok("/a/b"), RuleKind::read, 1);
     const Match m = matcher.match("/a/b");
     EXPECT_EQ(m.read, 1);
     EXPECT_EQ(m.read_longest_anchor, 1);
@@ -209,10 +204,10 @@ TEST(Matcher, FirstMeansSmallestIndexWhateverTheInsertionOrder) {
 
 TEST(Matcher, LongestAnchorPrefersTheDeepestFixedDirectory) {
     Matcher matcher;
-    matcher.add(make_pattern("/**"), RuleKind::read, 0);
-    matcher.add(make_pattern("/srv/**"), RuleKind::read, 1);
-    matcher.add(make_pattern("/srv/images/**"), RuleKind::read, 2);
-    matcher.add(make_pattern("/srv/*/big/*"), RuleKind::read, 3);
+    matcher.add(parse_ok("/**"), RuleKind::read, 0);
+    matcher.add(parse_ok("/srv/**"), RuleKind::read, 1);
+    matcher.add(parse_ok("/srv/images/**"), RuleKind::read, 2);
+    matcher.add(parse_ok("/srv/*/big/*"), RuleKind::read, 3);
     EXPECT_EQ(matcher.match("/srv/images/big/a.png").read, 0);
     EXPECT_EQ(matcher.match("/srv/images/big/a.png").read_longest_anchor, 2);
     EXPECT_EQ(matcher.match("/srv/other/big/a.png").read_longest_anchor, 1);
@@ -225,9 +220,9 @@ TEST(Matcher, TenThousandLiteralRules) {
     for (int i = 0; i < count; ++i) {
         // Spread over directories and kinds so both the hash maps and the per-kind results are used.
         const std::string path = "/data/d" + std::to_string(i % 100) + "/file" + std::to_string(i);
-        matcher.add(make_pattern(path), static_cast<RuleKind>(i % 3), i);
+        matcher.add(parse_ok(path), static_cast<RuleKind>(i % 3), i);
     }
-    matcher.add(make_pattern("/data/d7/*.tmp"), RuleKind::deny, count);
+    matcher.add(parse_ok("/data/d7/*.tmp"), RuleKind::deny, count);
     for (int i = 0; i < count; ++i) {
         const std::string path = "/data/d" + std::to_string(i % 100) + "/file" + std::to_string(i);
         const Match m = matcher.match(path);
@@ -250,10 +245,10 @@ TEST(Matcher, ManyGlobsMatchingAtOnce) {
     Matcher matcher;
     constexpr int globs = 60;
     for (int i = 0; i < globs; ++i) {
-        matcher.add(make_pattern("/m/" + std::string(static_cast<std::size_t>(i) + 1, '?') + "*/**"),
+        matcher.add(parse_ok("/m/" + std::string(static_cast<std::size_t>(i) + 1, '?') + "*/**"),
                     RuleKind::read, i);
     }
-    matcher.add(make_pattern("/m/" + std::string(globs, '?') + "/**/deep"), RuleKind::write, globs);
+    matcher.add(parse_ok("/m/" + std::string(globs, '?') + "/**/deep"), RuleKind::write, globs);
     const std::string long_name(globs, 'n');
     Match m = matcher.match("/m/" + long_name + "/x/y/deep");
     EXPECT_EQ(m.read, 0);
@@ -268,9 +263,9 @@ TEST(Matcher, ManyGlobsMatchingAtOnce) {
 
 TEST(Matcher, ConcurrentMatchesAgree) {
     Matcher matcher;
-    matcher.add(make_pattern("/srv/**"), RuleKind::read, 0);
-    matcher.add(make_pattern("/srv/*/secret"), RuleKind::deny, 1);
-    matcher.add(make_pattern("/srv/a/**/out"), RuleKind::write, 2);
+    matcher.add(parse_ok("/srv/**"), RuleKind::read, 0);
+    matcher.add(parse_ok("/srv/*/secret"), RuleKind::deny, 1);
+    matcher.add(parse_ok("/srv/a/**/out"), RuleKind::write, 2);
     std::vector<std::thread> threads;
     std::vector<int> failures(4, 0);
     for (std::size_t t = 0; t < failures.size(); ++t) {
@@ -289,7 +284,7 @@ TEST(Matcher, ConcurrentMatchesAgree) {
 
 TEST(Matcher, MovedMatcherKeepsItsRules) {
     Matcher first;
-    first.add(make_pattern("/a/*"), RuleKind::read, 0);
+    first.add(parse_ok("/a/*"), RuleKind::read, 0);
     Matcher second = std::move(first);
     EXPECT_EQ(second.match("/a/b").read, 0);
     Matcher third;
@@ -299,13 +294,7 @@ TEST(Matcher, MovedMatcherKeepsItsRules) {
 
 // --- Profile::decide ------------------------------------------------------------------------------
 
-std::shared_ptr<const Policy> load(std::string_view text) {
-    LoadResult result = Policy::load_string(text, "test.toml");
-    for (const Diagnostic& d : result.errors)
-        ADD_FAILURE() << d.str();
-    EXPECT_NE(result.policy, nullptr);
-    return result.policy;
-}
+using test::policy_text::load;
 
 class Decide : public ::testing::Test {
   protected:
@@ -538,7 +527,7 @@ TEST(Beneath, UniformTreesAndWhatBreaksThem) {
         Matcher matcher;
         std::int32_t index = 0;
         for (const auto& [pattern, kind] : c.rules)
-            matcher.add(make_pattern(pattern), kind, index++);
+            matcher.add(parse_ok(pattern), kind, index++);
         EXPECT_EQ(matcher.beneath(c.path).uniform, c.uniform)
             << c.path << " with " << c.rules.size() << " rules";
     }

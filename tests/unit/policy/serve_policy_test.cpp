@@ -6,25 +6,13 @@
 #include <vector>
 
 #include "policy/policy.hpp"
+#include "support/policy_text.hpp"
 
 namespace fdbroker::policy {
 namespace {
 
-std::shared_ptr<const Policy> load(std::string_view text) {
-    LoadResult result = Policy::load_string(text, "p.toml");
-    for (const Diagnostic& d : result.errors)
-        ADD_FAILURE() << d.str();
-    return result.policy;
-}
-
-std::vector<std::string> errors(std::string_view text) {
-    const LoadResult result = Policy::load_string(text, "p.toml");
-    EXPECT_EQ(result.policy, nullptr);
-    std::vector<std::string> lines;
-    for (const Diagnostic& d : result.errors)
-        lines.push_back(d.str());
-    return lines;
-}
+using test::policy_text::errors;
+using test::policy_text::load;
 
 TEST(Pool, DeclaredWithItsDefaults) {
     const auto policy = load("version = 1\n[profile.p]\ncommand = [\"/usr/lib/app/worker\", \"--flag\"]\n");

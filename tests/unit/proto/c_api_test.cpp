@@ -1,6 +1,19 @@
 // libfdbroker's C functions over FDBROKER_FD, in forked children so that each reads the environment
 // afresh: the syscall conventions (-1 and errno), close-on-exec, and use after fork.
-#include "fake_broker.hpp"
+#include "support/fake_broker.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <system_error>
+
+#include "fdbroker/fdbroker.h"
 
 namespace fdbroker {
 namespace {

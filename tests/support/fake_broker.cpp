@@ -1,0 +1,387 @@
+// The stand-in broker's thread and the client suites' helpers (see fake_broker.hpp).
+#include "support/fake_broker.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstddef>
+#include <cstring>
+#include <string_view>
+
+#include "proto/channel.hpp"
+#include "proto/connection.hpp"
+
+namespace fdbroker::fake {
+
+FakeBroker::FakeBroker(bool reverse) : reverse_(reverse) {
+    char tmpl[] = "/tmp/fdbroker-client-test-XXXXXX";
+    root_ = ::mkdtemp(tmpl);
+    stop_.reset(::eventfd(0, EFD_CLOEXEC));
+    wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+}
+
+FakeBroker::~FakeBroker() {
+    stop();
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+}
+
+unique_fd FakeBroker::bootstrap() {
+    int sv[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    proto::enable_credentials(sv[0], false);
+    {
+        const std::lock_guard lock(mu_);
+        bootstraps_.emplace_back(sv[0]);
+    }
+    wake();
+    return unique_fd(sv[1]);
+}
+
+void FakeBroker::listen(const std::string& address) {
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    socklen_t len = 0;
+    if (address[0] == '@') {
+        std::memcpy(sa.sun_path + 1, address.data() + 1, address.size() - 1);
+        len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size());
+    } else {
+        std::memcpy(sa.sun_path, address.data(), address.size());
+        len = sizeof sa;
+    }
+    unique_fd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    ASSERT_EQ(::bind(sock.get(), reinterpret_cast<sockaddr*>(&sa), len), 0) << std::strerror(errno);
+    ASSERT_EQ(::listen(sock.get(), 8), 0);
+    {
+        const std::lock_guard lock(mu_);
+        listener_ = std::move(sock);
+    }
+    wake();
+}
+
+void FakeBroker::start() {
+    thread_ = std::thread([this] { run(); });
+}
+
+void FakeBroker::stop() {
+    if (!thread_.joinable()) return;
+    const std::uint64_t one = 1;
+    EXPECT_EQ(::write(stop_.get(), &one, sizeof one), 8);
+    thread_.join();
+}
+
+std::vector<pid_t> FakeBroker::attach_pids() {
+    const std::lock_guard lock(mu_);
+    return attach_pids_;
+}
+
+// Makes the thread rebuild its poll set (a channel was added from the test thread).
+void FakeBroker::wake() {
+    const std::uint64_t one = 1;
+    EXPECT_EQ(::write(wake_.get(), &one, sizeof one), 8);
+}
+
+void FakeBroker::run() {
+    std::vector<Outgoing> batch;
+    for (;;) {
+        std::vector<pollfd> fds;
+        {
+            const std::lock_guard lock(mu_);
+            fds.push_back({stop_.get(), POLLIN, 0});
+            fds.push_back({wake_.get(), POLLIN, 0});
+            if (listener_) fds.push_back({listener_.get(), POLLIN, 0});
+            for (auto& b : bootstraps_)
+                fds.push_back({b.get(), POLLIN, 0});
+            for (auto& c : channels_)
+                fds.push_back({c.get(), POLLIN, 0});
+        }
+        // In reverse mode, wait a moment for more requests before answering a small batch.
+        const int timeout = batch.empty() ? -1 : (batch.size() < 4 ? 1 : 0);
+        const int ready = ::poll(fds.data(), fds.size(), timeout);
+        if (ready == 0) {
+            flush(batch);
+            continue;
+        }
+        if (fds[0].revents != 0) return;
+        if (fds[1].revents != 0) {
+            std::uint64_t count = 0;
+            static_cast<void>(::read(wake_.get(), &count, sizeof count));
+        }
+        for (std::size_t i = 2; i < fds.size(); ++i) {
+            if (fds[i].revents == 0) continue;
+            const int fd = fds[i].fd;
+            if (listener_ && fd == listener_.get()) {
+                accept_one();
+            } else if (is_bootstrap(fd)) {
+                on_bootstrap(fd);
+            } else {
+                drain(fd, batch);
+            }
+            if (closed_) break;
+        }
+        if (closed_) {
+            batch.clear();
+            close_all();
+            continue;
+        }
+        if (!reverse_ || batch.size() >= 4) flush(batch);
+    }
+}
+
+bool FakeBroker::is_bootstrap(int fd) {
+    const std::lock_guard lock(mu_);
+    return std::any_of(bootstraps_.begin(), bootstraps_.end(),
+                       [&](const unique_fd& b) { return b.get() == fd; });
+}
+
+void FakeBroker::accept_one() {
+    unique_fd conn(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!conn) return;
+    proto::enable_credentials(conn.get(), false);
+    const std::lock_guard lock(mu_);
+    bootstraps_.push_back(std::move(conn));
+}
+
+void FakeBroker::drop(int fd) {
+    const std::lock_guard lock(mu_);
+    std::erase_if(bootstraps_, [&](const unique_fd& b) { return b.get() == fd; });
+    std::erase_if(channels_, [&](const unique_fd& c) { return c.get() == fd; });
+}
+
+void FakeBroker::close_all() {
+    const std::lock_guard lock(mu_);
+    bootstraps_.clear();
+    channels_.clear();
+    listener_.reset();
+}
+
+void FakeBroker::on_bootstrap(int fd) {
+    std::array<std::byte, wire::kMaxRequestSize + 1> buf;
+    proto::Received r = proto::receive(fd, buf, MSG_DONTWAIT, 1);
+    if (r.status == proto::RecvStatus::would_block) return;
+    if (r.status != proto::RecvStatus::ok) return drop(fd);
+    const wire::DecodedRequest d = wire::decode_request(std::span(buf.data(), r.size));
+    // Only attach, with its channel and credentials, is legal on a bootstrap channel.
+    if (!d.request || d.request->op != wire::Op::attach || !r.fd || !r.credentials) return drop(fd);
+    {
+        const std::lock_guard lock(mu_);
+        attach_pids_.push_back(r.credentials->pid);
+    }
+    const int err = attach_errno_;
+    std::vector<Outgoing> one;
+    push_reply(one, r.fd.get(), *d.request, err != 0 ? -err : 0);
+    flush(one);
+    if (err == 0) {
+        const std::lock_guard lock(mu_);
+        channels_.push_back(std::move(r.fd));
+    }
+}
+
+void FakeBroker::drain(int fd, std::vector<Outgoing>& batch) {
+    for (;;) {
+        std::array<std::byte, wire::kMaxRequestSize + 1> buf;
+        proto::Received r = proto::receive(fd, buf, MSG_DONTWAIT, 0);
+        if (r.status == proto::RecvStatus::would_block) return;
+        const wire::DecodedRequest d = wire::decode_request(std::span(buf.data(), r.size));
+        if (r.status != proto::RecvStatus::ok || !d.request) {
+            // Answer what is pending before the fd number can be closed and reused.
+            flush(batch);
+            return drop(fd);
+        }
+        serve(fd, *d.request, batch);
+        if (closed_) return;
+    }
+}
+
+void FakeBroker::push_reply(std::vector<Outgoing>& out, int channel, const wire::Request& rq,
+                            std::int32_t result, std::span<const std::byte> payload, unique_fd fd) {
+    wire::Reply reply;
+    reply.op = rq.op;
+    reply.id = rq.id;
+    reply.result = result;
+    reply.has_fd = static_cast<bool>(fd);
+    reply.payload = payload;
+    std::vector<std::byte> frame(wire::kMaxReplySize);
+    frame.resize(wire::encode_reply(reply, frame));
+    out.push_back({channel, std::move(frame), std::move(fd)});
+}
+
+void FakeBroker::flush(std::vector<Outgoing>& batch) {
+    if (batch.size() > 1) ++reordered_;
+    if (reverse_) std::reverse(batch.begin(), batch.end());
+    for (Outgoing& o : batch) {
+        // A worker that died meanwhile is no concern of the others.
+        static_cast<void>(proto::send(o.channel, o.frame, {.fd = o.fd.get()}));
+    }
+    batch.clear();
+}
+
+void FakeBroker::serve(int channel, const wire::Request& rq, std::vector<Outgoing>& out) {
+    const std::string path(rq.path);
+    if (rq.op == wire::Op::connect || rq.op == wire::Op::listen) return socket_op(channel, rq, out);
+    if (path.starts_with("/denied")) return push_reply(out, channel, rq, -EACCES);
+    if (path == "/hang") {
+        ++hung_;
+        return;
+    }
+    if (path == "/close") {
+        closed_ = true;
+        return;
+    }
+    if (path == "/drop") {
+        // Answer, then drop this worker's channel (but keep the bootstrap channel).
+        push_reply(out, channel, rq, -EIO);
+        flush(out);
+        return drop(channel);
+    }
+    if (path == "/garbage") {
+        const std::string junk = "not a reply at all";
+        const auto b = std::as_bytes(std::span(junk));
+        out.push_back({channel, std::vector<std::byte>(b.begin(), b.end()), {}});
+        return;
+    }
+    if (path == "/stray") {
+        wire::Request other = rq;
+        other.op = wire::Op::open;
+        other.id = rq.id ^ 0x80000000U;
+        push_reply(out, channel, other, 0, {}, unique_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC)));
+        return sized(channel, rq, 42, out);
+    }
+    if (path.starts_with("/size/")) {
+        long n = 0;
+        std::from_chars(path.data() + 6, path.data() + path.size(), n);
+        return sized(channel, rq, n, out);
+    }
+    real(channel, rq, out);
+}
+
+void FakeBroker::sized(int channel, const wire::Request& rq, long n, std::vector<Outgoing>& out) {
+    switch (rq.op) {
+        case wire::Op::stat: {
+            struct ::stat st {};
+            st.st_size = n;
+            st.st_ino = static_cast<ino_t>(n) * 7;
+            st.st_mode = S_IFREG | 0600;
+            std::array<std::byte, wire::kStatPayloadSize> payload;
+            wire::encode_stat(st, payload);
+            return push_reply(out, channel, rq, 0, payload);
+        }
+        case wire::Op::readlink: {
+            const std::string target = "target-" + std::to_string(n);
+            return push_reply(out, channel, rq, static_cast<std::int32_t>(target.size()),
+                              std::as_bytes(std::span(target)));
+        }
+        case wire::Op::open: {
+            unique_fd fd(::memfd_create("sized", MFD_CLOEXEC));
+            if (::ftruncate(fd.get(), n) != 0) return push_reply(out, channel, rq, -errno);
+            return push_reply(out, channel, rq, 0, {}, std::move(fd));
+        }
+        default:
+            return push_reply(out, channel, rq, -ENOSYS);
+    }
+}
+
+void FakeBroker::socket_op(int channel, const wire::Request& rq, std::vector<Outgoing>& out) {
+    constexpr std::string_view prefix = "unix:@";
+    if (!rq.path.starts_with(prefix)) return push_reply(out, channel, rq, -EINVAL);
+    if (rq.path.starts_with("unix:@denied")) return push_reply(out, channel, rq, -EACCES);
+    const std::string_view name = rq.path.substr(prefix.size());
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path + 1, name.data(), name.size());
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+    unique_fd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    const auto* addr = reinterpret_cast<const sockaddr*>(&sa);
+    if (rq.op == wire::Op::connect) {
+        if (::connect(sock.get(), addr, len) != 0) return push_reply(out, channel, rq, -errno);
+    } else {
+        last_backlog_ = static_cast<int>(rq.arg0);
+        if (::bind(sock.get(), addr, len) != 0 || ::listen(sock.get(), static_cast<int>(rq.arg0)) != 0)
+            return push_reply(out, channel, rq, -errno);
+    }
+    push_reply(out, channel, rq, 0, {}, std::move(sock));
+}
+
+void FakeBroker::real(int channel, const wire::Request& rq, std::vector<Outgoing>& out) {
+    const std::string full = file(std::string(rq.path));
+    const auto result = [](int rc) { return rc < 0 ? -errno : 0; };
+    switch (rq.op) {
+        case wire::Op::open: {
+            unique_fd fd(::open(full.c_str(), static_cast<int>(rq.arg0) | O_CLOEXEC, rq.arg1));
+            if (!fd) return push_reply(out, channel, rq, -errno);
+            return push_reply(out, channel, rq, 0, {}, std::move(fd));
+        }
+        case wire::Op::access:
+            return push_reply(out, channel, rq, result(::access(full.c_str(), static_cast<int>(rq.arg0))));
+        case wire::Op::stat: {
+            struct ::stat st {};
+            if (::stat(full.c_str(), &st) != 0) return push_reply(out, channel, rq, -errno);
+            std::array<std::byte, wire::kStatPayloadSize> payload;
+            wire::encode_stat(st, payload);
+            return push_reply(out, channel, rq, 0, payload);
+        }
+        case wire::Op::readlink: {
+            std::array<char, wire::kMaxPath> buf;
+            const ssize_t n = ::readlink(full.c_str(), buf.data(), buf.size());
+            if (n < 0) return push_reply(out, channel, rq, -errno);
+            return push_reply(out, channel, rq, static_cast<std::int32_t>(n),
+                              std::as_bytes(std::span(buf.data(), static_cast<std::size_t>(n))));
+        }
+        case wire::Op::mkdir:
+            return push_reply(out, channel, rq, result(::mkdir(full.c_str(), rq.arg0)));
+        case wire::Op::unlink:
+            return push_reply(out, channel, rq, result(::unlink(full.c_str())));
+        case wire::Op::rmdir:
+            return push_reply(out, channel, rq, result(::rmdir(full.c_str())));
+        case wire::Op::rename: {
+            const std::string to = file(std::string(rq.path2));
+            return push_reply(out, channel, rq, result(::rename(full.c_str(), to.c_str())));
+        }
+        default:
+            return push_reply(out, channel, rq, -ENOSYS);
+    }
+}
+
+void write_file(const std::string& path, const std::string& content) {
+    unique_fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    ASSERT_TRUE(fd);
+    ASSERT_EQ(::write(fd.get(), content.data(), content.size()), static_cast<ssize_t>(content.size()));
+}
+
+int in_child(const std::function<int()>& body) {
+    const pid_t pid = ::fork();
+    if (pid == 0) ::_exit(body());
+    int status = 0;
+    if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void ClientTest::SetUp() {
+    broker_.start();
+    std::error_code ec;
+    client_ = Client::from_channel(broker_.bootstrap(), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_TRUE(client_);
+}
+
+std::string abstract_name(const char* what) {
+    return "fdbroker-client-test-" + std::to_string(::getpid()) + "-" + what;
+}
+
+bool is_listening(int fd) {
+    int value = 0;
+    socklen_t len = sizeof value;
+    return ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &len) == 0 && value == 1;
+}
+
+}  // namespace fdbroker::fake
