@@ -32,7 +32,7 @@ struct FilterOptions {
     bool exec = false;
     FilterAction action = FilterAction::notify;
     // (notify only) Transparent mode when not empty: the system calls the broker performs, which all
-    // reach it (broker/decode_notification.hpp holds the list); TCP and unix stream sockets may then be
+    // reach it (broker/notify/decode_notification.hpp holds the list); TCP and unix stream sockets may then be
     // created, datagram ones not.
     std::span<const char* const> brokered{};
     // (library mode) Under `peer`, sendto with an address fails with EACCES.

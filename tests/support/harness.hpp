@@ -89,7 +89,7 @@ int count_open_fds();
 // The same for another process (as root for one that is not ours): the broker's fd table.
 int count_open_fds(pid_t pid);
 // The threads of process `pid`, from /proc/PID/task. The broker starts one more while a request is
-// stuck in the kernel (broker/event_loop.hpp).
+// stuck in the kernel (broker/core/event_loop.hpp).
 std::size_t threads_of(pid_t pid);
 // Waits (bounded, 10 s) until process `pid` runs more than `threads` threads.
 bool wait_for_more_threads(pid_t pid, std::size_t threads);

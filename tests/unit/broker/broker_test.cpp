@@ -8,10 +8,10 @@
 
 #include <filesystem>
 
-#include "broker/audit.hpp"
-#include "broker/file_ops.hpp"
-#include "broker/process_tree.hpp"
-#include "broker/resolve.hpp"
+#include "broker/core/audit.hpp"
+#include "broker/ops/file_ops.hpp"
+#include "broker/core/process_tree.hpp"
+#include "broker/ops/resolve.hpp"
 #include "support/harness.hpp"
 
 namespace fdbroker::broker {

@@ -1,6 +1,6 @@
 // Transparent mode's decode step, without a notification, a second process or root: a fake caller
 // whose memory, cwd, descriptors and umask the test sets.
-#include "broker/decode_notification.hpp"
+#include "broker/notify/decode_notification.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

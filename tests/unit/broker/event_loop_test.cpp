@@ -10,7 +10,7 @@
 #include <mutex>
 #include <thread>
 
-#include "broker/event_loop.hpp"
+#include "broker/core/event_loop.hpp"
 #include "fdbroker/unique_fd.hpp"
 
 namespace fdbroker::broker {

@@ -1,5 +1,5 @@
 // The one pending connect of both modes: its waiter hears once, from the event loop, how it ended.
-#include "broker/pending_connect.hpp"
+#include "broker/ops/pending_connect.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

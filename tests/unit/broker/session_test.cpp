@@ -1,6 +1,6 @@
 // A Session on a real event loop and Broker, with the test itself as the worker: attaching through a
 // bootstrap channel, requests and replies on the private channel, and what ends a channel.
-#include "broker/session.hpp"
+#include "broker/channels/session.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "broker/audit.hpp"
-#include "broker/broker.hpp"
-#include "broker/event_loop.hpp"
-#include "broker/tenants.hpp"
+#include "broker/core/audit.hpp"
+#include "broker/channels/broker.hpp"
+#include "broker/core/event_loop.hpp"
+#include "broker/core/tenants.hpp"
 #include "proto/channel.hpp"
 #include "proto/wire.hpp"
 #include "support/harness.hpp"

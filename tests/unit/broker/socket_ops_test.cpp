@@ -1,6 +1,6 @@
 // SocketOps without a worker: what each request is judged by, the sockets it makes, a connect that
 // cannot finish at once handed back as pending, and what a unix listener leaves in the file system.
-#include "broker/socket_ops.hpp"
+#include "broker/ops/socket_ops.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

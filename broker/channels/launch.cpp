@@ -1,0 +1,56 @@
+#include "broker/channels/launch.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "broker/channels/broker.hpp"
+#include "proto/channel.hpp"
+
+namespace fdbroker::broker {
+
+namespace {
+
+constexpr int kSetupFailed = 125;
+
+}  // namespace
+
+Launched launch_worker(const Launch& launch) {
+    Launched out;
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+        out.worker.exit_code = kSetupFailed;
+        out.worker.error = std::string("socketpair: ") + std::strerror(errno);
+        return out;
+    }
+    out.channel.reset(pair[0]);
+    const unique_fd worker_end(pair[1]);
+    // Before the worker exists: a message sent while neither end asks for credentials arrives without
+    // them (pid 0), and a worker that attaches at once would be thrown out for it.
+    proto::enable_credentials(out.channel.get(), /*want_pidfd=*/true);
+
+    const policy::Profile& profile = launch.profile;
+    const sandbox::Identity identity = sandbox::Identity::for_worker(profile.uid(), profile.gid(), out.note);
+    const unique_fd cgroup = launch.containment.cgroup_for(launch.cgroup);
+    out.worker = sandbox::spawn({.argv = launch.argv,
+                                 .channel = worker_end.get(),
+                                 .identity = identity,
+                                 .confinement = profile.confinement(),
+                                 .output = launch.output,
+                                 .brokered = launch.brokered,
+                                 .cgroup = cgroup ? cgroup.get() : -1,
+                                 .die_with_broker = launch.die_with_broker});
+    out.uid = identity.uid();
+    if (identity.switches()) out.owner = Owner{identity.uid(), identity.gid()};
+    out.in_cgroup = static_cast<bool>(cgroup);
+    return out;
+}
+
+bool serve_worker(Broker& broker, Launched& launched) {
+    return broker.add_bootstrap(std::move(launched.channel),
+                                {launched.uid, ProcessTree(launched.worker.pid, ::getpid())});
+}
+
+}  // namespace fdbroker::broker

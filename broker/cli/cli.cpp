@@ -1,0 +1,247 @@
+#include "broker/cli/cli.hpp"
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "broker/core/log.hpp"
+#include "broker/run/run_mode.hpp"
+#include "broker/serve/serve_mode.hpp"
+#include "policy/accounts.hpp"
+#include "policy/policy.hpp"
+
+namespace po = boost::program_options;
+
+namespace fdbroker::broker {
+
+namespace {
+
+constexpr int kUsageRun = 125;  // `run` reserves 126/127 and the worker's own codes
+constexpr int kUsageOther = 2;
+
+const char* const kUsage =
+    "Usage: fdbroker run   --policy FILE [--profile NAME] [--transparent] [--audit FILE|-] [--] PROGRAM\n"
+    "                      [ARG...]\n"
+    "       fdbroker serve --policy FILE [--socket PATH|@NAME] [--socket-mode MODE] [--socket-group GROUP]\n"
+    "                      [--audit FILE|-]\n"
+    "       fdbroker check FILE...\n"
+    "       fdbroker --help | --version\n"
+    "\n"
+    "A privilege-separation broker: PROGRAM runs unprivileged and asks fdbroker, through libfdbroker,\n"
+    "for the files its policy grants. See fdbroker COMMAND --help.\n";
+
+po::options_description run_options() {
+    po::options_description d(
+        "fdbroker run [OPTIONS] [--] PROGRAM [ARG...]\n\n"
+        "Runs PROGRAM as a worker under a policy profile and serves its requests. Exits with\n"
+        "PROGRAM's status (128+N if killed by signal N); 125 if fdbroker failed, 126 if\n"
+        "PROGRAM is not executable, 127 if it was not found.\n\nOptions");
+    d.add_options()("help,h", "show this help")(
+        "policy", po::value<std::string>()->required()->value_name("FILE"), "the policy file (TOML)")(
+        "profile", po::value<std::string>()->default_value("default")->value_name("NAME"),
+        "the profile to apply")("transparent",
+                                "broker PROGRAM's own opens, path calls, connects and binds through "
+                                "seccomp user notification: any unmodified program, no libfdbroker needed "
+                                "(pair with include = [\"runtime\"] in the profile)")(
+        "audit", po::value<std::string>()->value_name("FILE|-"),
+        "write one JSON line per decision to FILE, or to standard output with -");
+    return d;
+}
+
+// Splits `run`'s arguments into fdbroker's options and the program's argv: the program starts at "--"
+// or at the first word that is neither an option nor an option's value, so `run --policy p ./w -v`
+// passes -v to ./w.
+void split_run_args(const po::options_description& desc, const std::vector<std::string>& args,
+                    std::vector<std::string>& ours, std::vector<std::string>& program) {
+    std::size_t i = 0;
+    for (; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "--") {
+            ++i;
+            break;
+        }
+        if (a.size() < 2 || a[0] != '-') break;
+        ours.push_back(a);
+        if (a.starts_with("--") && a.find('=') == std::string::npos) {
+            const po::option_description* opt = desc.find_nothrow(a.substr(2), false);
+            if (opt && opt->semantic()->max_tokens() > 0 && i + 1 < args.size()) ours.push_back(args[++i]);
+        }
+    }
+    program.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+}
+
+// Parses a command's options into vm. Returns the exit status when the command ends here (0 after
+// --help, `usage_error` after a mistake, logged), or nothing when it should go on.
+std::optional<int> parse_options(const char* command, const po::options_description& desc,
+                                 const std::vector<std::string>& args, po::variables_map& vm,
+                                 int usage_error) {
+    try {
+        po::store(po::command_line_parser(args).options(desc).run(), vm);
+        if (vm.count("help")) {
+            std::cout << desc;
+            return 0;
+        }
+        po::notify(vm);
+    } catch (const po::error& e) {
+        log("%s: %s (see fdbroker %s --help)", command, e.what(), command);
+        return usage_error;
+    }
+    return std::nullopt;
+}
+
+int command_run(const std::vector<std::string>& args) {
+    const po::options_description desc = run_options();
+    std::vector<std::string> ours;
+    RunOptions options;
+    split_run_args(desc, args, ours, options.argv);
+    po::variables_map vm;
+    if (const auto done = parse_options("run", desc, ours, vm, kUsageRun)) return *done;
+    if (options.argv.empty()) {
+        log("run: no PROGRAM given (see fdbroker run --help)");
+        return kUsageRun;
+    }
+    options.policy_file = vm["policy"].as<std::string>();
+    options.profile = vm["profile"].as<std::string>();
+    if (vm.count("audit")) options.audit = vm["audit"].as<std::string>();
+    options.transparent = vm.count("transparent") > 0;
+    return run(options);
+}
+
+constexpr int kServeFailed = 1;
+
+po::options_description serve_options() {
+    po::options_description d(
+        "fdbroker serve [OPTIONS]\n\n"
+        "Serves workers that connect to a unix socket, each under the profile whose 'clients' names\n"
+        "its user or group, and runs the pools of workers the policy declares. Uses the socket\n"
+        "systemd passes (LISTEN_FDS) when there is one. SIGHUP reloads the policy (a broken file\n"
+        "keeps the old one); SIGTERM answers the requests in flight and exits 0. Exits 1 if set-up\n"
+        "fails, 2 on a usage error.\n\nOptions");
+    d.add_options()("help,h", "show this help")(
+        "policy", po::value<std::string>()->required()->value_name("FILE"), "the policy file (TOML)")(
+        "socket", po::value<std::string>()->value_name("PATH|@NAME"),
+        "where to listen (default /run/fdbroker/fdbroker.sock as root, else $XDG_RUNTIME_DIR/fdbroker.sock)")(
+        "socket-mode", po::value<std::string>()->default_value("0660")->value_name("MODE"),
+        "permissions of the socket file, in octal")("socket-group",
+                                                    po::value<std::string>()->value_name("GROUP"),
+                                                    "group of the socket file (name or number)")(
+        "audit", po::value<std::string>()->value_name("FILE|-"),
+        "write one JSON line per decision to FILE, or to standard output with -");
+    return d;
+}
+
+// An octal permission mode such as 0660 or 660.
+bool parse_mode(const std::string& text, mode_t& mode) {
+    if (text.empty() || text.size() > 4) return false;
+    mode = 0;
+    for (const char c : text) {
+        if (c < '0' || c > '7') return false;
+        mode = static_cast<mode_t>(mode * 8 + static_cast<mode_t>(c - '0'));
+    }
+    return mode <= 0777;
+}
+
+bool parse_group(const std::string& text, gid_t& gid) {
+    if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos && text.size() <= 10) {
+        const unsigned long value = std::stoul(text);
+        if (value > 0xfffffffeUL) return false;
+        gid = static_cast<gid_t>(value);
+        return true;
+    }
+    policy::LookupError error;
+    return policy::find_group(text, gid, error) == policy::Lookup::found;
+}
+
+int command_serve(const std::vector<std::string>& args) {
+    const po::options_description desc = serve_options();
+    po::variables_map vm;
+    if (const auto done = parse_options("serve", desc, args, vm, kUsageOther)) return *done;
+    ServeOptions options;
+    options.policy_file = vm["policy"].as<std::string>();
+    if (vm.count("socket")) options.socket = vm["socket"].as<std::string>();
+    if (vm.count("audit")) options.audit = vm["audit"].as<std::string>();
+    if (!parse_mode(vm["socket-mode"].as<std::string>(), options.socket_mode)) {
+        log("serve: --socket-mode must be an octal mode such as 0660");
+        return kUsageOther;
+    }
+    if (vm.count("socket-group")) {
+        gid_t gid = 0;
+        if (!parse_group(vm["socket-group"].as<std::string>(), gid)) {
+            log("serve: --socket-group: no group '%s'", vm["socket-group"].as<std::string>().c_str());
+            return kServeFailed;
+        }
+        options.socket_group = gid;
+    }
+    return serve(options);
+}
+
+int command_check(const std::vector<std::string>& args) {
+    po::options_description desc(
+        "fdbroker check FILE...\n\nValidates policy files. Prints FILE:LINE:COL: error: MESSAGE for each "
+        "problem\n"
+        "to standard error; exits 0 if every file is valid, 1 if not.\n\nOptions");
+    desc.add_options()("help,h", "show this help");
+    po::options_description hidden;
+    hidden.add_options()("file", po::value<std::vector<std::string>>());
+    po::options_description all;
+    all.add(desc).add(hidden);
+    po::positional_options_description positional;
+    positional.add("file", -1);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+    } catch (const po::error& e) {
+        log("check: %s (see fdbroker check --help)", e.what());
+        return kUsageOther;
+    }
+    if (vm.count("help")) {
+        std::cout << desc;
+        return 0;
+    }
+    if (!vm.count("file")) {
+        log("check: no policy file given (see fdbroker check --help)");
+        return kUsageOther;
+    }
+    bool all_valid = true;
+    for (const std::string& file : vm["file"].as<std::vector<std::string>>()) {
+        const policy::LoadResult r = policy::Policy::load_file(file);
+        for (const auto& d : r.errors)
+            std::fprintf(stderr, "%s\n", d.str().c_str());
+        if (r.policy)
+            std::printf("%s: ok (%zu profile%s)\n", file.c_str(), r.policy->profiles().size(),
+                        r.policy->profiles().size() == 1 ? "" : "s");
+        else
+            all_valid = false;
+    }
+    return all_valid ? 0 : 1;
+}
+
+}  // namespace
+
+int main_cli(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty()) {
+        std::fputs(kUsage, stderr);
+        return kUsageOther;
+    }
+    const std::string command = args.front();
+    args.erase(args.begin());
+    if (command == "--help" || command == "-h" || command == "help") {
+        std::fputs(kUsage, stdout);
+        return 0;
+    }
+    if (command == "--version") {
+        std::printf("fdbroker %s\n", FDBROKER_VERSION);
+        return 0;
+    }
+    if (command == "run") return command_run(args);
+    if (command == "serve") return command_serve(args);
+    if (command == "check") return command_check(args);
+    log("unknown command '%s' (see fdbroker --help)", command.c_str());
+    return kUsageOther;
+}
+
+}  // namespace fdbroker::broker

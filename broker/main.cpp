@@ -1,5 +1,0 @@
-#include "broker/cli.hpp"
-
-int main(int argc, char** argv) {
-    return fdbroker::broker::main_cli(argc, argv);
-}

@@ -1,0 +1,374 @@
+#include "broker/notify/decode_notification.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <netinet/in.h>
+#include <seccomp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "policy/path.hpp"
+
+namespace fdbroker::broker {
+
+namespace {
+
+using op::PathBuffer;
+
+int int_arg(const SystemCall& c, int i) noexcept {
+    return static_cast<int>(static_cast<std::int32_t>(c.args[static_cast<std::size_t>(i)]));
+}
+std::uint64_t arg(const SystemCall& c, int i) noexcept {
+    return c.args[static_cast<std::size_t>(i)];
+}
+
+// The absolute, lexically normal form of `path` as the caller meant it: a relative path starts at
+// the caller's cwd (dirfd AT_FDCWD) or at the directory dirfd refers to.
+int absolute(CallerView& caller, int dirfd, std::string_view path, PathBuffer& out) noexcept {
+    if (path.empty()) return ENOENT;
+    PathBuffer base;
+    if (path.front() != '/')
+        if (const int err = caller.directory(dirfd, base); err != 0) return err;
+    return policy::join_lexically(base.view(), path, out) ? 0 : ENAMETOOLONG;
+}
+
+// Reads the path argument at `addr` and makes it absolute: 0 or errno.
+int read_path(CallerView& caller, int dirfd, std::uint64_t addr, PathBuffer& out) noexcept {
+    PathBuffer raw;
+    if (const int err = caller.read_string(addr, raw); err != 0) return err;
+    return absolute(caller, dirfd, raw.view(), out);
+}
+
+// Where a call's path arguments are: the dirfd argument (-1: none, AT_FDCWD) and the path argument.
+struct PathAt {
+    int dirfd_arg;
+    int path_arg;
+    [[nodiscard]] int dirfd(const SystemCall& c) const noexcept {
+        return dirfd_arg < 0 ? AT_FDCWD : int_arg(c, dirfd_arg);
+    }
+    int read(const SystemCall& c, CallerView& caller, PathBuffer& out) const noexcept {
+        return read_path(caller, dirfd(c), arg(c, path_arg), out);
+    }
+};
+
+// The rule text of a socket address the caller passed, for a stream socket of `domain`: 0, or the errno
+// connect(2) or bind(2) would give for a malformed address.
+int address_text(CallerView& caller, int domain, const sockaddr_storage& sa, socklen_t len,
+                 std::string& out) {
+    char text[INET6_ADDRSTRLEN];
+    if (len < sizeof(sa_family_t)) return EINVAL;
+    if (sa.ss_family != domain) return EAFNOSUPPORT;
+    switch (sa.ss_family) {
+        case AF_INET: {
+            if (len < sizeof(sockaddr_in)) return EINVAL;
+            const auto* in = reinterpret_cast<const sockaddr_in*>(&sa);
+            ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+            out = std::string("tcp:") + text + ":" + std::to_string(ntohs(in->sin_port));
+            return 0;
+        }
+        case AF_INET6: {
+            if (len < sizeof(sockaddr_in6)) return EINVAL;
+            const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&sa);
+            ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+            out = std::string("tcp:[") + text + "]:" + std::to_string(ntohs(in6->sin6_port));
+            return 0;
+        }
+        case AF_UNIX: {
+            const auto* un = reinterpret_cast<const sockaddr_un*>(&sa);
+            if (len <= offsetof(sockaddr_un, sun_path)) return EINVAL;
+            const std::size_t size = len - offsetof(sockaddr_un, sun_path);
+            if (un->sun_path[0] == '\0') {
+                out = "unix:@" + std::string(un->sun_path + 1, size - 1);
+                return 0;
+            }
+            const std::string_view name(un->sun_path, strnlen(un->sun_path, size));
+            PathBuffer abs;
+            if (const int err = absolute(caller, AT_FDCWD, name, abs); err != 0) return err;
+            out = "unix:" + std::string(abs.view());
+            return 0;
+        }
+        default:
+            return EAFNOSUPPORT;
+    }
+}
+
+void open_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, std::uint64_t flags,
+               std::uint64_t mode) noexcept {
+    auto& o = d.operation.emplace<op::Open>();
+    if ((d.error = at.read(c, caller, o.path)) != 0) return;
+    o.flags = flags;
+    // The kernel applies the caller's umask to a creation mode: the broker does it for the caller.
+    o.mode = static_cast<mode_t>(mode) & 07777;
+    if (flags & O_CREAT) o.mode &= ~caller.umask();
+    o.exact_mode = true;
+    d.cloexec = (flags & O_CLOEXEC) != 0;
+}
+
+void open_plain(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) noexcept {
+    // flags is an int for open(2) and openat(2)
+    open_call(c, caller, d, at, arg(c, at.path_arg + 1) & 0xffffffffU, arg(c, at.path_arg + 2));
+}
+
+void openat2_call(const SystemCall& c, CallerView& caller, Decoded& d) noexcept {
+    open_how how{};
+    if (arg(c, 3) < sizeof how) return static_cast<void>(d.error = EINVAL);
+    if ((d.error = caller.read_bytes(arg(c, 2), &how, sizeof how)) != 0) return;
+    // The broker's own resolution is stricter than any RESOLVE_ flag except the scoping ones, which
+    // lexical normalisation cannot honour.
+    if (how.resolve & ~static_cast<std::uint64_t>(RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV))
+        return static_cast<void>(d.error = EACCES);
+    open_call(c, caller, d, {0, 1}, how.flags, how.mode);
+}
+
+// stat, lstat, newfstatat and statx: `flags` are the call's AT_ flags, `buf` its result buffer.
+void stat_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, int flags, bool statx,
+               std::uint64_t buf) noexcept {
+    d.result_buffer = buf;
+    const int dirfd = at.dirfd(c);
+    PathBuffer raw;
+    // A null path with AT_EMPTY_PATH is accepted too (Linux 6.11).
+    if (!(at.dirfd_arg >= 0 && arg(c, at.path_arg) == 0 && (flags & AT_EMPTY_PATH)))
+        if ((d.error = caller.read_string(arg(c, at.path_arg), raw)) != 0) return;
+    const bool on_fd = raw.size() == 0 && (flags & AT_EMPTY_PATH);
+    const auto mask = static_cast<unsigned>(arg(c, 3));
+    if (on_fd && dirfd != AT_FDCWD) {
+        auto& o = d.operation.emplace<op::StatHeld>();
+        o.statx = statx;
+        o.flags = flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+        o.mask = mask;
+        d.error = caller.descriptor_link(dirfd, o.link);
+        return;
+    }
+    PathBuffer path;
+    d.error = on_fd ? absolute(caller, AT_FDCWD, ".", path) : absolute(caller, dirfd, raw.view(), path);
+    if (d.error != 0) return;
+    if (statx) {
+        auto& o = d.operation.emplace<op::Statx>();
+        static_cast<void>(o.path.assign(path.view()));
+        o.flags = flags & ~AT_EMPTY_PATH;
+        o.mask = mask;
+    } else {
+        auto& o = d.operation.emplace<op::Stat>();
+        static_cast<void>(o.path.assign(path.view()));
+        o.follow = !(flags & AT_SYMLINK_NOFOLLOW);
+    }
+}
+
+void access_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) noexcept {
+    auto& o = d.operation.emplace<op::Access>();
+    if ((d.error = at.read(c, caller, o.path)) != 0) return;
+    o.mode = static_cast<std::uint32_t>(arg(c, at.path_arg + 1));
+}
+
+void readlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) noexcept {
+    const int size = static_cast<int>(arg(c, at.path_arg + 2));
+    if (size <= 0) return static_cast<void>(d.error = EINVAL);
+    auto& o = d.operation.emplace<op::Readlink>();
+    if ((d.error = at.read(c, caller, o.path)) != 0) return;
+    o.size = static_cast<std::size_t>(size);
+    d.result_buffer = arg(c, at.path_arg + 1);
+}
+
+void mkdir_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) noexcept {
+    auto& o = d.operation.emplace<op::Mkdir>();
+    if ((d.error = at.read(c, caller, o.path)) != 0) return;
+    o.mode = static_cast<mode_t>(arg(c, at.path_arg + 1) & 07777 & ~caller.umask());
+    o.exact_mode = true;
+}
+
+// unlink, rmdir and unlinkat: `flags` decide which (AT_REMOVEDIR).
+void unlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, int flags) noexcept {
+    if (flags & ~AT_REMOVEDIR) return static_cast<void>(d.error = EINVAL);
+    PathBuffer& path = (flags & AT_REMOVEDIR) ? d.operation.emplace<op::Rmdir>().path
+                                              : d.operation.emplace<op::Unlink>().path;
+    d.error = at.read(c, caller, path);
+}
+
+void rename_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt from, PathAt to,
+                 unsigned flags) noexcept {
+    auto& o = d.operation.emplace<op::Rename>();
+    if ((d.error = from.read(c, caller, o.from)) != 0) return;
+    if ((d.error = to.read(c, caller, o.to)) != 0) return;
+    o.flags = flags;
+}
+
+void symlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) noexcept {
+    auto& o = d.operation.emplace<op::Symlink>();
+    // The link's text stays as written; only where the link is made is made absolute.
+    if ((d.error = caller.read_string(arg(c, 0), o.target)) != 0) return;
+    d.error = at.read(c, caller, o.path);
+}
+
+// The caller's socket (argument 0) and its domain and type: 0 or errno.
+int take_socket(const SystemCall& c, CallerView& caller, unique_fd& sock, int& domain, int& type) noexcept {
+    if (const int err = caller.take_fd(int_arg(c, 0), sock); err != 0) return err;
+    socklen_t len = sizeof domain;
+    if (::getsockopt(sock.get(), SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) return ENOTSOCK;
+    len = sizeof type;
+    if (::getsockopt(sock.get(), SOL_SOCKET, SO_TYPE, &type, &len) != 0) return ENOTSOCK;
+    return 0;
+}
+
+// connect and bind: the address the caller passed, on a stream socket of its own.
+template <class Op>
+void address_call(const SystemCall& c, CallerView& caller, Decoded& d) noexcept {
+    unique_fd sock;
+    int domain = 0, type = 0;
+    if ((d.error = take_socket(c, caller, sock, domain, type)) != 0) return;
+    if (type != SOCK_STREAM) return static_cast<void>(d.error = EACCES);
+    sockaddr_storage sa{};
+    const auto len = static_cast<socklen_t>(arg(c, 2));
+    if (len > sizeof sa) return static_cast<void>(d.error = EINVAL);
+    if ((d.error = caller.read_bytes(arg(c, 1), &sa, len)) != 0) return;
+    try {
+        auto& o = d.operation.emplace<Op>();
+        if ((d.error = address_text(caller, domain, sa, len, o.address)) != 0) return;
+        o.socket = std::move(sock);
+    } catch (const std::bad_alloc&) {
+        d.error = ENOMEM;
+    }
+}
+
+// Whether a socket of `domain` has no address of its own yet.
+bool unbound(int domain, const sockaddr_storage& local, socklen_t len) noexcept {
+    return (domain == AF_UNIX && len <= sizeof(sa_family_t)) ||
+           (domain == AF_INET && reinterpret_cast<const sockaddr_in*>(&local)->sin_port == 0) ||
+           (domain == AF_INET6 && reinterpret_cast<const sockaddr_in6*>(&local)->sin6_port == 0);
+}
+
+void listen_call(const SystemCall& c, CallerView& caller, Decoded& d) noexcept {
+    unique_fd sock;
+    int domain = 0, type = 0;
+    if ((d.error = take_socket(c, caller, sock, domain, type)) != 0) return;
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    if (::getsockname(sock.get(), reinterpret_cast<sockaddr*>(&local), &len) != 0)
+        return static_cast<void>(d.error = errno);
+    // An unbound socket would be bound by listen(2) itself, to an address no rule granted. Bound by
+    // the broker under a listen rule, or implicitly (a unix socket's autobind, a connected TCP socket's
+    // port): the address it has must be one a rule grants.
+    if (unbound(domain, local, len)) return static_cast<void>(d.error = EACCES);
+    try {
+        auto& o = d.operation.emplace<op::Listen>();
+        if (address_text(caller, domain, local, len, o.address) != 0)
+            return static_cast<void>(d.error = EACCES);
+        o.backlog = int_arg(c, 1);
+        o.socket = std::move(sock);
+    } catch (const std::bad_alloc&) {
+        d.error = ENOMEM;
+    }
+}
+
+// Forms the filter did not allow itself (seccomp_filter.cpp): datagram sockets, sends that name an
+// address, utimensat on a path. Refused like the filter's own quiet refusals.
+void refused(const SystemCall&, CallerView&, Decoded& d) noexcept {
+    d.error = EACCES;
+}
+
+using Decoder = void (*)(const SystemCall&, CallerView&, Decoded&) noexcept;
+
+struct BrokeredCall {
+    const char* name;
+    Decoder decode;
+    // The filter sends every instance of the call here; false: only the forms its rules do not allow.
+    bool whole = true;
+};
+
+// clang-format off
+constexpr BrokeredCall kCalls[] = {
+    {"open",       [](auto& c, auto& m, auto& d) noexcept { open_plain(c, m, d, {-1, 0}); }},
+    {"openat",     [](auto& c, auto& m, auto& d) noexcept { open_plain(c, m, d, {0, 1}); }},
+    {"openat2",    [](auto& c, auto& m, auto& d) noexcept { openat2_call(c, m, d); }},
+    {"creat",      [](auto& c, auto& m, auto& d) noexcept {
+                       open_call(c, m, d, {-1, 0}, O_CREAT | O_WRONLY | O_TRUNC, arg(c, 1)); }},
+    {"stat",       [](auto& c, auto& m, auto& d) noexcept { stat_call(c, m, d, {-1, 0}, 0, false, arg(c, 1)); }},
+    {"lstat",      [](auto& c, auto& m, auto& d) noexcept {
+                       stat_call(c, m, d, {-1, 0}, AT_SYMLINK_NOFOLLOW, false, arg(c, 1)); }},
+    {"newfstatat", [](auto& c, auto& m, auto& d) noexcept {
+                       stat_call(c, m, d, {0, 1}, int_arg(c, 3), false, arg(c, 2)); }},
+    {"statx",      [](auto& c, auto& m, auto& d) noexcept {
+                       stat_call(c, m, d, {0, 1}, int_arg(c, 2), true, arg(c, 4)); }},
+    {"access",     [](auto& c, auto& m, auto& d) noexcept { access_call(c, m, d, {-1, 0}); }},
+    {"faccessat",  [](auto& c, auto& m, auto& d) noexcept { access_call(c, m, d, {0, 1}); }},
+    {"faccessat2", [](auto& c, auto& m, auto& d) noexcept { access_call(c, m, d, {0, 1}); }},
+    {"readlink",   [](auto& c, auto& m, auto& d) noexcept { readlink_call(c, m, d, {-1, 0}); }},
+    {"readlinkat", [](auto& c, auto& m, auto& d) noexcept { readlink_call(c, m, d, {0, 1}); }},
+    {"mkdir",      [](auto& c, auto& m, auto& d) noexcept { mkdir_call(c, m, d, {-1, 0}); }},
+    {"mkdirat",    [](auto& c, auto& m, auto& d) noexcept { mkdir_call(c, m, d, {0, 1}); }},
+    {"unlink",     [](auto& c, auto& m, auto& d) noexcept { unlink_call(c, m, d, {-1, 0}, 0); }},
+    {"unlinkat",   [](auto& c, auto& m, auto& d) noexcept { unlink_call(c, m, d, {0, 1}, int_arg(c, 2)); }},
+    {"rmdir",      [](auto& c, auto& m, auto& d) noexcept { unlink_call(c, m, d, {-1, 0}, AT_REMOVEDIR); }},
+    {"rename",     [](auto& c, auto& m, auto& d) noexcept { rename_call(c, m, d, {-1, 0}, {-1, 1}, 0); }},
+    {"renameat",   [](auto& c, auto& m, auto& d) noexcept { rename_call(c, m, d, {0, 1}, {2, 3}, 0); }},
+    {"renameat2",  [](auto& c, auto& m, auto& d) noexcept {
+                       rename_call(c, m, d, {0, 1}, {2, 3}, static_cast<unsigned>(arg(c, 4))); }},
+    {"symlink",    [](auto& c, auto& m, auto& d) noexcept { symlink_call(c, m, d, {-1, 1}); }},
+    {"symlinkat",  [](auto& c, auto& m, auto& d) noexcept { symlink_call(c, m, d, {1, 2}); }},
+    {"connect",    address_call<op::Connect>},
+    {"bind",       address_call<op::Bind>},
+    {"listen",     listen_call},
+    {"socket",     refused, false},
+    {"socketpair", refused, false},
+    {"sendto",     refused, false},
+    {"sendmsg",    refused, false},
+    {"sendmmsg",   refused, false},
+    {"utimensat",  refused, false},
+};
+// clang-format on
+
+constexpr std::size_t kCallCount = std::size(kCalls);
+
+// The table's system call numbers, resolved once (-1 where this system lacks the call).
+const std::array<int, kCallCount>& numbers() noexcept {
+    static const std::array<int, kCallCount> nrs = [] {
+        std::array<int, kCallCount> out{};
+        for (std::size_t i = 0; i < kCallCount; ++i)
+            out[i] = seccomp_syscall_resolve_name(kCalls[i].name);
+        return out;
+    }();
+    return nrs;
+}
+
+const BrokeredCall* find(int nr) noexcept {
+    if (nr < 0) return nullptr;
+    const auto& nrs = numbers();
+    for (std::size_t i = 0; i < kCallCount; ++i)
+        if (nrs[i] == nr) return &kCalls[i];
+    return nullptr;
+}
+
+}  // namespace
+
+bool is_brokered(int nr) noexcept {
+    return find(nr) != nullptr;
+}
+
+void decode_notification(const SystemCall& call, CallerView& caller, Decoded& out) noexcept {
+    const BrokeredCall* entry = find(call.nr);
+    if (entry == nullptr) {
+        out.error = ENOSYS;
+        return;
+    }
+    entry->decode(call, caller, out);
+    if (out.error != 0) out.operation.emplace<std::monostate>();
+}
+
+std::span<const char* const> brokered_call_names() noexcept {
+    static const auto names = [] {
+        std::array<const char*, kCallCount> out{};
+        std::size_t n = 0;
+        for (const BrokeredCall& call : kCalls)
+            if (call.whole) out[n++] = call.name;
+        return std::pair(out, n);
+    }();
+    return {names.first.data(), names.second};
+}
+
+}  // namespace fdbroker::broker

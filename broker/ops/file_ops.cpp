@@ -1,0 +1,372 @@
+#include "broker/ops/file_ops.hpp"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <map>
+#include <mutex>
+
+#include "policy/path.hpp"
+
+namespace fdbroker::broker {
+
+namespace {
+
+using policy::need_any;
+using policy::need_create;
+using policy::need_read;
+using policy::need_write;
+
+// Linux follows at most 40 symlinks in one lookup; so do we across the hops we make ourselves.
+constexpr int kMaxLinkHops = 40;
+constexpr std::uint32_t kKernelLargefile = 0100000;  // glibc defines O_LARGEFILE as 0 on 64-bit
+
+// Outcome of the last step on an already-judged Location.
+enum class Step { done, symlink };
+
+// Whether a rename carries rules along depends on what moves (a directory takes everything beneath
+// it), and looking at the source and renaming it are two steps. Requests run side by side while one
+// is stuck (event_loop.hpp), so another request could put a directory where this one judged a file
+// in between: a rename onto the name, or an unlink and a mkdir. The calls that make a directory
+// appear at a name, rename and mkdir, therefore hold their file system's lock from the look to the
+// act. One lock per file system, so that one stuck on a hung file system holds up nobody else's.
+std::unique_lock<std::mutex> lock_directory_moves(int dir) noexcept {
+    static std::mutex table_lock;
+    static std::map<dev_t, std::mutex> by_device;
+    static std::mutex fallback;  // when the table cannot grow
+    std::mutex* lock = &fallback;
+    struct ::stat st {};
+    if (::fstat(dir, &st) == 0) {
+        try {
+            const std::lock_guard guard(table_lock);
+            lock = &by_device.try_emplace(st.st_dev).first->second;
+        } catch (const std::bad_alloc&) {
+        }
+    }
+    return std::unique_lock(*lock);
+}
+
+OpResult denied(Verdict v) {
+    OpResult r;
+    r.verdict = v;
+    return r;
+}
+
+bool is_symlink(const Location& loc) noexcept {
+    struct ::stat st {};
+    return ::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+}
+
+}  // namespace
+
+bool FileOps::open_flags_known(std::uint32_t flags) noexcept {
+    constexpr std::uint32_t known = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND |
+                                    O_NONBLOCK | O_DSYNC | O_SYNC | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
+                                    kKernelLargefile;
+    return (flags & ~known) == 0 && (flags & O_ACCMODE) != O_ACCMODE;
+}
+
+std::uint8_t FileOps::open_needs(std::uint32_t flags) noexcept {
+    std::uint8_t needs = 0;
+    switch (flags & O_ACCMODE) {
+        case O_RDONLY:
+            needs = need_read;
+            break;
+        case O_WRONLY:
+            needs = need_write;
+            break;
+        default:
+            needs = need_read | need_write;
+            break;
+    }
+    if (flags & O_CREAT) needs |= need_create;
+    if (flags & (O_TRUNC | O_APPEND)) needs |= need_write;
+    return needs;
+}
+
+// Runs final_step on the located name; when the name is a symlink the step says so, and the target is
+// located and judged in turn, like the kernel's own lookup but with every hop checked.
+template <class Final>
+OpResult FileOps::follow(std::string_view path, std::uint8_t needs, Final&& final_step) const noexcept {
+    PathBuffer hops[2];
+    for (int hop = 0; hop <= kMaxLinkHops; ++hop) {
+        Location loc;
+        OpResult result;
+        result.verdict = locate(*profile_, path, needs, loc);
+        if (result.verdict.error != 0) return result;
+        if (final_step(loc, result) == Step::done) return result;
+
+        char target[PathBuffer::kCapacity];
+        const ssize_t n = ::readlinkat(loc.dir.get(), loc.name, target, sizeof target);
+        if (n <= 0) {  // replaced since we looked: let the worker retry rather than guess
+            result.verdict.error = n == 0 ? ENOENT : errno;
+            return result;
+        }
+        PathBuffer& next = hops[hop % 2];
+        if (!policy::join_lexically(loc.real.view().substr(0, loc.dir_len),
+                                    {target, static_cast<std::size_t>(n)}, next)) {
+            result.verdict.error = ENAMETOOLONG;
+            return result;
+        }
+        path = next.view();
+    }
+    OpResult loop;
+    loop.verdict = {true, nullptr, ELOOP};
+    return loop;
+}
+
+// A FIFO or a device is opened only if a rule names it exactly: opening one can wait for a peer (a FIFO
+// without a writer) or act on hardware (a serial line's modem lines, a watchdog), so its type is
+// checked before it is opened, not after. An open the policy allows then behaves as natively, waiting
+// included (an explicitly granted FIFO without its peer, a file whose lease must be broken): the
+// caller runs in a blocking section, so only this request waits.
+bool FileOps::special_refused(const struct ::stat& st, std::string_view real,
+                              std::uint8_t needs) const noexcept {
+    const bool special = S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
+    return special && !profile_->grants_exactly(real, needs);
+}
+
+OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) const noexcept {
+    if (!open_flags_known(flags)) return denied({false, nullptr, EACCES});
+    const std::uint8_t needs = open_needs(flags);
+    // Fast path for an existing file: one walk of the whole path that meets no symlink and no magic
+    // link opens exactly the file the lexical decision judges. A symlink anywhere (ELOOP), or a FIFO or
+    // device at the end (judged on its real path there), sends the request down the careful path;
+    // creating always takes it, for the ownership logic there.
+    if (!(flags & O_CREAT)) {
+        const policy::Decision lexical = profile_->decide(path, needs);
+        if (!lexical.allowed) return denied({false, lexical.rule, EACCES});
+        PathBuffer buf;
+        struct ::stat st {};
+        // A rule naming the path exactly grants it whatever it is: no look first (one system call less
+        // for every open such a rule grants). With one kind needed, the deciding rule tells.
+        const bool one_kind = needs == policy::need_read || needs == policy::need_write;
+        const bool named = one_kind ? lexical.rule->pattern.literal() && lexical.rule->pattern.text() == path
+                                    : profile_->grants_exactly(path, needs);
+        const bool look = !named;
+        if (buf.assign(path) && !(look && ::fstatat(AT_FDCWD, buf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                                  special_refused(st, path, needs))) {
+            open_how how{};
+            how.flags = flags | O_CLOEXEC | O_NOCTTY;
+            how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+            const long fd = ::syscall(SYS_openat2, AT_FDCWD, buf.c_str(), &how, sizeof how);
+            if (fd >= 0) {
+                OpResult result;
+                result.verdict = {true, lexical.rule, 0};
+                result.fd.reset(static_cast<int>(fd));
+                return result;
+            }
+            // Failing without meeting a symlink, the open failed on the path as written: a real error.
+            if (errno != ELOOP) return denied({true, lexical.rule, errno});
+        }
+    }
+    return open_careful(path, flags, mode & 07777, needs);
+}
+
+// Opens beneath the located directory, hop by hop through symlinks (follow()).
+OpResult FileOps::open_careful(std::string_view path, std::uint32_t flags, mode_t mode,
+                               std::uint8_t needs) const noexcept {
+    const bool create = flags & O_CREAT;
+    const bool exclusive = flags & O_EXCL;
+    // The broker's copy is always close-on-exec; whether the worker's is depends on what it asked.
+    const int base = static_cast<int>(flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    return follow(path, needs, [&](const Location& loc, OpResult& out) {
+        struct ::stat st {};
+        if (::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            if (S_ISLNK(st.st_mode) && !(flags & O_NOFOLLOW) && !exclusive) return Step::symlink;
+            if (special_refused(st, loc.real.view(), needs)) {
+                out.verdict = {false, out.verdict.rule, EACCES};
+                return Step::done;
+            }
+        }
+        bool created = false;
+        int fd = -1;
+        if (create && !exclusive) {
+            // Open an existing file without O_CREAT first so we know whether we created it (and may
+            // hand its ownership to the worker) without ever chowning something that was there.
+            for (int tries = 0; tries < 8 && fd < 0; ++tries) {
+                fd = ::openat(loc.dir.get(), loc.name, base & ~O_CREAT, 0);
+                if (fd >= 0 || errno != ENOENT) break;
+                fd = ::openat(loc.dir.get(), loc.name, base | O_EXCL, mode);
+                created = fd >= 0;
+                if (fd < 0 && errno != EEXIST) break;
+            }
+        } else {
+            fd = ::openat(loc.dir.get(), loc.name, base, mode);
+            created = create && fd >= 0;
+        }
+        if (fd >= 0) {
+            out.fd.reset(fd);
+            if (created) give_to_worker(fd);
+            return Step::done;
+        }
+        out.verdict.error = errno;
+        // Replaced by a symlink since it was looked at: O_EXCL never follows a final symlink (EEXIST),
+        // and neither does a worker's O_NOFOLLOW.
+        if (!(flags & O_NOFOLLOW) && !exclusive && is_symlink(loc)) return Step::symlink;
+        return Step::done;
+    });
+}
+
+OpResult FileOps::stat(std::string_view path, struct ::stat& st, bool follow_final) const noexcept {
+    return follow(path, need_any, [&](const Location& loc, OpResult& out) {
+        if (::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            out.verdict.error = errno;
+            return Step::done;
+        }
+        return follow_final && S_ISLNK(st.st_mode) ? Step::symlink : Step::done;
+    });
+}
+
+OpResult FileOps::statx(std::string_view path, int flags, unsigned mask, struct ::statx& stx) const noexcept {
+    constexpr int known = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE;
+    if (flags & ~known) return denied({true, nullptr, EINVAL});
+    const bool follow_final = !(flags & AT_SYMLINK_NOFOLLOW);
+    const int at_flags = (flags & ~AT_SYMLINK_NOFOLLOW) | AT_SYMLINK_NOFOLLOW;
+    return follow(path, need_any, [&](const Location& loc, OpResult& out) {
+        if (::statx(loc.dir.get(), loc.name, at_flags, mask | STATX_TYPE, &stx) != 0) {
+            out.verdict.error = errno;
+            return Step::done;
+        }
+        return follow_final && S_ISLNK(stx.stx_mode) ? Step::symlink : Step::done;
+    });
+}
+
+OpResult FileOps::access(std::string_view path, std::uint32_t mode) const noexcept {
+    if (mode & ~static_cast<std::uint32_t>(R_OK | W_OK | X_OK)) return denied({true, nullptr, EINVAL});
+    // Nothing is ever executed on a worker's behalf, so X_OK is never granted.
+    if (mode & X_OK) return denied({false, nullptr, EACCES});
+    std::uint8_t needs = 0;
+    if (mode & R_OK) needs |= need_read;
+    if (mode & W_OK) needs |= need_write;
+    if (needs == 0) needs = need_any;
+    return follow(path, needs, [&](const Location& loc, OpResult& out) {
+        struct ::stat st {};
+        if (::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            out.verdict.error = errno;
+            return Step::done;
+        }
+        if (S_ISLNK(st.st_mode)) return Step::symlink;
+        if (::faccessat(loc.dir.get(), loc.name, static_cast<int>(mode), AT_SYMLINK_NOFOLLOW) != 0)
+            out.verdict.error = errno;
+        return Step::done;
+    });
+}
+
+OpResult FileOps::readlink(std::string_view path, std::span<char> buf) const noexcept {
+    Location loc;
+    OpResult out;
+    out.verdict = locate(*profile_, path, need_any, loc);
+    if (out.verdict.error != 0) return out;
+    const ssize_t n = ::readlinkat(loc.dir.get(), loc.name, buf.data(), buf.size());
+    if (n < 0)
+        out.verdict.error = errno;
+    else
+        out.value = static_cast<int>(n);
+    return out;
+}
+
+OpResult FileOps::on_name(std::string_view path, std::uint8_t needs, int (*op)(const Location&, mode_t),
+                          mode_t arg) const noexcept {
+    Location loc;
+    OpResult out;
+    out.verdict = locate(*profile_, path, needs, loc);
+    if (out.verdict.error == 0 && op(loc, arg) != 0) out.verdict.error = errno;
+    return out;
+}
+
+OpResult FileOps::mkdir(std::string_view path, mode_t mode) const noexcept {
+    Location loc;
+    OpResult out;
+    out.verdict = locate(*profile_, path, need_create, loc);
+    if (out.verdict.error != 0) return out;
+    const std::unique_lock moves = lock_directory_moves(loc.dir.get());
+    if (::mkdirat(loc.dir.get(), loc.name, mode & 07777) != 0) {
+        out.verdict.error = errno;
+        return out;
+    }
+    // Hand the new directory to the worker only if what is there now is still one we made (owned by
+    // us, empty): a directory swapped in between is left alone.
+    unique_fd dir(::openat(loc.dir.get(), loc.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    struct ::stat st {};
+    if (dir && ::fstat(dir.get(), &st) == 0 && st.st_uid == ::geteuid() && st.st_nlink == 2)
+        give_to_worker(dir.get());
+    return out;
+}
+
+OpResult FileOps::unlink(std::string_view path) const noexcept {
+    return on_name(
+        path, need_create, [](const Location& l, mode_t) { return ::unlinkat(l.dir.get(), l.name, 0); }, 0);
+}
+
+OpResult FileOps::rmdir(std::string_view path) const noexcept {
+    return on_name(
+        path, need_create,
+        [](const Location& l, mode_t) { return ::unlinkat(l.dir.get(), l.name, AT_REMOVEDIR); }, 0);
+}
+
+OpResult FileOps::rename(std::string_view from, std::string_view to, unsigned flags) const noexcept {
+    if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE | RENAME_EXCHANGE))
+        return denied({true, nullptr, EINVAL});
+    Location src, dst;
+    OpResult out;
+    out.verdict = locate(*profile_, from, need_create, src);
+    if (out.verdict.error != 0) return out;
+    out.verdict = locate(*profile_, to, need_create, dst);
+    if (out.verdict.error != 0) return out;
+    // No amplification: what moves may not gain a permission, and a directory may not carry files
+    // out from under a narrower rule (or bring them under one). With RENAME_EXCHANGE both objects move.
+    const std::unique_lock moves = lock_directory_moves(src.dir.get());
+    if (const Verdict moved = may_move(src, dst); moved.error != 0) return denied(moved);
+    if (flags & RENAME_EXCHANGE)
+        if (const Verdict moved = may_move(dst, src); moved.error != 0) return denied(moved);
+    if (::renameat2(src.dir.get(), src.name, dst.dir.get(), dst.name, flags) != 0) out.verdict.error = errno;
+    return out;
+}
+
+Verdict FileOps::may_move(const Location& from, const Location& to) const noexcept {
+    struct ::stat st {};
+    // Nothing there: the rename itself reports it.
+    if (::fstatat(from.dir.get(), from.name, &st, AT_SYMLINK_NOFOLLOW) != 0) return {true, nullptr, 0};
+    const policy::Decision d = profile_->decide_move(from.real.view(), to.real.view(), S_ISDIR(st.st_mode));
+    return d.allowed ? Verdict{true, nullptr, 0} : Verdict{false, d.rule, EACCES};
+}
+
+OpResult FileOps::symlink(std::string_view target, std::string_view path) const noexcept {
+    PathBuffer text;
+    if (target.empty() || !text.assign(target))
+        return denied({true, nullptr, target.empty() ? ENOENT : ENAMETOOLONG});
+    Location loc;
+    OpResult out;
+    out.verdict = locate(*profile_, path, need_create, loc);
+    if (out.verdict.error != 0) return out;
+    if (::symlinkat(text.c_str(), loc.dir.get(), loc.name) != 0) {
+        out.verdict.error = errno;
+        return out;
+    }
+    // The link belongs to the worker like any file it creates: fs.protected_symlinks lets a process
+    // follow a link in a sticky, world-writable directory only if the link's owner is the process or
+    // the directory's owner, so a root-owned link would be followed by everyone there. Handed over
+    // through a descriptor of the link itself, and only if it is still the one just made (ours, one
+    // name): whatever was swapped in meanwhile is left alone.
+    if (!owner_) return out;
+    const unique_fd link(::openat(loc.dir.get(), loc.name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    struct ::stat st {};
+    if (link && ::fstat(link.get(), &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid == ::geteuid() &&
+        st.st_nlink == 1) [[maybe_unused]]
+        int rc = ::fchownat(link.get(), "", owner_->uid, owner_->gid, AT_EMPTY_PATH);
+    return out;
+}
+
+void FileOps::give_to_worker(int fd) const noexcept {
+    if (!owner_) return;
+    // Best effort: the worker still has the descriptor if this fails (e.g. on a filesystem without
+    // ownership), and the object stays the broker's.
+    [[maybe_unused]] int rc = ::fchown(fd, owner_->uid, owner_->gid);
+}
+
+}  // namespace fdbroker::broker

@@ -1,0 +1,90 @@
+// The middle of every request, in both modes: decide an Operation with the profile, do it, and fill in
+// the audit record. Decoding comes before (decode_wire.hpp, decode_notification.hpp) and replying after
+// (Broker::handle: a frame with SCM_RIGHTS; Transparent: SECCOMP_IOCTL_NOTIF_ADDFD or an errno), and
+// only those differ between the modes. perform() may block in a file system, so callers run it in a
+// blocking section (event_loop.hpp); it touches nothing shared.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+
+#include "broker/core/audit.hpp"
+#include "broker/ops/file_ops.hpp"
+#include "broker/ops/operation.hpp"
+#include "broker/ops/socket_ops.hpp"
+#include "policy/policy.hpp"
+
+namespace fdbroker::broker {
+
+// Who asked: the process (or thread) and its user, for the audit line.
+struct Caller {
+    pid_t pid = 0;
+    uid_t uid = 0;
+};
+
+// What an operation came to. Filled in place: the audit record points into it and the operation.
+struct Outcome {
+    // What the reply carries besides the errno.
+    enum class Carries { nothing, fd, stat, statx, link };
+
+    int error = 0;  // what the caller sees; 0 = success
+    Carries carries = Carries::nothing;
+    std::int64_t value = 0;  // readlink: the length
+    unique_fd fd;            // Carries::fd; for a pending connect, the socket still connecting
+    struct ::stat st {};
+    struct ::statx stx {};
+    char link[PATH_MAX];
+    // A connect still in progress: the mode waits for `fd` (pending_connect.hpp) and writes the audit
+    // line when it ends; `restore_flags` >= 0 are the caller's socket flags, to put back then.
+    bool pending = false;
+    int restore_flags = -1;
+    SocketVerdict socket;  // sockets: the verdict (its rule and the address reached)
+    // The decision, for the audit stream; `audited` is false for what asks the policy nothing.
+    AuditRecord audit;
+    bool audited = false;
+};
+
+class Performer {
+  public:
+    Performer(const policy::Profile& profile, std::optional<Owner> owner)
+        : profile_(&profile), files_(profile, owner), sockets_(profile, owner) {}
+
+    void perform(const Caller& caller, op::Operation& operation, Outcome& out) const noexcept;
+
+    [[nodiscard]] const policy::Profile& profile() const noexcept { return *profile_; }
+
+    // The audit record of a socket call judged by `verdict`, naming the address it reached.
+    [[nodiscard]] static AuditRecord socket_record(const Caller& caller, std::string_view profile,
+                                                   std::string_view op, std::string_view address,
+                                                   const SocketVerdict& verdict) noexcept;
+
+  private:
+    void open(op::Open& o, Outcome& out) const noexcept;
+    void stat(op::Stat& o, Outcome& out) const noexcept;
+    void statx(op::Statx& o, Outcome& out) const noexcept;
+    static void stat_held(op::StatHeld& o, Outcome& out) noexcept;
+    void access(op::Access& o, Outcome& out) const noexcept;
+    void readlink(op::Readlink& o, Outcome& out) const noexcept;
+    void mkdir(op::Mkdir& o, Outcome& out) const noexcept;
+    void unlink(op::Unlink& o, Outcome& out) const noexcept;
+    void rmdir(op::Rmdir& o, Outcome& out) const noexcept;
+    void rename(op::Rename& o, Outcome& out) const noexcept;
+    void symlink(op::Symlink& o, Outcome& out) const noexcept;
+    void connect(op::Connect& o, Outcome& out) const noexcept;
+    void bind(op::Bind& o, Outcome& out) const noexcept;
+    void listen(op::Listen& o, Outcome& out) const noexcept;
+
+    // Records a file decision: `result` gives the errno, the fd and the deciding rule.
+    static void decided(std::string_view op, std::string_view path, OpResult& result, Outcome& out) noexcept;
+    // Records a socket decision on `address` (or the address it reached).
+    static void decided_socket(std::string_view op, std::string_view address, Outcome& out) noexcept;
+
+    const policy::Profile* profile_;
+    FileOps files_;
+    SocketOps sockets_;
+};
+
+}  // namespace fdbroker::broker

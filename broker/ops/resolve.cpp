@@ -1,0 +1,131 @@
+#include "broker/ops/resolve.hpp"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "policy/path.hpp"
+
+namespace fdbroker::broker {
+
+namespace {
+
+int openat2_dir(int dirfd, const char* path, std::uint64_t resolve) noexcept {
+    open_how how{};
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = resolve;
+    for (int attempt = 0;; ++attempt) {
+        const long fd = ::syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+        // EAGAIN: a rename or mount changed the tree during a RESOLVE_BENEATH walk; try again.
+        if (fd < 0 && errno == EAGAIN && attempt < 8) continue;
+        return static_cast<int>(fd);
+    }
+}
+
+Verdict deny(const policy::Rule* rule = nullptr) noexcept {
+    return {false, rule, EACCES};
+}
+Verdict fail(int error, const policy::Rule* rule) noexcept {
+    return {true, rule, error};
+}
+
+// A failed resolution may report the real errno only when no symlink was involved; otherwise a
+// symlink planted in a granted tree would tell the worker whether some denied directory exists.
+Verdict resolution_failure(int anchor, const char* rel, std::uint64_t resolve, int error,
+                           const policy::Rule* rule) noexcept {
+    if (error == ELOOP) return deny();  // a /proc magic link, or a symlink loop: never followed
+    unique_fd probe(openat2_dir(anchor, rel, resolve | RESOLVE_NO_SYMLINKS));
+    if (!probe && errno == error) return fail(error, rule);
+    return deny();
+}
+
+bool is_under(std::string_view dir, std::string_view anchor) noexcept {
+    if (anchor == "/") return true;
+    return dir.starts_with(anchor) && (dir.size() == anchor.size() || dir[anchor.size()] == '/');
+}
+
+// The real path of an open directory, as the kernel names it.
+bool real_path_of(int fd, PathBuffer& out) noexcept {
+    char link[32];
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    const ssize_t n = ::readlink(link, out.data(), PathBuffer::kCapacity);
+    if (n <= 0 || static_cast<std::size_t>(n) >= PathBuffer::kCapacity) return false;
+    out.truncate(static_cast<std::size_t>(n));
+    // A directory removed since it was opened reads "... (deleted)"; anything not absolute is not a
+    // path in our tree (e.g. another mount namespace's root).
+    return out.view().front() == '/' && !out.view().ends_with(" (deleted)");
+}
+
+}  // namespace
+
+Verdict locate(const policy::Profile& profile, std::string_view path, std::uint8_t needs,
+               Location& out) noexcept {
+    const policy::Decision lexical = profile.decide(path, needs);
+    if (!lexical.allowed) return deny(lexical.rule);
+
+    const bool is_root = path == "/";
+    const std::string_view parent = is_root ? std::string_view("/") : policy::parent_of(path);
+    if (!is_root && !out.name_storage.assign(policy::name_of(path))) return fail(ENAMETOOLONG, lexical.rule);
+    out.name = is_root ? "." : out.name_storage.c_str();
+
+    PathBuffer buf;
+    if (!buf.assign(parent)) return fail(ENAMETOOLONG, lexical.rule);
+    // Fast path: a walk that meets no symlink and no magic link reaches exactly the path as written
+    // (normal, so no "." or ".."), which the lexical decision has just judged. Only when the kernel
+    // reports a symlink on the way (ELOOP) does the request take the careful path below.
+    out.dir.reset(openat2_dir(AT_FDCWD, buf.c_str(), RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS));
+    if (out.dir) {
+        static_cast<void>(out.real.assign(path));  // fits: path is at most kMaxPath bytes
+        out.dir_len = parent.size();
+        return {true, lexical.rule, 0};
+    }
+    // Failing without meeting a symlink, the walk failed on the path as written: a real error.
+    if (errno != ELOOP) return fail(errno, lexical.rule);
+
+    // Careful path. Open the rule's anchor (written by the administrator, so its own symlinks are
+    // followed), then walk from it to the parent with the kernel refusing to leave it.
+    std::string_view anchor = lexical.rule->pattern.anchor();
+    if (!is_under(parent, anchor)) anchor = parent;  // "/a/**" granting "/a" itself
+    if (!buf.assign(anchor)) return fail(ENAMETOOLONG, lexical.rule);
+    unique_fd anchor_fd(openat2_dir(AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS));
+    if (!anchor_fd)
+        return resolution_failure(AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS, errno, lexical.rule);
+
+    std::string_view rel = parent.substr(anchor.size());
+    while (!rel.empty() && rel.front() == '/')
+        rel.remove_prefix(1);
+    if (rel.empty()) {
+        out.dir = std::move(anchor_fd);
+    } else {
+        if (!buf.assign(rel)) return fail(ENAMETOOLONG, lexical.rule);
+        out.dir.reset(openat2_dir(anchor_fd.get(), buf.c_str(), RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS));
+        if (!out.dir && errno == EXDEV) {
+            // A symlink leads out of the anchor. Follow it from the root instead: what it reaches is
+            // judged below by its real path, so a target that is also granted still works.
+            if (!buf.assign(parent)) return fail(ENAMETOOLONG, lexical.rule);
+            out.dir.reset(openat2_dir(AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS));
+            if (!out.dir)
+                return resolution_failure(AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS, errno, lexical.rule);
+        } else if (!out.dir) {
+            return resolution_failure(anchor_fd.get(), buf.c_str(), RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+                                      errno, lexical.rule);
+        }
+    }
+
+    // Judge what the kernel actually reached.
+    if (!real_path_of(out.dir.get(), out.real)) return deny();
+    out.dir_len = out.real.size();
+    if (!is_root) {
+        const bool fits = (out.real.view() == "/" || out.real.append("/")) && out.real.append(out.name);
+        if (!fits) return fail(ENAMETOOLONG, lexical.rule);
+    }
+    const policy::Decision real = profile.decide(out.real.view(), needs);
+    if (!real.allowed) return deny(real.rule);
+    return {true, real.rule, 0};
+}
+
+}  // namespace fdbroker::broker

@@ -1,0 +1,83 @@
+// The sockets the broker opens for workers: connect and listen, judged by the profile's socket rules
+// (docs/policy.md, "Socket rules"). Every socket is created SOCK_NONBLOCK | SOCK_CLOEXEC so that the
+// broker never waits on the network; a TCP connect that cannot finish at once is handed back as
+// pending, for the event loop to watch (pending_connect.hpp). A socket is made blocking again just
+// before the worker gets it, since the worker expects what socket(2) and connect(2) would give it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "broker/ops/file_ops.hpp"
+#include "fdbroker/unique_fd.hpp"
+#include "policy/policy.hpp"
+
+namespace fdbroker::broker {
+
+// The outcome of a socket request's policy check, for the reply and the audit line.
+struct SocketVerdict {
+    bool allowed = false;
+    const policy::AddressRule* rule = nullptr;  // the granting rule
+    const policy::Rule* deny = nullptr;         // a `deny` pattern that refused a unix socket path
+    int error = 0;                              // errno for the worker; 0 = success
+    // connect: the address judged and reached, when it is not the one asked for (0.0.0.0 and [::]
+    // reach the local host); the audit line names it.
+    std::optional<policy::InetText> reached;
+};
+
+struct SocketResult {
+    SocketVerdict verdict;
+    unique_fd fd;          // the socket for the worker; while pending, the socket still connecting
+    bool pending = false;  // a TCP connect in progress: wait for fd to become writable
+};
+
+class SocketOps {
+  public:
+    SocketOps(const policy::Profile& profile, std::optional<Owner> owner)
+        : profile_(&profile), owner_(owner) {}
+
+    // A unix connect whose server is a datagram socket is refused (EACCES, logged) unless the profile
+    // says `datagram_reach = "any"`. Unix connects and listens are made with the worker's effective
+    // ids, so that the peer's SO_PEERCRED names the worker.
+    SocketResult connect(std::string_view address) const noexcept;
+    SocketResult listen(std::string_view address, int backlog) const noexcept;
+
+    // Transparent mode: connects or binds the worker's own socket `sock` (taken with pidfd_getfd) to
+    // an address written like a rule's, judged by the connect or listen rules. The socket keeps the
+    // worker's flags, so a connect on a non-blocking socket may fail with EINPROGRESS. Binding a unix
+    // socket path is refused (EACCES): the broker does it only for `listen` requests, where it makes
+    // the socket itself and can set the file's mode and owner. An IPv6 socket is bound IPv6-only
+    // unless its rule says `dual_stack`.
+    SocketVerdict connect_socket(std::string_view address, int sock) const noexcept;
+    SocketVerdict bind_socket(std::string_view address, int sock) const noexcept;
+    // Listens on `sock` if the listen rules grant `address` (the socket's own, bound already).
+    SocketVerdict listen_socket(std::string_view address, int sock, int backlog) const noexcept;
+
+    // For a pending connect whose socket became writable (or failed): 0 when connected, the
+    // connect's errno when it failed, EINPROGRESS when it is in fact still connecting.
+    [[nodiscard]] static int connect_outcome(int fd) noexcept;
+    // Clears O_NONBLOCK, so that the worker's socket behaves like one from socket(2). 0 or errno.
+    [[nodiscard]] static int make_blocking(int fd) noexcept;
+
+  private:
+    // Parses text into address and judges it by rules: EINVAL when malformed, EACCES when not granted.
+    // For a connect, an unspecified address is first replaced by the loopback address it reaches.
+    SocketVerdict judge(const std::vector<policy::AddressRule>& rules, std::string_view text,
+                        policy::SocketAddress& address, bool connecting) const noexcept;
+    void refuse_datagram(SocketVerdict& verdict, std::string_view text) const noexcept;
+    static int connect_inet(const policy::SocketAddress& address, SocketResult& result) noexcept;
+    static int listen_inet(const policy::SocketAddress& address, const policy::AddressRule& rule, int backlog,
+                           unique_fd& out) noexcept;
+    int listen_abstract(const policy::SocketAddress& address, int backlog, unique_fd& out) const noexcept;
+    int listen_unix_path(const policy::SocketAddress& address, const policy::SocketFile& file, int backlog,
+                         unique_fd& out) const noexcept;
+    int own_socket_file(int dir, const char* name, const policy::SocketFile& file) const noexcept;
+
+    const policy::Profile* profile_;
+    std::optional<Owner> owner_;
+};
+
+}  // namespace fdbroker::broker
