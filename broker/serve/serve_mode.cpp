@@ -2,7 +2,6 @@
 
 #include <signal.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -16,16 +15,16 @@
 #include <memory>
 #include <vector>
 
-#include "broker/core/audit.hpp"
 #include "broker/channels/broker.hpp"
+#include "broker/channels/startup.hpp"
+#include "broker/core/audit.hpp"
 #include "broker/core/event_loop.hpp"
-#include "broker/serve/listener.hpp"
 #include "broker/core/log.hpp"
+#include "broker/core/tenants.hpp"
+#include "broker/serve/listener.hpp"
 #include "broker/serve/pool.hpp"
 #include "broker/serve/serve_socket.hpp"
 #include "broker/serve/systemd.hpp"
-#include "broker/core/tenants.hpp"
-#include "sandbox/landlock.hpp"
 #include "sandbox/limits.hpp"
 #include "sandbox/self_confine.hpp"
 
@@ -106,11 +105,9 @@ class Server final : public PoolHost, public EventHandler {
 };
 
 bool Server::load_policy() {
-    policy::LoadResult loaded = policy::Policy::load_file(policy_file_);
-    for (const auto& d : loaded.errors)
-        log("%s", d.str().c_str());
-    if (!loaded.policy) return false;
-    policy_ = std::move(loaded.policy);
+    std::shared_ptr<const policy::Policy> loaded = broker::load_policy(policy_file_);
+    if (!loaded) return false;
+    policy_ = std::move(loaded);
     return true;
 }
 
@@ -406,31 +403,11 @@ void Server::notify_status(const char* state) noexcept {
 }
 
 int Server::run(const ServeOptions& options) {
-    if (!load_policy()) return kSetupFailed;
-    if (!options.audit.empty()) {
-        std::string error;
-        audit_ = Audit::open(options.audit, error);
-        if (!audit_.enabled()) {
-            log("%s", error.c_str());
-            return kSetupFailed;
-        }
-    }
-    if (policy_->has_pools() && sandbox::landlock_abi() == 0) {
-        log("this kernel has no Landlock (or it is disabled): refusing to run pool workers less confined "
-            "than "
-            "their profiles say");
-        return kSetupFailed;
-    }
-    ::signal(SIGPIPE, SIG_IGN);
+    if (!load_policy() || !open_audit(options.audit, audit_)) return kSetupFailed;
+    if (policy_->has_pools() && !landlock_for("pool workers")) return kSetupFailed;
+    constexpr int kHandled[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT};
     sigset_t handled;
-    sigemptyset(&handled);
-    for (const int sig : {SIGCHLD, SIGHUP, SIGTERM, SIGINT})
-        sigaddset(&handled, sig);
-    if (::sigprocmask(SIG_BLOCK, &handled, nullptr) != 0 ||
-        ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
-        log("serve: setting up signals: %s", std::strerror(errno));
-        return kSetupFailed;
-    }
+    if (!take_signals(kHandled, handled)) return kSetupFailed;
     signals_.reset(::signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!loop_.valid() || !signals_ || !loop_.add(signals_.get(), EPOLLIN, this)) {
         log("serve: setting up the event loop: %s", std::strerror(errno));
