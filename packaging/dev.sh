@@ -2,16 +2,17 @@
 # Build helper for a fresh Debian 12 machine.
 #   packaging/dev.sh demo   install build dependencies, build, run the demo
 #   packaging/dev.sh test   install build dependencies, build with -Werror, run the whole test suite,
-#                           then build with ASan+UBSan in build-asan/ and run it again
+#                           run clang-tidy, then build with ASan+UBSan in build-asan/ and run the
+#                           suite again
 #   packaging/dev.sh build  build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # dpkg-dev and file: cpack's .deb (Depends from dpkg-shlibdeps); man-db and systemd: the packaging
-# tests check the man pages and units with man and systemd-analyze.
+# tests check the man pages and units with man and systemd-analyze. clang-tidy: the tidy step.
 packages=(cmake make g++ pkg-config libseccomp-dev libcap-ng-dev libboost-program-options-dev
           libtomlplusplus-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
-          dpkg-dev file man-db systemd)
+          dpkg-dev file man-db systemd clang-tidy)
 
 install_deps() {
     local missing=() p
@@ -43,6 +44,17 @@ sanitized_test() {
         ctest --test-dir build-asan --output-on-failure -j"$(nproc)"
 }
 
+# The folders clang-tidy checks (.clang-tidy says which checks): every source file in them, and the
+# headers in them that those files include. A finding fails the step.
+tidy_folders=(proto policy sandbox tests)
+
+tidy() {
+    local folders
+    folders=$(IFS='|'; echo "${tidy_folders[*]}")
+    # build/compile_commands.json: the files and flags of the -Werror build.
+    run-clang-tidy -p build -j"$(nproc)" -quiet -header-filter="^$PWD/($folders)/" "^$PWD/($folders)/"
+}
+
 demo() {
     # The example policy, plus the build tree's libfdbroker.so as a runtime path: an installed
     # libfdbroker lives under /usr/lib, which every profile may read already.
@@ -64,6 +76,7 @@ case "${1:-}" in
         install_deps
         build
         ctest --test-dir build --output-on-failure -j"$(nproc)"
+        tidy
         sanitized_test
         ;;
     build) install_deps; build ;;
