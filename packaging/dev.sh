@@ -2,8 +2,8 @@
 # Build helper for a fresh Debian 12 machine.
 #   packaging/dev.sh demo   install build dependencies, build, run the demo
 #   packaging/dev.sh test   install build dependencies, build with -Werror, run the whole test suite,
-#                           run clang-tidy, then build with ASan+UBSan in build-asan/ and run the
-#                           suite again
+#                           run clang-tidy, build with ASan+UBSan in build-asan/ and run the suite
+#                           again, then build libfdbroker's tests with TSan in build-tsan/ and run them
 #   packaging/dev.sh build  build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +55,16 @@ tidy() {
     run-clang-tidy -p build -j"$(nproc)" -quiet -header-filter="^$PWD/($folders)/" "^$PWD/($folders)/"
 }
 
+# libfdbroker's tests (proto_test, the only target built in build-tsan/) under ThreadSanitizer: the
+# leader/follower hand-off of replies between threads, and fork() while other threads wait.
+tsan_test() {
+    cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFDBROKER_WERROR=ON -DFDBROKER_TSAN=ON \
+        -DFDBROKER_BENCH=OFF
+    cmake --build build-tsan -j"$(nproc)" --target proto_test
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+        ctest --test-dir build-tsan --output-on-failure -j"$(nproc)" -L '^proto_test$'
+}
+
 demo() {
     # The example policy, plus the build tree's libfdbroker.so as a runtime path: an installed
     # libfdbroker lives under /usr/lib, which every profile may read already.
@@ -78,6 +88,7 @@ case "${1:-}" in
         ctest --test-dir build --output-on-failure -j"$(nproc)"
         tidy
         sanitized_test
+        tsan_test
         ;;
     build) install_deps; build ;;
     *) echo "usage: packaging/dev.sh demo|test|build" >&2; exit 2 ;;
