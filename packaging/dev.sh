@@ -2,16 +2,17 @@
 # Build helper for a fresh Debian 12 machine.
 #   packaging/dev.sh demo   install build dependencies, build, run the demo
 #   packaging/dev.sh test   install build dependencies, build with -Werror, run the whole test suite,
-#                           then build with ASan+UBSan in build-asan/ and run it again
+#                           run clang-tidy, build with ASan+UBSan in build-asan/ and run the suite
+#                           again, then build libfdbroker's tests with TSan in build-tsan/ and run them
 #   packaging/dev.sh build  build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # dpkg-dev and file: cpack's .deb (Depends from dpkg-shlibdeps); man-db and systemd: the packaging
-# tests check the man pages and units with man and systemd-analyze.
+# tests check the man pages and units with man and systemd-analyze. clang-tidy: the tidy step.
 packages=(cmake make g++ pkg-config libseccomp-dev libcap-ng-dev libboost-program-options-dev
           libtomlplusplus-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
-          dpkg-dev file man-db systemd)
+          dpkg-dev file man-db systemd clang-tidy)
 
 install_deps() {
     local missing=() p
@@ -43,6 +44,27 @@ sanitized_test() {
         ctest --test-dir build-asan --output-on-failure -j"$(nproc)"
 }
 
+# The folders clang-tidy checks (.clang-tidy says which checks): every source file in them, and the
+# headers in them that those files include. A finding fails the step.
+tidy_folders=(proto policy sandbox tests)
+
+tidy() {
+    local folders
+    folders=$(IFS='|'; echo "${tidy_folders[*]}")
+    # build/compile_commands.json: the files and flags of the -Werror build.
+    run-clang-tidy -p build -j"$(nproc)" -quiet -header-filter="^$PWD/($folders)/" "^$PWD/($folders)/"
+}
+
+# libfdbroker's tests (proto_test, the only target built in build-tsan/) under ThreadSanitizer: the
+# leader/follower hand-off of replies between threads, and fork() while other threads wait.
+tsan_test() {
+    cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFDBROKER_WERROR=ON -DFDBROKER_TSAN=ON \
+        -DFDBROKER_BENCH=OFF
+    cmake --build build-tsan -j"$(nproc)" --target proto_test
+    TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+        ctest --test-dir build-tsan --output-on-failure -j"$(nproc)" -L '^proto_test$'
+}
+
 demo() {
     # The example policy, plus the build tree's libfdbroker.so as a runtime path: an installed
     # libfdbroker lives under /usr/lib, which every profile may read already.
@@ -64,7 +86,9 @@ case "${1:-}" in
         install_deps
         build
         ctest --test-dir build --output-on-failure -j"$(nproc)"
+        tidy
         sanitized_test
+        tsan_test
         ;;
     build) install_deps; build ;;
     *) echo "usage: packaging/dev.sh demo|test|build" >&2; exit 2 ;;

@@ -36,6 +36,58 @@ int int_at(const unsigned char* data, std::size_t index) noexcept {
     return v;
 }
 
+// Each take_* function moves what one control message (`len` bytes at `data`) brought into r, and
+// returns what was wrong with the message, or nullptr.
+
+// SCM_RIGHTS: each fd goes to r.unwanted, counted in nfds.
+const char* take_rights(const unsigned char* data, std::size_t len, Received& r, std::size_t& nfds) noexcept {
+    const char* why = nullptr;
+    for (std::size_t i = 0; i < len / sizeof(int); ++i) {
+        unique_fd fd(int_at(data, i));
+        if (nfds < kFdCapacity) {
+            r.unwanted[nfds++] = std::move(fd);
+        } else {
+            why = "more fds than allowed";  // cannot happen with kFdCapacity; fd closes here
+        }
+    }
+    if (len % sizeof(int) != 0) why = "malformed SCM_RIGHTS";
+    return why;
+}
+
+const char* take_pidfd(const unsigned char* data, std::size_t len, Received& r) noexcept {
+    unique_fd pidfd(len == sizeof(int) ? int_at(data, 0) : -1);
+    if (len != sizeof(int) || r.pidfd) return "malformed or repeated SCM_PIDFD";
+    if (pidfd.get() >= 0) r.pidfd = std::move(pidfd);
+    return nullptr;
+}
+
+const char* take_credentials(const unsigned char* data, std::size_t len, Received& r) noexcept {
+    if (len != sizeof(ucred) || r.credentials) return "malformed or repeated SCM_CREDENTIALS";
+    ucred u{};
+    std::memcpy(&u, data, sizeof u);
+    r.credentials = Credentials{u.pid, u.uid, u.gid};
+    return nullptr;
+}
+
+// Every control message of msg, in order; the last problem found is the one reported.
+const char* take_control(msghdr& msg, Received& r, std::size_t& nfds) noexcept {
+    const char* why = nullptr;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        const std::size_t len = c->cmsg_len - CMSG_LEN(0);
+        const unsigned char* data = CMSG_DATA(c);
+        const char* problem = "unexpected control message";
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            problem = take_rights(data, len, r, nfds);
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == kScmPidfd) {
+            problem = take_pidfd(data, len, r);
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+            problem = take_credentials(data, len, r);
+        }
+        if (problem != nullptr) why = problem;
+    }
+    return why;
+}
+
 }  // namespace
 
 Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noexcept {
@@ -61,41 +113,8 @@ Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noe
 
     // Take ownership of every fd first; the checks below may then simply return, leaving whatever was
     // not handed out in `unwanted`.
-    std::array<unique_fd, kMaxReceivedFds>& fds = r.unwanted;
     std::size_t nfds = 0;
-    const char* why = nullptr;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        const std::size_t len = c->cmsg_len - CMSG_LEN(0);
-        const unsigned char* data = CMSG_DATA(c);
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            for (std::size_t i = 0; i < len / sizeof(int); ++i) {
-                unique_fd fd(int_at(data, i));
-                if (nfds < kFdCapacity) {
-                    fds[nfds++] = std::move(fd);
-                } else {
-                    why = "more fds than allowed";  // cannot happen with kFdCapacity; fd closes here
-                }
-            }
-            if (len % sizeof(int) != 0) why = "malformed SCM_RIGHTS";
-        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == kScmPidfd) {
-            unique_fd pidfd(len == sizeof(int) ? int_at(data, 0) : -1);
-            if (len != sizeof(int) || r.pidfd) {
-                why = "malformed or repeated SCM_PIDFD";
-            } else if (pidfd.get() >= 0) {
-                r.pidfd = std::move(pidfd);
-            }
-        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
-            if (len != sizeof(ucred) || r.credentials) {
-                why = "malformed or repeated SCM_CREDENTIALS";
-            } else {
-                ucred u{};
-                std::memcpy(&u, data, sizeof u);
-                r.credentials = Credentials{u.pid, u.uid, u.gid};
-            }
-        } else {
-            why = "unexpected control message";
-        }
-    }
+    const char* why = take_control(msg, r, nfds);
 
     // On SOCK_SEQPACKET a zero-length read is the peer's end of file (this protocol has no empty
     // frames); anything that came with it is unwanted.
@@ -128,7 +147,7 @@ Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noe
         r.pidfd.reset();
         return r;
     }
-    if (nfds == 1) r.fd = std::move(fds[0]);
+    if (nfds == 1) r.fd = std::move(r.unwanted[0]);
     r.size = static_cast<std::size_t>(n);
     r.status = RecvStatus::ok;
     return r;

@@ -17,7 +17,7 @@ inline constexpr std::uint16_t kVersion = 1;
 inline constexpr std::size_t kMaxPath = 4095;  // bytes, without a terminating NUL (PATH_MAX - 1)
 inline constexpr std::size_t kRequestHeaderSize = 24;
 inline constexpr std::size_t kReplyHeaderSize = 16;
-inline constexpr std::size_t kStatPayloadSize = 16 * 8;
+inline constexpr std::size_t kStatPayloadSize = 16 * sizeof(std::uint64_t);  // 16 fields of struct stat
 inline constexpr std::size_t kMaxRequestSize = kRequestHeaderSize + 2 * kMaxPath;
 inline constexpr std::size_t kMaxReplySize = kReplyHeaderSize + kMaxPath;
 

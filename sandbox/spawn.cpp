@@ -22,8 +22,6 @@
 #include "sandbox/limits.hpp"
 #include "sandbox/seccomp_filter.hpp"
 
-extern char** environ;
-
 namespace fdbroker::sandbox {
 
 namespace {
@@ -239,7 +237,7 @@ std::string find_program(const std::string& name) {
     while (true) {
         const std::size_t colon = dirs.find(':');
         const std::string_view dir = dirs.substr(0, colon);
-        const std::string candidate = (dir.empty() ? std::string(".") : std::string(dir)) + "/" + name;
+        std::string candidate = (dir.empty() ? std::string(".") : std::string(dir)) + "/" + name;
         if (::access(candidate.c_str(), X_OK) == 0) return candidate;
         if (errno == EACCES) saw = EACCES;
         if (colon == std::string_view::npos) break;

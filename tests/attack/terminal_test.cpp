@@ -64,6 +64,7 @@ pid_t child_named(pid_t parent, const std::string& name) {
         ::signal(SIGTTOU, SIG_DFL);
         ::signal(SIGTTIN, SIG_DFL);
         std::vector<char*> argv;
+        argv.reserve(job.size() + 1);
         for (const std::string& a : job)
             argv.push_back(const_cast<char*>(a.c_str()));
         argv.push_back(nullptr);

@@ -162,11 +162,11 @@ TEST_F(Cli, WorkerRunsAsTheProfileUserWithoutPrivileges) {
     // The worker holds no capabilities and cannot regain any: the shell reads its own /proc/self/status
     // with built-ins (Landlock lets a worker read its own /proc entry, and exec is off by default).
     write_file(dir / "policy.toml", simple_policy(dir));
-    const Outcome caps =
-        run_command({fdbroker_bin(), "run", "--policy", dir / "policy.toml", "--", "/bin/sh", "-c",
-                     "while read -r line; do case $line in Cap*|NoNewPrivs*|Seccomp*|Groups*) echo "
-                     "\"$line\";; esac; done "
-                     "< /proc/self/status"});
+    const std::string print_status_lines =
+        "while read -r line; do case $line in Cap*|NoNewPrivs*|Seccomp*|Groups*) echo \"$line\";; esac; done "
+        "< /proc/self/status";
+    const Outcome caps = run_command(
+        {fdbroker_bin(), "run", "--policy", dir / "policy.toml", "--", "/bin/sh", "-c", print_status_lines});
     ASSERT_EQ(caps.status, 0) << caps.err;
     EXPECT_NE(caps.out.find("CapPrm:\t0000000000000000"), std::string::npos) << caps.out;
     EXPECT_NE(caps.out.find("CapEff:\t0000000000000000"), std::string::npos) << caps.out;

@@ -377,7 +377,7 @@ TEST_F(Serve, APoolWorkerKilledWithSigkillIsRestartedAndItsOutputForwarded) {
     std::set<pid_t> after;
     for (int i = 0; i < 1000; ++i) {
         after = children_of(broker->pid());
-        if (after.size() == 2 && after.count(victim) == 0) break;
+        if (after.size() == 2 && !after.contains(victim)) break;
         std::this_thread::sleep_for(10ms);
     }
     EXPECT_EQ(after.size(), 2u);
@@ -385,7 +385,7 @@ TEST_F(Serve, APoolWorkerKilledWithSigkillIsRestartedAndItsOutputForwarded) {
     EXPECT_EQ(after.count(*first.rbegin()), 1u) << "the other worker kept running";
     // The replacement runs confined and reads through the broker like the first ones did.
     for (const pid_t p : after) {
-        if (first.count(p) != 0) continue;
+        if (first.contains(p)) continue;
         EXPECT_TRUE(broker->wait_for_stderr(" " + std::to_string(p) + "] ok 65534 65534"))
             << "the restarted worker " << p << " did not report";
     }

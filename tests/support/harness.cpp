@@ -28,6 +28,7 @@ constexpr int kTimeoutMs = 120'000;
 
 std::vector<char*> c_argv(const std::vector<std::string>& argv) {
     std::vector<char*> out;
+    out.reserve(argv.size() + 1);
     for (const auto& a : argv)
         out.push_back(const_cast<char*>(a.c_str()));
     out.push_back(nullptr);

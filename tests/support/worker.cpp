@@ -52,6 +52,7 @@ void stress(const std::string& path, int threads, int count) {
     if (fdbroker_stat(path.c_str(), &want) != 0) return print_errno(errno);
     std::atomic<int> bad{0};
     std::vector<std::thread> pool;
+    pool.reserve(threads);
     for (int t = 0; t < threads; ++t)
         pool.emplace_back([&] {
             for (int i = 0; i < count; ++i) {
@@ -188,61 +189,114 @@ void garbage_while_busy(const std::string& path, int count) {
     ::waitpid(child, nullptr, 0);
 }
 
-void run(const Args& a) {
+// Prints the file's content, without trailing newlines.
+void print_content(const std::string& path) {
+    const int fd = fdbroker_open(path.c_str(), O_RDONLY);
+    if (fd < 0) return print_errno(errno);
+    std::string content = read_all(fd);
+    ::close(fd);
+    while (!content.empty() && content.back() == '\n')
+        content.pop_back();
+    report(0, content);
+}
+
+void write_content(const std::string& path, const std::string& content) {
+    const int fd = fdbroker_open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return print_errno(errno);
+    report(::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) ? 0 : -1);
+    ::close(fd);
+}
+
+// Whether an fd opened with or without O_CLOEXEC has FD_CLOEXEC.
+void report_cloexec(const std::string& path, bool with) {
+    const int fd = fdbroker_open(path.c_str(), O_RDONLY | (with ? O_CLOEXEC : 0));
+    if (fd < 0) return print_errno(errno);
+    report(0, "cloexec=" + std::to_string((::fcntl(fd, F_GETFD) & FD_CLOEXEC) ? 1 : 0));
+    ::close(fd);
+}
+
+void report_stat(const std::string& path) {
+    struct ::stat st {};
+    const int rc = fdbroker_stat(path.c_str(), &st);
+    const char* type = S_ISDIR(st.st_mode) ? "dir" : S_ISLNK(st.st_mode) ? "link" : "file";
+    report(rc, S_ISDIR(st.st_mode) ? std::string(type)
+                                   : std::string(type) + " size=" + std::to_string(st.st_size));
+}
+
+void run(const Args& a);
+
+// Each run_*_command function runs one command group if the command is one of its own; false if not.
+
+// The file system calls through libfdbroker's C API.
+bool run_file_command(const Args& a) {
     const std::string& cmd = a[0];
-    auto arg = [&](std::size_t i) { return i < a.size() ? a[i] : std::string(); };
     if (cmd == "open") {
         const int fd = fdbroker_open(
-            arg(1).c_str(), parse_flags(arg(2)),
-            static_cast<mode_t>(std::strtol(arg(3).empty() ? "0644" : arg(3).c_str(), nullptr, 8)));
+            arg(a, 1).c_str(), parse_flags(arg(a, 2)),
+            static_cast<mode_t>(std::strtol(arg(a, 3).empty() ? "0644" : arg(a, 3).c_str(), nullptr, 8)));
         report(fd);
         if (fd >= 0) ::close(fd);
     } else if (cmd == "read") {
-        const int fd = fdbroker_open(arg(1).c_str(), O_RDONLY);
-        if (fd < 0) return print_errno(errno);
-        std::string content = read_all(fd);
-        ::close(fd);
-        while (!content.empty() && content.back() == '\n')
-            content.pop_back();
-        report(0, content);
+        print_content(arg(a, 1));
     } else if (cmd == "write") {
-        const int fd = fdbroker_open(arg(1).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0) return print_errno(errno);
-        report(::write(fd, arg(2).data(), arg(2).size()) == static_cast<ssize_t>(arg(2).size()) ? 0 : -1);
-        ::close(fd);
+        write_content(arg(a, 1), arg(a, 2));
     } else if (cmd == "cloexec") {
-        const int fd = fdbroker_open(arg(1).c_str(), O_RDONLY | (arg(2) == "with" ? O_CLOEXEC : 0));
-        if (fd < 0) return print_errno(errno);
-        report(0, "cloexec=" + std::to_string((::fcntl(fd, F_GETFD) & FD_CLOEXEC) ? 1 : 0));
-        ::close(fd);
+        report_cloexec(arg(a, 1), arg(a, 2) == "with");
     } else if (cmd == "access") {
         int mode = 0;
-        for (char c : arg(2))
+        for (char c : arg(a, 2))
             mode |= c == 'r' ? R_OK : c == 'w' ? W_OK : c == 'x' ? X_OK : 0;
-        report(fdbroker_access(arg(1).c_str(), mode));
+        report(fdbroker_access(arg(a, 1).c_str(), mode));
     } else if (cmd == "stat") {
-        struct ::stat st {};
-        const int rc = fdbroker_stat(arg(1).c_str(), &st);
-        const char* type = S_ISDIR(st.st_mode) ? "dir" : S_ISLNK(st.st_mode) ? "link" : "file";
-        report(rc, S_ISDIR(st.st_mode) ? std::string(type)
-                                       : std::string(type) + " size=" + std::to_string(st.st_size));
+        report_stat(arg(a, 1));
     } else if (cmd == "readlink") {
         char buf[4096];
-        const ssize_t n = fdbroker_readlink(arg(1).c_str(), buf, sizeof buf);
+        const ssize_t n = fdbroker_readlink(arg(a, 1).c_str(), buf, sizeof buf);
         report(n < 0 ? -1 : 0, n < 0 ? "" : std::string(buf, static_cast<std::size_t>(n)));
     } else if (cmd == "mkdir") {
-        report(fdbroker_mkdir(arg(1).c_str(), 0755));
+        report(fdbroker_mkdir(arg(a, 1).c_str(), 0755));
     } else if (cmd == "unlink") {
-        report(fdbroker_unlink(arg(1).c_str()));
+        report(fdbroker_unlink(arg(a, 1).c_str()));
     } else if (cmd == "rmdir") {
-        report(fdbroker_rmdir(arg(1).c_str()));
+        report(fdbroker_rmdir(arg(a, 1).c_str()));
     } else if (cmd == "rename") {
-        report(fdbroker_rename(arg(1).c_str(), arg(2).c_str()));
-    } else if (cmd == "stress") {
-        stress(arg(1), std::atoi(arg(2).c_str()), std::atoi(arg(3).c_str()));
+        report(fdbroker_rename(arg(a, 1).c_str(), arg(a, 2).c_str()));
+    } else {
+        return false;
+    }
+    return true;
+}
+
+// libfdbroker under load, and raw frames on the channels.
+bool run_channel_command(const Args& a) {
+    const std::string& cmd = a[0];
+    if (cmd == "stress") {
+        stress(arg(a, 1), std::atoi(arg(a, 2).c_str()), std::atoi(arg(a, 3).c_str()));
     } else if (cmd == "race-reader") {
-        race_reader(arg(1), arg(2), std::atoi(arg(3).c_str()));
-    } else if (cmd == "fork") {  // the rest of this group runs in a child, then the parent goes on
+        race_reader(arg(a, 1), arg(a, 2), std::atoi(arg(a, 3).c_str()));
+    } else if (cmd == "handoff") {
+        handoff(arg(a, 1));
+    } else if (cmd == "attach-flood") {
+        attach_flood(std::atoi(arg(a, 1).c_str()));
+    } else if (cmd == "steal-private") {
+        steal_private(arg(a, 1));
+    } else if (cmd == "garbage") {
+        garbage();
+    } else if (cmd == "oversized") {
+        oversized();
+    } else if (cmd == "garbage-while-busy") {
+        garbage_while_busy(arg(a, 1), std::atoi(arg(a, 2).c_str()));
+    } else {
+        return false;
+    }
+    return true;
+}
+
+// The worker process itself: forking, waiting, its ids, how it ends.
+// NOLINTNEXTLINE(misc-no-recursion): fork runs the rest of its group, one word shorter each time.
+bool run_process_command(const Args& a) {
+    const std::string& cmd = a[0];
+    if (cmd == "fork") {  // the rest of this group runs in a child, then the parent goes on
         const pid_t child = ::fork();
         if (child == 0) {
             run(Args(a.begin() + 1, a.end()));
@@ -255,27 +309,24 @@ void run(const Args& a) {
         std::fflush(stdout);
         char line[16];
         [[maybe_unused]] char* got = std::fgets(line, sizeof line, stdin);
-    } else if (cmd == "handoff") {
-        handoff(arg(1));
-    } else if (cmd == "attach-flood") {
-        attach_flood(std::atoi(arg(1).c_str()));
-    } else if (cmd == "steal-private") {
-        steal_private(arg(1));
-    } else if (cmd == "garbage") {
-        garbage();
-    } else if (cmd == "oversized") {
-        oversized();
-    } else if (cmd == "garbage-while-busy") {
-        garbage_while_busy(arg(1), std::atoi(arg(2).c_str()));
     } else if (cmd == "uid") {
         report(0, std::to_string(::getuid()) + " " + std::to_string(::getgid()));
     } else if (cmd == "exit") {
-        std::exit(std::atoi(arg(1).c_str()));
+        std::exit(std::atoi(arg(a, 1).c_str()));
     } else if (cmd == "kill-self") {
-        ::raise(std::atoi(arg(1).c_str()));
-    } else if (!fdbroker::test::run_socket_command(a) && !fdbroker::test::run_attack_command(a) &&
-               !fdbroker::test::run_fault_command(a) && !fdbroker::test::run_isolation_command(a, run)) {
-        std::printf("unknown command %s\n", cmd.c_str());
+        ::raise(std::atoi(arg(a, 1).c_str()));
+    } else {
+        return false;
+    }
+    return true;
+}
+
+// NOLINTNEXTLINE(misc-no-recursion): through fork, bounded by the length of the group.
+void run(const Args& a) {
+    if (!run_file_command(a) && !run_channel_command(a) && !run_process_command(a) &&
+        !fdbroker::test::run_socket_command(a) && !fdbroker::test::run_attack_command(a) &&
+        !fdbroker::test::run_fault_command(a) && !fdbroker::test::run_isolation_command(a, run)) {
+        std::printf("unknown command %s\n", a[0].c_str());
     }
 }
 

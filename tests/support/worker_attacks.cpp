@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <vector>
 
 #include "fdbroker/fdbroker.h"
@@ -40,90 +41,127 @@ namespace {
 
 using Args = std::vector<std::string>;
 
-// Direct system calls, bypassing the broker: what a compromised worker would try.
-void direct(const Args& a) {
-    auto arg = [&](std::size_t i) { return i < a.size() ? a[i] : std::string(); };
-    const std::string& what = arg(1);
-    long rc = -1;
-    errno = 0;
-    if (what == "open") {
-        rc = ::open(arg(2).c_str(), parse_flags(arg(3)), 0644);
-    } else if (what == "openat") {
-        rc = ::openat(AT_FDCWD, arg(2).c_str(), parse_flags(arg(3)), 0644);
-    } else if (what == "openat2") {
+// Each direct_* function makes the call `direct CALL ...` names if CALL is one of its own, and returns
+// its result (negative on failure, with errno); nothing if CALL is not one of its own.
+
+// Opening files without the broker.
+std::optional<long> direct_open(const Args& a) {
+    const std::string what = arg(a, 1);
+    if (what == "open") return ::open(arg(a, 2).c_str(), parse_flags(arg(a, 3)), 0644);
+    if (what == "openat") return ::openat(AT_FDCWD, arg(a, 2).c_str(), parse_flags(arg(a, 3)), 0644);
+    if (what == "openat2") {
         open_how how{};
-        how.flags = static_cast<std::uint64_t>(parse_flags(arg(3)));
-        rc = ::syscall(SYS_openat2, AT_FDCWD, arg(2).c_str(), &how, sizeof how);
-    } else if (what == "creat") {
-        rc = ::creat(arg(2).c_str(), 0644);
-    } else if (what == "socket") {
-        const int family = arg(2) == "inet6"     ? AF_INET6
-                           : arg(2) == "netlink" ? AF_NETLINK
-                           : arg(2) == "packet"  ? AF_PACKET
-                           : arg(2) == "unix"    ? AF_UNIX
-                                                 : AF_INET;
-        rc = ::socket(family, arg(2) == "packet" ? SOCK_RAW : SOCK_STREAM, 0);
-    } else if (what == "socketpair") {
+        how.flags = static_cast<std::uint64_t>(parse_flags(arg(a, 3)));
+        return ::syscall(SYS_openat2, AT_FDCWD, arg(a, 2).c_str(), &how, sizeof how);
+    }
+    if (what == "creat") return ::creat(arg(a, 2).c_str(), 0644);
+    if (what == "open_by_handle_at") {
+        char handle[64] = {};
+        return ::syscall(SYS_open_by_handle_at, AT_FDCWD, handle, O_RDONLY);
+    }
+    return std::nullopt;
+}
+
+// Making sockets without the broker.
+std::optional<long> direct_socket(const Args& a) {
+    const std::string what = arg(a, 1);
+    if (what == "socket") {
+        const int family = arg(a, 2) == "inet6"     ? AF_INET6
+                           : arg(a, 2) == "netlink" ? AF_NETLINK
+                           : arg(a, 2) == "packet"  ? AF_PACKET
+                           : arg(a, 2) == "unix"    ? AF_UNIX
+                                                    : AF_INET;
+        return ::socket(family, arg(a, 2) == "packet" ? SOCK_RAW : SOCK_STREAM, 0);
+    }
+    if (what == "socketpair") {
         int pair[2];
-        rc = ::socketpair(AF_UNIX, (arg(2) == "dgram" ? SOCK_DGRAM : SOCK_SEQPACKET) | SOCK_CLOEXEC, 0, pair);
+        const int rc = ::socketpair(
+            AF_UNIX, (arg(a, 2) == "dgram" ? SOCK_DGRAM : SOCK_SEQPACKET) | SOCK_CLOEXEC, 0, pair);
         if (rc == 0) ::close(pair[0]), ::close(pair[1]);
-    } else if (what == "io_uring") {
+        return rc;
+    }
+    return std::nullopt;
+}
+
+// Reaching other processes, gaining privileges, and kernel interfaces a worker has no business with.
+std::optional<long> direct_privileged(const Args& a) {
+    const std::string what = arg(a, 1);
+    if (what == "io_uring") {
         char params[120] = {};
-        rc = ::syscall(SYS_io_uring_setup, 8, params);
-    } else if (what == "ptrace") {
-        rc = ::ptrace(PTRACE_ATTACH, std::atoi(arg(2).c_str()), nullptr, nullptr);
-    } else if (what == "process_vm_writev") {
+        return ::syscall(SYS_io_uring_setup, 8, params);
+    }
+    if (what == "ptrace") return ::ptrace(PTRACE_ATTACH, std::atoi(arg(a, 2).c_str()), nullptr, nullptr);
+    if (what == "process_vm_writev") {
         char byte = 0;
         iovec local{&byte, 1}, remote{reinterpret_cast<void*>(0x400000), 1};
-        rc = ::process_vm_writev(std::atoi(arg(2).c_str()), &local, 1, &remote, 1, 0);
-    } else if (what == "open_by_handle_at") {
-        char handle[64] = {};
-        rc = ::syscall(SYS_open_by_handle_at, AT_FDCWD, handle, O_RDONLY);
-    } else if (what == "setuid0") {
-        rc = ::setuid(0);
-    } else if (what == "capset") {
+        return ::process_vm_writev(std::atoi(arg(a, 2).c_str()), &local, 1, &remote, 1, 0);
+    }
+    if (what == "setuid0") return ::setuid(0);
+    if (what == "capset") {
         std::uint32_t header[2] = {0x20080522, 0};
         std::uint32_t data[6] = {~0U, ~0U, 0, ~0U, ~0U, 0};
-        rc = ::syscall(SYS_capset, header, data);
-    } else if (what == "unshare") {
-        rc = ::syscall(SYS_unshare, CLONE_NEWUSER);
-    } else if (what == "mount") {
-        rc = ::syscall(SYS_mount, "none", "/tmp", "tmpfs", 0, nullptr);
-    } else if (what == "bpf") {
-        rc = ::syscall(SYS_bpf, 0, nullptr, 0);
-    } else if (what == "kill") {
-        rc = ::kill(std::atoi(arg(2).c_str()), SIGTERM);
-    } else if (what == "tiocsti") {
+        return ::syscall(SYS_capset, header, data);
+    }
+    if (what == "unshare") return ::syscall(SYS_unshare, CLONE_NEWUSER);
+    if (what == "mount") return ::syscall(SYS_mount, "none", "/tmp", "tmpfs", 0, nullptr);
+    if (what == "bpf") return ::syscall(SYS_bpf, 0, nullptr, 0);
+    if (what == "kill") return ::kill(std::atoi(arg(a, 2).c_str()), SIGTERM);
+    return std::nullopt;
+}
+
+// Terminal ioctls on standard input.
+std::optional<long> direct_terminal(const Args& a) {
+    const std::string what = arg(a, 1);
+    if (what == "tiocsti") {
         char c = 'x';
-        rc = ::ioctl(0, TIOCSTI, &c);
-    } else if (what == "tiocspgrp") {
+        return ::ioctl(0, TIOCSTI, &c);
+    }
+    if (what == "tiocspgrp") {
         const pid_t group = ::getpgrp();
-        rc = ::ioctl(0, TIOCSPGRP, &group);
-    } else if (what == "tiocsctty") {
-        rc = ::ioctl(0, TIOCSCTTY, 0);
-    } else if (what == "tiocsetd") {
+        return ::ioctl(0, TIOCSPGRP, &group);
+    }
+    if (what == "tiocsctty") return ::ioctl(0, TIOCSCTTY, 0);
+    if (what == "tiocsetd") {
         const int discipline = 0;
-        rc = ::ioctl(0, TIOCSETD, &discipline);
-    } else if (what == "tioccons") {
-        rc = ::ioctl(0, TIOCCONS);
-    } else if (what == "exec") {
+        return ::ioctl(0, TIOCSETD, &discipline);
+    }
+    if (what == "tioccons") return ::ioctl(0, TIOCCONS);
+    return std::nullopt;
+}
+
+// exec, and system calls through the other ABIs' entry points.
+std::optional<long> direct_escape(const Args& a) {
+    const std::string what = arg(a, 1);
+    if (what == "exec") {
         std::vector<char*> argv;
         for (std::size_t i = 2; i < a.size(); ++i)
             argv.push_back(const_cast<char*>(a[i].c_str()));
         argv.push_back(nullptr);
         std::fflush(stdout);
-        rc = ::execv(argv[0], argv.data());
-    } else if (what == "x32") {
-        rc = ::syscall(0x40000000 | SYS_getpid);  // the x32 ABI's getpid
-    } else if (what == "int80") {
+        return ::execv(argv[0], argv.data());
+    }
+    if (what == "x32") return ::syscall(0x40000000 | SYS_getpid);  // the x32 ABI's getpid
+    if (what == "int80") {
         long ret = 20;  // i386 getpid through the legacy gate
         asm volatile("int $0x80" : "+a"(ret) : : "memory");
-        rc = ret;
-    } else {
-        std::printf("unknown direct call %s\n", what.c_str());
+        return ret;
+    }
+    return std::nullopt;
+}
+
+// Direct system calls, bypassing the broker: what a compromised worker would try.
+void direct(const Args& a) {
+    errno = 0;
+    std::optional<long> rc = direct_open(a);
+    if (!rc) rc = direct_socket(a);
+    if (!rc) rc = direct_privileged(a);
+    if (!rc) rc = direct_terminal(a);
+    if (!rc) rc = direct_escape(a);
+    if (!rc) {
+        std::printf("unknown direct call %s\n", arg(a, 1).c_str());
         return;
     }
-    if (rc >= 0) {
+    if (*rc >= 0) {
         std::printf("ok\n");
     } else {
         print_errno(errno);
@@ -153,20 +191,19 @@ void status() {
 
 bool run_attack_command(const Args& a) {
     const std::string& cmd = a[0];
-    auto arg = [&](std::size_t i) { return i < a.size() ? a[i] : std::string(); };
     if (cmd == "direct") {
         direct(a);
     } else if (cmd == "status") {
         status();
     } else if (cmd == "lockdown") {
-        report(fdbroker_lockdown(arg(1).empty() ? nullptr : arg(1).c_str()));
+        report(fdbroker_lockdown(arg(a, 1).empty() ? nullptr : arg(a, 1).c_str()));
     } else if (cmd == "rlimit") {
-        const int resource = arg(1) == "nofile"  ? RLIMIT_NOFILE
-                             : arg(1) == "as"    ? RLIMIT_AS
-                             : arg(1) == "fsize" ? RLIMIT_FSIZE
-                             : arg(1) == "nproc" ? RLIMIT_NPROC
-                             : arg(1) == "cpu"   ? RLIMIT_CPU
-                                                 : RLIMIT_CORE;
+        const int resource = arg(a, 1) == "nofile"  ? RLIMIT_NOFILE
+                             : arg(a, 1) == "as"    ? RLIMIT_AS
+                             : arg(a, 1) == "fsize" ? RLIMIT_FSIZE
+                             : arg(a, 1) == "nproc" ? RLIMIT_NPROC
+                             : arg(a, 1) == "cpu"   ? RLIMIT_CPU
+                                                    : RLIMIT_CORE;
         rlimit limit{};
         ::getrlimit(resource, &limit);
         report(0, std::to_string(limit.rlim_cur) + " " + std::to_string(limit.rlim_max));

@@ -193,15 +193,14 @@ unique_fd attach_raw() {
 
 bool run_fault_command(const std::vector<std::string>& a) {
     const std::string& cmd = a[0];
-    auto arg = [&](std::size_t i) { return i < a.size() ? a[i] : std::string(); };
     if (cmd == "killed-mid-request")
-        killed_mid_request(arg(1), std::atoi(arg(2).c_str()));
+        killed_mid_request(arg(a, 1), std::atoi(arg(a, 2).c_str()));
     else if (cmd == "stall-while-busy")
-        stall_while_busy(arg(1), std::atoi(arg(2).c_str()));
+        stall_while_busy(arg(a, 1), std::atoi(arg(a, 2).c_str()));
     else if (cmd == "unexpected-fd")
-        unexpected_fd(arg(1));
+        unexpected_fd(arg(a, 1));
     else if (cmd == "in-flight")
-        in_flight(arg(1));
+        in_flight(arg(a, 1));
     else
         return false;
     return true;

@@ -166,10 +166,58 @@ void leave_behind(const std::string& out_path, const std::string& pid_path) {
     std::printf("left %d\n", static_cast<int>(child));
 }
 
+void wait_for_lease_break() {
+    for (int i = 0; i < 60'000 && !breaking; ++i)
+        ::usleep(1000);
+    std::printf("%s\n", breaking ? "breaking" : "no-break");
+}
+
+void give_up_lease() {
+    const bool held = ::fcntl(leased, F_GETLEASE) != F_UNLCK;
+    if (::fcntl(leased, F_SETLEASE, F_UNLCK) != 0) return print_errno(errno);
+    std::printf("%s\n", held ? "unleased" : "broken");
+}
+
+// `procs` children each attach four private channels and fill them with requests they never read.
+void flood_unread(const std::string& path, int procs) {
+    const bool ok = in_children(procs, [&] {
+        std::vector<unique_fd> channels;
+        for (int i = 0; i < 4; ++i)
+            if (unique_fd c = attach_raw()) channels.push_back(std::move(c));
+        for (const unique_fd& c : channels)
+            flood(c.get(), path);
+        // Kept open, unread, until the process dies.
+        static std::vector<unique_fd> kept;
+        kept = std::move(channels);
+    });
+    std::printf("%s\n", ok ? "flooding" : "flood-failed");
+}
+
+// `procs` children each try to attach `per` private channels and keep those they get.
+void attach_procs(int procs, int per) {
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return print_errno(errno);
+    const unique_fd counts(pipe_fds[0]);
+    unique_fd counts_w(pipe_fds[1]);
+    const bool ok = in_children(procs, [&] {
+        static std::vector<unique_fd> kept;
+        char held = 0;
+        for (int i = 0; i < per; ++i)
+            if (unique_fd c = attach_raw()) kept.push_back(std::move(c)), ++held;
+        [[maybe_unused]] ssize_t n = ::write(counts_w.get(), &held, 1);
+    });
+    counts_w.reset();
+    int held = 0;
+    for (int i = 0; i < procs; ++i) {
+        char h = 0;
+        if (::read(counts.get(), &h, 1) == 1) held += h;
+    }
+    std::printf("%s held=%d refused=%d\n", ok ? "ok" : "fail", held, procs * per - held);
+}
+
 }  // namespace
 
 bool run_isolation_command(const std::vector<std::string>& a, void (*run)(const std::vector<std::string>&)) {
-    auto arg = [&](std::size_t i) { return i < a.size() ? a[i] : std::string(); };
     const std::string& cmd = a.front();
     if (cmd == "background") {
         background.emplace_back([run, rest = std::vector<std::string>(a.begin() + 1, a.end())] {
@@ -177,57 +225,23 @@ bool run_isolation_command(const std::vector<std::string>& a, void (*run)(const 
             std::fflush(stdout);
         });
     } else if (cmd == "sleep") {
-        std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(arg(1).c_str())));
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(arg(a, 1).c_str())));
     } else if (cmd == "join") {
         for (std::thread& t : background)
             t.join();
         background.clear();
     } else if (cmd == "lease") {
-        take_lease(arg(1));
+        take_lease(arg(a, 1));
     } else if (cmd == "wait-break") {
-        for (int i = 0; i < 60'000 && !breaking; ++i)
-            ::usleep(1000);
-        std::printf("%s\n", breaking ? "breaking" : "no-break");
+        wait_for_lease_break();
     } else if (cmd == "unlease") {
-        const bool held = ::fcntl(leased, F_GETLEASE) != F_UNLCK;
-        if (::fcntl(leased, F_SETLEASE, F_UNLCK) != 0) return print_errno(errno), true;
-        std::printf("%s\n", held ? "unleased" : "broken");
+        give_up_lease();
     } else if (cmd == "flood-unread") {
-        const std::string path = arg(1);
-        const bool ok = in_children(std::atoi(arg(2).c_str()), [&] {
-            std::vector<unique_fd> channels;
-            for (int i = 0; i < 4; ++i)
-                if (unique_fd c = attach_raw()) channels.push_back(std::move(c));
-            for (const unique_fd& c : channels)
-                flood(c.get(), path);
-            // Kept open, unread, until the process dies.
-            static std::vector<unique_fd> kept;
-            kept = std::move(channels);
-        });
-        std::printf("%s\n", ok ? "flooding" : "flood-failed");
+        flood_unread(arg(a, 1), std::atoi(arg(a, 2).c_str()));
     } else if (cmd == "leftover") {
-        leave_behind(arg(1), arg(2));
+        leave_behind(arg(a, 1), arg(a, 2));
     } else if (cmd == "attach-procs") {
-        const int per = std::atoi(arg(2).c_str());
-        int pipe_fds[2];
-        if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return print_errno(errno), true;
-        const unique_fd counts(pipe_fds[0]);
-        unique_fd counts_w(pipe_fds[1]);
-        const int procs = std::atoi(arg(1).c_str());
-        const bool ok = in_children(procs, [&] {
-            static std::vector<unique_fd> kept;
-            char held = 0;
-            for (int i = 0; i < per; ++i)
-                if (unique_fd c = attach_raw()) kept.push_back(std::move(c)), ++held;
-            [[maybe_unused]] ssize_t n = ::write(counts_w.get(), &held, 1);
-        });
-        counts_w.reset();
-        int held = 0;
-        for (int i = 0; i < procs; ++i) {
-            char h = 0;
-            if (::read(counts.get(), &h, 1) == 1) held += h;
-        }
-        std::printf("%s held=%d refused=%d\n", ok ? "ok" : "fail", held, procs * per - held);
+        attach_procs(std::atoi(arg(a, 1).c_str()), std::atoi(arg(a, 2).c_str()));
     } else {
         return false;
     }

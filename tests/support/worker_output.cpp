@@ -12,6 +12,10 @@
 
 namespace fdbroker::test {
 
+std::string arg(const std::vector<std::string>& args, std::size_t i) {
+    return i < args.size() ? args[i] : std::string();
+}
+
 int parse_flags(const std::string& spec) {
     int flags = 0;
     std::size_t start = 0;

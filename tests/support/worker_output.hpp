@@ -1,10 +1,14 @@
 // Output and argument helpers shared by the test worker's command files.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <vector>
 
 namespace fdbroker::test {
 
+// Word i of a command group, or "" past its end.
+std::string arg(const std::vector<std::string>& args, std::size_t i);
 // "rdonly|creat|0x40" -> open flags.
 int parse_flags(const std::string& spec);
 // Prints the errno's name ("EACCES").

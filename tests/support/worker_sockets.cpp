@@ -217,25 +217,24 @@ void netns() {
 
 bool run_socket_command(const std::vector<std::string>& a) {
     const std::string& cmd = a[0];
-    auto arg = [&](std::size_t i) { return i < a.size() ? a[i] : std::string(); };
     if (cmd == "connect") {
-        report_socket(fdbroker_connect(arg(1).c_str()), false);
+        report_socket(fdbroker_connect(arg(a, 1).c_str()), false);
     } else if (cmd == "listen") {
-        report_socket(fdbroker_listen(arg(1).c_str(), std::atoi(arg(2).c_str())), true);
+        report_socket(fdbroker_listen(arg(a, 1).c_str(), std::atoi(arg(a, 2).c_str())), true);
     } else if (cmd == "echo-through") {
-        echo_through(arg(1), arg(2));
+        echo_through(arg(a, 1), arg(a, 2));
     } else if (cmd == "serve-once") {
-        serve_once(arg(1), std::atoi(arg(2).c_str()));
+        serve_once(arg(a, 1), std::atoi(arg(a, 2).c_str()));
     } else if (cmd == "pending-connect") {
-        pending_connect(arg(1), arg(2), std::atoi(arg(3).c_str()));
+        pending_connect(arg(a, 1), arg(a, 2), std::atoi(arg(a, 3).c_str()));
     } else if (cmd == "abandon-connect") {
-        abandon_connect(arg(1));
+        abandon_connect(arg(a, 1));
     } else if (cmd == "connect-race") {
-        connect_race(arg(1), std::atoi(arg(2).c_str()), arg(3).empty() ? '\0' : arg(3)[0]);
+        connect_race(arg(a, 1), std::atoi(arg(a, 2).c_str()), arg(a, 3).empty() ? '\0' : arg(a, 3)[0]);
     } else if (cmd == "netns") {
         netns();
     } else if (cmd == "sendto") {
-        sendto_elsewhere(arg(1), std::atoi(arg(2).c_str()));
+        sendto_elsewhere(arg(a, 1), std::atoi(arg(a, 2).c_str()));
     } else {
         return false;
     }

@@ -79,8 +79,13 @@ struct Counter final : EventHandler {
 };
 
 struct Tracked {
-    std::atomic<bool>* destroyed;
+    // A constructor rather than make_unique's parenthesized aggregate initialization, which clang
+    // (clang-tidy) before 16 does not implement.
+    explicit Tracked(std::atomic<bool>* flag) : destroyed(flag) {}
+    Tracked(const Tracked&) = delete;
+    Tracked& operator=(const Tracked&) = delete;
     ~Tracked() { *destroyed = true; }
+    std::atomic<bool>* destroyed;
 };
 
 // Runs `loop` with its watchdog on a thread of its own until `done` is seen at the end of a turn.

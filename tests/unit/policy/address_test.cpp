@@ -425,6 +425,12 @@ TEST(AddressRule, UdpRulesNeedTheProfileToAcknowledgeTheirReach) {
 }
 
 TEST(AddressRule, BadListenTables) {
+    const std::string bad_mode =
+        "error: 'mode' must be permission bits in octal, from \"0000\" to \"0777\": a string such as "
+        "\"0660\" or an octal integer such as 0o660";
+    const std::string unknown_owner =
+        "error: unknown key 'owner' in a 'listen' table (expected 'address', 'mode', 'user', 'group' or "
+        "'dual_stack')";
     EXPECT_EQ(
         errors("version = 1\n[profile.p]\n"
                "listen = [{ mode = \"0660\" },\n"
@@ -437,19 +443,8 @@ TEST(AddressRule, BadListenTables) {
         (Lines{
             "p.toml:3:11: error: a 'listen' table needs 'address', e.g. { address = \"unix:/run/app.sock\" }",
             "p.toml:4:33: error: 'mode' applies only to unix path sockets (unix:/path)",
-            "p.toml:5:33: error: 'mode' must be permission bits in octal, from \"0000\" to \"0777\": a "
-            "string "
-            "such as \"0660\" or an octal integer such as 0o660",
-            "p.toml:5:41: error: unknown key 'owner' in a 'listen' table (expected 'address', 'mode', "
-            "'user', "
-            "'group' or 'dual_stack')",
-            "p.toml:6:33: error: 'mode' must be permission bits in octal, from \"0000\" to \"0777\": a "
-            "string "
-            "such as \"0660\" or an octal integer such as 0o660",
-            "p.toml:7:33: error: 'mode' must be permission bits in octal, from \"0000\" to \"0777\": a "
-            "string "
-            "such as \"0660\" or an octal integer such as 0o660",
-            "p.toml:8:15: error: 'address' must be a string",
+            "p.toml:5:33: " + bad_mode, "p.toml:5:41: " + unknown_owner, "p.toml:6:33: " + bad_mode,
+            "p.toml:7:33: " + bad_mode, "p.toml:8:15: error: 'address' must be a string",
             "p.toml:8:25: error: unknown user 'no-such-user-here'",
             "p.toml:8:48: error: 'listen' must be an array of addresses (strings, or tables with 'address')",
             "p.toml:9:12: error: 'connect' must be an array of strings"}));

@@ -476,7 +476,7 @@ class TempDir : public ::testing::Test {
     }
     void TearDown() override { std::filesystem::remove_all(dir_); }
     std::string write(const std::string& name, std::string_view text) const {
-        const std::string path = (dir_ / name).string();
+        std::string path = (dir_ / name).string();
         std::ofstream(path) << text;
         return path;
     }

@@ -241,6 +241,7 @@ TEST_F(ClientTest, BrokerClosingFailsEveryCallWithEconnreset) {
     ASSERT_FALSE(ec_);
     // Four calls in flight when the broker goes away.
     std::vector<std::thread> threads;
+    threads.reserve(4);
     std::array<int, 4> errors{};
     for (int i = 0; i < 4; ++i) {
         threads.emplace_back([&, i] {
@@ -287,6 +288,7 @@ TEST(ClientConcurrency, OutOfOrderRepliesReachTheirCallers) {
     constexpr int kCalls = 2000;
     std::atomic<int> failures{0};
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
     for (int t = 0; t < kThreads; ++t) {
         threads.emplace_back([&, t] {
             for (int i = 0; i < kCalls; ++i) {

@@ -351,8 +351,9 @@ TEST(Wire, StatReplyRoundTrips) {
     // The second u64 is st_ino, little-endian; atime seconds (field 10) are two's complement.
     EXPECT_EQ(payload[8], std::byte{0x10});
     EXPECT_EQ(payload[15], std::byte{0xfe});
-    EXPECT_EQ(payload[10 * 8], std::byte{0xfb});
-    EXPECT_EQ(payload[10 * 8 + 7], std::byte{0xff});
+    const std::size_t atime_sec = 10 * sizeof(std::uint64_t);
+    EXPECT_EQ(payload[atime_sec], std::byte{0xfb});
+    EXPECT_EQ(payload[atime_sec + 7], std::byte{0xff});
 }
 
 TEST(Wire, StatValuesThatDoNotFitAreRejected) {
