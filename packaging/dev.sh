@@ -55,14 +55,14 @@ tidy() {
     run-clang-tidy -p build -j"$(nproc)" -quiet -header-filter="^$PWD/($folders)/" "^$PWD/($folders)/"
 }
 
-# libfdbroker's tests (proto_test, the only target built in build-tsan/) under ThreadSanitizer: the
+# libfdbroker's tests (unit_proto_test, the only target built in build-tsan/) under ThreadSanitizer: the
 # leader/follower hand-off of replies between threads, and fork() while other threads wait.
 tsan_test() {
     cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFDBROKER_WERROR=ON -DFDBROKER_TSAN=ON \
         -DFDBROKER_BENCH=OFF
-    cmake --build build-tsan -j"$(nproc)" --target proto_test
+    cmake --build build-tsan -j"$(nproc)" --target unit_proto_test
     TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-        ctest --test-dir build-tsan --output-on-failure -j"$(nproc)" -L '^proto_test$'
+        ctest --test-dir build-tsan --output-on-failure -j"$(nproc)" -L '^unit_proto_test$'
 }
 
 demo() {
