@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "broker/ops/decode_wire.hpp"
 #include "broker/core/log.hpp"
+#include "broker/ops/decode_wire.hpp"
 
 namespace fdbroker::broker {
 
@@ -101,8 +101,7 @@ bool Broker::add_bootstrap(unique_fd channel, Admission admission,
         errno = EMFILE;
         return false;
     }
-    auto session =
-        std::make_unique<Session>(*this, std::move(channel), std::move(admission), std::move(client));
+    auto session = std::make_unique<Session>(*this, std::move(channel), admission, std::move(client));
     if (!session->start()) {
         const int saved = errno;
         session->close();  // gives the channel back
@@ -279,10 +278,7 @@ void Broker::handle(Session& session, const proto::Credentials& sender,
     if (request.op == wire::Op::attach) return;  // sessions never pass it here
     Outcome out;
     op::Operation operation;
-    if (!decode_wire(request, operation)) {
-        out.error = ENAMETOOLONG;
-        return reply(session, request, out);
-    }
+    if ((out.error = decode_wire(request, operation)) != 0) return reply(session, request, out);
     // Performed with the loop released (event_loop.hpp): a file system may make it wait for good. It
     // works on its own copy of the performer, since a reload may replace it meanwhile; the policy it
     // points into outlives it (reload() retires the old one through the loop).
@@ -300,7 +296,7 @@ void Broker::reply(Session& session, const wire::Request& request, Outcome& out)
     reply.op = request.op;
     reply.id = request.id;
     // Success carries the op's value (readlink's length, 0 for the rest); failure carries -errno.
-    reply.result = out.error != 0 ? -out.error : out.value;
+    reply.result = out.error != 0 ? -out.error : static_cast<std::int32_t>(out.value);
     std::array<std::byte, wire::kStatPayloadSize> stat_payload;
     if (out.error == 0 && out.carries == Outcome::Carries::stat) {
         wire::encode_stat(out.st, stat_payload);

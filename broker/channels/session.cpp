@@ -43,7 +43,7 @@ Session::Session(Broker& broker, unique_fd channel, Admission admission,
                  std::shared_ptr<const ClientCredentials> client)
     : broker_(&broker),
       kind_(Kind::bootstrap),
-      admission_(std::move(admission)),
+      admission_(admission),
       client_(std::move(client)),
       channel_(std::move(channel)) {
     watch_.session = this;

@@ -15,7 +15,7 @@ std::atomic<LogLimit*> limits{nullptr};
 // Lines counted but not yet summarised, over every limit: lets the common flush return at once.
 std::atomic<std::uint64_t> unsummarised{0};
 
-void write_line(const char* format, va_list args) noexcept {
+__attribute__((format(printf, 1, 0))) void write_line(const char* format, va_list args) noexcept {
     // One write per line so that lines from the broker and its workers never interleave mid-line.
     char line[1024] = "fdbroker: ";
     constexpr std::size_t prefix = 10;

@@ -100,7 +100,7 @@ int address_text(CallerView& caller, int domain, const sockaddr_storage& sa, soc
 }
 
 void open_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, std::uint64_t flags,
-               std::uint64_t mode) noexcept {
+               std::uint64_t mode) {
     auto& o = d.operation.emplace<op::Open>();
     if ((d.error = at.read(c, caller, o.path)) != 0) return;
     o.flags = flags;
@@ -111,12 +111,12 @@ void open_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, s
     d.cloexec = (flags & O_CLOEXEC) != 0;
 }
 
-void open_plain(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) noexcept {
+void open_plain(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) {
     // flags is an int for open(2) and openat(2)
     open_call(c, caller, d, at, arg(c, at.path_arg + 1) & 0xffffffffU, arg(c, at.path_arg + 2));
 }
 
-void openat2_call(const SystemCall& c, CallerView& caller, Decoded& d) noexcept {
+void openat2_call(const SystemCall& c, CallerView& caller, Decoded& d) {
     open_how how{};
     if (arg(c, 3) < sizeof how) return static_cast<void>(d.error = EINVAL);
     if ((d.error = caller.read_bytes(arg(c, 2), &how, sizeof how)) != 0) return;
@@ -129,7 +129,7 @@ void openat2_call(const SystemCall& c, CallerView& caller, Decoded& d) noexcept 
 
 // stat, lstat, newfstatat and statx: `flags` are the call's AT_ flags, `buf` its result buffer.
 void stat_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, int flags, bool statx,
-               std::uint64_t buf) noexcept {
+               std::uint64_t buf) {
     d.result_buffer = buf;
     const int dirfd = at.dirfd(c);
     PathBuffer raw;
@@ -161,13 +161,13 @@ void stat_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, i
     }
 }
 
-void access_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) noexcept {
+void access_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) {
     auto& o = d.operation.emplace<op::Access>();
     if ((d.error = at.read(c, caller, o.path)) != 0) return;
     o.mode = static_cast<std::uint32_t>(arg(c, at.path_arg + 1));
 }
 
-void readlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) noexcept {
+void readlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) {
     const int size = static_cast<int>(arg(c, at.path_arg + 2));
     if (size <= 0) return static_cast<void>(d.error = EINVAL);
     auto& o = d.operation.emplace<op::Readlink>();
@@ -176,7 +176,7 @@ void readlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt a
     d.result_buffer = arg(c, at.path_arg + 1);
 }
 
-void mkdir_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) noexcept {
+void mkdir_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) {
     auto& o = d.operation.emplace<op::Mkdir>();
     if ((d.error = at.read(c, caller, o.path)) != 0) return;
     o.mode = static_cast<mode_t>(arg(c, at.path_arg + 1) & 07777 & ~caller.umask());
@@ -184,7 +184,7 @@ void mkdir_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) 
 }
 
 // unlink, rmdir and unlinkat: `flags` decide which (AT_REMOVEDIR).
-void unlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, int flags) noexcept {
+void unlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, int flags) {
     if (flags & ~AT_REMOVEDIR) return static_cast<void>(d.error = EINVAL);
     PathBuffer& path = (flags & AT_REMOVEDIR) ? d.operation.emplace<op::Rmdir>().path
                                               : d.operation.emplace<op::Unlink>().path;
@@ -192,14 +192,14 @@ void unlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at,
 }
 
 void rename_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt from, PathAt to,
-                 unsigned flags) noexcept {
+                 unsigned flags) {
     auto& o = d.operation.emplace<op::Rename>();
     if ((d.error = from.read(c, caller, o.from)) != 0) return;
     if ((d.error = to.read(c, caller, o.to)) != 0) return;
     o.flags = flags;
 }
 
-void symlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) noexcept {
+void symlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) {
     auto& o = d.operation.emplace<op::Symlink>();
     // The link's text stays as written; only where the link is made is made absolute.
     if ((d.error = caller.read_string(arg(c, 0), o.target)) != 0) return;
@@ -207,7 +207,7 @@ void symlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at
 }
 
 // The caller's socket (argument 0) and its domain and type: 0 or errno.
-int take_socket(const SystemCall& c, CallerView& caller, unique_fd& sock, int& domain, int& type) noexcept {
+int take_socket(const SystemCall& c, CallerView& caller, unique_fd& sock, int& domain, int& type) {
     if (const int err = caller.take_fd(int_arg(c, 0), sock); err != 0) return err;
     socklen_t len = sizeof domain;
     if (::getsockopt(sock.get(), SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) return ENOTSOCK;
@@ -218,7 +218,7 @@ int take_socket(const SystemCall& c, CallerView& caller, unique_fd& sock, int& d
 
 // connect and bind: the address the caller passed, on a stream socket of its own.
 template <class Op>
-void address_call(const SystemCall& c, CallerView& caller, Decoded& d) noexcept {
+void address_call(const SystemCall& c, CallerView& caller, Decoded& d) {
     unique_fd sock;
     int domain = 0, type = 0;
     if ((d.error = take_socket(c, caller, sock, domain, type)) != 0) return;
@@ -237,13 +237,13 @@ void address_call(const SystemCall& c, CallerView& caller, Decoded& d) noexcept 
 }
 
 // Whether a socket of `domain` has no address of its own yet.
-bool unbound(int domain, const sockaddr_storage& local, socklen_t len) noexcept {
+bool unbound(int domain, const sockaddr_storage& local, socklen_t len) {
     return (domain == AF_UNIX && len <= sizeof(sa_family_t)) ||
            (domain == AF_INET && reinterpret_cast<const sockaddr_in*>(&local)->sin_port == 0) ||
            (domain == AF_INET6 && reinterpret_cast<const sockaddr_in6*>(&local)->sin6_port == 0);
 }
 
-void listen_call(const SystemCall& c, CallerView& caller, Decoded& d) noexcept {
+void listen_call(const SystemCall& c, CallerView& caller, Decoded& d) {
     unique_fd sock;
     int domain = 0, type = 0;
     if ((d.error = take_socket(c, caller, sock, domain, type)) != 0) return;
@@ -268,11 +268,12 @@ void listen_call(const SystemCall& c, CallerView& caller, Decoded& d) noexcept {
 
 // Forms the filter did not allow itself (seccomp_filter.cpp): datagram sockets, sends that name an
 // address, utimensat on a path. Refused like the filter's own quiet refusals.
-void refused(const SystemCall&, CallerView&, Decoded& d) noexcept {
+void refused(const SystemCall&, CallerView&, Decoded& d) {
     d.error = EACCES;
 }
 
-using Decoder = void (*)(const SystemCall&, CallerView&, Decoded&) noexcept;
+// A decoder may throw std::bad_alloc (an address as text): decode_notification() answers ENOMEM.
+using Decoder = void (*)(const SystemCall&, CallerView&, Decoded&);
 
 struct BrokeredCall {
     const char* name;
@@ -283,34 +284,34 @@ struct BrokeredCall {
 
 // clang-format off
 constexpr BrokeredCall kCalls[] = {
-    {"open",       [](auto& c, auto& m, auto& d) noexcept { open_plain(c, m, d, {-1, 0}); }},
-    {"openat",     [](auto& c, auto& m, auto& d) noexcept { open_plain(c, m, d, {0, 1}); }},
-    {"openat2",    [](auto& c, auto& m, auto& d) noexcept { openat2_call(c, m, d); }},
-    {"creat",      [](auto& c, auto& m, auto& d) noexcept {
+    {"open",       [](auto& c, auto& m, auto& d) { open_plain(c, m, d, {-1, 0}); }},
+    {"openat",     [](auto& c, auto& m, auto& d) { open_plain(c, m, d, {0, 1}); }},
+    {"openat2",    [](auto& c, auto& m, auto& d) { openat2_call(c, m, d); }},
+    {"creat",      [](auto& c, auto& m, auto& d) {
                        open_call(c, m, d, {-1, 0}, O_CREAT | O_WRONLY | O_TRUNC, arg(c, 1)); }},
-    {"stat",       [](auto& c, auto& m, auto& d) noexcept { stat_call(c, m, d, {-1, 0}, 0, false, arg(c, 1)); }},
-    {"lstat",      [](auto& c, auto& m, auto& d) noexcept {
+    {"stat",       [](auto& c, auto& m, auto& d) { stat_call(c, m, d, {-1, 0}, 0, false, arg(c, 1)); }},
+    {"lstat",      [](auto& c, auto& m, auto& d) {
                        stat_call(c, m, d, {-1, 0}, AT_SYMLINK_NOFOLLOW, false, arg(c, 1)); }},
-    {"newfstatat", [](auto& c, auto& m, auto& d) noexcept {
+    {"newfstatat", [](auto& c, auto& m, auto& d) {
                        stat_call(c, m, d, {0, 1}, int_arg(c, 3), false, arg(c, 2)); }},
-    {"statx",      [](auto& c, auto& m, auto& d) noexcept {
+    {"statx",      [](auto& c, auto& m, auto& d) {
                        stat_call(c, m, d, {0, 1}, int_arg(c, 2), true, arg(c, 4)); }},
-    {"access",     [](auto& c, auto& m, auto& d) noexcept { access_call(c, m, d, {-1, 0}); }},
-    {"faccessat",  [](auto& c, auto& m, auto& d) noexcept { access_call(c, m, d, {0, 1}); }},
-    {"faccessat2", [](auto& c, auto& m, auto& d) noexcept { access_call(c, m, d, {0, 1}); }},
-    {"readlink",   [](auto& c, auto& m, auto& d) noexcept { readlink_call(c, m, d, {-1, 0}); }},
-    {"readlinkat", [](auto& c, auto& m, auto& d) noexcept { readlink_call(c, m, d, {0, 1}); }},
-    {"mkdir",      [](auto& c, auto& m, auto& d) noexcept { mkdir_call(c, m, d, {-1, 0}); }},
-    {"mkdirat",    [](auto& c, auto& m, auto& d) noexcept { mkdir_call(c, m, d, {0, 1}); }},
-    {"unlink",     [](auto& c, auto& m, auto& d) noexcept { unlink_call(c, m, d, {-1, 0}, 0); }},
-    {"unlinkat",   [](auto& c, auto& m, auto& d) noexcept { unlink_call(c, m, d, {0, 1}, int_arg(c, 2)); }},
-    {"rmdir",      [](auto& c, auto& m, auto& d) noexcept { unlink_call(c, m, d, {-1, 0}, AT_REMOVEDIR); }},
-    {"rename",     [](auto& c, auto& m, auto& d) noexcept { rename_call(c, m, d, {-1, 0}, {-1, 1}, 0); }},
-    {"renameat",   [](auto& c, auto& m, auto& d) noexcept { rename_call(c, m, d, {0, 1}, {2, 3}, 0); }},
-    {"renameat2",  [](auto& c, auto& m, auto& d) noexcept {
+    {"access",     [](auto& c, auto& m, auto& d) { access_call(c, m, d, {-1, 0}); }},
+    {"faccessat",  [](auto& c, auto& m, auto& d) { access_call(c, m, d, {0, 1}); }},
+    {"faccessat2", [](auto& c, auto& m, auto& d) { access_call(c, m, d, {0, 1}); }},
+    {"readlink",   [](auto& c, auto& m, auto& d) { readlink_call(c, m, d, {-1, 0}); }},
+    {"readlinkat", [](auto& c, auto& m, auto& d) { readlink_call(c, m, d, {0, 1}); }},
+    {"mkdir",      [](auto& c, auto& m, auto& d) { mkdir_call(c, m, d, {-1, 0}); }},
+    {"mkdirat",    [](auto& c, auto& m, auto& d) { mkdir_call(c, m, d, {0, 1}); }},
+    {"unlink",     [](auto& c, auto& m, auto& d) { unlink_call(c, m, d, {-1, 0}, 0); }},
+    {"unlinkat",   [](auto& c, auto& m, auto& d) { unlink_call(c, m, d, {0, 1}, int_arg(c, 2)); }},
+    {"rmdir",      [](auto& c, auto& m, auto& d) { unlink_call(c, m, d, {-1, 0}, AT_REMOVEDIR); }},
+    {"rename",     [](auto& c, auto& m, auto& d) { rename_call(c, m, d, {-1, 0}, {-1, 1}, 0); }},
+    {"renameat",   [](auto& c, auto& m, auto& d) { rename_call(c, m, d, {0, 1}, {2, 3}, 0); }},
+    {"renameat2",  [](auto& c, auto& m, auto& d) {
                        rename_call(c, m, d, {0, 1}, {2, 3}, static_cast<unsigned>(arg(c, 4))); }},
-    {"symlink",    [](auto& c, auto& m, auto& d) noexcept { symlink_call(c, m, d, {-1, 1}); }},
-    {"symlinkat",  [](auto& c, auto& m, auto& d) noexcept { symlink_call(c, m, d, {1, 2}); }},
+    {"symlink",    [](auto& c, auto& m, auto& d) { symlink_call(c, m, d, {-1, 1}); }},
+    {"symlinkat",  [](auto& c, auto& m, auto& d) { symlink_call(c, m, d, {1, 2}); }},
     {"connect",    address_call<op::Connect>},
     {"bind",       address_call<op::Bind>},
     {"listen",     listen_call},
@@ -356,8 +357,12 @@ void decode_notification(const SystemCall& call, CallerView& caller, Decoded& ou
         out.error = ENOSYS;
         return;
     }
-    entry->decode(call, caller, out);
-    if (out.error != 0) out.operation.emplace<std::monostate>();
+    try {
+        entry->decode(call, caller, out);
+        if (out.error != 0) out.operation.emplace<std::monostate>();
+    } catch (...) {
+        out.error = ENOMEM;  // what the operation holds is never performed: decoding failed
+    }
 }
 
 std::span<const char* const> brokered_call_names() noexcept {

@@ -104,8 +104,9 @@ void Transparent::reply(NotifyCall& call, const Decoded& decoded, const Outcome&
 // Hands a connect in progress to the event loop; if it cannot wait, the caller gets EAGAIN (out of
 // descriptors) or ENOMEM, with its socket's flags put back.
 void Transparent::wait_for_connect(NotifyCall& call, const Decoded& decoded, Outcome& out) noexcept {
-    const auto& connect = std::get<op::Connect>(decoded.operation);
-    const std::string_view address = out.socket.reached ? out.socket.reached->view() : connect.address;
+    const auto* connect = std::get_if<op::Connect>(&decoded.operation);
+    if (connect == nullptr) return call.reply(EINVAL);  // only a connect is ever pending
+    const std::string_view address = out.socket.reached ? out.socket.reached->view() : connect->address;
     const Caller caller{call.tid(), uid_};
     const bool waiting = loop_.locked([&] {
         if (!out.fd) return false;
@@ -122,7 +123,7 @@ void Transparent::wait_for_connect(NotifyCall& call, const Decoded& decoded, Out
     });
     if (waiting) return;
     out.socket.error = errno == EMFILE || errno == ENFILE ? EAGAIN : ENOMEM;
-    ::fcntl(connect.socket.get(), F_SETFL, out.restore_flags);
+    ::fcntl(connect->socket.get(), F_SETFL, out.restore_flags);
     record(Performer::socket_record(caller, performer_.profile().name(), "connect", address, out.socket));
     call.reply(out.socket.error);
 }

@@ -1,5 +1,6 @@
 #include "broker/ops/decode_wire.hpp"
 
+#include <cerrno>
 #include <new>
 
 namespace fdbroker::broker {
@@ -7,31 +8,24 @@ namespace fdbroker::broker {
 namespace {
 
 template <class T>
-T* with_path(op::Operation& out, std::string_view path) noexcept {
+T* with_path(op::Operation& out, std::string_view path) {
     T& o = out.emplace<T>();
     return o.path.assign(path) ? &o : nullptr;
 }
 
 // The socket ops: the address is the frame's first path.
-bool decode_socket(const wire::Request& r, op::Operation& out) noexcept {
-    try {
-        if (r.op == wire::Op::connect) {
-            out.emplace<op::Connect>().address = r.path;
-        } else {
-            auto& listen = out.emplace<op::Listen>();
-            listen.address = r.path;
-            listen.backlog = static_cast<int>(r.arg0);
-        }
-        return true;
-    } catch (const std::bad_alloc&) {
-        out.emplace<std::monostate>();
-        return false;
+void decode_socket(const wire::Request& r, op::Operation& out) {
+    if (r.op == wire::Op::connect) {
+        out.emplace<op::Connect>().address = r.path;
+    } else {
+        auto& listen = out.emplace<op::Listen>();
+        listen.address = r.path;
+        listen.backlog = static_cast<int>(r.arg0);
     }
 }
 
-}  // namespace
-
-bool decode_wire(const wire::Request& r, op::Operation& out) noexcept {
+// 0 or the errno for the reply; throws what emplacing an operation may (std::bad_alloc for an address).
+int decode_request(const wire::Request& r, op::Operation& out) {
     bool ok = false;
     switch (r.op) {
         case wire::Op::open:
@@ -67,12 +61,24 @@ bool decode_wire(const wire::Request& r, op::Operation& out) noexcept {
         }
         case wire::Op::connect:
         case wire::Op::listen:
-            return decode_socket(r, out);
+            decode_socket(r, out);
+            return 0;
         case wire::Op::attach:
-            break;
+            return EINVAL;  // an attach is answered by the session, never performed
     }
-    if (!ok) out.emplace<std::monostate>();
-    return ok;
+    if (ok) return 0;
+    out.emplace<std::monostate>();
+    return ENAMETOOLONG;
+}
+
+}  // namespace
+
+int decode_wire(const wire::Request& r, op::Operation& out) noexcept {
+    try {
+        return decode_request(r, out);
+    } catch (...) {
+        return ENOMEM;
+    }
 }
 
 }  // namespace fdbroker::broker

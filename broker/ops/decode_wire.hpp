@@ -8,8 +8,8 @@
 
 namespace fdbroker::broker {
 
-// Fills `out` from `request`; false (out left empty) for an op that is no operation (attach) or a path
-// that does not fit.
-[[nodiscard]] bool decode_wire(const wire::Request& request, op::Operation& out) noexcept;
+// Fills `out` from `request`: 0, or the errno for the reply, with `out` then never to be performed:
+// ENAMETOOLONG for a path that does not fit, ENOMEM, EINVAL for an attach (the session answers those).
+[[nodiscard]] int decode_wire(const wire::Request& request, op::Operation& out) noexcept;
 
 }  // namespace fdbroker::broker

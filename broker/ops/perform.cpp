@@ -34,6 +34,15 @@ void Performer::perform(const Caller& caller, op::Operation& operation, Outcome&
     out.audit.pid = caller.pid;
     out.audit.uid = caller.uid;
     out.audit.profile = profile_->name();
+    // std::visit throws only for a variant left valueless by an exception, which none of these can be.
+    try {
+        visit_operation(operation, out);
+    } catch (...) {
+        out.error = ENOMEM;
+    }
+}
+
+void Performer::visit_operation(op::Operation& operation, Outcome& out) const {
     std::visit(
         [&](auto& o) {
             using T = std::decay_t<decltype(o)>;
@@ -182,7 +191,7 @@ void Performer::connect(op::Connect& o, Outcome& out) const noexcept {
     if (!o.socket) {
         // The broker makes the socket: handed over connected, or pending while a TCP connect finishes.
         SocketResult result = sockets_.connect(o.address);
-        out.socket = std::move(result.verdict);
+        out.socket = result.verdict;
         out.fd = std::move(result.fd);
         out.pending = result.pending;
         out.carries = Outcome::Carries::fd;
@@ -218,7 +227,7 @@ void Performer::listen(op::Listen& o, Outcome& out) const noexcept {
         out.socket = sockets_.listen_socket(o.address, o.socket.get(), o.backlog);
     } else {
         SocketResult result = sockets_.listen(o.address, o.backlog);
-        out.socket = std::move(result.verdict);
+        out.socket = result.verdict;
         out.fd = std::move(result.fd);
         out.carries = Outcome::Carries::fd;
     }

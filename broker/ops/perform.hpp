@@ -62,6 +62,7 @@ class Performer {
                                                    const SocketVerdict& verdict) noexcept;
 
   private:
+    void visit_operation(op::Operation& operation, Outcome& out) const;
     void open(op::Open& o, Outcome& out) const noexcept;
     void stat(op::Stat& o, Outcome& out) const noexcept;
     void statx(op::Statx& o, Outcome& out) const noexcept;

@@ -39,22 +39,22 @@ class SocketOps {
     SocketOps(const policy::Profile& profile, std::optional<Owner> owner)
         : profile_(&profile), owner_(owner) {}
 
-    // A unix connect whose server is a datagram socket is refused (EACCES, logged) unless the profile
-    // says `datagram_reach = "any"`. Unix connects and listens are made with the worker's effective
-    // ids, so that the peer's SO_PEERCRED names the worker.
-    SocketResult connect(std::string_view address) const noexcept;
-    SocketResult listen(std::string_view address, int backlog) const noexcept;
+    // The address `text` is written like a rule's. A unix connect whose server is a datagram socket is
+    // refused (EACCES, logged) unless the profile says `datagram_reach = "any"`. Unix connects and listens
+    // are made with the worker's effective ids, so that the peer's SO_PEERCRED names the worker.
+    SocketResult connect(std::string_view text) const noexcept;
+    SocketResult listen(std::string_view text, int backlog) const noexcept;
 
     // Transparent mode: connects or binds the worker's own socket `sock` (taken with pidfd_getfd) to
-    // an address written like a rule's, judged by the connect or listen rules. The socket keeps the
+    // the address `text`, written like a rule's, judged by the connect or listen rules. The socket keeps the
     // worker's flags, so a connect on a non-blocking socket may fail with EINPROGRESS. Binding a unix
     // socket path is refused (EACCES): the broker does it only for `listen` requests, where it makes
     // the socket itself and can set the file's mode and owner. An IPv6 socket is bound IPv6-only
     // unless its rule says `dual_stack`.
-    SocketVerdict connect_socket(std::string_view address, int sock) const noexcept;
-    SocketVerdict bind_socket(std::string_view address, int sock) const noexcept;
-    // Listens on `sock` if the listen rules grant `address` (the socket's own, bound already).
-    SocketVerdict listen_socket(std::string_view address, int sock, int backlog) const noexcept;
+    SocketVerdict connect_socket(std::string_view text, int sock) const noexcept;
+    SocketVerdict bind_socket(std::string_view text, int sock) const noexcept;
+    // Listens on `sock` if the listen rules grant address `text` (the socket's own, bound already).
+    SocketVerdict listen_socket(std::string_view text, int sock, int backlog) const noexcept;
 
     // For a pending connect whose socket became writable (or failed): 0 when connected, the
     // connect's errno when it failed, EINPROGRESS when it is in fact still connecting.
