@@ -110,8 +110,16 @@ class EventLoop {
 
     // Destroys `object` once no code can be using it any more (see above).
     template <class T>
-    void retire(std::unique_ptr<T> object) {
+    void retire(std::unique_ptr<T> object) noexcept {
         if (!object) return;
+        try {
+            retired_.reserve(retired_.size() + 1);
+        } catch (const std::bad_alloc&) {
+            // No room to defer it: kept for good, since destroying it now could pull it from under a
+            // stuck call.
+            static_cast<void>(object.release());
+            return;
+        }
         retired_.push_back({turn_, std::unique_ptr<void, void (*)(void*)>(
                                        object.release(), [](void* p) { delete static_cast<T*>(p); })});
     }

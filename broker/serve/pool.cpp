@@ -129,8 +129,9 @@ void PoolWorker::exited(int status) noexcept {
     if (!cgroup_.empty()) host_.containment().end(cgroup_);
     cgroup_.clear();
     if (supervisor_) supervisor_->stop();
-    retired_supervisor_ = std::move(supervisor_);
-    retired_policy_ = std::move(spawned_with_);
+    // The loop turn that saw the exit may still dispatch to the supervisor: the loop destroys it, with
+    // the policy its profile reference points into, once nothing can.
+    host_.loop().retire(std::make_unique<Retired>(std::move(supervisor_), std::move(spawned_with_)));
     if (healthy_run) backoff_ = kFirstBackoff;
     schedule_restart(failed);
 }
@@ -142,11 +143,6 @@ void PoolWorker::stop(bool force) noexcept {
         timer_.fd.reset();
     }
     if (pidfd_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), force ? SIGKILL : SIGTERM, nullptr, 0);
-}
-
-void PoolWorker::end_turn() noexcept {
-    retired_supervisor_.reset();
-    retired_policy_.reset();
 }
 
 void PoolWorker::schedule_restart(bool failed) noexcept {

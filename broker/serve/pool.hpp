@@ -12,8 +12,8 @@
 #include <string>
 
 #include "broker/core/event_loop.hpp"
-#include "broker/ops/file_ops.hpp"
 #include "broker/notify/supervisor.hpp"
+#include "broker/ops/file_ops.hpp"
 #include "fdbroker/unique_fd.hpp"
 #include "policy/policy.hpp"
 #include "sandbox/containment.hpp"
@@ -51,8 +51,6 @@ class PoolWorker {
     void exited(int status) noexcept;
     // No more restarts; the running process is sent SIGTERM (SIGKILL with force).
     void stop(bool force) noexcept;
-    // Destroys what exited() retired: only once the loop turn that may still dispatch to it is over.
-    void end_turn() noexcept;
 
     [[nodiscard]] pid_t pid() const noexcept { return pid_; }
     [[nodiscard]] bool running() const noexcept { return pid_ > 0; }
@@ -77,6 +75,18 @@ class PoolWorker {
         void on_event(std::uint32_t) noexcept override;
     };
 
+    // An exited worker's supervisor and the policy its profile reference points into: the supervisor
+    // goes first.
+    struct Retired {
+        Retired(std::unique_ptr<Supervisor> s, std::shared_ptr<const policy::Policy> p)
+            : supervisor(std::move(s)), policy(std::move(p)) {}
+        ~Retired() { supervisor.reset(); }
+        Retired(const Retired&) = delete;
+        Retired& operator=(const Retired&) = delete;
+        std::unique_ptr<Supervisor> supervisor;
+        std::shared_ptr<const policy::Policy> policy;
+    };
+
     void schedule_restart(bool failed) noexcept;
     void arm_timer(std::chrono::milliseconds delay) noexcept;
 
@@ -87,10 +97,6 @@ class PoolWorker {
     unique_fd pidfd_;
     std::shared_ptr<const policy::Policy> spawned_with_;  // keeps the supervisor's profile alive
     std::unique_ptr<Supervisor> supervisor_;
-    // The exited worker's supervisor, with the policy its profile reference points into, until the
-    // end of the loop turn in which the exit was seen.
-    std::unique_ptr<Supervisor> retired_supervisor_;
-    std::shared_ptr<const policy::Policy> retired_policy_;
     Output output_;
     RestartTimer timer_;
     std::chrono::milliseconds backoff_;

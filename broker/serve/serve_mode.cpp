@@ -355,8 +355,6 @@ void Server::end_turn() noexcept {
     for (Served& s : served_)
         if (s.retired) loop_.retire(std::move(s.broker));
     std::erase_if(served_, [](const Served& s) { return s.retired; });
-    for (const auto& worker : pool_)
-        worker->end_turn();
     std::erase_if(pool_, [](const auto& w) { return w->stopping() && !w->running(); });
     // The counts in `systemctl status`, refreshed at most once a second: counting walks every session.
     if (!stopping_ && Clock::now() - status_sent_ >= std::chrono::seconds(1)) notify_status(nullptr);
