@@ -285,8 +285,8 @@ Spawned spawn(const SpawnSpec& spec) {
     // Read reports until the socket closes (exec succeeded) or a failure arrives, answering the
     // worker's seccomp notifications meanwhile (its first execve goes through one).
     // Only the first execve is ours to answer: after it, whatever the worker does is the broker's
-    // Supervisor's business, even before this loop has seen the report socket close. When the
-    // filter allows exec outright there is nothing to answer at all.
+    // broker's business (its SeccompMonitor), even before this loop has seen the report socket close. When
+    // the filter allows exec outright there is nothing to answer at all.
     bool exec_seen = spec.confinement.exec;
     for (;;) {
         pollfd fds[2] = {{report.get(), POLLIN, 0}, {out.notify.get(), POLLIN, 0}};

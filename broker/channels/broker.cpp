@@ -67,7 +67,7 @@ bool is_seqpacket_unix(int fd) noexcept {
 }  // namespace
 
 Broker::Broker(EventLoop& loop, Tenants& tenants, std::shared_ptr<const policy::Policy> policy,
-               const policy::Profile& profile, std::optional<Owner> owner, Audit& audit)
+               const policy::Profile& profile, std::optional<FileOwner> owner, Audit& audit)
     : loop_(loop),
       tenants_(tenants),
       policy_(std::move(policy)),

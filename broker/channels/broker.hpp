@@ -7,13 +7,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "broker/channels/session.hpp"
 #include "broker/core/audit.hpp"
 #include "broker/core/event_loop.hpp"
+#include "broker/core/process_tree.hpp"
+#include "broker/core/tenants.hpp"
 #include "broker/ops/pending_connect.hpp"
 #include "broker/ops/perform.hpp"
-#include "broker/core/process_tree.hpp"
-#include "broker/channels/session.hpp"
-#include "broker/core/tenants.hpp"
 #include "policy/policy.hpp"
 #include "proto/channel.hpp"
 #include "proto/wire.hpp"
@@ -23,7 +23,7 @@ namespace fdbroker::broker {
 class Broker {
   public:
     Broker(EventLoop& loop, Tenants& tenants, std::shared_ptr<const policy::Policy> policy,
-           const policy::Profile& profile, std::optional<Owner> owner, Audit& audit);
+           const policy::Profile& profile, std::optional<FileOwner> owner, Audit& audit);
     ~Broker();
     Broker(const Broker&) = delete;
     Broker& operator=(const Broker&) = delete;
@@ -103,7 +103,7 @@ class Broker {
     std::shared_ptr<const policy::Policy> policy_;
     const policy::Profile* profile_;
     policy::QuotaLimits limits_;
-    std::optional<Owner> owner_;
+    std::optional<FileOwner> owner_;
     Performer performer_;
     Audit& audit_;
     bool draining_ = false;

@@ -43,7 +43,7 @@ Launched launch_worker(const Launch& launch) {
                                  .cgroup = cgroup ? cgroup.get() : -1,
                                  .die_with_broker = launch.die_with_broker});
     out.uid = identity.uid();
-    if (identity.switches()) out.owner = Owner{identity.uid(), identity.gid()};
+    if (identity.switches()) out.owner = FileOwner{identity.uid(), identity.gid()};
     out.in_cgroup = static_cast<bool>(cgroup);
     return out;
 }

@@ -1,7 +1,7 @@
 // Starting a worker, one way for `fdbroker run` and for serve mode's pools: a bootstrap channel whose
 // broker end asks for credentials before the worker exists (so that its very first attach carries
 // them), the profile's identity, a cgroup of its own, and sandbox::spawn. The caller then serves it:
-// its seccomp listener with a Supervisor, its channel with serve_worker().
+// its seccomp listener with a SeccompMonitor, its channel with serve_worker().
 #pragma once
 
 #include <sys/types.h>
@@ -33,12 +33,12 @@ struct Launch {
 };
 
 struct Launched {
-    sandbox::Spawned worker;     // worker.pid < 0: not started, worker.error says why
-    unique_fd channel;           // the broker's end of the worker's bootstrap channel
-    uid_t uid = 0;               // the worker's user
-    std::optional<Owner> owner;  // who owns what the broker creates for it (when the broker is root)
-    bool in_cgroup = false;      // started in the cgroup it was given
-    std::string note;            // for the log: why the profile's identity could not be applied
+    sandbox::Spawned worker;         // worker.pid < 0: not started, worker.error says why
+    unique_fd channel;               // the broker's end of the worker's bootstrap channel
+    uid_t uid = 0;                   // the worker's user
+    std::optional<FileOwner> owner;  // who owns what the broker creates for it (when the broker is root)
+    bool in_cgroup = false;          // started in the cgroup it was given
+    std::string note;                // for the log: why the profile's identity could not be applied
 };
 
 // Starts the worker `launch` describes. Throws std::bad_alloc only.

@@ -50,7 +50,7 @@ class Transparent::Connecting final : public PendingConnect::Waiter {
     PendingConnect connect_;
 };
 
-Transparent::Transparent(EventLoop& loop, const policy::Profile& profile, std::optional<Owner> owner,
+Transparent::Transparent(EventLoop& loop, const policy::Profile& profile, std::optional<FileOwner> owner,
                          Audit& audit, uid_t worker_uid)
     : loop_(loop), performer_(profile, owner), audit_(audit), uid_(worker_uid) {}
 

@@ -27,7 +27,7 @@ struct Decoded;
 
 class Transparent {
   public:
-    Transparent(EventLoop& loop, const policy::Profile& profile, std::optional<Owner> owner, Audit& audit,
+    Transparent(EventLoop& loop, const policy::Profile& profile, std::optional<FileOwner> owner, Audit& audit,
                 uid_t worker_uid);
     ~Transparent();
     Transparent(const Transparent&) = delete;

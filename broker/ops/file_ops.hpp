@@ -23,14 +23,15 @@ struct OpResult {
 };
 
 // Who owns what the broker creates for a worker, when the broker runs as root.
-struct Owner {
+struct FileOwner {
     uid_t uid;
     gid_t gid;
 };
 
 class FileOps {
   public:
-    FileOps(const policy::Profile& profile, std::optional<Owner> owner) : profile_(&profile), owner_(owner) {}
+    FileOps(const policy::Profile& profile, std::optional<FileOwner> owner)
+        : profile_(&profile), owner_(owner) {}
 
     // The open flags a worker may use; anything else (O_PATH, O_TMPFILE, O_DIRECT, O_ASYNC, O_NOATIME,
     // an access mode of 3, unknown bits) is refused with EACCES.
@@ -68,7 +69,7 @@ class FileOps {
     void give_to_worker(int fd) const noexcept;
 
     const policy::Profile* profile_;
-    std::optional<Owner> owner_;
+    std::optional<FileOwner> owner_;
 };
 
 }  // namespace fdbroker::broker

@@ -49,7 +49,7 @@ struct Outcome {
 
 class Performer {
   public:
-    Performer(const policy::Profile& profile, std::optional<Owner> owner)
+    Performer(const policy::Profile& profile, std::optional<FileOwner> owner)
         : profile_(&profile), files_(profile, owner), sockets_(profile, owner) {}
 
     void perform(const Caller& caller, op::Operation& operation, Outcome& out) const noexcept;

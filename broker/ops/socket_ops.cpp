@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "broker/core/log.hpp"
-#include "policy/path_buffer.hpp"
 #include "policy/path.hpp"
+#include "policy/path_buffer.hpp"
 
 namespace fdbroker::broker {
 
@@ -99,7 +99,7 @@ int unix_path_by_descriptor(std::string_view path, unique_fd& file, sockaddr_un&
 // groups and gid go first and come back last: only an effective uid of 0 may change them.
 class WorkerEffectiveIds {
   public:
-    explicit WorkerEffectiveIds(const std::optional<Owner>& owner) noexcept {
+    explicit WorkerEffectiveIds(const std::optional<FileOwner>& owner) noexcept {
         if (!owner || ::geteuid() != 0) return;
         uid_ = ::geteuid();
         gid_ = ::getegid();
@@ -127,7 +127,7 @@ class WorkerEffectiveIds {
         if (count > 0 && ::getgroups(count, groups_.data()) != count) return errno != 0 ? errno : EAGAIN;
         return 0;
     }
-    int switch_to(const Owner& owner) noexcept {
+    int switch_to(const FileOwner& owner) noexcept {
         if (const int err = save_groups(); err != 0) return err;
         if (::syscall(SYS_setgroups, 0L, nullptr) != 0) return errno;
         stage_ = Stage::groups;

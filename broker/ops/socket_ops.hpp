@@ -36,7 +36,7 @@ struct SocketResult {
 
 class SocketOps {
   public:
-    SocketOps(const policy::Profile& profile, std::optional<Owner> owner)
+    SocketOps(const policy::Profile& profile, std::optional<FileOwner> owner)
         : profile_(&profile), owner_(owner) {}
 
     // The address `text` is written like a rule's. A unix connect whose server is a datagram socket is
@@ -77,7 +77,7 @@ class SocketOps {
     int own_socket_file(int dir, const char* name, const policy::SocketFile& file) const noexcept;
 
     const policy::Profile* profile_;
-    std::optional<Owner> owner_;
+    std::optional<FileOwner> owner_;
 };
 
 }  // namespace fdbroker::broker

@@ -19,7 +19,7 @@
 #include "broker/core/log.hpp"
 #include "broker/core/tenants.hpp"
 #include "broker/notify/decode_notification.hpp"
-#include "broker/notify/supervisor.hpp"
+#include "broker/notify/seccomp_monitor.hpp"
 #include "broker/notify/transparent.hpp"
 #include "sandbox/containment.hpp"
 #include "sandbox/limits.hpp"
@@ -169,7 +169,7 @@ class WorkerRun {
     Tenants tenants_;
     Broker broker_;
     std::optional<Transparent> transparent_;
-    std::optional<Supervisor> supervisor_;
+    std::optional<SeccompMonitor> supervisor_;
 };
 
 }  // namespace

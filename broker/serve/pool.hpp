@@ -12,7 +12,7 @@
 #include <string>
 
 #include "broker/core/event_loop.hpp"
-#include "broker/notify/supervisor.hpp"
+#include "broker/notify/seccomp_monitor.hpp"
 #include "broker/ops/file_ops.hpp"
 #include "fdbroker/unique_fd.hpp"
 #include "policy/policy.hpp"
@@ -30,7 +30,7 @@ class PoolHost {
     [[nodiscard]] virtual std::shared_ptr<const policy::Policy> policy() const noexcept = 0;
     // The broker that serves `profile` for workers whose files belong to `owner`; null on failure.
     [[nodiscard]] virtual Broker* broker_for(const policy::Profile& profile,
-                                             std::optional<Owner> owner) noexcept = 0;
+                                             std::optional<FileOwner> owner) noexcept = 0;
     // Where workers are spawned, and their descendants ended with them.
     [[nodiscard]] virtual sandbox::Containment& containment() noexcept = 0;
 
@@ -78,12 +78,12 @@ class PoolWorker {
     // An exited worker's supervisor and the policy its profile reference points into: the supervisor
     // goes first.
     struct Retired {
-        Retired(std::unique_ptr<Supervisor> s, std::shared_ptr<const policy::Policy> p)
+        Retired(std::unique_ptr<SeccompMonitor> s, std::shared_ptr<const policy::Policy> p)
             : supervisor(std::move(s)), policy(std::move(p)) {}
         ~Retired() { supervisor.reset(); }
         Retired(const Retired&) = delete;
         Retired& operator=(const Retired&) = delete;
-        std::unique_ptr<Supervisor> supervisor;
+        std::unique_ptr<SeccompMonitor> supervisor;
         std::shared_ptr<const policy::Policy> policy;
     };
 
@@ -96,7 +96,7 @@ class PoolWorker {
     pid_t pid_ = -1;
     unique_fd pidfd_;
     std::shared_ptr<const policy::Policy> spawned_with_;  // keeps the supervisor's profile alive
-    std::unique_ptr<Supervisor> supervisor_;
+    std::unique_ptr<SeccompMonitor> supervisor_;
     Output output_;
     RestartTimer timer_;
     std::chrono::milliseconds backoff_;

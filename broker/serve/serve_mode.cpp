@@ -21,7 +21,7 @@
 #include "broker/core/event_loop.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/tenants.hpp"
-#include "broker/serve/listener.hpp"
+#include "broker/serve/client_acceptor.hpp"
 #include "broker/serve/pool.hpp"
 #include "broker/serve/serve_socket.hpp"
 #include "broker/serve/systemd.hpp"
@@ -42,8 +42,8 @@ constexpr std::chrono::seconds kStopGrace{5};
 using Clock = std::chrono::steady_clock;
 
 // What a root broker creates for a client belongs to the client, as if it had made it itself.
-std::optional<Owner> client_owner(const ClientCredentials& client) noexcept {
-    if (::geteuid() == 0 && client.uid != 0) return Owner{client.uid, client.gid};
+std::optional<FileOwner> client_owner(const ClientCredentials& client) noexcept {
+    if (::geteuid() == 0 && client.uid != 0) return FileOwner{client.uid, client.gid};
     return std::nullopt;
 }
 
@@ -55,14 +55,14 @@ class Server final : public PoolHost, public EventHandler {
 
     EventLoop& loop() noexcept override { return loop_; }
     std::shared_ptr<const policy::Policy> policy() const noexcept override { return policy_; }
-    Broker* broker_for(const policy::Profile& profile, std::optional<Owner> owner) noexcept override;
+    Broker* broker_for(const policy::Profile& profile, std::optional<FileOwner> owner) noexcept override;
     sandbox::Containment& containment() noexcept override { return *containment_; }
     void on_event(std::uint32_t) noexcept override;  // the signalfd
 
   private:
     struct Served {
         std::string profile;
-        std::optional<Owner> owner;
+        std::optional<FileOwner> owner;
         std::unique_ptr<Broker> broker;
         bool retired = false;  // its profile left the policy: retired at the end of the turn
     };
@@ -90,7 +90,7 @@ class Server final : public PoolHost, public EventHandler {
     Audit audit_;
     std::shared_ptr<const policy::Policy> policy_;
     std::optional<ServeSocket> socket_;
-    std::unique_ptr<Listener> listener_;
+    std::unique_ptr<ClientAcceptor> listener_;
     unique_fd signals_;
     sandbox::BrokerNeeds held_{};
     std::vector<Served> served_;
@@ -127,9 +127,9 @@ bool Server::open_socket(const ServeOptions& options) {
         log("serve: %s", error.c_str());
         return false;
     }
-    listener_ = std::make_unique<Listener>(loop_, socket_->fd(), [this](unique_fd connection, Peer peer) {
-        accept_client(std::move(connection), std::move(peer));
-    });
+    listener_ = std::make_unique<ClientAcceptor>(
+        loop_, socket_->fd(),
+        [this](unique_fd connection, Peer peer) { accept_client(std::move(connection), std::move(peer)); });
     return true;
 }
 
@@ -152,8 +152,8 @@ bool Server::confine_self() {
     return true;
 }
 
-Broker* Server::broker_for(const policy::Profile& profile, std::optional<Owner> owner) noexcept {
-    auto same_owner = [&](const std::optional<Owner>& o) {
+Broker* Server::broker_for(const policy::Profile& profile, std::optional<FileOwner> owner) noexcept {
+    auto same_owner = [&](const std::optional<FileOwner>& o) {
         return o.has_value() == owner.has_value() && (!o || (o->uid == owner->uid && o->gid == owner->gid));
     };
     for (Served& s : served_)

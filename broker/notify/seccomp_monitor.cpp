@@ -1,4 +1,4 @@
-#include "broker/notify/supervisor.hpp"
+#include "broker/notify/seccomp_monitor.hpp"
 
 #include <fcntl.h>
 #include <seccomp.h>
@@ -15,9 +15,9 @@
 #include <cstring>
 #include <string_view>
 
-#include "broker/notify/decode_notification.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/process_tree.hpp"
+#include "broker/notify/decode_notification.hpp"
 #include "broker/notify/transparent.hpp"
 #include "sandbox/seccomp_filter.hpp"
 
@@ -46,8 +46,8 @@ pid_t thread_group_of(pid_t tid) noexcept {
 
 }  // namespace
 
-Supervisor::Supervisor(EventLoop& loop, unique_fd notify, const policy::Profile& profile, pid_t worker,
-                       Transparency transparency)
+SeccompMonitor::SeccompMonitor(EventLoop& loop, unique_fd notify, const policy::Profile& profile,
+                               pid_t worker, Transparency transparency)
     : loop_(loop),
       notify_(std::move(notify)),
       profile_(profile),
@@ -58,13 +58,13 @@ Supervisor::Supervisor(EventLoop& loop, unique_fd notify, const policy::Profile&
     if (tenants_) limits_ = tenants_->limits(profile.quota());
 }
 
-Supervisor::~Supervisor() {
+SeccompMonitor::~SeccompMonitor() {
     if (paused_ && tenants_) tenants_->forget(*this);
     if (notify_) loop_.remove(notify_.get());
     if (req_) seccomp_notify_free(req_, resp_);
 }
 
-bool Supervisor::start() noexcept {
+bool SeccompMonitor::start() noexcept {
     if (seccomp_notify_alloc(&req_, &resp_) != 0) return false;
     // The worker waits for every brokered call: ask the kernel to wake it on the CPU that answered,
     // which it can do cheaply (Linux 6.6). Older kernels refuse the flag, which changes nothing else.
@@ -73,7 +73,7 @@ bool Supervisor::start() noexcept {
     return loop_.add(notify_.get(), EPOLLIN, this);
 }
 
-void Supervisor::stop() noexcept {
+void SeccompMonitor::stop() noexcept {
     if (!notify_) return;
     loop_.remove(notify_.get());
     // A call still being answered on another thread replies through this descriptor: it stays open
@@ -81,7 +81,7 @@ void Supervisor::stop() noexcept {
     loop_.retire(std::make_unique<unique_fd>(std::move(notify_)));
 }
 
-void Supervisor::on_event(std::uint32_t events) noexcept {
+void SeccompMonitor::on_event(std::uint32_t events) noexcept {
     if (!notify_) return;
     if (events & EPOLLIN) return receive();
     if (!(events & (EPOLLHUP | EPOLLERR))) return;
@@ -89,7 +89,7 @@ void Supervisor::on_event(std::uint32_t events) noexcept {
     stop();
 }
 
-void Supervisor::receive() noexcept {
+void SeccompMonitor::receive() noexcept {
     // In transparent mode each call is a request of the worker's user: over its quota, the listener is
     // not read until it is back under it (Waiter), and the calls wait in the kernel meanwhile.
     const bool counted = transparent_ && tenants_;
@@ -113,13 +113,13 @@ void Supervisor::receive() noexcept {
     stop();
 }
 
-bool Supervisor::resume() noexcept {
+bool SeccompMonitor::resume() noexcept {
     paused_ = false;
     if (notify_) loop_.modify(notify_.get(), EPOLLIN, this);
     return true;
 }
 
-void Supervisor::answer(seccomp_notif& req) noexcept {
+void SeccompMonitor::answer(seccomp_notif& req) noexcept {
     const int nr = req.data.nr;
     // First: an i386 or x32 call's number names another call than the native one (i386's 5 is open,
     // x86-64's is fstat), so nothing below may read it as native.
@@ -152,7 +152,7 @@ void Supervisor::answer(seccomp_notif& req) noexcept {
     [[maybe_unused]] int rc = seccomp_notify_respond(notify_.get(), resp_);
 }
 
-void Supervisor::answer_foreign(const seccomp_notif& req) noexcept {
+void SeccompMonitor::answer_foreign(const seccomp_notif& req) noexcept {
     log("worker pid %u (profile '%s') made system call %d through a foreign ABI (%s), which no profile "
         "allows: killing it (status 159, SIGSYS)",
         req.pid, profile_.name().c_str(), req.data.nr & ~0x40000000,
@@ -167,7 +167,7 @@ void Supervisor::answer_foreign(const seccomp_notif& req) noexcept {
     [[maybe_unused]] int rc = seccomp_notify_respond(notify_.get(), resp_);
 }
 
-void Supervisor::kill_process_of(pid_t tid, std::uint64_t id) noexcept {
+void SeccompMonitor::kill_process_of(pid_t tid, std::uint64_t id) noexcept {
     const pid_t tgid = thread_group_of(tid);
     if (tgid <= 0) return;
     unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, tgid, 0)));

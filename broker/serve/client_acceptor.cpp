@@ -1,4 +1,4 @@
-#include "broker/serve/listener.hpp"
+#include "broker/serve/client_acceptor.hpp"
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -48,17 +48,17 @@ bool read_peer(int connection, Peer& peer) noexcept {
     return true;
 }
 
-bool Listener::start() noexcept {
+bool ClientAcceptor::start() noexcept {
     return loop_.add(fd_, EPOLLIN, this);
 }
 
-void Listener::stop() noexcept {
+void ClientAcceptor::stop() noexcept {
     if (stopped_) return;
     stopped_ = true;
     loop_.remove(fd_);
 }
 
-void Listener::on_event(std::uint32_t) noexcept {
+void ClientAcceptor::on_event(std::uint32_t) noexcept {
     // Bounded, so that a flood of connects cannot keep the loop from serving the channels it has.
     for (int i = 0; i < 64 && !stopped_; ++i) {
         unique_fd connection(::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC));

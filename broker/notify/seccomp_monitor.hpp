@@ -29,13 +29,13 @@ struct Transparency {
     uid_t uid = 0;
 };
 
-class Supervisor final : public EventHandler, public Waiter {
+class SeccompMonitor final : public EventHandler, public Waiter {
   public:
-    Supervisor(EventLoop& loop, unique_fd notify, const policy::Profile& profile, pid_t worker,
-               Transparency transparency = {});
-    ~Supervisor();
-    Supervisor(const Supervisor&) = delete;
-    Supervisor& operator=(const Supervisor&) = delete;
+    SeccompMonitor(EventLoop& loop, unique_fd notify, const policy::Profile& profile, pid_t worker,
+                   Transparency transparency = {});
+    ~SeccompMonitor();
+    SeccompMonitor(const SeccompMonitor&) = delete;
+    SeccompMonitor& operator=(const SeccompMonitor&) = delete;
 
     bool start() noexcept;
     // Stops watching the listener (its worker has exited). The object must still outlive the current

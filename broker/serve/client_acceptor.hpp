@@ -20,13 +20,13 @@ struct Peer {
     unique_fd pidfd;            // where the kernel has SO_PEERPIDFD (Linux 6.5+)
 };
 
-class Listener final : public EventHandler {
+class ClientAcceptor final : public EventHandler {
   public:
     // Called for each accepted connection with its peer; the connection is the client's bootstrap
     // channel if the callback takes it.
     using Accept = std::function<void(unique_fd connection, Peer peer)>;
 
-    Listener(EventLoop& loop, int listening_fd, Accept accept) noexcept
+    ClientAcceptor(EventLoop& loop, int listening_fd, Accept accept) noexcept
         : loop_(loop), fd_(listening_fd), accept_(std::move(accept)) {}
     bool start() noexcept;
     // Stops accepting; connects are refused once the socket itself is closed.
