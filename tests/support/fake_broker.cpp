@@ -19,7 +19,7 @@
 #include <string_view>
 
 #include "proto/channel.hpp"
-#include "proto/connection.hpp"
+#include "client/connection.hpp"
 
 namespace fdbroker::fake {
 

@@ -25,7 +25,7 @@
 
 #include "fdbroker/fdbroker.h"
 #include "proto/channel.hpp"
-#include "proto/connection.hpp"
+#include "client/connection.hpp"
 #include "proto/wire.hpp"
 #include "support/worker_output.hpp"
 

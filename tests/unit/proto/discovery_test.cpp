@@ -13,7 +13,7 @@
 #include <utility>
 
 #include "fdbroker/fdbroker.h"
-#include "proto/connection.hpp"
+#include "client/connection.hpp"
 
 namespace fdbroker {
 namespace {

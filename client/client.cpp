@@ -8,7 +8,7 @@
 #include <cstring>
 #include <new>
 
-#include "proto/connection.hpp"
+#include "client/connection.hpp"
 
 namespace fdbroker {
 namespace {

@@ -4,7 +4,7 @@
 // then either waits for its reply to be handed to it or, if no thread is reading, becomes the reader:
 // it receives replies and delivers each to the waiter with that id until its own has come, then
 // hands the role to a waiter whose request is out. No allocation happens per request.
-#include "proto/connection.hpp"
+#include "client/connection.hpp"
 
 #include <poll.h>
 #include <pthread.h>

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "proto/connection.hpp"
+#include "client/connection.hpp"
 
 namespace fdbroker {
 namespace {
