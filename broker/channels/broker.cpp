@@ -362,13 +362,7 @@ void Broker::connect_finished(Connecting& connecting, int error, unique_fd socke
     // cancelled connect is gone from the network by the time the reload that cancelled it is done.
     socket.reset();
     // Called from the connect's own event: the loop destroys it once the turn is over.
-    for (auto& c : connecting_)
-        if (c.get() == &connecting) {
-            std::swap(c, connecting_.back());
-            loop_.retire(std::move(connecting_.back()));
-            connecting_.pop_back();
-            return;
-        }
+    loop_.retire_from(connecting_, connecting);
 }
 
 void Broker::cancel_orphaned_connects() noexcept {

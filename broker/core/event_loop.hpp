@@ -124,6 +124,19 @@ class EventLoop {
                                        object.release(), [](void* p) { delete static_cast<T*>(p); })});
     }
 
+    // Takes `which` out of `owners` and retires it: for an object that ends itself from one of its own
+    // events, while the turn that dispatched the event may still hold others for it.
+    template <class T>
+    void retire_from(std::vector<std::unique_ptr<T>>& owners, const T& which) noexcept {
+        for (auto& owned : owners)
+            if (owned.get() == &which) {
+                std::swap(owned, owners.back());
+                retire(std::move(owners.back()));
+                owners.pop_back();
+                return;
+            }
+    }
+
     // Destroys everything retired, once the loop has finished and no helper thread is left (run()
     // returned and threads() is 1): what it refers to may be about to go.
     void free_all_retired() noexcept {

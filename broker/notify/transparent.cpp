@@ -130,13 +130,7 @@ void Transparent::wait_for_connect(NotifyCall& call, const Decoded& decoded, Out
 
 void Transparent::connect_ended(Connecting& connecting) noexcept {
     // Called from the connect's own event: the loop destroys it once the turn is over.
-    for (auto& c : connecting_)
-        if (c.get() == &connecting) {
-            std::swap(c, connecting_.back());
-            loop_.retire(std::move(connecting_.back()));
-            connecting_.pop_back();
-            return;
-        }
+    loop_.retire_from(connecting_, connecting);
 }
 
 }  // namespace fdbroker::broker
