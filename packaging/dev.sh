@@ -46,7 +46,7 @@ sanitized_test() {
 
 # The folders clang-tidy checks (.clang-tidy says which checks): every source file in them, and the
 # headers in them that those files include. A finding fails the step.
-tidy_folders=(proto policy sandbox broker tests)
+tidy_folders=(proto client policy sandbox broker tests)
 
 tidy() {
     local folders

@@ -190,10 +190,93 @@ InetText::InetText(const SocketAddress& address) noexcept {
     size_ = n > 0 ? std::min(static_cast<std::size_t>(n), text_.size() - 1) : 0;
 }
 
+namespace {
+
+// Sets `error` and says the text is refused.
+bool refuse(AddressPattern::Error& error, std::string message, std::size_t offset) {
+    error.message = std::move(message);
+    error.offset = offset;
+    return false;
+}
+
+// A rule's HOST or HOST/PREFIX, as the network it names.
+struct Network {
+    std::array<std::uint8_t, 16> ip{};
+    unsigned prefix = 0;
+};
+
+bool parse_network(const InetParts& parts, Network& out, AddressPattern::Error& error) {
+    const unsigned max_prefix = parts.bracketed ? 128 : 32;
+    std::string_view host = parts.host;
+    out.prefix = max_prefix;
+    if (const std::size_t slash = host.find('/'); slash != std::string_view::npos) {
+        const std::string_view bits = host.substr(slash + 1);
+        if (!parse_number(bits, max_prefix, out.prefix))
+            return refuse(error,
+                          "has prefix length '/" + std::string(bits) + "'; it must be a number from 0 to " +
+                              std::to_string(max_prefix),
+                          parts.host_at + slash + 1);
+        host = host.substr(0, slash);
+    }
+    if (!parse_ip(host, parts.bracketed, out.ip)) {
+        if (parts.bracketed)
+            return refuse(error, "has '" + std::string(host) + "', which is not an IPv6 address",
+                          parts.host_at);
+        return refuse(
+            error,
+            "has '" + std::string(host) +
+                "', which is not an IPv4 address (host names are not allowed; write IPv6 as [addr])",
+            parts.host_at);
+    }
+    if (parts.bracketed && mapped_v4(out.ip))
+        return refuse(error,
+                      "has an IPv4-mapped IPv6 address, which reaches IPv4: write the IPv4 address instead",
+                      parts.host_at);
+    std::array<std::uint8_t, 16> network = out.ip;
+    clear_host_bits(network, out.prefix);
+    if (network != out.ip)
+        return refuse(error,
+                      "has host bits set beyond its /" + std::to_string(out.prefix) +
+                          " prefix (the block is " + ip_text(network, parts.bracketed) + "/" +
+                          std::to_string(out.prefix) + ")",
+                      parts.host_at);
+    return true;
+}
+
+// A rule's PORT: a number, LOW-HIGH, or '*'.
+bool parse_ports(const InetParts& parts, unsigned& lo, unsigned& hi, AddressPattern::Error& error) {
+    const std::string_view port = parts.port;
+    if (port == "*") {
+        lo = 0;
+        hi = 65535;
+        return true;
+    }
+    const std::size_t dash = port.find('-');
+    const std::string_view low = port.substr(0, dash);
+    const std::string_view high = dash == std::string_view::npos ? low : port.substr(dash + 1);
+    const std::size_t high_at = dash == std::string_view::npos ? parts.port_at : parts.port_at + dash + 1;
+    if (port.empty()) return refuse(error, "has an empty port", parts.port_at);
+    for (const auto& [part, at, value] :
+         {std::tuple{low, parts.port_at, &lo}, std::tuple{high, high_at, &hi}}) {
+        if (!all_digits(part))
+            return refuse(error,
+                          "has port '" + std::string(port) +
+                              "', which is not a number, a range such as 8000-8100, or '*'",
+                          at);
+        if (!parse_number(part, 65535, *value))
+            return refuse(error, "has port " + std::string(part) + ", out of range (0 to 65535)", at);
+    }
+    if (lo > hi)
+        return refuse(error, "has port range " + std::string(port) + " whose start is after its end",
+                      parts.port_at);
+    return true;
+}
+
+}  // namespace
+
 std::optional<AddressPattern> AddressPattern::parse(std::string_view text, Error& error) {
     const auto fail = [&](std::string message, std::size_t offset) {
-        error.message = std::move(message);
-        error.offset = offset;
+        refuse(error, std::move(message), offset);
         return std::nullopt;
     };
     AddressPattern pattern;
@@ -233,62 +316,12 @@ std::optional<AddressPattern> AddressPattern::parse(std::string_view text, Error
     InetParts parts;
     if (const Problem p = split_inet(text, kTcp.size(), parts); !p.message.empty())
         return fail(std::string(p.message), p.offset);
-
-    // HOST, or HOST/PREFIX.
-    pattern.ipv6_ = parts.bracketed;
-    const unsigned max_prefix = parts.bracketed ? 128 : 32;
-    std::string_view host = parts.host;
-    pattern.prefix_ = max_prefix;
-    if (const std::size_t slash = host.find('/'); slash != std::string_view::npos) {
-        const std::string_view bits = host.substr(slash + 1);
-        if (!parse_number(bits, max_prefix, pattern.prefix_))
-            return fail("has prefix length '/" + std::string(bits) + "'; it must be a number from 0 to " +
-                            std::to_string(max_prefix),
-                        parts.host_at + slash + 1);
-        host = host.substr(0, slash);
-    }
-    if (!parse_ip(host, parts.bracketed, pattern.network_)) {
-        if (parts.bracketed)
-            return fail("has '" + std::string(host) + "', which is not an IPv6 address", parts.host_at);
-        return fail("has '" + std::string(host) +
-                        "', which is not an IPv4 address (host names are not allowed; write IPv6 as [addr])",
-                    parts.host_at);
-    }
-    if (parts.bracketed && mapped_v4(pattern.network_))
-        return fail("has an IPv4-mapped IPv6 address, which reaches IPv4: write the IPv4 address instead",
-                    parts.host_at);
-    std::array<std::uint8_t, 16> network = pattern.network_;
-    clear_host_bits(network, pattern.prefix_);
-    if (network != pattern.network_)
-        return fail("has host bits set beyond its /" + std::to_string(pattern.prefix_) +
-                        " prefix (the block is " + ip_text(network, parts.bracketed) + "/" +
-                        std::to_string(pattern.prefix_) + ")",
-                    parts.host_at);
-
-    // PORT: a number, LOW-HIGH, or '*'.
-    const std::string_view port = parts.port;
-    if (port == "*") {
-        pattern.port_low_ = 0;
-        pattern.port_high_ = 65535;
-        return pattern;
-    }
-    const std::size_t dash = port.find('-');
-    const std::string_view low = port.substr(0, dash);
-    const std::string_view high = dash == std::string_view::npos ? low : port.substr(dash + 1);
-    const std::size_t high_at = dash == std::string_view::npos ? parts.port_at : parts.port_at + dash + 1;
+    Network network;
     unsigned lo = 0, hi = 0;
-    if (port.empty()) return fail("has an empty port", parts.port_at);
-    for (const auto& [part, at, value] :
-         {std::tuple{low, parts.port_at, &lo}, std::tuple{high, high_at, &hi}}) {
-        if (!all_digits(part))
-            return fail("has port '" + std::string(port) +
-                            "', which is not a number, a range such as 8000-8100, or '*'",
-                        at);
-        if (!parse_number(part, 65535, *value))
-            return fail("has port " + std::string(part) + ", out of range (0 to 65535)", at);
-    }
-    if (lo > hi)
-        return fail("has port range " + std::string(port) + " whose start is after its end", parts.port_at);
+    if (!parse_network(parts, network, error) || !parse_ports(parts, lo, hi, error)) return std::nullopt;
+    pattern.ipv6_ = parts.bracketed;
+    pattern.network_ = network.ip;
+    pattern.prefix_ = network.prefix;
     pattern.port_low_ = static_cast<std::uint16_t>(lo);
     pattern.port_high_ = static_cast<std::uint16_t>(hi);
     return pattern;

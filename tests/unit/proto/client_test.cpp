@@ -24,7 +24,7 @@ namespace fdbroker {
 namespace {
 
 using namespace fake;
-using std::chrono_literals::operator""ms;
+using namespace std::chrono_literals;
 
 TEST_F(ClientTest, OpenReturnsAUsableFd) {
     write_file(broker_.file("/hello.txt"), "hello, world\n");
