@@ -283,7 +283,9 @@ void Broker::handle(Session& session, const proto::Credentials& sender,
     // works on its own copy of the performer, since a reload may replace it meanwhile; the policy it
     // points into outlives it (reload() retires the old one through the loop).
     const Performer performer = performer_;
-    const Judged judged{policy_, profile_};
+    // Only a connect may go on waiting, judged by this policy whatever reloads come: only it takes a
+    // reference (two atomic operations fewer for every other request).
+    const Judged judged{request.op == wire::Op::connect ? policy_ : nullptr, profile_};
     loop_.blocking([&] { performer.perform({sender.pid, sender.uid}, operation, out); });
     if (out.pending && wait_for_connect(session, sender, request, judged, out)) return;
     if (out.audited) audit_.record(out.audit);
