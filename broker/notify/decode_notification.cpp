@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -161,10 +163,22 @@ void stat_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, i
     }
 }
 
-void access_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) {
+// access, faccessat and faccessat2 (`flags`: AT_EACCESS, which changes nothing for a worker whose real
+// and effective ids are the same, and AT_SYMLINK_NOFOLLOW).
+void access_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, int flags) {
+    if (flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
+        return static_cast<void>(d.error = EINVAL);
     auto& o = d.operation.emplace<op::Access>();
-    if ((d.error = at.read(c, caller, o.path)) != 0) return;
     o.mode = static_cast<std::uint32_t>(arg(c, at.path_arg + 1));
+    o.follow = !(flags & AT_SYMLINK_NOFOLLOW);
+    PathBuffer raw;
+    if ((d.error = caller.read_string(arg(c, at.path_arg), raw)) != 0) return;
+    // An empty path with AT_EMPTY_PATH asks about the directory (or file) dirfd refers to.
+    if (raw.size() == 0 && (flags & AT_EMPTY_PATH)) {
+        d.error = caller.directory(at.dirfd(c), o.path);
+        return;
+    }
+    d.error = absolute(caller, at.dirfd(c), raw.view(), o.path);
 }
 
 void readlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) {
@@ -204,6 +218,120 @@ void symlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at
     // The link's text stays as written; only where the link is made is made absolute.
     if ((d.error = caller.read_string(arg(c, 0), o.target)) != 0) return;
     d.error = at.read(c, caller, o.path);
+}
+
+// The path argument of a call that takes AT_EMPTY_PATH: the object is then the caller's descriptor
+// `dirfd` itself when the path is empty. 0 or errno; `held` is set for the descriptor form.
+int path_or_held(const SystemCall& c, CallerView& caller, PathAt at, int flags, PathBuffer& path,
+                 unique_fd& held) {
+    PathBuffer raw;
+    if (const int err = caller.read_string(arg(c, at.path_arg), raw); err != 0) return err;
+    if (raw.size() == 0 && (flags & AT_EMPTY_PATH)) return caller.take_fd(at.dirfd(c), held);
+    return absolute(caller, at.dirfd(c), raw.view(), path);
+}
+
+void chmod_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, int flags) {
+    if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return static_cast<void>(d.error = EINVAL);
+    auto& o = d.operation.emplace<op::Chmod>();
+    o.mode = static_cast<mode_t>(arg(c, at.path_arg + 1));
+    o.follow = !(flags & AT_SYMLINK_NOFOLLOW);
+    d.error = path_or_held(c, caller, at, flags, o.path, o.held);
+}
+
+void chown_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, int flags) {
+    if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return static_cast<void>(d.error = EINVAL);
+    auto& o = d.operation.emplace<op::Chown>();
+    o.uid = static_cast<uid_t>(arg(c, at.path_arg + 1));
+    o.gid = static_cast<gid_t>(arg(c, at.path_arg + 2));
+    o.follow = !(flags & AT_SYMLINK_NOFOLLOW);
+    d.error = path_or_held(c, caller, at, flags, o.path, o.held);
+}
+
+void truncate_call(const SystemCall& c, CallerView& caller, Decoded& d) {
+    auto& o = d.operation.emplace<op::Truncate>();
+    o.length = static_cast<off_t>(arg(c, 1));
+    d.error = PathAt{-1, 0}.read(c, caller, o.path);
+}
+
+// utimensat with a path (the filter allows futimens, a null path, itself), and the older forms whose
+// times are microseconds (utimes, futimesat) or seconds (utime); a null times pointer means now.
+enum class TimeForm : std::uint8_t { timespec, timeval, utimbuf };
+
+int read_times(CallerView& caller, std::uint64_t addr, TimeForm form, op::Utimens& o) {
+    o.now = addr == 0;
+    if (o.now) return 0;
+    if (form == TimeForm::timespec) return caller.read_bytes(addr, o.times, sizeof o.times);
+    if (form == TimeForm::utimbuf) {
+        std::int64_t seconds[2]{};  // struct utimbuf: actime, modtime
+        if (const int err = caller.read_bytes(addr, seconds, sizeof seconds); err != 0) return err;
+        o.times[0] = {seconds[0], 0};
+        o.times[1] = {seconds[1], 0};
+        return 0;
+    }
+    struct ::timeval tv[2]{};
+    if (const int err = caller.read_bytes(addr, tv, sizeof tv); err != 0) return err;
+    for (int i = 0; i < 2; ++i) {
+        // utimes(2) refuses microseconds out of range, which as nanoseconds could read as UTIME_NOW.
+        if (tv[i].tv_usec < 0 || tv[i].tv_usec >= 1'000'000) return EINVAL;
+        o.times[i] = {tv[i].tv_sec, tv[i].tv_usec * 1000};
+    }
+    return 0;
+}
+
+void utimes_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, TimeForm form, int flags) {
+    if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return static_cast<void>(d.error = EINVAL);
+    auto& o = d.operation.emplace<op::Utimens>();
+    o.follow = !(flags & AT_SYMLINK_NOFOLLOW);
+    if ((d.error = read_times(caller, arg(c, at.path_arg + 1), form, o)) != 0) return;
+    d.error = path_or_held(c, caller, at, flags, o.path, o.held);
+}
+
+void link_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt from, PathAt to, int flags) {
+    if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)) return static_cast<void>(d.error = EINVAL);
+    auto& o = d.operation.emplace<op::Link>();
+    o.follow = (flags & AT_SYMLINK_FOLLOW) != 0;
+    if ((d.error = path_or_held(c, caller, from, flags, o.from, o.held)) != 0) return;
+    d.error = to.read(c, caller, o.to);
+}
+
+void mknod_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) {
+    auto& o = d.operation.emplace<op::Mknod>();
+    if ((d.error = at.read(c, caller, o.path)) != 0) return;
+    const auto mode = static_cast<mode_t>(arg(c, at.path_arg + 1));
+    // As mknod(2): the permission bits lose the umask, the type stays (none means a regular file).
+    o.mode = (mode & S_IFMT) | (mode & 07777 & ~caller.umask());
+    o.dev = static_cast<dev_t>(arg(c, at.path_arg + 2));
+    o.exact_mode = true;
+}
+
+// The xattr calls by path: get (path, name, value, size), list (path, list, size), set (path, name,
+// value, size, flags), remove (path, name). `follow` is false for the l- forms.
+void xattr_call(const SystemCall& c, CallerView& caller, Decoded& d, op::Xattr::Kind kind, bool follow) {
+    using Kind = op::Xattr::Kind;
+    auto& o = d.operation.emplace<op::Xattr>();
+    o.kind = kind;
+    o.follow = follow;
+    if ((d.error = PathAt{-1, 0}.read(c, caller, o.path)) != 0) return;
+    if (kind == Kind::list) {
+        o.size = static_cast<std::size_t>(arg(c, 2));
+        d.result_buffer = arg(c, 1);
+        return;
+    }
+    PathBuffer name;
+    // A name longer than XATTR_NAME_MAX is ERANGE, as the kernel says.
+    if ((d.error = caller.read_string(arg(c, 1), name)) != 0) return;
+    if (name.size() == 0 || name.size() > 255) return static_cast<void>(d.error = ERANGE);
+    o.name.assign(name.view());
+    if (kind == Kind::get) {
+        o.size = static_cast<std::size_t>(arg(c, 3));
+        d.result_buffer = arg(c, 2);
+    } else if (kind == Kind::set) {
+        const auto size = static_cast<std::size_t>(arg(c, 3));
+        if (size > op::Xattr::kMaxValue) return static_cast<void>(d.error = E2BIG);
+        o.value.resize(size);
+        o.flags = int_arg(c, 4);
+        if (size > 0) d.error = caller.read_bytes(arg(c, 2), o.value.data(), size);
+    }
 }
 
 // The caller's socket (argument 0) and its domain and type: 0 or errno.
@@ -267,7 +395,7 @@ void listen_call(const SystemCall& c, CallerView& caller, Decoded& d) {
 }
 
 // Forms the filter did not allow itself (seccomp_filter.cpp): datagram sockets, sends that name an
-// address, utimensat on a path. Refused like the filter's own quiet refusals.
+// address. Refused like the filter's own quiet refusals.
 void refused(const SystemCall&, CallerView&, Decoded& d) {
     d.error = EACCES;
 }
@@ -296,9 +424,9 @@ constexpr BrokeredCall kCalls[] = {
                        stat_call(c, m, d, {0, 1}, int_arg(c, 3), false, arg(c, 2)); }},
     {"statx",      [](auto& c, auto& m, auto& d) {
                        stat_call(c, m, d, {0, 1}, int_arg(c, 2), true, arg(c, 4)); }},
-    {"access",     [](auto& c, auto& m, auto& d) { access_call(c, m, d, {-1, 0}); }},
-    {"faccessat",  [](auto& c, auto& m, auto& d) { access_call(c, m, d, {0, 1}); }},
-    {"faccessat2", [](auto& c, auto& m, auto& d) { access_call(c, m, d, {0, 1}); }},
+    {"access",     [](auto& c, auto& m, auto& d) { access_call(c, m, d, {-1, 0}, 0); }},
+    {"faccessat",  [](auto& c, auto& m, auto& d) { access_call(c, m, d, {0, 1}, 0); }},
+    {"faccessat2", [](auto& c, auto& m, auto& d) { access_call(c, m, d, {0, 1}, int_arg(c, 3)); }},
     {"readlink",   [](auto& c, auto& m, auto& d) { readlink_call(c, m, d, {-1, 0}); }},
     {"readlinkat", [](auto& c, auto& m, auto& d) { readlink_call(c, m, d, {0, 1}); }},
     {"mkdir",      [](auto& c, auto& m, auto& d) { mkdir_call(c, m, d, {-1, 0}); }},
@@ -312,6 +440,30 @@ constexpr BrokeredCall kCalls[] = {
                        rename_call(c, m, d, {0, 1}, {2, 3}, static_cast<unsigned>(arg(c, 4))); }},
     {"symlink",    [](auto& c, auto& m, auto& d) { symlink_call(c, m, d, {-1, 1}); }},
     {"symlinkat",  [](auto& c, auto& m, auto& d) { symlink_call(c, m, d, {1, 2}); }},
+    {"chmod",      [](auto& c, auto& m, auto& d) { chmod_call(c, m, d, {-1, 0}, 0); }},
+    {"fchmodat",   [](auto& c, auto& m, auto& d) { chmod_call(c, m, d, {0, 1}, 0); }},
+    {"fchmodat2",  [](auto& c, auto& m, auto& d) { chmod_call(c, m, d, {0, 1}, int_arg(c, 3)); }},
+    {"chown",      [](auto& c, auto& m, auto& d) { chown_call(c, m, d, {-1, 0}, 0); }},
+    {"lchown",     [](auto& c, auto& m, auto& d) { chown_call(c, m, d, {-1, 0}, AT_SYMLINK_NOFOLLOW); }},
+    {"fchownat",   [](auto& c, auto& m, auto& d) { chown_call(c, m, d, {0, 1}, int_arg(c, 4)); }},
+    {"truncate",   [](auto& c, auto& m, auto& d) { truncate_call(c, m, d); }},
+    {"utime",      [](auto& c, auto& m, auto& d) { utimes_call(c, m, d, {-1, 0}, TimeForm::utimbuf, 0); }},
+    {"utimes",     [](auto& c, auto& m, auto& d) { utimes_call(c, m, d, {-1, 0}, TimeForm::timeval, 0); }},
+    {"futimesat",  [](auto& c, auto& m, auto& d) { utimes_call(c, m, d, {0, 1}, TimeForm::timeval, 0); }},
+    {"utimensat",  [](auto& c, auto& m, auto& d) {
+                       utimes_call(c, m, d, {0, 1}, TimeForm::timespec, int_arg(c, 3)); }, false},
+    {"link",       [](auto& c, auto& m, auto& d) { link_call(c, m, d, {-1, 0}, {-1, 1}, 0); }},
+    {"linkat",     [](auto& c, auto& m, auto& d) { link_call(c, m, d, {0, 1}, {2, 3}, int_arg(c, 4)); }},
+    {"mknod",      [](auto& c, auto& m, auto& d) { mknod_call(c, m, d, {-1, 0}); }},
+    {"mknodat",    [](auto& c, auto& m, auto& d) { mknod_call(c, m, d, {0, 1}); }},
+    {"getxattr",   [](auto& c, auto& m, auto& d) { xattr_call(c, m, d, op::Xattr::Kind::get, true); }},
+    {"lgetxattr",  [](auto& c, auto& m, auto& d) { xattr_call(c, m, d, op::Xattr::Kind::get, false); }},
+    {"listxattr",  [](auto& c, auto& m, auto& d) { xattr_call(c, m, d, op::Xattr::Kind::list, true); }},
+    {"llistxattr", [](auto& c, auto& m, auto& d) { xattr_call(c, m, d, op::Xattr::Kind::list, false); }},
+    {"setxattr",   [](auto& c, auto& m, auto& d) { xattr_call(c, m, d, op::Xattr::Kind::set, true); }},
+    {"lsetxattr",  [](auto& c, auto& m, auto& d) { xattr_call(c, m, d, op::Xattr::Kind::set, false); }},
+    {"removexattr",  [](auto& c, auto& m, auto& d) { xattr_call(c, m, d, op::Xattr::Kind::remove, true); }},
+    {"lremovexattr", [](auto& c, auto& m, auto& d) { xattr_call(c, m, d, op::Xattr::Kind::remove, false); }},
     {"connect",    address_call<op::Connect>},
     {"bind",       address_call<op::Bind>},
     {"listen",     listen_call},
@@ -320,7 +472,6 @@ constexpr BrokeredCall kCalls[] = {
     {"sendto",     refused, false},
     {"sendmsg",    refused, false},
     {"sendmmsg",   refused, false},
-    {"utimensat",  refused, false},
 };
 // clang-format on
 

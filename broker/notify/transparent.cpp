@@ -52,7 +52,7 @@ class Transparent::Connecting final : public PendingConnect::Waiter {
 
 Transparent::Transparent(EventLoop& loop, const policy::Profile& profile, std::optional<FileOwner> owner,
                          Audit& audit, uid_t worker_uid)
-    : loop_(loop), performer_(profile, owner), audit_(audit), uid_(worker_uid) {}
+    : loop_(loop), performer_(profile, owner, Performer::Acting::worker), audit_(audit), uid_(worker_uid) {}
 
 Transparent::~Transparent() = default;
 
@@ -94,6 +94,10 @@ void Transparent::reply(NotifyCall& call, const Decoded& decoded, const Outcome&
             break;
         case Outcome::Carries::link:
             error = call.write_bytes(decoded.result_buffer, out.link, static_cast<std::size_t>(out.value));
+            break;
+        case Outcome::Carries::data:
+            error =
+                call.write_bytes(decoded.result_buffer, out.data.data(), static_cast<std::size_t>(out.value));
             break;
         case Outcome::Carries::nothing:
             break;

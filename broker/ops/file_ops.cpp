@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 
+#include "broker/ops/walk.hpp"
 #include "policy/path.hpp"
 
 namespace fdbroker::broker {
@@ -21,12 +22,7 @@ using policy::need_create;
 using policy::need_read;
 using policy::need_write;
 
-// Linux follows at most 40 symlinks in one lookup; so do we across the hops we make ourselves.
-constexpr int kMaxLinkHops = 40;
 constexpr std::uint32_t kKernelLargefile = 0100000;  // glibc defines O_LARGEFILE as 0 on 64-bit
-
-// Outcome of the last step on an already-judged Location.
-enum class Step { done, symlink };
 
 // Whether a rename carries rules along depends on what moves (a directory takes everything beneath
 // it), and looking at the source and renaming it are two steps. Requests run side by side while one
@@ -66,11 +62,15 @@ bool is_symlink(const Location& loc) noexcept {
 bool FileOps::open_flags_known(std::uint32_t flags) noexcept {
     constexpr std::uint32_t known = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND |
                                     O_NONBLOCK | O_DSYNC | O_SYNC | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
-                                    kKernelLargefile;
+                                    O_PATH | O_TMPFILE | O_DIRECT | kKernelLargefile;
+    // open(2) ignores every flag but three beside O_PATH (open() drops them), the access mode included.
+    if (flags & O_PATH) return true;
     return (flags & ~known) == 0 && (flags & O_ACCMODE) != O_ACCMODE;
 }
 
 std::uint8_t FileOps::open_needs(std::uint32_t flags) noexcept {
+    // A descriptor for lookups, fstat and *at() calls only: it reads and changes nothing.
+    if (flags & O_PATH) return need_any;
     std::uint8_t needs = 0;
     switch (flags & O_ACCMODE) {
         case O_RDONLY:
@@ -83,55 +83,31 @@ std::uint8_t FileOps::open_needs(std::uint32_t flags) noexcept {
             needs = need_read | need_write;
             break;
     }
-    if (flags & O_CREAT) needs |= need_create;
+    // O_TMPFILE makes an unnamed file in the directory the path names; linkat gives it a name later,
+    // judged there.
+    if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) needs |= need_create;
     if (flags & (O_TRUNC | O_APPEND)) needs |= need_write;
     return needs;
 }
 
-// Runs final_step on the located name; when the name is a symlink the step says so, and the target is
-// located and judged in turn, like the kernel's own lookup but with every hop checked.
-template <class Final>
-OpResult FileOps::follow(std::string_view path, std::uint8_t needs, Final&& final_step) const noexcept {
-    PathBuffer hops[2];
-    for (int hop = 0; hop <= kMaxLinkHops; ++hop) {
-        Location loc;
-        OpResult result;
-        result.verdict = locate(*profile_, path, needs, loc);
-        if (result.verdict.error != 0) return result;
-        if (final_step(loc, result) == Step::done) return result;
-
-        char target[PathBuffer::kCapacity];
-        const ssize_t n = ::readlinkat(loc.dir.get(), loc.name, target, sizeof target);
-        if (n <= 0) {  // replaced since we looked: let the worker retry rather than guess
-            result.verdict.error = n == 0 ? ENOENT : errno;
-            return result;
-        }
-        PathBuffer& next = hops[hop % 2];
-        if (!policy::join_lexically(loc.real.view().substr(0, loc.dir_len),
-                                    {target, static_cast<std::size_t>(n)}, next)) {
-            result.verdict.error = ENAMETOOLONG;
-            return result;
-        }
-        path = next.view();
-    }
-    OpResult loop;
-    loop.verdict = {true, nullptr, ELOOP};
-    return loop;
-}
-
-// A FIFO or a device is opened only if a rule names it exactly: opening one can wait for a peer (a FIFO
-// without a writer) or act on hardware (a serial line's modem lines, a watchdog), so its type is
-// checked before it is opened, not after. An open the policy allows then behaves as natively, waiting
-// included (an explicitly granted FIFO without its peer, a file whose lease must be broken): the
-// caller runs in a blocking section, so only this request waits.
-bool FileOps::special_refused(const struct ::stat& st, std::string_view real,
-                              std::uint8_t needs) const noexcept {
-    const bool special = S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
+// A device, or a FIFO opened in a way that waits for its peer, is opened only if a rule names it
+// exactly: opening one can wait for a peer (a FIFO without a writer) or act on hardware (a serial
+// line's modem lines, a watchdog), so its type is checked before it is opened, not after. An open the
+// policy allows then behaves as natively, waiting included (an explicitly granted FIFO without its
+// peer, a file whose lease must be broken): the caller runs in a blocking section, so only this
+// request waits. A FIFO opened non-blocking or for both reading and writing never waits (fifo(7)),
+// and an O_PATH descriptor opens nothing.
+bool FileOps::special_refused(const struct ::stat& st, std::string_view real, std::uint8_t needs,
+                              std::uint32_t flags) const noexcept {
+    if (flags & O_PATH) return false;
+    const bool waits = !(flags & O_NONBLOCK) && (flags & O_ACCMODE) != O_RDWR;
+    const bool special = (S_ISFIFO(st.st_mode) && waits) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
     return special && !profile_->grants_exactly(real, needs);
 }
 
 OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) const noexcept {
     if (!open_flags_known(flags)) return denied({false, nullptr, EACCES});
+    if (flags & O_PATH) flags &= static_cast<std::uint32_t>(O_PATH | O_CLOEXEC | O_DIRECTORY | O_NOFOLLOW);
     const std::uint8_t needs = open_needs(flags);
     // Fast path for an existing file: one walk of the whole path that meets no symlink and no magic
     // link opens exactly the file the lexical decision judges. A symlink anywhere (ELOOP), or a FIFO or
@@ -149,9 +125,12 @@ OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) 
                                     : profile_->grants_exactly(path, needs);
         const bool look = !named;
         if (buf.assign(path) && !(look && ::fstatat(AT_FDCWD, buf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                                  special_refused(st, path, needs))) {
+                                  special_refused(st, path, needs, flags))) {
             open_how how{};
             how.flags = flags | O_CLOEXEC | O_NOCTTY;
+            // openat2 refuses every other flag beside O_PATH, where open(2) ignores them.
+            if (flags & O_PATH) how.flags = flags | O_CLOEXEC;  // openat2 refuses O_NOCTTY with O_PATH
+            if ((flags & O_TMPFILE) == O_TMPFILE) how.mode = mode & 07777;
             how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
             const long fd = ::syscall(SYS_openat2, AT_FDCWD, buf.c_str(), &how, sizeof how);
             if (fd >= 0) {
@@ -174,11 +153,11 @@ OpResult FileOps::open_careful(std::string_view path, std::uint32_t flags, mode_
     const bool exclusive = flags & O_EXCL;
     // The broker's copy is always close-on-exec; whether the worker's is depends on what it asked.
     const int base = static_cast<int>(flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-    return follow(path, needs, [&](const Location& loc, OpResult& out) {
+    return follow_links(*profile_, path, needs, [&](const Location& loc, OpResult& out) {
         struct ::stat st {};
         if (::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
             if (S_ISLNK(st.st_mode) && !(flags & O_NOFOLLOW) && !exclusive) return Step::symlink;
-            if (special_refused(st, loc.real.view(), needs)) {
+            if (special_refused(st, loc.real.view(), needs, flags)) {
                 out.verdict = {false, out.verdict.rule, EACCES};
                 return Step::done;
             }
@@ -213,7 +192,7 @@ OpResult FileOps::open_careful(std::string_view path, std::uint32_t flags, mode_
 }
 
 OpResult FileOps::stat(std::string_view path, struct ::stat& st, bool follow_final) const noexcept {
-    return follow(path, need_any, [&](const Location& loc, OpResult& out) {
+    return follow_links(*profile_, path, need_any, [&](const Location& loc, OpResult& out) {
         if (::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             out.verdict.error = errno;
             return Step::done;
@@ -227,7 +206,7 @@ OpResult FileOps::statx(std::string_view path, int flags, unsigned mask, struct 
     if (flags & ~known) return denied({true, nullptr, EINVAL});
     const bool follow_final = !(flags & AT_SYMLINK_NOFOLLOW);
     const int at_flags = (flags & ~AT_SYMLINK_NOFOLLOW) | AT_SYMLINK_NOFOLLOW;
-    return follow(path, need_any, [&](const Location& loc, OpResult& out) {
+    return follow_links(*profile_, path, need_any, [&](const Location& loc, OpResult& out) {
         if (::statx(loc.dir.get(), loc.name, at_flags, mask | STATX_TYPE, &stx) != 0) {
             out.verdict.error = errno;
             return Step::done;
@@ -236,22 +215,24 @@ OpResult FileOps::statx(std::string_view path, int flags, unsigned mask, struct 
     });
 }
 
-OpResult FileOps::access(std::string_view path, std::uint32_t mode) const noexcept {
+OpResult FileOps::access(std::string_view path, std::uint32_t mode, bool follow_final) const noexcept {
     if (mode & ~static_cast<std::uint32_t>(R_OK | W_OK | X_OK)) return denied({true, nullptr, EINVAL});
-    // Nothing is ever executed on a worker's behalf, so X_OK is never granted.
-    if (mode & X_OK) return denied({false, nullptr, EACCES});
+    // X_OK asks the policy nothing beyond seeing the path: the answer is the kernel's for the worker's
+    // identity, which the caller takes for it (perform.cpp). R_OK and W_OK ask what an open would.
     std::uint8_t needs = 0;
     if (mode & R_OK) needs |= need_read;
     if (mode & W_OK) needs |= need_write;
     if (needs == 0) needs = need_any;
-    return follow(path, needs, [&](const Location& loc, OpResult& out) {
+    return follow_links(*profile_, path, needs, [&](const Location& loc, OpResult& out) {
         struct ::stat st {};
         if (::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             out.verdict.error = errno;
             return Step::done;
         }
-        if (S_ISLNK(st.st_mode)) return Step::symlink;
-        if (::faccessat(loc.dir.get(), loc.name, static_cast<int>(mode), AT_SYMLINK_NOFOLLOW) != 0)
+        if (S_ISLNK(st.st_mode) && follow_final) return Step::symlink;
+        // AT_EACCESS: the thread's effective identity, which is the worker's when it acts as the worker.
+        if (::faccessat(loc.dir.get(), loc.name, static_cast<int>(mode), AT_SYMLINK_NOFOLLOW | AT_EACCESS) !=
+            0)
             out.verdict.error = errno;
         return Step::done;
     });

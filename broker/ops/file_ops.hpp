@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "broker/ops/resolve.hpp"
+#include "broker/ops/worker_identity.hpp"
 #include "fdbroker/unique_fd.hpp"
 #include "policy/policy.hpp"
 
@@ -22,25 +23,19 @@ struct OpResult {
     unique_fd fd;     // open: the descriptor to hand over
 };
 
-// Who owns what the broker creates for a worker, when the broker runs as root.
-struct FileOwner {
-    uid_t uid;
-    gid_t gid;
-};
-
 class FileOps {
   public:
     FileOps(const policy::Profile& profile, std::optional<FileOwner> owner)
         : profile_(&profile), owner_(owner) {}
 
-    // The open flags a worker may use; anything else (O_PATH, O_TMPFILE, O_DIRECT, O_ASYNC, O_NOATIME,
-    // an access mode of 3, unknown bits) is refused with EACCES.
+    // The open flags a worker may use; anything else (O_ASYNC, O_NOATIME, an access mode of 3, unknown
+    // bits) is refused with EACCES.
     static bool open_flags_known(std::uint32_t flags) noexcept;
     // What an open with these flags needs from the policy.
     static std::uint8_t open_needs(std::uint32_t flags) noexcept;
 
     OpResult open(std::string_view path, std::uint32_t flags, mode_t mode) const noexcept;
-    OpResult access(std::string_view path, std::uint32_t mode) const noexcept;
+    OpResult access(std::string_view path, std::uint32_t mode, bool follow_final = true) const noexcept;
     OpResult stat(std::string_view path, struct ::stat& st, bool follow_final = true) const noexcept;
     // statx(2) on the path: flags may hold AT_SYMLINK_NOFOLLOW and the AT_STATX_* sync bits.
     OpResult statx(std::string_view path, int flags, unsigned mask, struct ::statx& stx) const noexcept;
@@ -54,14 +49,37 @@ class FileOps {
     // every open through the link is judged where it lands.
     OpResult symlink(std::string_view target, std::string_view path) const noexcept;
 
+    // Metadata changes (metadata_ops.cpp). The policy must grant write on the path (get and list need
+    // read); who may change what is the kernel's to say, so the caller performs these with the
+    // worker's identity (worker_identity.hpp). `follow_final`: false for the l- forms.
+    OpResult chmod(std::string_view path, mode_t mode, bool follow_final) const noexcept;
+    OpResult chown(std::string_view path, uid_t uid, gid_t gid, bool follow_final) const noexcept;
+    OpResult truncate(std::string_view path, off_t length) const noexcept;
+    // times: null for "now"
+    OpResult utimens(std::string_view path, const struct ::timespec* times, bool follow_final) const noexcept;
+    OpResult get_xattr(std::string_view path, const char* name, std::span<char> buf,
+                       bool follow_final) const noexcept;
+    OpResult list_xattr(std::string_view path, std::span<char> buf, bool follow_final) const noexcept;
+    OpResult set_xattr(std::string_view path, const char* name, std::span<const char> value, int flags,
+                       bool follow_final) const noexcept;
+    OpResult remove_xattr(std::string_view path, const char* name, bool follow_final) const noexcept;
+    // A hard link at `to` (needs create) to what `from` names; no amplification: the new name may grant
+    // nothing the old one does not (Profile::decide_move).
+    OpResult link(std::string_view from, std::string_view to, bool follow_from) const noexcept;
+    // A FIFO, socket or regular file (needs create); device nodes are the kernel's to refuse.
+    OpResult mknod(std::string_view path, mode_t mode, dev_t dev) const noexcept;
+
   private:
+    // Runs act(fd, st) on the object `path` names, through symlinks when follow_final: fd is an O_PATH
+    // descriptor of the object itself, so that a name swapped meanwhile changes nothing.
+    template <class Act>
+    OpResult on_object(std::string_view path, std::uint8_t needs, bool follow_final,
+                       Act&& act) const noexcept;
     // A FIFO or a device that no rule names exactly (open() says why).
-    [[nodiscard]] bool special_refused(const struct ::stat& st, std::string_view real,
-                                       std::uint8_t needs) const noexcept;
+    [[nodiscard]] bool special_refused(const struct ::stat& st, std::string_view real, std::uint8_t needs,
+                                       std::uint32_t flags) const noexcept;
     OpResult open_careful(std::string_view path, std::uint32_t flags, mode_t mode,
                           std::uint8_t needs) const noexcept;
-    template <class Final>
-    OpResult follow(std::string_view path, std::uint8_t needs, Final&& final_step) const noexcept;
     OpResult on_name(std::string_view path, std::uint8_t needs, int (*op)(const Location&, mode_t),
                      mode_t arg) const noexcept;
     // Whether the object at `from` may be moved to `to` (Profile::decide_move): EACCES if not.

@@ -8,8 +8,10 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <ctime>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "fdbroker/unique_fd.hpp"
 #include "policy/path_buffer.hpp"
@@ -45,6 +47,7 @@ struct StatHeld {
 struct Access {
     PathBuffer path;
     std::uint32_t mode = 0;
+    bool follow = true;  // false: AT_SYMLINK_NOFOLLOW
 };
 struct Readlink {
     PathBuffer path;
@@ -70,6 +73,60 @@ struct Symlink {
     PathBuffer target;  // the link's text, as written
     PathBuffer path;    // where the link is made
 };
+// Metadata changes, performed with the worker's identity so the kernel applies its own rules on who
+// may change what (perform.hpp). `follow`: false for the l- forms and AT_SYMLINK_NOFOLLOW. `held`: the
+// AT_EMPTY_PATH form, on a descriptor the caller holds (duplicated into the broker): no policy
+// question, as for the f- forms the filter allows.
+struct Chmod {
+    PathBuffer path;
+    mode_t mode = 0;
+    bool follow = true;
+    unique_fd held;
+};
+struct Chown {
+    PathBuffer path;
+    uid_t uid = static_cast<uid_t>(-1);  // -1: unchanged
+    gid_t gid = static_cast<gid_t>(-1);
+    bool follow = true;
+    unique_fd held;
+};
+struct Truncate {
+    PathBuffer path;
+    off_t length = 0;
+};
+struct Utimens {
+    PathBuffer path;
+    bool now = true;  // no times given: both set to the current time
+    struct ::timespec times[2]{};
+    bool follow = true;
+    unique_fd held;
+};
+// A hard link at `to` for the object at `from` (itself when it is a symlink, unless `follow`).
+struct Link {
+    PathBuffer from;
+    PathBuffer to;
+    bool follow = false;  // AT_SYMLINK_FOLLOW
+    unique_fd held;       // AT_EMPTY_PATH: link the caller's descriptor (the kernel decides who may)
+};
+// A FIFO, socket, regular file or device node (mode carries the type).
+struct Mknod {
+    PathBuffer path;
+    mode_t mode = 0;
+    dev_t dev = 0;
+    bool exact_mode = false;  // as for Open
+};
+// Extended attributes by path: reading and listing need read, setting and removing need write.
+struct Xattr {
+    enum class Kind : std::uint8_t { get, list, set, remove };
+    static constexpr std::size_t kMaxValue = 65536;  // XATTR_SIZE_MAX and XATTR_LIST_MAX
+    Kind kind = Kind::get;
+    PathBuffer path;
+    std::string name;         // get, set, remove
+    std::vector<char> value;  // set: the value
+    std::size_t size = 0;     // get, list: the caller's buffer (0: only the size is asked)
+    int flags = 0;            // set: XATTR_CREATE or XATTR_REPLACE
+    bool follow = true;
+};
 // Sockets: the address is written like a rule's ("tcp:127.0.0.1:80", "unix:/run/x", "unix:@name").
 // In library mode the broker makes the socket; in transparent mode `socket` is the caller's own,
 // duplicated into the broker, and the call acts on it.
@@ -87,7 +144,8 @@ struct Listen {
     unique_fd socket;
 };
 
-using Operation = std::variant<std::monostate, Open, Stat, Statx, StatHeld, Access, Readlink, Mkdir, Unlink,
-                               Rmdir, Rename, Symlink, Connect, Bind, Listen>;
+using Operation =
+    std::variant<std::monostate, Open, Stat, Statx, StatHeld, Access, Readlink, Mkdir, Unlink, Rmdir, Rename,
+                 Symlink, Chmod, Chown, Truncate, Utimens, Link, Mknod, Xattr, Connect, Bind, Listen>;
 
 }  // namespace fdbroker::broker::op

@@ -2,9 +2,12 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <new>
+#include <optional>
 #include <span>
 #include <type_traits>
 
@@ -34,6 +37,12 @@ void Performer::perform(const Caller& caller, op::Operation& operation, Outcome&
     out.audit.pid = caller.pid;
     out.audit.uid = caller.uid;
     out.audit.profile = profile_->name();
+    std::optional<AsWorker> identity;
+    if (as_worker(operation)) {
+        identity.emplace(owner_);
+        // Never done with the broker's identity instead.
+        if ((out.error = identity->error()) != 0) return;
+    }
     // std::visit throws only for a variant left valueless by an exception, which none of these can be.
     try {
         visit_operation(operation, out);
@@ -68,6 +77,20 @@ void Performer::visit_operation(op::Operation& operation, Outcome& out) const {
                 rename(o, out);
             else if constexpr (std::is_same_v<T, op::Symlink>)
                 symlink(o, out);
+            else if constexpr (std::is_same_v<T, op::Chmod>)
+                chmod(o, out);
+            else if constexpr (std::is_same_v<T, op::Chown>)
+                chown(o, out);
+            else if constexpr (std::is_same_v<T, op::Truncate>)
+                truncate(o, out);
+            else if constexpr (std::is_same_v<T, op::Utimens>)
+                utimens(o, out);
+            else if constexpr (std::is_same_v<T, op::Link>)
+                link(o, out);
+            else if constexpr (std::is_same_v<T, op::Mknod>)
+                mknod(o, out);
+            else if constexpr (std::is_same_v<T, op::Xattr>)
+                xattr(o, out);
             else if constexpr (std::is_same_v<T, op::Connect>)
                 connect(o, out);
             else if constexpr (std::is_same_v<T, op::Bind>)
@@ -76,6 +99,32 @@ void Performer::visit_operation(op::Operation& operation, Outcome& out) const {
                 listen(o, out);
             else
                 out.error = ENOSYS;  // no operation: decoding answered already
+        },
+        operation);
+}
+
+bool Performer::as_worker(const op::Operation& operation) const noexcept {
+    return std::visit(
+        [this](const auto& o) {
+            using T = std::decay_t<decltype(o)>;
+            constexpr bool metadata = std::is_same_v<T, op::Chmod> || std::is_same_v<T, op::Chown> ||
+                                      std::is_same_v<T, op::Truncate> || std::is_same_v<T, op::Utimens> ||
+                                      std::is_same_v<T, op::Link> || std::is_same_v<T, op::Mknod> ||
+                                      std::is_same_v<T, op::Xattr>;
+            // Sockets take the worker's identity where they need it themselves (socket_ops.cpp); a
+            // held descriptor's fstat asks nothing.
+            constexpr bool files = std::is_same_v<T, op::Open> || std::is_same_v<T, op::Stat> ||
+                                   std::is_same_v<T, op::Statx> || std::is_same_v<T, op::Access> ||
+                                   std::is_same_v<T, op::Readlink> || std::is_same_v<T, op::Mkdir> ||
+                                   std::is_same_v<T, op::Unlink> || std::is_same_v<T, op::Rmdir> ||
+                                   std::is_same_v<T, op::Rename> || std::is_same_v<T, op::Symlink>;
+            if constexpr (metadata) return true;
+            if constexpr (std::is_same_v<T, op::Access>) {
+                // Whether the worker may execute something is the kernel's answer for the worker.
+                if (o.mode & X_OK) return true;
+            }
+            if constexpr (files) return acting_ == Acting::worker;
+            return false;
         },
         operation);
 }
@@ -116,7 +165,8 @@ void Performer::open(op::Open& o, Outcome& out) const noexcept {
     if (o.flags >> 32) {
         result.verdict = {false, nullptr, EACCES};  // openat2 flags no open(2) has
     } else {
-        const NoUmask no_umask(o.exact_mode && (o.flags & O_CREAT));
+        const bool creates = (o.flags & O_CREAT) || (o.flags & O_TMPFILE) == O_TMPFILE;
+        const NoUmask no_umask(o.exact_mode && creates);
         result = files_.open(o.path.view(), static_cast<std::uint32_t>(o.flags), o.mode);
     }
     if (result.verdict.error == 0 && !result.fd) result.verdict.error = EIO;
@@ -146,7 +196,7 @@ void Performer::stat_held(op::StatHeld& o, Outcome& out) noexcept {
 }
 
 void Performer::access(op::Access& o, Outcome& out) const noexcept {
-    OpResult result = files_.access(o.path.view(), o.mode);
+    OpResult result = files_.access(o.path.view(), o.mode, o.follow);
     decided("access", o.path.view(), result, out);
     out.audit.flags = o.mode;
 }
@@ -185,6 +235,90 @@ void Performer::symlink(op::Symlink& o, Outcome& out) const noexcept {
     OpResult result = files_.symlink(o.target.view(), o.path.view());
     decided("symlink", o.path.view(), result, out);
     out.audit.path2 = o.target.view();
+}
+
+// The AT_EMPTY_PATH forms act on the caller's own descriptor, as the f- forms the filter allows do:
+// nothing to judge, and the kernel's answer for the worker's identity is the caller's.
+void Performer::chmod(op::Chmod& o, Outcome& out) const noexcept {
+    if (o.held) {
+        out.error = ::fchmodat(o.held.get(), "", o.mode, AT_EMPTY_PATH) == 0 ? 0 : errno;
+        return;
+    }
+    OpResult result = files_.chmod(o.path.view(), o.mode, o.follow);
+    decided("chmod", o.path.view(), result, out);
+    out.audit.flags = o.mode;
+}
+
+void Performer::chown(op::Chown& o, Outcome& out) const noexcept {
+    if (o.held) {
+        out.error = ::fchownat(o.held.get(), "", o.uid, o.gid, AT_EMPTY_PATH) == 0 ? 0 : errno;
+        return;
+    }
+    OpResult result = files_.chown(o.path.view(), o.uid, o.gid, o.follow);
+    decided("chown", o.path.view(), result, out);
+}
+
+void Performer::truncate(op::Truncate& o, Outcome& out) const noexcept {
+    OpResult result = files_.truncate(o.path.view(), o.length);
+    decided("truncate", o.path.view(), result, out);
+}
+
+void Performer::utimens(op::Utimens& o, Outcome& out) const noexcept {
+    const struct ::timespec* times = o.now ? nullptr : o.times;
+    if (o.held) {
+        out.error = ::utimensat(o.held.get(), "", times, AT_EMPTY_PATH) == 0 ? 0 : errno;
+        return;
+    }
+    OpResult result = files_.utimens(o.path.view(), times, o.follow);
+    decided("utimens", o.path.view(), result, out);
+}
+
+void Performer::link(op::Link& o, Outcome& out) const noexcept {
+    if (o.held) {
+        // Only a process with CAP_DAC_READ_SEARCH may link a descriptor (linkat(2)); the kernel says so
+        // for the worker's identity. The new name is judged all the same.
+        Location dst;
+        const Verdict v = locate(*profile_, o.to.view(), policy::need_create, dst);
+        out.error = v.error;
+        if (out.error == 0 && ::linkat(o.held.get(), "", dst.dir.get(), dst.name, AT_EMPTY_PATH) != 0)
+            out.error = errno;
+        return;
+    }
+    OpResult result = files_.link(o.from.view(), o.to.view(), o.follow);
+    decided("link", o.to.view(), result, out);
+    out.audit.path2 = o.from.view();
+}
+
+void Performer::mknod(op::Mknod& o, Outcome& out) const noexcept {
+    const NoUmask no_umask(o.exact_mode);
+    OpResult result = files_.mknod(o.path.view(), o.mode, o.dev);
+    decided("mknod", o.path.view(), result, out);
+    out.audit.flags = o.mode;
+}
+
+void Performer::xattr(op::Xattr& o, Outcome& out) const noexcept {
+    using Kind = op::Xattr::Kind;
+    const std::size_t size = std::min(o.size, op::Xattr::kMaxValue);
+    OpResult result;
+    if (o.kind == Kind::get || o.kind == Kind::list) {
+        try {
+            out.data.resize(size);
+        } catch (const std::bad_alloc&) {
+            out.error = ENOMEM;
+            return;
+        }
+        result = o.kind == Kind::get ? files_.get_xattr(o.path.view(), o.name.c_str(), out.data, o.follow)
+                                     : files_.list_xattr(o.path.view(), out.data, o.follow);
+        out.value = result.value;
+        // Asked with no buffer, the caller gets only the size.
+        if (size > 0) out.carries = Outcome::Carries::data;
+    } else if (o.kind == Kind::set) {
+        result = files_.set_xattr(o.path.view(), o.name.c_str(), o.value, o.flags, o.follow);
+    } else {
+        result = files_.remove_xattr(o.path.view(), o.name.c_str(), o.follow);
+    }
+    constexpr const char* kOps[] = {"getxattr", "listxattr", "setxattr", "removexattr"};
+    decided(kOps[static_cast<int>(o.kind)], o.path.view(), result, out);
 }
 
 void Performer::connect(op::Connect& o, Outcome& out) const noexcept {

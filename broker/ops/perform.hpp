@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "broker/core/audit.hpp"
 #include "broker/ops/file_ops.hpp"
@@ -28,15 +29,16 @@ struct Caller {
 // What an operation came to. Filled in place: the audit record points into it and the operation.
 struct Outcome {
     // What the reply carries besides the errno.
-    enum class Carries { nothing, fd, stat, statx, link };
+    enum class Carries { nothing, fd, stat, statx, link, data };
 
     int error = 0;  // what the caller sees; 0 = success
     Carries carries = Carries::nothing;
-    std::int64_t value = 0;  // readlink: the length
+    std::int64_t value = 0;  // readlink, xattrs: the length
     unique_fd fd;            // Carries::fd; for a pending connect, the socket still connecting
     struct ::stat st {};
     struct ::statx stx {};
     char link[PATH_MAX];
+    std::vector<char> data;  // Carries::data: an xattr's value or the list of names, `value` bytes
     // A connect still in progress: the mode waits for `fd` (pending_connect.hpp) and writes the audit
     // line when it ends; `restore_flags` >= 0 are the caller's socket flags, to put back then.
     bool pending = false;
@@ -49,8 +51,20 @@ struct Outcome {
 
 class Performer {
   public:
-    Performer(const policy::Profile& profile, std::optional<FileOwner> owner)
-        : profile_(&profile), files_(profile, owner), sockets_(profile, owner) {}
+    // Whose identity the file operations run with (worker_identity.hpp). Changes to metadata always
+    // run as the worker, so that the kernel says who may change what. In library and serve mode the
+    // broker opens, creates and looks up with its own privileges: handing a worker what its user could
+    // not open itself is the point of asking a broker. In transparent mode everything runs as the
+    // worker: an unmodified program gets the kernel's own answers, and the policy only narrows them.
+    enum class Acting : std::uint8_t { broker_opens, worker };
+
+    Performer(const policy::Profile& profile, std::optional<FileOwner> owner,
+              Acting acting = Acting::broker_opens)
+        : profile_(&profile),
+          owner_(owner),
+          acting_(acting),
+          files_(profile, owner),
+          sockets_(profile, owner) {}
 
     void perform(const Caller& caller, op::Operation& operation, Outcome& out) const noexcept;
 
@@ -74,6 +88,15 @@ class Performer {
     void rmdir(op::Rmdir& o, Outcome& out) const noexcept;
     void rename(op::Rename& o, Outcome& out) const noexcept;
     void symlink(op::Symlink& o, Outcome& out) const noexcept;
+    void chmod(op::Chmod& o, Outcome& out) const noexcept;
+    void chown(op::Chown& o, Outcome& out) const noexcept;
+    void truncate(op::Truncate& o, Outcome& out) const noexcept;
+    void utimens(op::Utimens& o, Outcome& out) const noexcept;
+    void link(op::Link& o, Outcome& out) const noexcept;
+    void mknod(op::Mknod& o, Outcome& out) const noexcept;
+    void xattr(op::Xattr& o, Outcome& out) const noexcept;
+    // Whether `operation` runs with the worker's identity (Acting).
+    [[nodiscard]] bool as_worker(const op::Operation& operation) const noexcept;
     void connect(op::Connect& o, Outcome& out) const noexcept;
     void bind(op::Bind& o, Outcome& out) const noexcept;
     void listen(op::Listen& o, Outcome& out) const noexcept;
@@ -84,6 +107,8 @@ class Performer {
     static void decided_socket(std::string_view op, std::string_view address, Outcome& out) noexcept;
 
     const policy::Profile* profile_;
+    std::optional<FileOwner> owner_;
+    Acting acting_;
     FileOps files_;
     SocketOps sockets_;
 };

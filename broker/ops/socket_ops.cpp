@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "broker/core/log.hpp"
+#include "broker/ops/worker_identity.hpp"
 #include "policy/path.hpp"
 #include "policy/path_buffer.hpp"
 
@@ -88,76 +89,6 @@ int unix_path_by_descriptor(std::string_view path, unique_fd& file, sockaddr_un&
     static_cast<void>(unix_address(proc, false, sa, len));  // always fits
     return 0;
 }
-
-// For the length of a unix connect or listen, a root broker takes the worker's effective uid and gid,
-// and no supplementary groups (the worker has none). The kernel records the credentials of the process
-// that calls connect(2) (for the server) or listen(2) (for every client that connects) as the peer's
-// SO_PEERCRED and SO_PEERGROUPS, and checks the socket file's permissions at connect with them, so a
-// server that authenticates its peer (D-Bus, PostgreSQL's "peer") sees the worker rather than root.
-// The raw system calls change only the calling thread's credentials; glibc's seteuid and setgroups
-// would change every thread of the broker, including any at work for another worker meanwhile. The
-// groups and gid go first and come back last: only an effective uid of 0 may change them.
-class WorkerEffectiveIds {
-  public:
-    explicit WorkerEffectiveIds(const std::optional<FileOwner>& owner) noexcept {
-        if (!owner || ::geteuid() != 0) return;
-        uid_ = ::geteuid();
-        gid_ = ::getegid();
-        if ((error_ = switch_to(*owner)) != 0) restore();
-    }
-    ~WorkerEffectiveIds() { restore(); }
-    WorkerEffectiveIds(const WorkerEffectiveIds&) = delete;
-    WorkerEffectiveIds& operator=(const WorkerEffectiveIds&) = delete;
-
-    // 0, or why the switch failed: the operation must then not be done with the broker's identity.
-    [[nodiscard]] int error() const noexcept { return error_; }
-
-  private:
-    enum class Stage : std::uint8_t { none, groups, gid, uid };
-    static constexpr long kUnchanged = -1;
-
-    int save_groups() noexcept {
-        const int count = ::getgroups(0, nullptr);
-        if (count < 0) return errno;
-        try {
-            groups_.resize(static_cast<std::size_t>(count));
-        } catch (const std::bad_alloc&) {
-            return ENOMEM;
-        }
-        if (count > 0 && ::getgroups(count, groups_.data()) != count) return errno != 0 ? errno : EAGAIN;
-        return 0;
-    }
-    int switch_to(const FileOwner& owner) noexcept {
-        if (const int err = save_groups(); err != 0) return err;
-        if (::syscall(SYS_setgroups, 0L, nullptr) != 0) return errno;
-        stage_ = Stage::groups;
-        if (::syscall(SYS_setresgid, kUnchanged, static_cast<long>(owner.gid), kUnchanged) != 0) return errno;
-        stage_ = Stage::gid;
-        if (::syscall(SYS_setresuid, kUnchanged, static_cast<long>(owner.uid), kUnchanged) != 0) return errno;
-        stage_ = Stage::uid;
-        return 0;
-    }
-    void restore() noexcept {
-        // Going back cannot fail for a thread whose real and saved uid are 0; if it ever did,
-        // continuing would mean serving every worker with the wrong identity.
-        if (stage_ >= Stage::uid &&
-            ::syscall(SYS_setresuid, kUnchanged, static_cast<long>(uid_), kUnchanged) != 0)
-            std::abort();
-        if (stage_ >= Stage::gid &&
-            ::syscall(SYS_setresgid, kUnchanged, static_cast<long>(gid_), kUnchanged) != 0)
-            std::abort();
-        if (stage_ >= Stage::groups &&
-            ::syscall(SYS_setgroups, static_cast<long>(groups_.size()), groups_.data()) != 0)
-            std::abort();
-        stage_ = Stage::none;
-    }
-
-    Stage stage_ = Stage::none;
-    int error_ = 0;
-    uid_t uid_ = 0;
-    gid_t gid_ = 0;
-    std::vector<gid_t> groups_;
-};
 
 // Connects to a unix socket of whatever type its server uses: stream, seqpacket or datagram, tried in
 // that order. A socket file of another type refuses with EPROTOTYPE; an abstract name is looked up per
@@ -311,7 +242,7 @@ SocketResult SocketOps::connect(std::string_view text) const noexcept {
                 static_cast<void>(unix_address(address.name, true, sa, len));  // the parser checked the size
             }
             if (error != 0) break;
-            const WorkerEffectiveIds as_worker(owner_);
+            const AsWorker as_worker(owner_);
             error = as_worker.error();
             const bool abstract = address.transport == Transport::unix_abstract;
             if (error == 0) error = connect_unix(sa, len, abstract, datagram, result.fd, refused_datagram);
@@ -347,7 +278,7 @@ SocketVerdict SocketOps::connect_socket(std::string_view text, int sock) const n
     } else {
         static_cast<void>(unix_address(address.name, true, sa, len));
     }
-    const WorkerEffectiveIds as_worker(owner_);
+    const AsWorker as_worker(owner_);
     if ((verdict.error = as_worker.error()) != 0) return verdict;
     if (::connect(sock, reinterpret_cast<const sockaddr*>(&sa), len) != 0) verdict.error = errno;
     return verdict;
@@ -358,7 +289,7 @@ SocketVerdict SocketOps::listen_socket(std::string_view text, int sock, int back
     SocketVerdict verdict = judge(profile_->listen_rules(), text, address, /*connecting=*/false);
     if (verdict.error != 0) return verdict;
     // A unix listener lends its credentials to every client (SO_PEERCRED): the worker's, not root's.
-    const WorkerEffectiveIds as_worker(address.is_inet() ? std::nullopt : owner_);
+    const AsWorker as_worker(address.is_inet() ? std::nullopt : owner_);
     if ((verdict.error = as_worker.error()) != 0) return verdict;
     if (::listen(sock, backlog) != 0) verdict.error = errno;
     return verdict;
@@ -442,7 +373,7 @@ int SocketOps::listen_abstract(const SocketAddress& address, int backlog, unique
     unique_fd sock(::socket(AF_UNIX, SOCK_STREAM | kSocketFlags, 0));
     if (!sock) return errno;
     if (::bind(sock.get(), reinterpret_cast<const sockaddr*>(&sa), len) != 0) return errno;
-    const WorkerEffectiveIds as_worker(owner_);
+    const AsWorker as_worker(owner_);
     if (const int err = as_worker.error(); err != 0) return err;
     if (::listen(sock.get(), backlog) != 0) return errno;
     out = std::move(sock);
@@ -483,7 +414,7 @@ int SocketOps::listen_unix_path(const SocketAddress& address, const policy::Sock
     if (rc != 0) return errno;
     int err = 0;
     {
-        const WorkerEffectiveIds as_worker(owner_);
+        const AsWorker as_worker(owner_);
         err = as_worker.error();
         if (err == 0 && ::listen(sock.get(), backlog) != 0) err = errno;
     }

@@ -102,6 +102,7 @@ TEST_F(Amplification, SymlinksMadeForAWorkerBelongToIt) {
     // the follower or the directory's owner: a root-owned link would be followed by everyone.
     const std::string policy =
         "version = 1\n[profile.default]\ninclude = [\"runtime\"]\ncreate = [\"" + dir.path() + "/x/**\"]\n";
+    ASSERT_EQ(::chmod((dir / "x").c_str(), 01777), 0);
     const Outcome o =
         run_broker(dir, policy, {"/bin/ln", "-s", "/etc/hostname", dir / "x/link"}, {"--transparent"});
     ASSERT_EQ(o.status, 0) << o.err;

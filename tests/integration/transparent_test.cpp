@@ -23,6 +23,7 @@ class Transparent : public ::testing::Test {
         write_file(dir / "pub/hello", "hello\n");
         write_file(dir / "pub/secret", "secret\n");
         write_file(dir / "prv/hello", "private\n");
+        give_to_nobody(dir / "out");
     }
 
     std::string policy(const std::string& extra = {}) const {
@@ -146,6 +147,7 @@ TEST_F(Transparent, RelativePathsStartAtTheWorkersDirectory) {
     ::mkdir((dir / "out/tree").c_str(), 0777);
     ::mkdir((dir / "out/tree/sub").c_str(), 0777);
     write_file(dir / "out/tree/sub/f", "f", 0666);
+    give_to_nobody(dir / "out/tree");
     EXPECT_EQ(run({"/usr/bin/env", "-C", dir / "out", "/bin/rm", "-r", "tree"}, exec).status, 0);
     EXPECT_FALSE(exists(dir / "out/tree"));
 }

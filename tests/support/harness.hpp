@@ -32,6 +32,9 @@ class TempDir {
 void write_file(const std::string& path, std::string_view content, mode_t mode = 0644);
 std::string read_file(const std::string& path);
 bool exists(const std::string& path);
+// Hands `path` and everything beneath it to nobody (the workers' default user): in transparent mode
+// a worker may change only what its user could natively.
+void give_to_nobody(const std::string& path);
 
 struct Outcome {
     int status = -1;  // exit status, or 128+signal

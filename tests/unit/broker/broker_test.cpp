@@ -9,8 +9,8 @@
 #include <filesystem>
 
 #include "broker/core/audit.hpp"
-#include "broker/ops/file_ops.hpp"
 #include "broker/core/process_tree.hpp"
+#include "broker/ops/file_ops.hpp"
 #include "broker/ops/resolve.hpp"
 #include "support/harness.hpp"
 
@@ -20,7 +20,11 @@ namespace {
 TEST(OpenFlags, KnownFlagsAndNeeds) {
     EXPECT_TRUE(FileOps::open_flags_known(O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_DIRECTORY | O_NONBLOCK));
     EXPECT_TRUE(FileOps::open_flags_known(O_RDWR | O_CREAT | O_EXCL | O_TRUNC | O_APPEND | O_SYNC | 0100000));
-    for (int bad : {O_PATH, O_TMPFILE, O_DIRECT, O_ASYNC, O_NOATIME, O_ACCMODE, 1 << 30})
+    EXPECT_TRUE(FileOps::open_flags_known(O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    EXPECT_TRUE(FileOps::open_flags_known(O_TMPFILE | O_RDWR));
+    EXPECT_TRUE(FileOps::open_flags_known(O_DIRECT | O_RDONLY));
+    EXPECT_TRUE(FileOps::open_flags_known(O_PATH | O_CREAT)) << "open(2) ignores O_CREAT with O_PATH";
+    for (int bad : {O_ASYNC, O_NOATIME, O_ACCMODE, 1 << 30})
         EXPECT_FALSE(FileOps::open_flags_known(static_cast<std::uint32_t>(bad))) << bad;
     using namespace policy;
     EXPECT_EQ(FileOps::open_needs(O_RDONLY), need_read);
@@ -28,6 +32,8 @@ TEST(OpenFlags, KnownFlagsAndNeeds) {
     EXPECT_EQ(FileOps::open_needs(O_RDWR), need_read | need_write);
     EXPECT_EQ(FileOps::open_needs(O_RDONLY | O_TRUNC), need_read | need_write);
     EXPECT_EQ(FileOps::open_needs(O_WRONLY | O_APPEND), need_write);
+    EXPECT_EQ(FileOps::open_needs(O_PATH), need_any);
+    EXPECT_EQ(FileOps::open_needs(O_TMPFILE | O_RDWR), need_read | need_write | need_create);
     EXPECT_EQ(FileOps::open_needs(O_RDONLY | O_CREAT), need_read | need_create);
 }
 

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "broker/core/audit.hpp"
 #include "broker/channels/broker.hpp"
+#include "broker/core/audit.hpp"
 #include "broker/core/event_loop.hpp"
 #include "broker/core/tenants.hpp"
 #include "proto/channel.hpp"
