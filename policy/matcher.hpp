@@ -32,6 +32,10 @@ class Pattern {
     [[nodiscard]] const std::string& anchor() const noexcept { return anchor_; }
     // No wildcard anywhere: the pattern matches exactly one path, its text.
     [[nodiscard]] bool literal() const noexcept { return literal_; }
+    // Whether something at or beneath `path` (normal, absolute) can match this pattern, which makes
+    // `path` a directory on the way to it: "/", "/srv" and "/srv/a" lead to "/srv/*/data/**", "/tmp"
+    // and "/srv/a/other" do not.
+    [[nodiscard]] bool leads_through(std::string_view path) const noexcept;
 
   private:
     Pattern() = default;

@@ -117,6 +117,20 @@ std::optional<Pattern> Pattern::parse(std::string_view text, Error& error) {
     return pattern;
 }
 
+bool Pattern::leads_through(std::string_view path) const noexcept {
+    std::size_t i = 0;
+    for (std::size_t start = 1; path.size() > 1 && start <= path.size(); ++i) {
+        std::size_t end = path.find('/', start);
+        if (end == std::string_view::npos) end = path.size();
+        // A "**" takes whatever is left of the path, and the rest of the pattern can follow below it.
+        if (i < components_.size() && components_[i] == "**") return true;
+        if (i >= components_.size() || !glob_component_match(components_[i], path.substr(start, end - start)))
+            return false;
+        start = end + 1;
+    }
+    return i < components_.size();
+}
+
 bool glob_component_match(std::string_view glob, std::string_view name) noexcept {
     // Greedy matching with backtracking to the most recent '*' only: enough for single-component
     // globs, linear in practice and never allocating.

@@ -67,7 +67,8 @@ class Profile {
     [[nodiscard]] bool listens_below_1024() const noexcept;
 
     // path must be normal absolute (see path.hpp); anything else is denied with no rule.
-    // needs is a combination of Need bits. Never allocates.
+    // needs is a combination of Need bits. need_any alone is also met by a directory on the way to
+    // what a rule grants (lookup only). Never allocates.
     [[nodiscard]] Decision decide(std::string_view path, std::uint8_t needs) const noexcept;
     // Whether every kind `needs` asks for is granted by a rule that names `path` exactly, without any
     // wildcard: what a FIFO or a device needs, since opening one can wait or have effects of its own.
@@ -82,6 +83,8 @@ class Profile {
 
   private:
     friend class Loader;
+    [[nodiscard]] Decision on_the_way(std::string_view path) const noexcept;
+
     std::string name_;
     std::optional<uid_t> uid_;
     std::optional<gid_t> gid_;

@@ -86,8 +86,16 @@ Decision Profile::decide(std::string_view path, std::uint8_t needs) const noexce
         }
         if (deciding < 0 || narrower(rules_, grant.longest_anchor, deciding)) deciding = grant.longest_anchor;
     }
-    if (deciding < 0) return {};
-    return {true, &rules_[static_cast<std::size_t>(deciding)]};
+    if (deciding >= 0) return {true, &rules_[static_cast<std::size_t>(deciding)]};
+    return need_all ? Decision{} : on_the_way(path);
+}
+
+// Directories on the way to what a rule grants may be looked up (stat, access, readlink, an O_PATH
+// open), as they must be for the kernel to reach what lies beneath; listing them still needs read.
+Decision Profile::on_the_way(std::string_view path) const noexcept {
+    for (const Rule& rule : rules_)
+        if (rule.kind != RuleKind::deny && rule.pattern.leads_through(path)) return {true, &rule};
+    return {};
 }
 
 bool Profile::grants_exactly(std::string_view path, std::uint8_t needs) const noexcept {

@@ -70,7 +70,7 @@ class FileOps {
     OpResult mknod(std::string_view path, mode_t mode, dev_t dev) const noexcept;
 
   private:
-    // Runs act(fd, st) on the object `path` names, through symlinks when follow_final: fd is an O_PATH
+    // Runs act(loc, fd, st, out) on the object `path` names, through symlinks when follow_final: fd is an O_PATH
     // descriptor of the object itself, so that a name swapped meanwhile changes nothing.
     template <class Act>
     OpResult on_object(std::string_view path, std::uint8_t needs, bool follow_final,

@@ -53,63 +53,78 @@ OpResult FileOps::on_object(std::string_view path, std::uint8_t needs, bool foll
             return Step::done;
         }
         if (follow_final && S_ISLNK(st.st_mode)) return Step::symlink;
-        out.verdict.error = act(object.get(), st, out);
+        out.verdict.error = act(loc, object.get(), st, out);
         return Step::done;
     });
 }
 
 OpResult FileOps::chmod(std::string_view path, mode_t mode, bool follow_final) const noexcept {
-    return on_object(path, need_write, follow_final, [mode](int fd, const struct ::stat& st, OpResult&) {
-        // A symlink's own mode cannot be changed (fchmodat2 with AT_SYMLINK_NOFOLLOW says so).
-        if (S_ISLNK(st.st_mode)) return EOPNOTSUPP;
-        return ::chmod(ProcFd(fd).c_str(), mode & 07777) == 0 ? 0 : errno;
-    });
+    return on_object(path, need_write, follow_final,
+                     [mode](const Location&, int fd, const struct ::stat& st, OpResult&) {
+                         // A symlink's own mode cannot be changed (fchmodat2 with AT_SYMLINK_NOFOLLOW says
+                         // so).
+                         if (S_ISLNK(st.st_mode)) return EOPNOTSUPP;
+                         return ::chmod(ProcFd(fd).c_str(), mode & 07777) == 0 ? 0 : errno;
+                     });
 }
 
 OpResult FileOps::chown(std::string_view path, uid_t uid, gid_t gid, bool follow_final) const noexcept {
-    return on_object(path, need_write, follow_final, [uid, gid](int fd, const struct ::stat&, OpResult&) {
-        return ::fchownat(fd, "", uid, gid, AT_EMPTY_PATH) == 0 ? 0 : errno;
-    });
+    return on_object(path, need_write, follow_final,
+                     [uid, gid](const Location&, int fd, const struct ::stat&, OpResult&) {
+                         return ::fchownat(fd, "", uid, gid, AT_EMPTY_PATH) == 0 ? 0 : errno;
+                     });
 }
 
 OpResult FileOps::truncate(std::string_view path, off_t length) const noexcept {
     if (length < 0) return {{true, nullptr, EINVAL}, 0, {}};
-    return on_object(path, need_write, true, [length](int fd, const struct ::stat&, OpResult&) {
-        return ::truncate(ProcFd(fd).c_str(), length) == 0 ? 0 : errno;
-    });
+    return on_object(path, need_write, true,
+                     [length](const Location&, int fd, const struct ::stat&, OpResult&) {
+                         return ::truncate(ProcFd(fd).c_str(), length) == 0 ? 0 : errno;
+                     });
 }
 
 OpResult FileOps::utimens(std::string_view path, const struct ::timespec* times,
                           bool follow_final) const noexcept {
-    return on_object(path, need_write, follow_final, [times](int fd, const struct ::stat&, OpResult&) {
-        return ::utimensat(fd, "", times, AT_EMPTY_PATH) == 0 ? 0 : errno;
-    });
+    return on_object(path, need_write, follow_final,
+                     [times](const Location&, int fd, const struct ::stat&, OpResult&) {
+                         return ::utimensat(fd, "", times, AT_EMPTY_PATH) == 0 ? 0 : errno;
+                     });
 }
 
+// Extended attributes are read where the path may be read. Anywhere else the worker may see (a file it
+// may only write or create, a directory on the way to a grant, which `ls -l` asks for its ACL) the
+// object looks as if it had none: an answer that reveals nothing, rather than an error that programs
+// listing metadata report.
 OpResult FileOps::get_xattr(std::string_view path, const char* name, std::span<char> buf,
                             bool follow_final) const noexcept {
-    return on_object(path, need_read, follow_final, [&](int fd, const struct ::stat&, OpResult& out) {
-        return result_of(::getxattr(ProcFd(fd).c_str(), name, buf.data(), buf.size()), out);
-    });
+    return on_object(path, need_any, follow_final,
+                     [&](const Location& loc, int fd, const struct ::stat&, OpResult& out) {
+                         if (!profile_->decide(loc.real.view(), need_read).allowed) return ENODATA;
+                         return result_of(::getxattr(ProcFd(fd).c_str(), name, buf.data(), buf.size()), out);
+                     });
 }
 
 OpResult FileOps::list_xattr(std::string_view path, std::span<char> buf, bool follow_final) const noexcept {
-    return on_object(path, need_read, follow_final, [&](int fd, const struct ::stat&, OpResult& out) {
-        return result_of(::listxattr(ProcFd(fd).c_str(), buf.data(), buf.size()), out);
-    });
+    return on_object(path, need_any, follow_final,
+                     [&](const Location& loc, int fd, const struct ::stat&, OpResult& out) {
+                         if (!profile_->decide(loc.real.view(), need_read).allowed) return 0;
+                         return result_of(::listxattr(ProcFd(fd).c_str(), buf.data(), buf.size()), out);
+                     });
 }
 
 OpResult FileOps::set_xattr(std::string_view path, const char* name, std::span<const char> value, int flags,
                             bool follow_final) const noexcept {
-    return on_object(path, need_write, follow_final, [&](int fd, const struct ::stat&, OpResult&) {
-        return ::setxattr(ProcFd(fd).c_str(), name, value.data(), value.size(), flags) == 0 ? 0 : errno;
-    });
+    return on_object(
+        path, need_write, follow_final, [&](const Location&, int fd, const struct ::stat&, OpResult&) {
+            return ::setxattr(ProcFd(fd).c_str(), name, value.data(), value.size(), flags) == 0 ? 0 : errno;
+        });
 }
 
 OpResult FileOps::remove_xattr(std::string_view path, const char* name, bool follow_final) const noexcept {
-    return on_object(path, need_write, follow_final, [name](int fd, const struct ::stat&, OpResult&) {
-        return ::removexattr(ProcFd(fd).c_str(), name) == 0 ? 0 : errno;
-    });
+    return on_object(path, need_write, follow_final,
+                     [name](const Location&, int fd, const struct ::stat&, OpResult&) {
+                         return ::removexattr(ProcFd(fd).c_str(), name) == 0 ? 0 : errno;
+                     });
 }
 
 // The link is made by name (linkat without AT_EMPTY_PATH, which needs CAP_DAC_READ_SEARCH), on the

@@ -378,7 +378,38 @@ TEST_F(Decide, CreateOnlyRuleSatisfiesAnyButNotRead) {
     EXPECT_FALSE(decide("/drop/upload", need_read).allowed);
     EXPECT_FALSE(decide("/drop/upload", need_write).allowed);
     EXPECT_FALSE(decide("/drop/upload", need_create | need_write).allowed);
-    EXPECT_FALSE(decide("/drop", need_any).allowed);
+    EXPECT_FALSE(decide("/drop", need_read).allowed);
+}
+
+TEST_F(Decide, DirectoriesOnTheWayMayBeLookedUpOnly) {
+    // "/" and "/drop" lead to "/drop/*": a lookup (stat, access, readlink) is allowed, listing is not.
+    for (std::string_view path : {"/", "/drop"}) {
+        const Decision d = decide(path, need_any);
+        EXPECT_TRUE(d.allowed) << path;
+        ASSERT_NE(d.rule, nullptr) << path;
+        EXPECT_FALSE(decide(path, need_read).allowed) << path;
+        EXPECT_FALSE(decide(path, need_create).allowed) << path;
+    }
+    EXPECT_FALSE(decide("/dro", need_any).allowed);
+    EXPECT_FALSE(decide("/usr", need_any).allowed) << "leads to nothing granted";
+    EXPECT_FALSE(decide("/srv/secret", need_any).allowed) << "deny still wins";
+}
+
+TEST(Pattern, LeadsThroughTheDirectoriesAboveWhatItMatches) {
+    Pattern::Error error;
+    const auto p = Pattern::parse("/srv/*/data/**", error);
+    ASSERT_TRUE(p);
+    for (std::string_view path : {"/", "/srv", "/srv/a", "/srv/b"})
+        EXPECT_TRUE(p->leads_through(path)) << path;
+    for (std::string_view path : {"/srv/a/other", "/srv/a/other/data", "/tmp", "/sr"})
+        EXPECT_FALSE(p->leads_through(path)) << path;
+    const auto deep = Pattern::parse("/a/**/b", error);
+    ASSERT_TRUE(deep);
+    EXPECT_TRUE(deep->leads_through("/a/x/y")) << "'**' can take any depth and still reach b";
+    const auto file = Pattern::parse("/etc/hostname", error);
+    ASSERT_TRUE(file);
+    EXPECT_TRUE(file->leads_through("/etc"));
+    EXPECT_FALSE(file->leads_through("/etc/hostname")) << "matched, not on the way";
 }
 
 TEST_F(Decide, EveryNeedMustBeGranted) {
@@ -485,7 +516,7 @@ deny   = ["/srv/**/.git/**"]
     }
     const long after = allocations.load();
     EXPECT_EQ(after - before, 0);
-    EXPECT_EQ(allowed, 11);
+    EXPECT_EQ(allowed, 12) << "\"/\" may be looked up, on the way to what is granted";
     // The counter does see allocations.
     const auto probe = std::make_unique<std::vector<int>>(100);
     EXPECT_GE(allocations.load() - after, 2);
