@@ -41,10 +41,16 @@ int absolute(CallerView& caller, int dirfd, std::string_view path, PathBuffer& o
     return policy::join_lexically(base.view(), path, out) ? 0 : ENAMETOOLONG;
 }
 
+// A trailing "/" asks for a directory (path_resolution(7)); normalising drops it, so it is noted.
+bool ends_in_slash(std::string_view raw) noexcept {
+    return raw.size() > 1 && raw.back() == '/';
+}
+
 // Reads the path argument at `addr` and makes it absolute: 0 or errno.
-int read_path(CallerView& caller, int dirfd, std::uint64_t addr, PathBuffer& out) noexcept {
+int read_path(CallerView& caller, int dirfd, std::uint64_t addr, PathBuffer& out, bool& slash) noexcept {
     PathBuffer raw;
     if (const int err = caller.read_string(addr, raw); err != 0) return err;
+    slash = ends_in_slash(raw.view());
     return absolute(caller, dirfd, raw.view(), out);
 }
 
@@ -55,8 +61,8 @@ struct PathAt {
     [[nodiscard]] int dirfd(const SystemCall& c) const noexcept {
         return dirfd_arg < 0 ? AT_FDCWD : int_arg(c, dirfd_arg);
     }
-    int read(const SystemCall& c, CallerView& caller, PathBuffer& out) const noexcept {
-        return read_path(caller, dirfd(c), arg(c, path_arg), out);
+    int read(const SystemCall& c, CallerView& caller, PathBuffer& out, bool& slash) const noexcept {
+        return read_path(caller, dirfd(c), arg(c, path_arg), out, slash);
     }
 };
 
@@ -104,7 +110,7 @@ int address_text(CallerView& caller, int domain, const sockaddr_storage& sa, soc
 void open_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, std::uint64_t flags,
                std::uint64_t mode) {
     auto& o = d.operation.emplace<op::Open>();
-    if ((d.error = at.read(c, caller, o.path)) != 0) return;
+    if ((d.error = at.read(c, caller, o.path, d.trailing_slash[0])) != 0) return;
     o.flags = flags;
     // The kernel applies the caller's umask to a creation mode: the broker does it for the caller.
     o.mode = static_cast<mode_t>(mode) & 07777;
@@ -139,6 +145,7 @@ void stat_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, i
     if (!(at.dirfd_arg >= 0 && arg(c, at.path_arg) == 0 && (flags & AT_EMPTY_PATH)))
         if ((d.error = caller.read_string(arg(c, at.path_arg), raw)) != 0) return;
     const bool on_fd = raw.size() == 0 && (flags & AT_EMPTY_PATH);
+    d.trailing_slash[0] = ends_in_slash(raw.view());
     const auto mask = static_cast<unsigned>(arg(c, 3));
     if (on_fd && dirfd != AT_FDCWD) {
         auto& o = d.operation.emplace<op::StatHeld>();
@@ -173,6 +180,7 @@ void access_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at,
     o.follow = !(flags & AT_SYMLINK_NOFOLLOW);
     PathBuffer raw;
     if ((d.error = caller.read_string(arg(c, at.path_arg), raw)) != 0) return;
+    d.trailing_slash[0] = ends_in_slash(raw.view());
     // An empty path with AT_EMPTY_PATH asks about the directory (or file) dirfd refers to.
     if (raw.size() == 0 && (flags & AT_EMPTY_PATH)) {
         d.error = caller.directory(at.dirfd(c), o.path);
@@ -185,14 +193,14 @@ void readlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt a
     const int size = static_cast<int>(arg(c, at.path_arg + 2));
     if (size <= 0) return static_cast<void>(d.error = EINVAL);
     auto& o = d.operation.emplace<op::Readlink>();
-    if ((d.error = at.read(c, caller, o.path)) != 0) return;
+    if ((d.error = at.read(c, caller, o.path, d.trailing_slash[0])) != 0) return;
     o.size = static_cast<std::size_t>(size);
     d.result_buffer = arg(c, at.path_arg + 1);
 }
 
 void mkdir_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) {
     auto& o = d.operation.emplace<op::Mkdir>();
-    if ((d.error = at.read(c, caller, o.path)) != 0) return;
+    if ((d.error = at.read(c, caller, o.path, d.trailing_slash[0])) != 0) return;
     o.mode = static_cast<mode_t>(arg(c, at.path_arg + 1) & 07777 & ~caller.umask());
     o.exact_mode = true;
 }
@@ -202,14 +210,14 @@ void unlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at,
     if (flags & ~AT_REMOVEDIR) return static_cast<void>(d.error = EINVAL);
     PathBuffer& path = (flags & AT_REMOVEDIR) ? d.operation.emplace<op::Rmdir>().path
                                               : d.operation.emplace<op::Unlink>().path;
-    d.error = at.read(c, caller, path);
+    d.error = at.read(c, caller, path, d.trailing_slash[0]);
 }
 
 void rename_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt from, PathAt to,
                  unsigned flags) {
     auto& o = d.operation.emplace<op::Rename>();
-    if ((d.error = from.read(c, caller, o.from)) != 0) return;
-    if ((d.error = to.read(c, caller, o.to)) != 0) return;
+    if ((d.error = from.read(c, caller, o.from, d.trailing_slash[0])) != 0) return;
+    if ((d.error = to.read(c, caller, o.to, d.trailing_slash[1])) != 0) return;
     o.flags = flags;
 }
 
@@ -217,15 +225,16 @@ void symlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at
     auto& o = d.operation.emplace<op::Symlink>();
     // The link's text stays as written; only where the link is made is made absolute.
     if ((d.error = caller.read_string(arg(c, 0), o.target)) != 0) return;
-    d.error = at.read(c, caller, o.path);
+    d.error = at.read(c, caller, o.path, d.trailing_slash[0]);
 }
 
 // The path argument of a call that takes AT_EMPTY_PATH: the object is then the caller's descriptor
 // `dirfd` itself when the path is empty. 0 or errno; `held` is set for the descriptor form.
 int path_or_held(const SystemCall& c, CallerView& caller, PathAt at, int flags, PathBuffer& path,
-                 unique_fd& held) {
+                 unique_fd& held, bool& slash) {
     PathBuffer raw;
     if (const int err = caller.read_string(arg(c, at.path_arg), raw); err != 0) return err;
+    slash = ends_in_slash(raw.view());
     if (raw.size() == 0 && (flags & AT_EMPTY_PATH)) return caller.take_fd(at.dirfd(c), held);
     return absolute(caller, at.dirfd(c), raw.view(), path);
 }
@@ -235,7 +244,7 @@ void chmod_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, 
     auto& o = d.operation.emplace<op::Chmod>();
     o.mode = static_cast<mode_t>(arg(c, at.path_arg + 1));
     o.follow = !(flags & AT_SYMLINK_NOFOLLOW);
-    d.error = path_or_held(c, caller, at, flags, o.path, o.held);
+    d.error = path_or_held(c, caller, at, flags, o.path, o.held, d.trailing_slash[0]);
 }
 
 void chown_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, int flags) {
@@ -244,13 +253,13 @@ void chown_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, 
     o.uid = static_cast<uid_t>(arg(c, at.path_arg + 1));
     o.gid = static_cast<gid_t>(arg(c, at.path_arg + 2));
     o.follow = !(flags & AT_SYMLINK_NOFOLLOW);
-    d.error = path_or_held(c, caller, at, flags, o.path, o.held);
+    d.error = path_or_held(c, caller, at, flags, o.path, o.held, d.trailing_slash[0]);
 }
 
 void truncate_call(const SystemCall& c, CallerView& caller, Decoded& d) {
     auto& o = d.operation.emplace<op::Truncate>();
     o.length = static_cast<off_t>(arg(c, 1));
-    d.error = PathAt{-1, 0}.read(c, caller, o.path);
+    d.error = PathAt{-1, 0}.read(c, caller, o.path, d.trailing_slash[0]);
 }
 
 // utimensat with a path (the filter allows futimens, a null path, itself), and the older forms whose
@@ -283,20 +292,20 @@ void utimes_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at,
     auto& o = d.operation.emplace<op::Utimens>();
     o.follow = !(flags & AT_SYMLINK_NOFOLLOW);
     if ((d.error = read_times(caller, arg(c, at.path_arg + 1), form, o)) != 0) return;
-    d.error = path_or_held(c, caller, at, flags, o.path, o.held);
+    d.error = path_or_held(c, caller, at, flags, o.path, o.held, d.trailing_slash[0]);
 }
 
 void link_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt from, PathAt to, int flags) {
     if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)) return static_cast<void>(d.error = EINVAL);
     auto& o = d.operation.emplace<op::Link>();
     o.follow = (flags & AT_SYMLINK_FOLLOW) != 0;
-    if ((d.error = path_or_held(c, caller, from, flags, o.from, o.held)) != 0) return;
-    d.error = to.read(c, caller, o.to);
+    if ((d.error = path_or_held(c, caller, from, flags, o.from, o.held, d.trailing_slash[0])) != 0) return;
+    d.error = to.read(c, caller, o.to, d.trailing_slash[1]);
 }
 
 void mknod_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) {
     auto& o = d.operation.emplace<op::Mknod>();
-    if ((d.error = at.read(c, caller, o.path)) != 0) return;
+    if ((d.error = at.read(c, caller, o.path, d.trailing_slash[0])) != 0) return;
     const auto mode = static_cast<mode_t>(arg(c, at.path_arg + 1));
     // As mknod(2): the permission bits lose the umask, the type stays (none means a regular file).
     o.mode = (mode & S_IFMT) | (mode & 07777 & ~caller.umask());
@@ -311,7 +320,7 @@ void xattr_call(const SystemCall& c, CallerView& caller, Decoded& d, op::Xattr::
     auto& o = d.operation.emplace<op::Xattr>();
     o.kind = kind;
     o.follow = follow;
-    if ((d.error = PathAt{-1, 0}.read(c, caller, o.path)) != 0) return;
+    if ((d.error = PathAt{-1, 0}.read(c, caller, o.path, d.trailing_slash[0])) != 0) return;
     if (kind == Kind::list) {
         o.size = static_cast<std::size_t>(arg(c, 2));
         d.result_buffer = arg(c, 1);

@@ -50,6 +50,9 @@ struct Decoded {
     int error = 0;                    // not 0: answer with this errno and perform nothing
     std::uint64_t result_buffer = 0;  // stat, statx, readlink: where the result goes in the caller
     bool cloexec = false;             // open: the new descriptor's close-on-exec flag
+    // The path (and a rename's or link's second path) ended in '/', which normalising drops: the
+    // kernel then wants a directory there (trailing_slash.hpp).
+    std::array<bool, 2> trailing_slash{};
 };
 
 // Whether transparent mode answers system call `nr` (performed, or refused quietly with EACCES like

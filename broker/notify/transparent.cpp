@@ -8,6 +8,7 @@
 
 #include "broker/notify/decode_notification.hpp"
 #include "broker/notify/notify_call.hpp"
+#include "broker/notify/trailing_slash.hpp"
 #include "broker/ops/pending_connect.hpp"
 
 namespace fdbroker::broker {
@@ -73,6 +74,8 @@ void Transparent::answer_call(NotifyCall& call) noexcept {
     if (decoded.error != 0) return call.reply(decoded.error);
     // Arguments read: confirm the caller before deciding on them.
     if (!call.valid()) return;
+    if (const int err = apply_trailing_slash(decoded, performer_, {call.tid(), uid_}); err != 0)
+        return call.reply(err);
     Outcome out;
     performer_.perform({call.tid(), uid_}, decoded.operation, out);
     if (out.pending) return wait_for_connect(call, decoded, out);

@@ -130,6 +130,29 @@ TEST_F(Transparent, CoreutilsChangeOnlyWhatThePolicyAllows) {
     EXPECT_TRUE(contains(run({"/bin/cat", out + "/shadow"}).err, "Permission denied"));
 }
 
+// The same script, natively as nobody in one directory and under fdbroker in another: every line of
+// output (results, errno messages, the resulting modes, links, times and sizes) must agree.
+TEST_F(Transparent, ProgramsSeeWhatTheKernelWouldShowThem) {
+    const std::string script =
+        "cd \"$1\"; touch f; chmod 640 f; ln f g; stat -c '%A %h %U %G' f g; truncate -s 10 f; "
+        "touch -d 2001-01-01 f; stat -c %Y f; stat -c %s f; mkfifo p; stat -c %F p; ln -s f s; chmod 600 s; "
+        "stat -c %A f; chown root f 2>&1; chgrp nogroup f && echo chgrp; stat f/ 2>&1; mkdir d/ && echo d; "
+        "rm f/ 2>&1; cat f/ 2>&1; ln -s d sd; stat -c %F sd/; [ -x /bin/sh ] && echo x; [ -x f ] || echo nx; "
+        "cp -a f h; stat -c '%A %Y %s' h; mv -T d e; ls; rmdir e/ && echo rmdir; "
+        "python3 -c 'import os; os.setxattr(\"f\", \"user.a\", b\"v\"); print(os.getxattr(\"f\", "
+        "\"user.a\"), "
+        "os.listxattr(\"f\"))'";
+    ::mkdir((dir / "native").c_str(), 0755);
+    give_to_nobody(dir / "native");
+    const Outcome native = run_command({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                        "--clear-groups", "/bin/sh", "-c", script, "sh", dir / "native"});
+    ASSERT_EQ(native.err, "");
+    const Outcome brokered = run({"/bin/sh", "-c", script, "sh", dir / "out"}, "exec = true\n");
+    EXPECT_EQ(brokered.err, "");
+    EXPECT_EQ(brokered.out, native.out);
+    EXPECT_TRUE(contains(native.out, "Operation not permitted")) << native.out;
+}
+
 TEST_F(Transparent, RelativePathsStartAtTheWorkersDirectory) {
     // env changes directory and execs cat (exec = true), so cat's paths are relative to DIR.
     const std::string exec = "exec = true\n";

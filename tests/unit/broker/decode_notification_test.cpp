@@ -316,6 +316,18 @@ TEST(DecodeNotification, LinksAndExtendedAttributes) {
     EXPECT_EQ(decode(call("getxattr", {caller.put("f"), caller.put(""), 0, 0}), caller).error, ERANGE);
 }
 
+TEST(DecodeNotification, ATrailingSlashIsNoted) {
+    FakeCaller caller;
+    const Decoded a = decode(call("mkdir", {caller.put("d/"), 0755}), caller);
+    EXPECT_EQ(operation<op::Mkdir>(a).path.view(), "/work/d");
+    EXPECT_TRUE(a.trailing_slash[0]);
+    const Decoded b = decode(call("rename", {caller.put("a"), caller.put("b/")}), caller);
+    EXPECT_FALSE(b.trailing_slash[0]);
+    EXPECT_TRUE(b.trailing_slash[1]);
+    EXPECT_FALSE(decode(call("stat", {caller.put("/"), 0x5000}), caller).trailing_slash[0])
+        << "the root is no slash";
+}
+
 TEST(DecodeNotification, FormsTheFilterDidNotAllowAreRefused) {
     FakeCaller caller;
     for (const char* name : {"socket", "socketpair", "sendto", "sendmsg", "sendmmsg"})

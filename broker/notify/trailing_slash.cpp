@@ -1,0 +1,103 @@
+#include "broker/notify/trailing_slash.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <type_traits>
+#include <variant>
+
+namespace fdbroker::broker {
+
+namespace {
+
+struct Looked {
+    int error = 0;
+    bool directory = false;
+};
+
+// The path looked up as the operation would (the policy's and the worker's permissions included).
+Looked look(const Performer& performer, const Caller& caller, const op::PathBuffer& path, bool follow) {
+    op::Operation stat{std::in_place_type<op::Stat>};
+    auto& s = std::get<op::Stat>(stat);
+    static_cast<void>(s.path.assign(path.view()));  // fits: it came from a PathBuffer
+    s.follow = follow;
+    Outcome out;
+    performer.perform(caller, stat, out);
+    return {out.error, out.error == 0 && S_ISDIR(out.st.st_mode)};
+}
+
+int existing_directory(const Performer& performer, const Caller& caller, const op::PathBuffer& path) {
+    const Looked l = look(performer, caller, path, true);
+    return l.error != 0 ? l.error : (l.directory ? 0 : ENOTDIR);
+}
+
+// Through a trailing slash only a directory is ever created: a new name of another kind is ENOENT
+// while missing, EEXIST once there.
+int new_name(const Performer& performer, const Caller& caller, const op::PathBuffer& path) {
+    const Looked l = look(performer, caller, path, false);
+    return l.error != 0 ? l.error : EEXIST;
+}
+
+// rename(2): a trailing slash on either name needs the source to be a directory; the target may be
+// missing, or must be a directory.
+int rename_slash(const Performer& performer, const Caller& caller, const op::Rename& o,
+                 const std::array<bool, 2>& slash) {
+    if (const int err = existing_directory(performer, caller, o.from); err != 0) return err;
+    if (!slash[1]) return 0;
+    const Looked to = look(performer, caller, o.to, false);
+    if (to.error == ENOENT) return 0;
+    return to.error != 0 ? to.error : (to.directory ? 0 : ENOTDIR);
+}
+
+template <class T>
+constexpr bool kFollows =
+    std::is_same_v<T, op::Stat> || std::is_same_v<T, op::Access> || std::is_same_v<T, op::Chmod> ||
+    std::is_same_v<T, op::Chown> || std::is_same_v<T, op::Utimens> || std::is_same_v<T, op::Xattr>;
+
+template <class T>
+int on_operation(T& o, const Performer& performer, const Caller& caller, const std::array<bool, 2>& slash) {
+    if constexpr (std::is_same_v<T, op::Open>) {
+        if (o.flags & O_CREAT) return EISDIR;
+        return existing_directory(performer, caller, o.path);
+    } else if constexpr (std::is_same_v<T, op::Unlink>) {
+        const Looked l = look(performer, caller, o.path, false);
+        return l.error != 0 ? l.error : (l.directory ? EISDIR : ENOTDIR);
+    } else if constexpr (std::is_same_v<T, op::Rename>) {
+        return rename_slash(performer, caller, o, slash);
+    } else if constexpr (std::is_same_v<T, op::Symlink> || std::is_same_v<T, op::Mknod>) {
+        return new_name(performer, caller, o.path);
+    } else if constexpr (std::is_same_v<T, op::Link>) {
+        if (slash[0])
+            if (const int err = existing_directory(performer, caller, o.from); err != 0) return err;
+        return slash[1] ? new_name(performer, caller, o.to) : 0;
+    } else if constexpr (std::is_same_v<T, op::Readlink>) {
+        // The slash follows the link to a directory, which is not a link.
+        const int err = existing_directory(performer, caller, o.path);
+        return err != 0 ? err : EINVAL;
+    } else if constexpr (std::is_same_v<T, op::Statx>) {
+        o.flags &= ~AT_SYMLINK_NOFOLLOW;
+        return existing_directory(performer, caller, o.path);
+    } else if constexpr (kFollows<T>) {
+        o.follow = true;
+        return existing_directory(performer, caller, o.path);
+    } else if constexpr (std::is_same_v<T, op::Truncate> || std::is_same_v<T, op::Rmdir>) {
+        return existing_directory(performer, caller, o.path);
+    } else {
+        return 0;  // mkdir, and what takes no path
+    }
+}
+
+}  // namespace
+
+int apply_trailing_slash(Decoded& decoded, const Performer& performer, const Caller& caller) noexcept {
+    if (!decoded.trailing_slash[0] && !decoded.trailing_slash[1]) return 0;
+    try {
+        return std::visit([&](auto& o) { return on_operation(o, performer, caller, decoded.trailing_slash); },
+                          decoded.operation);
+    } catch (...) {
+        return ENOMEM;  // std::visit on a valueless variant, which decoding never leaves
+    }
+}
+
+}  // namespace fdbroker::broker
