@@ -1,7 +1,7 @@
 // Signals while transparent mode brokers a call. Natively the kernel never interrupts an open of a
 // regular file, a stat, a mkdir…; under fdbroker a call waits for the broker's answer, and a signal
 // that arrives meanwhile must never make the program see a call performed twice or not at all, nor
-// (with SA_RESTART) an EINTR.
+// (with SA_RESTART, as every Go program's handlers are installed) an EINTR.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -110,6 +110,31 @@ TEST_F(TransparentSignals, RestartingHandlerInTwoThreadsSeesNoEintr) {
 
 TEST_F(TransparentSignals, RestartingHandlerOfThreadDirectedSignalsSeesNoEintr) {
     signal_worker("tgkill", 1, true);
+}
+
+// A Go program: its runtime preempts goroutines with SIGURG (SA_RESTART) while others create,
+// stat, rename, link, list and remove files through the broker, checking every result.
+TEST_F(TransparentSignals, GoProgramDoesFileIoWhilePreempted) {
+#ifndef GO_FILES_BIN
+    GTEST_SKIP()
+        << "no Go toolchain (go) was found when the tests were built, so the Go program was not built";
+#else
+    constexpr long kRounds = 300;
+    constexpr long kWriters = 4;
+    constexpr long kOpsPerRound = 18;
+    const Outcome r = run({GO_FILES_BIN, dir / "out", std::to_string(kRounds)});
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+    long ops = -1, failures = -1, eintr = -1, gcs = -1;
+    ASSERT_EQ(
+        std::sscanf(r.out.c_str(), "ops=%ld failures=%ld eintr=%ld gcs=%ld", &ops, &failures, &eintr, &gcs),
+        4)
+        << r.out << r.err;
+    EXPECT_EQ(ops, kRounds * kWriters * kOpsPerRound) << r.out;
+    EXPECT_EQ(failures, 0) << r.err;
+    EXPECT_EQ(eintr, 0) << r.out;
+    // Each collection had to stop goroutines spinning without a preemption point: by signal.
+    EXPECT_GT(gcs, 0) << r.out;
+#endif
 }
 
 }  // namespace
