@@ -171,7 +171,8 @@ void load_runtime(const toml::node& value, std::vector<std::string>& out, const 
 const std::vector<std::string>& default_runtime() {
     // What a dynamically linked C, C++ or Python program reads before main() and while starting:
     // the loader's cache and configuration, libraries, gconv modules, locales, time zones, and the
-    // Python standard library. Nothing here is writable or secret.
+    // Python standard library; and the huge page size, which the Go runtime reads as it starts.
+    // Nothing here is writable or secret.
     static const std::vector<std::string> paths{"/etc/ld.so.cache",
                                                 "/etc/ld.so.conf",
                                                 "/etc/ld.so.conf.d",
@@ -193,7 +194,8 @@ const std::vector<std::string>& default_runtime() {
                                                 "/dev/urandom",
                                                 "/proc/self",
                                                 "/proc/sys/kernel/random",
-                                                "/sys/devices/system/cpu"};
+                                                "/sys/devices/system/cpu",
+                                                "/sys/kernel/mm/transparent_hugepage"};
     return paths;
 }
 
