@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -109,6 +110,13 @@ OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) 
     if (!open_flags_known(flags)) return denied({false, nullptr, EACCES});
     if (flags & O_PATH) flags &= static_cast<std::uint32_t>(O_PATH | O_CLOEXEC | O_DIRECTORY | O_NOFOLLOW);
     const std::uint8_t needs = open_needs(flags);
+    PathBuffer rewritten;
+    if (self_.rewrite(path, rewritten)) {
+        if (rewritten.size() == 0) return denied({false, nullptr, EACCES});
+        path = rewritten.view();
+    }
+    // The caller's own /proc entries are judged (and their links followed) on the careful path.
+    if (self_.owns(path)) return open_careful(path, flags, mode & 07777, needs);
     // Fast path for an existing file: one walk of the whole path that meets no symlink and no magic
     // link opens exactly the file the lexical decision judges. A symlink anywhere (ELOOP), or a FIFO or
     // device at the end (judged on its real path there), sends the request down the careful path;
@@ -153,10 +161,18 @@ OpResult FileOps::open_careful(std::string_view path, std::uint32_t flags, mode_
     const bool exclusive = flags & O_EXCL;
     // The broker's copy is always close-on-exec; whether the worker's is depends on what it asked.
     const int base = static_cast<int>(flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-    return follow_links(*profile_, path, needs, [&](const Location& loc, OpResult& out) {
+    return follow_links(*profile_, self_, path, needs, [&](const Location& loc, OpResult& out) {
         struct ::stat st {};
         if (::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-            if (S_ISLNK(st.st_mode) && !(flags & O_NOFOLLOW) && !exclusive) return Step::symlink;
+            const bool follows = !(flags & O_NOFOLLOW) && !exclusive;
+            if (S_ISLNK(st.st_mode) && follows && held_unnamed(loc, needs)) {
+                // Through the caller's own link, to what it already holds: the kernel follows it.
+                const int fd = ::openat(loc.dir.get(), loc.name, base & ~O_NOFOLLOW, mode);
+                if (fd < 0) out.verdict.error = errno;
+                out.fd.reset(fd);
+                return Step::done;
+            }
+            if (S_ISLNK(st.st_mode) && follows) return Step::symlink;
             if (special_refused(st, loc.real.view(), needs, flags)) {
                 out.verdict = {false, out.verdict.rule, EACCES};
                 return Step::done;
@@ -192,7 +208,7 @@ OpResult FileOps::open_careful(std::string_view path, std::uint32_t flags, mode_
 }
 
 OpResult FileOps::stat(std::string_view path, struct ::stat& st, bool follow_final) const noexcept {
-    return follow_links(*profile_, path, need_any, [&](const Location& loc, OpResult& out) {
+    return follow_links(*profile_, self_, path, need_any, [&](const Location& loc, OpResult& out) {
         if (::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             out.verdict.error = errno;
             return Step::done;
@@ -206,7 +222,7 @@ OpResult FileOps::statx(std::string_view path, int flags, unsigned mask, struct 
     if (flags & ~known) return denied({true, nullptr, EINVAL});
     const bool follow_final = !(flags & AT_SYMLINK_NOFOLLOW);
     const int at_flags = (flags & ~AT_SYMLINK_NOFOLLOW) | AT_SYMLINK_NOFOLLOW;
-    return follow_links(*profile_, path, need_any, [&](const Location& loc, OpResult& out) {
+    return follow_links(*profile_, self_, path, need_any, [&](const Location& loc, OpResult& out) {
         if (::statx(loc.dir.get(), loc.name, at_flags, mask | STATX_TYPE, &stx) != 0) {
             out.verdict.error = errno;
             return Step::done;
@@ -223,7 +239,7 @@ OpResult FileOps::access(std::string_view path, std::uint32_t mode, bool follow_
     if (mode & R_OK) needs |= need_read;
     if (mode & W_OK) needs |= need_write;
     if (needs == 0) needs = need_any;
-    return follow_links(*profile_, path, needs, [&](const Location& loc, OpResult& out) {
+    return follow_links(*profile_, self_, path, needs, [&](const Location& loc, OpResult& out) {
         struct ::stat st {};
         if (::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             out.verdict.error = errno;
@@ -241,7 +257,7 @@ OpResult FileOps::access(std::string_view path, std::uint32_t mode, bool follow_
 OpResult FileOps::readlink(std::string_view path, std::span<char> buf) const noexcept {
     Location loc;
     OpResult out;
-    out.verdict = locate(*profile_, path, need_any, loc);
+    out.verdict = locate(*profile_, self_, path, need_any, loc);
     if (out.verdict.error != 0) return out;
     const ssize_t n = ::readlinkat(loc.dir.get(), loc.name, buf.data(), buf.size());
     if (n < 0)
@@ -255,7 +271,7 @@ OpResult FileOps::on_name(std::string_view path, std::uint8_t needs, int (*op)(c
                           mode_t arg) const noexcept {
     Location loc;
     OpResult out;
-    out.verdict = locate(*profile_, path, needs, loc);
+    out.verdict = locate(*profile_, self_, path, needs, loc);
     if (out.verdict.error == 0 && op(loc, arg) != 0) out.verdict.error = errno;
     return out;
 }
@@ -263,7 +279,7 @@ OpResult FileOps::on_name(std::string_view path, std::uint8_t needs, int (*op)(c
 OpResult FileOps::mkdir(std::string_view path, mode_t mode) const noexcept {
     Location loc;
     OpResult out;
-    out.verdict = locate(*profile_, path, need_create, loc);
+    out.verdict = locate(*profile_, self_, path, need_create, loc);
     if (out.verdict.error != 0) return out;
     const std::unique_lock moves = lock_directory_moves(loc.dir.get());
     if (::mkdirat(loc.dir.get(), loc.name, mode & 07777) != 0) {
@@ -295,9 +311,9 @@ OpResult FileOps::rename(std::string_view from, std::string_view to, unsigned fl
         return denied({true, nullptr, EINVAL});
     Location src, dst;
     OpResult out;
-    out.verdict = locate(*profile_, from, need_create, src);
+    out.verdict = locate(*profile_, self_, from, need_create, src);
     if (out.verdict.error != 0) return out;
-    out.verdict = locate(*profile_, to, need_create, dst);
+    out.verdict = locate(*profile_, self_, to, need_create, dst);
     if (out.verdict.error != 0) return out;
     // No amplification: what moves may not gain a permission, and a directory may not carry files
     // out from under a narrower rule (or bring them under one). With RENAME_EXCHANGE both objects move.
@@ -323,7 +339,7 @@ OpResult FileOps::symlink(std::string_view target, std::string_view path) const 
         return denied({true, nullptr, target.empty() ? ENOENT : ENAMETOOLONG});
     Location loc;
     OpResult out;
-    out.verdict = locate(*profile_, path, need_create, loc);
+    out.verdict = locate(*profile_, self_, path, need_create, loc);
     if (out.verdict.error != 0) return out;
     if (::symlinkat(text.c_str(), loc.dir.get(), loc.name) != 0) {
         out.verdict.error = errno;
@@ -341,6 +357,31 @@ OpResult FileOps::symlink(std::string_view target, std::string_view path) const 
         st.st_nlink == 1) [[maybe_unused]]
         int rc = ::fchownat(link.get(), "", owner_->uid, owner_->gid, AT_EMPTY_PATH);
     return out;
+}
+
+bool FileOps::held_unnamed(const Location& loc, std::uint8_t needs) const noexcept {
+    const std::string_view dir = loc.real.view().substr(0, loc.dir_len);
+    if (!self_.is_fd_directory(dir)) return false;
+    char target[PathBuffer::kCapacity];
+    const ssize_t n = ::readlinkat(loc.dir.get(), loc.name, target, sizeof target);
+    if (n <= 0) return false;
+    const std::string_view named(target, static_cast<std::size_t>(n));
+    if (named.front() == '/' && !named.ends_with(" (deleted)")) return false;  // judged by its name
+    // How the caller holds it: "flags:" in /proc/<pid>/fdinfo/<n>, octal.
+    char info[PathBuffer::kCapacity + 16];
+    std::snprintf(info, sizeof info, "%.*sinfo/%s", static_cast<int>(dir.size()), dir.data(), loc.name);
+    const unique_fd file(::open(info, O_RDONLY | O_CLOEXEC));
+    char text[256];
+    const ssize_t got = file ? ::read(file.get(), text, sizeof text - 1) : -1;
+    if (got <= 0) return false;
+    text[got] = '\0';
+    unsigned held = 0;
+    const char* flags = std::strstr(text, "flags:");
+    if (flags == nullptr || std::sscanf(flags, "flags: %o", &held) != 1) return false;
+    const unsigned mode = held & O_ACCMODE;
+    if ((needs & policy::need_read) && mode == O_WRONLY) return false;
+    if ((needs & policy::need_write) && mode == O_RDONLY) return false;
+    return (needs & policy::need_create) == 0;
 }
 
 void FileOps::give_to_worker(int fd) const noexcept {

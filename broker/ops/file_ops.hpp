@@ -28,6 +28,14 @@ class FileOps {
     FileOps(const policy::Profile& profile, std::optional<FileOwner> owner)
         : profile_(&profile), owner_(owner) {}
 
+    // The same operations for one caller (thread `tid`), whose /proc/self paths name (proc_self.hpp).
+    [[nodiscard]] FileOps for_caller(pid_t tid) const noexcept {
+        FileOps bound = *this;
+        bound.self_ = ProcSelf(tid);
+        return bound;
+    }
+    [[nodiscard]] const ProcSelf& self() const noexcept { return self_; }
+
     // The open flags a worker may use; anything else (O_ASYNC, O_NOATIME, an access mode of 3, unknown
     // bits) is refused with EACCES.
     static bool open_flags_known(std::uint32_t flags) noexcept;
@@ -70,8 +78,8 @@ class FileOps {
     OpResult mknod(std::string_view path, mode_t mode, dev_t dev) const noexcept;
 
   private:
-    // Runs act(loc, fd, st, out) on the object `path` names, through symlinks when follow_final: fd is an O_PATH
-    // descriptor of the object itself, so that a name swapped meanwhile changes nothing.
+    // Runs act(loc, fd, st, out) on the object `path` names, through symlinks when follow_final: fd is an
+    // O_PATH descriptor of the object itself, so that a name swapped meanwhile changes nothing.
     template <class Act>
     OpResult on_object(std::string_view path, std::uint8_t needs, bool follow_final,
                        Act&& act) const noexcept;
@@ -86,8 +94,13 @@ class FileOps {
     [[nodiscard]] Verdict may_move(const Location& from, const Location& to) const noexcept;
     void give_to_worker(int fd) const noexcept;
 
+    // A descriptor the caller holds whose file has no name to judge (a pipe, a socket, a deleted or
+    // O_TMPFILE file), reached through its /proc link: only as far as the caller holds it.
+    [[nodiscard]] bool held_unnamed(const Location& loc, std::uint8_t needs) const noexcept;
+
     const policy::Profile* profile_;
     std::optional<FileOwner> owner_;
+    ProcSelf self_;
 };
 
 }  // namespace fdbroker::broker

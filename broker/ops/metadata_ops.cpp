@@ -45,7 +45,7 @@ int result_of(ssize_t rc, OpResult& out) noexcept {
 template <class Act>
 OpResult FileOps::on_object(std::string_view path, std::uint8_t needs, bool follow_final,
                             Act&& act) const noexcept {
-    return follow_links(*profile_, path, needs, [&](const Location& loc, OpResult& out) {
+    return follow_links(*profile_, self_, path, needs, [&](const Location& loc, OpResult& out) {
         const unique_fd object(::openat(loc.dir.get(), loc.name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
         struct ::stat st {};
         if (!object || ::fstat(object.get(), &st) != 0) {
@@ -132,16 +132,30 @@ OpResult FileOps::remove_xattr(std::string_view path, const char* name, bool fol
 // name, which the rules for that name cover. The kernel's protected_hardlinks rules apply to the
 // worker's identity.
 OpResult FileOps::link(std::string_view from, std::string_view to, bool follow_from) const noexcept {
-    return follow_links(*profile_, from, need_any, [&](const Location& src, OpResult& out) {
+    return follow_links(*profile_, self_, from, need_any, [&](const Location& src, OpResult& out) {
         struct ::stat st {};
         if (::fstatat(src.dir.get(), src.name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             out.verdict.error = errno;
             return Step::done;
         }
-        if (follow_from && S_ISLNK(st.st_mode)) return Step::symlink;
+        // An O_TMPFILE file (or a deleted one) the caller holds for writing gets its name through its
+        // own /proc link: its content is the caller's to write already, and the new name is judged.
+        const bool unnamed = follow_from && S_ISLNK(st.st_mode) && held_unnamed(src, need_write);
+        if (follow_from && S_ISLNK(st.st_mode) && !unnamed) return Step::symlink;
         Location dst;
-        out.verdict = locate(*profile_, to, need_create, dst);
+        out.verdict = locate(*profile_, self_, to, need_create, dst);
         if (out.verdict.error != 0) return Step::done;
+        if (unnamed) {
+            if (::linkat(src.dir.get(), src.name, dst.dir.get(), dst.name, AT_SYMLINK_FOLLOW) != 0)
+                out.verdict.error = errno;
+            return Step::done;
+        }
+        // Another file system: the kernel's answer, whatever the rules would say.
+        struct ::stat to_dir {};
+        if (::fstat(dst.dir.get(), &to_dir) == 0 && to_dir.st_dev != st.st_dev) {
+            out.verdict.error = EXDEV;
+            return Step::done;
+        }
         const policy::Decision d = profile_->decide_move(src.real.view(), dst.real.view(), false);
         if (!d.allowed) {
             out.verdict = {false, d.rule, EACCES};
@@ -155,7 +169,7 @@ OpResult FileOps::link(std::string_view from, std::string_view to, bool follow_f
 OpResult FileOps::mknod(std::string_view path, mode_t mode, dev_t dev) const noexcept {
     Location loc;
     OpResult out;
-    out.verdict = locate(*profile_, path, need_create, loc);
+    out.verdict = locate(*profile_, self_, path, need_create, loc);
     if (out.verdict.error == 0 && ::mknodat(loc.dir.get(), loc.name, mode, dev) != 0)
         out.verdict.error = errno;
     return out;

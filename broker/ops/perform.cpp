@@ -43,9 +43,12 @@ void Performer::perform(const Caller& caller, op::Operation& operation, Outcome&
         // Never done with the broker's identity instead.
         if ((out.error = identity->error()) != 0) return;
     }
+    // The same performer, for this caller: /proc/self names it.
+    Performer bound = *this;
+    bound.files_ = files_.for_caller(caller.pid);
     // std::visit throws only for a variant left valueless by an exception, which none of these can be.
     try {
-        visit_operation(operation, out);
+        bound.visit_operation(operation, out);
     } catch (...) {
         out.error = ENOMEM;
     }
@@ -123,7 +126,12 @@ bool Performer::as_worker(const op::Operation& operation) const noexcept {
                 // Whether the worker may execute something is the kernel's answer for the worker.
                 if (o.mode & X_OK) return true;
             }
-            if constexpr (files) return acting_ == Acting::worker;
+            if constexpr (files) {
+                if (acting_ == Acting::worker) return true;
+                // Other processes' /proc entries: what the worker's user may see of them, never what
+                // the broker may (another user's environ, /proc/kcore).
+                if constexpr (requires { o.path; }) return o.path.view().starts_with("/proc/");
+            }
             return false;
         },
         operation);
@@ -278,7 +286,7 @@ void Performer::link(op::Link& o, Outcome& out) const noexcept {
         // Only a process with CAP_DAC_READ_SEARCH may link a descriptor (linkat(2)); the kernel says so
         // for the worker's identity. The new name is judged all the same.
         Location dst;
-        const Verdict v = locate(*profile_, o.to.view(), policy::need_create, dst);
+        const Verdict v = locate(*profile_, files_.self(), o.to.view(), policy::need_create, dst);
         out.error = v.error;
         if (out.error == 0 && ::linkat(o.held.get(), "", dst.dir.get(), dst.name, AT_EMPTY_PATH) != 0)
             out.error = errno;

@@ -62,9 +62,21 @@ bool real_path_of(int fd, PathBuffer& out) noexcept {
 
 }  // namespace
 
-Verdict locate(const policy::Profile& profile, std::string_view path, std::uint8_t needs,
-               Location& out) noexcept {
-    const policy::Decision lexical = profile.decide(path, needs);
+policy::Decision judge(const policy::Profile& profile, const ProcSelf& self, std::string_view path,
+                       std::uint8_t needs) noexcept {
+    constexpr std::uint8_t looking = policy::need_read | policy::need_any;
+    if ((needs & ~looking) == 0 && self.owns(path)) return {true, nullptr};
+    return profile.decide(path, needs);
+}
+
+Verdict locate(const policy::Profile& profile, const ProcSelf& self, std::string_view path,
+               std::uint8_t needs, Location& out) noexcept {
+    PathBuffer rewritten;
+    if (self.rewrite(path, rewritten)) {
+        if (rewritten.size() == 0) return deny();
+        path = rewritten.view();
+    }
+    const policy::Decision lexical = judge(profile, self, path, needs);
     if (!lexical.allowed) return deny(lexical.rule);
 
     const bool is_root = path == "/";
@@ -88,7 +100,7 @@ Verdict locate(const policy::Profile& profile, std::string_view path, std::uint8
 
     // Careful path. Open the rule's anchor (written by the administrator, so its own symlinks are
     // followed), then walk from it to the parent with the kernel refusing to leave it.
-    std::string_view anchor = lexical.rule->pattern.anchor();
+    std::string_view anchor = lexical.rule != nullptr ? lexical.rule->pattern.anchor() : parent;
     if (!is_under(parent, anchor)) anchor = parent;  // "/a/**" granting "/a" itself
     if (!buf.assign(anchor)) return fail(ENAMETOOLONG, lexical.rule);
     unique_fd anchor_fd(openat2_dir(AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS));
@@ -123,7 +135,7 @@ Verdict locate(const policy::Profile& profile, std::string_view path, std::uint8
         const bool fits = (out.real.view() == "/" || out.real.append("/")) && out.real.append(out.name);
         if (!fits) return fail(ENAMETOOLONG, lexical.rule);
     }
-    const policy::Decision real = profile.decide(out.real.view(), needs);
+    const policy::Decision real = judge(profile, self, out.real.view(), needs);
     if (!real.allowed) return deny(real.rule);
     return {true, real.rule, 0};
 }

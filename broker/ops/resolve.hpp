@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "broker/ops/proc_self.hpp"
 #include "fdbroker/unique_fd.hpp"
 #include "policy/path_buffer.hpp"
 #include "policy/policy.hpp"
@@ -33,8 +34,13 @@ struct Location {
 };
 
 // Judges `path` lexically, then resolves and judges it for real. On success (error 0) `out` holds the
-// directory and name to operate on. Denials are EACCES whether or not anything exists.
-[[nodiscard]] Verdict locate(const policy::Profile& profile, std::string_view path, std::uint8_t needs,
-                             Location& out) noexcept;
+// directory and name to operate on. Denials are EACCES whether or not anything exists. /proc/self
+// names `self`, whose own /proc entries it may read without a rule (proc_self.hpp).
+[[nodiscard]] Verdict locate(const policy::Profile& profile, const ProcSelf& self, std::string_view path,
+                             std::uint8_t needs, Location& out) noexcept;
+
+// The policy's decision, with the caller's own /proc entries readable.
+[[nodiscard]] policy::Decision judge(const policy::Profile& profile, const ProcSelf& self,
+                                     std::string_view path, std::uint8_t needs) noexcept;
 
 }  // namespace fdbroker::broker

@@ -25,13 +25,13 @@ inline constexpr int kMaxLinkHops = 40;
 // Runs final_step(loc, result) on the located name; when it answers Step::symlink, the link is read
 // and its target located and judged like the kernel's own lookup, with every hop checked.
 template <class Final>
-OpResult follow_links(const policy::Profile& profile, std::string_view path, std::uint8_t needs,
-                      Final&& final_step) noexcept {
+OpResult follow_links(const policy::Profile& profile, const ProcSelf& self, std::string_view path,
+                      std::uint8_t needs, Final&& final_step) noexcept {
     PathBuffer hops[2];
     for (int hop = 0; hop <= kMaxLinkHops; ++hop) {
         Location loc;
         OpResult result;
-        result.verdict = locate(profile, path, needs, loc);
+        result.verdict = locate(profile, self, path, needs, loc);
         if (result.verdict.error != 0) return result;
         if (final_step(loc, result) == Step::done) return result;
 

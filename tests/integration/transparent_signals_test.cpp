@@ -38,6 +38,7 @@ class TransparentSignals : public ::testing::Test {
     void SetUp() override {
         if (!is_root()) GTEST_SKIP() << "workers run as nobody: the broker needs root to read their memory";
         ::mkdir((dir / "out").c_str(), 0777);  // where the worker (nobody) makes its files
+        give_to_nobody(dir / "out");
         ::mkdir((dir / "native").c_str(), 0755);
     }
 

@@ -11,6 +11,7 @@
 #include "broker/core/audit.hpp"
 #include "broker/core/process_tree.hpp"
 #include "broker/ops/file_ops.hpp"
+#include "broker/ops/proc_self.hpp"
 #include "broker/ops/resolve.hpp"
 #include "support/harness.hpp"
 
@@ -83,7 +84,7 @@ class Locate : public ::testing::Test {
         profile_ = policy_->profile("p");
     }
     Verdict locate(const std::string& path, Location& loc) {
-        return broker::locate(*profile_, path, policy::need_read, loc);
+        return broker::locate(*profile_, ProcSelf(), path, policy::need_read, loc);
     }
     test::TempDir dir;
     std::shared_ptr<const policy::Policy> policy_;
@@ -163,6 +164,30 @@ TEST(ProcessTreeTest, ContainsTheWorkerAndItsDescendantsOnly) {
     ::waitpid(worker, nullptr, 0);
     ::close(ready[0]);
     ::close(ready[1]);
+}
+
+TEST(ProcSelf, NamesTheCallerNotTheBroker) {
+    const pid_t me = ::getpid();
+    const ProcSelf self(me);
+    const std::string mine = "/proc/" + std::to_string(me);
+    policy::PathBuffer out;
+    ASSERT_TRUE(self.rewrite("/proc/self/status", out));
+    EXPECT_EQ(out.view(), mine + "/status");
+    ASSERT_TRUE(self.rewrite("/proc/thread-self", out));
+    EXPECT_EQ(out.view(), mine + "/task/" + std::to_string(me));
+    EXPECT_FALSE(self.rewrite("/proc/selfish", out));
+    EXPECT_FALSE(self.rewrite("/proc/1/status", out));
+    EXPECT_TRUE(self.owns(mine + "/maps"));
+    EXPECT_TRUE(self.owns(mine));
+    EXPECT_FALSE(self.owns(mine + "0/maps"));
+    EXPECT_FALSE(self.owns("/proc/1/maps"));
+    EXPECT_TRUE(self.is_fd_directory(mine + "/fd"));
+    EXPECT_TRUE(self.is_fd_directory(mine + "/task/" + std::to_string(me) + "/fd"));
+    EXPECT_FALSE(self.is_fd_directory(mine + "/fdinfo"));
+    EXPECT_FALSE(self.is_fd_directory("/proc/1/fd"));
+    // With no caller, /proc/self names nothing that may be reached.
+    ASSERT_TRUE(ProcSelf().rewrite("/proc/self/environ", out));
+    EXPECT_EQ(out.size(), 0u);
 }
 
 }  // namespace
