@@ -41,13 +41,24 @@ int absolute(CallerView& caller, int dirfd, std::string_view path, PathBuffer& o
     return policy::join_lexically(base.view(), path, out) ? 0 : ENAMETOOLONG;
 }
 
-// A trailing "/" asks for a directory (path_resolution(7)); normalising drops it, so it is noted.
-bool ends_in_slash(std::string_view raw) noexcept {
-    return raw.size() > 1 && raw.back() == '/';
+// A trailing "/", "." or ".." asks for a directory (path_resolution(7)); normalising drops it, so it
+// is noted.
+PathEnd ends_in_slash(std::string_view raw) noexcept {
+    PathEnd end;
+    end.directory = raw.size() > 1 && raw.back() == '/';
+    while (raw.size() > 1 && raw.back() == '/')
+        raw.remove_suffix(1);
+    const std::size_t slash = raw.rfind('/');
+    const std::string_view last = slash == std::string_view::npos ? raw : raw.substr(slash + 1);
+    if (last == "." || last == "..") {
+        end.dots = static_cast<std::uint8_t>(last.size());
+        end.directory = true;
+    }
+    return end;
 }
 
 // Reads the path argument at `addr` and makes it absolute: 0 or errno.
-int read_path(CallerView& caller, int dirfd, std::uint64_t addr, PathBuffer& out, bool& slash) noexcept {
+int read_path(CallerView& caller, int dirfd, std::uint64_t addr, PathBuffer& out, PathEnd& slash) noexcept {
     PathBuffer raw;
     if (const int err = caller.read_string(addr, raw); err != 0) return err;
     slash = ends_in_slash(raw.view());
@@ -61,7 +72,7 @@ struct PathAt {
     [[nodiscard]] int dirfd(const SystemCall& c) const noexcept {
         return dirfd_arg < 0 ? AT_FDCWD : int_arg(c, dirfd_arg);
     }
-    int read(const SystemCall& c, CallerView& caller, PathBuffer& out, bool& slash) const noexcept {
+    int read(const SystemCall& c, CallerView& caller, PathBuffer& out, PathEnd& slash) const noexcept {
         return read_path(caller, dirfd(c), arg(c, path_arg), out, slash);
     }
 };
@@ -144,6 +155,8 @@ void stat_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, i
     // A null path with AT_EMPTY_PATH is accepted too (Linux 6.11).
     if (!(at.dirfd_arg >= 0 && arg(c, at.path_arg) == 0 && (flags & AT_EMPTY_PATH)))
         if ((d.error = caller.read_string(arg(c, at.path_arg), raw)) != 0) return;
+    if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | (statx ? AT_STATX_SYNC_TYPE : 0)))
+        return static_cast<void>(d.error = EINVAL);
     const bool on_fd = raw.size() == 0 && (flags & AT_EMPTY_PATH);
     d.trailing_slash[0] = ends_in_slash(raw.view());
     const auto mask = static_cast<unsigned>(arg(c, 3));
@@ -231,7 +244,7 @@ void symlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at
 // The path argument of a call that takes AT_EMPTY_PATH: the object is then the caller's descriptor
 // `dirfd` itself when the path is empty. 0 or errno; `held` is set for the descriptor form.
 int path_or_held(const SystemCall& c, CallerView& caller, PathAt at, int flags, PathBuffer& path,
-                 unique_fd& held, bool& slash) {
+                 unique_fd& held, PathEnd& slash) {
     PathBuffer raw;
     if (const int err = caller.read_string(arg(c, at.path_arg), raw); err != 0) return err;
     slash = ends_in_slash(raw.view());
@@ -299,7 +312,16 @@ void link_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt from,
     if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)) return static_cast<void>(d.error = EINVAL);
     auto& o = d.operation.emplace<op::Link>();
     o.follow = (flags & AT_SYMLINK_FOLLOW) != 0;
-    if ((d.error = path_or_held(c, caller, from, flags, o.from, o.held, d.trailing_slash[0])) != 0) return;
+    PathBuffer raw;
+    if ((d.error = caller.read_string(arg(c, from.path_arg), raw)) != 0) return;
+    if (raw.size() == 0 && (flags & AT_EMPTY_PATH)) {
+        // The descriptor itself: linked as through its /proc link, judged on the file it names.
+        o.follow = true;
+        if ((d.error = caller.descriptor_link(from.dirfd(c), o.from)) != 0) return;
+    } else {
+        d.trailing_slash[0] = ends_in_slash(raw.view());
+        if ((d.error = absolute(caller, from.dirfd(c), raw.view(), o.from)) != 0) return;
+    }
     d.error = to.read(c, caller, o.to, d.trailing_slash[1]);
 }
 

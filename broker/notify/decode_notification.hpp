@@ -45,14 +45,21 @@ struct SystemCall {
     std::array<std::uint64_t, 6> args{};
 };
 
+// What the end of a path says beyond its normal form.
+struct PathEnd {
+    bool directory = false;                               // a trailing '/', or a last component "." or ".."
+    std::uint8_t dots = 0;                                // 1: the last component was ".", 2: ".."
+    operator bool() const noexcept { return directory; }  // NOLINT(google-explicit-constructor)
+};
+
 struct Decoded {
     op::Operation operation;
     int error = 0;                    // not 0: answer with this errno and perform nothing
     std::uint64_t result_buffer = 0;  // stat, statx, readlink: where the result goes in the caller
     bool cloexec = false;             // open: the new descriptor's close-on-exec flag
-    // The path (and a rename's or link's second path) ended in '/', which normalising drops: the
-    // kernel then wants a directory there (trailing_slash.hpp).
-    std::array<bool, 2> trailing_slash{};
+    // How the path (and a rename's or link's second path) ended, which normalising drops: a '/', "."
+    // or ".." wants a directory there (trailing_slash.hpp).
+    std::array<PathEnd, 2> trailing_slash{};
 };
 
 // Whether transparent mode answers system call `nr` (performed, or refused quietly with EACCES like

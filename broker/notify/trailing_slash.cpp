@@ -42,7 +42,7 @@ int new_name(const Performer& performer, const Caller& caller, const op::PathBuf
 // rename(2): a trailing slash on either name needs the source to be a directory; the target may be
 // missing, or must be a directory.
 int rename_slash(const Performer& performer, const Caller& caller, const op::Rename& o,
-                 const std::array<bool, 2>& slash) {
+                 const std::array<PathEnd, 2>& slash) {
     if (const int err = existing_directory(performer, caller, o.from); err != 0) return err;
     if (!slash[1]) return 0;
     const Looked to = look(performer, caller, o.to, false);
@@ -55,9 +55,32 @@ constexpr bool kFollows =
     std::is_same_v<T, op::Stat> || std::is_same_v<T, op::Access> || std::is_same_v<T, op::Chmod> ||
     std::is_same_v<T, op::Chown> || std::is_same_v<T, op::Utimens> || std::is_same_v<T, op::Xattr>;
 
+// A last component "." or ".." names a directory by one of its links, which the calls that remove or
+// make a name refuse (rmdir(2), rename(2), mkdir(2)): 0 where the slash rules alone apply.
 template <class T>
-int on_operation(T& o, const Performer& performer, const Caller& caller, const std::array<bool, 2>& slash) {
+int on_dots(const std::array<PathEnd, 2>& end) {
+    const std::uint8_t dots = end[0].dots;
+    if constexpr (std::is_same_v<T, op::Rmdir>) {
+        if (dots != 0) return dots == 1 ? EINVAL : ENOTEMPTY;
+    } else if constexpr (std::is_same_v<T, op::Rename>) {
+        if (dots != 0 || end[1].dots != 0) return EBUSY;
+    } else if constexpr (std::is_same_v<T, op::Unlink>) {
+        if (dots != 0) return EISDIR;
+    } else if constexpr (std::is_same_v<T, op::Mkdir> || std::is_same_v<T, op::Symlink> ||
+                         std::is_same_v<T, op::Mknod>) {
+        if (dots != 0) return EEXIST;
+    } else if constexpr (std::is_same_v<T, op::Link>) {
+        if (end[1].dots != 0) return EEXIST;
+    }
+    return 0;
+}
+
+template <class T>
+int on_operation(T& o, const Performer& performer, const Caller& caller,
+                 const std::array<PathEnd, 2>& slash) {
+    if (const int err = on_dots<T>(slash); err != 0) return err;
     if constexpr (std::is_same_v<T, op::Open>) {
+        if ((o.flags & O_CREAT) && (o.flags & O_DIRECTORY)) return EINVAL;  // as without the slash
         if (o.flags & O_CREAT) return EISDIR;
         return existing_directory(performer, caller, o.path);
     } else if constexpr (std::is_same_v<T, op::Unlink>) {

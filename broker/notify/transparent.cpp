@@ -53,7 +53,10 @@ class Transparent::Connecting final : public PendingConnect::Waiter {
 
 Transparent::Transparent(EventLoop& loop, const policy::Profile& profile, std::optional<FileOwner> owner,
                          Audit& audit, uid_t worker_uid)
-    : loop_(loop), performer_(profile, owner, Performer::Acting::worker), audit_(audit), uid_(worker_uid) {}
+    : loop_(loop),
+      performer_(profile, owner, Performer::Mode::transparent),
+      audit_(audit),
+      uid_(worker_uid) {}
 
 Transparent::~Transparent() = default;
 

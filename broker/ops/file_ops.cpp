@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -109,6 +110,8 @@ bool FileOps::special_refused(const struct ::stat& st, std::string_view real, st
 OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) const noexcept {
     if (!open_flags_known(flags)) return denied({false, nullptr, EACCES});
     if (flags & O_PATH) flags &= static_cast<std::uint32_t>(O_PATH | O_CLOEXEC | O_DIRECTORY | O_NOFOLLOW);
+    // Linux 6.4 and later refuse to create a directory through open(2).
+    if ((flags & O_CREAT) && (flags & O_DIRECTORY)) return denied({true, nullptr, EINVAL});
     const std::uint8_t needs = open_needs(flags);
     PathBuffer rewritten;
     if (self_.rewrite(path, rewritten)) {
@@ -257,6 +260,15 @@ OpResult FileOps::access(std::string_view path, std::uint32_t mode, bool follow_
 OpResult FileOps::readlink(std::string_view path, std::span<char> buf) const noexcept {
     Location loc;
     OpResult out;
+    // /proc/self and /proc/thread-self themselves: the caller's own names for them.
+    if (PathBuffer own; (path == "/proc/self" || path == "/proc/thread-self") && self_.rewrite(path, own)) {
+        std::string_view text = own.view();
+        text.remove_prefix(std::min(text.size(), std::string_view("/proc/").size()));
+        out.value = static_cast<int>(std::min(text.size(), buf.size()));
+        std::copy_n(text.data(), out.value, buf.data());
+        out.verdict = {true, nullptr, own.size() == 0 ? EACCES : 0};
+        return out;
+    }
     out.verdict = locate(*profile_, self_, path, need_any, loc);
     if (out.verdict.error != 0) return out;
     const ssize_t n = ::readlinkat(loc.dir.get(), loc.name, buf.data(), buf.size());
@@ -385,7 +397,9 @@ bool FileOps::held_unnamed(const Location& loc, std::uint8_t needs) const noexce
 }
 
 void FileOps::give_to_worker(int fd) const noexcept {
-    if (!owner_) return;
+    // Made with the worker's identity (transparent mode), it is the worker's already, with the group
+    // the kernel chose (a setgid directory's): nothing to change.
+    if (!owner_ || ::geteuid() != 0) return;
     // Best effort: the worker still has the descriptor if this fails (e.g. on a filesystem without
     // ownership), and the object stays the broker's.
     [[maybe_unused]] int rc = ::fchown(fd, owner_->uid, owner_->gid);

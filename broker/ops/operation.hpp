@@ -106,7 +106,6 @@ struct Link {
     PathBuffer from;
     PathBuffer to;
     bool follow = false;  // AT_SYMLINK_FOLLOW
-    unique_fd held;       // AT_EMPTY_PATH: link the caller's descriptor (the kernel decides who may)
 };
 // A FIFO, socket, regular file or device node (mode carries the type).
 struct Mknod {

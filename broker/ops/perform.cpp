@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <new>
 #include <optional>
 #include <span>
@@ -127,7 +128,7 @@ bool Performer::as_worker(const op::Operation& operation) const noexcept {
                 if (o.mode & X_OK) return true;
             }
             if constexpr (files) {
-                if (acting_ == Acting::worker) return true;
+                if (mode_ == Mode::transparent) return true;
                 // Other processes' /proc entries: what the worker's user may see of them, never what
                 // the broker may (another user's environ, /proc/kcore).
                 if constexpr (requires { o.path; }) return o.path.view().starts_with("/proc/");
@@ -177,10 +178,34 @@ void Performer::open(op::Open& o, Outcome& out) const noexcept {
         const NoUmask no_umask(o.exact_mode && creates);
         result = files_.open(o.path.view(), static_cast<std::uint32_t>(o.flags), o.mode);
     }
+    if (mode_ == Mode::transparent && (o.flags & O_PATH) && result.fd) readable_instead(result);
     if (result.verdict.error == 0 && !result.fd) result.verdict.error = EIO;
     decided("open", o.path.view(), result, out);
     out.audit.flags = static_cast<std::uint32_t>(o.flags);
     out.carries = Outcome::Carries::fd;
+}
+
+// SECCOMP_IOCTL_NOTIF_ADDFD installs no O_PATH descriptor (it takes the file with fget(), which skips
+// them). A caller in transparent mode gets the same file opened for reading instead, where the policy
+// grants reading it and the worker's user may read it: what O_PATH descriptors serve for (fstat, *at()
+// calls, fchdir, reopening through /proc) works the same. A regular file or directory it may only look
+// up, a symlink itself and anything else are refused with EACCES.
+void Performer::readable_instead(OpResult& result) const noexcept {
+    char link[32];
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", result.fd.get());
+    struct ::stat st {};
+    PathBuffer real;
+    const ssize_t n = ::readlink(link, real.data(), PathBuffer::kCapacity);
+    bool readable = n > 0 && static_cast<std::size_t>(n) < PathBuffer::kCapacity &&
+                    ::fstat(result.fd.get(), &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode));
+    if (readable) {
+        real.truncate(static_cast<std::size_t>(n));
+        readable = judge(*profile_, files_.self(), real.view(), policy::need_read).allowed;
+    }
+    const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0);
+    unique_fd reopened(readable ? ::open(link, flags) : -1);
+    if (!reopened) result.verdict = {false, result.verdict.rule, EACCES};
+    result.fd = std::move(reopened);
 }
 
 void Performer::stat(op::Stat& o, Outcome& out) const noexcept {
@@ -249,7 +274,10 @@ void Performer::symlink(op::Symlink& o, Outcome& out) const noexcept {
 // nothing to judge, and the kernel's answer for the worker's identity is the caller's.
 void Performer::chmod(op::Chmod& o, Outcome& out) const noexcept {
     if (o.held) {
-        out.error = ::fchmodat(o.held.get(), "", o.mode, AT_EMPTY_PATH) == 0 ? 0 : errno;
+        // glibc's fchmodat knows no AT_EMPTY_PATH; the descriptor's /proc link reaches the same file.
+        char link[32];
+        std::snprintf(link, sizeof link, "/proc/self/fd/%d", o.held.get());
+        out.error = ::chmod(link, o.mode & 07777) == 0 ? 0 : errno;
         return;
     }
     OpResult result = files_.chmod(o.path.view(), o.mode, o.follow);
@@ -282,16 +310,6 @@ void Performer::utimens(op::Utimens& o, Outcome& out) const noexcept {
 }
 
 void Performer::link(op::Link& o, Outcome& out) const noexcept {
-    if (o.held) {
-        // Only a process with CAP_DAC_READ_SEARCH may link a descriptor (linkat(2)); the kernel says so
-        // for the worker's identity. The new name is judged all the same.
-        Location dst;
-        const Verdict v = locate(*profile_, files_.self(), o.to.view(), policy::need_create, dst);
-        out.error = v.error;
-        if (out.error == 0 && ::linkat(o.held.get(), "", dst.dir.get(), dst.name, AT_EMPTY_PATH) != 0)
-            out.error = errno;
-        return;
-    }
     OpResult result = files_.link(o.from.view(), o.to.view(), o.follow);
     decided("link", o.to.view(), result, out);
     out.audit.path2 = o.from.view();

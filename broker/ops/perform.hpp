@@ -51,20 +51,17 @@ struct Outcome {
 
 class Performer {
   public:
-    // Whose identity the file operations run with (worker_identity.hpp). Changes to metadata always
-    // run as the worker, so that the kernel says who may change what. In library and serve mode the
-    // broker opens, creates and looks up with its own privileges: handing a worker what its user could
-    // not open itself is the point of asking a broker. In transparent mode everything runs as the
-    // worker: an unmodified program gets the kernel's own answers, and the policy only narrows them.
-    enum class Acting : std::uint8_t { broker_opens, worker };
+    // Whose identity the file operations run with (worker_identity.hpp), and how descriptors reach the
+    // worker. Changes to metadata always run as the worker, so that the kernel says who may change
+    // what. In library and serve mode the broker opens, creates and looks up with its own privileges:
+    // handing a worker what its user could not open itself is the point of asking a broker. In
+    // transparent mode everything runs as the worker: an unmodified program gets the kernel's own
+    // answers, and the policy only narrows them; and its descriptors are installed with
+    // SECCOMP_IOCTL_NOTIF_ADDFD, which cannot install an O_PATH descriptor (open() says what it gets).
+    enum class Mode : std::uint8_t { library, transparent };
 
-    Performer(const policy::Profile& profile, std::optional<FileOwner> owner,
-              Acting acting = Acting::broker_opens)
-        : profile_(&profile),
-          owner_(owner),
-          acting_(acting),
-          files_(profile, owner),
-          sockets_(profile, owner) {}
+    Performer(const policy::Profile& profile, std::optional<FileOwner> owner, Mode mode = Mode::library)
+        : profile_(&profile), owner_(owner), mode_(mode), files_(profile, owner), sockets_(profile, owner) {}
 
     void perform(const Caller& caller, op::Operation& operation, Outcome& out) const noexcept;
 
@@ -78,6 +75,7 @@ class Performer {
   private:
     void visit_operation(op::Operation& operation, Outcome& out) const;
     void open(op::Open& o, Outcome& out) const noexcept;
+    void readable_instead(OpResult& result) const noexcept;
     void stat(op::Stat& o, Outcome& out) const noexcept;
     void statx(op::Statx& o, Outcome& out) const noexcept;
     static void stat_held(op::StatHeld& o, Outcome& out) noexcept;
@@ -95,7 +93,7 @@ class Performer {
     void link(op::Link& o, Outcome& out) const noexcept;
     void mknod(op::Mknod& o, Outcome& out) const noexcept;
     void xattr(op::Xattr& o, Outcome& out) const noexcept;
-    // Whether `operation` runs with the worker's identity (Acting).
+    // Whether `operation` runs with the worker's identity (Mode).
     [[nodiscard]] bool as_worker(const op::Operation& operation) const noexcept;
     void connect(op::Connect& o, Outcome& out) const noexcept;
     void bind(op::Bind& o, Outcome& out) const noexcept;
@@ -108,7 +106,7 @@ class Performer {
 
     const policy::Profile* profile_;
     std::optional<FileOwner> owner_;
-    Acting acting_;
+    Mode mode_;
     FileOps files_;
     SocketOps sockets_;
 };

@@ -74,13 +74,16 @@ bool ProcSelf::owns(std::string_view path) const noexcept {
     if (!path.starts_with("/proc/") || tid_ <= 0) return false;
     char buf[32];
     std::string_view rest;
-    return tgid() > 0 && strip(path, proc_dir(tgid(), buf), rest);
+    // /proc/<tid> of a thread is its process's entry too, seen from that thread.
+    return (tgid() > 0 && strip(path, proc_dir(tgid(), buf), rest)) || strip(path, proc_dir(tid_, buf), rest);
 }
 
 bool ProcSelf::is_fd_directory(std::string_view dir) const noexcept {
     if (!owns(dir) || !dir.ends_with("/fd")) return false;
     char buf[32];
-    const std::string_view base = proc_dir(tgid(), buf);
+    std::string_view base = proc_dir(tgid(), buf);
+    if (!dir.starts_with(base) || (dir.size() > base.size() && dir[base.size()] != '/'))
+        base = proc_dir(tid_, buf);
     const std::string_view middle = dir.substr(base.size(), dir.size() - base.size() - 3);
     // "/proc/<pid>/fd" or "/proc/<pid>/task/<tid>/fd"
     if (middle.empty()) return true;

@@ -65,7 +65,10 @@ bool real_path_of(int fd, PathBuffer& out) noexcept {
 policy::Decision judge(const policy::Profile& profile, const ProcSelf& self, std::string_view path,
                        std::uint8_t needs) noexcept {
     constexpr std::uint8_t looking = policy::need_read | policy::need_any;
-    if ((needs & ~looking) == 0 && self.owns(path)) return {true, nullptr};
+    // Its own entries the caller may read; its fd/N links lead to files judged where they land (or,
+    // without a name, held: FileOps::held_unnamed), so passing through one needs no rule.
+    if (self.owns(path) && ((needs & ~looking) == 0 || self.is_fd_directory(policy::parent_of(path))))
+        return {true, nullptr};
     return profile.decide(path, needs);
 }
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 
 #include "support/harness.hpp"
@@ -27,6 +28,80 @@ TEST(TransparentAttack, ResultsAreNeverWrittenIntoReadOnlyMemory) {
     const Outcome o = run_broker(dir, policy, {TRANSPARENT_WORKER, "readonly", dir / "file", dir / "link"},
                                  {"--transparent"});
     EXPECT_EQ(o.out, native.out) << o.err;
+}
+
+// Metadata calls performed for a hostile program: the broker performs them with the worker's identity,
+// so nothing happens that its user could not do natively, and the policy narrows that further.
+class TransparentMetadataAttack : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        if (!is_root()) GTEST_SKIP() << "workers run as nobody: the broker needs root to read their memory";
+        for (const char* d : {"ro", "rw", "rw/secret"})
+            ::mkdir((dir / d).c_str(), 0755);
+        write_file(dir / "ro/file", "read only");
+        write_file(dir / "rw/secret/key", "SECRET", 0600);
+        write_file(dir / "rw/roots", "root's", 0666);  // writable by all, owned by root
+        give_to_nobody(dir / "rw");
+        ASSERT_EQ(::chown((dir / "rw/roots").c_str(), 0, 0), 0);
+        ASSERT_EQ(::chmod((dir / "rw/roots").c_str(), 0666), 0);
+    }
+    Outcome run(const std::string& script) {
+        const std::string d = dir.path();
+        const std::string policy =
+            "version = 1\n[profile.default]\ninclude = [\"runtime\"]\nexec = true\n"
+            "read = [\"" +
+            d + "/**\"]\nwrite = [\"" + d + "/rw/**\"]\ncreate = [\"" + d + "/rw/**\"]\ndeny = [\"" + d +
+            "/rw/secret/**\"]\n";
+        return run_broker(dir, policy, {"/bin/sh", "-c", script, "sh", d}, {"--transparent"});
+    }
+    TempDir dir;
+};
+
+TEST_F(TransparentMetadataAttack, AHardLinkGrantsNothingTheFileDidNotHave) {
+    // Linking a read-only file into the writable tree would make it writable there; linking a denied
+    // file out from under its deny would make it readable.
+    const Outcome o =
+        run("cd \"$1\"; ln ro/file rw/l1 2>&1; ln rw/secret/key rw/l2 2>&1; cat rw/l2 2>&1; "
+            "python3 -c 'import os; os.link(\"ro/file\", \"rw/l3\")' 2>&1 | tail -1; true");
+    EXPECT_FALSE(exists(dir / "rw/l1"));
+    EXPECT_FALSE(exists(dir / "rw/l2"));
+    EXPECT_FALSE(exists(dir / "rw/l3"));
+    EXPECT_FALSE(contains(o.out, "SECRET")) << o.out;
+    EXPECT_TRUE(contains(o.out, "Permission denied")) << o.out;
+}
+
+TEST_F(TransparentMetadataAttack, OwnersAndModesChangeOnlyAsTheKernelAllowsTheWorkersUser) {
+    // Giving a file away, taking root's, or changing the mode of a file the worker does not own are
+    // refused by the kernel (EPERM), though the policy grants write on all of them.
+    const Outcome o =
+        run("cd \"$1\"; touch rw/mine; chown root rw/mine 2>&1; chgrp root rw/mine 2>&1; "
+            "chmod 4777 rw/roots 2>&1; chown nobody rw/roots 2>&1; touch -d 2001-01-01 rw/roots 2>&1; "
+            "chmod 0600 rw/secret/key 2>&1; true");
+    struct ::stat st {};
+    ASSERT_EQ(::stat((dir / "rw/mine").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 65534u);
+    EXPECT_EQ(st.st_gid, 65534u);
+    ASSERT_EQ(::stat((dir / "rw/roots").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 0u);
+    EXPECT_EQ(st.st_mode & 07777, 0666u);
+    EXPECT_GT(st.st_mtime, 978307200) << "explicit times need ownership";
+    EXPECT_EQ(std::count(o.out.begin(), o.out.end(), '\n'), 6) << o.out;
+    EXPECT_TRUE(contains(o.out, "Operation not permitted")) << o.out;
+    EXPECT_TRUE(contains(o.out, "Permission denied")) << "the deny stands whoever owns the file: " << o.out;
+}
+
+TEST_F(TransparentMetadataAttack, ProcSelfIsTheWorkerAndOtherProcessesAsTheWorkersUserSeesThem) {
+    // Even with /proc granted, /proc/self is the program, not the root broker, and another user's
+    // entries are read as the worker's user would read them.
+    const std::string d = dir.path();
+    const std::string policy =
+        "version = 1\n[profile.default]\ninclude = [\"runtime\"]\nread = [\"/proc/**\"]\n";
+    const Outcome self =
+        run_broker(dir, policy, {"/bin/grep", "^Uid:", "/proc/self/status"}, {"--transparent"});
+    EXPECT_EQ(self.out, "Uid:\t65534\t65534\t65534\t65534\n") << self.err;
+    const Outcome init = run_broker(dir, policy, {"/bin/cat", "/proc/1/environ"}, {"--transparent"});
+    EXPECT_NE(init.status, 0);
+    EXPECT_TRUE(contains(init.err, "Permission denied")) << init.err;
 }
 
 }  // namespace

@@ -294,7 +294,10 @@ TEST(DecodeNotification, LinksAndExtendedAttributes) {
     EXPECT_EQ(l.from.view(), "/work/a");
     EXPECT_EQ(l.to.view(), "/b");
     EXPECT_TRUE(l.follow);
-    EXPECT_FALSE(l.held);
+    const auto e = operation<op::Link>(
+        decode(call("linkat", {9, caller.put(""), kCwd, caller.put("n"), AT_EMPTY_PATH}), caller));
+    EXPECT_EQ(e.from.view(), "/proc/77/fd/9") << "a held descriptor is linked through its /proc link";
+    EXPECT_TRUE(e.follow);
 
     const auto g = decode(call("lgetxattr", {caller.put("f"), caller.put("user.x"), 0x5000, 64}), caller);
     const auto& x = operation<op::Xattr>(g);
