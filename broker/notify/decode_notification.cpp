@@ -10,6 +10,7 @@
 
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -135,10 +136,34 @@ void open_plain(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) 
     open_call(c, caller, d, at, arg(c, at.path_arg + 1) & 0xffffffffU, arg(c, at.path_arg + 2));
 }
 
+// What openat2(2) refuses before looking at the path: a larger struct whose tail is not zero (E2BIG),
+// unknown flags or resolve bits, and a mode without O_CREAT or O_TMPFILE (EINVAL).
+int openat2_invalid(const SystemCall& c, CallerView& caller, const open_how& how) {
+    constexpr std::size_t kMaxTail = 4096;  // the kernel's limit on the struct is a page
+    const std::uint64_t size = arg(c, 3);
+    if (size > kMaxTail) return E2BIG;
+    for (std::uint64_t at = sizeof how; at < size; at += 8) {
+        std::uint64_t word = 0;
+        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(8, size - at));
+        if (const int err = caller.read_bytes(arg(c, 2) + at, &word, n); err != 0) return err;
+        if (word != 0) return E2BIG;
+    }
+    constexpr std::uint64_t kResolve = RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS |
+                                       RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_CACHED;
+    constexpr std::uint64_t kFlags = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND |
+                                     O_NONBLOCK | O_DSYNC | O_SYNC | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
+                                     O_PATH | O_TMPFILE | O_DIRECT | O_NOATIME | O_ASYNC |
+                                     0100000 /* O_LARGEFILE */;
+    if ((how.resolve & ~kResolve) || (how.flags & ~kFlags)) return EINVAL;
+    const bool takes_mode = (how.flags & O_CREAT) || (how.flags & O_TMPFILE) == O_TMPFILE;
+    return how.mode != 0 && !takes_mode ? EINVAL : 0;
+}
+
 void openat2_call(const SystemCall& c, CallerView& caller, Decoded& d) {
     open_how how{};
     if (arg(c, 3) < sizeof how) return static_cast<void>(d.error = EINVAL);
     if ((d.error = caller.read_bytes(arg(c, 2), &how, sizeof how)) != 0) return;
+    if (const int err = openat2_invalid(c, caller, how); err != 0) return static_cast<void>(d.error = err);
     // The broker's own resolution is stricter than any RESOLVE_ flag except the scoping ones, which
     // lexical normalisation cannot honour.
     if (how.resolve & ~static_cast<std::uint64_t>(RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV))

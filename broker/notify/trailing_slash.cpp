@@ -82,6 +82,7 @@ int on_operation(T& o, const Performer& performer, const Caller& caller,
     if constexpr (std::is_same_v<T, op::Open>) {
         if ((o.flags & O_CREAT) && (o.flags & O_DIRECTORY)) return EINVAL;  // as without the slash
         if (o.flags & O_CREAT) return EISDIR;
+        o.flags &= ~static_cast<std::uint64_t>(O_NOFOLLOW);  // the slash follows a final symlink regardless
         return existing_directory(performer, caller, o.path);
     } else if constexpr (std::is_same_v<T, op::Unlink>) {
         const Looked l = look(performer, caller, o.path, false);
