@@ -58,12 +58,37 @@ PathEnd ends_in_slash(std::string_view raw) noexcept {
     return end;
 }
 
+// Whether `raw` has a ".." right after a name it would cancel.
+bool dotdot_after_name(std::string_view raw) noexcept {
+    bool name = false;
+    for (std::size_t start = 0; start <= raw.size();) {
+        std::size_t end = raw.find('/', start);
+        if (end == std::string_view::npos) end = raw.size();
+        const std::string_view c = raw.substr(start, end - start);
+        if (c == ".." && name) return true;
+        if (!c.empty() && c != "." && c != "..") name = true;
+        start = end + 1;
+    }
+    return false;
+}
+
+// absolute(), noting how the path ends (ends_in_slash) and whether it must be walked for real.
+int absolute_noting(CallerView& caller, int dirfd, std::string_view raw, PathBuffer& out,
+                    PathEnd& end) noexcept {
+    end = ends_in_slash(raw);
+    if (const int err = absolute(caller, dirfd, raw, out); err != 0) return err;
+    if (!dotdot_after_name(raw)) return 0;
+    PathBuffer base;
+    if (raw.front() != '/' && caller.directory(dirfd, base) != 0) return 0;
+    end.walk = end.unresolved.assign(base.view()) && end.unresolved.append("/") && end.unresolved.append(raw);
+    return 0;
+}
+
 // Reads the path argument at `addr` and makes it absolute: 0 or errno.
 int read_path(CallerView& caller, int dirfd, std::uint64_t addr, PathBuffer& out, PathEnd& slash) noexcept {
     PathBuffer raw;
     if (const int err = caller.read_string(addr, raw); err != 0) return err;
-    slash = ends_in_slash(raw.view());
-    return absolute(caller, dirfd, raw.view(), out);
+    return absolute_noting(caller, dirfd, raw.view(), out, slash);
 }
 
 // Where a call's path arguments are: the dirfd argument (-1: none, AT_FDCWD) and the path argument.
@@ -183,7 +208,6 @@ void stat_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, i
     if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT | (statx ? AT_STATX_SYNC_TYPE : 0)))
         return static_cast<void>(d.error = EINVAL);
     const bool on_fd = raw.size() == 0 && (flags & AT_EMPTY_PATH);
-    d.trailing_slash[0] = ends_in_slash(raw.view());
     const auto mask = static_cast<unsigned>(arg(c, 3));
     if (on_fd && dirfd != AT_FDCWD) {
         auto& o = d.operation.emplace<op::StatHeld>();
@@ -194,7 +218,8 @@ void stat_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, i
         return;
     }
     PathBuffer path;
-    d.error = on_fd ? absolute(caller, AT_FDCWD, ".", path) : absolute(caller, dirfd, raw.view(), path);
+    d.error = on_fd ? absolute(caller, AT_FDCWD, ".", path)
+                    : absolute_noting(caller, dirfd, raw.view(), path, d.trailing_slash[0]);
     if (d.error != 0) return;
     if (statx) {
         auto& o = d.operation.emplace<op::Statx>();
@@ -218,13 +243,12 @@ void access_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at,
     o.follow = !(flags & AT_SYMLINK_NOFOLLOW);
     PathBuffer raw;
     if ((d.error = caller.read_string(arg(c, at.path_arg), raw)) != 0) return;
-    d.trailing_slash[0] = ends_in_slash(raw.view());
     // An empty path with AT_EMPTY_PATH asks about the directory (or file) dirfd refers to.
     if (raw.size() == 0 && (flags & AT_EMPTY_PATH)) {
         d.error = caller.directory(at.dirfd(c), o.path);
         return;
     }
-    d.error = absolute(caller, at.dirfd(c), raw.view(), o.path);
+    d.error = absolute_noting(caller, at.dirfd(c), raw.view(), o.path, d.trailing_slash[0]);
 }
 
 void readlink_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at) {
@@ -272,9 +296,8 @@ int path_or_held(const SystemCall& c, CallerView& caller, PathAt at, int flags, 
                  unique_fd& held, PathEnd& slash) {
     PathBuffer raw;
     if (const int err = caller.read_string(arg(c, at.path_arg), raw); err != 0) return err;
-    slash = ends_in_slash(raw.view());
     if (raw.size() == 0 && (flags & AT_EMPTY_PATH)) return caller.take_fd(at.dirfd(c), held);
-    return absolute(caller, at.dirfd(c), raw.view(), path);
+    return absolute_noting(caller, at.dirfd(c), raw.view(), path, slash);
 }
 
 void chmod_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt at, int flags) {
@@ -344,8 +367,8 @@ void link_call(const SystemCall& c, CallerView& caller, Decoded& d, PathAt from,
         o.follow = true;
         if ((d.error = caller.descriptor_link(from.dirfd(c), o.from)) != 0) return;
     } else {
-        d.trailing_slash[0] = ends_in_slash(raw.view());
-        if ((d.error = absolute(caller, from.dirfd(c), raw.view(), o.from)) != 0) return;
+        if ((d.error = absolute_noting(caller, from.dirfd(c), raw.view(), o.from, d.trailing_slash[0])) != 0)
+            return;
     }
     d.error = to.read(c, caller, o.to, d.trailing_slash[1]);
 }

@@ -47,9 +47,14 @@ struct SystemCall {
 
 // What the end of a path says beyond its normal form.
 struct PathEnd {
-    bool directory = false;                               // a trailing '/', or a last component "." or ".."
-    std::uint8_t dots = 0;                                // 1: the last component was ".", 2: ".."
-    operator bool() const noexcept { return directory; }  // NOLINT(google-explicit-constructor)
+    bool directory = false;  // a trailing '/', or a last component "." or ".."
+    std::uint8_t dots = 0;   // 1: the last component was ".", 2: ".."
+    // A ".." after a name: the kernel goes to the parent of where that name really leads (a symlink's
+    // target), which normalising cannot know. `unresolved` is then the absolute path as written.
+    bool walk = false;
+    op::PathBuffer unresolved;
+    // NOLINTNEXTLINE(google-explicit-constructor): reads as "wants a directory"
+    operator bool() const noexcept { return directory; }
 };
 
 struct Decoded {
@@ -58,7 +63,7 @@ struct Decoded {
     std::uint64_t result_buffer = 0;  // stat, statx, readlink: where the result goes in the caller
     bool cloexec = false;             // open: the new descriptor's close-on-exec flag
     // How the path (and a rename's or link's second path) ended, which normalising drops: a '/', "."
-    // or ".." wants a directory there (trailing_slash.hpp).
+    // or ".." wants a directory there (path_form.hpp).
     std::array<PathEnd, 2> trailing_slash{};
 };
 

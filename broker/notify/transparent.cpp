@@ -8,7 +8,7 @@
 
 #include "broker/notify/decode_notification.hpp"
 #include "broker/notify/notify_call.hpp"
-#include "broker/notify/trailing_slash.hpp"
+#include "broker/notify/path_form.hpp"
 #include "broker/ops/pending_connect.hpp"
 
 namespace fdbroker::broker {
@@ -77,7 +77,7 @@ void Transparent::answer_call(NotifyCall& call) noexcept {
     if (decoded.error != 0) return call.reply(decoded.error);
     // Arguments read: confirm the caller before deciding on them.
     if (!call.valid()) return;
-    if (const int err = apply_trailing_slash(decoded, performer_, {call.tid(), uid_}); err != 0)
+    if (const int err = apply_path_form(decoded, performer_, {call.tid(), uid_}); err != 0)
         return call.reply(err);
     Outcome out;
     performer_.perform({call.tid(), uid_}, decoded.operation, out);

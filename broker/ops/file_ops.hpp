@@ -74,6 +74,9 @@ class FileOps {
     // A hard link at `to` (needs create) to what `from` names; no amplification: the new name may grant
     // nothing the old one does not (Profile::decide_move).
     OpResult link(std::string_view from, std::string_view to, bool follow_from) const noexcept;
+    // The real path of the directory `path` leads to (op::Lookup), its length in `value`: ENOTDIR for
+    // anything else.
+    OpResult lookup(std::string_view path, std::span<char> real) const noexcept;
     // A FIFO, socket or regular file (needs create); device nodes are the kernel's to refuse.
     OpResult mknod(std::string_view path, mode_t mode, dev_t dev) const noexcept;
 

@@ -166,6 +166,18 @@ OpResult FileOps::link(std::string_view from, std::string_view to, bool follow_f
     });
 }
 
+OpResult FileOps::lookup(std::string_view path, std::span<char> real) const noexcept {
+    return on_object(path, need_any, true,
+                     [real](const Location&, int fd, const struct ::stat& st, OpResult& out) {
+                         if (!S_ISDIR(st.st_mode)) return ENOTDIR;
+                         const ssize_t n = ::readlink(ProcFd(fd).c_str(), real.data(), real.size());
+                         if (n <= 0 || static_cast<std::size_t>(n) >= real.size() || real[0] != '/')
+                             return ENOENT;
+                         out.value = static_cast<int>(n);
+                         return 0;
+                     });
+}
+
 OpResult FileOps::mknod(std::string_view path, mode_t mode, dev_t dev) const noexcept {
     Location loc;
     OpResult out;

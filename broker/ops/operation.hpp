@@ -126,6 +126,12 @@ struct Xattr {
     int flags = 0;            // set: XATTR_CREATE or XATTR_REPLACE
     bool follow = true;
 };
+// Where a directory path really leads, its symlinks followed and each hop judged (need: any): what a
+// ".." after a name needs, since the kernel goes to the parent of the name's target. No system call of
+// its own; the real path comes back as a readlink's text.
+struct Lookup {
+    PathBuffer path;
+};
 // Sockets: the address is written like a rule's ("tcp:127.0.0.1:80", "unix:/run/x", "unix:@name").
 // In library mode the broker makes the socket; in transparent mode `socket` is the caller's own,
 // duplicated into the broker, and the call acts on it.
@@ -145,6 +151,6 @@ struct Listen {
 
 using Operation =
     std::variant<std::monostate, Open, Stat, Statx, StatHeld, Access, Readlink, Mkdir, Unlink, Rmdir, Rename,
-                 Symlink, Chmod, Chown, Truncate, Utimens, Link, Mknod, Xattr, Connect, Bind, Listen>;
+                 Symlink, Chmod, Chown, Truncate, Utimens, Link, Mknod, Xattr, Lookup, Connect, Bind, Listen>;
 
 }  // namespace fdbroker::broker::op

@@ -95,6 +95,8 @@ void Performer::visit_operation(op::Operation& operation, Outcome& out) const {
                 mknod(o, out);
             else if constexpr (std::is_same_v<T, op::Xattr>)
                 xattr(o, out);
+            else if constexpr (std::is_same_v<T, op::Lookup>)
+                lookup(o, out);
             else if constexpr (std::is_same_v<T, op::Connect>)
                 connect(o, out);
             else if constexpr (std::is_same_v<T, op::Bind>)
@@ -121,7 +123,8 @@ bool Performer::as_worker(const op::Operation& operation) const noexcept {
                                    std::is_same_v<T, op::Statx> || std::is_same_v<T, op::Access> ||
                                    std::is_same_v<T, op::Readlink> || std::is_same_v<T, op::Mkdir> ||
                                    std::is_same_v<T, op::Unlink> || std::is_same_v<T, op::Rmdir> ||
-                                   std::is_same_v<T, op::Rename> || std::is_same_v<T, op::Symlink>;
+                                   std::is_same_v<T, op::Rename> || std::is_same_v<T, op::Symlink> ||
+                                   std::is_same_v<T, op::Lookup>;
             if constexpr (metadata) return true;
             if constexpr (std::is_same_v<T, op::Access>) {
                 // Whether the worker may execute something is the kernel's answer for the worker.
@@ -345,6 +348,13 @@ void Performer::xattr(op::Xattr& o, Outcome& out) const noexcept {
     }
     constexpr const char* kOps[] = {"getxattr", "listxattr", "setxattr", "removexattr"};
     decided(kOps[static_cast<int>(o.kind)], o.path.view(), result, out);
+}
+
+void Performer::lookup(op::Lookup& o, Outcome& out) const noexcept {
+    OpResult result = files_.lookup(o.path.view(), std::span(out.link, sizeof out.link));
+    out.value = result.value;
+    decided("lookup", o.path.view(), result, out);
+    out.carries = Outcome::Carries::link;
 }
 
 void Performer::connect(op::Connect& o, Outcome& out) const noexcept {

@@ -93,6 +93,7 @@ class Performer {
     void link(op::Link& o, Outcome& out) const noexcept;
     void mknod(op::Mknod& o, Outcome& out) const noexcept;
     void xattr(op::Xattr& o, Outcome& out) const noexcept;
+    void lookup(op::Lookup& o, Outcome& out) const noexcept;
     // Whether `operation` runs with the worker's identity (Mode).
     [[nodiscard]] bool as_worker(const op::Operation& operation) const noexcept;
     void connect(op::Connect& o, Outcome& out) const noexcept;

@@ -42,9 +42,13 @@ class FakeCaller final : public CallerView {
         return out.assign(it->second.data()) ? 0 : ENAMETOOLONG;
     }
     int read_bytes(std::uint64_t addr, void* buf, std::size_t size) noexcept override {
-        const auto it = memory_.find(addr);
-        if (it == memory_.end() || it->second.size() < size) return EFAULT;
-        std::memcpy(buf, it->second.data(), size);
+        // Anywhere inside what put() stored.
+        auto it = memory_.upper_bound(addr);
+        if (it == memory_.begin()) return EFAULT;
+        --it;
+        const std::uint64_t offset = addr - it->first;
+        if (offset + size > it->second.size()) return EFAULT;
+        std::memcpy(buf, it->second.data() + offset, size);
         return 0;
     }
     int directory(int dirfd, PathBuffer& out) noexcept override {
@@ -170,11 +174,34 @@ TEST(DecodeNotification, Openat2ReadsItsHowStruct) {
         decode(call("openat2", {kCwd, caller.put("f"), caller.put(&how, sizeof how), sizeof how}), caller)
             .error,
         EACCES);
+    // What openat2(2) itself refuses before any path is looked at.
     how.resolve = 0;
-    how.flags = 1ULL << 40;  // kept, for perform() to refuse
-    const auto& o = operation<op::Open>(
-        decode(call("openat2", {kCwd, caller.put("f"), caller.put(&how, sizeof how), sizeof how}), caller));
-    EXPECT_EQ(o.flags, 1ULL << 40);
+    how.flags = 1ULL << 40;
+    EXPECT_EQ(
+        decode(call("openat2", {kCwd, caller.put("f"), caller.put(&how, sizeof how), sizeof how}), caller)
+            .error,
+        EINVAL)
+        << "unknown flags";
+    how.flags = O_RDONLY;
+    how.mode = 0600;
+    EXPECT_EQ(
+        decode(call("openat2", {kCwd, caller.put("f"), caller.put(&how, sizeof how), sizeof how}), caller)
+            .error,
+        EINVAL)
+        << "a mode without O_CREAT";
+    how.mode = 0;
+    std::uint64_t bigger[4] = {O_RDONLY, 0, 0, 1};  // a larger struct whose tail is not zero
+    EXPECT_EQ(
+        decode(call("openat2", {kCwd, caller.put("f"), caller.put(bigger, sizeof bigger), sizeof bigger}),
+               caller)
+            .error,
+        E2BIG);
+    bigger[3] = 0;
+    EXPECT_EQ(
+        decode(call("openat2", {kCwd, caller.put("f"), caller.put(bigger, sizeof bigger), sizeof bigger}),
+               caller)
+            .error,
+        0);
 }
 
 TEST(DecodeNotification, StatFormsAndTheirBuffers) {

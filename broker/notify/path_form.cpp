@@ -1,11 +1,14 @@
-#include "broker/notify/trailing_slash.hpp"
+#include "broker/notify/path_form.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <type_traits>
 #include <variant>
+
+#include "policy/path.hpp"
 
 namespace fdbroker::broker {
 
@@ -112,9 +115,70 @@ int on_operation(T& o, const Performer& performer, const Caller& caller,
     }
 }
 
+// The real directory `path` leads to (op::Lookup, judged hop by hop as the worker).
+int real_directory(const Performer& performer, const Caller& caller, std::string_view path,
+                   op::PathBuffer& out) {
+    op::Operation lookup{std::in_place_type<op::Lookup>};
+    static_cast<void>(std::get<op::Lookup>(lookup).path.assign(path));  // fits: it came from a PathBuffer
+    Outcome o;
+    performer.perform(caller, lookup, o);
+    if (o.error != 0) return o.error;
+    return out.assign({o.link, static_cast<std::size_t>(o.value)}) ? 0 : ENAMETOOLONG;
+}
+
+// `unresolved` as the kernel walks it: names are taken as written until a ".." follows one, which goes
+// to the parent of the directory the path so far really leads to.
+int walk(const op::PathBuffer& unresolved, const Performer& performer, const Caller& caller,
+         op::PathBuffer& out) {
+    op::PathBuffer path;
+    static_cast<void>(path.assign("/"));
+    bool named = false;  // a name was appended since `path` was last real
+    const std::string_view raw = unresolved.view();
+    for (std::size_t start = 0; start <= raw.size();) {
+        std::size_t end = raw.find('/', start);
+        if (end == std::string_view::npos) end = raw.size();
+        const std::string_view c = raw.substr(start, end - start);
+        start = end + 1;
+        if (c.empty() || c == ".") continue;
+        if (c == "..") {
+            if (named)
+                if (const int err = real_directory(performer, caller, path.view(), path); err != 0)
+                    return err;
+            named = false;
+            if (path.view() != "/")
+                path.truncate(std::max<std::size_t>(1, policy::parent_of(path.view()).size()));
+            continue;
+        }
+        const bool fits = (path.view() == "/" || path.append("/")) && path.append(c);
+        if (!fits) return ENAMETOOLONG;
+        named = true;
+    }
+    return out.assign(path.view()) ? 0 : ENAMETOOLONG;
+}
+
+// The operation's path `index` (0: the path, or a rename's or link's first; 1: their second).
+op::PathBuffer* path_of(op::Operation& operation, int index) {
+    return std::visit(
+        [index](auto& o) -> op::PathBuffer* {
+            if constexpr (requires { o.to; })
+                return index == 0 ? &o.from : &o.to;
+            else if constexpr (requires { o.path; })
+                return index == 0 ? &o.path : nullptr;
+            else
+                return nullptr;
+        },
+        operation);
+}
+
 }  // namespace
 
-int apply_trailing_slash(Decoded& decoded, const Performer& performer, const Caller& caller) noexcept {
+int apply_path_form(Decoded& decoded, const Performer& performer, const Caller& caller) noexcept {
+    for (int i = 0; i < 2; ++i) {
+        const PathEnd& end = decoded.trailing_slash[static_cast<std::size_t>(i)];
+        op::PathBuffer* path = end.walk ? path_of(decoded.operation, i) : nullptr;
+        if (path != nullptr)
+            if (const int err = walk(end.unresolved, performer, caller, *path); err != 0) return err;
+    }
     if (!decoded.trailing_slash[0] && !decoded.trailing_slash[1]) return 0;
     try {
         return std::visit([&](auto& o) { return on_operation(o, performer, caller, decoded.trailing_slash); },
