@@ -15,6 +15,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "policy/path.hpp"
@@ -177,7 +178,7 @@ int openat2_invalid(const SystemCall& c, CallerView& caller, const open_how& how
                                        RESOLVE_BENEATH | RESOLVE_IN_ROOT | RESOLVE_CACHED;
     constexpr std::uint64_t kFlags = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND |
                                      O_NONBLOCK | O_DSYNC | O_SYNC | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
-                                     O_PATH | O_TMPFILE | O_DIRECT | O_NOATIME | O_ASYNC |
+                                     O_PATH | (O_TMPFILE & ~O_DIRECTORY) | O_DIRECT | O_NOATIME | O_ASYNC |
                                      0100000 /* O_LARGEFILE */;
     if ((how.resolve & ~kResolve) || (how.flags & ~kFlags)) return EINVAL;
     const bool takes_mode = (how.flags & O_CREAT) || (how.flags & O_TMPFILE) == O_TMPFILE;
@@ -438,6 +439,7 @@ void address_call(const SystemCall& c, CallerView& caller, Decoded& d) {
         auto& o = d.operation.emplace<Op>();
         if ((d.error = address_text(caller, domain, sa, len, o.address)) != 0) return;
         o.socket = std::move(sock);
+        if constexpr (std::is_same_v<Op, op::Bind>) o.umask = caller.umask();
     } catch (const std::bad_alloc&) {
         d.error = ENOMEM;
     }

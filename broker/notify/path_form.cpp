@@ -173,14 +173,14 @@ op::PathBuffer* path_of(op::Operation& operation, int index) {
 }  // namespace
 
 int apply_path_form(Decoded& decoded, const Performer& performer, const Caller& caller) noexcept {
-    for (int i = 0; i < 2; ++i) {
-        const PathEnd& end = decoded.trailing_slash[static_cast<std::size_t>(i)];
-        op::PathBuffer* path = end.walk ? path_of(decoded.operation, i) : nullptr;
-        if (path != nullptr)
-            if (const int err = walk(end.unresolved, performer, caller, *path); err != 0) return err;
-    }
-    if (!decoded.trailing_slash[0] && !decoded.trailing_slash[1]) return 0;
     try {
+        for (int i = 0; i < 2; ++i) {
+            const PathEnd& end = decoded.trailing_slash[static_cast<std::size_t>(i)];
+            op::PathBuffer* path = end.walk ? path_of(decoded.operation, i) : nullptr;
+            if (path != nullptr)
+                if (const int err = walk(end.unresolved, performer, caller, *path); err != 0) return err;
+        }
+        if (!decoded.trailing_slash[0] && !decoded.trailing_slash[1]) return 0;
         return std::visit([&](auto& o) { return on_operation(o, performer, caller, decoded.trailing_slash); },
                           decoded.operation);
     } catch (...) {

@@ -64,7 +64,7 @@ bool is_symlink(const Location& loc) noexcept {
 bool FileOps::open_flags_known(std::uint32_t flags) noexcept {
     constexpr std::uint32_t known = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND |
                                     O_NONBLOCK | O_DSYNC | O_SYNC | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
-                                    O_PATH | O_TMPFILE | O_DIRECT | kKernelLargefile;
+                                    O_PATH | (O_TMPFILE & ~O_DIRECTORY) | O_DIRECT | kKernelLargefile;
     // open(2) ignores every flag but three beside O_PATH (open() drops them), the access mode included.
     if (flags & O_PATH) return true;
     return (flags & ~known) == 0 && (flags & O_ACCMODE) != O_ACCMODE;
@@ -167,15 +167,9 @@ OpResult FileOps::open_careful(std::string_view path, std::uint32_t flags, mode_
     return follow_links(*profile_, self_, path, needs, [&](const Location& loc, OpResult& out) {
         struct ::stat st {};
         if (::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-            const bool follows = !(flags & O_NOFOLLOW) && !exclusive;
-            if (S_ISLNK(st.st_mode) && follows && held_unnamed(loc, needs)) {
-                // Through the caller's own link, to what it already holds: the kernel follows it.
-                const int fd = ::openat(loc.dir.get(), loc.name, base & ~O_NOFOLLOW, mode);
-                if (fd < 0) out.verdict.error = errno;
-                out.fd.reset(fd);
-                return Step::done;
-            }
-            if (S_ISLNK(st.st_mode) && follows) return Step::symlink;
+            const bool follows = S_ISLNK(st.st_mode) && !(flags & O_NOFOLLOW) && !exclusive;
+            if (follows)
+                return open_held(loc, base & ~O_NOFOLLOW, mode, needs, out) ? Step::done : Step::symlink;
             if (special_refused(st, loc.real.view(), needs, flags)) {
                 out.verdict = {false, out.verdict.rule, EACCES};
                 return Step::done;
@@ -369,6 +363,15 @@ OpResult FileOps::symlink(std::string_view target, std::string_view path) const 
         st.st_nlink == 1) [[maybe_unused]]
         int rc = ::fchownat(link.get(), "", owner_->uid, owner_->gid, AT_EMPTY_PATH);
     return out;
+}
+
+bool FileOps::open_held(const Location& loc, int flags, mode_t mode, std::uint8_t needs,
+                        OpResult& out) const noexcept {
+    if (!held_unnamed(loc, needs)) return false;
+    // Through the caller's own link, to what it already holds: the kernel follows it.
+    out.fd.reset(::openat(loc.dir.get(), loc.name, flags, mode));
+    if (!out.fd) out.verdict.error = errno;
+    return true;
 }
 
 bool FileOps::held_unnamed(const Location& loc, std::uint8_t needs) const noexcept {

@@ -100,6 +100,9 @@ class FileOps {
     // A descriptor the caller holds whose file has no name to judge (a pipe, a socket, a deleted or
     // O_TMPFILE file), reached through its /proc link: only as far as the caller holds it.
     [[nodiscard]] bool held_unnamed(const Location& loc, std::uint8_t needs) const noexcept;
+    // Opens such a descriptor's file through its link (true), or leaves the link to be followed.
+    bool open_held(const Location& loc, int flags, mode_t mode, std::uint8_t needs,
+                   OpResult& out) const noexcept;
 
     const policy::Profile* profile_;
     std::optional<FileOwner> owner_;

@@ -142,6 +142,7 @@ struct Connect {
 struct Bind {
     std::string address;
     unique_fd socket;
+    mode_t umask = 022;  // the caller's, which the kernel applies to a unix socket file's mode
 };
 struct Listen {
     std::string address;

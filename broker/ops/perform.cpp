@@ -110,35 +110,40 @@ void Performer::visit_operation(op::Operation& operation, Outcome& out) const {
 }
 
 bool Performer::as_worker(const op::Operation& operation) const noexcept {
-    return std::visit(
-        [this](const auto& o) {
-            using T = std::decay_t<decltype(o)>;
-            constexpr bool metadata = std::is_same_v<T, op::Chmod> || std::is_same_v<T, op::Chown> ||
-                                      std::is_same_v<T, op::Truncate> || std::is_same_v<T, op::Utimens> ||
-                                      std::is_same_v<T, op::Link> || std::is_same_v<T, op::Mknod> ||
-                                      std::is_same_v<T, op::Xattr>;
-            // Sockets take the worker's identity where they need it themselves (socket_ops.cpp); a
-            // held descriptor's fstat asks nothing.
-            constexpr bool files = std::is_same_v<T, op::Open> || std::is_same_v<T, op::Stat> ||
-                                   std::is_same_v<T, op::Statx> || std::is_same_v<T, op::Access> ||
-                                   std::is_same_v<T, op::Readlink> || std::is_same_v<T, op::Mkdir> ||
-                                   std::is_same_v<T, op::Unlink> || std::is_same_v<T, op::Rmdir> ||
-                                   std::is_same_v<T, op::Rename> || std::is_same_v<T, op::Symlink> ||
-                                   std::is_same_v<T, op::Lookup>;
-            if constexpr (metadata) return true;
-            if constexpr (std::is_same_v<T, op::Access>) {
-                // Whether the worker may execute something is the kernel's answer for the worker.
-                if (o.mode & X_OK) return true;
-            }
-            if constexpr (files) {
-                if (mode_ == Mode::transparent) return true;
-                // Other processes' /proc entries: what the worker's user may see of them, never what
-                // the broker may (another user's environ, /proc/kcore).
-                if constexpr (requires { o.path; }) return o.path.view().starts_with("/proc/");
-            }
-            return false;
-        },
-        operation);
+    // std::visit throws only for a valueless variant, which is never performed; the safe answer is yes.
+    try {
+        return std::visit(
+            [this](const auto& o) {
+                using T = std::decay_t<decltype(o)>;
+                constexpr bool metadata = std::is_same_v<T, op::Chmod> || std::is_same_v<T, op::Chown> ||
+                                          std::is_same_v<T, op::Truncate> || std::is_same_v<T, op::Utimens> ||
+                                          std::is_same_v<T, op::Link> || std::is_same_v<T, op::Mknod> ||
+                                          std::is_same_v<T, op::Xattr>;
+                // Sockets take the worker's identity where they need it themselves (socket_ops.cpp); a
+                // held descriptor's fstat asks nothing.
+                constexpr bool files = std::is_same_v<T, op::Open> || std::is_same_v<T, op::Stat> ||
+                                       std::is_same_v<T, op::Statx> || std::is_same_v<T, op::Access> ||
+                                       std::is_same_v<T, op::Readlink> || std::is_same_v<T, op::Mkdir> ||
+                                       std::is_same_v<T, op::Unlink> || std::is_same_v<T, op::Rmdir> ||
+                                       std::is_same_v<T, op::Rename> || std::is_same_v<T, op::Symlink> ||
+                                       std::is_same_v<T, op::Lookup>;
+                if constexpr (metadata) return true;
+                if constexpr (std::is_same_v<T, op::Access>) {
+                    // Whether the worker may execute something is the kernel's answer for the worker.
+                    if (o.mode & X_OK) return true;
+                }
+                if constexpr (files) {
+                    if (mode_ == Mode::transparent) return true;
+                    // Other processes' /proc entries: what the worker's user may see of them, never what
+                    // the broker may (another user's environ, /proc/kcore).
+                    if constexpr (requires { o.path; }) return o.path.view().starts_with("/proc/");
+                }
+                return false;
+            },
+            operation);
+    } catch (...) {
+        return true;
+    }
 }
 
 AuditRecord Performer::socket_record(const Caller& caller, std::string_view profile, std::string_view op,
@@ -388,7 +393,7 @@ void Performer::connect(op::Connect& o, Outcome& out) const noexcept {
 }
 
 void Performer::bind(op::Bind& o, Outcome& out) const noexcept {
-    out.socket = sockets_.bind_socket(o.address, o.socket.get());
+    out.socket = sockets_.bind_socket(o.address, o.socket.get(), o.umask);
     decided_socket("bind", o.address, out);
 }
 

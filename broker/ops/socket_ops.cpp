@@ -295,7 +295,41 @@ SocketVerdict SocketOps::listen_socket(std::string_view text, int sock, int back
     return verdict;
 }
 
-SocketVerdict SocketOps::bind_socket(std::string_view text, int sock) const noexcept {
+// Binds the caller's socket to a path, as the worker (so the file is its own, made with its umask, and
+// the kernel's permission checks are its own). bind(2) takes only a path, and the socket's name is the
+// path it was given, which the program and its peers see: so the path is bound as written, after its
+// parent was reached with no symlink on the way, and checked again after: if the parent was swapped
+// for a symlink meanwhile, the file made through it is removed and the bind refused.
+int SocketOps::bind_unix_path(const SocketAddress& address, int sock, mode_t umask) const noexcept {
+    if (!profile_->decide(address.name, policy::need_create).allowed) return EACCES;
+    const std::string_view parent = policy::parent_of(address.name);
+    struct ::stat before {
+    }, after{}, made{};
+    const unique_fd dir = open_no_symlinks(parent, O_DIRECTORY);
+    if (!dir || ::fstat(dir.get(), &before) != 0) return errno == ELOOP ? EACCES : errno;
+    sockaddr_un sa;
+    socklen_t len = 0;
+    if (!unix_address(address.name, false, sa, len)) return ENAMETOOLONG;
+    PathBuffer name;
+    if (!name.assign(policy::name_of(address.name))) return ENAMETOOLONG;
+    const AsWorker as_worker(owner_);
+    if (const int err = as_worker.error(); err != 0) return err;
+    const mode_t old = ::umask(umask & 0777);
+    const int rc = ::bind(sock, reinterpret_cast<const sockaddr*>(&sa), len);
+    const int saved = errno;
+    ::umask(old);
+    if (rc != 0) return saved;
+    const unique_fd again = open_no_symlinks(parent, O_DIRECTORY);
+    const bool same = again && ::fstat(again.get(), &after) == 0 && after.st_dev == before.st_dev &&
+                      after.st_ino == before.st_ino &&
+                      ::fstatat(again.get(), name.c_str(), &made, AT_SYMLINK_NOFOLLOW) == 0 &&
+                      S_ISSOCK(made.st_mode);
+    if (same) return 0;
+    ::unlink(sa.sun_path);
+    return EACCES;
+}
+
+SocketVerdict SocketOps::bind_socket(std::string_view text, int sock, mode_t umask) const noexcept {
     SocketAddress address;
     SocketVerdict verdict = judge(profile_->listen_rules(), text, address, /*connecting=*/false);
     if (verdict.error != 0) return verdict;
@@ -316,7 +350,7 @@ SocketVerdict SocketOps::bind_socket(std::string_view text, int sock) const noex
             break;
         }
         case Transport::unix_path:
-            verdict.error = EACCES;
+            verdict.error = bind_unix_path(address, sock, umask);
             return verdict;
     }
     if (::bind(sock, reinterpret_cast<const sockaddr*>(&storage), len) != 0) verdict.error = errno;

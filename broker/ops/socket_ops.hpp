@@ -52,7 +52,9 @@ class SocketOps {
     // the socket itself and can set the file's mode and owner. An IPv6 socket is bound IPv6-only
     // unless its rule says `dual_stack`.
     SocketVerdict connect_socket(std::string_view text, int sock) const noexcept;
-    SocketVerdict bind_socket(std::string_view text, int sock) const noexcept;
+    // A unix path needs create on it too, and is bound with the worker's identity and `umask`, as the
+    // caller's own bind(2) would make the socket file.
+    SocketVerdict bind_socket(std::string_view text, int sock, mode_t umask = 022) const noexcept;
     // Listens on `sock` if the listen rules grant address `text` (the socket's own, bound already).
     SocketVerdict listen_socket(std::string_view text, int sock, int backlog) const noexcept;
 
@@ -63,6 +65,7 @@ class SocketOps {
     [[nodiscard]] static int make_blocking(int fd) noexcept;
 
   private:
+    int bind_unix_path(const policy::SocketAddress& address, int sock, mode_t umask) const noexcept;
     // Parses text into address and judges it by rules: EINVAL when malformed, EACCES when not granted.
     // For a connect, an unspecified address is first replaced by the loopback address it reaches.
     SocketVerdict judge(const std::vector<policy::AddressRule>& rules, std::string_view text,

@@ -246,6 +246,37 @@ TEST_F(Transparent, SocketsOnlyAsTheRulesSay) {
               "listen-connected 13\npair ok\ndgram-pair 13\n");
 }
 
+TEST_F(Transparent, BindsAUnixPathWithCreateThereAndAListenRule) {
+    // The socket file is the worker's, made with its umask, under the name it asked for; a path with
+    // no listen rule, or no create grant, is refused.
+    const std::string sock = dir / "out/sock", other = dir / "out/other", prv = dir / "prv/sock";
+    const std::string script =
+        "import os, socket\nos.umask(0o077)\ns = socket.socket(socket.AF_UNIX)\n"
+        "s.bind('" +
+        sock +
+        "'); s.listen(1); print(s.getsockname())\n"
+        "c = socket.socket(socket.AF_UNIX); c.connect('" +
+        sock +
+        "')\n"
+        "a, _ = s.accept(); c.send(b'x'); print(a.recv(1))\n"
+        "for p in ('" +
+        other + "', '" + prv +
+        "'):\n"
+        "    try: socket.socket(socket.AF_UNIX).bind(p)\n"
+        "    except OSError as e: print(e.errno)\n";
+    const Outcome r =
+        run({"/usr/bin/python3", "-c", script},
+            "listen = [\"unix:" + sock + "\", \"unix:" + prv + "\"]\nconnect = [\"unix:" + sock + "\"]\n");
+    EXPECT_EQ(r.out, sock + "\nb'x'\n13\n13\n") << r.err;
+    struct ::stat st {};
+    ASSERT_EQ(::lstat(sock.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
+    EXPECT_EQ(st.st_uid, 65534u);
+    EXPECT_EQ(st.st_mode & 0777, 0700u);
+    EXPECT_FALSE(exists(other));
+    EXPECT_FALSE(exists(prv));
+}
+
 TEST_F(Transparent, ASlowConnectDoesNotHoldTheBroker) {
     // One thread connects to a peer that never answers (blocking socket, connect_timeout 2 s); the
     // other reads a file meanwhile. The file comes first: the broker waits for the connect in its
