@@ -1,6 +1,7 @@
 #include "sandbox/self_confine.hpp"
 
 #include <cap-ng.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -45,6 +46,10 @@ int drop_capabilities(const BrokerNeeds& needs, Confined& result) {
         result.kept = "none (not root)";
         return 0;
     }
+    // A root broker needs no supplementary groups (its capabilities decide what it may open), and the
+    // worker's identity its threads take for an operation must carry none of them: dropped once here
+    // rather than around every operation, which costs two credential changes each time.
+    if (::setgroups(0, nullptr) != 0) return EPERM;
     if (capng_get_caps_process() != 0) return EPERM;
     std::vector<unsigned> keep, missing;
     for (const unsigned cap : capabilities_for(needs))

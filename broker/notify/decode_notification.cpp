@@ -190,11 +190,18 @@ void openat2_call(const SystemCall& c, CallerView& caller, Decoded& d) {
     if (arg(c, 3) < sizeof how) return static_cast<void>(d.error = EINVAL);
     if ((d.error = caller.read_bytes(arg(c, 2), &how, sizeof how)) != 0) return;
     if (const int err = openat2_invalid(c, caller, how); err != 0) return static_cast<void>(d.error = err);
-    // The broker's own resolution is stricter than any RESOLVE_ flag except the scoping ones, which
-    // lexical normalisation cannot honour.
-    if (how.resolve & ~static_cast<std::uint64_t>(RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV))
-        return static_cast<void>(d.error = EACCES);
+    // The broker's own resolution is stricter than RESOLVE_NO_MAGICLINKS and RESOLVE_NO_XDEV already;
+    // the scoping ones are walked before the open (path_form.hpp), from the directory dirfd names.
+    // RESOLVE_CACHED asks never to block, which a broker cannot promise: EAGAIN, as the kernel says.
+    if (how.resolve & RESOLVE_CACHED) return static_cast<void>(d.error = EAGAIN);
     open_call(c, caller, d, {0, 1}, how.flags, how.mode);
+    d.scope = how.resolve & kScoping;
+    if (d.error != 0 || d.scope == 0) return;
+    PathBuffer& raw = d.trailing_slash[0].unresolved;
+    if ((d.error = caller.read_string(arg(c, 1), raw)) != 0) return;
+    d.trailing_slash[0].walk = false;  // the scoped walk takes its place
+    if (raw.size() == 0) return static_cast<void>(d.error = ENOENT);
+    d.error = caller.directory(PathAt{0, 1}.dirfd(c), d.scope_root);
 }
 
 // stat, lstat, newfstatat and statx: `flags` are the call's AT_ flags, `buf` its result buffer.

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <string>
 #include <type_traits>
 #include <variant>
+#include <vector>
 
 #include "policy/path.hpp"
 
@@ -156,6 +158,91 @@ int walk(const op::PathBuffer& unresolved, const Performer& performer, const Cal
     return out.assign(path.view()) ? 0 : ENAMETOOLONG;
 }
 
+// What openat2's scoping flags allow a walk from `root`: RESOLVE_NO_SYMLINKS no symlink at all (ELOOP),
+// RESOLVE_BENEATH never leaving root (EXDEV: an absolute path or link, or ".." above it),
+// RESOLVE_IN_ROOT taking root as "/" for all of them. Each step is looked up and each link read as the
+// operation's own (judged, as the worker); `out` is where the walk leads.
+class ScopedWalk {
+  public:
+    ScopedWalk(const Performer& performer, const Caller& caller, std::uint64_t scope,
+               const op::PathBuffer& root)
+        : performer_(performer), caller_(caller), scope_(scope), root_(root) {}
+
+    int run(std::string_view raw, bool follow_final, op::PathBuffer& out) {
+        if (const int err = push(raw); err != 0) return err;
+        for (int hops = 0; !pending_.empty();) {
+            const std::string c = std::move(pending_.back());
+            pending_.pop_back();
+            if (c.empty() || c == ".") continue;
+            if (c == "..") {
+                if (const int err = up(); err != 0) return err;
+                continue;
+            }
+            if (const int err = step(c, follow_final || !pending_.empty(), hops); err != 0) return err;
+        }
+        return out.assign(path_.view()) ? 0 : ENAMETOOLONG;
+    }
+
+  private:
+    // Puts the components of `text` before those still to walk; an absolute one starts over.
+    int push(std::string_view text) {
+        if (text.starts_with('/')) {
+            if (scope_ & RESOLVE_BENEATH) return EXDEV;
+            const bool restarted =
+                (scope_ & RESOLVE_IN_ROOT) ? path_.assign(root_.view()) : path_.assign("/");
+            if (!restarted) return ENAMETOOLONG;
+        } else if (path_.size() == 0 && !path_.assign(root_.view())) {
+            return ENAMETOOLONG;
+        }
+        std::vector<std::string> parts;
+        for (std::size_t start = 0; start <= text.size();) {
+            std::size_t end = text.find('/', start);
+            if (end == std::string_view::npos) end = text.size();
+            parts.emplace_back(text.substr(start, end - start));
+            start = end + 1;
+        }
+        pending_.insert(pending_.end(), parts.rbegin(), parts.rend());
+        return 0;
+    }
+    int up() {
+        if ((scope_ & (RESOLVE_BENEATH | RESOLVE_IN_ROOT)) && path_.view() == root_.view())
+            return (scope_ & RESOLVE_BENEATH) ? EXDEV : 0;
+        if (path_.view() != "/")
+            path_.truncate(std::max<std::size_t>(1, policy::parent_of(path_.view()).size()));
+        return 0;
+    }
+    int step(const std::string& name, bool follows, int& hops) {
+        const std::size_t before = path_.size();
+        if (!((path_.view() == "/" || path_.append("/")) && path_.append(name))) return ENAMETOOLONG;
+        Outcome looked = perform<op::Stat>(path_, [](op::Stat& s) { s.follow = false; });
+        if (looked.error == ENOENT && pending_.empty()) return 0;  // the open says what a missing name means
+        if (looked.error != 0) return looked.error;
+        if (!S_ISLNK(looked.st.st_mode) || !follows) return 0;
+        if ((scope_ & RESOLVE_NO_SYMLINKS) || ++hops > 40) return ELOOP;
+        Outcome link = perform<op::Readlink>(path_, [](op::Readlink& r) { r.size = sizeof(Outcome::link); });
+        if (link.error != 0) return link.error;
+        path_.truncate(before);
+        return push({link.link, static_cast<std::size_t>(link.value)});
+    }
+    template <class Op, class Set>
+    Outcome perform(const op::PathBuffer& path, Set&& set) const {
+        op::Operation operation{std::in_place_type<Op>};
+        Op& o = std::get<Op>(operation);
+        static_cast<void>(o.path.assign(path.view()));  // fits: it came from a PathBuffer
+        set(o);
+        Outcome out;
+        performer_.perform(caller_, operation, out);
+        return out;
+    }
+
+    const Performer& performer_;
+    const Caller& caller_;
+    std::uint64_t scope_;
+    const op::PathBuffer& root_;
+    op::PathBuffer path_;
+    std::vector<std::string> pending_;  // components still to walk, the next one last
+};
+
 // The operation's path `index` (0: the path, or a rename's or link's first; 1: their second).
 op::PathBuffer* path_of(op::Operation& operation, int index) {
     return std::visit(
@@ -174,6 +261,13 @@ op::PathBuffer* path_of(op::Operation& operation, int index) {
 
 int apply_path_form(Decoded& decoded, const Performer& performer, const Caller& caller) noexcept {
     try {
+        if (auto* open = std::get_if<op::Open>(&decoded.operation); open != nullptr && decoded.scope != 0) {
+            ScopedWalk walk(performer, caller, decoded.scope, decoded.scope_root);
+            const bool follow = !(open->flags & O_NOFOLLOW);
+            if (const int err = walk.run(decoded.trailing_slash[0].unresolved.view(), follow, open->path);
+                err != 0)
+                return err;
+        }
         for (int i = 0; i < 2; ++i) {
             const PathEnd& end = decoded.trailing_slash[static_cast<std::size_t>(i)];
             op::PathBuffer* path = end.walk ? path_of(decoded.operation, i) : nullptr;
