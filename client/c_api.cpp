@@ -1,6 +1,7 @@
 // The C API: each function is the process-wide Client's method with the syscall convention (-1 and
 // errno on failure, errno untouched on success). No exception crosses into C.
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdarg>
@@ -34,6 +35,47 @@ Result c_call(Fn&& fn) noexcept {
         errno = EIO;
     }
     return -1;
+}
+
+// The xattr calls' common shape: flags says which form (AT_SYMLINK_NOFOLLOW for the l- forms).
+ssize_t get_xattr(const char* path, const char* name, void* value, size_t size, int flags) {
+    return c_call<ssize_t>([&](fdbroker::Client& c, std::error_code& ec) {
+        if (value == nullptr && size != 0) {
+            ec.assign(EFAULT, std::system_category());
+            return ssize_t{-1};
+        }
+        return static_cast<ssize_t>(
+            c.getxattr(path, name, std::span(static_cast<char*>(value), size), flags, ec));
+    });
+}
+
+ssize_t list_xattr(const char* path, char* list, size_t size, int flags) {
+    return c_call<ssize_t>([&](fdbroker::Client& c, std::error_code& ec) {
+        if (list == nullptr && size != 0) {
+            ec.assign(EFAULT, std::system_category());
+            return ssize_t{-1};
+        }
+        return static_cast<ssize_t>(c.listxattr(path, std::span(list, size), flags, ec));
+    });
+}
+
+int set_xattr(const char* path, const char* name, const void* value, size_t size, int xattr_flags,
+              int flags) {
+    return c_call<int>([&](fdbroker::Client& c, std::error_code& ec) {
+        if (value == nullptr && size != 0) {
+            ec.assign(EFAULT, std::system_category());
+            return -1;
+        }
+        c.setxattr(path, name, std::span(static_cast<const char*>(value), size), xattr_flags, flags, ec);
+        return 0;
+    });
+}
+
+int remove_xattr(const char* path, const char* name, int flags) {
+    return c_call<int>([&](fdbroker::Client& c, std::error_code& ec) {
+        c.removexattr(path, name, flags, ec);
+        return 0;
+    });
 }
 
 }  // namespace
@@ -110,6 +152,99 @@ int fdbroker_rename(const char* from, const char* to) {
         c.rename(from, to, ec);
         return 0;
     });
+}
+
+int fdbroker_chmod(const char* path, mode_t mode) {
+    return c_call<int>([&](fdbroker::Client& c, std::error_code& ec) {
+        c.chmod(path, mode, 0, ec);
+        return 0;
+    });
+}
+
+int fdbroker_lchmod(const char* path, mode_t mode) {
+    return c_call<int>([&](fdbroker::Client& c, std::error_code& ec) {
+        c.chmod(path, mode, AT_SYMLINK_NOFOLLOW, ec);
+        return 0;
+    });
+}
+
+int fdbroker_chown(const char* path, uid_t owner, gid_t group) {
+    return c_call<int>([&](fdbroker::Client& c, std::error_code& ec) {
+        c.chown(path, owner, group, 0, ec);
+        return 0;
+    });
+}
+
+int fdbroker_lchown(const char* path, uid_t owner, gid_t group) {
+    return c_call<int>([&](fdbroker::Client& c, std::error_code& ec) {
+        c.chown(path, owner, group, AT_SYMLINK_NOFOLLOW, ec);
+        return 0;
+    });
+}
+
+int fdbroker_truncate(const char* path, off_t length) {
+    return c_call<int>([&](fdbroker::Client& c, std::error_code& ec) {
+        c.truncate(path, length, ec);
+        return 0;
+    });
+}
+
+int fdbroker_utimens(const char* path, const struct timespec times[2], int flags) {
+    return c_call<int>([&](fdbroker::Client& c, std::error_code& ec) {
+        c.utimens(path, times, flags, ec);
+        return 0;
+    });
+}
+
+int fdbroker_link(const char* from, const char* to) {
+    return c_call<int>([&](fdbroker::Client& c, std::error_code& ec) {
+        c.link(from, to, 0, ec);
+        return 0;
+    });
+}
+
+int fdbroker_mknod(const char* path, mode_t mode, dev_t dev) {
+    return c_call<int>([&](fdbroker::Client& c, std::error_code& ec) {
+        c.mknod(path, mode, dev, ec);
+        return 0;
+    });
+}
+
+int fdbroker_mkfifo(const char* path, mode_t mode) {
+    // As glibc's mkfifo does it.
+    return fdbroker_mknod(path, mode | S_IFIFO, 0);
+}
+
+ssize_t fdbroker_getxattr(const char* path, const char* name, void* value, size_t size) {
+    return get_xattr(path, name, value, size, 0);
+}
+
+ssize_t fdbroker_lgetxattr(const char* path, const char* name, void* value, size_t size) {
+    return get_xattr(path, name, value, size, AT_SYMLINK_NOFOLLOW);
+}
+
+ssize_t fdbroker_listxattr(const char* path, char* list, size_t size) {
+    return list_xattr(path, list, size, 0);
+}
+
+ssize_t fdbroker_llistxattr(const char* path, char* list, size_t size) {
+    return list_xattr(path, list, size, AT_SYMLINK_NOFOLLOW);
+}
+
+int fdbroker_setxattr(const char* path, const char* name, const void* value, size_t size, int flags) {
+    return set_xattr(path, name, value, size, flags, 0);
+}
+
+int fdbroker_lsetxattr(const char* path, const char* name, const void* value, size_t size, int flags) {
+    return set_xattr(path, name, value, size, flags, AT_SYMLINK_NOFOLLOW);
+}
+
+int fdbroker_removexattr(const char* path, const char* name) {
+    return remove_xattr(path, name, 0);
+}
+
+int fdbroker_lremovexattr(const char* path, const char* name) {
+    return remove_xattr(path, name, AT_SYMLINK_NOFOLLOW);
 }
 
 int fdbroker_connect(const char* address) {

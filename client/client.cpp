@@ -2,6 +2,8 @@
 #include "fdbroker/client.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include <algorithm>
 #include <array>
@@ -23,6 +25,23 @@ int check_path(const char* path) noexcept {
     const std::size_t n = ::strnlen(path, wire::kMaxPath + 1);
     if (n == 0) return ENOENT;
     if (n > wire::kMaxPath) return ENAMETOOLONG;
+    return 0;
+}
+
+// An extended attribute's name, with the errno getxattr(2) and its kin give.
+int check_xattr_name(const char* name) noexcept {
+    if (name == nullptr) return EFAULT;
+    const std::size_t n = ::strnlen(name, wire::kMaxXattrName + 1);
+    return n == 0 || n > wire::kMaxXattrName ? ERANGE : 0;
+}
+
+// The request flag for an *at()-style `flags` argument that may hold only `allowed`; EINVAL for other
+// bits, as the system calls answer.
+int at_flags(int flags, int allowed, std::uint32_t& wire_flags) noexcept {
+    if ((flags & ~allowed) != 0) return EINVAL;
+    wire_flags = 0;
+    if ((flags & AT_SYMLINK_NOFOLLOW) != 0) wire_flags |= wire::kNoFollow;
+    if ((flags & AT_SYMLINK_FOLLOW) != 0) wire_flags |= wire::kFollow;
     return 0;
 }
 
@@ -60,6 +79,36 @@ void simple(Connection* connection, wire::Op op, const char* path, const char* p
     err = call(connection, request, {}, out);
     if (err != 0) return set_error(ec, err);
     ec.clear();
+}
+
+// Sends a request whose arguments were checked and waits for the reply, whose payload lands in
+// `payload`: the reply's result (a length, or 0), with ec clear; 0 with ec set on failure.
+std::size_t exchange(Connection* connection, wire::Request& request, std::span<std::byte> payload,
+                     std::error_code& ec) noexcept {
+    CallResult out;
+    if (const int err = call(connection, request, payload, out); err != 0) {
+        set_error(ec, err);
+        return 0;
+    }
+    ec.clear();
+    return static_cast<std::size_t>(out.result);
+}
+
+// The xattr ops but list: a path, a name, and flags of which only AT_SYMLINK_NOFOLLOW is allowed.
+// False, with ec set, when one of them is not what the kernel would accept.
+bool xattr_request(wire::Op op, const char* path, const char* name, int flags, wire::Request& request,
+                   std::error_code& ec) noexcept {
+    int err = check_path(path);
+    if (err == 0) err = check_xattr_name(name);
+    if (err == 0) err = at_flags(flags, AT_SYMLINK_NOFOLLOW, request.flags);
+    if (err != 0) {
+        set_error(ec, err);
+        return false;
+    }
+    request.op = op;
+    request.path = path;
+    request.path2 = name;
+    return true;
 }
 
 unique_fd socket_call(Connection* connection, wire::Op op, const char* address, std::uint32_t arg0,
@@ -241,6 +290,139 @@ void Client::rmdir(const char* path, std::error_code& ec) noexcept {
 
 void Client::rename(const char* from, const char* to, std::error_code& ec) noexcept {
     simple(connection_.get(), wire::Op::rename, from, to, 0, ec);
+}
+
+void Client::chmod(const char* path, mode_t mode, int flags, std::error_code& ec) noexcept {
+    wire::Request request;
+    int err = check_path(path);
+    if (err == 0) err = at_flags(flags, AT_SYMLINK_NOFOLLOW, request.flags);
+    if (err != 0) return set_error(ec, err);
+    request.op = wire::Op::chmod;
+    request.arg0 = static_cast<std::uint32_t>(mode & 07777);  // chmod(2) ignores the rest
+    request.path = path;
+    exchange(connection_.get(), request, {}, ec);
+}
+
+void Client::chown(const char* path, uid_t owner, gid_t group, int flags, std::error_code& ec) noexcept {
+    wire::Request request;
+    int err = check_path(path);
+    if (err == 0) err = at_flags(flags, AT_SYMLINK_NOFOLLOW, request.flags);
+    if (err != 0) return set_error(ec, err);
+    request.op = wire::Op::chown;
+    request.arg0 = static_cast<std::uint32_t>(owner);
+    request.arg1 = static_cast<std::uint32_t>(group);
+    request.path = path;
+    exchange(connection_.get(), request, {}, ec);
+}
+
+void Client::truncate(const char* path, off_t length, std::error_code& ec) noexcept {
+    if (const int err = check_path(path); err != 0) return set_error(ec, err);
+    // truncate(2) refuses a negative length before it looks at the path.
+    if (length < 0) return set_error(ec, EINVAL);
+    wire::Request request;
+    request.op = wire::Op::truncate;
+    const auto bits = static_cast<std::uint64_t>(length);
+    request.arg0 = static_cast<std::uint32_t>(bits & 0xffffffffU);
+    request.arg1 = static_cast<std::uint32_t>(bits >> 32U);
+    request.path = path;
+    exchange(connection_.get(), request, {}, ec);
+}
+
+void Client::utimens(const char* path, const struct ::timespec times[2], int flags,
+                     std::error_code& ec) noexcept {
+    wire::Request request;
+    int err = check_path(path);
+    if (err == 0) err = at_flags(flags, AT_SYMLINK_NOFOLLOW, request.flags);
+    if (err != 0) return set_error(ec, err);
+    // Nothing to change: utimensat(2) does not even look the path up.
+    if (times != nullptr && times[0].tv_nsec == UTIME_OMIT && times[1].tv_nsec == UTIME_OMIT)
+        return ec.clear();
+    // No times means now for both, which is what UTIME_NOW twice means to the kernel.
+    struct ::timespec chosen[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+    if (times != nullptr) {
+        chosen[0] = times[0];
+        chosen[1] = times[1];
+    }
+    std::array<std::byte, wire::kTimesDataSize> data;
+    wire::encode_times(chosen, data);
+    request.op = wire::Op::utimens;
+    request.path = path;
+    request.data = data;
+    exchange(connection_.get(), request, {}, ec);
+}
+
+void Client::link(const char* from, const char* to, int flags, std::error_code& ec) noexcept {
+    wire::Request request;
+    int err = check_path(from);
+    if (err == 0) err = check_path(to);
+    if (err == 0) err = at_flags(flags, AT_SYMLINK_FOLLOW, request.flags);
+    if (err != 0) return set_error(ec, err);
+    request.op = wire::Op::link;
+    request.path = from;
+    request.path2 = to;
+    exchange(connection_.get(), request, {}, ec);
+}
+
+void Client::mknod(const char* path, mode_t mode, dev_t dev, std::error_code& ec) noexcept {
+    if (const int err = check_path(path); err != 0) return set_error(ec, err);
+    // The kernel takes a 32-bit device number; glibc's mknod refuses one that does not fit.
+    if (static_cast<std::uint32_t>(dev) != dev) return set_error(ec, EINVAL);
+    wire::Request request;
+    request.op = wire::Op::mknod;
+    request.arg0 = static_cast<std::uint32_t>(mode);
+    request.arg1 = static_cast<std::uint32_t>(dev);
+    request.path = path;
+    exchange(connection_.get(), request, {}, ec);
+}
+
+std::size_t Client::getxattr(const char* path, const char* name, std::span<char> value, int flags,
+                             std::error_code& ec) noexcept {
+    wire::Request request;
+    if (!xattr_request(wire::Op::getxattr, path, name, flags, request, ec)) return 0;
+    if (value.data() == nullptr && !value.empty()) {
+        set_error(ec, EFAULT);
+        return 0;
+    }
+    // The kernel reads no more than the largest value into a larger buffer.
+    value = value.first(std::min(value.size(), wire::kMaxXattrValue));
+    request.arg0 = static_cast<std::uint32_t>(value.size());
+    return exchange(connection_.get(), request, std::as_writable_bytes(value), ec);
+}
+
+std::size_t Client::listxattr(const char* path, std::span<char> list, int flags,
+                              std::error_code& ec) noexcept {
+    wire::Request request;
+    int err = check_path(path);
+    if (err == 0) err = at_flags(flags, AT_SYMLINK_NOFOLLOW, request.flags);
+    if (err == 0 && list.data() == nullptr && !list.empty()) err = EFAULT;
+    if (err != 0) {
+        set_error(ec, err);
+        return 0;
+    }
+    list = list.first(std::min(list.size(), wire::kMaxXattrValue));
+    request.op = wire::Op::listxattr;
+    request.arg0 = static_cast<std::uint32_t>(list.size());
+    request.path = path;
+    return exchange(connection_.get(), request, std::as_writable_bytes(list), ec);
+}
+
+void Client::setxattr(const char* path, const char* name, std::span<const char> value, int xattr_flags,
+                      int flags, std::error_code& ec) noexcept {
+    wire::Request request;
+    if (!xattr_request(wire::Op::setxattr, path, name, flags, request, ec)) return;
+    // setxattr(2)'s own checks, made before it looks the path up.
+    if ((xattr_flags & ~(XATTR_CREATE | XATTR_REPLACE)) != 0) return set_error(ec, EINVAL);
+    if (value.size() > wire::kMaxXattrValue) return set_error(ec, E2BIG);
+    if (value.data() == nullptr && !value.empty()) return set_error(ec, EFAULT);
+    request.arg0 = static_cast<std::uint32_t>(xattr_flags);
+    request.data = std::as_bytes(value);
+    exchange(connection_.get(), request, {}, ec);
+}
+
+void Client::removexattr(const char* path, const char* name, int flags, std::error_code& ec) noexcept {
+    wire::Request request;
+    if (xattr_request(wire::Op::removexattr, path, name, flags, request, ec))
+        exchange(connection_.get(), request, {}, ec);
 }
 
 unique_fd Client::connect(const char* address, std::error_code& ec) noexcept {

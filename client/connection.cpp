@@ -26,6 +26,15 @@ struct ForkRegistry {
 };
 constinit ForkRegistry registry;
 
+// An xattr value or list comes in a buffer of the size the caller gave, and fills as much as the
+// result says; asked for its size only (no room), it comes without one. (A readlink reply brings the
+// whole target, which the library cuts to the caller's size.)
+bool fits_the_room(const wire::Reply& reply, std::size_t room) noexcept {
+    if ((reply.op != wire::Op::getxattr && reply.op != wire::Op::listxattr) || reply.result < 0) return true;
+    if (room == 0) return reply.payload.empty();
+    return reply.payload.size() == static_cast<std::size_t>(reply.result) && reply.payload.size() <= room;
+}
+
 // The errors with which a send or receive says the other end is gone.
 bool is_disconnect(int err) noexcept {
     return err == EPIPE || err == ECONNRESET || err == ENOTCONN || err == ECONNREFUSED;
@@ -33,7 +42,9 @@ bool is_disconnect(int err) noexcept {
 
 }  // namespace
 
-Connection::Connection(unique_fd bootstrap) noexcept : bootstrap_(std::move(bootstrap)) {
+Connection::Connection(unique_fd bootstrap)
+    : bootstrap_(std::move(bootstrap)),
+      replies_(std::make_unique_for_overwrite<std::byte[]>(kReplyBufferSize)) {
     // Once per process. Should it fail (ENOMEM), the pid check in call() still notices a fork.
     static const bool registered =
         ::pthread_atfork(&prepare_fork, &parent_after_fork, &child_after_fork) == 0;
@@ -64,8 +75,9 @@ std::uint32_t Connection::take_id() noexcept {
 int Connection::call(wire::Request& request, std::span<std::byte> payload, CallResult& out) noexcept {
     if (!bootstrap_) return ENOTCONN;
     request.id = take_id();
-    std::array<std::byte, wire::kMaxRequestSize> frame;
-    const std::size_t size = wire::encode_request(request, frame);
+    // The header and paths; the data (an xattr's value) goes from the caller's buffer as it is.
+    std::array<std::byte, wire::kMaxRequestHeadSize> frame;
+    const std::size_t size = wire::encode_request_head(request, frame);
     if (size == 0) return EINVAL;
     // The broker learns who sent each request from the credentials the kernel attaches itself (its end
     // has SO_PASSCRED), which no unprivileged sender can forge; sending them explicitly would only add
@@ -85,7 +97,7 @@ int Connection::call(wire::Request& request, std::span<std::byte> payload, CallR
     ++users_;
     const int fd = private_.get();
     lock.unlock();
-    const int sent = proto::send(fd, std::span(frame.data(), size), {});
+    const int sent = proto::send(fd, std::span(frame.data(), size), request.data, {});
     lock.lock();
     if (sent != 0) {
         if (self.done) {  // the channel broke meanwhile
@@ -166,8 +178,8 @@ int Connection::attach(unique_fd& channel) noexcept {
     if (sent != 0) return is_disconnect(sent) ? ECONNRESET : sent;
 
     // The reply comes on the new channel, never on the shared bootstrap one, where another process
-    // could read it.
-    std::array<std::byte, wire::kMaxReplySize + 1> buf;
+    // could read it. It has no payload: a longer one shows up as truncated.
+    std::array<std::byte, wire::kReplyHeaderSize + 1> buf;
     const proto::Received received = proto::receive(mine.get(), buf, 0, 0);
     if (received.status == proto::RecvStatus::error && !is_disconnect(received.error)) return received.error;
     if (received.status != proto::RecvStatus::ok) return ECONNRESET;
@@ -197,8 +209,7 @@ void Connection::read_replies_locked(std::unique_lock<std::mutex>& lock, Waiter&
     reader_active_ = true;
     ++users_;
     const int fd = private_.get();
-    // One byte more than the largest legal reply, so that an oversized one shows up as truncated.
-    std::array<std::byte, wire::kMaxReplySize + 1> buf;
+    const std::span<std::byte> buf(replies_.get(), kReplyBufferSize);
     while (!self.done) {
         lock.unlock();
         proto::Received received = proto::receive(fd, buf, 0, 1);
@@ -235,7 +246,7 @@ void Connection::dispatch_locked(proto::Received& received, std::span<const std:
     const wire::Reply& reply = *decoded.reply;
     Waiter* w = find(reply.id);
     if (w == nullptr) return;  // a stray reply: dropped, and its fd closed with `received`
-    if (w->op != reply.op) {
+    if (w->op != reply.op || !fits_the_room(reply, w->payload.size())) {
         mark_broken_locked();
         return;
     }

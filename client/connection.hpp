@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <span>
 
@@ -44,19 +45,21 @@ struct CallResult {
 
 class Connection {
   public:
-    // bootstrap may be empty (no broker reachable): every call then fails with ENOTCONN.
-    explicit Connection(unique_fd bootstrap) noexcept;
+    // bootstrap may be empty (no broker reachable): every call then fails with ENOTCONN. Throws
+    // std::bad_alloc if the buffer replies are read into cannot be had.
+    explicit Connection(unique_fd bootstrap);
     ~Connection();
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
 
     [[nodiscard]] bool reachable() const noexcept { return static_cast<bool>(bootstrap_); }
 
-    // Sends request (its id is assigned here) over this process's private channel, attaching one
-    // first if needed, and waits for the reply. Up to payload.size() bytes of the reply's payload
-    // are copied into payload. Returns 0, or the errno the call fails with: the broker's (-result),
-    // ECONNRESET when the broker went away or misbehaved, ENOTCONN without a bootstrap channel, or
-    // a local errno (EMFILE, ENOMEM, ...).
+    // Sends request (its id is assigned here, its data after its paths) over this process's private
+    // channel, attaching one first if needed, and waits for the reply. Up to payload.size() bytes of
+    // the reply's payload are copied into payload; an xattr value or list that does not fit is a
+    // broken reply, since the broker was told the room. Returns 0, or the errno the call fails with:
+    // the broker's (-result), ECONNRESET when the broker went away or misbehaved, ENOTCONN without a
+    // bootstrap channel, or a local errno (EMFILE, ENOMEM, ...).
     [[nodiscard]] int call(wire::Request& request, std::span<std::byte> payload, CallResult& out) noexcept;
 
   private:
@@ -110,6 +113,11 @@ class Connection {
     Connection* fork_next_ = nullptr;
 
     const unique_fd bootstrap_;
+    // Where the reader receives replies: one byte more than the largest legal reply, so that an
+    // oversized one shows up as truncated. Only the thread in the reader role uses it, and it is
+    // allocated once, since 64 KiB is too much to ask of every caller's stack.
+    static constexpr std::size_t kReplyBufferSize = wire::kMaxReplySize + 1;
+    const std::unique_ptr<std::byte[]> replies_;
     std::atomic<std::uint32_t> next_id_{1};
 
     std::mutex mu_;  // guards everything below

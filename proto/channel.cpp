@@ -154,6 +154,11 @@ Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noe
 }
 
 int send(int sock, std::span<const std::byte> frame, const SendOptions& options) noexcept {
+    return send(sock, frame, {}, options);
+}
+
+int send(int sock, std::span<const std::byte> head, std::span<const std::byte> tail,
+         const SendOptions& options) noexcept {
     alignas(cmsghdr) std::array<unsigned char, CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int))> control{};
     std::size_t used = 0;
     if (options.credentials != nullptr) {
@@ -174,10 +179,11 @@ int send(int sock, std::span<const std::byte> frame, const SendOptions& options)
         used += CMSG_SPACE(sizeof(int));
     }
 
-    iovec iov{const_cast<std::byte*>(frame.data()), frame.size()};
+    iovec iov[2] = {{const_cast<std::byte*>(head.data()), head.size()},
+                    {const_cast<std::byte*>(tail.data()), tail.size()}};
     msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = tail.empty() ? 1 : 2;
     if (used != 0) {
         msg.msg_control = control.data();
         msg.msg_controllen = used;
@@ -189,7 +195,7 @@ int send(int sock, std::span<const std::byte> frame, const SendOptions& options)
     } while (n < 0 && errno == EINTR);
     if (n < 0) return errno;
     // SOCK_SEQPACKET sends a whole record or nothing; anything else is not the socket we expect.
-    return static_cast<std::size_t>(n) == frame.size() ? 0 : EMSGSIZE;
+    return static_cast<std::size_t>(n) == head.size() + tail.size() ? 0 : EMSGSIZE;
 }
 
 bool enable_credentials(int sock, bool want_pidfd) noexcept {

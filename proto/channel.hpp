@@ -65,6 +65,10 @@ struct SendOptions {
 
 // Sends one frame. Returns 0 or an errno value (EAGAIN when a non-blocking send would block).
 [[nodiscard]] int send(int sock, std::span<const std::byte> frame, const SendOptions& options) noexcept;
+// Sends one frame made of `head` followed by `tail` (a header and a payload kept apart, so that a large
+// payload is neither copied nor needs a buffer of its size).
+[[nodiscard]] int send(int sock, std::span<const std::byte> head, std::span<const std::byte> tail,
+                       const SendOptions& options) noexcept;
 
 // SO_PASSCRED on; SO_PASSPIDFD too when want_pidfd and the kernel has it. Returns whether pidfds will
 // arrive with each message.

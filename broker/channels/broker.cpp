@@ -51,9 +51,13 @@ namespace {
 
 // Live private channels one process may hold: one, and a second while the first is being replaced.
 constexpr long kMaxChannelsPerProcess = 4;
-// The send buffer of a private channel: room for a few dozen replies. A worker that does not read its
-// replies then meets back-pressure after little memory, and what it leaves unread is bounded.
-constexpr int kChannelSendBuffer = 16384;
+// The send buffer of a private channel (the kernel doubles it): room for the largest reply, a 64 KiB
+// extended attribute (a unix datagram larger than the buffer is refused with EMSGSIZE), or about a
+// hundred small ones. A worker that does not read its replies then meets back-pressure after little
+// memory, and what it leaves unread is bounded.
+constexpr int kChannelSendBuffer = 40960;
+static_assert(2 * kChannelSendBuffer - 32 >= static_cast<int>(wire::kMaxReplySize),
+              "unix_dgram_sendmsg refuses a message longer than the send buffer less 32 bytes");
 
 bool is_seqpacket_unix(int fd) noexcept {
     int domain = 0, type = 0;
@@ -297,7 +301,8 @@ void Broker::reply(Session& session, const wire::Request& request, Outcome& out)
     wire::Reply reply;
     reply.op = request.op;
     reply.id = request.id;
-    // Success carries the op's value (readlink's length, 0 for the rest); failure carries -errno.
+    // Success carries the op's value (the length of a link's target, an xattr's value or list; 0 for
+    // the rest); failure carries -errno.
     reply.result = out.error != 0 ? -out.error : static_cast<std::int32_t>(out.value);
     std::array<std::byte, wire::kStatPayloadSize> stat_payload;
     if (out.error == 0 && out.carries == Outcome::Carries::stat) {
@@ -306,6 +311,11 @@ void Broker::reply(Session& session, const wire::Request& request, Outcome& out)
     }
     if (out.error == 0 && out.carries == Outcome::Carries::link)
         reply.payload = std::as_bytes(std::span(out.link, static_cast<std::size_t>(out.value)));
+    // The value or list as long as the kernel said: never more than the buffer it was read into, which
+    // is no larger than the caller's.
+    if (out.error == 0 && out.carries == Outcome::Carries::data)
+        reply.payload = std::as_bytes(std::span(out.data).first(
+            std::min(out.data.size(), static_cast<std::size_t>(std::max<std::int64_t>(out.value, 0)))));
     reply.has_fd = out.error == 0 && out.carries == Outcome::Carries::fd && out.fd;
     session.reply(reply, reply.has_fd ? out.fd.get() : -1);
 }

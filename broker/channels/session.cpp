@@ -263,23 +263,23 @@ bool Session::dispatch(proto::Received& msg) noexcept {
 
 void Session::reply(const wire::Reply& reply, int fd) noexcept {
     if (closed()) return;
-    std::array<std::byte, wire::kMaxReplySize> frame;
-    const std::size_t size = wire::encode_reply(reply, frame);
-    const std::span<const std::byte> bytes(frame.data(), size);
+    // The payload (up to 64 KiB) is sent from where it lies, after the header.
+    std::array<std::byte, wire::kReplyHeaderSize> header;
+    if (wire::encode_reply_head(reply, header) == 0) return close();
     if (pending_.empty()) {
-        const int err = send_now(bytes, fd);
+        const int err = send_now(header, reply.payload, fd);
         if (err == 0 || closed()) return;
         if (err != EAGAIN && !out_of_resources(err)) return close();  // the worker went away
     }
-    queue(bytes, fd);
+    queue(header, reply.payload, fd);
 }
 
 // Sends one frame now: 0, or the errno (EAGAIN: the worker is not reading).
-int Session::send_now(std::span<const std::byte> frame, int fd) noexcept {
+int Session::send_now(std::span<const std::byte> head, std::span<const std::byte> tail, int fd) noexcept {
     proto::SendOptions options;
     options.fd = fd;
     options.flags = MSG_DONTWAIT;
-    const int err = proto::send(channel_.get(), frame, options);
+    const int err = proto::send(channel_.get(), head, tail, options);
     if (err == 0 && fd >= 0) ++unreceived_;
     if (out_of_resources(err)) {
         static LogLimit failures("a reply could not be sent");
@@ -289,10 +289,11 @@ int Session::send_now(std::span<const std::byte> frame, int fd) noexcept {
     return err;
 }
 
-void Session::queue(std::span<const std::byte> frame, int fd) noexcept {
+void Session::queue(std::span<const std::byte> head, std::span<const std::byte> tail, int fd) noexcept {
     if (pending_.size() >= kMaxPendingReplies) return refuse("too many unread replies", &owner_);
     try {
-        Pending p{std::vector<std::byte>(frame.begin(), frame.end()), unique_fd()};
+        Pending p{std::vector<std::byte>(head.begin(), head.end()), unique_fd()};
+        p.frame.insert(p.frame.end(), tail.begin(), tail.end());
         if (fd >= 0) p.fd.reset(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
         pending_.push_back(std::move(p));
     } catch (const std::bad_alloc&) {
@@ -303,7 +304,7 @@ void Session::queue(std::span<const std::byte> frame, int fd) noexcept {
 
 void Session::flush_pending() noexcept {
     while (!pending_.empty() && !closed()) {
-        const int err = send_now(pending_.front().frame, pending_.front().fd.get());
+        const int err = send_now(pending_.front().frame, {}, pending_.front().fd.get());
         if (err == EAGAIN) return;
         if (out_of_resources(err)) {
             // Nothing will wake this channel (the socket is writable): the quota timer retries.

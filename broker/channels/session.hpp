@@ -112,8 +112,10 @@ class Session final : public EventHandler, public Waiter {
     [[nodiscard]] bool within_share() noexcept;
     void pause() noexcept;
     void flush_pending() noexcept;
-    [[nodiscard]] int send_now(std::span<const std::byte> frame, int fd) noexcept;
-    void queue(std::span<const std::byte> frame, int fd) noexcept;
+    // A frame is a header and a payload (perhaps empty), sent together as one message.
+    [[nodiscard]] int send_now(std::span<const std::byte> head, std::span<const std::byte> tail,
+                               int fd) noexcept;
+    void queue(std::span<const std::byte> head, std::span<const std::byte> tail, int fd) noexcept;
     void watch(std::uint32_t events) noexcept;
     void refuse(const char* why, const proto::Credentials* who) noexcept;
 

@@ -1,6 +1,7 @@
 #include "broker/ops/decode_wire.hpp"
 
 #include <cerrno>
+#include <cstdint>
 #include <new>
 
 namespace fdbroker::broker {
@@ -22,6 +23,89 @@ void decode_socket(const wire::Request& r, op::Operation& out) {
         listen.address = r.path;
         listen.backlog = static_cast<int>(r.arg0);
     }
+}
+
+static_assert(op::Xattr::kMaxValue == wire::kMaxXattrValue);
+
+bool follows(const wire::Request& r) noexcept {
+    return (r.flags & wire::kNoFollow) == 0;
+}
+
+// The metadata ops with one path (link, with two, is decoded by the caller): 0, or the errno for the
+// reply (ENAMETOOLONG: a path that does not fit; EOVERFLOW: times this system cannot hold).
+int decode_metadata(const wire::Request& r, op::Operation& out) {
+    switch (r.op) {
+        case wire::Op::chmod:
+            if (auto* o = with_path<op::Chmod>(out, r.path)) {
+                o->mode = static_cast<mode_t>(r.arg0);
+                o->follow = follows(r);
+                return 0;
+            }
+            break;
+        case wire::Op::chown:
+            if (auto* o = with_path<op::Chown>(out, r.path)) {
+                o->uid = static_cast<uid_t>(r.arg0);
+                o->gid = static_cast<gid_t>(r.arg1);
+                o->follow = follows(r);
+                return 0;
+            }
+            break;
+        case wire::Op::truncate:
+            if (auto* o = with_path<op::Truncate>(out, r.path)) {
+                // Two's complement across the two halves: a negative length is refused as truncate(2) does.
+                o->length = static_cast<off_t>((std::uint64_t{r.arg1} << 32U) | r.arg0);
+                return 0;
+            }
+            break;
+        case wire::Op::utimens:
+            if (auto* o = with_path<op::Utimens>(out, r.path)) {
+                o->now = false;
+                o->follow = follows(r);
+                // The size was checked with the frame; only a time_t narrower than 64 bits can fail here.
+                return wire::decode_times(r.data, o->times) ? 0 : EOVERFLOW;
+            }
+            break;
+        case wire::Op::mknod:
+            if (auto* o = with_path<op::Mknod>(out, r.path)) {
+                o->mode = static_cast<mode_t>(r.arg0);
+                o->dev = static_cast<dev_t>(r.arg1);
+                return 0;
+            }
+            break;
+        default:
+            return EINVAL;
+    }
+    return ENAMETOOLONG;
+}
+
+// The extended-attribute ops: the name travels as the second path, a value as the data.
+bool decode_xattr(const wire::Request& r, op::Operation& out) {
+    using Kind = op::Xattr::Kind;
+    auto* o = with_path<op::Xattr>(out, r.path);
+    if (!o) return false;
+    o->follow = follows(r);
+    o->name = r.path2;
+    switch (r.op) {
+        case wire::Op::getxattr:
+            o->kind = Kind::get;
+            o->size = r.arg0;
+            break;
+        case wire::Op::listxattr:
+            o->kind = Kind::list;
+            o->size = r.arg0;
+            break;
+        case wire::Op::setxattr: {
+            o->kind = Kind::set;
+            o->flags = static_cast<int>(r.arg0);
+            const auto* value = reinterpret_cast<const char*>(r.data.data());
+            o->value.assign(value, value + r.data.size());
+            break;
+        }
+        default:
+            o->kind = Kind::remove;
+            break;
+    }
+    return true;
 }
 
 // 0 or the errno for the reply; throws what emplacing an operation may (std::bad_alloc for an address).
@@ -59,6 +143,28 @@ int decode_request(const wire::Request& r, op::Operation& out) {
             ok = o.from.assign(r.path) && o.to.assign(r.path2);
             break;
         }
+        case wire::Op::link: {
+            auto& o = out.emplace<op::Link>();
+            o.follow = (r.flags & wire::kFollow) != 0;
+            ok = o.from.assign(r.path) && o.to.assign(r.path2);
+            break;
+        }
+        case wire::Op::chmod:
+        case wire::Op::chown:
+        case wire::Op::truncate:
+        case wire::Op::utimens:
+        case wire::Op::mknod:
+            if (const int err = decode_metadata(r, out); err != 0) {
+                out.emplace<std::monostate>();
+                return err;
+            }
+            return 0;
+        case wire::Op::getxattr:
+        case wire::Op::listxattr:
+        case wire::Op::setxattr:
+        case wire::Op::removexattr:
+            ok = decode_xattr(r, out);
+            break;
         case wire::Op::connect:
         case wire::Op::listen:
             decode_socket(r, out);

@@ -21,6 +21,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (r.path.size() > kMaxPath || r.path2.size() > kMaxPath) __builtin_trap();
         if (r.path.find('\0') != std::string_view::npos || r.path2.find('\0') != std::string_view::npos)
             __builtin_trap();
+        if (r.data.size() > kMaxXattrValue) __builtin_trap();
+        if (r.op == Op::utimens) {
+            struct ::timespec times[2];
+            if (!decode_times(r.data, times)) __builtin_trap();  // its size was checked
+        }
         std::vector<std::byte> out(kMaxRequestSize);
         const std::size_t n = encode_request(r, out);
         if (n != size || std::memcmp(out.data(), data, size) != 0) __builtin_trap();
@@ -29,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const DecodedReply rep = decode_reply(frame);
     if (rep.reply) {
         const Reply& r = *rep.reply;
-        if (r.payload.size() > kMaxPath) __builtin_trap();
+        if (r.payload.size() > kMaxReplyPayload) __builtin_trap();
         (void)reply_shape_ok(r);
         if (r.op == Op::stat && r.payload.size() == kStatPayloadSize) {
             struct ::stat st {};

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,8 +19,8 @@
 #include <cstring>
 #include <string_view>
 
-#include "proto/channel.hpp"
 #include "client/connection.hpp"
+#include "proto/channel.hpp"
 
 namespace fdbroker::fake {
 
@@ -257,6 +258,10 @@ void FakeBroker::serve(int channel, const wire::Request& rq, std::vector<Outgoin
         push_reply(out, channel, other, 0, {}, unique_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC)));
         return sized(channel, rq, 42, out);
     }
+    if (path == "/overfill" && (rq.op == wire::Op::getxattr || rq.op == wire::Op::listxattr)) {
+        const std::vector<std::byte> value = patterned(rq.arg0 + 1);
+        return push_reply(out, channel, rq, static_cast<std::int32_t>(value.size()), value);
+    }
     if (path.starts_with("/size/")) {
         long n = 0;
         std::from_chars(path.data() + 6, path.data() + path.size(), n);
@@ -285,6 +290,19 @@ void FakeBroker::sized(int channel, const wire::Request& rq, long n, std::vector
             unique_fd fd(::memfd_create("sized", MFD_CLOEXEC));
             if (::ftruncate(fd.get(), n) != 0) return push_reply(out, channel, rq, -errno);
             return push_reply(out, channel, rq, 0, {}, std::move(fd));
+        }
+        case wire::Op::getxattr:
+        case wire::Op::listxattr: {
+            const auto size = static_cast<std::size_t>(n);
+            if (rq.arg0 == 0) return push_reply(out, channel, rq, static_cast<std::int32_t>(size));
+            if (rq.arg0 < size) return push_reply(out, channel, rq, -ERANGE);
+            const std::vector<std::byte> value = patterned(size);
+            return push_reply(out, channel, rq, static_cast<std::int32_t>(size), value);
+        }
+        case wire::Op::setxattr: {
+            const std::vector<std::byte> want = patterned(static_cast<std::size_t>(n));
+            const bool same = std::equal(rq.data.begin(), rq.data.end(), want.begin(), want.end());
+            return push_reply(out, channel, rq, same ? 0 : -EBADMSG);
         }
         default:
             return push_reply(out, channel, rq, -ENOSYS);
@@ -347,9 +365,83 @@ void FakeBroker::real(int channel, const wire::Request& rq, std::vector<Outgoing
             const std::string to = file(std::string(rq.path2));
             return push_reply(out, channel, rq, result(::rename(full.c_str(), to.c_str())));
         }
+        case wire::Op::getxattr:
+        case wire::Op::listxattr:
+        case wire::Op::setxattr:
+        case wire::Op::removexattr:
+            return real_xattr(channel, rq, out);
+        default:
+            return real_metadata(channel, rq, out);
+    }
+}
+
+void FakeBroker::real_metadata(int channel, const wire::Request& rq, std::vector<Outgoing>& out) {
+    const std::string full = file(std::string(rq.path));
+    const auto result = [](int rc) { return rc < 0 ? -errno : 0; };
+    const int at = (rq.flags & wire::kNoFollow) != 0 ? AT_SYMLINK_NOFOLLOW : 0;
+    switch (rq.op) {
+        case wire::Op::chmod:
+            return push_reply(out, channel, rq, result(::fchmodat(AT_FDCWD, full.c_str(), rq.arg0, at)));
+        case wire::Op::chown:
+            return push_reply(out, channel, rq,
+                              result(::fchownat(AT_FDCWD, full.c_str(), rq.arg0, rq.arg1, at)));
+        case wire::Op::truncate: {
+            const auto length = static_cast<off_t>((std::uint64_t{rq.arg1} << 32U) | rq.arg0);
+            return push_reply(out, channel, rq, result(::truncate(full.c_str(), length)));
+        }
+        case wire::Op::utimens: {
+            struct ::timespec times[2];
+            if (!wire::decode_times(rq.data, times)) return push_reply(out, channel, rq, -EBADMSG);
+            return push_reply(out, channel, rq, result(::utimensat(AT_FDCWD, full.c_str(), times, at)));
+        }
+        case wire::Op::link: {
+            const std::string to = file(std::string(rq.path2));
+            const int follow = (rq.flags & wire::kFollow) != 0 ? AT_SYMLINK_FOLLOW : 0;
+            return push_reply(out, channel, rq,
+                              result(::linkat(AT_FDCWD, full.c_str(), AT_FDCWD, to.c_str(), follow)));
+        }
+        case wire::Op::mknod:
+            return push_reply(out, channel, rq, result(::mknod(full.c_str(), rq.arg0, rq.arg1)));
         default:
             return push_reply(out, channel, rq, -ENOSYS);
     }
+}
+
+void FakeBroker::real_xattr(int channel, const wire::Request& rq, std::vector<Outgoing>& out) {
+    const std::string full = file(std::string(rq.path));
+    const std::string name(rq.path2);
+    const bool nofollow = (rq.flags & wire::kNoFollow) != 0;
+    std::vector<char> buf(rq.arg0);
+    ssize_t n = 0;
+    switch (rq.op) {
+        case wire::Op::getxattr:
+            n = nofollow ? ::lgetxattr(full.c_str(), name.c_str(), buf.data(), buf.size())
+                         : ::getxattr(full.c_str(), name.c_str(), buf.data(), buf.size());
+            break;
+        case wire::Op::listxattr:
+            n = nofollow ? ::llistxattr(full.c_str(), buf.data(), buf.size())
+                         : ::listxattr(full.c_str(), buf.data(), buf.size());
+            break;
+        case wire::Op::setxattr:
+            n = (nofollow ? ::lsetxattr : ::setxattr)(full.c_str(), name.c_str(), rq.data.data(),
+                                                      rq.data.size(), static_cast<int>(rq.arg0));
+            break;
+        default:
+            n = nofollow ? ::lremovexattr(full.c_str(), name.c_str())
+                         : ::removexattr(full.c_str(), name.c_str());
+            break;
+    }
+    if (n < 0) return push_reply(out, channel, rq, -errno);
+    // A value or list comes only when there was room asked for.
+    const auto payload = std::as_bytes(std::span(buf).first(buf.empty() ? 0 : static_cast<std::size_t>(n)));
+    push_reply(out, channel, rq, static_cast<std::int32_t>(n), payload);
+}
+
+std::vector<std::byte> patterned(std::size_t n) {
+    std::vector<std::byte> value(n);
+    for (std::size_t i = 0; i < n; ++i)
+        value[i] = static_cast<std::byte>((i * 7 + i / 251) & 0xffU);
+    return value;
 }
 
 void write_file(const std::string& path, const std::string& content) {

@@ -38,7 +38,10 @@ using test::read_all;
 // end, or connections to a listening socket), replies on the new private channel, and serves
 // requests from a scratch directory, with a few magic paths:
 //   /denied/...   EACCES for every op
-//   /size/N       stat: st_size N, st_ino 7N · readlink: "target-N" · open: a memfd of N bytes
+//   /size/N       stat: st_size N, st_ino 7N · readlink: "target-N" · open: a memfd of N bytes ·
+//                 getxattr, listxattr: a value of N bytes (patterned(N)), ERANGE for a smaller buffer ·
+//                 setxattr: 0 if the value is patterned(N), else EBADMSG
+//   /overfill     getxattr, listxattr: one byte more than the caller has room for
 //   /hang         no reply                 /close   close every channel at once
 //   /drop         EIO, then close this private channel
 //   /garbage      a malformed reply        /stray   a reply with an unknown id (and an fd) first
@@ -92,6 +95,9 @@ class FakeBroker {
     void socket_op(int channel, const wire::Request& rq, std::vector<Outgoing>& out);
     // The real operation below the scratch directory.
     void real(int channel, const wire::Request& rq, std::vector<Outgoing>& out);
+    // The same for the metadata ops and the xattr ops.
+    void real_metadata(int channel, const wire::Request& rq, std::vector<Outgoing>& out);
+    void real_xattr(int channel, const wire::Request& rq, std::vector<Outgoing>& out);
 
     const bool reverse_;
     fs::path root_;
@@ -109,6 +115,9 @@ class FakeBroker {
     std::atomic<int> reordered_{0};
     bool closed_ = false;  // fake thread only
 };
+
+// n bytes that are not all alike: the value of /size/N's extended attributes.
+std::vector<std::byte> patterned(std::size_t n);
 
 // Creates or replaces a file, failing the test if it cannot.
 void write_file(const std::string& path, const std::string& content);

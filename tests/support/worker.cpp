@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -37,6 +38,7 @@
 #include "support/worker_attacks.hpp"
 #include "support/worker_faults.hpp"
 #include "support/worker_isolation.hpp"
+#include "support/worker_metadata.hpp"
 #include "support/worker_output.hpp"
 #include "support/worker_sockets.hpp"
 
@@ -174,6 +176,42 @@ void oversized() {
     raw_private(big);
 }
 
+// A frame of a metadata op that breaks one of its op's rules (docs/protocol.md), on a fresh private
+// channel: "closed" if the broker ended the channel.
+void malformed(const std::string& path, const std::string& how) {
+    namespace wire = fdbroker::wire;
+    wire::Request req;
+    req.id = 1;
+    req.path = path;
+    const std::array<std::byte, wire::kTimesDataSize - 1> short_times{};
+    const std::string long_name(wire::kMaxXattrName + 1, 'n');
+    std::vector<std::byte> frame(wire::kMaxRequestSize + 1);
+    std::size_t size = 0;
+    if (how == "utimens-short-times") {
+        req.op = wire::Op::utimens;
+        req.data = short_times;
+    } else if (how == "getxattr-huge-buffer") {
+        req.op = wire::Op::getxattr;
+        req.path2 = "user.x";
+        req.arg0 = wire::kMaxXattrValue + 1;
+    } else if (how == "chmod-follow-flag") {
+        req.op = wire::Op::chmod;
+        req.flags = wire::kFollow;
+    } else if (how == "removexattr-long-name") {
+        req.op = wire::Op::removexattr;
+        req.path2 = long_name;
+    } else if (how == "setxattr-huge-value") {  // one byte more than any value, past encode_request
+        req.op = wire::Op::setxattr;
+        req.path2 = "user.x";
+        size = wire::encode_request_head(req, frame);
+        const std::size_t value = wire::kMaxXattrValue + 1;
+        std::fill_n(frame.begin() + static_cast<std::ptrdiff_t>(size), value, std::byte{'v'});
+        size += value;
+    }
+    if (size == 0) size = wire::encode_request(req, frame);
+    raw_private(std::span(frame.data(), size));
+}
+
 // A child keeps opening while the parent sends garbage on its own channel: the child must not notice.
 void garbage_while_busy(const std::string& path, int count) {
     const pid_t child = ::fork();
@@ -284,6 +322,8 @@ bool run_channel_command(const Args& a) {
         garbage();
     } else if (cmd == "oversized") {
         oversized();
+    } else if (cmd == "malformed") {
+        malformed(arg(a, 1), arg(a, 2));
     } else if (cmd == "garbage-while-busy") {
         garbage_while_busy(arg(a, 1), std::atoi(arg(a, 2).c_str()));
     } else {
@@ -323,9 +363,10 @@ bool run_process_command(const Args& a) {
 
 // NOLINTNEXTLINE(misc-no-recursion): through fork, bounded by the length of the group.
 void run(const Args& a) {
-    if (!run_file_command(a) && !run_channel_command(a) && !run_process_command(a) &&
-        !fdbroker::test::run_socket_command(a) && !fdbroker::test::run_attack_command(a) &&
-        !fdbroker::test::run_fault_command(a) && !fdbroker::test::run_isolation_command(a, run)) {
+    if (!run_file_command(a) && !fdbroker::test::run_metadata_command(a) && !run_channel_command(a) &&
+        !run_process_command(a) && !fdbroker::test::run_socket_command(a) &&
+        !fdbroker::test::run_attack_command(a) && !fdbroker::test::run_fault_command(a) &&
+        !fdbroker::test::run_isolation_command(a, run)) {
         std::printf("unknown command %s\n", a[0].c_str());
     }
 }

@@ -12,6 +12,7 @@
 
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,6 +36,41 @@ FDBROKER_API int fdbroker_mkdir(const char* path, mode_t mode);
 FDBROKER_API int fdbroker_unlink(const char* path);
 FDBROKER_API int fdbroker_rmdir(const char* path);
 FDBROKER_API int fdbroker_rename(const char* from, const char* to);
+
+/* Changes to a file's metadata. They need write on the path (mknod, mkfifo and link's new name need
+ * create); the broker makes the change as the worker's user, so the kernel's own rules on who may
+ * change what apply (EPERM for a file the worker does not own, chown to another user...), whatever
+ * the policy grants. The l- forms act on a final symlink itself. */
+FDBROKER_API int fdbroker_chmod(const char* path, mode_t mode);
+/* Like lchmod(3): a symlink's own mode cannot be changed (EOPNOTSUPP); any other file's can. */
+FDBROKER_API int fdbroker_lchmod(const char* path, mode_t mode);
+FDBROKER_API int fdbroker_chown(const char* path, uid_t owner, gid_t group);
+FDBROKER_API int fdbroker_lchown(const char* path, uid_t owner, gid_t group);
+FDBROKER_API int fdbroker_truncate(const char* path, off_t length);
+/* Like utimensat(AT_FDCWD, path, times, flags): times NULL for now, UTIME_NOW and UTIME_OMIT
+ * honoured; flags 0 or AT_SYMLINK_NOFOLLOW. */
+FDBROKER_API int fdbroker_utimens(const char* path, const struct timespec times[2], int flags);
+/* Like link(2): the new name may not grant more than the old one has (EACCES). */
+FDBROKER_API int fdbroker_link(const char* from, const char* to);
+/* Like mknod(2) and mkfifo(3). Device nodes are refused by the kernel (the worker has no CAP_MKNOD). */
+FDBROKER_API int fdbroker_mknod(const char* path, mode_t mode, dev_t dev);
+FDBROKER_API int fdbroker_mkfifo(const char* path, mode_t mode);
+
+/* Extended attributes, like getxattr(2), listxattr(2), setxattr(2) and removexattr(2) with their l-
+ * forms. Setting and removing need write. Getting and listing need any grant, and show the file's
+ * attributes where it may be read; elsewhere it looks as if it had none (ENODATA, an empty list).
+ * Values and lists are at most 64 KiB; a size of 0 asks for the length only. */
+FDBROKER_API ssize_t fdbroker_getxattr(const char* path, const char* name, void* value, size_t size);
+FDBROKER_API ssize_t fdbroker_lgetxattr(const char* path, const char* name, void* value, size_t size);
+FDBROKER_API ssize_t fdbroker_listxattr(const char* path, char* list, size_t size);
+FDBROKER_API ssize_t fdbroker_llistxattr(const char* path, char* list, size_t size);
+FDBROKER_API int fdbroker_setxattr(const char* path, const char* name, const void* value, size_t size,
+                                   int flags);
+FDBROKER_API int fdbroker_lsetxattr(const char* path, const char* name, const void* value, size_t size,
+                                    int flags);
+FDBROKER_API int fdbroker_removexattr(const char* path, const char* name);
+FDBROKER_API int fdbroker_lremovexattr(const char* path, const char* name);
+
 /* Sockets, by address: "tcp:HOST:PORT", "udp:HOST:PORT" (HOST an IPv4 address or [IPv6]),
  * "unix:/path" or "unix:@abstract". The returned socket is always close-on-exec and blocking.
  * A malformed address fails with EINVAL, one the policy does not grant with EACCES.

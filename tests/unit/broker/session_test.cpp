@@ -6,9 +6,13 @@
 #include <gtest/gtest.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,10 +42,12 @@ Pair seqpacket_pair() {
 
 class SessionTest : public ::testing::Test {
   protected:
+    // The profile's rules: reading beneath the test's directory.
+    [[nodiscard]] virtual std::string rules() const { return "read = [\"" + dir.path() + "/**\"]\n"; }
     void SetUp() override {
         test::write_file(dir / "file", "plain");
-        const policy::LoadResult loaded = policy::Policy::load_string(
-            "version = 1\n[profile.p]\nread = [\"" + dir.path() + "/**\"]\n", "p.toml");
+        const policy::LoadResult loaded =
+            policy::Policy::load_string("version = 1\n[profile.p]\n" + rules(), "p.toml");
         ASSERT_TRUE(loaded.policy);
         policy_ = loaded.policy;
         broker_ =
@@ -70,7 +76,7 @@ class SessionTest : public ::testing::Test {
         }
     }
     static int send(int sock, const wire::Request& request, int fd = -1) {
-        std::array<std::byte, wire::kMaxRequestSize> frame{};
+        static std::array<std::byte, wire::kMaxRequestSize> frame{};
         const std::size_t size = wire::encode_request(request, frame);
         const proto::Credentials me = proto::own_credentials();
         // Never blocks: a test that sent more than fits would wait for a broker that only runs in pump().
@@ -168,11 +174,40 @@ TEST_F(SessionTest, AFrameThatDoesNotDecodeEndsThePrivateChannel) {
     EXPECT_FALSE(ended(bootstrap_.get())) << "only the channel that misbehaved is ended";
 }
 
+TEST_F(SessionTest, AMalformedFrameOfAMetadataOpEndsThePrivateChannel) {
+    const std::string path = dir / "file";
+    const std::array<std::byte, wire::kTimesDataSize - 1> short_times{};
+    wire::Request requests[4];
+    requests[0].op = wire::Op::utimens;  // one byte of the times missing
+    requests[0].data = short_times;
+    requests[1].op = wire::Op::getxattr;  // a buffer larger than any value
+    requests[1].path2 = "user.x";
+    requests[1].arg0 = wire::kMaxXattrValue + 1;
+    requests[2].op = wire::Op::chmod;  // a flag only link takes
+    requests[2].flags = wire::kFollow;
+    requests[3].op = wire::Op::removexattr;  // a name longer than any
+    const std::string long_name(wire::kMaxXattrName + 1, 'n');
+    requests[3].path2 = long_name;
+    for (wire::Request& request : requests) {
+        SCOPED_TRACE(std::string(wire::op_name(request.op)));
+        const unique_fd channel = attach();
+        ASSERT_TRUE(channel);
+        request.id = 3;
+        request.path = path;
+        ASSERT_EQ(send(channel.get(), request), 0);
+        pump();
+        EXPECT_TRUE(ended(channel.get()));
+        EXPECT_EQ(broker_->channels(), 0u);
+    }
+    EXPECT_FALSE(ended(bootstrap_.get())) << "only the channel that misbehaved is ended";
+}
+
 TEST_F(SessionTest, RepliesAWorkerDoesNotReadAreQueuedNotLost) {
     const unique_fd channel = attach();
     ASSERT_TRUE(channel);
-    // More stat replies than the channel's 16 KiB send buffer holds, asked for without reading any.
-    constexpr std::uint32_t kRequests = 100;
+    // More stat replies than the channel's send buffer (80 KiB, as the kernel counts) holds, asked for
+    // without reading any.
+    constexpr std::uint32_t kRequests = 200;
     const std::string path = dir / "file";
     for (std::uint32_t id = 1; id <= kRequests; ++id) {
         wire::Request stat;
@@ -195,6 +230,78 @@ TEST_F(SessionTest, RepliesAWorkerDoesNotReadAreQueuedNotLost) {
         pump(1);
     }
     EXPECT_EQ(next, kRequests + 1);
+}
+
+// Extended attributes of the largest size, which only some file systems hold (tmpfs does; ext4 holds
+// one block): the broker reads a value of 64 KiB into a reply that its channel can still send.
+class LargeXattrTest : public SessionTest {
+  protected:
+    void SetUp() override {
+        char tmpl[] = "/dev/shm/fdbroker-session-test-XXXXXX";
+        if (::mkdtemp(tmpl) == nullptr) GTEST_SKIP() << "no /dev/shm";
+        shm_ = tmpl;
+        const std::vector<char> value(wire::kMaxXattrValue, 'v');
+        test::write_file(shm_ + "/file", "");
+        if (::setxattr((shm_ + "/file").c_str(), "user.big", value.data(), value.size(), 0) != 0)
+            GTEST_SKIP() << "/dev/shm holds no extended attribute of 64 KiB: " << std::strerror(errno);
+        SessionTest::SetUp();
+    }
+    void TearDown() override {
+        SessionTest::TearDown();
+        if (!shm_.empty()) std::filesystem::remove_all(shm_);
+    }
+    [[nodiscard]] std::string rules() const override {
+        return "read = [\"" + shm_ + "/**\"]\nwrite = [\"" + shm_ + "/**\"]\n";
+    }
+    std::string shm_;
+};
+
+TEST_F(LargeXattrTest, AValueOf64KiBComesBackWhole) {
+    const unique_fd channel = attach();
+    ASSERT_TRUE(channel);
+    const std::string path = shm_ + "/file";
+    wire::Request get;
+    get.op = wire::Op::getxattr;
+    get.id = 4;
+    get.path = path;
+    get.path2 = "user.big";
+    get.arg0 = wire::kMaxXattrValue;
+    ASSERT_EQ(send(channel.get(), get), 0);
+    pump();
+    std::optional<wire::Reply> reply = receive(channel.get());
+    ASSERT_TRUE(reply) << "no reply, or one the channel could not carry";
+    EXPECT_EQ(reply->result, static_cast<std::int32_t>(wire::kMaxXattrValue));
+    ASSERT_EQ(reply->payload.size(), wire::kMaxXattrValue);
+    EXPECT_EQ(reply->payload.front(), std::byte{'v'});
+    EXPECT_EQ(reply->payload.back(), std::byte{'v'});
+    EXPECT_TRUE(wire::reply_shape_ok(*reply));
+
+    // Set a new one of the same size, then ask for its size only.
+    const std::vector<std::byte> value(wire::kMaxXattrValue, std::byte{'w'});
+    wire::Request set;
+    set.op = wire::Op::setxattr;
+    set.id = 5;
+    set.path = path;
+    set.path2 = "user.other";
+    set.data = value;
+    ASSERT_EQ(send(channel.get(), set), 0);
+    pump();
+    reply = receive(channel.get());
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->result, 0);
+    get.id = 6;
+    get.path2 = "user.other";
+    get.arg0 = 0;
+    ASSERT_EQ(send(channel.get(), get), 0);
+    pump();
+    reply = receive(channel.get());
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->result, static_cast<std::int32_t>(wire::kMaxXattrValue));
+    EXPECT_TRUE(reply->payload.empty());
+    std::vector<char> stored(wire::kMaxXattrValue);
+    EXPECT_EQ(::getxattr(path.c_str(), "user.other", stored.data(), stored.size()),
+              static_cast<ssize_t>(wire::kMaxXattrValue));
+    EXPECT_EQ(stored.front(), 'w');
 }
 
 }  // namespace

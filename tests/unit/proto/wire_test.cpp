@@ -3,9 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -38,16 +41,30 @@ Request make(Op op, std::string_view path = {}, std::string_view path2 = {}) {
     return r;
 }
 
-// A valid request for each op, with as many paths as it takes.
+// Data of the size utimens takes (any 32 bytes decode; the kernel judges the times).
+const std::array<std::byte, kTimesDataSize> kSomeTimes{};
+
+bool takes_a_name(Op op) {
+    return op == Op::getxattr || op == Op::setxattr || op == Op::removexattr;
+}
+
+// A valid request for each op, with as many paths (or a path and a name) as it takes, and the data
+// it must carry.
 Request sample(Op op) {
+    Request r;
     switch (op_path_count(op)) {
         case 0:
-            return make(op);
+            r = make(op);
+            break;
         case 1:
-            return make(op, "/etc/hostname");
+            r = make(op, "/etc/hostname");
+            break;
         default:
-            return make(op, "/var/a", "/var/b");
+            r = takes_a_name(op) ? make(op, "/var/a", "user.mime_type") : make(op, "/var/a", "/var/b");
+            break;
     }
+    if (op == Op::utimens) r.data = kSomeTimes;
+    return r;
 }
 
 void put16(Bytes& b, std::size_t at, std::uint16_t v) {
@@ -60,8 +77,14 @@ void put32(Bytes& b, std::size_t at, std::uint32_t v) {
         b[at + i] = std::byte((v >> (8 * i)) & 0xff);
 }
 
-const Op kAllOps[] = {Op::attach, Op::open,  Op::access, Op::stat,    Op::readlink, Op::mkdir,
-                      Op::unlink, Op::rmdir, Op::rename, Op::connect, Op::listen};
+const Op kAllOps[] = {Op::attach,    Op::open,     Op::access,     Op::stat,    Op::readlink, Op::mkdir,
+                      Op::unlink,    Op::rmdir,    Op::rename,     Op::connect, Op::listen,   Op::chmod,
+                      Op::chown,     Op::truncate, Op::utimens,    Op::link,    Op::mknod,    Op::getxattr,
+                      Op::listxattr, Op::setxattr, Op::removexattr};
+
+// The ops that take the request flag kNoFollow.
+const Op kNoFollowOps[] = {Op::chmod,     Op::chown,    Op::utimens,    Op::getxattr,
+                           Op::listxattr, Op::setxattr, Op::removexattr};
 
 TEST(Wire, RequestLayoutIsLittleEndian) {
     Request r = make(Op::open, "/ab");
@@ -102,7 +125,7 @@ TEST(Wire, EveryRequestOpRoundTrips) {
             r.arg0 = static_cast<std::uint32_t>(-1);  // a backlog is an int; listen(2) caps it
         }
         const Bytes b = encode(r);
-        ASSERT_EQ(b.size(), kRequestHeaderSize + r.path.size() + r.path2.size());
+        ASSERT_EQ(b.size(), kRequestHeaderSize + r.path.size() + r.path2.size() + r.data.size());
         const DecodedRequest d = decode_request(b);
         ASSERT_TRUE(d.request) << describe(d.error);
         EXPECT_EQ(d.request->op, op);
@@ -111,6 +134,8 @@ TEST(Wire, EveryRequestOpRoundTrips) {
         EXPECT_EQ(d.request->arg1, r.arg1);
         EXPECT_EQ(d.request->path, r.path);
         EXPECT_EQ(d.request->path2, r.path2);
+        EXPECT_EQ(d.request->data.size(), r.data.size());
+        EXPECT_EQ(d.request->flags, 0u);
     }
 }
 
@@ -126,7 +151,7 @@ TEST(Wire, LongestPathsRoundTrip) {
     const std::string a(kMaxPath, 'a');
     const std::string z(kMaxPath, 'z');
     const Bytes b = encode(make(Op::rename, a, z));
-    ASSERT_EQ(b.size(), kMaxRequestSize);
+    ASSERT_EQ(b.size(), kMaxRequestHeadSize);
     const DecodedRequest d = decode_request(b);
     ASSERT_TRUE(d.request) << describe(d.error);
     EXPECT_EQ(d.request->path, a);
@@ -145,8 +170,8 @@ TEST(Wire, EncodeRefusesWhatCannotBeExpressed) {
     EXPECT_EQ(encode_request(make(Op::open, "/abc"), small), 0u);
 
     Reply r;
-    r.op = Op::readlink;
-    const Bytes big(kMaxPath + 1);
+    r.op = Op::getxattr;
+    const Bytes big(kMaxReplyPayload + 1);
     r.payload = big;
     Bytes reply_out(kMaxReplySize + 10);
     EXPECT_EQ(encode_reply(r, reply_out), 0u);
@@ -168,12 +193,24 @@ TEST(Wire, ExtraBytesAreRejected) {
 }
 
 TEST(Wire, OversizedFramesAreRejected) {
-    Bytes b = encode(make(Op::rename, std::string(kMaxPath, 'a'), std::string(kMaxPath, 'b')));
-    b.push_back(std::byte{'b'});
+    // The largest request: the longest path and name, and a value of 64 KiB.
+    const std::string path(kMaxPath, 'a');
+    const std::string name(kMaxXattrName, 'n');
+    const Bytes value(kMaxXattrValue, std::byte{'v'});
+    Request r = make(Op::setxattr, path, name);
+    r.data = value;
+    Bytes b = encode(r);
+    ASSERT_EQ(b.size(), kMaxRequestSize);
+    EXPECT_TRUE(decode_request(b).request);
+    b.push_back(std::byte{'v'});
     EXPECT_EQ(decode_request(b).error, DecodeError::too_long);
-    const Bytes huge(1 << 16);
-    EXPECT_EQ(decode_request(huge).error, DecodeError::too_long);
-    EXPECT_EQ(decode_reply(huge).error, DecodeError::too_long);
+    b = encode(make(Op::rename, std::string(kMaxPath, 'a'), std::string(kMaxPath, 'b')));
+    b.push_back(std::byte{'b'});
+    EXPECT_EQ(decode_request(b).error, DecodeError::bad_length);
+    const Bytes huge_request(kMaxRequestSize + 1);
+    EXPECT_EQ(decode_request(huge_request).error, DecodeError::too_long);
+    const Bytes huge_reply(kMaxReplySize + 1);
+    EXPECT_EQ(decode_reply(huge_reply).error, DecodeError::too_long);
 }
 
 TEST(Wire, BadVersionIsRejected) {
@@ -185,7 +222,7 @@ TEST(Wire, BadVersionIsRejected) {
 }
 
 TEST(Wire, UnknownOpIsRejected) {
-    for (std::uint16_t op : {0, 12, 13, 0x100, 0xffff}) {
+    for (std::uint16_t op : {0, 22, 23, 0x100, 0xffff}) {
         Bytes b = encode(make(Op::stat, "/p"));
         put16(b, 2, op);
         EXPECT_EQ(decode_request(b).error, DecodeError::unknown_op) << op;
@@ -223,6 +260,203 @@ TEST(Wire, ArgumentsAnOpDoesNotTakeMustBeZero) {
     EXPECT_EQ(decode_request(b).request->arg0, 128u);
 }
 
+TEST(Wire, MetadataRequestsCarryTheirArgumentsFlagsAndData) {
+    Request chown = make(Op::chown, "/srv/f");
+    chown.arg0 = 65534;
+    chown.arg1 = 0xffffffff;  // the group unchanged
+    chown.flags = kNoFollow;
+    const Bytes b = encode(chown);
+    DecodedRequest d = decode_request(b);
+    ASSERT_TRUE(d.request) << describe(d.error);
+    EXPECT_EQ(d.request->arg0, 65534u);
+    EXPECT_EQ(d.request->arg1, 0xffffffffu);
+    EXPECT_EQ(d.request->flags, kNoFollow);
+    EXPECT_EQ(b[20], std::byte{1});  // the header's flags word
+
+    Request link = make(Op::link, "/srv/a", "/srv/b");
+    link.flags = kFollow;
+    const Bytes link_frame = encode(link);  // the decoded paths view it
+    d = decode_request(link_frame);
+    ASSERT_TRUE(d.request) << describe(d.error);
+    EXPECT_EQ(d.request->flags, kFollow);
+    EXPECT_EQ(d.request->path2, "/srv/b");
+
+    const std::string value = "text/plain";
+    Request set = make(Op::setxattr, "/srv/f", "user.mime_type");
+    set.arg0 = 2;  // XATTR_REPLACE
+    set.data = std::as_bytes(std::span(value));
+    const Bytes frame = encode(set);
+    d = decode_request(frame);
+    ASSERT_TRUE(d.request) << describe(d.error);
+    EXPECT_EQ(d.request->path2, "user.mime_type");
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(d.request->data.data()), d.request->data.size()),
+              value);
+    EXPECT_EQ(static_cast<const void*>(d.request->data.data()),
+              static_cast<const void*>(frame.data() + 24 + 6 + 14));
+    // An empty value is a value.
+    set.data = {};
+    EXPECT_TRUE(decode_request(encode(set)).request);
+}
+
+TEST(Wire, TheHeadAndTheDataMakeTheWholeFrame) {
+    const Bytes value(1000, std::byte{'v'});
+    Request r = make(Op::setxattr, "/srv/f", "user.x");
+    r.data = value;
+    const Bytes whole = encode(r);
+    std::array<std::byte, kMaxRequestHeadSize> head{};
+    const std::size_t n = encode_request_head(r, head);
+    ASSERT_EQ(n, whole.size() - value.size());
+    EXPECT_EQ(std::memcmp(head.data(), whole.data(), n), 0);
+    EXPECT_EQ(std::memcmp(whole.data() + n, value.data(), value.size()), 0);
+    // Data no op can carry is not expressed; a buffer without room for it is refused.
+    const Bytes too_much(kMaxXattrValue + 1);
+    r.data = too_much;
+    EXPECT_EQ(encode_request_head(r, head), 0u);
+    r.data = value;
+    Bytes small(n + value.size() - 1);
+    EXPECT_EQ(encode_request(r, small), 0u);
+}
+
+TEST(Wire, FlagsOnlyWhereTheOpTakesThem) {
+    for (Op op : kAllOps) {
+        SCOPED_TRACE(std::string(op_name(op)));
+        const bool takes_nofollow =
+            std::find(std::begin(kNoFollowOps), std::end(kNoFollowOps), op) != std::end(kNoFollowOps);
+        Request r = sample(op);
+        r.flags = kNoFollow;
+        const DecodedRequest nofollow = decode_request(encode(r));
+        EXPECT_EQ(static_cast<bool>(nofollow.request), takes_nofollow);
+        if (!takes_nofollow) {
+            EXPECT_EQ(nofollow.error, DecodeError::reserved_set);
+        }
+        r.flags = kFollow;
+        const DecodedRequest follow = decode_request(encode(r));
+        EXPECT_EQ(static_cast<bool>(follow.request), op == Op::link);
+        for (std::uint32_t bit = 2; bit < 32; ++bit) {
+            r.flags = 1u << bit;
+            EXPECT_EQ(decode_request(encode(r)).error, DecodeError::reserved_set) << bit;
+        }
+    }
+}
+
+TEST(Wire, ArgumentsWithinWhatTheOpAllows) {
+    const auto error_with = [](Op op, std::uint32_t arg0, std::uint32_t arg1) {
+        Request r = sample(op);
+        r.arg0 = arg0;
+        r.arg1 = arg1;
+        const DecodedRequest d = decode_request(encode(r));
+        return d.request ? std::optional<DecodeError>() : std::optional<DecodeError>(d.error);
+    };
+    const auto size = static_cast<std::uint32_t>(kMaxXattrValue);
+    for (Op op : {Op::getxattr, Op::listxattr}) {
+        EXPECT_EQ(error_with(op, 0, 0), std::nullopt);     // the size only
+        EXPECT_EQ(error_with(op, size, 0), std::nullopt);  // the largest buffer
+        EXPECT_EQ(error_with(op, size + 1, 0), DecodeError::bad_argument);
+        EXPECT_EQ(error_with(op, 1, 1), DecodeError::reserved_set);
+    }
+    EXPECT_EQ(error_with(Op::setxattr, 3, 0), std::nullopt);  // XATTR_CREATE | XATTR_REPLACE
+    EXPECT_EQ(error_with(Op::setxattr, 4, 0), DecodeError::bad_argument);
+    EXPECT_EQ(error_with(Op::chown, 0xffffffff, 0xffffffff), std::nullopt);
+    EXPECT_EQ(error_with(Op::truncate, 0xffffffff, 0x7fffffff), std::nullopt);
+    EXPECT_EQ(error_with(Op::mknod, 010644, 0x0801), std::nullopt);
+    EXPECT_EQ(error_with(Op::chmod, 04755, 1), DecodeError::reserved_set);
+    for (Op op : {Op::utimens, Op::link, Op::removexattr}) {
+        EXPECT_EQ(error_with(op, 1, 0), DecodeError::reserved_set) << op_name(op);
+        EXPECT_EQ(error_with(op, 0, 1), DecodeError::reserved_set) << op_name(op);
+    }
+}
+
+TEST(Wire, DataOfExactlyTheSizeTheOpTakes) {
+    const Bytes bytes(kMaxXattrValue + 1, std::byte{1});
+    const auto error_with = [&](Op op, std::size_t n) {
+        // The head encoded alone, and the data appended by hand: encode_request refuses more data
+        // than any op takes.
+        Request r = sample(op);
+        r.data = {};
+        Bytes b = encode(r);
+        b.insert(b.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
+        const DecodedRequest d = decode_request(b);
+        return d.request ? std::optional<DecodeError>() : std::optional<DecodeError>(d.error);
+    };
+    EXPECT_EQ(error_with(Op::utimens, kTimesDataSize), std::nullopt);
+    for (std::size_t n : {std::size_t{0}, kTimesDataSize - 1, kTimesDataSize + 1})
+        EXPECT_EQ(error_with(Op::utimens, n), DecodeError::bad_length) << n;
+    EXPECT_EQ(error_with(Op::setxattr, kMaxXattrValue), std::nullopt);
+    EXPECT_EQ(error_with(Op::setxattr, kMaxXattrValue + 1), DecodeError::bad_length);
+    for (Op op : kAllOps) {
+        if (op == Op::utimens || op == Op::setxattr) continue;
+        EXPECT_EQ(error_with(op, 1), DecodeError::bad_length) << op_name(op);
+    }
+}
+
+TEST(Wire, AnAttributeNameIsAtMost255Bytes) {
+    const std::string longest(kMaxXattrName, 'n');
+    const std::string too_long(kMaxXattrName + 1, 'n');
+    for (Op op : {Op::getxattr, Op::setxattr, Op::removexattr}) {
+        SCOPED_TRACE(std::string(op_name(op)));
+        EXPECT_TRUE(decode_request(encode(make(op, "/f", longest))).request);
+        EXPECT_EQ(decode_request(encode(make(op, "/f", too_long))).error, DecodeError::bad_length);
+        EXPECT_EQ(decode_request(encode(make(op, "/f"))).error, DecodeError::bad_path);
+        Bytes with_nul = encode(make(op, "/f", "user.a-b"));
+        with_nul[kRequestHeaderSize + 2 + 6] = std::byte{0};
+        EXPECT_EQ(decode_request(with_nul).error, DecodeError::bad_path);
+    }
+    // A second path is a path: only names are held to the shorter limit.
+    EXPECT_TRUE(decode_request(encode(make(Op::link, "/f", "/" + too_long))).request);
+    EXPECT_EQ(decode_request(encode(make(Op::listxattr, "/f", "user.a"))).error, DecodeError::bad_length);
+}
+
+TEST(Wire, TimesRoundTrip) {
+    const struct ::timespec times[2] = {{-5, 999999999}, {1700000000, UTIME_OMIT}};
+    std::array<std::byte, kTimesDataSize> data;
+    encode_times(times, data);
+    struct ::timespec out[2] = {};
+    ASSERT_TRUE(decode_times(data, out));
+    EXPECT_EQ(out[0].tv_sec, -5);
+    EXPECT_EQ(out[0].tv_nsec, 999999999);
+    EXPECT_EQ(out[1].tv_sec, 1700000000);
+    EXPECT_EQ(out[1].tv_nsec, UTIME_OMIT);
+    EXPECT_EQ(data[0], std::byte{0xfb});  // atime seconds first, two's complement
+    EXPECT_EQ(data[7], std::byte{0xff});
+    EXPECT_FALSE(decode_times(std::span(data).first(kTimesDataSize - 1), out));
+    const struct ::timespec now[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+    encode_times(now, data);
+    ASSERT_TRUE(decode_times(data, out));
+    EXPECT_EQ(out[0].tv_nsec, UTIME_NOW);
+    EXPECT_EQ(out[1].tv_nsec, UTIME_NOW);
+}
+
+TEST(Wire, AReplyOf64KiBSaysSoInItsFlags) {
+    Bytes value(kMaxReplyPayload);
+    for (std::size_t i = 0; i < value.size(); ++i)
+        value[i] = std::byte(i * 7 & 0xff);
+    Reply r;
+    r.op = Op::getxattr;
+    r.id = 3;
+    r.result = static_cast<std::int32_t>(value.size());
+    r.payload = value;
+    const Bytes b = encode(r);
+    ASSERT_EQ(b.size(), kMaxReplySize);
+    EXPECT_EQ(b[12], std::byte{0});  // payload_len 0 ...
+    EXPECT_EQ(b[13], std::byte{0});
+    EXPECT_EQ(b[14], std::byte{2});  // ... and the flag that says 65536
+    std::array<std::byte, kReplyHeaderSize> head{};
+    ASSERT_EQ(encode_reply_head(r, head), kReplyHeaderSize);
+    EXPECT_EQ(std::memcmp(head.data(), b.data(), head.size()), 0);
+    const DecodedReply d = decode_reply(b);
+    ASSERT_TRUE(d.reply) << describe(d.error);
+    ASSERT_EQ(d.reply->payload.size(), value.size());
+    EXPECT_EQ(std::memcmp(d.reply->payload.data(), value.data(), value.size()), 0);
+    EXPECT_TRUE(reply_shape_ok(*d.reply));
+    // One byte less fits payload_len itself.
+    r.payload = std::span(value).first(kMaxReplyPayload - 1);
+    r.result = static_cast<std::int32_t>(r.payload.size());
+    const Bytes shorter = encode(r);
+    EXPECT_EQ(shorter[14], std::byte{0});
+    ASSERT_TRUE(decode_reply(shorter).reply);
+    EXPECT_EQ(decode_reply(shorter).reply->payload.size(), kMaxReplyPayload - 1);
+}
+
 TEST(Wire, NulInPathIsRejected) {
     Bytes b = encode(make(Op::open, "/etc/passwd"));
     b[24 + 4] = std::byte{0};
@@ -241,7 +475,10 @@ TEST(Wire, WrongPathCountIsRejected) {
     // Paths an op needs.
     for (Op op : kAllOps) {
         if (op_path_count(op) == 0) continue;
-        EXPECT_EQ(decode_request(encode(make(op))).error, DecodeError::bad_path) << op_name(op);
+        Request r = sample(op);
+        r.path = {};
+        r.path2 = {};
+        EXPECT_EQ(decode_request(encode(r)).error, DecodeError::bad_path) << op_name(op);
     }
     EXPECT_EQ(decode_request(encode(make(Op::rename, "/x"))).error, DecodeError::bad_path);
 }
@@ -397,19 +634,31 @@ TEST(Wire, ReplyHeaderChecks) {
     b = good;
     put16(b, 2, 42);
     EXPECT_EQ(decode_reply(b).error, DecodeError::unknown_op);
-    for (int bit = 1; bit < 16; ++bit) {
+    for (int bit = 2; bit < 16; ++bit) {
         b = good;
         put16(b, 14, static_cast<std::uint16_t>(1u << bit));
         EXPECT_EQ(decode_reply(b).error, DecodeError::reserved_set) << bit;
     }
-    // A payload length above kMaxPath in a frame of the largest legal size.
+    // Bit 1 says the payload is 65536 bytes, which the frame must then hold exactly.
+    b = good;
+    put16(b, 14, 2);
+    EXPECT_EQ(decode_reply(b).error, DecodeError::bad_length);
     b.assign(kMaxReplySize, std::byte{0});
     std::copy(good.begin(), good.end(), b.begin());
-    put16(b, 12, static_cast<std::uint16_t>(kMaxPath + 1));
+    put16(b, 14, 2);
+    ASSERT_TRUE(decode_reply(b).reply);
+    EXPECT_EQ(decode_reply(b).reply->payload.size(), kMaxReplyPayload);
+    put16(b, 12, 1);  // and payload_len must then be 0
     EXPECT_EQ(decode_reply(b).error, DecodeError::bad_length);
-    put16(b, 12, static_cast<std::uint16_t>(kMaxPath));
+    // The largest payload_len, without the bit, in a frame one byte shorter.
+    b.pop_back();
+    put16(b, 12, 0xffff);
+    put16(b, 14, 0);
     EXPECT_TRUE(decode_reply(b).reply);
-    b.push_back(std::byte{0});
+    put16(b, 12, 0xfffe);
+    EXPECT_EQ(decode_reply(b).error, DecodeError::bad_length);
+    b.assign(kMaxReplySize + 1, std::byte{0});
+    std::copy(good.begin(), good.end(), b.begin());
     EXPECT_EQ(decode_reply(b).error, DecodeError::too_long);
 }
 
@@ -438,6 +687,22 @@ TEST(Wire, ReplyShapes) {
     EXPECT_FALSE(shape(Op::unlink, -4096, false, {}));  // not an errno
     EXPECT_FALSE(shape(Op::unlink, INT32_MIN, false, {}));
     EXPECT_TRUE(shape(Op::unlink, -4095, false, {}));
+    const Bytes long_target(kMaxPath + 1, std::byte{'t'});
+    EXPECT_FALSE(shape(Op::readlink, static_cast<std::int32_t>(long_target.size()), false, long_target));
+    for (Op op : {Op::getxattr, Op::listxattr}) {
+        EXPECT_TRUE(shape(op, 3, false, three));
+        EXPECT_TRUE(shape(op, 3, false, {}));  // the size only
+        EXPECT_TRUE(shape(op, 0, false, {}));
+        EXPECT_FALSE(shape(op, 2, false, three));
+        EXPECT_FALSE(shape(op, 3, true, three));
+        EXPECT_FALSE(shape(op, static_cast<std::int32_t>(kMaxXattrValue + 1), false, {}));
+    }
+    for (Op op : {Op::chmod, Op::chown, Op::truncate, Op::utimens, Op::link, Op::mknod, Op::setxattr,
+                  Op::removexattr}) {
+        EXPECT_TRUE(shape(op, 0, false, {})) << op_name(op);
+        EXPECT_FALSE(shape(op, 0, false, three)) << op_name(op);
+        EXPECT_FALSE(shape(op, 0, true, {})) << op_name(op);
+    }
     for (Op op : {Op::connect, Op::listen}) {
         EXPECT_TRUE(shape(op, 0, true, {}));
         EXPECT_FALSE(shape(op, 0, false, {}));  // success without its socket
@@ -458,7 +723,7 @@ TEST(Wire, GarbageIsOnlyEverRejected) {
         // Every other frame gets a plausible header, so that decoding gets past the first checks.
         if (i % 2 == 0 && b.size() >= kRequestHeaderSize) {
             put16(b, 0, kVersion);
-            put16(b, 2, static_cast<std::uint16_t>(1 + rng() % 11));
+            put16(b, 2, static_cast<std::uint16_t>(1 + rng() % std::size(kAllOps)));
             put32(b, 8, 0);
             put32(b, 12, 0);
             put32(b, 20, 0);
@@ -472,7 +737,9 @@ TEST(Wire, GarbageIsOnlyEverRejected) {
         if (d.request) {
             ++accepted;
             // Whatever is accepted is internally consistent.
-            EXPECT_EQ(kRequestHeaderSize + d.request->path.size() + d.request->path2.size(), b.size());
+            EXPECT_EQ(kRequestHeaderSize + d.request->path.size() + d.request->path2.size() +
+                          d.request->data.size(),
+                      b.size());
             EXPECT_EQ(d.request->path.find('\0'), std::string_view::npos);
             EXPECT_EQ(d.request->path2.find('\0'), std::string_view::npos);
             EXPECT_EQ(d.request->path.empty(), op_path_count(d.request->op) < 1);
@@ -493,9 +760,15 @@ TEST(Wire, Names) {
     EXPECT_EQ(op_name(Op::listen), "listen");
     EXPECT_EQ(op_path_count(Op::connect), 1);
     EXPECT_EQ(op_path_count(Op::listen), 1);
+    EXPECT_EQ(op_name(Op::chmod), "chmod");
+    EXPECT_EQ(op_name(Op::removexattr), "removexattr");
+    EXPECT_EQ(op_path_count(Op::link), 2);
+    EXPECT_EQ(op_path_count(Op::getxattr), 2);
+    EXPECT_EQ(op_path_count(Op::listxattr), 1);
     EXPECT_EQ(op_name(static_cast<Op>(77)), "unknown");
     EXPECT_EQ(op_path_count(static_cast<Op>(77)), 0);
     EXPECT_FALSE(describe(DecodeError::reserved_set).empty());
+    EXPECT_FALSE(describe(DecodeError::bad_argument).empty());
 }
 
 }  // namespace
