@@ -26,7 +26,8 @@ extern "C" {
 
 /* Like open(2). O_CLOEXEC on the returned fd only if flags ask for it. */
 FDBROKER_API int fdbroker_open(const char* path, int flags, ... /* mode_t mode */);
-/* Like access(2): R_OK/W_OK need read/write, F_OK any permission; X_OK is always denied. */
+/* Like access(2): R_OK/W_OK need read/write, F_OK any permission; X_OK is the kernel's answer for the
+ * worker's user on a path it may see. */
 FDBROKER_API int fdbroker_access(const char* path, int mode);
 /* Like stat(2) (follows a final symlink). */
 FDBROKER_API int fdbroker_stat(const char* path, struct stat* st);
