@@ -147,7 +147,17 @@ TEST_F(Faults, ABrokerOutOfDescriptorsAnswersEMFILEAndRecovers) {
     rlimit old{};
     ASSERT_EQ(::prlimit(broker.pid(), RLIMIT_NOFILE, nullptr, &old), 0);
     rlimit full = old;
-    full.rlim_cur = static_cast<rlim_t>(lowest_free_fd_of(broker.pid()));
+    // The descriptor handed over for the first read is closed once the broker's turn ends, which may
+    // be after the worker printed its answer: wait until the lowest free descriptor stays put, so that
+    // none below the limit frees up once it is set.
+    int lowest = lowest_free_fd_of(broker.pid());
+    for (int same = 0, tries = 0; same < 5 && tries < 400; ++tries) {
+        ::usleep(10'000);
+        const int now = lowest_free_fd_of(broker.pid());
+        same = now == lowest ? same + 1 : 0;
+        lowest = now;
+    }
+    full.rlim_cur = static_cast<rlim_t>(lowest);
     ASSERT_EQ(::prlimit(broker.pid(), RLIMIT_NOFILE, &full, nullptr), 0);
     broker.write("go\n");
     EXPECT_EQ(broker.read_line(), "EMFILE");
