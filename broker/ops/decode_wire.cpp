@@ -108,47 +108,61 @@ bool decode_xattr(const wire::Request& r, op::Operation& out) {
     return true;
 }
 
-// 0 or the errno for the reply; throws what emplacing an operation may (std::bad_alloc for an address).
-int decode_request(const wire::Request& r, op::Operation& out) {
-    bool ok = false;
+// The path operations library mode has had from the start: false when a path does not fit.
+bool decode_path_op(const wire::Request& r, op::Operation& out) {
     switch (r.op) {
         case wire::Op::open:
             if (auto* o = with_path<op::Open>(out, r.path)) {
                 o->flags = r.arg0;
                 o->mode = static_cast<mode_t>(r.arg1);
-                ok = true;
+                return true;
             }
-            break;
+            return false;
         case wire::Op::access:
-            if (auto* o = with_path<op::Access>(out, r.path)) ok = (o->mode = r.arg0, true);
-            break;
+            if (auto* o = with_path<op::Access>(out, r.path)) return (o->mode = r.arg0, true);
+            return false;
         case wire::Op::stat:
-            ok = with_path<op::Stat>(out, r.path) != nullptr;
-            break;
+            return with_path<op::Stat>(out, r.path) != nullptr;
         case wire::Op::readlink:
-            if (auto* o = with_path<op::Readlink>(out, r.path)) ok = (o->size = wire::kMaxPath, true);
-            break;
+            if (auto* o = with_path<op::Readlink>(out, r.path)) return (o->size = wire::kMaxPath, true);
+            return false;
         case wire::Op::mkdir:
             if (auto* o = with_path<op::Mkdir>(out, r.path))
-                ok = (o->mode = static_cast<mode_t>(r.arg0), true);
-            break;
+                return (o->mode = static_cast<mode_t>(r.arg0), true);
+            return false;
         case wire::Op::unlink:
-            ok = with_path<op::Unlink>(out, r.path) != nullptr;
-            break;
+            return with_path<op::Unlink>(out, r.path) != nullptr;
         case wire::Op::rmdir:
-            ok = with_path<op::Rmdir>(out, r.path) != nullptr;
-            break;
+            return with_path<op::Rmdir>(out, r.path) != nullptr;
         case wire::Op::rename: {
             auto& o = out.emplace<op::Rename>();
-            ok = o.from.assign(r.path) && o.to.assign(r.path2);
-            break;
+            return o.from.assign(r.path) && o.to.assign(r.path2);
         }
         case wire::Op::link: {
             auto& o = out.emplace<op::Link>();
             o.follow = (r.flags & wire::kFollow) != 0;
-            ok = o.from.assign(r.path) && o.to.assign(r.path2);
-            break;
+            return o.from.assign(r.path) && o.to.assign(r.path2);
         }
+        default:
+            return false;  // not a path operation: decode_request sends none here
+    }
+}
+
+// 0 or the errno for the reply; throws what emplacing an operation may (std::bad_alloc for an address).
+int decode_request(const wire::Request& r, op::Operation& out) {
+    bool ok = false;
+    switch (r.op) {
+        case wire::Op::open:
+        case wire::Op::access:
+        case wire::Op::stat:
+        case wire::Op::readlink:
+        case wire::Op::mkdir:
+        case wire::Op::unlink:
+        case wire::Op::rmdir:
+        case wire::Op::rename:
+        case wire::Op::link:
+            ok = decode_path_op(r, out);
+            break;
         case wire::Op::chmod:
         case wire::Op::chown:
         case wire::Op::truncate:
