@@ -1,0 +1,142 @@
+// Interpreters, a database, version control and a compiler (programs_test.cpp).
+#include "programs/program_case.hpp"
+
+namespace fdbroker::test::programs {
+
+namespace {
+
+// A script of the kind a data tool is: JSON in, CSV and JSON out, through a temporary file renamed into
+// place, a directory made for the results, a mode set, and a listing.
+constexpr const char* kPythonSetup =
+    "cat > tool.py <<'PY'\n"
+    "import csv, json, os, sys, tempfile\n"
+    "with open('in.json') as f:\n"
+    "    rows = json.load(f)['items']\n"
+    "os.makedirs('out/csv', exist_ok=True)\n"
+    "fd, tmp = tempfile.mkstemp(dir='out/csv', suffix='.tmp')\n"
+    "with os.fdopen(fd, 'w', newline='') as f:\n"
+    "    w = csv.DictWriter(f, fieldnames=['name', 'n'])\n"
+    "    w.writeheader()\n"
+    "    w.writerows(rows)\n"
+    "os.replace(tmp, 'out/csv/items.csv')\n"
+    "os.chmod('out/csv/items.csv', 0o640)\n"
+    "with open('out/summary.json', 'w') as f:\n"
+    "    json.dump({'total': sum(r['n'] for r in rows), 'files': sorted(os.listdir('out'))}, f, "
+    "sort_keys=True)\n"
+    "print(os.path.exists('missing'), os.stat('in.json').st_size, os.access('in.json', os.W_OK))\n"
+    "print('done', file=sys.stderr)\n"
+    "PY\n"
+    "printf '{\"items\":[{\"name\":\"a\",\"n\":1},{\"name\":\"b\",\"n\":2}]}' > in.json\n";
+
+// What the interpreter reads beyond the runtime paths: Debian's sitecustomize.py is a symlink into
+// /etc/python3.X, and Python looks for a virtual environment's pyvenv.cfg beside and above its binary.
+const std::vector<std::string> kPythonReads{"/etc/python3*/**", "/usr/bin/pyvenv.cfg", "/usr/pyvenv.cfg"};
+
+constexpr const char* kPerlScript =
+    "use strict; use warnings; use File::Copy;"
+    "open(my $in, '<', 'tree/a.txt') or die; my @l = <$in>; close $in;"
+    "mkdir 'perl-out' or die; copy('tree/a.txt', 'perl-out/copy.txt') or die;"
+    "open(my $out, '>', 'perl-out/upper.txt') or die; print $out map { uc } @l; close $out;"
+    "rename 'perl-out/copy.txt', 'perl-out/renamed.txt' or die; chmod 0600, 'perl-out/renamed.txt';"
+    "printf \"%d lines, -e missing: %s\\n\", scalar @l, (-e 'missing' ? 'yes' : 'no');";
+
+// Where perl looks for modules besides /usr/lib.
+const std::vector<std::string> kPerlReads{
+    "/etc/perl",          "/etc/perl/**",       "/usr/local/lib/site_perl/**", "/usr/local/share/perl/**",
+    "/usr/share/perl/**", "/usr/share/perl5/**"};
+
+// A fixed identity and fixed dates make commits, and so their hashes, the same in both runs.
+const std::vector<std::string> kGitEnv{"GIT_AUTHOR_NAME=Ada",
+                                       "GIT_AUTHOR_EMAIL=ada@example.org",
+                                       "GIT_COMMITTER_NAME=Ada",
+                                       "GIT_COMMITTER_EMAIL=ada@example.org",
+                                       "GIT_AUTHOR_DATE=2020-01-01T00:00:00Z",
+                                       "GIT_COMMITTER_DATE=2020-01-01T00:00:00Z"};
+
+constexpr const char* kCProject =
+    "mkdir -p proj tmp\n"
+    "printf '#include \"greet.h\"\\nint main(void) { greet(\"world\"); return 0; }\\n' > proj/main.c\n"
+    "printf 'void greet(const char *who);\\n' > proj/greet.h\n"
+    "printf '#include <stdio.h>\\n#include \"greet.h\"\\nvoid greet(const char *who) { printf(\"hello, "
+    "%%s\\\\n\", who); "
+    "}\\n' > proj/greet.c\n"
+    "printf 'CFLAGS = -O2 -Wall\\nhello: main.o greet.o\\n\\t$(CC) -o $@ $^\\nmain.o greet.o: greet.h\\n' > "
+    "proj/Makefile\n";
+
+// What gcc reads and probes for headers, specs and its tools beyond /usr/lib: each probe of a directory
+// that does not exist must be ENOENT, as natively, or cc1 stops.
+const std::vector<std::string> kGccReads{
+    "/etc/alternatives/cc",  "/usr/include",     "/usr/include/**",       "/usr/local/include",
+    "/usr/local/include/**", "/usr/gnu/include", "/usr/x86_64-linux-gnu", "/usr/x86_64-linux-gnu/**"};
+
+}  // namespace
+
+std::vector<ProgramCase> language_cases() {
+    return {
+        {.name = "python3_script",
+         .commands = {{"/usr/bin/python3", "tool.py"}},
+         .setup = kPythonSetup,
+         .read = kPythonReads},
+        {.name = "python3_venv",
+         .commands = {{"/usr/bin/python3", "-m", "venv", "--without-pip", "venv"}},
+         .read = kPythonReads},
+        {.name = "perl",
+         .commands = {{"/usr/bin/perl", "-e", kPerlScript},
+                      {"/usr/bin/perl", "-pi", "-e", "s/foo/baz/", "tree/a.txt"}},
+         .setup = "mkdir tree && printf 'foo\\nbar\\n' > tree/a.txt\n",
+         .read = kPerlReads},
+        {.name = "sqlite3",
+         .commands =
+             {{"/usr/bin/sqlite3", "-init", "init.sql", "db.sqlite",
+               "create table fruit(name text, n int); insert into fruit values ('pear', 7), ('fig', 3);"
+               "select name, n from fruit order by n;"},
+              {"/usr/bin/sqlite3", "-init", "init.sql", "db.sqlite", "select sum(n) from fruit;"}},
+         .setup = "printf '.headers on\\n.mode csv\\n' > init.sql\n"},
+        {.name = "git",
+         .commands = {{"/usr/bin/git", "init", "-q", "repo"},
+                      {"/usr/bin/git", "-C", "repo", "add", "."},
+                      {"/usr/bin/git", "-C", "repo", "commit", "-q", "-m", "first"},
+                      {"/usr/bin/git", "-C", "repo", "mv", "a.txt", "b.txt"},
+                      {"/usr/bin/git", "-C", "repo", "commit", "-q", "-m", "second"},
+                      {"/usr/bin/git", "-C", "repo", "log", "--stat"},
+                      {"/usr/bin/git", "-C", "repo", "status", "--short"}},
+         .setup =
+             "mkdir repo && printf 'one\\ntwo\\n' > repo/a.txt && mkdir repo/sub && echo s > repo/sub/s\n",
+         .env = kGitEnv,
+         // git's system-wide configuration and attributes, the templates `git init` copies, and /dev/null,
+         // which it opens for reading and writing.
+         .read = {"/etc/gitconfig", "/etc/gitattributes", "/usr/share/git-core/**"},
+         .write = {"/dev/null"},
+         .exec = true,
+         .volatile_content = {"repo/.git/index"}},
+        {.name = "gcc",
+         .commands = {{"/usr/bin/gcc", "-O2", "-Wall", "-o", "proj/hello", "proj/main.c", "proj/greet.c"},
+                      {"@W/proj/hello"}},
+         .setup = kCProject,
+         .env = {"TMPDIR=@W/tmp"},
+         .read = kGccReads,
+         .exec = true},
+        {.name = "make",
+         .commands = {{"/usr/bin/make", "-C", "proj"}, {"@W/proj/hello"}},
+         .setup = kCProject,
+         .env = {"TMPDIR=@W/tmp"},
+         .read = kGccReads,
+         .exec = true},
+        {.name = "openssl",
+         .commands = {{"/usr/bin/openssl", "dgst", "-sha256", "in.txt"},
+                      {"/usr/bin/openssl", "enc", "-base64", "-in", "in.txt", "-out", "in.b64"}},
+         .setup = "echo 'some data' > in.txt\n",
+         // OpenSSL's configuration: /usr/lib/ssl/openssl.cnf is a symlink to it.
+         .read = {"/etc/ssl/openssl.cnf"}},
+        {.name = "convert_thumbnail",
+         .commands = {{"/usr/bin/convert-im6.q16", "photo.png", "-thumbnail", "16x12", "-define",
+                       "png:exclude-chunks=date,time", "thumb.png"}},
+         .setup =
+             "convert-im6.q16 -size 64x48 gradient:red-blue -define png:exclude-chunks=date,time photo.png\n",
+         // ImageMagick's configuration files, and the places it looks for more.
+         .read = {"/etc/ImageMagick-6/**", "/usr/share/ImageMagick-6/**",
+                  "/usr/share/doc/imagemagick-6-common/html*.xml"}},
+    };
+}
+
+}  // namespace fdbroker::test::programs

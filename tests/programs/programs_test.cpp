@@ -1,0 +1,213 @@
+// Real Debian programs, each run natively as nobody and under `fdbroker run --transparent` as nobody
+// with the tight policy an administrator would write for it: `include = ["runtime"]`, read, write and
+// create on the work directory, and exactly what else the program reads. Both runs must agree on
+// every command's exit status, standard output and standard error, and on every file left behind
+// (content, mode, owner, links, and the times the program sets); the brokered run must see no denial
+// and fdbroker must log nothing (no refused exec, no call outside the filter). expected_failures.txt
+// lists the cases that do not agree yet, with the reason; a listed case that agrees fails, so that
+// the list stays true. Each case prints its wall-clock slowdown (brokered / native).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "programs/program_case.hpp"
+#include "programs/runs.hpp"
+#include "programs/snapshot.hpp"
+#include "support/harness.hpp"
+
+namespace fdbroker::test::programs {
+namespace {
+
+// What most dynamically linked programs look at as they start, beyond `include = ["runtime"]`; none
+// of them exists on a Debian system, but a refused probe would be EACCES where natively it is ENOENT:
+// the loader's preload list, libselinux's configuration and mount table (coreutils, sed, find), and
+// the C library's locale aliases (/usr/share/locale/locale.alias, which is a symlink to /etc).
+const std::vector<std::string> kStartupReads{"/etc/ld.so.preload", "/etc/selinux/config", "/proc/filesystems",
+                                             "/proc/mounts", "/etc/locale.alias"};
+
+// expected_failures.txt: "<case name> <reason>" per line; '#' starts a comment.
+std::map<std::string, std::string> expected_failures() {
+    std::map<std::string, std::string> out;
+    std::ifstream in(PROGRAMS_EXPECTED_FAILURES);
+    for (std::string line; std::getline(in, line);) {
+        if (line.empty() || line[0] == '#') continue;
+        const std::size_t space = line.find(' ');
+        out[line.substr(0, space)] = space == std::string::npos ? "" : line.substr(space + 1);
+    }
+    return out;
+}
+
+std::string toml_list(const std::vector<std::string>& items, const std::string& work) {
+    std::string out = "[";
+    for (const std::string& item : items)
+        out += (out.size() > 1 ? ", \"" : "\"") + replace_all(item, kWorkDir, work) + "\"";
+    return out + "]";
+}
+
+std::string policy_for(const ProgramCase& c, const std::string& work) {
+    std::vector<std::string> read{std::string(kWorkDir) + "/**"};
+    read.insert(read.end(), kStartupReads.begin(), kStartupReads.end());
+    read.insert(read.end(), c.read.begin(), c.read.end());
+    std::vector<std::string> write{std::string(kWorkDir) + "/**"};
+    write.insert(write.end(), c.write.begin(), c.write.end());
+    return "version = 1\n[profile.default]\nuser = \"nobody\"\ninclude = [\"runtime\"]\n"
+           "read = " +
+           toml_list(read, work) + "\nwrite = " + toml_list(write, work) +
+           "\ncreate = " + toml_list({std::string(kWorkDir) + "/**"}, work) +
+           // glibc asks nscd for users and groups first (ls -l, stat, tar): a refused connect would be
+           // EACCES where natively no such socket exists (ENOENT).
+           "\nconnect = [\"unix:/var/run/nscd/socket\"]\n" + (c.exec ? "exec = true\n" : "");
+}
+
+struct Side {
+    std::vector<CommandRun> runs;
+    std::vector<std::string> files;
+    double seconds = 0;
+};
+
+class Program : public ::testing::TestWithParam<ProgramCase> {
+  protected:
+    void SetUp() override {
+        if (!is_root()) GTEST_SKIP() << "the runs are made as nobody, and the broker needs root";
+        for (const auto& argv : GetParam().commands)
+            if (!argv[0].starts_with(kWorkDir) && ::access(argv[0].c_str(), X_OK) != 0)
+                GTEST_SKIP() << argv[0] << " is not installed";
+        ::umask(022);
+    }
+
+    Side native(const ProgramCase& c) {
+        const std::string work = dir / "native";
+        Side side;
+        for (const auto& argv : c.commands) {
+            side.runs.push_back(run_native(expand(argv, work), work, environment(c, work)));
+            side.seconds += side.runs.back().seconds;
+        }
+        side.files = snapshot(c, work);
+        return side;
+    }
+
+    // Same length as "native": paths printed by the programs keep their width.
+    Side brokered(const ProgramCase& c, std::vector<std::string>& denied) {
+        const std::string work = dir / "broker";
+        const std::string policy = dir / "policy.toml";
+        write_file(policy, policy_for(c, work));
+        Side side;
+        for (std::size_t i = 0; i < c.commands.size(); ++i) {
+            const std::string audit = dir / ("audit-" + std::to_string(i) + ".json");
+            side.runs.push_back(
+                run_brokered(expand(c.commands[i], work), work, environment(c, work), policy, audit));
+            side.seconds += side.runs.back().seconds;
+            for (const std::string& d : denials(audit))
+                denied.push_back(d);
+        }
+        side.files = snapshot(c, work);
+        return side;
+    }
+
+    static std::vector<std::string> expand(std::vector<std::string> argv, const std::string& work) {
+        for (std::string& a : argv)
+            a = replace_all(a, kWorkDir, work);
+        return argv;
+    }
+
+    TempDir dir;
+};
+
+// Every way the brokered run differs from the native one, as readable lines.
+std::vector<std::string> differences(const ProgramCase& c, const Side& n, const Side& b,
+                                     const std::string& dir, const std::vector<std::string>& denied) {
+    std::vector<std::string> out;
+    const std::string nw = dir + "/native", bw = dir + "/broker";
+    for (std::size_t i = 0; i < c.commands.size(); ++i) {
+        const CommandRun& nr = n.runs[i];
+        const CommandRun& br = b.runs[i];
+        const std::string cmd = "command " + std::to_string(i + 1) + " (" + c.commands[i][0] + ")";
+        if (nr.status != br.status)
+            out.push_back(cmd + ": status native " + std::to_string(nr.status) + " vs brokered " +
+                          std::to_string(br.status));
+        if (replace_all(nr.out, nw, kWorkDir) != replace_all(br.out, bw, kWorkDir))
+            out.push_back(cmd + ": stdout native `" + nr.out + "` vs brokered `" + br.out + "`");
+        if (replace_all(nr.err, nw, kWorkDir) != replace_all(br.err, bw, kWorkDir))
+            out.push_back(cmd + ": stderr native `" + nr.err + "` vs brokered `" + br.err + "`");
+        for (const std::string& line : br.log)
+            out.push_back(cmd + ": fdbroker logged `" + line + "`");
+    }
+    if (n.files != b.files)
+        out.push_back("files: native `" + only_in(n.files, b.files) + "` vs brokered `" +
+                      only_in(b.files, n.files) + "`");
+    for (const std::string& d : std::set<std::string>(denied.begin(), denied.end()))
+        out.push_back("denied: " + d);
+    return out;
+}
+
+void report_slowdown(const std::string& name, const Side& n, const Side& b) {
+    char line[160];
+    std::snprintf(line, sizeof line, "[slowdown] %s: native %.1f ms, fdbroker %.1f ms, x%.2f", name.c_str(),
+                  n.seconds * 1e3, b.seconds * 1e3, n.seconds > 0 ? b.seconds / n.seconds : 0.0);
+    std::cout << line << "\n";
+    ::testing::Test::RecordProperty("slowdown", line);
+}
+
+TEST_P(Program, BehavesAsNatively) {
+    const ProgramCase& c = GetParam();
+    for (const char* side : {"native", "broker"}) {
+        const std::string failed = prepare(c, dir / side);
+        ASSERT_TRUE(failed.empty()) << failed;
+    }
+    const Side n = native(c);
+    std::vector<std::string> denied;
+    const Side b = brokered(c, denied);
+    report_slowdown(c.name, n, b);
+    const std::vector<std::string> diff = differences(c, n, b, dir.path(), denied);
+    const auto expected = expected_failures();
+    const auto listed = expected.find(c.name);
+    if (listed == expected.end()) {
+        for (const std::string& d : diff)
+            ADD_FAILURE() << c.name << ": " << d;
+        return;
+    }
+    EXPECT_FALSE(diff.empty()) << c.name << " is listed in expected_failures.txt (" << listed->second
+                               << "), but both runs agree: remove it from the list";
+    for (const std::string& d : diff)
+        std::cout << "[expected] " << c.name << ": " << d << "\n";
+}
+
+}  // namespace
+
+// GoogleTest names a failing parameter with this, instead of the bytes of the struct.
+void PrintTo(const ProgramCase& c, std::ostream* os) {
+    *os << c.name;
+}
+
+namespace {
+
+std::string case_name(const ::testing::TestParamInfo<ProgramCase>& info) {
+    return info.param.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Debian, Program, ::testing::ValuesIn(program_cases()), case_name);
+
+TEST(ProgramTable, EnoughDistinctProgramsAndKnownExpectedFailures) {
+    std::set<std::string> names, programs;
+    for (const ProgramCase& c : program_cases()) {
+        EXPECT_TRUE(names.insert(c.name).second) << "two cases named " << c.name;
+        for (const auto& argv : c.commands)
+            programs.insert(argv[0]);
+    }
+    EXPECT_GE(programs.size(), 25U);
+    for (const auto& [name, reason] : expected_failures()) {
+        EXPECT_TRUE(names.contains(name)) << "expected_failures.txt names an unknown case: " << name;
+        EXPECT_FALSE(reason.empty()) << "expected_failures.txt gives no reason for " << name;
+    }
+}
+
+}  // namespace
+}  // namespace fdbroker::test::programs

@@ -1,0 +1,103 @@
+#include "programs/runs.hpp"
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "support/harness.hpp"
+
+namespace fdbroker::test::programs {
+
+namespace {
+
+// What both runs start with: `env -i -C WORK VARS... PROGRAM...`, so that neither inherits the test's
+// environment or directory.
+std::vector<std::string> in_work_dir(const std::vector<std::string>& argv, const std::string& work,
+                                     const std::vector<std::string>& env) {
+    std::vector<std::string> out{"/usr/bin/env", "-i", "-C", work};
+    out.insert(out.end(), env.begin(), env.end());
+    out.insert(out.end(), argv.begin(), argv.end());
+    return out;
+}
+
+CommandRun timed(const std::vector<std::string>& argv) {
+    const auto start = std::chrono::steady_clock::now();
+    Outcome o = run_command(argv);
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    return {o.status, std::move(o.out), std::move(o.err), {}, took.count()};
+}
+
+// The broker's lines and the program's share one standard error: fdbroker prefixes its own. Both runs
+// pass through here, so that the program's lines are compared in the same form.
+void split_log(CommandRun& run) {
+    std::istringstream in(run.err);
+    std::string program;
+    for (std::string line; std::getline(in, line);) {
+        if (line.starts_with("fdbroker: "))
+            run.log.push_back(line);
+        else
+            program += line + "\n";
+    }
+    run.err = std::move(program);
+}
+
+// The value of "key":"value" in a JSON line, or "".
+std::string json_field(const std::string& line, const std::string& key) {
+    const std::string open = "\"" + key + "\":\"";
+    const std::size_t start = line.find(open);
+    if (start == std::string::npos) return {};
+    const std::size_t from = start + open.size();
+    return line.substr(from, line.find('"', from) - from);
+}
+
+}  // namespace
+
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+    if (from.empty()) return text;
+    for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+        text.replace(at, from.size(), to);
+    return text;
+}
+
+std::vector<std::string> environment(const ProgramCase& c, const std::string& work) {
+    std::vector<std::string> env{"PATH=/usr/bin:/bin", "HOME=" + work, "LANG=C", "TZ=UTC"};
+    for (const std::string& e : c.env)
+        env.push_back(replace_all(e, kWorkDir, work));
+    return env;
+}
+
+CommandRun run_native(const std::vector<std::string>& argv, const std::string& work,
+                      const std::vector<std::string>& env) {
+    // setpriv: nobody and nogroup, no supplementary groups, as fdbroker makes its workers.
+    std::vector<std::string> command{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+    const std::vector<std::string> rest = in_work_dir(argv, work, env);
+    command.insert(command.end(), rest.begin(), rest.end());
+    CommandRun run = timed(command);
+    split_log(run);
+    return run;
+}
+
+CommandRun run_brokered(const std::vector<std::string>& argv, const std::string& work,
+                        const std::vector<std::string>& env, const std::string& policy,
+                        const std::string& audit) {
+    std::vector<std::string> broker{fdbroker_bin(), "run",     "--transparent", "--policy",
+                                    policy,         "--audit", audit,           "--"};
+    broker.insert(broker.end(), argv.begin(), argv.end());
+    CommandRun run = timed(in_work_dir(broker, work, env));
+    split_log(run);
+    return run;
+}
+
+std::vector<std::string> denials(const std::string& audit) {
+    std::vector<std::string> out;
+    std::ifstream in(audit);
+    for (std::string line; std::getline(in, line);) {
+        if (json_field(line, "decision") != "deny") continue;
+        const std::string path = json_field(line, "path");
+        out.push_back(json_field(line, "op") + " " + (path.empty() ? json_field(line, "address") : path));
+    }
+    return out;
+}
+
+}  // namespace fdbroker::test::programs

@@ -1,0 +1,37 @@
+// Running a case's commands: natively as nobody, and under `fdbroker run --transparent` as nobody, both
+// in the work directory with the same environment.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "programs/program_case.hpp"
+
+namespace fdbroker::test::programs {
+
+struct CommandRun {
+    int status = -1;
+    std::string out;
+    std::string err;               // the program's standard error
+    std::vector<std::string> log;  // fdbroker's own lines ("fdbroker: ..."), brokered runs only
+    double seconds = 0;            // wall clock, from fork to reaping
+};
+
+// `text` with every occurrence of `from` replaced by `to`.
+std::string replace_all(std::string text, const std::string& from, const std::string& to);
+
+// The case's environment for work directory `work`: PATH, HOME, LANG, TZ and the case's own.
+std::vector<std::string> environment(const ProgramCase& c, const std::string& work);
+
+CommandRun run_native(const std::vector<std::string>& argv, const std::string& work,
+                      const std::vector<std::string>& env);
+
+// Runs argv under `fdbroker run --transparent --policy POLICY --audit AUDIT`.
+CommandRun run_brokered(const std::vector<std::string>& argv, const std::string& work,
+                        const std::vector<std::string>& env, const std::string& policy,
+                        const std::string& audit);
+
+// "op path" of every denial an audit file records.
+std::vector<std::string> denials(const std::string& audit);
+
+}  // namespace fdbroker::test::programs
