@@ -130,11 +130,12 @@ std::vector<ProgramCase> text_tools() {
 
 std::vector<ProgramCase> archive_cases();
 std::vector<ProgramCase> language_cases();
+std::vector<ProgramCase> example_cases();
 
 const std::vector<ProgramCase>& program_cases() {
     static const std::vector<ProgramCase> all = [] {
         std::vector<ProgramCase> out;
-        for (auto part : {coreutils(), text_tools(), archive_cases(), language_cases()})
+        for (auto part : {coreutils(), text_tools(), archive_cases(), language_cases(), example_cases()})
             out.insert(out.end(), part.begin(), part.end());
         return out;
     }();

@@ -129,7 +129,7 @@ std::vector<ProgramCase> language_cases() {
          // OpenSSL's configuration: /usr/lib/ssl/openssl.cnf is a symlink to it.
          .read = {"/etc/ssl/openssl.cnf"}},
         {.name = "convert_thumbnail",
-         .commands = {{"/usr/bin/convert-im6.q16", "photo.png", "-thumbnail", "16x12", "-define",
+         .commands = {{"/usr/bin/convert-im6.q16", "photo.png", "-thumbnail", "16x12", "-strip", "-define",
                        "png:exclude-chunks=date,time", "thumb.png"}},
          .setup =
              "convert-im6.q16 -size 64x48 gradient:red-blue -define png:exclude-chunks=date,time photo.png\n",

@@ -52,7 +52,16 @@ std::string toml_list(const std::vector<std::string>& items, const std::string& 
     return out + "]";
 }
 
+// An example policy as shipped, with its paths moved into the work directory.
+std::string example_policy(const ProgramCase& c, const std::string& work) {
+    std::string text = read_file(std::string(PROGRAMS_EXAMPLES_DIR) + "/" + c.example);
+    for (const auto& [from, to] : c.example_paths)
+        text = replace_all(text, from, replace_all(to, kWorkDir, work));
+    return text;
+}
+
 std::string policy_for(const ProgramCase& c, const std::string& work) {
+    if (!c.example.empty()) return example_policy(c, work);
     std::vector<std::string> read{std::string(kWorkDir) + "/**"};
     read.insert(read.end(), kStartupReads.begin(), kStartupReads.end());
     read.insert(read.end(), c.read.begin(), c.read.end());
@@ -87,7 +96,7 @@ class Program : public ::testing::TestWithParam<ProgramCase> {
         const std::string work = dir / "native";
         Side side;
         for (const auto& argv : c.commands) {
-            side.runs.push_back(run_native(expand(argv, work), work, environment(c, work)));
+            side.runs.push_back(run_native(expand(argv, work), where(c, work), environment(c, work)));
             side.seconds += side.runs.back().seconds;
         }
         side.files = snapshot(c, work);
@@ -102,14 +111,18 @@ class Program : public ::testing::TestWithParam<ProgramCase> {
         Side side;
         for (std::size_t i = 0; i < c.commands.size(); ++i) {
             const std::string audit = dir / ("audit-" + std::to_string(i) + ".json");
-            side.runs.push_back(
-                run_brokered(expand(c.commands[i], work), work, environment(c, work), policy, audit));
+            side.runs.push_back(run_brokered(expand(c.commands[i], work), where(c, work),
+                                             environment(c, work), {policy, c.profile, audit}));
             side.seconds += side.runs.back().seconds;
             for (const std::string& d : denials(audit))
                 denied.push_back(d);
         }
         side.files = snapshot(c, work);
         return side;
+    }
+
+    static std::string where(const ProgramCase& c, const std::string& work) {
+        return c.cwd.empty() ? work : work + "/" + c.cwd;
     }
 
     static std::vector<std::string> expand(std::vector<std::string> argv, const std::string& work) {

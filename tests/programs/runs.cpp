@@ -61,9 +61,13 @@ std::string replace_all(std::string text, const std::string& from, const std::st
 }
 
 std::vector<std::string> environment(const ProgramCase& c, const std::string& work) {
-    std::vector<std::string> env{"PATH=/usr/bin:/bin", "HOME=" + work, "LANG=C", "TZ=UTC"};
-    for (const std::string& e : c.env)
+    std::vector<std::string> env{"PATH=/usr/bin:/bin", "LANG=C", "TZ=UTC"};
+    bool home = false;
+    for (const std::string& e : c.env) {
         env.push_back(replace_all(e, kWorkDir, work));
+        home = home || e.starts_with("HOME=");
+    }
+    if (!home) env.push_back("HOME=" + work);
     return env;
 }
 
@@ -79,12 +83,13 @@ CommandRun run_native(const std::vector<std::string>& argv, const std::string& w
 }
 
 CommandRun run_brokered(const std::vector<std::string>& argv, const std::string& work,
-                        const std::vector<std::string>& env, const std::string& policy,
-                        const std::string& audit) {
-    std::vector<std::string> broker{fdbroker_bin(), "run",     "--transparent", "--policy",
-                                    policy,         "--audit", audit,           "--"};
-    broker.insert(broker.end(), argv.begin(), argv.end());
-    CommandRun run = timed(in_work_dir(broker, work, env));
+                        const std::vector<std::string>& env, const Broker& broker) {
+    std::vector<std::string> command{fdbroker_bin(), "run",     "--transparent", "--policy",
+                                     broker.policy,  "--audit", broker.audit};
+    if (!broker.profile.empty()) command.insert(command.end(), {"--profile", broker.profile});
+    command.emplace_back("--");
+    command.insert(command.end(), argv.begin(), argv.end());
+    CommandRun run = timed(in_work_dir(command, work, env));
     split_log(run);
     return run;
 }

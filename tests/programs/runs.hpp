@@ -26,10 +26,16 @@ std::vector<std::string> environment(const ProgramCase& c, const std::string& wo
 CommandRun run_native(const std::vector<std::string>& argv, const std::string& work,
                       const std::vector<std::string>& env);
 
-// Runs argv under `fdbroker run --transparent --policy POLICY --audit AUDIT`.
+// How a brokered command runs: `fdbroker run --transparent --policy POLICY [--profile PROFILE]
+// --audit AUDIT`.
+struct Broker {
+    std::string policy;
+    std::string profile;  // "" for the default
+    std::string audit;
+};
+
 CommandRun run_brokered(const std::vector<std::string>& argv, const std::string& work,
-                        const std::vector<std::string>& env, const std::string& policy,
-                        const std::string& audit);
+                        const std::vector<std::string>& env, const Broker& broker);
 
 // "op path" of every denial an audit file records.
 std::vector<std::string> denials(const std::string& audit);

@@ -79,8 +79,10 @@ void set_times(const std::string& path) {
 std::string prepare(const ProgramCase& c, const std::string& work) {
     ::mkdir(work.c_str(), 0755);
     if (!c.setup.empty()) {
+        const std::string script =
+            replace_all(replace_all(c.setup, kWorkDir, work), kExamplesDir, PROGRAMS_EXAMPLES_DIR);
         const Outcome o = run_command({"/usr/bin/env", "-i", "-C", work, "PATH=/usr/bin:/bin", "LANG=C",
-                                       "TZ=UTC", "/bin/sh", "-euc", replace_all(c.setup, kWorkDir, work)});
+                                       "TZ=UTC", "/bin/sh", "-euc", script});
         if (o.status != 0) return "set-up failed (" + std::to_string(o.status) + "): " + o.err;
     }
     give_to_nobody(work);
