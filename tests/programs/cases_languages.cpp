@@ -63,6 +63,11 @@ constexpr const char* kCProject =
     "printf 'CFLAGS = -O2 -Wall\\nhello: main.o greet.o\\n\\t$(CC) -o $@ $^\\nmain.o greet.o: greet.h\\n' > "
     "proj/Makefile\n";
 
+// One argument: sqlite3 runs it as one batch.
+constexpr const char* kSql =
+    "create table fruit(name text, n int); insert into fruit values ('pear', 7), ('fig', 3); "
+    "select name, n from fruit order by n;";
+
 // What gcc reads and probes for headers, specs and its tools beyond /usr/lib: each probe of a directory
 // that does not exist must be ENOENT, as natively, or cc1 stops.
 const std::vector<std::string> kGccReads{
@@ -86,11 +91,8 @@ std::vector<ProgramCase> language_cases() {
          .setup = "mkdir tree && printf 'foo\\nbar\\n' > tree/a.txt\n",
          .read = kPerlReads},
         {.name = "sqlite3",
-         .commands =
-             {{"/usr/bin/sqlite3", "-init", "init.sql", "db.sqlite",
-               "create table fruit(name text, n int); insert into fruit values ('pear', 7), ('fig', 3);"
-               "select name, n from fruit order by n;"},
-              {"/usr/bin/sqlite3", "-init", "init.sql", "db.sqlite", "select sum(n) from fruit;"}},
+         .commands = {{"/usr/bin/sqlite3", "-init", "init.sql", "db.sqlite", kSql},
+                      {"/usr/bin/sqlite3", "-init", "init.sql", "db.sqlite", "select sum(n) from fruit;"}},
          .setup = "printf '.headers on\\n.mode csv\\n' > init.sql\n"},
         {.name = "git",
          .commands = {{"/usr/bin/git", "init", "-q", "repo"},

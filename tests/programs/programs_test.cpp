@@ -151,7 +151,7 @@ std::vector<std::string> differences(const ProgramCase& c, const Side& n, const 
         if (replace_all(nr.err, nw, kWorkDir) != replace_all(br.err, bw, kWorkDir))
             out.push_back(cmd + ": stderr native `" + nr.err + "` vs brokered `" + br.err + "`");
         for (const std::string& line : br.log)
-            out.push_back(cmd + ": fdbroker logged `" + line + "`");
+            out.push_back(std::string(cmd).append(": fdbroker logged `").append(line).append("`"));
     }
     if (n.files != b.files)
         out.push_back("files: native `" + only_in(n.files, b.files) + "` vs brokered `" +
@@ -208,7 +208,7 @@ std::string case_name(const ::testing::TestParamInfo<ProgramCase>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Debian, Program, ::testing::ValuesIn(program_cases()), case_name);
 
-TEST(ProgramTable, EnoughDistinctProgramsAndKnownExpectedFailures) {
+TEST(ProgramTable, EnoughDistinctTightCasesAndKnownExpectedFailures) {
     std::set<std::string> names, programs;
     for (const ProgramCase& c : program_cases()) {
         EXPECT_TRUE(names.insert(c.name).second) << "two cases named " << c.name;
@@ -216,6 +216,16 @@ TEST(ProgramTable, EnoughDistinctProgramsAndKnownExpectedFailures) {
             programs.insert(argv[0]);
     }
     EXPECT_GE(programs.size(), 25U);
+    // Tight policies: nothing granted wholesale, nothing of /proc but what a case names, the default
+    // system call preset (the example policies say themselves why they differ).
+    for (const ProgramCase& c : program_cases()) {
+        const std::string policy = policy_for(c, "/w");
+        EXPECT_FALSE(contains(policy, "\"/**\"")) << c.name;
+        EXPECT_FALSE(contains(policy, "/proc/**")) << c.name;
+        if (c.example.empty()) {
+            EXPECT_FALSE(contains(policy, "syscalls")) << c.name;
+        }
+    }
     for (const auto& [name, reason] : expected_failures()) {
         EXPECT_TRUE(names.contains(name)) << "expected_failures.txt names an unknown case: " << name;
         EXPECT_FALSE(reason.empty()) << "expected_failures.txt gives no reason for " << name;
