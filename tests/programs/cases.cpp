@@ -119,7 +119,8 @@ std::vector<ProgramCase> text_tools() {
              "> in.json"},
         {.name = "file",
          .commands = {{"/usr/bin/file", "tree/a.txt", "tree/run.sh", "tree/link", "archive.tar.gz"}},
-         .setup = std::string(kTree) + "tar czf archive.tar.gz tree\n",
+         .setup = std::string(kTree) +
+                  "tar --mtime=@1000000000 --owner=0 --group=0 -cf - tree | gzip -n > archive.tar.gz\n",
          // file's magic database, and where it looks for a local one first.
          .read = {"/etc/magic", "/etc/magic.mgc", "/usr/share/misc/magic", "/usr/share/misc/magic.mgc",
                   "/usr/lib/file/magic.mgc"}},
