@@ -14,7 +14,8 @@ std::vector<ProgramCase> example_cases() {
                   "convert-im6.q16 -size 64x48 gradient:red-blue -define png:exclude-chunks=date,time "
                   "photos/in/a.png\n"
                   "convert-im6.q16 -size 40x60 pattern:checkerboard -define png:exclude-chunks=date,time "
-                  "photos/in/b.png\n",
+                  "photos/in/b.png\n"
+                  "cp photos/in/b.png photos/in/.private/secret.png\n",
          .cwd = "photos/thumbs",
          .env = {"HOME=/nonexistent"},
          .example = "imagemagick-thumbnails.toml",
@@ -41,7 +42,7 @@ std::vector<ProgramCase> example_cases() {
         {.name = "example_python_json2csv",
          .commands = {{"/usr/bin/python3", "-I", "@W/tool/json2csv.py", "@W/reports/in", "@W/reports/out"}},
          .setup =
-             "mkdir -p tool reports/in && cp @E/json2csv.py tool/\n"
+             "mkdir -p tool reports/in reports/out && cp @E/json2csv.py tool/\n"
              "printf '{\"items\": [{\"id\": 1, \"name\": \"pear\"}, {\"id\": 2, \"name\": \"fig\", \"note\": "
              "\"ripe, sweet\"}]}' > reports/in/fruit.json\n"
              "printf '[{\"city\": \"Oslo\", \"t\": -3.5}]' > reports/in/weather.json\n"

@@ -232,5 +232,79 @@ TEST(ProgramTable, EnoughDistinctTightCasesAndKnownExpectedFailures) {
     }
 }
 
+// The example policies refuse what lies outside their purpose: each row is an example case run again
+// with another command, which must fail with the program's own message and leave the work directory
+// as the set-up made it.
+struct Refusal {
+    std::string example_case;
+    std::vector<std::string> argv;
+    std::string says = "Permission denied";
+};
+
+class ExampleRefuses : public ::testing::TestWithParam<Refusal> {};
+
+const ProgramCase* find_case(const std::string& name) {
+    for (const ProgramCase& c : program_cases())
+        if (c.name == name) return &c;
+    return nullptr;
+}
+
+TEST_P(ExampleRefuses, WithPermissionDenied) {
+    const Refusal& r = GetParam();
+    const ProgramCase* c = find_case(r.example_case);
+    ASSERT_NE(c, nullptr) << r.example_case;
+    if (!is_root()) GTEST_SKIP() << "the broker needs root";
+    if (::access(r.argv[0].c_str(), X_OK) != 0) GTEST_SKIP() << r.argv[0] << " is not installed";
+    ::umask(022);
+    TempDir dir;
+    const std::string work = dir / "broker";
+    const std::string failed = prepare(*c, work);
+    ASSERT_TRUE(failed.empty()) << failed;
+    const std::vector<std::string> before = snapshot(*c, work);
+    const std::string policy = dir / "policy.toml";
+    write_file(policy, policy_for(*c, work));
+    std::vector<std::string> argv = r.argv;
+    for (std::string& a : argv)
+        a = replace_all(a, kWorkDir, work);
+    const std::string cwd = c->cwd.empty() ? work : work + "/" + c->cwd;
+    const CommandRun run =
+        run_brokered(argv, cwd, environment(*c, work), {policy, c->profile, dir / "audit"});
+    EXPECT_NE(run.status, 0) << run.out << run.err;
+    EXPECT_TRUE(contains(run.err, r.says)) << run.err;
+    for (const std::string& line : run.log)
+        ADD_FAILURE() << "fdbroker logged: " << line;
+    EXPECT_EQ(snapshot(*c, work), before) << "the refused command changed the work directory";
+}
+
+// GoogleTest names a failing parameter with this (found by argument-dependent lookup).
+void PrintTo(const Refusal& r, std::ostream* os) {
+    *os << r.example_case << ": " << r.argv[0];
+}
+
+std::string refusal_name(const ::testing::TestParamInfo<Refusal>& info) {
+    return info.param.example_case + "_" + std::to_string(info.index);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Examples, ExampleRefuses,
+    ::testing::Values(
+        // A photo under the deny rule.
+        Refusal{"example_imagemagick_thumbnails",
+                {"/usr/bin/mogrify-im6.q16", "-path", "@W/photos/thumbs", "-thumbnail", "16x16", "-format",
+                 "png", "@W/photos/in/.private/secret.png"}},
+        // Thumbnails written anywhere but the thumbnail directory.
+        Refusal{"example_imagemagick_thumbnails",
+                {"/usr/bin/mogrify-im6.q16", "-path", "@W/photos/in", "-thumbnail", "16x16", "-format", "gif",
+                 "@W/photos/in/a.png"},
+                // What ImageMagick says natively too, for a directory its user may not write to: it
+                // reports the errno of a later call.
+                "unable to open image"},
+        // A file outside the work tree.
+        Refusal{"example_git_worktree", {"/usr/bin/git", "hash-object", "/etc/hostname"}},
+        // Exports read from anywhere else.
+        Refusal{"example_python_json2csv",
+                {"/usr/bin/python3", "-I", "@W/tool/json2csv.py", "/etc", "@W/reports/out"}}),
+    refusal_name);
+
 }  // namespace
 }  // namespace fdbroker::test::programs
