@@ -84,6 +84,25 @@ std::vector<ProgramCase> coreutils() {
                       {"/usr/bin/sha256sum", "-c", "sums"}},
          .setup = std::string(kTree) +
                   "(cd tree && sha256sum a.txt sub/s.txt) > sums && sed -i 's| | tree/|' sums\n"},
+        {.name = "mkfifo", .commands = {{"/usr/bin/mkfifo", "-m", "0600", "fifo"}}},
+        {.name = "find_delete",
+         .commands = {{"/usr/bin/find", "tree", "-name", "*.txt", "-delete"}},
+         .setup = kTree},
+        // A tree of hard links, and a symlink replaced in place (ln makes a new one and renames it over).
+        {.name = "cp_al_ln_sf",
+         .commands = {{"/bin/cp", "-al", "tree", "linked"}, {"/bin/ln", "-sfn", "sub", "tree/link"}},
+         .setup = kTree},
+        {.name = "chown_same_owner",
+         .commands = {{"/bin/chown", "-R", "nobody:nogroup", "tree"}},
+         .setup = kTree},
+        {.name = "dd",
+         .commands = {{"/bin/dd", "if=big.txt", "of=copy", "bs=4096", "seek=1", "conv=fsync", "status=none"}},
+         .setup = kBig},
+        {.name = "shred", .commands = {{"/usr/bin/shred", "-u", "-n", "1", "big.txt"}}, .setup = kBig},
+        // A sort larger than its buffer, spilled into temporary files in the work directory.
+        {.name = "sort_spill",
+         .commands = {{"/usr/bin/sort", "-r", "-S", "16K", "-T", ".", "-o", "sorted", "big.txt"}},
+         .setup = kBig},
     };
 }
 

@@ -130,6 +130,33 @@ std::vector<ProgramCase> language_cases() {
          .setup = "echo 'some data' > in.txt\n",
          // OpenSSL's configuration: /usr/lib/ssl/openssl.cnf is a symlink to it.
          .read = {"/etc/ssl/openssl.cnf"}},
+        // Write-ahead logging: a -wal file, and a -shm file the library maps and locks.
+        {.name = "sqlite3_wal",
+         .commands =
+             {{"/usr/bin/sqlite3", "-init", "init.sql", "db.sqlite",
+               "pragma journal_mode=wal; create table t(x); insert into t values (1), (2); select sum(x) "
+               "from t;"}},
+         .setup = "printf '.bail on\\n' > init.sql\n"},
+        {.name = "python3_compileall",
+         .commands = {{"/usr/bin/python3", "-m", "compileall", "-q", "pkg"},
+                      {"/usr/bin/python3", "-m", "zipfile", "-c", "data.zip", "data"}},
+         // The zip file records its members' times: those of the set-up, not of compileall's output.
+         .setup = "mkdir -p pkg/sub data && echo 'X = 1' > pkg/__init__.py && echo 'Y = 2' > pkg/sub/m.py && "
+                  "echo 'a,b' > data/t.csv\n",
+         .read = kPythonReads},
+        // A local clone hard-links the objects; gc repacks them, running git's helpers.
+        {.name = "git_clone_gc",
+         .commands = {{"/usr/bin/git", "-C", "repo", "commit", "-q", "--allow-empty", "-m", "second"},
+                      {"/usr/bin/git", "clone", "-q", "repo", "clone"},
+                      {"/usr/bin/git", "-C", "clone", "gc", "-q"},
+                      {"/usr/bin/git", "-C", "clone", "log", "--oneline"}},
+         .setup = "git init -q repo && echo a > repo/a && git -C repo add a && "
+                  "git -C repo -c user.name=A -c user.email=a@b commit -q -m first\n",
+         .env = kGitEnv,
+         .read = {"/etc/gitconfig", "/etc/gitattributes", "/usr/share/git-core/**"},
+         .write = {"/dev/null"},
+         .exec = true,
+         .volatile_content = {"repo/.git/index", "clone/.git/index"}},
         {.name = "convert_thumbnail",
          .commands = {{"/usr/bin/convert-im6.q16", "photo.png", "-thumbnail", "16x12", "-strip", "-define",
                        "png:exclude-chunks=date,time", "thumb.png"}},
