@@ -68,6 +68,9 @@ constexpr const char* kSql =
     "create table fruit(name text, n int); insert into fruit values ('pear', 7), ('fig', 3); "
     "select name, n from fruit order by n;";
 
+constexpr const char* kWalSql =
+    "pragma journal_mode=wal; create table t(x); insert into t values (1), (2); select sum(x) from t;";
+
 // What gcc reads and probes for headers, specs and its tools beyond /usr/lib: each probe of a directory
 // that does not exist must be ENOENT, as natively, or cc1 stops.
 const std::vector<std::string> kGccReads{
@@ -132,10 +135,7 @@ std::vector<ProgramCase> language_cases() {
          .read = {"/etc/ssl/openssl.cnf"}},
         // Write-ahead logging: a -wal file, and a -shm file the library maps and locks.
         {.name = "sqlite3_wal",
-         .commands =
-             {{"/usr/bin/sqlite3", "-init", "init.sql", "db.sqlite",
-               "pragma journal_mode=wal; create table t(x); insert into t values (1), (2); select sum(x) "
-               "from t;"}},
+         .commands = {{"/usr/bin/sqlite3", "-init", "init.sql", "db.sqlite", kWalSql}},
          .setup = "printf '.bail on\\n' > init.sql\n"},
         {.name = "python3_compileall",
          .commands = {{"/usr/bin/python3", "-m", "compileall", "-q", "pkg"},
@@ -150,7 +150,9 @@ std::vector<ProgramCase> language_cases() {
                       {"/usr/bin/git", "clone", "-q", "repo", "clone"},
                       {"/usr/bin/git", "-C", "clone", "gc", "-q"},
                       {"/usr/bin/git", "-C", "clone", "log", "--oneline"}},
-         .setup = "git init -q repo && echo a > repo/a && git -C repo add a && "
+         // The first commit's dates are fixed too, so that both runs start from the same history.
+         .setup = "export GIT_AUTHOR_DATE=2019-01-01T00:00:00Z GIT_COMMITTER_DATE=2019-01-01T00:00:00Z\n"
+                  "git init -q repo && echo a > repo/a && git -C repo add a && "
                   "git -C repo -c user.name=A -c user.email=a@b commit -q -m first\n",
          .env = kGitEnv,
          .read = {"/etc/gitconfig", "/etc/gitattributes", "/usr/share/git-core/**"},
