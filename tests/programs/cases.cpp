@@ -99,6 +99,28 @@ std::vector<ProgramCase> coreutils() {
          .commands = {{"/bin/dd", "if=big.txt", "of=copy", "bs=4096", "seek=1", "conv=fsync", "status=none"}},
          .setup = kBig},
         {.name = "shred", .commands = {{"/usr/bin/shred", "-u", "-n", "1", "big.txt"}}, .setup = kBig},
+        // Shell scripts: redirections, globs, pipes and the programs they run.
+        {.name = "sh_script",
+         .commands = {{"/bin/sh", "-c",
+                       "set -e; for f in tree/*.txt; do wc -l \"$f\"; done > counts; mkdir -p out; "
+                       "sort -r counts | tee out/sorted > /dev/null; ls tree | xargs -n 2 echo > out/names; "
+                       "test -e tree/missing || echo no missing >> out/names; cat out/names"}},
+         .setup = kTree,
+         // `> /dev/null` opens it with O_CREAT, which asks for create even where the file exists.
+         .write = {"/dev/null"},
+         .create = {"/dev/null"},
+         .exec = true},
+        {.name = "bash_script",
+         .commands =
+             {{"/bin/bash", "-c",
+               "shopt -s globstar; n=0; for f in tree/**; do [[ -f $f ]] && ((n += 1)); done; echo $n; "
+               "exec 3> fd3.txt; echo via three >&3; exec 3>&-; cd tree/sub && pwd && cd - > /dev/null; "
+               "printf '%s\\n' *.txt"}},
+         .setup = kTree,
+         // `> /dev/null` opens it with O_CREAT, which asks for create even where the file exists.
+         .write = {"/dev/null"},
+         .create = {"/dev/null"},
+         .exec = true},
         // A sort larger than its buffer, spilled into temporary files in the work directory.
         {.name = "sort_spill",
          .commands = {{"/usr/bin/sort", "-r", "-S", "16K", "-T", ".", "-o", "sorted", "big.txt"}},

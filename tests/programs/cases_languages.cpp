@@ -133,6 +133,26 @@ std::vector<ProgramCase> language_cases() {
          .setup = "echo 'some data' > in.txt\n",
          // OpenSSL's configuration: /usr/lib/ssl/openssl.cnf is a symlink to it.
          .read = {"/etc/ssl/openssl.cnf"}},
+        {.name = "ssh_keygen",
+         .commands = {{"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test", "-f", "key"},
+                      {"/usr/bin/ssh-keygen", "-c", "-C", "renamed", "-P", "", "-f", "key"}},
+         // OpenSSL's configuration, and /dev/null, opened for reading and writing.
+         .read = {"/etc/ssl/openssl.cnf"},
+         .write = {"/dev/null"},
+         // A new key each time: compared by type, mode and owner.
+         .volatile_content = {"key", "key.pub"}},
+        {.name = "cmake_script",
+         .commands = {{"/usr/bin/cmake", "-P", "script.cmake"}},
+         .setup =
+             "printf 'file(WRITE out/a.txt \"hello\\\\n\")\\nfile(GLOB t *.cmake)\\nmessage(STATUS "
+             "\"${t}\")\\n"
+             "file(COPY out/a.txt DESTINATION copy)\\nfile(SHA256 out/a.txt h)\\nmessage(\"${h}\")\\n' > "
+             "script.cmake\n",
+         // CMake's modules, and where it looks for its documentation, a source tree's marker and GnuTLS's
+         // configuration, none of which exists.
+         .read = {"/usr/share/cmake-3*/**", "/Utilities/Sphinx/html/index.html",
+                  "/usr/share/doc/cmake-data/html/index.html", "/CMakeFiles/CMakeSourceDir.txt",
+                  "/usr/CMakeFiles/CMakeSourceDir.txt", "/etc/gnutls/config"}},
         // Write-ahead logging: a -wal file, and a -shm file the library maps and locks.
         {.name = "sqlite3_wal",
          .commands = {{"/usr/bin/sqlite3", "-init", "init.sql", "db.sqlite", kWalSql}},

@@ -30,6 +30,7 @@ struct ProgramCase {
     // Beyond read, write and create on @W/**: what this program reads (or probes) elsewhere.
     std::vector<std::string> read{};
     std::vector<std::string> write{};
+    std::vector<std::string> create{};
     bool exec = false;  // the program runs other programs
     // Work-directory paths whose modification time the program sets (cp -a, tar x, touch -d): compared
     // to the nanosecond. Other times are the time of the run.

@@ -67,10 +67,12 @@ std::string policy_for(const ProgramCase& c, const std::string& work) {
     read.insert(read.end(), c.read.begin(), c.read.end());
     std::vector<std::string> write{std::string(kWorkDir) + "/**"};
     write.insert(write.end(), c.write.begin(), c.write.end());
+    std::vector<std::string> create{std::string(kWorkDir) + "/**"};
+    create.insert(create.end(), c.create.begin(), c.create.end());
     return "version = 1\n[profile.default]\nuser = \"nobody\"\ninclude = [\"runtime\"]\n"
            "read = " +
            toml_list(read, work) + "\nwrite = " + toml_list(write, work) +
-           "\ncreate = " + toml_list({std::string(kWorkDir) + "/**"}, work) +
+           "\ncreate = " + toml_list(create, work) +
            // glibc asks nscd for users and groups first (ls -l, stat, tar): a refused connect would be
            // EACCES where natively no such socket exists (ENOENT).
            "\nconnect = [\"unix:/var/run/nscd/socket\"]\n" + (c.exec ? "exec = true\n" : "");
