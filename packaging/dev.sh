@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 packages=(cmake make g++ pkg-config libseccomp-dev libcap-ng-dev libboost-program-options-dev
           libtomlplusplus-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
           dpkg-dev file man-db systemd clang-tidy golang-go
-          patch jq sqlite3 git python3 perl xz-utils zstd bzip2 openssl imagemagick)
+          patch jq sqlite3 git python3 perl xz-utils zstd bzip2 openssl openssh-client imagemagick)
 
 install_deps() {
     local missing=() p
