@@ -17,6 +17,7 @@
 
 #include "broker/core/log.hpp"
 #include "broker/core/process_tree.hpp"
+#include "broker/core/worker_identity.hpp"
 #include "broker/notify/decode_notification.hpp"
 #include "broker/notify/transparent.hpp"
 #include "sandbox/seccomp_filter.hpp"
@@ -125,6 +126,7 @@ void SeccompMonitor::answer(seccomp_notif& req) noexcept {
     // x86-64's is fstat), so nothing below may read it as native.
     if (sandbox::is_foreign_abi(req.data.arch, nr)) return answer_foreign(req);
     if (transparent_ && is_brokered(nr)) return transparent_->answer(notify_.get(), req);
+    thread_identity::as_broker();  // to signal a worker of another user, for one
     char* name = seccomp_syscall_resolve_num_arch(req.data.arch, nr);
     const char* call = name ? name : "an unknown system call";
     resp_->id = req.id;
@@ -153,6 +155,7 @@ void SeccompMonitor::answer(seccomp_notif& req) noexcept {
 }
 
 void SeccompMonitor::answer_foreign(const seccomp_notif& req) noexcept {
+    thread_identity::as_broker();
     log("worker pid %u (profile '%s') made system call %d through a foreign ABI (%s), which no profile "
         "allows: killing it (status 159, SIGSYS)",
         req.pid, profile_.name().c_str(), req.data.nr & ~0x40000000,

@@ -42,6 +42,8 @@ class SeccompMonitor final : public EventHandler, public Waiter {
     // loop turn, which may hold an event for it; events that arrive for it are ignored.
     void stop() noexcept;
     void on_event(std::uint32_t events) noexcept override;
+    // A transparent listener's calls take the worker's file-system identity and leave it for the next.
+    [[nodiscard]] bool keeps_worker_identity() const noexcept override { return transparent_ != nullptr; }
     bool resume() noexcept override;  // Waiter: its user was over its quota
 
     // Set when the worker itself was killed for a violation: fdbroker then exits 159 (128 + SIGSYS),

@@ -402,7 +402,7 @@ bool FileOps::held_unnamed(const Location& loc, std::uint8_t needs) const noexce
 void FileOps::give_to_worker(int fd) const noexcept {
     // Made with the worker's identity (transparent mode), it is the worker's already, with the group
     // the kernel chose (a setgid directory's): nothing to change.
-    if (!owner_ || ::geteuid() != 0) return;
+    if (!owner_ || thread_identity::acting_as_worker() || ::geteuid() != 0) return;
     // Best effort: the worker still has the descriptor if this fails (e.g. on a filesystem without
     // ownership), and the object stays the broker's.
     [[maybe_unused]] int rc = ::fchown(fd, owner_->uid, owner_->gid);

@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "broker/ops/resolve.hpp"
-#include "broker/ops/worker_identity.hpp"
+#include "broker/core/worker_identity.hpp"
 #include "fdbroker/unique_fd.hpp"
 #include "policy/policy.hpp"
 

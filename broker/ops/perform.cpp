@@ -38,11 +38,19 @@ void Performer::perform(const Caller& caller, op::Operation& operation, Outcome&
     out.audit.pid = caller.pid;
     out.audit.uid = caller.uid;
     out.audit.profile = profile_->name();
+    // Never done with the broker's identity instead of the worker's.
     std::optional<AsWorker> identity;
-    if (as_worker(operation)) {
-        identity.emplace(owner_);
-        // Never done with the broker's identity instead.
-        if ((out.error = identity->error()) != 0) return;
+    switch (identity_for(operation)) {
+        case Identity::broker:
+            thread_identity::as_broker();
+            break;
+        case Identity::files:
+            if ((out.error = thread_identity::files_as(*owner_)) != 0) return;
+            break;
+        case Identity::worker:
+            identity.emplace(owner_);
+            if ((out.error = identity->error()) != 0) return;
+            break;
     }
     // The same performer, for this caller: /proc/self names it.
     Performer bound = *this;
@@ -109,8 +117,9 @@ void Performer::visit_operation(op::Operation& operation, Outcome& out) const {
         operation);
 }
 
-bool Performer::as_worker(const op::Operation& operation) const noexcept {
-    // std::visit throws only for a valueless variant, which is never performed; the safe answer is yes.
+Performer::Identity Performer::identity_for(const op::Operation& operation) const noexcept {
+    // std::visit throws only for a valueless variant, which is never performed; the safe answer is the
+    // worker's whole identity.
     try {
         return std::visit(
             [this](const auto& o) {
@@ -127,22 +136,23 @@ bool Performer::as_worker(const op::Operation& operation) const noexcept {
                                        std::is_same_v<T, op::Unlink> || std::is_same_v<T, op::Rmdir> ||
                                        std::is_same_v<T, op::Rename> || std::is_same_v<T, op::Symlink> ||
                                        std::is_same_v<T, op::Lookup>;
-                if constexpr (metadata) return true;
+                if constexpr (metadata) return Identity::worker;
                 if constexpr (std::is_same_v<T, op::Access>) {
                     // Whether the worker may execute something is the kernel's answer for the worker.
-                    if (o.mode & X_OK) return true;
+                    if (o.mode & X_OK) return Identity::worker;
                 }
                 if constexpr (files) {
-                    if (mode_ == Mode::transparent) return true;
                     // Other processes' /proc entries: what the worker's user may see of them, never what
-                    // the broker may (another user's environ, /proc/kcore).
-                    if constexpr (requires { o.path; }) return o.path.view().starts_with("/proc/");
+                    // the broker may (another user's environ, /proc/kcore), so with no capability at all.
+                    if constexpr (requires { o.path; })
+                        if (o.path.view().starts_with("/proc/")) return Identity::worker;
+                    if (mode_ == Mode::transparent && owner_) return Identity::files;
                 }
-                return false;
+                return Identity::broker;
             },
             operation);
     } catch (...) {
-        return true;
+        return Identity::worker;
     }
 }
 

@@ -95,7 +95,10 @@ class Performer {
     void xattr(op::Xattr& o, Outcome& out) const noexcept;
     void lookup(op::Lookup& o, Outcome& out) const noexcept;
     // Whether `operation` runs with the worker's identity (Mode).
-    [[nodiscard]] bool as_worker(const op::Operation& operation) const noexcept;
+    // Who performs an operation: the broker; the worker's file-system ids, kept for its next call
+    // (thread_identity::files_as); or the worker's whole identity for this operation (AsWorker).
+    enum class Identity : std::uint8_t { broker, files, worker };
+    [[nodiscard]] Identity identity_for(const op::Operation& operation) const noexcept;
     void connect(op::Connect& o, Outcome& out) const noexcept;
     void bind(op::Bind& o, Outcome& out) const noexcept;
     void listen(op::Listen& o, Outcome& out) const noexcept;

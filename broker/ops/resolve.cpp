@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "broker/core/worker_identity.hpp"
 #include "policy/path.hpp"
 
 namespace fdbroker::broker {
@@ -62,6 +63,11 @@ bool real_path_of(int fd, PathBuffer& out) noexcept {
 
 }  // namespace
 
+namespace {
+Verdict locate_once(const policy::Profile& profile, const ProcSelf& self, std::string_view path,
+                    std::uint8_t needs, Location& out) noexcept;
+}  // namespace
+
 policy::Decision judge(const policy::Profile& profile, const ProcSelf& self, std::string_view path,
                        std::uint8_t needs) noexcept {
     constexpr std::uint8_t looking = policy::need_read | policy::need_any;
@@ -74,6 +80,21 @@ policy::Decision judge(const policy::Profile& profile, const ProcSelf& self, std
 
 Verdict locate(const policy::Profile& profile, const ProcSelf& self, std::string_view path,
                std::uint8_t needs, Location& out) noexcept {
+    const Verdict verdict = locate_once(profile, self, path, needs, out);
+    // What lies in /proc is reached on the worker's own standing: a walk that got there (by a symlink)
+    // with the CAP_SYS_PTRACE that transparent mode's file operations keep is made again without it
+    // (worker_identity.hpp).
+    const std::string_view real = out.real.view();
+    if (!(real == "/proc" || real.starts_with("/proc/")) || !thread_identity::without_ptrace())
+        return verdict;
+    out.dir.reset();
+    return locate_once(profile, self, path, needs, out);
+}
+
+namespace {
+
+Verdict locate_once(const policy::Profile& profile, const ProcSelf& self, std::string_view path,
+                    std::uint8_t needs, Location& out) noexcept {
     PathBuffer rewritten;
     if (self.rewrite(path, rewritten)) {
         if (rewritten.size() == 0) return deny();
@@ -142,5 +163,7 @@ Verdict locate(const policy::Profile& profile, const ProcSelf& self, std::string
     if (!real.allowed) return deny(real.rule);
     return {true, real.rule, 0};
 }
+
+}  // namespace
 
 }  // namespace fdbroker::broker

@@ -21,6 +21,7 @@
 #include "broker/core/event_loop.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/tenants.hpp"
+#include "broker/core/worker_identity.hpp"
 #include "broker/serve/client_acceptor.hpp"
 #include "broker/serve/pool.hpp"
 #include "broker/serve/serve_socket.hpp"
@@ -426,6 +427,9 @@ int Server::run(const ServeOptions& options) {
     EventLoop::Hooks hooks;
     hooks.timeout = [this] { return turn_timeout(); };
     hooks.end_of_turn = [this] {
+        // Pools are stopped and systemd told from here: as the broker, whatever the turn's last
+        // transparent call left the thread holding (worker_identity.hpp).
+        thread_identity::as_broker();
         end_turn();
         return finished();
     };
