@@ -102,7 +102,7 @@ void PoolWorker::start() noexcept {
         if (!host_.loop().add(output_.fd.get(), EPOLLIN, &output_)) output_.fd.reset();
 
         supervisor_ =
-            std::make_unique<SeccompMonitor>(host_.loop(), std::move(worker.notify), *profile, pid_);
+            std::make_unique<SeccompMonitor>(host_.loop(), std::move(worker.notify), *profile, pid_, host_.audit());
         Broker* broker = host_.broker_for(*profile, launched.owner);
         const bool served = supervisor_->start() && broker != nullptr && serve_worker(*broker, launched);
         if (!served) {
