@@ -44,9 +44,12 @@ static int do_call(int argc, char** argv) {
     static const struct {
         const char* name;
         long nr;
-    } calls[] = {{"pkey_alloc", SYS_pkey_alloc}, {"get_mempolicy", SYS_get_mempolicy},
-                 {"set_mempolicy", SYS_set_mempolicy}, {"mbind", SYS_mbind},
-                 {"times", SYS_times}, {"ptrace", SYS_ptrace}};
+    } calls[] = {{"pkey_alloc", SYS_pkey_alloc},
+                 {"get_mempolicy", SYS_get_mempolicy},
+                 {"set_mempolicy", SYS_set_mempolicy},
+                 {"mbind", SYS_mbind},
+                 {"times", SYS_times},
+                 {"ptrace", SYS_ptrace}};
     for (int i = 0; i < argc; ++i) {
         long nr = -1;
         for (size_t c = 0; c < sizeof calls / sizeof calls[0]; ++c)
