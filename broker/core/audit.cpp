@@ -88,6 +88,7 @@ void Audit::record(const AuditRecord& r) {
     append_field(out, "op", r.op);
     append_field(out, "path", r.path);
     if (!r.path2.empty()) append_field(out, "path2", r.path2);
+    if (!r.syscall.empty()) append_field(out, "syscall", r.syscall);
     if (r.flags != 0) {
         out += ",\"flags\":";
         append_number(out, r.flags);
@@ -120,6 +121,7 @@ void Audit::record(const AuditRecord& r) {
     out += ",\"errno\":";
     append_number(out, r.error);
     if (r.error != 0) append_field(out, "error", errno_name(r.error));
+    if (r.killed) out += ",\"killed\":true";
     out += "}\n";
 }
 

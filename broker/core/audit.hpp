@@ -23,6 +23,10 @@ struct AuditRecord {
     const policy::Rule* rule = nullptr;                 // the deciding rule; nullptr for the default deny
     const policy::AddressRule* address_rule = nullptr;  // connect, listen: the granting socket rule
     int error = 0;                                      // errno the worker saw, 0 on success
+    // op "syscall": a system call the worker's filter refused (its name), and whether the process
+    // that made it was killed for it.
+    std::string_view syscall{};
+    bool killed = false;
 };
 
 class Audit {

@@ -87,7 +87,7 @@ class WorkerRun {
           tenants_(loop_, descriptor_budget),
           broker_(loop_, tenants_, std::move(policy), profile, launched.owner, audit) {
         if (options.transparent) transparent_.emplace(loop_, profile, launched.owner, audit, launched.uid);
-        supervisor_.emplace(loop_, std::move(launched.worker.notify), profile, launched.worker.pid,
+        supervisor_.emplace(loop_, std::move(launched.worker.notify), profile, launched.worker.pid, audit,
                             Transparency{transparent_ ? &*transparent_ : nullptr, &tenants_, launched.uid});
     }
 

@@ -58,6 +58,7 @@ class Server final : public PoolHost, public EventHandler {
     std::shared_ptr<const policy::Policy> policy() const noexcept override { return policy_; }
     Broker* broker_for(const policy::Profile& profile, std::optional<FileOwner> owner) noexcept override;
     sandbox::Containment& containment() noexcept override { return *containment_; }
+    Audit& audit() noexcept override { return audit_; }
     void on_event(std::uint32_t) noexcept override;  // the signalfd
 
   private:
