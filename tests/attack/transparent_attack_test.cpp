@@ -106,6 +106,23 @@ TEST_F(TransparentMetadataAttack, ProcSelfIsTheWorkerAndOtherProcessesAsTheWorke
     EXPECT_TRUE(contains(init.err, "Permission denied")) << init.err;
 }
 
+TEST_F(TransparentMetadataAttack, ASymlinkLoopIsEloopOnlyWhereEveryLinkIsGranted) {
+    // A loop of links inside the granted tree is the kernel's ELOOP, as natively; one that passes
+    // through a link where the policy grants nothing stays EACCES, which says nothing of what is there.
+    TempDir outside;
+    ASSERT_EQ(::chmod(outside.path().c_str(), 0755), 0);
+    ASSERT_EQ(::symlink((dir / "rw/far").c_str(), (outside / "back").c_str()), 0);
+    const Outcome o = run("cd \"$1\"; ln -s near rw/near; ln -s " + outside / "back" +
+                          " rw/far; stat rw/near/x 2>&1; stat rw/far/x 2>&1; mkdir rw/near/y 2>&1; true");
+    EXPECT_EQ(std::count(o.out.begin(), o.out.end(), '\n'), 3) << o.out;
+    const std::size_t first = o.out.find('\n');
+    const std::string near = o.out.substr(0, first);
+    const std::string far = o.out.substr(first + 1);
+    EXPECT_TRUE(contains(near, "Too many levels of symbolic links")) << o.out;
+    EXPECT_TRUE(contains(far, "Permission denied")) << o.out;
+    EXPECT_FALSE(contains(far.substr(0, far.find('\n')), "Too many levels")) << o.out;
+}
+
 TEST_F(TransparentMetadataAttack, ASymlinkIntoProcReachesOnlyWhatTheWorkersUserCould) {
     // Transparent mode's file operations keep the broker's CAP_SYS_PTRACE for reading callers' memory;
     // a walk that reaches /proc through a symlink must not use it. A root process whose working
