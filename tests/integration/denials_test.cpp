@@ -26,6 +26,7 @@ Outcome run_on_terminal(const std::vector<std::string>& argv) {
     if (pid < 0) return outcome;
     if (pid == 0) {
         std::vector<char*> args;
+        args.reserve(argv.size() + 1);
         for (const std::string& a : argv)
             args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
@@ -208,6 +209,15 @@ TEST_F(Visible, VerbosePrintsEachDistinctDenialOnce) {
     // Without -v, and without a terminal, fdbroker adds nothing to the program's own messages.
     const Outcome quiet = run({"/bin/cat", "/etc/shadow"});
     EXPECT_EQ(quiet.err, "/bin/cat: /etc/shadow: Permission denied\n");
+}
+
+TEST_F(Visible, AnExecRefusalIsReportedOnceNotOncePerPathEntry) {
+    // The shell tries `ls` in each directory of PATH; exec = false refuses every attempt.
+    const std::vector<std::string> program{
+        "/bin/sh", "-c", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; ls; echo $?"};
+    const Outcome o = run_broker(dir, policy(), program, {"--transparent"});
+    EXPECT_EQ(o.out, "126\n") << o.err;  // found, not executable: what an EACCES from execve means
+    EXPECT_EQ(count(o.err, "exec refused"), 1u) << o.err;
 }
 
 TEST_F(Visible, AuditDashIsStandardErrorForRun) {
