@@ -13,6 +13,7 @@ namespace {
 
 // What an open asked for, in the words of the policy's rule kinds.
 std::string_view open_need(std::uint32_t flags) noexcept {
+    if (flags & O_PATH) return "look up";
     if (flags & O_CREAT) return "create";
     switch (flags & O_ACCMODE) {
         case O_WRONLY:
@@ -32,7 +33,7 @@ std::string_view verb(const AuditRecord& r) noexcept {
 // The rule kind an operation needs (docs/policy.md, Decisions), for "no rule grants ...".
 std::string_view needed_kind(const AuditRecord& r) noexcept {
     const std::string_view op = r.op;
-    if (op == "open") return open_need(r.flags);
+    if (op == "open") return (r.flags & O_PATH) ? "anything" : open_need(r.flags);
     if (op == "mkdir" || op == "unlink" || op == "rmdir" || op == "rename" || op == "symlink" ||
         op == "link" || op == "mknod")
         return "create";

@@ -28,6 +28,8 @@ TEST(Denials, ALineSaysWhatWasAskedAndWhy) {
               "denied read /etc/shadow (profile default): no rule grants read");
     EXPECT_EQ(Denials::describe(denied("open", "/srv/new", O_WRONLY | O_CREAT), "p.toml"),
               "denied create /srv/new (profile default): no rule grants create");
+    EXPECT_EQ(Denials::describe(denied("open", "/srv", O_PATH | O_DIRECTORY), "p.toml"),
+              "denied look up /srv (profile default): no rule grants anything");
     EXPECT_EQ(Denials::describe(denied("mkdir", "/srv/d"), "p.toml"),
               "denied mkdir /srv/d (profile default): no rule grants create");
     EXPECT_EQ(Denials::describe(denied("stat", "/root"), "p.toml"),
