@@ -41,9 +41,9 @@ bool visible(const policy::Profile& profile, std::string_view path) noexcept {
     return profile.decide(path, policy::need_any).allowed;
 }
 
-// The controlling terminal of process (or thread) `pid`, as /proc/PID/stat's tty_nr gives it; 0 for
-// none, or when it cannot be read.
-dev_t controlling_terminal(pid_t pid) noexcept {
+// The controlling terminal of process (or thread) `pid`: /proc/PID/stat's tty_nr, the device number
+// in the kernel's encoding (as TIOCGDEV gives it); 0 for none, or when it cannot be read.
+unsigned long long controlling_terminal(pid_t pid) noexcept {
     char name[40];
     std::snprintf(name, sizeof name, "/proc/%d/stat", static_cast<int>(pid));
     const unique_fd fd(::open(name, O_RDONLY | O_CLOEXEC));
@@ -55,10 +55,7 @@ dev_t controlling_terminal(pid_t pid) noexcept {
     const char* p = std::strrchr(text, ')');
     for (int field = 0; p != nullptr && field < 5; ++field)
         p = std::strchr(p + 1, ' ');
-    if (p == nullptr) return 0;
-    const unsigned long long tty = std::strtoull(p + 1, nullptr, 10);
-    // The kernel's encoding: minor's low byte in bits 0-7, major in 8-19, minor's rest in 20-31.
-    return makedev((tty >> 8) & 0xfff, (tty & 0xff) | ((tty >> 12) & 0xfff00));
+    return p == nullptr ? 0 : std::strtoull(p + 1, nullptr, 10);
 }
 
 // /dev/tty names the opener's controlling terminal, and the broker is the opener: the descriptor
@@ -71,8 +68,8 @@ void own_terminal_only(pid_t caller, Outcome& out) noexcept {
     if (!out.fd || ::fstat(out.fd.get(), &st) != 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(5, 0))
         return;
     unsigned int behind = 0;
-    const dev_t own = controlling_terminal(caller);
-    if (own == 0 || ::ioctl(out.fd.get(), TIOCGDEV, &behind) != 0 || own != static_cast<dev_t>(behind)) {
+    const unsigned long long own = controlling_terminal(caller);
+    if (own == 0 || ::ioctl(out.fd.get(), TIOCGDEV, &behind) != 0 || own != behind) {
         out.fd.reset();
         out.error = ENXIO;
         out.audit.error = ENXIO;
