@@ -153,6 +153,15 @@ TEST_F(Visible, DevTtyIsTheCallersOwnTerminalOnly) {
     const Outcome shared = run_at_terminal(policy(), {"--transparent"}, {"/bin/sh", "-c", program});
     EXPECT_EQ(shared.status, 0) << shared.out;
     EXPECT_TRUE(contains(shared.out, "tty-ok")) << shared.out;
+    // The terminal ioctls the filter refuses stay refused on the descriptor /dev/tty gives: pushing
+    // input (TIOCSTI, 0x5412), taking the terminal (TIOCSCTTY, 0x540E).
+    const std::string ioctls =
+        "open(my $t, '+<', '/dev/tty') or die \"open: $!\\n\"; my $c = 'x'; "
+        "for my $cmd (0x5412, 0x540E) { ioctl($t, $cmd, $c) and die \"allowed\\n\"; "
+        "print \"refused: $!\\n\" }";
+    const Outcome refused = run_at_terminal(policy(), {"--transparent"}, {"/usr/bin/perl", "-e", ioctls});
+    EXPECT_EQ(refused.status, 0) << refused.out;
+    EXPECT_EQ(count(refused.out, "refused: Operation not permitted"), 2u) << refused.out;
     // Detached from the terminal, the worker has none: the broker's is not handed to it.
     const Outcome detached =
         run_at_terminal(policy("terminal = \"detached\"\n"), {"--transparent"}, {"/bin/sh", "-c", program});
