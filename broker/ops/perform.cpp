@@ -1,12 +1,16 @@
 #include "broker/ops/perform.hpp"
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <new>
 #include <optional>
 #include <span>
@@ -31,6 +35,61 @@ class NoUmask {
     bool active_;
     mode_t old_;
 };
+
+// Whether `path` is visible at all under `profile`: granted something, or on the way to what is.
+bool visible(const policy::Profile& profile, std::string_view path) noexcept {
+    return profile.decide(path, policy::need_any).allowed;
+}
+
+// The controlling terminal of process (or thread) `pid`: /proc/PID/stat's tty_nr, the device number
+// in the kernel's encoding (as TIOCGDEV gives it); 0 for none, or when it cannot be read.
+unsigned long long controlling_terminal(pid_t pid) noexcept {
+    char name[40];
+    std::snprintf(name, sizeof name, "/proc/%d/stat", static_cast<int>(pid));
+    const unique_fd fd(::open(name, O_RDONLY | O_CLOEXEC));
+    char text[1024];
+    const ssize_t n = fd ? ::read(fd.get(), text, sizeof text - 1) : -1;
+    if (n <= 0) return 0;
+    text[n] = '\0';
+    // "pid (comm) state ppid pgrp session tty_nr ...": comm may hold anything, so count from its end.
+    const char* p = std::strrchr(text, ')');
+    for (int field = 0; p != nullptr && field < 5; ++field)
+        p = std::strchr(p + 1, ' ');
+    return p == nullptr ? 0 : std::strtoull(p + 1, nullptr, 10);
+}
+
+// /dev/tty names the opener's controlling terminal, and the broker is the opener: the descriptor
+// reaches the broker's terminal. The caller gets it only if that is its own terminal too (TIOCGDEV
+// names the terminal behind the descriptor); otherwise ENXIO, what the kernel answers a process with
+// no controlling terminal. A worker detached from the terminal, or a serve-mode client from another
+// session, must not reach the terminal fdbroker was started from.
+void own_terminal_only(pid_t caller, Outcome& out) noexcept {
+    struct ::stat st {};
+    if (!out.fd || ::fstat(out.fd.get(), &st) != 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(5, 0))
+        return;
+    unsigned int behind = 0;
+    const unsigned long long own = controlling_terminal(caller);
+    if (own == 0 || ::ioctl(out.fd.get(), TIOCGDEV, &behind) != 0 || own != behind) {
+        out.fd.reset();
+        out.error = ENXIO;
+        out.audit.error = ENXIO;
+    }
+}
+
+// `>/dev/null`: shells open with O_CREAT, which needs create even where the file exists (so that
+// success does not reveal existence). On an existing device that a rule names exactly, O_CREAT does
+// nothing (open(2) creates only what is missing), and existence is no secret where a rule names the
+// path, so the open is judged as the open it is. Anything else keeps its O_CREAT.
+std::uint64_t without_idle_create(const policy::Profile& profile, const PathBuffer& path,
+                                  std::uint64_t flags) noexcept {
+    if (!(flags & O_CREAT) || (flags & O_EXCL)) return flags;
+    const std::uint64_t plain = flags & ~static_cast<std::uint64_t>(O_CREAT);
+    if (!profile.grants_exactly(path.view(), FileOps::open_needs(static_cast<std::uint32_t>(plain))))
+        return flags;
+    struct ::stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISCHR(st.st_mode)) return flags;
+    return plain;
+}
 
 }  // namespace
 
@@ -61,6 +120,28 @@ void Performer::perform(const Caller& caller, op::Operation& operation, Outcome&
     } catch (...) {
         out.error = ENOMEM;
     }
+    if (std::holds_alternative<op::Open>(operation)) own_terminal_only(caller.pid, out);
+    if (profile_->denied_paths() == policy::DeniedPaths::absent) as_absent(operation, out);
+}
+
+// `denied_paths = "absent"`: a path operation the policy refused, on a path the profile lets the
+// worker see nothing of, fails with ENOENT instead of EACCES. The answer depends on the policy and
+// the path as written, never on what exists, so it reveals no more than EACCES did. A path the
+// worker may see (stat) keeps EACCES for what it is not granted: "absent" would contradict stat.
+// Sockets keep EACCES: an address is not a file that could be absent.
+void Performer::as_absent(const op::Operation& operation, Outcome& out) const noexcept {
+    if (!out.audited || out.audit.allowed || out.error != EACCES) return;
+    if (std::holds_alternative<op::Connect>(operation) || std::holds_alternative<op::Bind>(operation) ||
+        std::holds_alternative<op::Listen>(operation))
+        return;
+    // A symlink's target is its content, not a path it touches.
+    const bool two_paths =
+        std::holds_alternative<op::Rename>(operation) || std::holds_alternative<op::Link>(operation);
+    const bool hidden =
+        !visible(*profile_, out.audit.path) || (two_paths && !visible(*profile_, out.audit.path2));
+    if (!hidden) return;
+    out.error = ENOENT;
+    out.audit.error = ENOENT;
 }
 
 void Performer::visit_operation(op::Operation& operation, Outcome& out) const {
@@ -192,9 +273,10 @@ void Performer::open(op::Open& o, Outcome& out) const noexcept {
     if (o.flags >> 32) {
         result.verdict = {false, nullptr, EACCES};  // openat2 flags no open(2) has
     } else {
-        const bool creates = (o.flags & O_CREAT) || (o.flags & O_TMPFILE) == O_TMPFILE;
+        const std::uint64_t flags = without_idle_create(*profile_, o.path, o.flags);
+        const bool creates = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
         const NoUmask no_umask(o.exact_mode && creates);
-        result = files_.open(o.path.view(), static_cast<std::uint32_t>(o.flags), o.mode);
+        result = files_.open(o.path.view(), static_cast<std::uint32_t>(flags), o.mode);
     }
     if (mode_ == Mode::transparent && (o.flags & O_PATH) && result.fd) readable_instead(result);
     if (result.verdict.error == 0 && !result.fd) result.verdict.error = EIO;

@@ -74,6 +74,7 @@ class Performer {
 
   private:
     void visit_operation(op::Operation& operation, Outcome& out) const;
+    void as_absent(const op::Operation& operation, Outcome& out) const noexcept;
     void open(op::Open& o, Outcome& out) const noexcept;
     void readable_instead(OpResult& result) const noexcept;
     void stat(op::Stat& o, Outcome& out) const noexcept;

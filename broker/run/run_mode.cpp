@@ -21,6 +21,7 @@
 #include "broker/notify/decode_notification.hpp"
 #include "broker/notify/seccomp_monitor.hpp"
 #include "broker/notify/transparent.hpp"
+#include "broker/run/hints.hpp"
 #include "sandbox/containment.hpp"
 #include "sandbox/limits.hpp"
 #include "sandbox/self_confine.hpp"
@@ -179,11 +180,15 @@ int run(const RunOptions& options) {
     if (!policy) return kSetupFailed;
     const policy::Profile* profile = policy->profile(options.profile);
     if (!profile) {
-        log("%s: no profile '%s'", options.policy_file.c_str(), options.profile.c_str());
+        log("%s: no profile '%s' (%s)", options.policy_file.c_str(), options.profile.c_str(),
+            profile_names(*policy).c_str());
         return kSetupFailed;
     }
+    // "-" is standard error: standard output is the program's, and JSON must not interleave with it.
     Audit audit;
-    if (!open_audit(options.audit, audit)) return kSetupFailed;
+    if (!open_audit(options.audit, audit, STDERR_FILENO)) return kSetupFailed;
+    Denials denials(options.verbose);
+    audit.watch(&denials);
     const std::uint64_t descriptor_budget = sandbox::raise_descriptor_limit();
     sigset_t handled;
     if (!take_signals(kHandled, handled) || !landlock_for("a worker")) return kSetupFailed;
@@ -205,7 +210,10 @@ int run(const RunOptions& options) {
         return launched.worker.exit_code;
     }
     WorkerRun worker(options, std::move(policy), *profile, audit, descriptor_budget, launched, *containment);
-    return worker.serve(handled);
+    const int status = worker.serve(handled);
+    denials.flush(/*force=*/true);
+    explain_failure(options, *profile, denials, status);
+    return status;
 }
 
 }  // namespace fdbroker::broker

@@ -220,7 +220,7 @@ void PoolWorker::Output::on_event(std::uint32_t) noexcept {
 }
 
 void PoolWorker::Output::emit(std::string_view line) const noexcept {
-    log("%s%.*s", prefix.c_str(), static_cast<int>(line.size()), line.data());
+    log_output("%s%.*s", prefix.c_str(), static_cast<int>(line.size()), line.data());
 }
 
 void PoolWorker::Output::close() noexcept {

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "broker/channels/broker.hpp"
@@ -90,6 +91,7 @@ class Server final : public PoolHost, public EventHandler {
     // Before the brokers, whose sessions give back what they hold as they are destroyed.
     Tenants tenants_{loop_, sandbox::raise_descriptor_limit()};
     Audit audit_;
+    std::optional<Denials> denials_;
     std::shared_ptr<const policy::Policy> policy_;
     std::optional<ServeSocket> socket_;
     std::unique_ptr<ClientAcceptor> listener_;
@@ -404,6 +406,7 @@ void Server::notify_status(const char* state) noexcept {
 
 int Server::run(const ServeOptions& options) {
     if (!load_policy() || !open_audit(options.audit, audit_)) return kSetupFailed;
+    if (options.verbose) audit_.watch(&denials_.emplace(/*verbose=*/true));
     if (policy_->has_pools() && !landlock_for("pool workers")) return kSetupFailed;
     constexpr int kHandled[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT};
     sigset_t handled;

@@ -154,11 +154,12 @@ TEST_F(Cli, AuditWritesOneJsonLinePerDecisionNamingTheRule) {
     }
 }
 
-TEST_F(Cli, AuditToStandardOutput) {
+TEST_F(Cli, AuditDashIsStandardErrorForRun) {
+    // Standard output is the program's: JSON lines must not interleave with it.
     const Outcome o = run_worker(dir, simple_policy(dir), {{"read", dir / "pub/hello"}}, {"--audit", "-"});
     ASSERT_EQ(o.status, 0) << o.err;
-    EXPECT_NE(o.out.find("ok hello"), std::string::npos);
-    EXPECT_NE(o.out.find("\"decision\":\"allow\""), std::string::npos) << o.out;
+    EXPECT_EQ(o.lines(), (std::vector<std::string>{"ok hello"}));
+    EXPECT_NE(o.err.find("\"decision\":\"allow\""), std::string::npos) << o.err;
 }
 
 TEST_F(Cli, WorkerRunsAsTheProfileUserWithoutPrivileges) {
