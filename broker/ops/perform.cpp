@@ -120,7 +120,7 @@ void Performer::perform(const Caller& caller, op::Operation& operation, Outcome&
     } catch (...) {
         out.error = ENOMEM;
     }
-    if (std::holds_alternative<op::Open>(operation)) own_terminal_only(caller.pid, out);
+    if (out.maybe_device) own_terminal_only(caller.pid, out);
     if (profile_->denied_paths() == policy::DeniedPaths::absent) as_absent(operation, out);
 }
 
@@ -280,6 +280,7 @@ void Performer::open(op::Open& o, Outcome& out) const noexcept {
     }
     if (mode_ == Mode::transparent && (o.flags & O_PATH) && result.fd) readable_instead(result);
     if (result.verdict.error == 0 && !result.fd) result.verdict.error = EIO;
+    out.maybe_device = result.maybe_device && result.fd;
     decided("open", o.path.view(), result, out);
     out.audit.flags = static_cast<std::uint32_t>(o.flags);
     out.carries = Outcome::Carries::fd;

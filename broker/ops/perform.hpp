@@ -42,6 +42,7 @@ struct Outcome {
     // A connect still in progress: the mode waits for `fd` (pending_connect.hpp) and writes the audit
     // line when it ends; `restore_flags` >= 0 are the caller's socket flags, to put back then.
     bool pending = false;
+    bool maybe_device = false;  // an open whose descriptor may be a device (OpResult::maybe_device)
     int restore_flags = -1;
     SocketVerdict socket;  // sockets: the verdict (its rule and the address reached)
     // The decision, for the audit stream; `audited` is false for what asks the policy nothing.
