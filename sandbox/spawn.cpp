@@ -13,13 +13,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include "proto/channel.hpp"
 #include "sandbox/landlock.hpp"
 #include "sandbox/limits.hpp"
+#include "sandbox/pid_init.hpp"
 #include "sandbox/seccomp_filter.hpp"
 
 namespace fdbroker::sandbox {
@@ -44,7 +47,8 @@ enum Stage : int {
     stage_seccomp,
     stage_exec,
     stage_terminal,
-    stage_parent
+    stage_parent,
+    stage_init
 };
 
 const char* stage_text(int stage) {
@@ -67,6 +71,8 @@ const char* stage_text(int stage) {
             return "detaching the worker from the terminal (setsid)";
         case stage_parent:
             return "tying the worker's life to the broker's";
+        case stage_init:
+            return "starting the pid namespace's init";
         default:
             return "starting the program";
     }
@@ -181,6 +187,9 @@ struct ChildPlan {
     if (filter.error != 0) fail(report, stage_seccomp, filter.error);
     send_report(report, {stage_ready, 0, landlock.abi}, filter.notify.get());
     filter.notify.reset();
+    // In a pid namespace of its own this process is pid 1: it stays behind as the namespace's init,
+    // confined as it is, and the program runs in its child (pid_init.hpp).
+    if ((c.namespaces & policy::ns_pid) && fork_under_init() < 0) fail(report, stage_init, errno);
     // 8. exec: the broker lets exactly this first execve through (exec-once).
     ::execve(plan.program.c_str(), plan.argv, plan.envp);
     fail(report, stage_exec, errno);
@@ -200,17 +209,39 @@ pid_t clone_worker(bool new_pid_namespace, int cgroup, int& pidfd) {
     return static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
 }
 
+// The parent of process `pid`, from /proc (in the broker's pid namespace); -1 if unknown.
+pid_t parent_of(pid_t pid) noexcept {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(pid));
+    const unique_fd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    std::array<char, 4096> text{};
+    const ssize_t n = fd ? ::read(fd.get(), text.data(), text.size() - 1) : -1;
+    if (n <= 0) return -1;
+    const char* field = std::strstr(text.data(), "\nPPid:");
+    return field ? static_cast<pid_t>(std::atoi(field + 6)) : -1;
+}
+
+// Whether the notification comes from the process that is to exec PROGRAM: the child itself, or,
+// under a pid namespace's init, the init's child (pid_init.hpp). Until then only fdbroker's own code
+// runs in either.
+bool from_program(int notify, const seccomp_notif& req, pid_t child, bool under_init) noexcept {
+    const auto caller = static_cast<pid_t>(req.pid);
+    if (caller == child) return true;
+    // Still pending after the read: the pid named the caller when its parent was read.
+    return under_init && parent_of(caller) == child && seccomp_notify_id_valid(notify, req.id) == 0;
+}
+
 // Until the worker has exec'd, the parent answers its seccomp notifications itself: the one execve
 // of PROGRAM is let through; anything else in that window is refused.
-void answer_startup_notification(int notify, pid_t child, bool& exec_seen) {
+void answer_startup_notification(int notify, pid_t child, bool under_init, bool& exec_seen) {
     seccomp_notif* req = nullptr;
     seccomp_notif_resp* resp = nullptr;
     if (seccomp_notify_alloc(&req, &resp) != 0) return;
     std::memset(req, 0, sizeof *req);  // the kernel refuses a receive buffer that is not zeroed
     if (seccomp_notify_receive(notify, req) == 0) {
         resp->id = req->id;
-        const bool first_exec = !exec_seen && static_cast<pid_t>(req->pid) == child &&
-                                req->data.nr == seccomp_syscall_resolve_name("execve");
+        const bool first_exec = !exec_seen && req->data.nr == seccomp_syscall_resolve_name("execve") &&
+                                from_program(notify, *req, child, under_init);
         if (first_exec) {
             // Allowing it does not depend on the worker's memory: only on who calls and that it is
             // the first exec, so SECCOMP_USER_NOTIF_FLAG_CONTINUE is safe here (security-model.md).
@@ -295,7 +326,8 @@ Spawned spawn(const SpawnSpec& spec) {
             break;
         }
         if (out.notify && (fds[1].revents & POLLIN))
-            answer_startup_notification(out.notify.get(), pid, exec_seen);
+            answer_startup_notification(out.notify.get(), pid, spec.confinement.namespaces & policy::ns_pid,
+                                        exec_seen);
         if (!(fds[0].revents & (POLLIN | POLLHUP))) continue;
         std::array<std::byte, sizeof(Report) + 1> buf;
         proto::Received r = proto::receive(report.get(), buf, 0, 1);
