@@ -34,7 +34,13 @@ std::optional<int> reap(pid_t program) noexcept {
     return std::nullopt;
 }
 
-[[noreturn]] void serve(pid_t program, const sigset_t& waited) noexcept {
+}  // namespace
+
+void serve_as_init(pid_t program) noexcept {
+    // The init holds nothing: not the worker's channel, not its standard streams (a reader waiting
+    // for the program's output to end must not wait for the init too).
+    ::syscall(SYS_close_range, 0U, ~0U, 0U);
+    const sigset_t waited = init_signals();
     for (;;) {
         siginfo_t info{};
         const int sig = ::sigwaitinfo(&waited, &info);
@@ -51,8 +57,6 @@ std::optional<int> reap(pid_t program) noexcept {
     }
 }
 
-}  // namespace
-
 pid_t fork_under_init() noexcept {
     const sigset_t waited = init_signals();
     sigset_t before;
@@ -65,14 +69,8 @@ pid_t fork_under_init() noexcept {
         errno = saved;
         return -1;
     }
-    if (program == 0) {
-        ::sigprocmask(SIG_SETMASK, &before, nullptr);
-        return 0;
-    }
-    // The init holds nothing: not the worker's channel, not its standard streams (a reader waiting
-    // for the program's output to end must not wait for the init too).
-    ::syscall(SYS_close_range, 0U, ~0U, 0U);
-    serve(program, waited);
+    if (program == 0) ::sigprocmask(SIG_SETMASK, &before, nullptr);
+    return program;
 }
 
 }  // namespace fdbroker::sandbox

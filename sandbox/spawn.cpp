@@ -136,6 +136,24 @@ struct ChildPlan {
     char** envp;
 };
 
+// In a new pid namespace: forks the program's process, which returns; this one stays behind as the
+// namespace's init (pid_init.hpp), confined as a worker without a broker is (fdbroker_lockdown's
+// filter: refused calls fail or kill, none waits for an answer; it has no channel to the broker).
+// Its Landlock domain does not scope signals, so that it can pass them on to the program, whose own
+// domain is beside it rather than beneath it; only the init's code ever runs in it.
+void split_off_init(const ChildPlan& plan, int report) {
+    const pid_t program = fork_under_init();
+    if (program < 0) fail(report, stage_init, errno);
+    if (program == 0) return;
+    const policy::Confinement& c = plan.spec.confinement;
+    const LandlockResult landlock = apply_landlock(plan.runtime, {}, /*scope_signals=*/false);
+    if (landlock.error != 0) fail(report, stage_init, landlock.error);
+    const FilterResult filter =
+        load_worker_filter(c.syscalls, {.action = FilterAction::kill, .terminal = c.terminal});
+    if (filter.error != 0) fail(report, stage_init, filter.error);
+    serve_as_init(program);
+}
+
 // Runs in the child: confines it step by step, in the documented order, then execs. Never returns.
 [[noreturn]] void become_worker(const ChildPlan& plan, int report) {
     const SpawnSpec& spec = plan.spec;
@@ -172,6 +190,10 @@ struct ChildPlan {
     // 5. no_new_privs: nothing exec'd can gain privileges back; also lets an unprivileged process
     //    install Landlock and seccomp.
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(report, stage_privs, errno);
+    // In a pid namespace of its own this process is pid 1: the program runs in its child, and it stays
+    // behind as the namespace's init. Here, before Landlock, whose rules tie /proc/self to the process
+    // that makes them: each of the two makes its own.
+    if (c.namespaces & policy::ns_pid) split_off_init(plan, report);
     // 6. Landlock: reading only the runtime paths and the program.
     const LandlockResult landlock = apply_landlock(plan.runtime, plan.program);
     // A program the worker's user cannot open (under /root, say) is "not executable" (126), as exec
@@ -187,9 +209,6 @@ struct ChildPlan {
     if (filter.error != 0) fail(report, stage_seccomp, filter.error);
     send_report(report, {stage_ready, 0, landlock.abi}, filter.notify.get());
     filter.notify.reset();
-    // In a pid namespace of its own this process is pid 1: it stays behind as the namespace's init,
-    // confined as it is, and the program runs in its child (pid_init.hpp).
-    if ((c.namespaces & policy::ns_pid) && fork_under_init() < 0) fail(report, stage_init, errno);
     // 8. exec: the broker lets exactly this first execve through (exec-once).
     ::execve(plan.program.c_str(), plan.argv, plan.envp);
     fail(report, stage_exec, errno);

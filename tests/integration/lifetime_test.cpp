@@ -205,6 +205,7 @@ class TerminalJob {
         int out[2];
         if (::pipe2(out, O_CLOEXEC) != 0) return;
         std::vector<char*> args;
+        args.reserve(argv.size() + 1);
         for (const std::string& a : argv)
             args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
