@@ -36,8 +36,15 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// How the program runs: library mode, transparent mode, or in a pid namespace of its own.
-enum class Mode { plain, transparent, pid_namespace };
+// How the program runs: library mode, transparent mode, in a pid namespace of its own, or both.
+enum class Mode { plain, transparent, pid_namespace, transparent_pid_namespace };
+
+bool transparent(Mode m) {
+    return m == Mode::transparent || m == Mode::transparent_pid_namespace;
+}
+bool pid_namespace(Mode m) {
+    return m == Mode::pid_namespace || m == Mode::transparent_pid_namespace;
+}
 
 std::string mode_name(const ::testing::TestParamInfo<Mode>& info) {
     switch (info.param) {
@@ -47,6 +54,8 @@ std::string mode_name(const ::testing::TestParamInfo<Mode>& info) {
             return "Transparent";
         case Mode::pid_namespace:
             return "PidNamespace";
+        case Mode::transparent_pid_namespace:
+            return "TransparentPidNamespace";
     }
     return "Unknown";
 }
@@ -129,8 +138,8 @@ class Lifetime : public ::testing::TestWithParam<Mode> {
     std::string policy(const std::string& extra = {}) const {
         // exec: the shell of the tests runs seq, grep, wc and sleep.
         std::string text = "version = 1\n[profile.default]\nexec = true\n";
-        if (GetParam() == Mode::transparent) text += "include = [\"runtime\"]\n";
-        if (GetParam() == Mode::pid_namespace) text += "namespaces = [\"pid\"]\n";
+        if (transparent(GetParam())) text += "include = [\"runtime\"]\n";
+        if (pid_namespace(GetParam())) text += "namespaces = [\"pid\"]\n";
         return text + extra;
     }
 
@@ -138,7 +147,7 @@ class Lifetime : public ::testing::TestWithParam<Mode> {
     std::vector<std::string> command(const std::vector<std::string>& program, const std::string& extra = {}) {
         write_file(dir / "policy.toml", policy(extra));
         std::vector<std::string> argv{fdbroker_bin(), "run", "--policy", dir / "policy.toml"};
-        if (GetParam() == Mode::transparent) argv.emplace_back("--transparent");
+        if (transparent(GetParam())) argv.emplace_back("--transparent");
         argv.emplace_back("--");
         argv.insert(argv.end(), program.begin(), program.end());
         return argv;
@@ -190,7 +199,9 @@ TEST_P(Forwarding, SigtermEndsAProgramWithoutHandlers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, Forwarding,
-                         ::testing::Values(Mode::plain, Mode::transparent, Mode::pid_namespace), mode_name);
+                         ::testing::Values(Mode::plain, Mode::transparent, Mode::pid_namespace,
+                                           Mode::transparent_pid_namespace),
+                         mode_name);
 
 // ---- Signals typed on the terminal -----------------------------------------------------------------
 
@@ -297,10 +308,16 @@ class TerminalSignals : public Lifetime {
         }
         generate();
         EXPECT_EQ(job.read_line(), name + " kernel");
-        for (const pid_t p : forwarders) {
+        // All go on before any is waited for: fdbroker may still be waiting for the init to finish
+        // setting itself up.
+        for (const pid_t p : forwarders)
             ASSERT_EQ(::kill(p, SIGCONT), 0);
+        for (const pid_t p : forwarders) {
             ASSERT_TRUE(within(10s, [&] { return !pending(p, sig); }))
-                << "pid " << p << " kept signal " << sig;
+                << "pid " << p << " (" << proc_status_field(p, "Name") << ", "
+                << proc_status_field(p, "State") << ", blocked " << proc_status_field(p, "SigBlk")
+                << ", pending " << proc_status_field(p, "SigPnd") << "/" << proc_status_field(p, "ShdPnd")
+                << ") kept signal " << sig;
         }
         ASSERT_EQ(::kill(job.pid(), SIGUSR1), 0);
         EXPECT_EQ(job.read_line(), "USR1 user") << "after " << name;
@@ -312,7 +329,7 @@ TEST_P(TerminalSignals, CtrlCCtrlBackslashAndResizeArriveOnce) {
     ASSERT_TRUE(job.started());
     ASSERT_EQ(job.read_line(), "ready");
     std::vector<pid_t> forwarders{job.pid()};
-    if (GetParam() == Mode::pid_namespace) forwarders.push_back(worker_of(job.pid()));  // its init
+    if (pid_namespace(GetParam())) forwarders.push_back(worker_of(job.pid()));  // its init
     typed_once(job, forwarders, SIGINT, "INT", [&] { job.type("\x03"); });
     typed_once(job, forwarders, SIGQUIT, "QUIT", [&] { job.type("\x1c"); });
     typed_once(job, forwarders, SIGWINCH, "WINCH", [&] { job.resize(); });
@@ -341,7 +358,9 @@ TEST_P(TerminalSignals, CtrlCEndsAProgramWithoutHandlers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, TerminalSignals,
-                         ::testing::Values(Mode::plain, Mode::transparent, Mode::pid_namespace), mode_name);
+                         ::testing::Values(Mode::plain, Mode::transparent, Mode::pid_namespace,
+                                           Mode::transparent_pid_namespace),
+                         mode_name);
 
 // ---- Nothing outlives fdbroker ---------------------------------------------------------------------
 
@@ -374,7 +393,7 @@ TEST_P(Tree, NothingOutlivesSigkill) {
     Process broker(command(sleeper()));
     ASSERT_EQ(broker.read_line(), "started");
     ASSERT_TRUE(within(10s, [&] { return processes_running({"sleep", seconds_}).size() == 2; }));
-    if (GetParam() != Mode::pid_namespace && !has_keeper(broker.pid())) {
+    if (!pid_namespace(GetParam()) && !has_keeper(broker.pid())) {
         GTEST_SKIP() << "no cgroup v2 for fdbroker here: without its keeper, what the worker started "
                         "survives a broker killed with SIGKILL (docs/security-model.md)";
     }
@@ -383,7 +402,9 @@ TEST_P(Tree, NothingOutlivesSigkill) {
     EXPECT_TRUE(sleepers_gone());
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, Tree, ::testing::Values(Mode::plain, Mode::transparent, Mode::pid_namespace),
+INSTANTIATE_TEST_SUITE_P(Modes, Tree,
+                         ::testing::Values(Mode::plain, Mode::transparent, Mode::pid_namespace,
+                                           Mode::transparent_pid_namespace),
                          mode_name);
 
 // ---- The init of a pid namespace -------------------------------------------------------------------
@@ -410,7 +431,8 @@ TEST_P(PidInit, TheProgramRunsUnderAnInitThatReapsOrphans) {
     EXPECT_EQ(broker.wait().status, 128 + SIGTERM);
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, PidInit, ::testing::Values(Mode::pid_namespace), mode_name);
+INSTANTIATE_TEST_SUITE_P(Modes, PidInit,
+                         ::testing::Values(Mode::pid_namespace, Mode::transparent_pid_namespace), mode_name);
 
 // ---- A brokered connect interrupted by a signal ----------------------------------------------------
 
@@ -492,7 +514,8 @@ TEST_P(InterruptedConnect, CtrlCInterruptsPython) {
     EXPECT_EQ(job.wait(), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, InterruptedConnect, ::testing::Values(Mode::transparent), mode_name);
+INSTANTIATE_TEST_SUITE_P(Modes, InterruptedConnect,
+                         ::testing::Values(Mode::transparent, Mode::transparent_pid_namespace), mode_name);
 
 // ---- Pipelines -------------------------------------------------------------------------------------
 
@@ -513,8 +536,8 @@ TEST_P(Pipeline, AThreeStagePipelineCompletesEveryTime) {
     EXPECT_EQ(completed, 100);
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, Pipeline, ::testing::Values(Mode::transparent, Mode::pid_namespace),
-                         mode_name);
+INSTANTIATE_TEST_SUITE_P(Modes, Pipeline,
+                         ::testing::Values(Mode::transparent, Mode::transparent_pid_namespace), mode_name);
 
 }  // namespace
 }  // namespace fdbroker::test
