@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 # golang-go: the Go program that transparent mode's tests run (skipped where go is missing).
 packages=(cmake make g++ pkg-config libseccomp-dev libcap-ng-dev libboost-program-options-dev
           libtomlplusplus-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
-          dpkg-dev file man-db systemd clang-tidy golang-go)
+          dpkg-dev file man-db systemd clang-tidy golang-go python3)
 
 install_deps() {
     local missing=() p
