@@ -473,7 +473,8 @@ void Performer::connect(op::Connect& o, Outcome& out) const noexcept {
     const bool blocking = flags >= 0 && !(flags & O_NONBLOCK);
     if (blocking) ::fcntl(sock, F_SETFL, flags | O_NONBLOCK);
     out.socket = sockets_.connect_socket(o.address, sock);
-    if (blocking && out.socket.error == EINPROGRESS) {
+    // EALREADY: a connect interrupted by a signal and made again; a blocking connect waits on for it.
+    if (blocking && (out.socket.error == EINPROGRESS || out.socket.error == EALREADY)) {
         // Watched through a descriptor of its own; the caller's stays with the operation, so that the
         // flags can still be put back if waiting cannot start.
         out.pending = true;

@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -24,6 +26,7 @@
 #include "broker/run/hints.hpp"
 #include "sandbox/containment.hpp"
 #include "sandbox/limits.hpp"
+#include "sandbox/pid_init.hpp"
 #include "sandbox/self_confine.hpp"
 #include "sandbox/spawn.hpp"
 
@@ -34,8 +37,13 @@ namespace {
 constexpr int kSetupFailed = 125;
 
 // Signals the broker handles in its loop: SIGCHLD to reap, the rest forwarded to the worker so that
-// Ctrl-C or a service manager's SIGTERM reach the program the way they would without fdbroker.
-constexpr int kHandled[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+// Ctrl-C, a service manager's SIGTERM or a resized terminal reach the program the way they would
+// without fdbroker (the same ones a pid namespace's init passes on, sandbox/pid_init.hpp).
+constexpr auto kHandled = [] {
+    std::array<int, sandbox::kForwardedSignals.size() + 1> all{SIGCHLD};
+    std::ranges::copy(sandbox::kForwardedSignals, all.begin() + 1);
+    return all;
+}();
 
 class Signals final : public EventHandler {
   public:
@@ -53,11 +61,20 @@ class Signals final : public EventHandler {
             if (info.ssi_signo == SIGCHLD)
                 reap();
             else
-                ::syscall(SYS_pidfd_send_signal, worker_pidfd_, info.ssi_signo, nullptr, 0);
+                forward(info);
         }
     }
 
   private:
+    // The kernel sends a terminal's signals (Ctrl-C, Ctrl-\, a resize, a hang-up) to its foreground
+    // process group as a whole, with SI_KERNEL. When the worker is in fdbroker's group it has had the
+    // signal already: sending it again would deliver it twice. From anyone else (kill(1), a service
+    // manager) only fdbroker receives it, and it is passed on.
+    void forward(const signalfd_siginfo& info) const noexcept {
+        if (info.ssi_code == SI_KERNEL && ::getpgid(worker_) == ::getpgrp()) return;
+        ::syscall(SYS_pidfd_send_signal, worker_pidfd_, info.ssi_signo, nullptr, 0);
+    }
+
     // Reaps the worker and any orphaned descendant re-parented to the broker (it is a subreaper).
     void reap() noexcept {
         int status = 0;
