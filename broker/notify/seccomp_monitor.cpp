@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -48,6 +49,28 @@ pid_t thread_group_of(pid_t tid) noexcept {
     pid_t tgid = -1;
     std::from_chars(status.data() + at + 7, status.data() + status.size(), tgid);
     return tgid;
+}
+
+// A number field of /proc/PID/status ("\nName:\t"), or -1. With `last`, the last number on its line
+// (NSpid: the id in the innermost namespace).
+pid_t status_field(std::string_view status, std::string_view key, bool last = false) noexcept {
+    const std::size_t at = status.find(key);
+    if (at == std::string_view::npos) return -1;
+    std::string_view line = status.substr(at + key.size());
+    line = line.substr(0, line.find('\n'));
+    if (last) line.remove_prefix(std::min(line.size(), line.find_last_of('\t') + 1));
+    pid_t value = -1;
+    std::from_chars(line.data(), line.data() + line.size(), value);
+    return value;
+}
+
+// Whether `tgid` is the program a pid namespace's init (`init`, the worker fdbroker started) runs:
+// its child that is pid 2 in the namespace (sandbox/pid_init.hpp). Orphans the init adopted are its
+// children too, but never pid 2 while the program lives.
+bool is_program_under_init(pid_t tgid, pid_t init) noexcept {
+    char buf[2048];
+    const std::string_view status = read_proc(tgid, "status", buf);
+    return status_field(status, "\nPPid:\t") == init && status_field(status, "\nNSpid:\t", true) == 2;
 }
 
 // The real uid of a process, from /proc/PID/status (-1 if it is gone).
@@ -277,8 +300,11 @@ SeccompMonitor::Killed SeccompMonitor::kill_process_of(pid_t tid, std::uint64_t 
     unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, tgid, 0)));
     // The notification still pending proves the thread (and so tgid) has not been recycled since.
     if (!pidfd || seccomp_notify_id_valid(notify_.get(), id) != 0) return Killed::none;
+    // Asked before the kill: once dead, the init may reap it at once.
+    const bool program = tgid == worker_ || ((profile_.confinement().namespaces & policy::ns_pid) != 0 &&
+                                             is_program_under_init(tgid, worker_));
     if (::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0) != 0) return Killed::none;
-    if (tgid != worker_) return Killed::other;
+    if (!program) return Killed::other;
     killed_worker_ = true;
     return Killed::worker;
 }

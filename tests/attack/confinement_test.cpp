@@ -97,6 +97,19 @@ TEST_F(Confinement, AViolationKillsTheWorkerWithStatus159ByDefault) {
         << o.err;
 }
 
+TEST_F(Confinement, AViolationInAPidNamespaceIsStatus159Too) {
+    if (!is_root()) GTEST_SKIP() << "creating namespaces needs a root broker";
+    // The program is the namespace init's child: killing it for a violation is still the worker's
+    // death for a forbidden call, not an ordinary SIGKILL (137).
+    std::string policy = this->policy() + "namespaces = [\"pid\"]\n";
+    policy.replace(policy.find("on_violation = \"errno\"\n"), 23, "");
+    const Outcome o = run_worker(dir, policy, {{"pid"}, {"direct", "ptrace", "1"}, {"pid"}});
+    EXPECT_EQ(o.status, 159) << o.err;
+    EXPECT_EQ(o.lines(), (std::vector<std::string>{"ok 2"}));
+    EXPECT_TRUE(contains(o.err, "called ptrace, which its profile does not allow: killed (status 159)"))
+        << o.err;
+}
+
 // Each class of fatal call (docs/syscalls.md) still kills: another process's memory or descriptors,
 // kernel attack surface, mounts and namespaces, the kernel itself, the key rings, the clock and the
 // host name. Every argument is 0, which would be harmless even if a call got through.
