@@ -11,12 +11,15 @@ cd "$(dirname "$0")/.."
 # dpkg-dev and file: cpack's .deb (Depends from dpkg-shlibdeps); man-db and systemd: the packaging
 # tests check the man pages and units with man and systemd-analyze. clang-tidy: the tidy step.
 # golang-go: the Go program that transparent mode's tests run (skipped where go is missing).
-# patch … imagemagick: the real programs tests/programs runs natively and under fdbroker (with make,
-# g++'s gcc, file and the essential coreutils, findutils, diffutils, sed, grep, tar and gzip).
+# python3 ... procps: the corpus of ordinary programs run under the default system call preset
+# (tests/corpus/packages.txt; those missing are skipped). patch ... openssh-client: with some of those, the
+# real programs tests/programs runs natively and under fdbroker (and make, g++'s gcc, file, cmake and
+# the essential coreutils, findutils, diffutils, sed, grep, tar and gzip).
 packages=(cmake make g++ pkg-config libseccomp-dev libcap-ng-dev libboost-program-options-dev
           libtomlplusplus-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
           dpkg-dev file man-db systemd clang-tidy golang-go
-          patch jq sqlite3 git python3 perl xz-utils zstd bzip2 openssl openssh-client imagemagick)
+          python3 python3-venv nodejs git sqlite3 zstd bzip2 openssl curl imagemagick procps
+          patch jq perl xz-utils openssh-client)
 
 install_deps() {
     local missing=() p

@@ -169,34 +169,52 @@ void load_runtime(const toml::node& value, std::vector<std::string>& out, const 
 }  // namespace
 
 const std::vector<std::string>& default_runtime() {
-    // What a dynamically linked C, C++ or Python program reads before main() and while starting:
-    // the loader's cache and configuration, libraries, gconv modules, locales, time zones, and the
-    // Python standard library; and the huge page size, which the Go runtime reads as it starts.
-    // Nothing here is writable or secret.
+    // What an ordinary program reads before main() and while it starts, all of it public: the loader's
+    // cache and configuration, the whole of /usr (libraries, gconv modules, locales, time zones,
+    // certificates, terminfo, Perl's and Python's standard libraries: what packages install for
+    // everyone), the account and name-service files every C library reads (no passwords: those are in
+    // /etc/shadow), the certificate store without its private keys, the alternatives' symlinks into
+    // /usr, the devices that hold no data of their own, and the huge page size, which the Go runtime
+    // reads as it starts. docs/policy.md says why each entry is harmless.
     static const std::vector<std::string> paths{"/etc/ld.so.cache",
+                                                "/etc/ld.so.preload",
                                                 "/etc/ld.so.conf",
                                                 "/etc/ld.so.conf.d",
                                                 "/etc/localtime",
+                                                "/etc/locale.alias",
                                                 "/etc/nsswitch.conf",
                                                 "/etc/passwd",
                                                 "/etc/group",
+                                                "/etc/hosts",
+                                                "/etc/host.conf",
+                                                "/etc/resolv.conf",
+                                                "/etc/gai.conf",
+                                                "/etc/alternatives",
+                                                "/etc/ssl/certs",
+                                                "/etc/ssl/openssl.cnf",
+                                                "/etc/perl",
                                                 "/bin",
-                                                "/usr/bin",
                                                 "/lib",
                                                 "/lib64",
-                                                "/usr/lib",
-                                                "/usr/lib64",
-                                                "/usr/local/lib",
-                                                "/usr/share/locale",
-                                                "/usr/share/zoneinfo",
-                                                "/usr/share/i18n",
+                                                "/usr",
                                                 "/dev/null",
+                                                "/dev/zero",
+                                                "/dev/full",
+                                                "/dev/random",
                                                 "/dev/urandom",
+                                                "/dev/tty",
                                                 "/proc/self",
                                                 "/proc/sys/kernel/random",
                                                 "/sys/devices/system/cpu",
                                                 "/sys/kernel/mm/transparent_hugepage"};
     return paths;
+}
+
+bool is_runtime_writable_device(std::string_view path) noexcept {
+    // Writing to these stores nothing anywhere (/dev/null, /dev/zero discard it, /dev/full refuses it
+    // with ENOSPC) or reaches only the caller's own controlling terminal (/dev/tty, which the broker
+    // opens only for a caller whose terminal it is: perform.cpp).
+    return path == "/dev/null" || path == "/dev/zero" || path == "/dev/full" || path == "/dev/tty";
 }
 
 bool load_confinement_setting(std::string_view key, const toml::node& value, Confinement& out,
@@ -230,6 +248,14 @@ bool load_confinement_setting(std::string_view key, const toml::node& value, Con
             out.terminal = Terminal::detached;
         else
             error(value.source().begin, "'terminal' must be \"shared\", \"job-control\" or \"detached\"");
+    } else if (key == "denied_paths") {
+        const auto* s = value.as_string();
+        if (s && s->get() == "eacces")
+            out.denied_paths = DeniedPaths::eacces;
+        else if (s && s->get() == "absent")
+            out.denied_paths = DeniedPaths::absent;
+        else
+            error(value.source().begin, "'denied_paths' must be \"eacces\" or \"absent\"");
     } else if (key == "runtime") {
         load_runtime(value, out.runtime, error);
     } else if (key == "runtime_builtin") {

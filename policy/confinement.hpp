@@ -52,8 +52,17 @@ struct SyscallRules {
     std::vector<std::string> deny;   // names removed from it (deny wins)
 };
 
-// The built-in runtime paths every profile gets unless it sets `runtime_builtin = false`.
+// How a denied path operation looks to the worker (`denied_paths`): `eacces`, the default, or `absent`
+// (ENOENT), for programs that probe optional files and treat only "absent" as harmless. Either way the
+// answer is the same whether or not the path exists. Sockets are refused with EACCES in both.
+enum class DeniedPaths : std::uint8_t { eacces, absent };
+
+// The built-in runtime paths every profile gets unless it sets `runtime_builtin = false`, and that
+// `include = ["runtime"]` grants reading.
 [[nodiscard]] const std::vector<std::string>& default_runtime();
+// The runtime paths `include = ["runtime"]` also grants writing: devices that keep nothing written to
+// them, and the caller's own terminal.
+[[nodiscard]] bool is_runtime_writable_device(std::string_view path) noexcept;
 
 struct Confinement {
     Limits limits;
@@ -68,6 +77,7 @@ struct Confinement {
     bool runtime_builtin = true;
     DatagramReach datagram_reach = DatagramReach::peer;
     Terminal terminal = Terminal::shared;
+    DeniedPaths denied_paths = DeniedPaths::eacces;
 };
 // The syscall presets a profile (or fdbroker_lockdown) may name.
 [[nodiscard]] inline bool is_syscall_preset(std::string_view name) noexcept {

@@ -241,22 +241,33 @@ void Loader::load_includes(const toml::key& key, const toml::node& value, Profil
                   "unknown include " + quote(element->get()) + " (the only built-in include is \"runtime\")");
             continue;
         }
-        // "/" itself (not beneath it): programs stat or list the root on their way (rm -r checks it is
-        // not removing "/", path searches start there); its entries name only top-level directories.
-        Pattern::Error root_problem;
-        if (std::optional<Pattern> root = Pattern::parse("/", root_problem))
-            profile.rules_.push_back(Rule{RuleKind::read, std::move(*root), at.line, at.column});
-        for (const std::string& path : default_runtime()) {
-            if (path.starts_with("/proc/")) continue;
-            // The path itself, exactly (what a device such as /dev/null needs: the broker opens FIFOs
-            // and devices only for rules that name them), and everything beneath it.
-            for (const std::string& text : {path, path + "/**"}) {
-                Pattern::Error problem;
-                if (std::optional<Pattern> pattern = Pattern::parse(text, problem))
-                    profile.rules_.push_back(Rule{RuleKind::read, std::move(*pattern), at.line, at.column});
-            }
-        }
+        profile.includes_runtime_ = true;
+        add_runtime_rules(at, profile);
     }
+}
+
+void Loader::add_runtime_rules(const toml::source_position& at, Profile& profile) {
+    const auto add = [&](RuleKind kind, const std::string& text) {
+        Pattern::Error problem;
+        if (std::optional<Pattern> pattern = Pattern::parse(text, problem))
+            profile.rules_.push_back(Rule{kind, std::move(*pattern), at.line, at.column});
+    };
+    // "/" itself (not beneath it): programs stat or list the root on their way (rm -r checks it is
+    // not removing "/", path searches start there); its entries name only top-level directories.
+    add(RuleKind::read, "/");
+    for (const std::string& path : default_runtime()) {
+        if (path.starts_with("/proc/")) continue;
+        // The path itself, exactly (what a device such as /dev/null needs: the broker opens FIFOs
+        // and devices only for rules that name them), and everything beneath it.
+        add(RuleKind::read, path);
+        add(RuleKind::read, path + "/**");
+        if (is_runtime_writable_device(path)) add(RuleKind::write, path);
+    }
+    // The one directory beneath /usr that Debian keeps from everyone (polkit's local rules): in library
+    // mode the broker reads with its own privileges, and the include must not hand out more than the
+    // worker's user could read.
+    add(RuleKind::deny, "/usr/share/polkit-1/rules.d");
+    add(RuleKind::deny, "/usr/share/polkit-1/rules.d/**");
 }
 
 namespace {

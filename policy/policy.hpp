@@ -65,6 +65,10 @@ class Profile {
     [[nodiscard]] const Quota& quota() const noexcept { return quota_; }
     // Whether a listen rule reaches below port 1024 (the broker then needs CAP_NET_BIND_SERVICE).
     [[nodiscard]] bool listens_below_1024() const noexcept;
+    // Whether the profile says `include = ["runtime"]` (for fdbroker run's hints).
+    [[nodiscard]] bool includes_runtime() const noexcept { return includes_runtime_; }
+    // How a denied path operation looks to its workers (`denied_paths`).
+    [[nodiscard]] policy::DeniedPaths denied_paths() const noexcept { return confinement_.denied_paths; }
 
     // path must be normal absolute (see path.hpp); anything else is denied with no rule.
     // needs is a combination of Need bits. need_any alone is also met by a directory on the way to
@@ -96,6 +100,7 @@ class Profile {
     std::vector<uid_t> client_users_;
     std::vector<gid_t> client_groups_;
     Confinement confinement_;
+    bool includes_runtime_ = false;
     Pool pool_;
     Quota quota_;
 };

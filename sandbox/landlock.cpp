@@ -62,7 +62,8 @@ int landlock_abi() noexcept {
     return abi < 0 ? 0 : static_cast<int>(abi);
 }
 
-LandlockResult apply_landlock(const std::vector<std::string>& runtime, const std::string& program) noexcept {
+LandlockResult apply_landlock(const std::vector<std::string>& runtime, const std::string& program,
+                              bool scope_signals) noexcept {
     LandlockResult result;
     result.abi = landlock_abi();
     if (result.abi == 0) return result;
@@ -71,7 +72,7 @@ LandlockResult apply_landlock(const std::vector<std::string>& runtime, const std
     attr.handled_access_fs = handled_fs(result.abi);
     std::size_t size = sizeof attr.handled_access_fs;
     if (result.abi >= 6) {
-        attr.scoped = kScopeAbstractUnix | kScopeSignal;
+        attr.scoped = kScopeAbstractUnix | (scope_signals ? kScopeSignal : 0);
         size = sizeof attr;
     }
     unique_fd ruleset(static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, size, 0)));
@@ -83,7 +84,9 @@ LandlockResult apply_landlock(const std::vector<std::string>& runtime, const std
         if (const int err =
                 add_path(ruleset.get(), path, kReadFile | kReadDir | kExecute, kReadFile | kExecute))
             return result.error = err, result;
-    if (const int err = add_path(ruleset.get(), program, kReadFile | kExecute, kReadFile | kExecute)) {
+    if (const int err = program.empty()
+                            ? 0
+                            : add_path(ruleset.get(), program, kReadFile | kExecute, kReadFile | kExecute)) {
         result.program_unreachable = true;
         return result.error = err, result;
     }

@@ -17,9 +17,11 @@ struct LandlockResult {
 // The ABI version the running kernel offers (0 if none).
 [[nodiscard]] int landlock_abi() noexcept;
 
-// Restricts the calling process (and everything it starts). Paths that do not exist are skipped.
-// Must run after no_new_privs (or with CAP_SYS_ADMIN).
+// Restricts the calling process (and everything it starts). Paths that do not exist are skipped; an
+// empty `program` adds none. Must run after no_new_privs (or with CAP_SYS_ADMIN). `scope_signals`
+// false leaves signals out of the scoping: for a pid namespace's init, which signals the program in
+// a Landlock domain of its own (pid_init.hpp).
 [[nodiscard]] LandlockResult apply_landlock(const std::vector<std::string>& runtime,
-                                            const std::string& program) noexcept;
+                                            const std::string& program, bool scope_signals = true) noexcept;
 
 }  // namespace fdbroker::sandbox

@@ -17,232 +17,11 @@
 #include <new>
 #include <vector>
 
+#include "sandbox/syscall_preset.hpp"
+
 namespace fdbroker::sandbox {
 
 namespace {
-
-// What ordinary C, C++ and Python programs need on descriptors they already hold, memory, threads,
-// time and signals, plus metadata reads by path.
-constexpr const char* kAllowed[] = {
-    // memory
-    "brk",
-    "mmap",
-    "munmap",
-    "mprotect",
-    "mremap",
-    "madvise",
-    "msync",
-    "mincore",
-    "mlock",
-    "munlock",
-    "membarrier",
-    // threads and processes
-    "fork",
-    "vfork",
-    "futex",
-    "futex_waitv",
-    "set_robust_list",
-    "get_robust_list",
-    "set_tid_address",
-    "rseq",
-    "gettid",
-    "sched_yield",
-    "sched_getaffinity",
-    "sched_setaffinity",
-    "sched_getparam",
-    "sched_getscheduler",
-    "sched_get_priority_max",
-    "sched_get_priority_min",
-    "exit",
-    "exit_group",
-    "wait4",
-    "waitid",
-    "arch_prctl",
-    "prctl",
-    "getcpu",
-    // time
-    "clock_gettime",
-    "clock_getres",
-    "clock_nanosleep",
-    "nanosleep",
-    "gettimeofday",
-    "time",
-    "getitimer",
-    "setitimer",
-    "alarm",
-    "timer_create",
-    "timer_settime",
-    "timer_gettime",
-    "timer_getoverrun",
-    "timer_delete",
-    "timerfd_create",
-    "timerfd_settime",
-    "timerfd_gettime",
-    // signals
-    "rt_sigaction",
-    "rt_sigprocmask",
-    "rt_sigreturn",
-    "rt_sigpending",
-    "rt_sigtimedwait",
-    "rt_sigsuspend",
-    "rt_sigqueueinfo",
-    "rt_tgsigqueueinfo",
-    "sigaltstack",
-    "kill",
-    "tgkill",
-    "tkill",
-    "pause",
-    "restart_syscall",
-    "signalfd",
-    "signalfd4",
-    // descriptors already held
-    "read",
-    "write",
-    "readv",
-    "writev",
-    "pread64",
-    "pwrite64",
-    "preadv",
-    "pwritev",
-    "preadv2",
-    "pwritev2",
-    "lseek",
-    "close",
-    "close_range",
-    "dup",
-    "dup2",
-    "dup3",
-    "fcntl",
-    "poll",
-    "ppoll",
-    "select",
-    "pselect6",
-    "epoll_create",
-    "epoll_create1",
-    "epoll_ctl",
-    "epoll_wait",
-    "epoll_pwait",
-    "epoll_pwait2",
-    "eventfd",
-    "eventfd2",
-    "pipe",
-    "pipe2",
-    "splice",
-    "tee",
-    "sendfile",
-    "copy_file_range",
-    "fsync",
-    "fdatasync",
-    "ftruncate",
-    "fallocate",
-    "flock",
-    "fadvise64",
-    "getdents",
-    "getdents64",
-    "fstat",
-    "fstatfs",
-    // metadata of held descriptors: the kernel's own rules for the worker's user decide
-    "fchmod",
-    "fchown",
-    "fgetxattr",
-    "flistxattr",
-    "fsetxattr",
-    "fremovexattr",
-    // sockets already held (the broker made them; connecting or binding anew is refused below)
-    "sendmsg",
-    "recvmsg",
-    "sendmmsg",
-    "recvmmsg",
-    "sendto",
-    "recvfrom",
-    "shutdown",
-    "getsockopt",
-    "setsockopt",
-    "getsockname",
-    "getpeername",
-    "accept",
-    "accept4",
-    "listen",
-    // identity and environment (reading only)
-    "getpid",
-    "getppid",
-    "getuid",
-    "geteuid",
-    "getgid",
-    "getegid",
-    "getresuid",
-    "getresgid",
-    "getgroups",
-    "getpgrp",
-    "getpgid",
-    "getsid",
-    "setsid",
-    "setpgid",
-    "getrlimit",
-    "prlimit64",
-    "getrusage",
-    "getpriority",
-    "uname",
-    "sysinfo",
-    "umask",
-    "getcwd",
-    "chdir",
-    "fchdir",
-    "capget",
-    "getrandom",
-    // metadata by path (what the worker's own uid may see anyway)
-    "stat",
-    "lstat",
-    "newfstatat",
-    "statx",
-    "statfs",
-    "access",
-    "faccessat",
-    "faccessat2",
-    "readlink",
-    "readlinkat",
-    "getxattr",
-    "lgetxattr",
-    "listxattr",
-    "llistxattr",
-};
-
-// Refused quietly with EACCES: libraries try these and cope with failure. Everything that creates,
-// removes or changes a file by path, opens one for writing, or makes a socket.
-constexpr const char* kQuietlyRefused[] = {
-    "creat",
-    "openat2",
-    "socket",
-    "connect",
-    "bind",
-    "mkdir",
-    "mkdirat",
-    "rmdir",
-    "unlink",
-    "unlinkat",
-    "rename",
-    "renameat",
-    "renameat2",
-    "link",
-    "linkat",
-    "symlink",
-    "symlinkat",
-    "chmod",
-    "fchmodat",
-    "chown",
-    "lchown",
-    "fchownat",
-    "truncate",
-    "utime",
-    "utimes",
-    "utimensat",
-    "futimesat",
-    "mknod",
-    "mknodat",
-    "memfd_create",
-    "inotify_add_watch",
-    "execveat",
-};
 
 // Allowed in library mode, where no socket can be unconnected or unbound; with socket() allowed
 // (transparent mode) an address hidden in these calls (sendto's, TCP Fast Open's) would bypass the
@@ -312,12 +91,14 @@ int transparent_rules(void* ctx) {
 }
 
 // What library mode lets through by itself beyond the allow-list. Opening: read-only (Landlock narrows
-// where); anything else goes to the broker, which answers EACCES (is_quiet_refusal). And unless the
-// profile says its datagram sockets may send anywhere (datagram_reach = "any"), sendto only without an
-// address: with one, a datagram socket reaches whatever it names, not the peer its rule granted.
+// where); anything else goes to the broker, which answers EACCES. And unless the profile says its
+// datagram sockets may send anywhere (datagram_reach = "any"), sendto only without an address: with
+// one, a datagram socket reaches whatever it names, not the peer its rule granted. The forms left out
+// reach the broker (an audited EACCES), or without one (`refuse`) fail with EACCES in the filter.
 // (sendmsg's address lies in memory the filter cannot read; under "peer" the broker hands out no
 // datagram socket for it to use.)
-int library_rules(void* ctx, const policy::SyscallRules& rules, policy::DatagramReach datagram_reach) {
+int library_rules(void* ctx, const policy::SyscallRules& rules, policy::DatagramReach datagram_reach,
+                  bool refuse) {
     const scmp_arg_cmp open_flags = SCMP_A1(SCMP_CMP_MASKED_EQ, ~kReadOnlyOpenFlags, 0);
     const scmp_arg_cmp openat_flags = SCMP_A2(SCMP_CMP_MASKED_EQ, ~kReadOnlyOpenFlags, 0);
     if (const int rc = add(ctx, SCMP_ACT_ALLOW, "open", 1, &open_flags); rc != 0) return rc;
@@ -327,20 +108,22 @@ int library_rules(void* ctx, const policy::SyscallRules& rules, policy::Datagram
     const scmp_arg_cmp no_address = SCMP_A4(SCMP_CMP_EQ, 0);
     const scmp_arg_cmp address = SCMP_A4(SCMP_CMP_NE, 0);
     if (const int rc = add(ctx, SCMP_ACT_ALLOW, "sendto", 1, &no_address); rc != 0) return rc;
-    return add(ctx, SCMP_ACT_ERRNO(EACCES), "sendto", 1, &address);
+    return refuse ? add(ctx, SCMP_ACT_ERRNO(EACCES), "sendto", 1, &address) : 0;
 }
 
 // Unix socket pairs of connected types and protocol 0 only: the library makes one per process to attach
 // to the broker. A datagram pair is refused (EACCES, as any socket): its sendmsg could name any unix
 // datagram socket the worker's uid may write to, such as /dev/log. So is any protocol but 0 (the kernel
-// takes PF_UNIX as a synonym; nothing needs it).
-int socketpair_rules(void* ctx) {
+// takes PF_UNIX as a synonym; nothing needs it). The refused forms reach the broker, or without one
+// (`refuse`) fail in the filter.
+int socketpair_rules(void* ctx, bool refuse) {
     for (const int type : {SOCK_STREAM, SOCK_SEQPACKET}) {
         const scmp_arg_cmp connected[] = {SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
                                           SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, static_cast<std::uint64_t>(type)),
                                           SCMP_A2(SCMP_CMP_EQ, 0)};
         if (const int rc = add(ctx, SCMP_ACT_ALLOW, "socketpair", 3, connected); rc != 0) return rc;
     }
+    if (!refuse) return 0;
     const scmp_arg_cmp datagram[] = {
         SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
         SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, static_cast<std::uint64_t>(SOCK_DGRAM))};
@@ -373,9 +156,24 @@ bool listed(std::span<const char* const> names, const char* name) {
     return false;
 }
 
+// The preset's allow-list and the profile's `syscalls.allow`, less its `syscalls.deny` and the calls
+// transparent mode sends to the broker whatever they say (`skipped`).
+template <class Skipped>
+int allow_rules(void* ctx, const policy::SyscallRules& rules, Skipped skipped) {
+    for (const char* name : allowed_calls())
+        if (!contains(rules.deny, name) && !skipped(name))
+            if (const int rc = add(ctx, SCMP_ACT_ALLOW, name); rc != 0) return rc;
+    for (const std::string& name : rules.allow)
+        if (!contains(rules.deny, name.c_str()) && !skipped(name.c_str()))
+            if (const int rc = add(ctx, SCMP_ACT_ALLOW, name.c_str()); rc != 0) return rc;
+    return 0;
+}
+
 int build(void* ctx, const policy::SyscallRules& rules, const FilterOptions& options, bool transparent) {
     const policy::DatagramReach datagram_reach = options.datagram_reach;
-    const std::uint32_t eacces = SCMP_ACT_ERRNO(EACCES);
+    // With a broker, every refusal but the few below reaches it (the default action), which answers it
+    // and records it in the audit stream; without one, the filter refuses by itself (lockdown_rules).
+    const bool refuse = options.action == FilterAction::kill;
     // In transparent mode the brokered calls and the address-carrying ones are left to the default
     // action (the broker), whatever the preset or the profile's `syscalls.allow` say; in library mode
     // sendto gets the rules of library_rules alone, unless the profile lets datagrams go anywhere.
@@ -384,31 +182,25 @@ int build(void* ctx, const policy::SyscallRules& rules, const FilterOptions& opt
         if (guarded_sendto && std::strcmp(name, "sendto") == 0) return true;
         return transparent && (listed(options.brokered, name) || listed(kAddressCarrying, name));
     };
-    for (const char* name : kAllowed)
-        if (!contains(rules.deny, name) && !skipped(name))
-            if (const int rc = add(ctx, SCMP_ACT_ALLOW, name); rc != 0) return rc;
-    for (const std::string& name : rules.allow)
-        if (!contains(rules.deny, name.c_str()) && !skipped(name.c_str()))
-            if (const int rc = add(ctx, SCMP_ACT_ALLOW, name.c_str()); rc != 0) return rc;
-    for (const char* name : kQuietlyRefused)
-        if (!contains(rules.allow, name) && !skipped(name) &&
-            !(transparent && std::strcmp(name, "socket") == 0))
-            if (const int rc = add(ctx, eacces, name); rc != 0) return rc;
-
-    if (const int rc = transparent ? transparent_rules(ctx) : library_rules(ctx, rules, datagram_reach);
+    if (const int rc = allow_rules(ctx, rules, skipped); rc != 0) return rc;
+    if (const int rc =
+            transparent ? transparent_rules(ctx) : library_rules(ctx, rules, datagram_reach, refuse);
         rc != 0)
         return rc;
 
     // Threads and fork, never new namespaces. clone3 hides its flags in memory a filter cannot read,
-    // so it reports ENOSYS and the C library falls back to clone.
+    // so it reports ENOSYS and the C library falls back to clone: answered here, not by the broker,
+    // since every thread a program starts begins so (the lockdown filter's default is ENOSYS already).
     const scmp_arg_cmp no_namespaces = SCMP_A0(SCMP_CMP_MASKED_EQ, kNamespaceFlags, 0);
     if (const int rc = add(ctx, SCMP_ACT_ALLOW, "clone", 1, &no_namespaces); rc != 0) return rc;
-    if (const int rc = add(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3"); rc != 0) return rc;
+    if (!refuse && !contains(rules.allow, "clone3"))
+        if (const int rc = add(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3"); rc != 0) return rc;
 
-    if (const int rc = socketpair_rules(ctx); rc != 0) return rc;
+    if (const int rc = socketpair_rules(ctx, refuse); rc != 0) return rc;
 
     // ioctl on held descriptors; the command is 32 bits, higher bits go to the default action. The
-    // terminal commands a worker may not use are refused first (terminal_rules).
+    // terminal commands a worker may not use are refused first (terminal_rules), in the filter itself:
+    // a rule may not have the default action, and the masked allow below would take them otherwise.
     if (const int rc = terminal_rules(ctx, options.terminal); rc != 0) return rc;
     const scmp_arg_cmp ioctl_32bit = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffff00000000ULL, 0);
     if (const int rc = add(ctx, SCMP_ACT_ALLOW, "ioctl", 1, &ioctl_32bit); rc != 0) return rc;
@@ -422,11 +214,30 @@ int build(void* ctx, const policy::SyscallRules& rules, const FilterOptions& opt
     return 0;
 }
 
-// With no broker to answer, what the broker would answer with EACCES must be refused in the filter
-// itself: exec, and opening with any flag beyond reading. libseccomp cannot negate a comparison, so
-// each such flag bit gets a rule of its own; flags with bits above 32 still fall to the default.
-int refuse_without_broker(void* ctx) {
+// With no broker to answer, the filter refuses by itself what the broker would refuse: the preset's
+// quiet refusals with EACCES, its refusals with their errno (ENOSYS is the default action), its fatal
+// calls and clone with a namespace flag by killing the process; and exec and opening with any flag
+// beyond reading with EACCES. libseccomp cannot negate a comparison, so each such flag bit gets a rule
+// of its own; flags with bits above 32 still fall to the default.
+int lockdown_rules(void* ctx, const policy::SyscallRules& rules) {
+    auto ruled = [&rules](const char* name) {
+        return contains(rules.allow, name) || contains(rules.deny, name);
+    };
     const std::uint32_t eacces = SCMP_ACT_ERRNO(EACCES);
+    for (const char* name : quietly_refused_calls())
+        if (!ruled(name))
+            if (const int rc = add(ctx, eacces, name); rc != 0) return rc;
+    for (const Refusal& r : refused_calls())
+        if (r.error == RefusalErrno::eperm && !ruled(r.name))
+            if (const int rc = add(ctx, SCMP_ACT_ERRNO(EPERM), r.name); rc != 0) return rc;
+    for (const char* name : fatal_calls())
+        if (!ruled(name))
+            if (const int rc = add(ctx, SCMP_ACT_KILL_PROCESS, name); rc != 0) return rc;
+    for (std::uint64_t bit = 1; bit <= kNamespaceFlags; bit <<= 1) {
+        if (!(bit & kNamespaceFlags)) continue;
+        const scmp_arg_cmp new_namespace = SCMP_A0(SCMP_CMP_MASKED_EQ, bit, bit);
+        if (const int rc = add(ctx, SCMP_ACT_KILL_PROCESS, "clone", 1, &new_namespace); rc != 0) return rc;
+    }
     if (const int rc = add(ctx, eacces, "execve"); rc != 0) return rc;
     for (std::uint64_t bit = 1; bit <= 0x80000000ULL; bit <<= 1) {
         if (bit & kReadOnlyOpenFlags) continue;
@@ -480,7 +291,8 @@ FilterResult load_worker_filter(const policy::SyscallRules& rules, const FilterO
         result.what = what;
         return std::move(result);
     };
-    Context ctx(seccomp_init(action == FilterAction::notify ? SCMP_ACT_NOTIFY : SCMP_ACT_KILL_PROCESS));
+    // Without a broker a call the preset does not name fails with ENOSYS, as on a kernel without it.
+    Context ctx(seccomp_init(action == FilterAction::notify ? SCMP_ACT_NOTIFY : SCMP_ACT_ERRNO(ENOSYS)));
     if (!ctx) return failed(ENOMEM, "seccomp_init");
     // Native architecture only. An i386 (int 0x80) or x32 call is never allowed: with a broker it
     // goes to the broker like any violation, which names it in the log and kills the process (a
@@ -493,7 +305,7 @@ FilterResult load_worker_filter(const policy::SyscallRules& rules, const FilterO
     if (const int rc = build(ctx.get(), rules, options, transparent); rc != 0)
         return failed(-rc, "seccomp_rule_add");
     if (action == FilterAction::kill)
-        if (const int rc = refuse_without_broker(ctx.get()); rc != 0) return failed(-rc, "seccomp_rule_add");
+        if (const int rc = lockdown_rules(ctx.get(), rules); rc != 0) return failed(-rc, "seccomp_rule_add");
     if (action == FilterAction::notify && transparent) {
         const int err = load_wait_killable(ctx.get(), result.notify);
         if (err == 0) return result;
@@ -510,11 +322,6 @@ FilterResult load_worker_filter(const policy::SyscallRules& rules, const FilterO
 bool is_foreign_abi(std::uint32_t arch, int syscall_nr) noexcept {
     constexpr int kX32Bit = 0x40000000;  // __X32_SYSCALL_BIT: an x32 call on an x86-64 kernel
     return arch != seccomp_arch_native() || (arch == SCMP_ARCH_X86_64 && (syscall_nr & kX32Bit) != 0);
-}
-
-bool is_quiet_refusal(int syscall_nr) noexcept {
-    return syscall_nr == seccomp_syscall_resolve_name("open") ||
-           syscall_nr == seccomp_syscall_resolve_name("openat");
 }
 
 }  // namespace fdbroker::sandbox

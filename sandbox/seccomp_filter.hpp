@@ -1,10 +1,12 @@
-// The worker's system call filter, built with libseccomp (never hand-written BPF).
+// The worker's system call filter, built with libseccomp (never hand-written BPF) from the default
+// preset (syscall_preset.hpp) and the profile's `syscalls.allow` and `syscalls.deny`.
 //
-// Default deny: a call that is not on the allow-list goes to the broker through a seccomp
-// notification fd (so the broker can name it in the log and kill or refuse), or — for
-// fdbroker_lockdown(), where no broker listens — kills the process. Calls that ordinary libraries
-// make and cope with failing (opening for write, creating sockets, changing the filesystem) fail
-// quietly with EACCES instead, so the only way to a new file or socket is the broker.
+// Deny by default. With a broker (fdbroker run, serve), every call that is not allowed goes to it
+// through a seccomp notification fd: it refuses the call with the preset's errno, or kills the process
+// for a fatal one, and records it in the audit stream. Without one (fdbroker_lockdown()) the filter
+// refuses by itself: EACCES for what libraries cope with (opening for write, creating sockets,
+// changing the filesystem), the preset's errno for harmless calls, ENOSYS for calls the preset does
+// not name, and a kill for fatal calls. Either way the only way to a new file or socket is the broker.
 #pragma once
 
 #include <cstdint>
@@ -16,8 +18,8 @@
 namespace fdbroker::sandbox {
 
 enum class FilterAction {
-    notify,  // default action: a user notification answered by the broker (fdbroker run)
-    kill,    // default action: kill the process (fdbroker_lockdown)
+    notify,  // default action: a user notification answered by the broker (fdbroker run, serve)
+    kill,    // no broker (fdbroker_lockdown): the filter refuses, and kills for fatal calls, by itself
 };
 
 struct FilterResult {
@@ -32,8 +34,8 @@ struct FilterOptions {
     bool exec = false;
     FilterAction action = FilterAction::notify;
     // (notify only) Transparent mode when not empty: the system calls the broker performs, which all
-    // reach it (broker/notify/decode_notification.hpp holds the list); TCP and unix stream sockets may then be
-    // created, datagram ones not.
+    // reach it (broker/notify/decode_notification.hpp holds the list); TCP and unix stream sockets may then
+    // be created, datagram ones not.
     std::span<const char* const> brokered{};
     // (library mode) Under `peer`, sendto with an address fails with EACCES.
     policy::DatagramReach datagram_reach = policy::DatagramReach::peer;
@@ -52,9 +54,5 @@ struct FilterOptions {
 // number means another call than the native one of the same number, so it must never be answered as
 // one; the broker kills the process.
 [[nodiscard]] bool is_foreign_abi(std::uint32_t arch, int syscall_nr) noexcept;
-
-// Whether a system call is one the filter refuses quietly with EACCES (file creation, opening for
-// write, sockets). The broker answers notified opens of this kind the same way, without a violation.
-[[nodiscard]] bool is_quiet_refusal(int syscall_nr) noexcept;
 
 }  // namespace fdbroker::sandbox

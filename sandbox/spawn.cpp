@@ -13,13 +13,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include "proto/channel.hpp"
 #include "sandbox/landlock.hpp"
 #include "sandbox/limits.hpp"
+#include "sandbox/pid_init.hpp"
 #include "sandbox/seccomp_filter.hpp"
 
 namespace fdbroker::sandbox {
@@ -44,7 +47,8 @@ enum Stage : int {
     stage_seccomp,
     stage_exec,
     stage_terminal,
-    stage_parent
+    stage_parent,
+    stage_init
 };
 
 const char* stage_text(int stage) {
@@ -67,6 +71,8 @@ const char* stage_text(int stage) {
             return "detaching the worker from the terminal (setsid)";
         case stage_parent:
             return "tying the worker's life to the broker's";
+        case stage_init:
+            return "starting the pid namespace's init";
         default:
             return "starting the program";
     }
@@ -130,6 +136,24 @@ struct ChildPlan {
     char** envp;
 };
 
+// In a new pid namespace: forks the program's process, which returns; this one stays behind as the
+// namespace's init (pid_init.hpp), confined as a worker without a broker is (fdbroker_lockdown's
+// filter: refused calls fail or kill, none waits for an answer; it has no channel to the broker).
+// Its Landlock domain does not scope signals, so that it can pass them on to the program, whose own
+// domain is beside it rather than beneath it; only the init's code ever runs in it.
+void split_off_init(const ChildPlan& plan, int report) {
+    const pid_t program = fork_under_init();
+    if (program < 0) fail(report, stage_init, errno);
+    if (program == 0) return;
+    const policy::Confinement& c = plan.spec.confinement;
+    const LandlockResult landlock = apply_landlock(plan.runtime, {}, /*scope_signals=*/false);
+    if (landlock.error != 0) fail(report, stage_init, landlock.error);
+    const FilterResult filter =
+        load_worker_filter(c.syscalls, {.action = FilterAction::kill, .terminal = c.terminal});
+    if (filter.error != 0) fail(report, stage_init, filter.error);
+    serve_as_init(program);
+}
+
 // Runs in the child: confines it step by step, in the documented order, then execs. Never returns.
 [[noreturn]] void become_worker(const ChildPlan& plan, int report) {
     const SpawnSpec& spec = plan.spec;
@@ -166,6 +190,10 @@ struct ChildPlan {
     // 5. no_new_privs: nothing exec'd can gain privileges back; also lets an unprivileged process
     //    install Landlock and seccomp.
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(report, stage_privs, errno);
+    // In a pid namespace of its own this process is pid 1: the program runs in its child, and it stays
+    // behind as the namespace's init. Here, before Landlock, whose rules tie /proc/self to the process
+    // that makes them: each of the two makes its own.
+    if (c.namespaces & policy::ns_pid) split_off_init(plan, report);
     // 6. Landlock: reading only the runtime paths and the program.
     const LandlockResult landlock = apply_landlock(plan.runtime, plan.program);
     // A program the worker's user cannot open (under /root, say) is "not executable" (126), as exec
@@ -200,17 +228,39 @@ pid_t clone_worker(bool new_pid_namespace, int cgroup, int& pidfd) {
     return static_cast<pid_t>(::syscall(SYS_clone3, &args, sizeof args));
 }
 
+// The parent of process `pid`, from /proc (in the broker's pid namespace); -1 if unknown.
+pid_t parent_of(pid_t pid) noexcept {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(pid));
+    const unique_fd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    std::array<char, 4096> text{};
+    const ssize_t n = fd ? ::read(fd.get(), text.data(), text.size() - 1) : -1;
+    if (n <= 0) return -1;
+    const char* field = std::strstr(text.data(), "\nPPid:");
+    return field ? static_cast<pid_t>(std::atoi(field + 6)) : -1;
+}
+
+// Whether the notification comes from the process that is to exec PROGRAM: the child itself, or,
+// under a pid namespace's init, the init's child (pid_init.hpp). Until then only fdbroker's own code
+// runs in either.
+bool from_program(int notify, const seccomp_notif& req, pid_t child, bool under_init) noexcept {
+    const auto caller = static_cast<pid_t>(req.pid);
+    if (caller == child) return true;
+    // Still pending after the read: the pid named the caller when its parent was read.
+    return under_init && parent_of(caller) == child && seccomp_notify_id_valid(notify, req.id) == 0;
+}
+
 // Until the worker has exec'd, the parent answers its seccomp notifications itself: the one execve
 // of PROGRAM is let through; anything else in that window is refused.
-void answer_startup_notification(int notify, pid_t child, bool& exec_seen) {
+void answer_startup_notification(int notify, pid_t child, bool under_init, bool& exec_seen) {
     seccomp_notif* req = nullptr;
     seccomp_notif_resp* resp = nullptr;
     if (seccomp_notify_alloc(&req, &resp) != 0) return;
     std::memset(req, 0, sizeof *req);  // the kernel refuses a receive buffer that is not zeroed
     if (seccomp_notify_receive(notify, req) == 0) {
         resp->id = req->id;
-        const bool first_exec = !exec_seen && static_cast<pid_t>(req->pid) == child &&
-                                req->data.nr == seccomp_syscall_resolve_name("execve");
+        const bool first_exec = !exec_seen && req->data.nr == seccomp_syscall_resolve_name("execve") &&
+                                from_program(notify, *req, child, under_init);
         if (first_exec) {
             // Allowing it does not depend on the worker's memory: only on who calls and that it is
             // the first exec, so SECCOMP_USER_NOTIF_FLAG_CONTINUE is safe here (security-model.md).
@@ -295,7 +345,8 @@ Spawned spawn(const SpawnSpec& spec) {
             break;
         }
         if (out.notify && (fds[1].revents & POLLIN))
-            answer_startup_notification(out.notify.get(), pid, exec_seen);
+            answer_startup_notification(out.notify.get(), pid, spec.confinement.namespaces & policy::ns_pid,
+                                        exec_seen);
         if (!(fds[0].revents & (POLLIN | POLLHUP))) continue;
         std::array<std::byte, sizeof(Report) + 1> buf;
         proto::Received r = proto::receive(report.get(), buf, 0, 1);

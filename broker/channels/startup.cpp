@@ -17,10 +17,10 @@ std::shared_ptr<const policy::Policy> load_policy(const std::string& file) {
     return std::move(loaded.policy);
 }
 
-bool open_audit(const std::string& target, Audit& audit) {
+bool open_audit(const std::string& target, Audit& audit, int dash) {
     if (target.empty()) return true;
     std::string error;
-    audit = Audit::open(target, error);
+    audit = Audit::open(target, error, dash);
     if (audit.enabled()) return true;
     log("%s", error.c_str());
     return false;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <memory>
 #include <span>
@@ -16,8 +17,9 @@ namespace fdbroker::broker {
 // Loads the policy file, logging every diagnostic; null if it is not valid.
 [[nodiscard]] std::shared_ptr<const policy::Policy> load_policy(const std::string& file);
 
-// Opens the audit stream named on the command line into `audit` (nothing when `target` is empty).
-[[nodiscard]] bool open_audit(const std::string& target, Audit& audit);
+// Opens the audit stream named on the command line into `audit` (nothing when `target` is empty); "-"
+// names descriptor `dash`.
+[[nodiscard]] bool open_audit(const std::string& target, Audit& audit, int dash = STDOUT_FILENO);
 
 // Whether this kernel has Landlock; without it `workers` would run less confined than the policy says,
 // so they are refused, and the log says so.

@@ -23,15 +23,23 @@ constexpr int kUsageRun = 125;  // `run` reserves 126/127 and the worker's own c
 constexpr int kUsageOther = 2;
 
 const char* const kUsage =
-    "Usage: fdbroker run   --policy FILE [--profile NAME] [--transparent] [--audit FILE|-] [--] PROGRAM\n"
-    "                      [ARG...]\n"
+    "Usage: fdbroker run   --policy FILE [--profile NAME] [--transparent] [--audit FILE|-] [-v] [--]\n"
+    "                      PROGRAM [ARG...]\n"
     "       fdbroker serve --policy FILE [--socket PATH|@NAME] [--socket-mode MODE] [--socket-group GROUP]\n"
-    "                      [--audit FILE|-]\n"
+    "                      [--audit FILE|-] [-v]\n"
     "       fdbroker check FILE...\n"
     "       fdbroker --help | --version\n"
     "\n"
-    "A privilege-separation broker: PROGRAM runs unprivileged and asks fdbroker, through libfdbroker,\n"
-    "for the files its policy grants. See fdbroker COMMAND --help.\n";
+    "A privilege-separation broker: PROGRAM runs unprivileged and asks fdbroker for the files and\n"
+    "sockets its policy grants, through libfdbroker or, with --transparent, without knowing it: any\n"
+    "unmodified program's opens, path calls, connects and binds are decided by the same policy.\n"
+    "\n"
+    "Example (a profile with include = [\"runtime\"] and read = [\"/etc/hostname\"]):\n"
+    "  fdbroker run --transparent --policy p.toml -- /bin/cat /etc/hostname   # works\n"
+    "  fdbroker run --transparent --policy p.toml -- /bin/cat /etc/shadow     # Permission denied\n"
+    "  fdbroker run --transparent -v --policy p.toml -- make                  # shows each denial\n"
+    "\n"
+    "See fdbroker COMMAND --help, fdbroker(1) and fdbroker.toml(5).\n";
 
 po::options_description run_options() {
     po::options_description d(
@@ -47,7 +55,8 @@ po::options_description run_options() {
                                 "seccomp user notification: any unmodified program, no libfdbroker needed "
                                 "(pair with include = [\"runtime\"] in the profile)")(
         "audit", po::value<std::string>()->value_name("FILE|-"),
-        "write one JSON line per decision to FILE, or to standard output with -");
+        "write one JSON line per decision to FILE, or with - to standard error (standard output is "
+        "PROGRAM's)")("verbose,v", "print one line per distinct denial on standard error");
     return d;
 }
 
@@ -107,6 +116,7 @@ int command_run(const std::vector<std::string>& args) {
     options.profile = vm["profile"].as<std::string>();
     if (vm.count("audit")) options.audit = vm["audit"].as<std::string>();
     options.transparent = vm.count("transparent") > 0;
+    options.verbose = vm.count("verbose") > 0;
     return run(options);
 }
 
@@ -129,7 +139,8 @@ po::options_description serve_options() {
                                                     po::value<std::string>()->value_name("GROUP"),
                                                     "group of the socket file (name or number)")(
         "audit", po::value<std::string>()->value_name("FILE|-"),
-        "write one JSON line per decision to FILE, or to standard output with -");
+        "write one JSON line per decision to FILE, or to standard output with -")(
+        "verbose,v", "print one line per distinct denial on standard error");
     return d;
 }
 
@@ -163,6 +174,7 @@ int command_serve(const std::vector<std::string>& args) {
     options.policy_file = vm["policy"].as<std::string>();
     if (vm.count("socket")) options.socket = vm["socket"].as<std::string>();
     if (vm.count("audit")) options.audit = vm["audit"].as<std::string>();
+    options.verbose = vm.count("verbose") > 0;
     if (!parse_mode(vm["socket-mode"].as<std::string>(), options.socket_mode)) {
         log("serve: --socket-mode must be an octal mode such as 0660");
         return kUsageOther;

@@ -64,9 +64,9 @@ void append_json_escaped(std::string& out, std::string_view s) {
     }
 }
 
-Audit Audit::open(const std::string& target, std::string& error) {
+Audit Audit::open(const std::string& target, std::string& error, int dash) {
     int fd = target == "-"
-                 ? ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)
+                 ? ::fcntl(dash, F_DUPFD_CLOEXEC, 3)
                  : ::open(target.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
     if (fd < 0) {
         error = "cannot open audit stream " + target + ": " + std::strerror(errno);
@@ -76,6 +76,7 @@ Audit Audit::open(const std::string& target, std::string& error) {
 }
 
 void Audit::record(const AuditRecord& r) {
+    if (denials_ != nullptr) denials_->note(r, policy_file_);
     if (!enabled()) return;
     std::string& out = buffer_;
     out += "{\"time\":\"";
@@ -88,6 +89,7 @@ void Audit::record(const AuditRecord& r) {
     append_field(out, "op", r.op);
     append_field(out, "path", r.path);
     if (!r.path2.empty()) append_field(out, "path2", r.path2);
+    if (!r.syscall.empty()) append_field(out, "syscall", r.syscall);
     if (r.flags != 0) {
         out += ",\"flags\":";
         append_number(out, r.flags);
@@ -120,10 +122,12 @@ void Audit::record(const AuditRecord& r) {
     out += ",\"errno\":";
     append_number(out, r.error);
     if (r.error != 0) append_field(out, "error", errno_name(r.error));
+    if (r.killed) out += ",\"killed\":true";
     out += "}\n";
 }
 
 void Audit::flush() noexcept {
+    if (denials_ != nullptr) denials_->flush();
     std::size_t done = 0;
     while (done < buffer_.size()) {
         const ssize_t n = ::write(fd_.get(), buffer_.data() + done, buffer_.size() - done);

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "broker/core/denials.hpp"
 #include "fdbroker/unique_fd.hpp"
 #include "policy/policy.hpp"
 
@@ -23,16 +24,23 @@ struct AuditRecord {
     const policy::Rule* rule = nullptr;                 // the deciding rule; nullptr for the default deny
     const policy::AddressRule* address_rule = nullptr;  // connect, listen: the granting socket rule
     int error = 0;                                      // errno the worker saw, 0 on success
+    // op "syscall": a system call the worker's filter refused (its name), and whether the process
+    // that made it was killed for it.
+    std::string_view syscall{};
+    bool killed = false;
 };
 
 class Audit {
   public:
-    Audit() = default;  // disabled: record() does nothing
-    // "-" is standard output; anything else is a file opened for appending (created 0640).
-    [[nodiscard]] static Audit open(const std::string& target, std::string& error);
+    Audit() = default;  // disabled: record() writes nothing
+    // "-" is `dash` (standard output unless the caller says otherwise: `run` shares standard output
+    // with its program); anything else is a file opened for appending (created 0640).
+    [[nodiscard]] static Audit open(const std::string& target, std::string& error, int dash = 1);
 
     [[nodiscard]] bool enabled() const noexcept { return fd_.get() >= 0; }
     void set_policy_file(std::string_view file) { policy_file_ = file; }
+    // Every record also goes to `denials` (the -v lines and fdbroker run's hints), stream or not.
+    void watch(Denials* denials) noexcept { denials_ = denials; }
     void record(const AuditRecord& r);
     // Writes whatever has been recorded since the last flush.
     void flush() noexcept;
@@ -42,6 +50,7 @@ class Audit {
     unique_fd fd_;
     std::string policy_file_;
     std::string buffer_;
+    Denials* denials_ = nullptr;
     bool write_failed_ = false;  // logged once: a full disk would otherwise log on every decision
 };
 

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "broker/core/log.hpp"
+#include "broker/core/worker_identity.hpp"
 
 namespace fdbroker::broker {
 
@@ -76,6 +77,7 @@ bool EventLoop::run(Hooks hooks) {
     running = this;
     const bool ok = drive(lock, /*helper=*/false);
     running = nullptr;
+    thread_identity::as_broker();  // what follows the loop (ending the worker's tree) is the broker's
     // A helper still stuck in a blocking section would wake into a loop that no longer exists.
     if (threads_.load() > 1 && hooks_.abandon) hooks_.abandon();
     return ok;
@@ -104,7 +106,10 @@ bool EventLoop::drive(std::unique_lock<std::mutex>& lock, bool helper) {
             result_ = ok;
             handed_back_.notify_all();
             // The thread that called run() is stuck: nobody would return from run() for now.
-            if (helper && !origin_waiting_ && hooks_.abandon) hooks_.abandon();
+            if (helper && !origin_waiting_ && hooks_.abandon) {
+                thread_identity::as_broker();
+                hooks_.abandon();
+            }
             return result_;
         }
         if (helper && origin_waiting_) {
@@ -130,9 +135,11 @@ bool EventLoop::turn(std::unique_lock<std::mutex>& lock) {
     const std::thread::id me = std::this_thread::get_id();
     // A handler may get stuck and lose the loop: the events after it are then left to the new owner,
     // which epoll reports them to again (every registration is level-triggered).
-    for (int i = 0; i < n && owner_ == me; ++i)
-        static_cast<EventHandler*>(events[static_cast<std::size_t>(i)].data.ptr)
-            ->on_event(events[static_cast<std::size_t>(i)].events);
+    for (int i = 0; i < n && owner_ == me; ++i) {
+        auto* handler = static_cast<EventHandler*>(events[static_cast<std::size_t>(i)].data.ptr);
+        if (!handler->keeps_worker_identity()) thread_identity::as_broker();
+        handler->on_event(events[static_cast<std::size_t>(i)].events);
+    }
     if (owner_ != me) return true;
     if (!closing_.empty()) {
         std::vector<unique_fd> batch;
@@ -147,6 +154,7 @@ bool EventLoop::turn(std::unique_lock<std::mutex>& lock) {
 
 void EventLoop::free_retired() noexcept {
     if (retired_.empty()) return;
+    thread_identity::as_broker();  // a destructor may signal or close what only the broker may
     // A section that began in turn S may use what was retired in any turn T >= S.
     std::uint64_t oldest = std::numeric_limits<std::uint64_t>::max();
     for (const std::uint64_t t : section_turn_)

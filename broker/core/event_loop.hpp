@@ -40,6 +40,10 @@ namespace fdbroker::broker {
 class EventHandler {
   public:
     virtual void on_event(std::uint32_t events) noexcept = 0;
+    // Every handler runs with the broker's identity but those that take the worker's file-system
+    // identity themselves and may find the thread still holding it from their last call (transparent
+    // listeners: worker_identity.hpp).
+    [[nodiscard]] virtual bool keeps_worker_identity() const noexcept { return false; }
 
   protected:
     ~EventHandler() = default;

@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
+#include <mutex>
 
 namespace fdbroker::broker {
 
@@ -15,7 +18,27 @@ std::atomic<LogLimit*> limits{nullptr};
 // Lines counted but not yet summarised, over every limit: lets the common flush return at once.
 std::atomic<std::uint64_t> unsummarised{0};
 
-__attribute__((format(printf, 1, 0))) void write_line(const char* format, va_list args) noexcept {
+// The line written last, and when. The same line again within kRepeatWindow says nothing new (a
+// program's execvp trying each $PATH directory in turn is refused once per directory): it is left out.
+constexpr auto kRepeatWindow = std::chrono::seconds(1);
+std::mutex last_mutex;
+char last_line[1024];
+std::size_t last_len = 0;
+std::chrono::steady_clock::time_point last_time;
+
+bool repeats_last(const char* line, std::size_t len) noexcept {
+    const std::lock_guard lock(last_mutex);
+    const auto now = std::chrono::steady_clock::now();
+    const bool repeated =
+        len == last_len && now - last_time < kRepeatWindow && std::memcmp(line, last_line, len) == 0;
+    std::memcpy(last_line, line, len);
+    last_len = len;
+    last_time = now;
+    return repeated;
+}
+
+__attribute__((format(printf, 1, 0))) void write_line(const char* format, va_list args,
+                                                      bool skip_repeats = true) noexcept {
     // One write per line so that lines from the broker and its workers never interleave mid-line.
     char line[1024] = "fdbroker: ";
     constexpr std::size_t prefix = 10;
@@ -23,6 +46,7 @@ __attribute__((format(printf, 1, 0))) void write_line(const char* format, va_lis
     if (n < 0) return;
     std::size_t len = prefix + std::min<std::size_t>(static_cast<std::size_t>(n), sizeof line - prefix - 2);
     line[len++] = '\n';
+    if (skip_repeats && repeats_last(line, len)) return;
     [[maybe_unused]] ssize_t w = ::write(STDERR_FILENO, line, len);
 }
 
@@ -32,6 +56,13 @@ void log(const char* format, ...) noexcept {
     va_list args;
     va_start(args, format);
     write_line(format, args);
+    va_end(args);
+}
+
+void log_output(const char* format, ...) noexcept {
+    va_list args;
+    va_start(args, format);
+    write_line(format, args, /*skip_repeats=*/false);
     va_end(args);
 }
 

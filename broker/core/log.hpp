@@ -1,4 +1,5 @@
-// Diagnostics: one line each on stderr, prefixed "fdbroker:".
+// Diagnostics: one line each on stderr, prefixed "fdbroker:". A line identical to the one written just
+// before it, less than a second earlier, is left out: it would say nothing new.
 #pragma once
 
 #include <chrono>
@@ -8,6 +9,8 @@
 namespace fdbroker::broker {
 
 [[gnu::format(printf, 1, 2)]] void log(const char* format, ...) noexcept;
+// The same, repeats included: for what a pool worker itself writes, which is its own to repeat.
+[[gnu::format(printf, 1, 2)]] void log_output(const char* format, ...) noexcept;
 
 // A kind of line that workers can cause at will (a malformed frame per message, a refused attach per
 // attempt): at most kBurst lines of the kind per kWindow are written, the rest are counted, and the

@@ -590,6 +590,11 @@ bool is_brokered(int nr) noexcept {
     return find(nr) != nullptr;
 }
 
+bool is_refused_form(int nr) noexcept {
+    const BrokeredCall* entry = find(nr);
+    return entry != nullptr && entry->decode == refused;
+}
+
 void decode_notification(const SystemCall& call, CallerView& caller, Decoded& out) noexcept {
     const BrokeredCall* entry = find(call.nr);
     if (entry == nullptr) {

@@ -78,6 +78,10 @@ inline constexpr std::uint64_t kScoping = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS 
 // the filter's own refusals: datagram sockets, sends that name an address).
 [[nodiscard]] bool is_brokered(int nr) noexcept;
 
+// Whether a brokered call is one transparent mode refuses outright (EACCES): the forms of socket,
+// socketpair and the send calls the filter does not allow itself. No other form reaches the broker.
+[[nodiscard]] bool is_refused_form(int nr) noexcept;
+
 // Decodes `call` into `out`: out.error, or out.operation. Only for calls is_brokered() accepts.
 void decode_notification(const SystemCall& call, CallerView& caller, Decoded& out) noexcept;
 

@@ -8,18 +8,25 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
+#include <string>
 #include <string_view>
+#include <vector>
 
+#include "broker/core/audit.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/process_tree.hpp"
+#include "broker/core/worker_identity.hpp"
 #include "broker/notify/decode_notification.hpp"
 #include "broker/notify/transparent.hpp"
 #include "sandbox/seccomp_filter.hpp"
+#include "sandbox/syscall_preset.hpp"
 
 namespace fdbroker::broker {
 
@@ -44,14 +51,58 @@ pid_t thread_group_of(pid_t tid) noexcept {
     return tgid;
 }
 
+// A number field of /proc/PID/status ("\nName:\t"), or -1. With `last`, the last number on its line
+// (NSpid: the id in the innermost namespace).
+pid_t status_field(std::string_view status, std::string_view key, bool last = false) noexcept {
+    const std::size_t at = status.find(key);
+    if (at == std::string_view::npos) return -1;
+    std::string_view line = status.substr(at + key.size());
+    line = line.substr(0, line.find('\n'));
+    if (last) line.remove_prefix(std::min(line.size(), line.find_last_of('\t') + 1));
+    pid_t value = -1;
+    std::from_chars(line.data(), line.data() + line.size(), value);
+    return value;
+}
+
+// Whether `tgid` is the program a pid namespace's init (`init`, the worker fdbroker started) runs:
+// its child that is pid 2 in the namespace (sandbox/pid_init.hpp). Orphans the init adopted are its
+// children too, but never pid 2 while the program lives.
+bool is_program_under_init(pid_t tgid, pid_t init) noexcept {
+    char buf[2048];
+    const std::string_view status = read_proc(tgid, "status", buf);
+    return status_field(status, "\nPPid:\t") == init && status_field(status, "\nNSpid:\t", true) == 2;
+}
+
+// The real uid of a process, from /proc/PID/status (-1 if it is gone).
+uid_t uid_of(pid_t pid) noexcept {
+    char buf[2048];
+    const std::string_view status = read_proc(pid, "status", buf);
+    const std::size_t at = status.find("\nUid:\t");
+    uid_t uid = static_cast<uid_t>(-1);
+    if (at != std::string_view::npos)
+        std::from_chars(status.data() + at + 6, status.data() + status.size(), uid);
+    return uid;
+}
+
+bool names(const std::vector<std::string>& list, std::string_view name) noexcept {
+    for (const std::string& n : list)
+        if (n == name) return true;
+    return false;
+}
+
+// Kills are logged each time (each ends a process), but a worker that forks in a loop could flood the
+// log with them.
+LogLimit kill_lines("lines about processes killed for a system call");
+
 }  // namespace
 
 SeccompMonitor::SeccompMonitor(EventLoop& loop, unique_fd notify, const policy::Profile& profile,
-                               pid_t worker, Transparency transparency)
+                               pid_t worker, Audit& audit, Transparency transparency)
     : loop_(loop),
       notify_(std::move(notify)),
       profile_(profile),
       worker_(worker),
+      audit_(audit),
       transparent_(transparency.transparent),
       tenants_(transparency.tenants),
       uid_(transparency.uid) {
@@ -124,42 +175,118 @@ void SeccompMonitor::answer(seccomp_notif& req) noexcept {
     // First: an i386 or x32 call's number names another call than the native one (i386's 5 is open,
     // x86-64's is fstat), so nothing below may read it as native.
     if (sandbox::is_foreign_abi(req.data.arch, nr)) return answer_foreign(req);
-    if (transparent_ && is_brokered(nr)) return transparent_->answer(notify_.get(), req);
+    // The forms of socket and send calls transparent mode refuses outright are refusals of the preset,
+    // answered (and audited) below like library mode's.
+    if (transparent_ && is_brokered(nr) && !is_refused_form(nr))
+        return transparent_->answer(notify_.get(), req);
+    thread_identity::as_broker();  // to signal a worker of another user, for one
     char* name = seccomp_syscall_resolve_num_arch(req.data.arch, nr);
-    const char* call = name ? name : "an unknown system call";
+    const std::string_view call = name ? std::string_view(name) : std::string_view("an unknown system call");
+    int error = 0;
+    if (nr == seccomp_syscall_resolve_name("execve")) {
+        log("worker pid %u (profile '%s'): exec refused: the profile has exec = false", req.pid,
+            profile_.name().c_str());
+        record(req, call, EACCES, false);
+        error = EACCES;
+    } else {
+        error = judge(req, call);
+    }
+    std::free(name);
     resp_->id = req.id;
     resp_->flags = 0;
     resp_->val = 0;
-    resp_->error = 0;
-
-    if (sandbox::is_quiet_refusal(nr)) {
-        resp_->error = -EACCES;  // opening for writing: libraries expect and handle EACCES
-    } else if (nr == seccomp_syscall_resolve_name("execve")) {
-        log("worker pid %u (profile '%s'): exec refused: the profile has exec = false", req.pid,
-            profile_.name().c_str());
-        resp_->error = -EACCES;
-    } else if (profile_.confinement().on_violation == policy::OnViolation::errno_eperm) {
-        log("worker pid %u (profile '%s') called %s, which its profile does not allow: EPERM", req.pid,
-            profile_.name().c_str(), call);
-        resp_->error = -EPERM;
-    } else {
-        log("worker pid %u (profile '%s') called %s, which its profile does not allow: killing it", req.pid,
-            profile_.name().c_str(), call);
-        kill_process_of(static_cast<pid_t>(req.pid), req.id);
-        resp_->error = -EPERM;  // moot once the process is dead, but never leave it hanging
-    }
-    std::free(name);
+    resp_->error = -error;  // after a kill: moot once the process is dead, but never leave it hanging
     [[maybe_unused]] int rc = seccomp_notify_respond(notify_.get(), resp_);
 }
 
+// What the preset (and the profile's `syscalls.deny`, which makes any call a violation) says of a call
+// that reached the broker; the errno to answer with.
+int SeccompMonitor::judge(const seccomp_notif& req, std::string_view call) noexcept {
+    const bool denied = names(profile_.confinement().syscalls.deny, call);
+    const sandbox::Verdict verdict = denied ? sandbox::Verdict::fatal() : sandbox::classify(call);
+    switch (verdict.treatment()) {
+        case sandbox::Treatment::quiet:  // opening for writing, sockets: libraries expect EACCES
+            record(req, call, EACCES, false);
+            return EACCES;
+        case sandbox::Treatment::fatal:
+            return violation(req, call, denied);
+        case sandbox::Treatment::allowed:  // but not by the filter: this libseccomp does not know the name
+        case sandbox::Treatment::refused:
+            break;
+    }
+    const int error = verdict.treatment() == sandbox::Treatment::refused ? verdict.error() : ENOSYS;
+    if (first_time(req.data.nr, logged_refusals_))
+        log("worker pid %u (profile '%s') called %.*s, which its profile does not allow: %s (logged once). "
+            "To allow it: syscalls.allow = [\"%.*s\"] in profile '%s'",
+            req.pid, profile_.name().c_str(), static_cast<int>(call.size()), call.data(),
+            ::strerrorname_np(error), static_cast<int>(call.size()), call.data(), profile_.name().c_str());
+    record(req, call, error, false);
+    return error;
+}
+
+// A fatal call, or one the profile's `syscalls.deny` names: the process is killed, or under
+// on_violation = "errno" the call fails with EPERM.
+int SeccompMonitor::violation(const seccomp_notif& req, std::string_view call, bool denied) noexcept {
+    const int len = static_cast<int>(call.size());
+    const char* profile = profile_.name().c_str();
+    char allow[128];  // how the profile would allow it (system call names are short)
+    if (denied)
+        std::snprintf(allow, sizeof allow, "take \"%.*s\" out of syscalls.deny", len, call.data());
+    else
+        std::snprintf(allow, sizeof allow, "syscalls.allow = [\"%.*s\"]", len, call.data());
+    if (profile_.confinement().on_violation == policy::OnViolation::errno_eperm) {
+        if (first_time(req.data.nr, logged_violations_))
+            log("worker pid %u (profile '%s') called %.*s, which its profile does not allow: EPERM "
+                "(on_violation = \"errno\"; logged once). To allow it: %s in profile '%s'",
+                req.pid, profile, len, call.data(), allow, profile);
+        record(req, call, EPERM, false);
+        return EPERM;
+    }
+    const Killed killed = kill_process_of(static_cast<pid_t>(req.pid), req.id);
+    if (killed != Killed::none)
+        log_limited(kill_lines,
+                    "worker pid %u (profile '%s') called %.*s, which its profile does not allow: "
+                    "killed%s. To allow it: %s in profile '%s', or on_violation = \"errno\"",
+                    req.pid, profile, len, call.data(), killed == Killed::worker ? " (status 159)" : "",
+                    allow, profile);
+    record(req, call, EPERM, killed != Killed::none);
+    return EPERM;
+}
+
+bool SeccompMonitor::first_time(int nr, std::bitset<kCallSlots>& logged) noexcept {
+    if (nr < 0 || static_cast<std::size_t>(nr) >= kCallSlots) return true;
+    const bool first = !logged.test(static_cast<std::size_t>(nr));
+    logged.set(static_cast<std::size_t>(nr));
+    return first;
+}
+
+void SeccompMonitor::record(const seccomp_notif& req, std::string_view call, int error,
+                            bool killed) noexcept {
+    AuditRecord r;
+    r.pid = static_cast<pid_t>(req.pid);
+    r.uid = uid_of(static_cast<pid_t>(req.pid));
+    r.profile = profile_.name();
+    r.op = "syscall";
+    r.syscall = call;
+    r.error = killed ? 0 : error;
+    r.killed = killed;
+    try {
+        audit_.record(r);
+    } catch (const std::bad_alloc&) {
+        // the line is lost; the decision stands
+    }
+}
+
 void SeccompMonitor::answer_foreign(const seccomp_notif& req) noexcept {
+    thread_identity::as_broker();
     log("worker pid %u (profile '%s') made system call %d through a foreign ABI (%s), which no profile "
         "allows: killing it (status 159, SIGSYS)",
         req.pid, profile_.name().c_str(), req.data.nr & ~0x40000000,
         req.data.arch == SCMP_ARCH_X86      ? "i386, int 0x80"
         : req.data.arch == SCMP_ARCH_X86_64 ? "x32"
                                             : "another architecture");
-    kill_process_of(static_cast<pid_t>(req.pid), req.id);
+    const Killed killed = kill_process_of(static_cast<pid_t>(req.pid), req.id);
+    record(req, "foreign ABI", EPERM, killed != Killed::none);
     resp_->id = req.id;
     resp_->flags = 0;
     resp_->val = 0;
@@ -167,14 +294,19 @@ void SeccompMonitor::answer_foreign(const seccomp_notif& req) noexcept {
     [[maybe_unused]] int rc = seccomp_notify_respond(notify_.get(), resp_);
 }
 
-void SeccompMonitor::kill_process_of(pid_t tid, std::uint64_t id) noexcept {
+SeccompMonitor::Killed SeccompMonitor::kill_process_of(pid_t tid, std::uint64_t id) noexcept {
     const pid_t tgid = thread_group_of(tid);
-    if (tgid <= 0) return;
+    if (tgid <= 0) return Killed::none;
     unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, tgid, 0)));
     // The notification still pending proves the thread (and so tgid) has not been recycled since.
-    if (!pidfd || seccomp_notify_id_valid(notify_.get(), id) != 0) return;
-    if (::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0) == 0 && tgid == worker_)
-        killed_worker_ = true;
+    if (!pidfd || seccomp_notify_id_valid(notify_.get(), id) != 0) return Killed::none;
+    // Asked before the kill: once dead, the init may reap it at once.
+    const bool program = tgid == worker_ || ((profile_.confinement().namespaces & policy::ns_pid) != 0 &&
+                                             is_program_under_init(tgid, worker_));
+    if (::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGKILL, nullptr, 0) != 0) return Killed::none;
+    if (!program) return Killed::other;
+    killed_worker_ = true;
+    return Killed::worker;
 }
 
 }  // namespace fdbroker::broker

@@ -9,9 +9,13 @@
 #include "broker/notify/decode_notification.hpp"
 #include "broker/notify/notify_call.hpp"
 #include "broker/notify/path_form.hpp"
+#include "broker/notify/pending_signal.hpp"
 #include "broker/ops/pending_connect.hpp"
 
 namespace fdbroker::broker {
+
+// How often a caller waiting for a connect is checked for a signal to handle.
+constexpr std::chrono::milliseconds kSignalCheck{20};
 
 // A connect on the caller's blocking socket that is still in progress: the notification is answered
 // when it ends, and other workers and calls are served meanwhile.
@@ -23,27 +27,37 @@ class Transparent::Connecting final : public PendingConnect::Waiter {
           // Its own reference to the listener: the answer may come after the supervisor let go of it.
           notify_(::fcntl(call.notify(), F_DUPFD_CLOEXEC, 0)),
           id_(call.id()),
+          tid_(call.tid()),
           caller_(caller),
           address_(std::move(address)),
           rule_(verdict.rule),
           restore_flags_(restore_flags),
           connect_(owner.loop_, std::move(socket), *this) {}
 
-    bool start(std::chrono::milliseconds timeout) noexcept { return notify_ && connect_.start(timeout); }
+    bool start(std::chrono::milliseconds timeout) noexcept {
+        return notify_ && connect_.start(timeout, kSignalCheck);
+    }
 
     void connect_done(int error, unique_fd socket) noexcept override {
         ::fcntl(socket.get(), F_SETFL, restore_flags_);
         const SocketVerdict verdict{true, rule_, nullptr, error, std::nullopt};
         owner_.audit_.record(Performer::socket_record(caller_, owner_.performer_.profile().name(), "connect",
                                                       address_, verdict));
-        send_notify_reply(notify_.get(), id_, error);
+        // Interrupted: answered as the kernel's own wait is, so the handler's SA_RESTART decides between
+        // EINTR and the connect made again (which finds it in progress and waits on).
+        send_notify_reply(notify_.get(), id_, error == EINTR ? kRestartSys : error);
         owner_.connect_ended(*this);
     }
+
+    // The caller has a signal to handle (Ctrl-C in a program that catches SIGINT): natively it would
+    // end the connect's wait at once.
+    bool interrupted() noexcept override { return interrupting_signal_pending(tid_); }
 
   private:
     Transparent& owner_;
     unique_fd notify_;
     std::uint64_t id_;
+    pid_t tid_;
     Caller caller_;
     std::string address_;
     const policy::AddressRule* rule_;

@@ -148,6 +148,8 @@ OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) 
                 OpResult result;
                 result.verdict = {true, lexical.rule, 0};
                 result.fd.reset(static_cast<int>(fd));
+                result.maybe_device =
+                    look ? S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) : path.starts_with("/dev/");
                 return result;
             }
             // Failing without meeting a symlink, the open failed on the path as written: a real error.
@@ -167,6 +169,7 @@ OpResult FileOps::open_careful(std::string_view path, std::uint32_t flags, mode_
     return follow_links(*profile_, self_, path, needs, [&](const Location& loc, OpResult& out) {
         struct ::stat st {};
         if (::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            out.maybe_device = !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
             const bool follows = S_ISLNK(st.st_mode) && !(flags & O_NOFOLLOW) && !exclusive;
             if (follows)
                 return open_held(loc, base & ~O_NOFOLLOW, mode, needs, out) ? Step::done : Step::symlink;
@@ -402,7 +405,7 @@ bool FileOps::held_unnamed(const Location& loc, std::uint8_t needs) const noexce
 void FileOps::give_to_worker(int fd) const noexcept {
     // Made with the worker's identity (transparent mode), it is the worker's already, with the group
     // the kernel chose (a setgid directory's): nothing to change.
-    if (!owner_ || ::geteuid() != 0) return;
+    if (!owner_ || thread_identity::acting_as_worker() || ::geteuid() != 0) return;
     // Best effort: the worker still has the descriptor if this fails (e.g. on a filesystem without
     // ownership), and the object stays the broker's.
     [[maybe_unused]] int rc = ::fchown(fd, owner_->uid, owner_->gid);

@@ -10,8 +10,8 @@
 #include <span>
 #include <string_view>
 
+#include "broker/core/worker_identity.hpp"
 #include "broker/ops/resolve.hpp"
-#include "broker/ops/worker_identity.hpp"
 #include "fdbroker/unique_fd.hpp"
 #include "policy/policy.hpp"
 
@@ -21,6 +21,9 @@ struct OpResult {
     Verdict verdict;  // allowed/rule for the audit line; verdict.error is what the worker sees
     int value = 0;    // readlink: the length
     unique_fd fd;     // open: the descriptor to hand over
+    // open: the descriptor may be a device (the broker's /dev/tty is its own terminal, which the
+    // caller must not get): false only where the open saw it is not one.
+    bool maybe_device = true;
 };
 
 class FileOps {

@@ -18,8 +18,13 @@ class PendingConnect final : public EventHandler {
     class Waiter {
       public:
         // The connect ended: 0 when connected, the connect's errno when it failed, ETIMEDOUT after the
-        // timeout, ECANCELED when cancelled. `socket` is the socket, as it was handed in.
+        // timeout, ECANCELED when cancelled, EINTR when interrupted (below). `socket` is the socket, as it
+        // was handed in.
         virtual void connect_done(int error, unique_fd socket) noexcept = 0;
+        // Asked periodically while the connect is in progress, when start() was given a period: true
+        // ends the wait now with EINTR (the socket goes on connecting, as after an interrupted
+        // connect(2)).
+        [[nodiscard]] virtual bool interrupted() noexcept { return false; }
 
       protected:
         ~Waiter() = default;
@@ -30,8 +35,10 @@ class PendingConnect final : public EventHandler {
     PendingConnect(const PendingConnect&) = delete;
     PendingConnect& operator=(const PendingConnect&) = delete;
 
-    // Starts watching; false (errno set) if the socket or its timer cannot be watched.
-    bool start(std::chrono::milliseconds timeout) noexcept;
+    // Starts watching; false (errno set) if the socket or its timers cannot be watched. With a
+    // `check_every` period, the waiter is asked that often whether it was interrupted.
+    bool start(std::chrono::milliseconds timeout,
+               std::chrono::milliseconds check_every = std::chrono::milliseconds::zero()) noexcept;
     // The socket is writable or failed.
     void on_event(std::uint32_t events) noexcept override;
     // Ends it now with ECANCELED (whoever waited has gone).
@@ -43,7 +50,13 @@ class PendingConnect final : public EventHandler {
         PendingConnect* owner = nullptr;
         void on_event(std::uint32_t) noexcept override { owner->finish(ETIMEDOUT); }
     };
+    struct Check final : EventHandler {
+        PendingConnect* owner = nullptr;
+        void on_event(std::uint32_t) noexcept override { owner->check(); }
+    };
 
+    bool watch_checks(std::chrono::milliseconds every) noexcept;
+    void check() noexcept;
     void finish(int error) noexcept;
     void unwatch() noexcept;
 
@@ -52,6 +65,8 @@ class PendingConnect final : public EventHandler {
     Waiter& waiter_;
     unique_fd timer_fd_;
     Timer timer_;
+    unique_fd check_fd_;  // periodic, when the waiter may be interrupted
+    Check check_;
     bool watched_ = false;
     bool finished_ = false;
 };

@@ -1,12 +1,16 @@
 #include "broker/ops/perform.hpp"
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <new>
 #include <optional>
 #include <span>
@@ -32,17 +36,80 @@ class NoUmask {
     mode_t old_;
 };
 
+// Whether `path` is visible at all under `profile`: granted something, or on the way to what is.
+bool visible(const policy::Profile& profile, std::string_view path) noexcept {
+    return profile.decide(path, policy::need_any).allowed;
+}
+
+// The controlling terminal of process (or thread) `pid`: /proc/PID/stat's tty_nr, the device number
+// in the kernel's encoding (as TIOCGDEV gives it); 0 for none, or when it cannot be read.
+unsigned long long controlling_terminal(pid_t pid) noexcept {
+    char name[40];
+    std::snprintf(name, sizeof name, "/proc/%d/stat", static_cast<int>(pid));
+    const unique_fd fd(::open(name, O_RDONLY | O_CLOEXEC));
+    char text[1024];
+    const ssize_t n = fd ? ::read(fd.get(), text, sizeof text - 1) : -1;
+    if (n <= 0) return 0;
+    text[n] = '\0';
+    // "pid (comm) state ppid pgrp session tty_nr ...": comm may hold anything, so count from its end.
+    const char* p = std::strrchr(text, ')');
+    for (int field = 0; p != nullptr && field < 5; ++field)
+        p = std::strchr(p + 1, ' ');
+    return p == nullptr ? 0 : std::strtoull(p + 1, nullptr, 10);
+}
+
+// /dev/tty names the opener's controlling terminal, and the broker is the opener: the descriptor
+// reaches the broker's terminal. The caller gets it only if that is its own terminal too (TIOCGDEV
+// names the terminal behind the descriptor); otherwise ENXIO, what the kernel answers a process with
+// no controlling terminal. A worker detached from the terminal, or a serve-mode client from another
+// session, must not reach the terminal fdbroker was started from.
+void own_terminal_only(pid_t caller, Outcome& out) noexcept {
+    struct ::stat st {};
+    if (!out.fd || ::fstat(out.fd.get(), &st) != 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(5, 0))
+        return;
+    unsigned int behind = 0;
+    const unsigned long long own = controlling_terminal(caller);
+    if (own == 0 || ::ioctl(out.fd.get(), TIOCGDEV, &behind) != 0 || own != behind) {
+        out.fd.reset();
+        out.error = ENXIO;
+        out.audit.error = ENXIO;
+    }
+}
+
+// `>/dev/null`: shells open with O_CREAT, which needs create even where the file exists (so that
+// success does not reveal existence). On an existing device that a rule names exactly, O_CREAT does
+// nothing (open(2) creates only what is missing), and existence is no secret where a rule names the
+// path, so the open is judged as the open it is. Anything else keeps its O_CREAT.
+std::uint64_t without_idle_create(const policy::Profile& profile, const PathBuffer& path,
+                                  std::uint64_t flags) noexcept {
+    if (!(flags & O_CREAT) || (flags & O_EXCL)) return flags;
+    const std::uint64_t plain = flags & ~static_cast<std::uint64_t>(O_CREAT);
+    if (!profile.grants_exactly(path.view(), FileOps::open_needs(static_cast<std::uint32_t>(plain))))
+        return flags;
+    struct ::stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISCHR(st.st_mode)) return flags;
+    return plain;
+}
+
 }  // namespace
 
 void Performer::perform(const Caller& caller, op::Operation& operation, Outcome& out) const noexcept {
     out.audit.pid = caller.pid;
     out.audit.uid = caller.uid;
     out.audit.profile = profile_->name();
+    // Never done with the broker's identity instead of the worker's.
     std::optional<AsWorker> identity;
-    if (as_worker(operation)) {
-        identity.emplace(owner_);
-        // Never done with the broker's identity instead.
-        if ((out.error = identity->error()) != 0) return;
+    switch (identity_for(operation)) {
+        case Identity::broker:
+            thread_identity::as_broker();
+            break;
+        case Identity::files:
+            if ((out.error = thread_identity::files_as(*owner_)) != 0) return;
+            break;
+        case Identity::worker:
+            identity.emplace(owner_);
+            if ((out.error = identity->error()) != 0) return;
+            break;
     }
     // The same performer, for this caller: /proc/self names it.
     Performer bound = *this;
@@ -53,6 +120,28 @@ void Performer::perform(const Caller& caller, op::Operation& operation, Outcome&
     } catch (...) {
         out.error = ENOMEM;
     }
+    if (out.maybe_device) own_terminal_only(caller.pid, out);
+    if (profile_->denied_paths() == policy::DeniedPaths::absent) as_absent(operation, out);
+}
+
+// `denied_paths = "absent"`: a path operation the policy refused, on a path the profile lets the
+// worker see nothing of, fails with ENOENT instead of EACCES. The answer depends on the policy and
+// the path as written, never on what exists, so it reveals no more than EACCES did. A path the
+// worker may see (stat) keeps EACCES for what it is not granted: "absent" would contradict stat.
+// Sockets keep EACCES: an address is not a file that could be absent.
+void Performer::as_absent(const op::Operation& operation, Outcome& out) const noexcept {
+    if (!out.audited || out.audit.allowed || out.error != EACCES) return;
+    if (std::holds_alternative<op::Connect>(operation) || std::holds_alternative<op::Bind>(operation) ||
+        std::holds_alternative<op::Listen>(operation))
+        return;
+    // A symlink's target is its content, not a path it touches.
+    const bool two_paths =
+        std::holds_alternative<op::Rename>(operation) || std::holds_alternative<op::Link>(operation);
+    const bool hidden =
+        !visible(*profile_, out.audit.path) || (two_paths && !visible(*profile_, out.audit.path2));
+    if (!hidden) return;
+    out.error = ENOENT;
+    out.audit.error = ENOENT;
 }
 
 void Performer::visit_operation(op::Operation& operation, Outcome& out) const {
@@ -109,8 +198,9 @@ void Performer::visit_operation(op::Operation& operation, Outcome& out) const {
         operation);
 }
 
-bool Performer::as_worker(const op::Operation& operation) const noexcept {
-    // std::visit throws only for a valueless variant, which is never performed; the safe answer is yes.
+Performer::Identity Performer::identity_for(const op::Operation& operation) const noexcept {
+    // std::visit throws only for a valueless variant, which is never performed; the safe answer is the
+    // worker's whole identity.
     try {
         return std::visit(
             [this](const auto& o) {
@@ -127,22 +217,23 @@ bool Performer::as_worker(const op::Operation& operation) const noexcept {
                                        std::is_same_v<T, op::Unlink> || std::is_same_v<T, op::Rmdir> ||
                                        std::is_same_v<T, op::Rename> || std::is_same_v<T, op::Symlink> ||
                                        std::is_same_v<T, op::Lookup>;
-                if constexpr (metadata) return true;
+                if constexpr (metadata) return Identity::worker;
                 if constexpr (std::is_same_v<T, op::Access>) {
                     // Whether the worker may execute something is the kernel's answer for the worker.
-                    if (o.mode & X_OK) return true;
+                    if (o.mode & X_OK) return Identity::worker;
                 }
                 if constexpr (files) {
-                    if (mode_ == Mode::transparent) return true;
                     // Other processes' /proc entries: what the worker's user may see of them, never what
-                    // the broker may (another user's environ, /proc/kcore).
-                    if constexpr (requires { o.path; }) return o.path.view().starts_with("/proc/");
+                    // the broker may (another user's environ, /proc/kcore), so with no capability at all.
+                    if constexpr (requires { o.path; })
+                        if (o.path.view().starts_with("/proc/")) return Identity::worker;
+                    if (mode_ == Mode::transparent && owner_) return Identity::files;
                 }
-                return false;
+                return Identity::broker;
             },
             operation);
     } catch (...) {
-        return true;
+        return Identity::worker;
     }
 }
 
@@ -182,12 +273,14 @@ void Performer::open(op::Open& o, Outcome& out) const noexcept {
     if (o.flags >> 32) {
         result.verdict = {false, nullptr, EACCES};  // openat2 flags no open(2) has
     } else {
-        const bool creates = (o.flags & O_CREAT) || (o.flags & O_TMPFILE) == O_TMPFILE;
+        const std::uint64_t flags = without_idle_create(*profile_, o.path, o.flags);
+        const bool creates = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
         const NoUmask no_umask(o.exact_mode && creates);
-        result = files_.open(o.path.view(), static_cast<std::uint32_t>(o.flags), o.mode);
+        result = files_.open(o.path.view(), static_cast<std::uint32_t>(flags), o.mode);
     }
     if (mode_ == Mode::transparent && (o.flags & O_PATH) && result.fd) readable_instead(result);
     if (result.verdict.error == 0 && !result.fd) result.verdict.error = EIO;
+    out.maybe_device = result.maybe_device && result.fd;
     decided("open", o.path.view(), result, out);
     out.audit.flags = static_cast<std::uint32_t>(o.flags);
     out.carries = Outcome::Carries::fd;
@@ -380,7 +473,8 @@ void Performer::connect(op::Connect& o, Outcome& out) const noexcept {
     const bool blocking = flags >= 0 && !(flags & O_NONBLOCK);
     if (blocking) ::fcntl(sock, F_SETFL, flags | O_NONBLOCK);
     out.socket = sockets_.connect_socket(o.address, sock);
-    if (blocking && out.socket.error == EINPROGRESS) {
+    // EALREADY: a connect interrupted by a signal and made again; a blocking connect waits on for it.
+    if (blocking && (out.socket.error == EINPROGRESS || out.socket.error == EALREADY)) {
         // Watched through a descriptor of its own; the caller's stays with the operation, so that the
         // flags can still be put back if waiting cannot start.
         out.pending = true;

@@ -42,6 +42,7 @@ struct Outcome {
     // A connect still in progress: the mode waits for `fd` (pending_connect.hpp) and writes the audit
     // line when it ends; `restore_flags` >= 0 are the caller's socket flags, to put back then.
     bool pending = false;
+    bool maybe_device = false;  // an open whose descriptor may be a device (OpResult::maybe_device)
     int restore_flags = -1;
     SocketVerdict socket;  // sockets: the verdict (its rule and the address reached)
     // The decision, for the audit stream; `audited` is false for what asks the policy nothing.
@@ -74,6 +75,7 @@ class Performer {
 
   private:
     void visit_operation(op::Operation& operation, Outcome& out) const;
+    void as_absent(const op::Operation& operation, Outcome& out) const noexcept;
     void open(op::Open& o, Outcome& out) const noexcept;
     void readable_instead(OpResult& result) const noexcept;
     void stat(op::Stat& o, Outcome& out) const noexcept;
@@ -95,7 +97,10 @@ class Performer {
     void xattr(op::Xattr& o, Outcome& out) const noexcept;
     void lookup(op::Lookup& o, Outcome& out) const noexcept;
     // Whether `operation` runs with the worker's identity (Mode).
-    [[nodiscard]] bool as_worker(const op::Operation& operation) const noexcept;
+    // Who performs an operation: the broker; the worker's file-system ids, kept for its next call
+    // (thread_identity::files_as); or the worker's whole identity for this operation (AsWorker).
+    enum class Identity : std::uint8_t { broker, files, worker };
+    [[nodiscard]] Identity identity_for(const op::Operation& operation) const noexcept;
     void connect(op::Connect& o, Outcome& out) const noexcept;
     void bind(op::Bind& o, Outcome& out) const noexcept;
     void listen(op::Listen& o, Outcome& out) const noexcept;

@@ -2,12 +2,15 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 
+#include "broker/core/worker_identity.hpp"
 #include "policy/path.hpp"
 
 namespace fdbroker::broker {
@@ -33,11 +36,84 @@ Verdict fail(int error, const policy::Rule* rule) noexcept {
     return {true, rule, error};
 }
 
+// Whether a symlink's text climbs with ".." after a name: the kernel resolves that ".." from wherever
+// the name leads (another symlink's target, maybe where the policy grants nothing), which the text
+// does not say. Leading ".." components climb from the link's own directory, whose real path is known.
+bool climbs_after_a_name(std::string_view target) noexcept {
+    bool named = false;
+    while (!target.empty()) {
+        const std::size_t slash = target.find('/');
+        const std::string_view component = target.substr(0, slash);
+        if (component == "..") {
+            if (named) return true;
+        } else if (!component.empty() && component != ".") {
+            named = true;
+        }
+        if (slash == std::string_view::npos) break;
+        target.remove_prefix(slash + 1);
+    }
+    return false;
+}
+
+// Linux follows at most 40 symlinks in one lookup.
+constexpr int kKernelLinkLimit = 40;
+
+// After the kernel refused to resolve the directory `dir` with ELOOP (a symlink loop, or a /proc magic
+// link): whether it is a loop every link of which lies where the policy grants something, so that the
+// kernel's own ELOOP tells the worker nothing the granted tree does not hold. Each symlink met is read
+// and its text put in its place, walking from the root again, until more links than the kernel follows
+// have been met. Anything else is not such a loop: a link where nothing is granted, one in /proc (a
+// magic link), a target that climbs with ".." after a name, a walk that ends.
+bool granted_loop(const policy::Profile& profile, const ProcSelf& self, std::string_view dir) noexcept {
+    PathBuffer paths[2];
+    if (!paths[0].assign(dir)) return false;
+    int current = 0;
+    int links = 0;
+    std::size_t at = 1;  // where the next component starts
+    for (;;) {
+        const std::string_view whole = paths[current].view();
+        const std::size_t end = std::min(whole.find('/', at), whole.size());
+        PathBuffer prefix;
+        struct ::stat st {};
+        if (!prefix.assign(whole.substr(0, end)) ||
+            ::fstatat(AT_FDCWD, prefix.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+            return false;
+        if (!S_ISLNK(st.st_mode)) {
+            if (!S_ISDIR(st.st_mode) || end == whole.size()) return false;
+            at = end + 1;
+            continue;
+        }
+        if (++links > kKernelLinkLimit) return true;
+        const std::string_view link = prefix.view();
+        if (link.starts_with("/proc/") || !judge(profile, self, link, policy::need_any).allowed) return false;
+        char target[PathBuffer::kCapacity];
+        const ssize_t n = ::readlink(prefix.c_str(), target, sizeof target);
+        if (n <= 0 || static_cast<std::size_t>(n) >= sizeof target) return false;
+        const std::string_view text(target, static_cast<std::size_t>(n));
+        // The link's text in its place, then what followed it.
+        PathBuffer& next = paths[1 - current];
+        if (climbs_after_a_name(text) || !policy::join_lexically(policy::parent_of(link), text, next) ||
+            (end < whole.size() && !next.append(whole.substr(end))))
+            return false;
+        current = 1 - current;
+        at = 1;
+    }
+}
+
+// The directory a failed resolution was walking to, and what judges the links met on the way.
+struct Walk {
+    const policy::Profile& profile;
+    const ProcSelf& self;
+    std::string_view dir;
+};
+
 // A failed resolution may report the real errno only when no symlink was involved; otherwise a
-// symlink planted in a granted tree would tell the worker whether some denied directory exists.
-Verdict resolution_failure(int anchor, const char* rel, std::uint64_t resolve, int error,
+// symlink planted in a granted tree would tell the worker whether some denied directory exists. A
+// symlink loop is ELOOP where its every link lies in granted territory, as it is natively; a /proc
+// magic link, or a loop through anything else, is never followed.
+Verdict resolution_failure(const Walk& walk, int anchor, const char* rel, std::uint64_t resolve, int error,
                            const policy::Rule* rule) noexcept {
-    if (error == ELOOP) return deny();  // a /proc magic link, or a symlink loop: never followed
+    if (error == ELOOP) return granted_loop(walk.profile, walk.self, walk.dir) ? fail(ELOOP, rule) : deny();
     unique_fd probe(openat2_dir(anchor, rel, resolve | RESOLVE_NO_SYMLINKS));
     if (!probe && errno == error) return fail(error, rule);
     return deny();
@@ -62,6 +138,11 @@ bool real_path_of(int fd, PathBuffer& out) noexcept {
 
 }  // namespace
 
+namespace {
+Verdict locate_once(const policy::Profile& profile, const ProcSelf& self, std::string_view path,
+                    std::uint8_t needs, Location& out) noexcept;
+}  // namespace
+
 policy::Decision judge(const policy::Profile& profile, const ProcSelf& self, std::string_view path,
                        std::uint8_t needs) noexcept {
     constexpr std::uint8_t looking = policy::need_read | policy::need_any;
@@ -74,6 +155,21 @@ policy::Decision judge(const policy::Profile& profile, const ProcSelf& self, std
 
 Verdict locate(const policy::Profile& profile, const ProcSelf& self, std::string_view path,
                std::uint8_t needs, Location& out) noexcept {
+    const Verdict verdict = locate_once(profile, self, path, needs, out);
+    // What lies in /proc is reached on the worker's own standing: a walk that got there (by a symlink)
+    // with the CAP_SYS_PTRACE that transparent mode's file operations keep is made again without it
+    // (worker_identity.hpp).
+    const std::string_view real = out.real.view();
+    if (!(real == "/proc" || real.starts_with("/proc/")) || !thread_identity::without_ptrace())
+        return verdict;
+    out.dir.reset();
+    return locate_once(profile, self, path, needs, out);
+}
+
+namespace {
+
+Verdict locate_once(const policy::Profile& profile, const ProcSelf& self, std::string_view path,
+                    std::uint8_t needs, Location& out) noexcept {
     PathBuffer rewritten;
     if (self.rewrite(path, rewritten)) {
         if (rewritten.size() == 0) return deny();
@@ -101,6 +197,7 @@ Verdict locate(const policy::Profile& profile, const ProcSelf& self, std::string
     // Failing without meeting a symlink, the walk failed on the path as written: a real error.
     if (errno != ELOOP) return fail(errno, lexical.rule);
 
+    const Walk walk{profile, self, parent};
     // Careful path. Open the rule's anchor (written by the administrator, so its own symlinks are
     // followed), then walk from it to the parent with the kernel refusing to leave it.
     std::string_view anchor = lexical.rule != nullptr ? lexical.rule->pattern.anchor() : parent;
@@ -108,7 +205,7 @@ Verdict locate(const policy::Profile& profile, const ProcSelf& self, std::string
     if (!buf.assign(anchor)) return fail(ENAMETOOLONG, lexical.rule);
     unique_fd anchor_fd(openat2_dir(AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS));
     if (!anchor_fd)
-        return resolution_failure(AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS, errno, lexical.rule);
+        return resolution_failure(walk, AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS, errno, lexical.rule);
 
     std::string_view rel = parent.substr(anchor.size());
     while (!rel.empty() && rel.front() == '/')
@@ -124,10 +221,11 @@ Verdict locate(const policy::Profile& profile, const ProcSelf& self, std::string
             if (!buf.assign(parent)) return fail(ENAMETOOLONG, lexical.rule);
             out.dir.reset(openat2_dir(AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS));
             if (!out.dir)
-                return resolution_failure(AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS, errno, lexical.rule);
+                return resolution_failure(walk, AT_FDCWD, buf.c_str(), RESOLVE_NO_MAGICLINKS, errno,
+                                          lexical.rule);
         } else if (!out.dir) {
-            return resolution_failure(anchor_fd.get(), buf.c_str(), RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-                                      errno, lexical.rule);
+            return resolution_failure(walk, anchor_fd.get(), buf.c_str(),
+                                      RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS, errno, lexical.rule);
         }
     }
 
@@ -142,5 +240,7 @@ Verdict locate(const policy::Profile& profile, const ProcSelf& self, std::string
     if (!real.allowed) return deny(real.rule);
     return {true, real.rule, 0};
 }
+
+}  // namespace
 
 }  // namespace fdbroker::broker

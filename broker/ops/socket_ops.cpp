@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "broker/core/log.hpp"
-#include "broker/ops/worker_identity.hpp"
+#include "broker/core/worker_identity.hpp"
 #include "policy/path.hpp"
 #include "policy/path_buffer.hpp"
 

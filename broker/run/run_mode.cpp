@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -21,8 +23,10 @@
 #include "broker/notify/decode_notification.hpp"
 #include "broker/notify/seccomp_monitor.hpp"
 #include "broker/notify/transparent.hpp"
+#include "broker/run/hints.hpp"
 #include "sandbox/containment.hpp"
 #include "sandbox/limits.hpp"
+#include "sandbox/pid_init.hpp"
 #include "sandbox/self_confine.hpp"
 #include "sandbox/spawn.hpp"
 
@@ -33,8 +37,13 @@ namespace {
 constexpr int kSetupFailed = 125;
 
 // Signals the broker handles in its loop: SIGCHLD to reap, the rest forwarded to the worker so that
-// Ctrl-C or a service manager's SIGTERM reach the program the way they would without fdbroker.
-constexpr int kHandled[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+// Ctrl-C, a service manager's SIGTERM or a resized terminal reach the program the way they would
+// without fdbroker (the same ones a pid namespace's init passes on, sandbox/pid_init.hpp).
+constexpr auto kHandled = [] {
+    std::array<int, sandbox::kForwardedSignals.size() + 1> all{SIGCHLD};
+    std::ranges::copy(sandbox::kForwardedSignals, all.begin() + 1);
+    return all;
+}();
 
 class Signals final : public EventHandler {
   public:
@@ -52,11 +61,20 @@ class Signals final : public EventHandler {
             if (info.ssi_signo == SIGCHLD)
                 reap();
             else
-                ::syscall(SYS_pidfd_send_signal, worker_pidfd_, info.ssi_signo, nullptr, 0);
+                forward(info);
         }
     }
 
   private:
+    // The kernel sends a terminal's signals (Ctrl-C, Ctrl-\, a resize, a hang-up) to its foreground
+    // process group as a whole, with SI_KERNEL. When the worker is in fdbroker's group it has had the
+    // signal already: sending it again would deliver it twice. From anyone else (kill(1), a service
+    // manager) only fdbroker receives it, and it is passed on.
+    void forward(const signalfd_siginfo& info) const noexcept {
+        if (info.ssi_code == SI_KERNEL && ::getpgid(worker_) == ::getpgrp()) return;
+        ::syscall(SYS_pidfd_send_signal, worker_pidfd_, info.ssi_signo, nullptr, 0);
+    }
+
     // Reaps the worker and any orphaned descendant re-parented to the broker (it is a subreaper).
     void reap() noexcept {
         int status = 0;
@@ -87,7 +105,7 @@ class WorkerRun {
           tenants_(loop_, descriptor_budget),
           broker_(loop_, tenants_, std::move(policy), profile, launched.owner, audit) {
         if (options.transparent) transparent_.emplace(loop_, profile, launched.owner, audit, launched.uid);
-        supervisor_.emplace(loop_, std::move(launched.worker.notify), profile, launched.worker.pid,
+        supervisor_.emplace(loop_, std::move(launched.worker.notify), profile, launched.worker.pid, audit,
                             Transparency{transparent_ ? &*transparent_ : nullptr, &tenants_, launched.uid});
     }
 
@@ -179,11 +197,15 @@ int run(const RunOptions& options) {
     if (!policy) return kSetupFailed;
     const policy::Profile* profile = policy->profile(options.profile);
     if (!profile) {
-        log("%s: no profile '%s'", options.policy_file.c_str(), options.profile.c_str());
+        log("%s: no profile '%s' (%s)", options.policy_file.c_str(), options.profile.c_str(),
+            profile_names(*policy).c_str());
         return kSetupFailed;
     }
+    // "-" is standard error: standard output is the program's, and JSON must not interleave with it.
     Audit audit;
-    if (!open_audit(options.audit, audit)) return kSetupFailed;
+    if (!open_audit(options.audit, audit, STDERR_FILENO)) return kSetupFailed;
+    Denials denials(options.verbose);
+    audit.watch(&denials);
     const std::uint64_t descriptor_budget = sandbox::raise_descriptor_limit();
     sigset_t handled;
     if (!take_signals(kHandled, handled) || !landlock_for("a worker")) return kSetupFailed;
@@ -205,7 +227,10 @@ int run(const RunOptions& options) {
         return launched.worker.exit_code;
     }
     WorkerRun worker(options, std::move(policy), *profile, audit, descriptor_budget, launched, *containment);
-    return worker.serve(handled);
+    const int status = worker.serve(handled);
+    denials.flush(/*force=*/true);
+    explain_failure(options, *profile, denials, status);
+    return status;
 }
 
 }  // namespace fdbroker::broker

@@ -11,6 +11,7 @@ struct RunOptions {
     std::string profile = "default";
     std::string audit;         // empty: no audit stream
     bool transparent = false;  // broker the program's own system calls (broker/notify/transparent.hpp)
+    bool verbose = false;      // -v: a line on stderr per distinct denial (broker/core/denials.hpp)
     std::vector<std::string> argv;
 };
 

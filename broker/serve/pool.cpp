@@ -101,8 +101,8 @@ void PoolWorker::start() noexcept {
         output_.prefix = "[" + profile_ + "/" + std::to_string(instance_) + " " + std::to_string(pid_) + "] ";
         if (!host_.loop().add(output_.fd.get(), EPOLLIN, &output_)) output_.fd.reset();
 
-        supervisor_ =
-            std::make_unique<SeccompMonitor>(host_.loop(), std::move(worker.notify), *profile, pid_);
+        supervisor_ = std::make_unique<SeccompMonitor>(host_.loop(), std::move(worker.notify), *profile, pid_,
+                                                       host_.audit());
         Broker* broker = host_.broker_for(*profile, launched.owner);
         const bool served = supervisor_->start() && broker != nullptr && serve_worker(*broker, launched);
         if (!served) {
@@ -220,7 +220,7 @@ void PoolWorker::Output::on_event(std::uint32_t) noexcept {
 }
 
 void PoolWorker::Output::emit(std::string_view line) const noexcept {
-    log("%s%.*s", prefix.c_str(), static_cast<int>(line.size()), line.data());
+    log_output("%s%.*s", prefix.c_str(), static_cast<int>(line.size()), line.data());
 }
 
 void PoolWorker::Output::close() noexcept {

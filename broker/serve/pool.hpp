@@ -33,6 +33,8 @@ class PoolHost {
                                              std::optional<FileOwner> owner) noexcept = 0;
     // Where workers are spawned, and their descendants ended with them.
     [[nodiscard]] virtual sandbox::Containment& containment() noexcept = 0;
+    // Where the refusals of pool workers' system calls are recorded.
+    [[nodiscard]] virtual Audit& audit() noexcept = 0;
 
   protected:
     ~PoolHost() = default;

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "broker/channels/broker.hpp"
@@ -21,6 +22,7 @@
 #include "broker/core/event_loop.hpp"
 #include "broker/core/log.hpp"
 #include "broker/core/tenants.hpp"
+#include "broker/core/worker_identity.hpp"
 #include "broker/serve/client_acceptor.hpp"
 #include "broker/serve/pool.hpp"
 #include "broker/serve/serve_socket.hpp"
@@ -57,6 +59,7 @@ class Server final : public PoolHost, public EventHandler {
     std::shared_ptr<const policy::Policy> policy() const noexcept override { return policy_; }
     Broker* broker_for(const policy::Profile& profile, std::optional<FileOwner> owner) noexcept override;
     sandbox::Containment& containment() noexcept override { return *containment_; }
+    Audit& audit() noexcept override { return audit_; }
     void on_event(std::uint32_t) noexcept override;  // the signalfd
 
   private:
@@ -88,6 +91,7 @@ class Server final : public PoolHost, public EventHandler {
     // Before the brokers, whose sessions give back what they hold as they are destroyed.
     Tenants tenants_{loop_, sandbox::raise_descriptor_limit()};
     Audit audit_;
+    std::optional<Denials> denials_;
     std::shared_ptr<const policy::Policy> policy_;
     std::optional<ServeSocket> socket_;
     std::unique_ptr<ClientAcceptor> listener_;
@@ -402,6 +406,7 @@ void Server::notify_status(const char* state) noexcept {
 
 int Server::run(const ServeOptions& options) {
     if (!load_policy() || !open_audit(options.audit, audit_)) return kSetupFailed;
+    if (options.verbose) audit_.watch(&denials_.emplace(/*verbose=*/true));
     if (policy_->has_pools() && !landlock_for("pool workers")) return kSetupFailed;
     constexpr int kHandled[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT};
     sigset_t handled;
@@ -426,6 +431,9 @@ int Server::run(const ServeOptions& options) {
     EventLoop::Hooks hooks;
     hooks.timeout = [this] { return turn_timeout(); };
     hooks.end_of_turn = [this] {
+        // Pools are stopped and systemd told from here: as the broker, whatever the turn's last
+        // transparent call left the thread holding (worker_identity.hpp).
+        thread_identity::as_broker();
         end_turn();
         return finished();
     };

@@ -14,7 +14,8 @@ struct ServeOptions {
     std::string socket;  // empty: the default address (ServeSocket::default_address)
     mode_t socket_mode = 0660;
     std::optional<gid_t> socket_group;
-    std::string audit;  // empty: no audit stream
+    std::string audit;     // empty: no audit stream
+    bool verbose = false;  // -v: a line on stderr per distinct denial (broker/core/denials.hpp)
 };
 
 // Returns 0 after a SIGTERM/SIGINT drain, 1 when set-up failed.

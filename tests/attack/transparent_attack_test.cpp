@@ -1,7 +1,9 @@
 // Transparent mode against a hostile program: the broker writes results into the caller's memory, so
 // it must write only where the caller itself could.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -102,6 +104,52 @@ TEST_F(TransparentMetadataAttack, ProcSelfIsTheWorkerAndOtherProcessesAsTheWorke
     const Outcome init = run_broker(dir, policy, {"/bin/cat", "/proc/1/environ"}, {"--transparent"});
     EXPECT_NE(init.status, 0);
     EXPECT_TRUE(contains(init.err, "Permission denied")) << init.err;
+}
+
+TEST_F(TransparentMetadataAttack, ASymlinkLoopIsEloopOnlyWhereEveryLinkIsGranted) {
+    // A loop of links inside the granted tree is the kernel's ELOOP, as natively; one that passes
+    // through a link where the policy grants nothing stays EACCES, which says nothing of what is there.
+    TempDir outside;
+    ASSERT_EQ(::chmod(outside.path().c_str(), 0755), 0);
+    ASSERT_EQ(::symlink((dir / "rw/far").c_str(), (outside / "back").c_str()), 0);
+    const Outcome o = run("cd \"$1\"; ln -s near rw/near; ln -s " + outside / "back" +
+                          " rw/far; stat rw/near/x 2>&1; stat rw/far/x 2>&1; mkdir rw/near/y 2>&1; true");
+    EXPECT_EQ(std::count(o.out.begin(), o.out.end(), '\n'), 3) << o.out;
+    const std::size_t first = o.out.find('\n');
+    const std::string near = o.out.substr(0, first);
+    const std::string far = o.out.substr(first + 1);
+    EXPECT_TRUE(contains(near, "Too many levels of symbolic links")) << o.out;
+    EXPECT_TRUE(contains(far, "Permission denied")) << o.out;
+    EXPECT_FALSE(contains(far.substr(0, far.find('\n')), "Too many levels")) << o.out;
+}
+
+TEST_F(TransparentMetadataAttack, ASymlinkIntoProcReachesOnlyWhatTheWorkersUserCould) {
+    // Transparent mode's file operations keep the broker's CAP_SYS_PTRACE for reading callers' memory;
+    // a walk that reaches /proc through a symlink must not use it. A root process whose working
+    // directory is granted: its /proc/PID/cwd link is the kernel's to refuse the worker's user (EACCES),
+    // even though where it leads is readable.
+    const std::string d = dir.path();
+    const pid_t root_process = ::fork();
+    ASSERT_GE(root_process, 0);
+    if (root_process == 0) {
+        if (::chdir((d + "/ro").c_str()) == 0) ::pause();
+        ::_exit(1);
+    }
+    const std::string pid = std::to_string(root_process);
+    const std::string policy =
+        "version = 1\n[profile.default]\ninclude = [\"runtime\"]\nexec = true\nread = [\"" + d +
+        "/**\", \"/proc/**\"]\nwrite = [\"" + d + "/rw/**\"]\ncreate = [\"" + d + "/rw/**\"]\n";
+    const Outcome o = run_broker(
+        dir, policy,
+        {"/bin/sh", "-c",
+         "cd \"$1\"; ln -s /proc/$2/cwd rw/l; cat rw/l/file 2>&1; ls rw/l/ 2>&1; readlink -e rw/l 2>&1; true",
+         "sh", d, pid},
+        {"--transparent"});
+    ::kill(root_process, SIGKILL);
+    ::waitpid(root_process, nullptr, 0);
+    EXPECT_FALSE(contains(o.out, "read only")) << o.out;
+    EXPECT_FALSE(contains(o.out, "file\n")) << o.out;
+    EXPECT_TRUE(contains(o.out, "Permission denied")) << o.out;
 }
 
 }  // namespace

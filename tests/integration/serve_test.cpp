@@ -81,14 +81,16 @@ class Serve : public ::testing::Test {
 
     // The broker in the background, announcing readiness to `notify`.
     // `wrapper` runs before the broker (setpriv with options, say).
-    std::unique_ptr<Process> start_broker(NotifySocket& notify,
-                                          const std::vector<std::string>& wrapper = {}) {
+    // `options` are added to serve's own.
+    std::unique_ptr<Process> start_broker(NotifySocket& notify, const std::vector<std::string>& wrapper = {},
+                                          const std::vector<std::string>& options = {}) {
         std::vector<std::string> argv{"/usr/bin/env", "NOTIFY_SOCKET=" + notify.path()};
         argv.insert(argv.end(), wrapper.begin(), wrapper.end());
         for (const std::string& word :
              {std::string(fdbroker_bin()), std::string("serve"), std::string("--policy"), dir / "policy.toml",
               std::string("--socket"), socket(), std::string("--socket-mode"), std::string("0666")})
             argv.push_back(word);
+        argv.insert(argv.end(), options.begin(), options.end());
         auto broker = std::make_unique<Process>(argv);
         EXPECT_TRUE(notify.wait_for("READY=1")) << "the broker never reported READY=1";
         return broker;
@@ -497,6 +499,22 @@ TEST_F(Serve, TheBrokerConfinesItselfToWhatItsPolicyNeeds) {
     const Outcome stopped = stop(*third);
     EXPECT_EQ(stopped.status, 0);
     EXPECT_NE(stopped.err.find("started without: fowner"), std::string::npos) << stopped.err;
+}
+
+TEST_F(Serve, VerbosePrintsEachDistinctDenialOnce) {
+    write_policy("[profile.alice]\nclients = { users = [1001] }\nread = [\"" + dir.path() + "/a/**\"]\n");
+    NotifySocket notify(dir / "notify.sock");
+    auto broker = start_broker(notify, {}, {"-v"});
+    const Outcome alice = run_client(
+        1001, 1001, {{"read", dir / "b/file"}, {"read", dir / "b/file"}, {"read", dir / "a/file"}});
+    EXPECT_EQ(alice.lines(), (std::vector<std::string>{"EACCES", "EACCES", "ok in a"})) << alice.err;
+    const Outcome stopped = stop(*broker);
+    EXPECT_EQ(stopped.status, 0) << stopped.err;
+    const std::string line =
+        "fdbroker: denied read " + (dir / "b/file") + " (profile alice): no rule grants read\n";
+    const std::size_t first = stopped.err.find(line);
+    EXPECT_NE(first, std::string::npos) << stopped.err;
+    EXPECT_EQ(stopped.err.find(line, first + 1), std::string::npos) << stopped.err;
 }
 
 }  // namespace

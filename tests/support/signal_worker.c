@@ -15,16 +15,30 @@
  *   as a careful program would), W calls gave any other unexpected result, such as a retried mkdir
  *   that fails with EEXIST because the interrupted one had been performed after all. The first few
  *   wrong results are described on stderr. Natively E and W are 0.
+ *
+ *   signal_worker forward BATCHES
+ *     blocks the signals fdbroker forwards (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+ *     SIGWINCH), prints "ready", then BATCHES times waits for one of them, takes every other one
+ *     already pending with it, and prints them on one line, each with who sent it: "INT kernel" (a
+ *     terminal, SI_KERNEL) or "INT user" (kill(2), pidfd_send_signal). A signal delivered twice before
+ *     the next one shows on the same line or as a line of its own. Exits 0.
+ *   signal_worker connect PORT [restart]
+ *     catches SIGINT (with SA_RESTART if told), prints "connecting", then makes a blocking TCP connect
+ *     to 127.0.0.1:PORT and prints how it ended: "connect 0" or "connect ERRNONAME". The handler
+ *     prints "handled" when it runs.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -161,11 +175,84 @@ static void set_timer(long usec) {
     setitimer(ITIMER_REAL, &every, NULL);
 }
 
+static const struct {
+    int sig;
+    const char* name;
+} kForwarded[] = {{SIGHUP, "HUP"},   {SIGINT, "INT"},   {SIGQUIT, "QUIT"},  {SIGUSR1, "USR1"},
+                  {SIGUSR2, "USR2"}, {SIGTERM, "TERM"}, {SIGWINCH, "WINCH"}};
+
+static void describe(char* line, size_t size, const siginfo_t* info) {
+    const char* name = "?";
+    for (size_t i = 0; i < sizeof kForwarded / sizeof kForwarded[0]; ++i)
+        if (kForwarded[i].sig == info->si_signo) name = kForwarded[i].name;
+    const size_t used = strlen(line);
+    snprintf(line + used, size - used, "%s%s %s", used ? ", " : "", name,
+             info->si_code == SI_KERNEL ? "kernel" : "user");
+}
+
+static int forward(long batches) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof kForwarded / sizeof kForwarded[0]; ++i)
+        sigaddset(&set, kForwarded[i].sig);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    printf("ready\n");
+    fflush(stdout);
+    const struct timespec now = {0, 0};
+    for (long b = 0; b < batches; ++b) {
+        char line[512] = "";
+        siginfo_t info;
+        if (sigwaitinfo(&set, &info) < 0) continue;
+        describe(line, sizeof line, &info);
+        while (sigtimedwait(&set, &info, &now) > 0)
+            describe(line, sizeof line, &info);
+        printf("%s\n", line);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+static void on_interrupt(int sig) {
+    (void)sig;
+    static const char text[] = "handled\n";
+    ssize_t w = write(STDOUT_FILENO, text, sizeof text - 1);
+    (void)w;
+}
+
+static int connect_once(int port, int restart) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sa.sa_flags = restart ? SA_RESTART : 0;
+    sigaction(SIGINT, &sa, NULL);
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        printf("socket %s\n", strerrorname_np(errno));
+        return 1;
+    }
+    struct sockaddr_in peer;
+    memset(&peer, 0, sizeof peer);
+    peer.sin_family = AF_INET;
+    peer.sin_port = htons((unsigned short)port);
+    peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    printf("connecting\n");
+    fflush(stdout);
+    const int rc = connect(fd, (const struct sockaddr*)&peer, sizeof peer);
+    printf("connect %s\n", rc == 0 ? "0" : strerrorname_np(errno));
+    return 0;
+}
+
 int main(int argc, char** argv) {
+    if (argc == 3 && strcmp(argv[1], "forward") == 0) return forward(atol(argv[2]));
+    if ((argc == 3 || (argc == 4 && strcmp(argv[3], "restart") == 0)) && strcmp(argv[1], "connect") == 0)
+        return connect_once(atoi(argv[2]), argc == 4);
     const int known = argc > 1 && (strcmp(argv[1], "timer") == 0 || strcmp(argv[1], "threads") == 0 ||
                                    strcmp(argv[1], "tgkill") == 0);
     if (!known || (argc != 4 && !(argc == 5 && strcmp(argv[4], "restart") == 0))) {
-        fprintf(stderr, "usage: signal_worker timer|threads|tgkill DIR ITERATIONS [restart]\n");
+        fprintf(stderr,
+                "usage: signal_worker timer|threads|tgkill DIR ITERATIONS [restart]\n"
+                "       signal_worker forward BATCHES\n"
+                "       signal_worker connect PORT [restart]\n");
         return 2;
     }
     const char* mode = argv[1];

@@ -14,6 +14,9 @@
  *   readonly PATH LINK       stat PATH and readlink LINK into a read-only page, and into a buffer that
  *                            runs from a writable page into a read-only one; print the four results
  *                            ("ok" or the errno number), as the kernel reports them
+ *   call NAME...             make each system call named (pkey_alloc, get_mempolicy, set_mempolicy,
+ *                            mbind, times, ptrace) with every argument 0; print "NAME ok" or
+ *                            "NAME ERRNONAME" for each
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,6 +38,29 @@
  * mode brokers; the race loop should measure opens. */
 static int raw_fstat(int fd, struct stat* st) {
     return (int)syscall(SYS_fstat, fd, st);
+}
+
+static int do_call(int argc, char** argv) {
+    static const struct {
+        const char* name;
+        long nr;
+    } calls[] = {{"pkey_alloc", SYS_pkey_alloc},
+                 {"get_mempolicy", SYS_get_mempolicy},
+                 {"set_mempolicy", SYS_set_mempolicy},
+                 {"mbind", SYS_mbind},
+                 {"times", SYS_times},
+                 {"ptrace", SYS_ptrace}};
+    for (int i = 0; i < argc; ++i) {
+        long nr = -1;
+        for (size_t c = 0; c < sizeof calls / sizeof calls[0]; ++c)
+            if (strcmp(calls[c].name, argv[i]) == 0) nr = calls[c].nr;
+        if (nr < 0) return 2;
+        const long rc = syscall(nr, 0, 0, 0, 0, 0, 0);
+        const char* err = strerrorname_np(errno);
+        printf("%s %s\n", argv[i], rc >= 0 ? "ok" : err ? err : "?");
+        fflush(stdout);
+    }
+    return 0;
 }
 
 static int do_cat(const char* path) {
@@ -197,6 +223,7 @@ int main(int argc, char** argv) {
     if (argc == 4 && strcmp(argv[1], "signals") == 0) return do_signals(argv[2], atol(argv[3]));
     if (argc == 4 && strcmp(argv[1], "churn") == 0) return do_churn(argv[2], atoi(argv[3]));
     if (argc == 4 && strcmp(argv[1], "readonly") == 0) return do_readonly(argv[2], argv[3]);
+    if (argc >= 3 && strcmp(argv[1], "call") == 0) return do_call(argc - 2, argv + 2);
     fprintf(stderr, "usage: see transparent_worker.c\n");
     return 2;
 }

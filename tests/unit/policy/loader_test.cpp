@@ -543,6 +543,52 @@ TEST(Include, RuntimeGrantsReadingTheBuiltInRuntimePathsOnly) {
     EXPECT_FALSE(bare.policy->profile("p")->decide("/usr/lib/libc.so", need_read).allowed);
 }
 
+TEST(Include, RuntimeGrantsWhatOrdinaryProgramsReadAsTheyStart) {
+    const auto policy = Policy::load_string("version = 1\n[profile.p]\ninclude = [\"runtime\"]\n", "p.toml");
+    ASSERT_NE(policy.policy, nullptr);
+    const Profile& p = *policy.policy->profile("p");
+    EXPECT_TRUE(p.includes_runtime());
+    for (const char* path :
+         {"/etc/hosts", "/etc/host.conf", "/etc/resolv.conf", "/etc/gai.conf", "/etc/locale.alias",
+          "/etc/alternatives/editor", "/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/openssl.cnf", "/usr",
+          "/usr/share/perl/5.36/strict.pm", "/usr/share/ca-certificates/mozilla/x.crt",
+          "/usr/share/terminfo/x/xterm", "/dev/random", "/dev/urandom"})
+        EXPECT_TRUE(p.decide(path, need_read).allowed) << path;
+    // The devices that keep nothing, and the caller's terminal: read and write, named exactly (as a
+    // device needs); nothing else is writable.
+    for (const char* device : {"/dev/null", "/dev/zero", "/dev/full", "/dev/tty"})
+        EXPECT_TRUE(p.grants_exactly(device, need_read | need_write)) << device;
+    for (const char* path : {"/dev/urandom", "/dev/random", "/etc/hosts", "/usr/bin/env", "/dev/null/x"})
+        EXPECT_FALSE(p.decide(path, need_write).allowed) << path;
+    EXPECT_FALSE(p.decide("/dev/null", need_create).allowed);
+    // Never the private keys, nor what Debian keeps from everyone under /usr, nor the rest of /etc.
+    for (const char* path :
+         {"/etc/ssl/private/key.pem", "/etc/ssl/private", "/usr/share/polkit-1/rules.d/x.rules",
+          "/etc/shadow", "/etc/sudoers", "/dev/sda", "/dev/mem"})
+        EXPECT_FALSE(p.decide(path, need_read).allowed) << path;
+    const auto bare = Policy::load_string("version = 1\n[profile.p]\n", "p.toml");
+    ASSERT_NE(bare.policy, nullptr);
+    EXPECT_FALSE(bare.policy->profile("p")->includes_runtime());
+}
+
+TEST(DeniedPaths, EaccesByDefaultAbsentWhenAsked) {
+    const auto plain = Policy::load_string("version = 1\n[profile.p]\n", "p.toml");
+    ASSERT_NE(plain.policy, nullptr);
+    EXPECT_EQ(plain.policy->profile("p")->denied_paths(), DeniedPaths::eacces);
+    const auto absent =
+        Policy::load_string("version = 1\n[profile.p]\ndenied_paths = \"absent\"\n", "p.toml");
+    ASSERT_NE(absent.policy, nullptr);
+    EXPECT_EQ(absent.policy->profile("p")->denied_paths(), DeniedPaths::absent);
+    const auto eacces =
+        Policy::load_string("version = 1\n[profile.p]\ndenied_paths = \"eacces\"\n", "p.toml");
+    ASSERT_NE(eacces.policy, nullptr);
+    EXPECT_EQ(eacces.policy->profile("p")->denied_paths(), DeniedPaths::eacces);
+    EXPECT_EQ(errors("version = 1\n[profile.p]\ndenied_paths = \"enoent\"\n"),
+              Lines{"p.toml:3:16: error: 'denied_paths' must be \"eacces\" or \"absent\""});
+    EXPECT_EQ(errors("version = 1\n[profile.p]\ndenied_paths = true\n"),
+              Lines{"p.toml:3:16: error: 'denied_paths' must be \"eacces\" or \"absent\""});
+}
+
 TEST(Include, UnknownNamesAndWrongTypesAreErrors) {
     EXPECT_EQ(errors("version = 1\n[profile.p]\ninclude = [\"runtime\", \"nope\"]\n"),
               Lines{"p.toml:3:23: error: unknown include 'nope' (the only built-in include is \"runtime\")"});
