@@ -288,7 +288,7 @@ OpResult FileOps::on_name(std::string_view path, std::uint8_t needs, int (*op)(c
 OpResult FileOps::mkdir(std::string_view path, mode_t mode) const noexcept {
     Location loc;
     OpResult out;
-    out.verdict = locate(*profile_, self_, path, need_create, loc);
+    out.verdict = locate_new(path, loc);
     if (out.verdict.error != 0) return out;
     const std::unique_lock moves = lock_directory_moves(loc.dir.get());
     if (::mkdirat(loc.dir.get(), loc.name, mode & 07777) != 0) {
@@ -348,7 +348,7 @@ OpResult FileOps::symlink(std::string_view target, std::string_view path) const 
         return denied({true, nullptr, target.empty() ? ENOENT : ENAMETOOLONG});
     Location loc;
     OpResult out;
-    out.verdict = locate(*profile_, self_, path, need_create, loc);
+    out.verdict = locate_new(path, loc);
     if (out.verdict.error != 0) return out;
     if (::symlinkat(text.c_str(), loc.dir.get(), loc.name) != 0) {
         out.verdict.error = errno;
@@ -400,6 +400,21 @@ bool FileOps::held_unnamed(const Location& loc, std::uint8_t needs) const noexce
     if ((needs & policy::need_read) && mode == O_WRONLY) return false;
     if ((needs & policy::need_write) && mode == O_RDONLY) return false;
     return (needs & policy::need_create) == 0;
+}
+
+// Where the policy refuses to create a name but lets the worker look the path up (a directory on the
+// way to a grant, or one granted for reading) and something is there, the kernel's own answer is
+// EEXIST: it gives that before it checks the right to create, and a stat of the path shows as much.
+// (CMake, `mkdir -p` and `install -d` make every ancestor of a directory and ignore EEXIST.)
+Verdict FileOps::locate_new(std::string_view path, Location& loc) const noexcept {
+    const Verdict verdict = locate(*profile_, self_, path, need_create, loc);
+    if (verdict.allowed || verdict.error != EACCES) return verdict;
+    Location seen;
+    const Verdict visible = locate(*profile_, self_, path, need_any, seen);
+    struct ::stat st {};
+    if (visible.error != 0 || ::fstatat(seen.dir.get(), seen.name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return verdict;
+    return {true, visible.rule, EEXIST};
 }
 
 void FileOps::give_to_worker(int fd) const noexcept {

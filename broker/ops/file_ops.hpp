@@ -84,6 +84,8 @@ class FileOps {
     OpResult mknod(std::string_view path, mode_t mode, dev_t dev) const noexcept;
 
   private:
+    // Locates a name to create (need_create), or says EEXIST where the kernel would (locate_new()).
+    Verdict locate_new(std::string_view path, Location& loc) const noexcept;
     // Runs act(loc, fd, st, out) on the object `path` names, through symlinks when follow_final: fd is an
     // O_PATH descriptor of the object itself, so that a name swapped meanwhile changes nothing.
     template <class Act>

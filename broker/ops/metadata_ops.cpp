@@ -181,7 +181,7 @@ OpResult FileOps::lookup(std::string_view path, std::span<char> real) const noex
 OpResult FileOps::mknod(std::string_view path, mode_t mode, dev_t dev) const noexcept {
     Location loc;
     OpResult out;
-    out.verdict = locate(*profile_, self_, path, need_create, loc);
+    out.verdict = locate_new(path, loc);
     if (out.verdict.error == 0 && ::mknodat(loc.dir.get(), loc.name, mode, dev) != 0)
         out.verdict.error = errno;
     return out;

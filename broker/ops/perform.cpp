@@ -297,15 +297,25 @@ void Performer::readable_instead(OpResult& result) const noexcept {
     struct ::stat st {};
     PathBuffer real;
     const ssize_t n = ::readlink(link, real.data(), PathBuffer::kCapacity);
-    bool readable = n > 0 && static_cast<std::size_t>(n) < PathBuffer::kCapacity &&
-                    ::fstat(result.fd.get(), &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode));
+    const bool seen =
+        n > 0 && static_cast<std::size_t>(n) < PathBuffer::kCapacity && ::fstat(result.fd.get(), &st) == 0;
+    // A FIFO opened for reading without waiting is as inert as an O_PATH descriptor of it (mkfifo -m
+    // sets the mode through one).
+    bool readable = seen && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISFIFO(st.st_mode));
     if (readable) {
         real.truncate(static_cast<std::size_t>(n));
         readable = judge(*profile_, files_.self(), real.view(), policy::need_read).allowed;
     }
-    const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0);
+    const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0) |
+                      (S_ISFIFO(st.st_mode) ? O_NONBLOCK : 0);
     unique_fd reopened(readable ? ::open(link, flags) : -1);
-    if (!reopened) result.verdict = {false, result.verdict.rule, EACCES};
+    if (S_ISFIFO(st.st_mode) && reopened) ::fcntl(reopened.get(), F_SETFL, 0);
+    // A symlink itself cannot be opened but with O_PATH: "not supported", which is what glibc's
+    // fchmodat(AT_SYMLINK_NOFOLLOW) answers for a symlink anyway, and what tar -p expects of it.
+    if (!reopened && seen && S_ISLNK(st.st_mode))
+        result.verdict = {true, result.verdict.rule, EOPNOTSUPP};
+    else if (!reopened)
+        result.verdict = {false, result.verdict.rule, EACCES};
     result.fd = std::move(reopened);
 }
 

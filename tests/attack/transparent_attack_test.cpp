@@ -123,6 +123,21 @@ TEST_F(TransparentMetadataAttack, ASymlinkLoopIsEloopOnlyWhereEveryLinkIsGranted
     EXPECT_FALSE(contains(far.substr(0, far.find('\n')), "Too many levels")) << o.out;
 }
 
+TEST_F(TransparentMetadataAttack, MakingWhatIsThereIsEexistOnlyWhereTheWorkerMayLook) {
+    // The work directory and its parent may be looked up, so making them again is the kernel's EEXIST
+    // (mkdir -p, CMake); /root may not, so it is EACCES like a path that does not exist.
+    const Outcome o =
+        run("mkdir \"$1\" 2>&1; mkdir /tmp 2>&1; mkdir /root 2>&1; mkdir /no-such-dir 2>&1; true");
+    const auto lines = [&](std::string_view what) {
+        std::size_t n = 0;
+        for (std::size_t at = o.out.find(what); at != std::string::npos; at = o.out.find(what, at + 1))
+            ++n;
+        return n;
+    };
+    EXPECT_EQ(lines("File exists"), 2u) << o.out;
+    EXPECT_EQ(lines("Permission denied"), 2u) << o.out;
+}
+
 TEST_F(TransparentMetadataAttack, ASymlinkIntoProcReachesOnlyWhatTheWorkersUserCould) {
     // Transparent mode's file operations keep the broker's CAP_SYS_PTRACE for reading callers' memory;
     // a walk that reaches /proc through a symlink must not use it. A root process whose working
