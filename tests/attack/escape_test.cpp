@@ -50,6 +50,25 @@ TEST_F(Attack, ProcMagicLinksAreRefused) {
     EXPECT_EQ(o.lines().size(), 5u);
 }
 
+TEST_F(Attack, ASymlinkIntoProcIsOpenedWithTheWorkersStandingOnly) {
+    if (!is_root()) GTEST_SKIP() << "needs a root broker and a process of another user";
+    // A rule for other processes' /proc entries is read with the worker's user's standing, even when
+    // a symlink in a granted tree leads there: a root process's environ (0400, root) stays refused.
+    const pid_t root_process = ::fork();
+    ASSERT_GE(root_process, 0);
+    if (root_process == 0) {
+        ::pause();
+        ::_exit(1);
+    }
+    const std::string environ = "/proc/" + std::to_string(root_process) + "/environ";
+    ASSERT_EQ(::symlink(environ.c_str(), (dir / "ok/env").c_str()), 0);
+    const Outcome o =
+        run_worker(dir, policy(", \"/proc/*/environ\""), {{"read", dir / "ok/env"}, {"read", environ}});
+    ::kill(root_process, SIGKILL);
+    ::waitpid(root_process, nullptr, 0);
+    EXPECT_EQ(o.lines(), (std::vector<std::string>{"EACCES", "EACCES"})) << o.err;
+}
+
 TEST_F(Attack, ProcPathsAreRefusedWithoutAGrant) {
     // Its own /proc entries are the worker's to read, as natively; /proc/self names the worker, not the
     // broker; another process's entries, and magic links out of its own, need a rule.
