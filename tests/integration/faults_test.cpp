@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +28,27 @@ int settle_fds_of(pid_t pid, int want) {
         n = count_open_fds(pid);
     }
     return n;
+}
+
+// What the broker's descriptors are, for the message of a count that does not settle.
+std::string fds_of(pid_t pid) {
+    std::string out;
+    const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    for (const auto& entry : std::filesystem::directory_iterator(
+             dir, std::filesystem::directory_options::skip_permission_denied)) {
+        std::error_code ec;
+        out += entry.path().filename().string() + " -> " +
+               std::filesystem::read_symlink(entry.path(), ec).string() + "\n";
+    }
+    return out;
+}
+
+// The broker's descriptor count once it holds none of the files under `dir` it handed out: it closes
+// its own copy after the reply, so a count taken as the worker reads may still include it.
+int settled_baseline(pid_t pid, const std::string& dir) {
+    for (int i = 0; i < 500 && fds_of(pid).find(dir) != std::string::npos; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return count_open_fds(pid);
 }
 
 class Faults : public ::testing::Test {
@@ -56,13 +78,14 @@ TEST_F(Faults, WorkersKilledMidRequestLeaveTheBrokerServingAndLeakNothing) {
         {{"read", file}, {"wait-line"}, {"killed-mid-request", file, "20"}, {"read", file}, {"wait-line"}}));
     ASSERT_EQ(broker.read_line(), "ok allowed");
     ASSERT_EQ(broker.read_line(), "waiting");
-    const int baseline = count_open_fds(broker.pid());
+    const int baseline = settled_baseline(broker.pid(), dir.path());
+    const std::string before = fds_of(broker.pid());
     ASSERT_GT(baseline, 0);
     broker.write("go\n");
     EXPECT_EQ(broker.read_line(), "killed 20");
     EXPECT_EQ(broker.read_line(), "ok allowed");
     EXPECT_EQ(broker.read_line(), "waiting");
-    EXPECT_EQ(settle_fds_of(broker.pid(), baseline), baseline);
+    EXPECT_EQ(settle_fds_of(broker.pid(), baseline), baseline) << before << "now:\n" << fds_of(broker.pid());
     broker.write("go\n");
     const Outcome o = broker.wait();
     EXPECT_EQ(o.status, 0) << o.err;
@@ -79,13 +102,14 @@ TEST_F(Faults, UnexpectedDescriptorsAreClosedInTheBroker) {
     Process broker(broker_argv(script));
     ASSERT_EQ(broker.read_line(), "ok allowed");
     ASSERT_EQ(broker.read_line(), "waiting");
-    const int baseline = count_open_fds(broker.pid());
+    const int baseline = settled_baseline(broker.pid(), dir.path());
+    const std::string before = fds_of(broker.pid());
     broker.write("go\n");
     for (int i = 0; i < 10; ++i)
         EXPECT_EQ(broker.read_line(), "fd-closed");
     EXPECT_EQ(broker.read_line(), "ok allowed");
     EXPECT_EQ(broker.read_line(), "waiting");
-    EXPECT_EQ(settle_fds_of(broker.pid(), baseline), baseline);
+    EXPECT_EQ(settle_fds_of(broker.pid(), baseline), baseline) << before << "now:\n" << fds_of(broker.pid());
     broker.write("go\n");
     const Outcome o = broker.wait();
     EXPECT_EQ(o.status, 0);
