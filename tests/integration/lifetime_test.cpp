@@ -121,8 +121,9 @@ std::vector<pid_t> processes_running(const std::vector<std::string>& argv) {
     while (const dirent* e = ::readdir(proc)) {
         const pid_t pid = std::atoi(e->d_name);
         if (pid <= 0) continue;
-        std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
-        const std::string text((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+        // read_file, not an istreambuf_iterator: a process that exits mid-read makes the read fail
+        // with ESRCH, which libstdc++'s iterator throws instead of ending the text.
+        const std::string text = read_file("/proc/" + std::to_string(pid) + "/cmdline");
         if (text == wanted && state_of(pid) != 'Z') out.push_back(pid);
     }
     ::closedir(proc);
