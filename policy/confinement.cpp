@@ -175,7 +175,11 @@ const std::vector<std::string>& default_runtime() {
     // everyone), the account and name-service files every C library reads (no passwords: those are in
     // /etc/shadow), the certificate store without its private keys, the alternatives' symlinks into
     // /usr, the devices that hold no data of their own, and the huge page size, which the Go runtime
-    // reads as it starts. docs/policy.md says why each entry is harmless.
+    // reads as it starts; and the system-wide configuration that common programs from /usr read at
+    // every start, which packages install world-readable for everyone (libselinux's mode, GnuTLS's
+    // priorities, git's, file's, Python's and ImageMagick's defaults, readline's and fontconfig's):
+    // refused, each would end a program that natively runs, since they fail fatally on EACCES where
+    // the file exists or not. docs/policy.md says why each entry is harmless.
     static const std::vector<std::string> paths{"/etc/ld.so.cache",
                                                 "/etc/ld.so.preload",
                                                 "/etc/ld.so.conf",
@@ -193,6 +197,26 @@ const std::vector<std::string>& default_runtime() {
                                                 "/etc/ssl/certs",
                                                 "/etc/ssl/openssl.cnf",
                                                 "/etc/perl",
+                                                "/etc/selinux/config",
+                                                "/etc/gnutls/config",
+                                                "/etc/gitconfig",
+                                                "/etc/gitattributes",
+                                                "/etc/magic",
+                                                "/etc/magic.mgc",
+                                                "/etc/python3",
+                                                "/etc/python3.11",
+                                                "/etc/python3.12",
+                                                "/etc/python3.13",
+                                                "/etc/ImageMagick-6",
+                                                "/etc/ImageMagick-7",
+                                                "/etc/inputrc",
+                                                "/etc/terminfo",
+                                                "/etc/fonts",
+                                                "/etc/mime.types",
+                                                "/etc/timezone",
+                                                "/etc/protocols",
+                                                "/etc/services",
+                                                "/etc/os-release",
                                                 "/bin",
                                                 "/lib",
                                                 "/lib64",
@@ -204,6 +228,8 @@ const std::vector<std::string>& default_runtime() {
                                                 "/dev/urandom",
                                                 "/dev/tty",
                                                 "/proc/self",
+                                                "/proc/filesystems",
+                                                "/proc/mounts",
                                                 "/proc/sys/kernel/random",
                                                 "/sys/devices/system/cpu",
                                                 "/sys/kernel/mm/transparent_hugepage"};

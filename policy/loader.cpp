@@ -256,7 +256,7 @@ void Loader::add_runtime_rules(const toml::source_position& at, Profile& profile
     // not removing "/", path searches start there); its entries name only top-level directories.
     add(RuleKind::read, "/");
     for (const std::string& path : default_runtime()) {
-        if (path.starts_with("/proc/")) continue;
+        if (path == "/proc/self") continue;
         // The path itself, exactly (what a device such as /dev/null needs: the broker opens FIFOs
         // and devices only for rules that name them), and everything beneath it.
         add(RuleKind::read, path);

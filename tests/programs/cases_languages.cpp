@@ -28,10 +28,6 @@ constexpr const char* kPythonSetup =
     "PY\n"
     "printf '{\"items\":[{\"name\":\"a\",\"n\":1},{\"name\":\"b\",\"n\":2}]}' > in.json\n";
 
-// What the interpreter reads beyond the runtime paths: Debian's sitecustomize.py is a symlink into
-// /etc/python3.X.
-const std::vector<std::string> kPythonReads{"/etc/python3*/**"};
-
 constexpr const char* kPerlScript =
     "use strict; use warnings; use File::Copy;"
     "open(my $in, '<', 'tree/a.txt') or die; my @l = <$in>; close $in;"
@@ -70,13 +66,8 @@ constexpr const char* kWalSql =
 
 std::vector<ProgramCase> language_cases() {
     return {
-        {.name = "python3_script",
-         .commands = {{"/usr/bin/python3", "tool.py"}},
-         .setup = kPythonSetup,
-         .read = kPythonReads},
-        {.name = "python3_venv",
-         .commands = {{"/usr/bin/python3", "-m", "venv", "--without-pip", "venv"}},
-         .read = kPythonReads},
+        {.name = "python3_script", .commands = {{"/usr/bin/python3", "tool.py"}}, .setup = kPythonSetup},
+        {.name = "python3_venv", .commands = {{"/usr/bin/python3", "-m", "venv", "--without-pip", "venv"}}},
         {
             .name = "perl",
             .commands = {{"/usr/bin/perl", "-e", kPerlScript},
@@ -99,9 +90,6 @@ std::vector<ProgramCase> language_cases() {
          .setup =
              "mkdir repo && printf 'one\\ntwo\\n' > repo/a.txt && mkdir repo/sub && echo s > repo/sub/s\n",
          .env = kGitEnv,
-         // git's system-wide configuration and attributes (its templates are in /usr, and /dev/null, which
-         // it opens for reading and writing, is a runtime path).
-         .read = {"/etc/gitconfig", "/etc/gitattributes"},
          .exec = true,
          .volatile_content = {"repo/.git/index"}},
         {.name = "gcc",
@@ -146,8 +134,7 @@ std::vector<ProgramCase> language_cases() {
                       {"/usr/bin/python3", "-m", "zipfile", "-c", "data.zip", "data"}},
          // The zip file records its members' times: those of the set-up, not of compileall's output.
          .setup = "mkdir -p pkg/sub data && echo 'X = 1' > pkg/__init__.py && echo 'Y = 2' > pkg/sub/m.py && "
-                  "echo 'a,b' > data/t.csv\n",
-         .read = kPythonReads},
+                  "echo 'a,b' > data/t.csv\n"},
         // A local clone hard-links the objects; gc repacks them, running git's helpers.
         {.name = "git_clone_gc",
          .commands = {{"/usr/bin/git", "-C", "repo", "commit", "-q", "--allow-empty", "-m", "second"},
@@ -159,16 +146,13 @@ std::vector<ProgramCase> language_cases() {
                   "git init -q repo && echo a > repo/a && git -C repo add a && "
                   "git -C repo -c user.name=A -c user.email=a@b commit -q -m first\n",
          .env = kGitEnv,
-         .read = {"/etc/gitconfig", "/etc/gitattributes"},
          .exec = true,
          .volatile_content = {"repo/.git/index", "clone/.git/index"}},
         {.name = "convert_thumbnail",
          .commands = {{"/usr/bin/convert-im6.q16", "photo.png", "-thumbnail", "16x12", "-strip", "-define",
                        "png:exclude-chunks=date,time", "thumb.png"}},
-         .setup =
-             "convert-im6.q16 -size 64x48 gradient:red-blue -define png:exclude-chunks=date,time photo.png\n",
-         // ImageMagick's configuration files (the rest of what it reads is in /usr).
-         .read = {"/etc/ImageMagick-6/**"}},
+         .setup = "convert-im6.q16 -size 64x48 gradient:red-blue -define png:exclude-chunks=date,time "
+                  "photo.png\n"},
     };
 }
 

@@ -552,7 +552,11 @@ TEST(Include, RuntimeGrantsWhatOrdinaryProgramsReadAsTheyStart) {
          {"/etc/hosts", "/etc/host.conf", "/etc/resolv.conf", "/etc/gai.conf", "/etc/locale.alias",
           "/etc/alternatives/editor", "/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/openssl.cnf", "/usr",
           "/usr/share/perl/5.36/strict.pm", "/usr/share/ca-certificates/mozilla/x.crt",
-          "/usr/share/terminfo/x/xterm", "/dev/random", "/dev/urandom"})
+          "/usr/share/terminfo/x/xterm", "/dev/random", "/dev/urandom",
+          // What programs from /usr read of their system-wide configuration at every start.
+          "/etc/selinux/config", "/etc/gitconfig", "/etc/magic", "/etc/python3.11/sitecustomize.py",
+          "/etc/ImageMagick-6/policy.xml", "/etc/fonts/fonts.conf", "/proc/filesystems", "/proc/mounts",
+          "/proc/sys/kernel/random/uuid"})
         EXPECT_TRUE(p.decide(path, need_read).allowed) << path;
     // The devices that keep nothing, and the caller's terminal: read and write, named exactly (as a
     // device needs); nothing else is writable.
@@ -564,7 +568,8 @@ TEST(Include, RuntimeGrantsWhatOrdinaryProgramsReadAsTheyStart) {
     // Never the private keys, nor what Debian keeps from everyone under /usr, nor the rest of /etc.
     for (const char* path :
          {"/etc/ssl/private/key.pem", "/etc/ssl/private", "/usr/share/polkit-1/rules.d/x.rules",
-          "/etc/shadow", "/etc/sudoers", "/dev/sda", "/dev/mem"})
+          "/etc/shadow", "/etc/sudoers", "/dev/sda", "/dev/mem", "/etc/machine-id", "/etc/ssh/sshd_config",
+          "/etc/gitconfig.d/x", "/etc/python3.10/x", "/proc/1/environ", "/proc/kcore"})
         EXPECT_FALSE(p.decide(path, need_read).allowed) << path;
     const auto bare = Policy::load_string("version = 1\n[profile.p]\n", "p.toml");
     ASSERT_NE(bare.policy, nullptr);
