@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -133,20 +134,47 @@ int socketpair_rules(void* ctx, bool refuse) {
     return 0;
 }
 
+// The ioctl commands left to the filter's default action: every 32-bit command but the refused ones,
+// as masked-equality blocks (a command whose top `depth` bits equal `prefix`'s), since libseccomp takes
+// one comparison per argument and cannot negate one. The cover of 2^32 values minus k points needs at
+// most 32·k blocks; the terminal commands, which share their top 24 bits, need far fewer. Commands with
+// bits above 32 are in no block and go to the default action as well.
+void allowed_ioctl_blocks(std::uint64_t prefix, int depth, std::span<const TerminalRefusal> refused,
+                          std::vector<scmp_arg_cmp>& out) {
+    const int free_bits = 32 - depth;
+    const std::uint64_t low_mask = (std::uint64_t{1} << free_bits) - 1;
+    const auto inside = [&](const TerminalRefusal& r) { return (r.cmd & ~low_mask) == prefix; };
+    if (std::none_of(refused.begin(), refused.end(), inside)) {
+        out.push_back(SCMP_A1(SCMP_CMP_MASKED_EQ, ~low_mask, prefix));
+        return;
+    }
+    if (free_bits == 0) return;  // a refused command itself
+    allowed_ioctl_blocks(prefix, depth + 1, refused, out);
+    allowed_ioctl_blocks(prefix | (std::uint64_t{1} << (free_bits - 1)), depth + 1, refused, out);
+}
+
 // A worker shares its user's terminal (as its standard streams, and as its controlling terminal unless
 // the profile detaches it): it must not push input into it (TIOCSTI), use the console's tricks
 // (TIOCLINUX), take a terminal as its own (TIOCSCTTY), change its line discipline (TIOCSETD) or send
 // the console's output to it (TIOCCONS); and unless the profile keeps job control, it may not make
 // itself the foreground process group (TIOCSPGRP), which would let it read what the user types next.
-// libseccomp takes one comparison per argument, so each refusal is a rule of its own; exact-value rules
-// take precedence over the masked allow, which the attack suite checks.
-int terminal_rules(void* ctx, policy::Terminal terminal) {
-    std::vector<unsigned long> refused{TIOCSTI, TIOCLINUX, TIOCSCTTY, TIOCSETD, TIOCCONS};
-    if (terminal != policy::Terminal::job_control) refused.push_back(TIOCSPGRP);
-    for (const unsigned long cmd : refused) {
-        const scmp_arg_cmp is = SCMP_A1(SCMP_CMP_EQ, cmd);
-        if (const int rc = add(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, &is); rc != 0) return rc;
+// With a broker the allow rules leave these out, so that they reach it to be answered and audited (a
+// rule may not carry the filter's default action itself); without one each is refused here.
+int ioctl_rules(void* ctx, policy::Terminal terminal, FilterAction action) {
+    const std::span<const TerminalRefusal> refused = refused_terminal_ioctls(terminal);
+    if (action == FilterAction::kill) {
+        for (const TerminalRefusal& r : refused) {
+            const scmp_arg_cmp is = SCMP_A1(SCMP_CMP_EQ, r.cmd);
+            if (const int rc = add(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", 1, &is); rc != 0) return rc;
+        }
+        // Exact-value rules take precedence over the masked allow, which the attack suite checks.
+        const scmp_arg_cmp ioctl_32bit = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffff00000000ULL, 0);
+        return add(ctx, SCMP_ACT_ALLOW, "ioctl", 1, &ioctl_32bit);
     }
+    std::vector<scmp_arg_cmp> blocks;
+    allowed_ioctl_blocks(0, 0, refused, blocks);
+    for (const scmp_arg_cmp& block : blocks)
+        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "ioctl", 1, &block); rc != 0) return rc;
     return 0;
 }
 
@@ -198,12 +226,9 @@ int build(void* ctx, const policy::SyscallRules& rules, const FilterOptions& opt
 
     if (const int rc = socketpair_rules(ctx, refuse); rc != 0) return rc;
 
-    // ioctl on held descriptors; the command is 32 bits, higher bits go to the default action. The
-    // terminal commands a worker may not use are refused first (terminal_rules), in the filter itself:
-    // a rule may not have the default action, and the masked allow below would take them otherwise.
-    if (const int rc = terminal_rules(ctx, options.terminal); rc != 0) return rc;
-    const scmp_arg_cmp ioctl_32bit = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffff00000000ULL, 0);
-    if (const int rc = add(ctx, SCMP_ACT_ALLOW, "ioctl", 1, &ioctl_32bit); rc != 0) return rc;
+    // ioctl on held descriptors; the command is 32 bits, higher bits go to the default action, and so
+    // do the terminal commands a worker may not use.
+    if (const int rc = ioctl_rules(ctx, options.terminal, options.action); rc != 0) return rc;
 
     // personality(): querying only.
     const scmp_arg_cmp query = SCMP_A0(SCMP_CMP_EQ, 0xffffffffULL);
@@ -317,6 +342,15 @@ FilterResult load_worker_filter(const policy::SyscallRules& rules, const FilterO
         if (!result.notify) return failed(EBADF, "seccomp_notify_fd");
     }
     return result;
+}
+
+std::span<const TerminalRefusal> refused_terminal_ioctls(policy::Terminal terminal) noexcept {
+    // TIOCSPGRP last: job control keeps it.
+    static constexpr TerminalRefusal refused[] = {{TIOCSTI, "TIOCSTI"},     {TIOCLINUX, "TIOCLINUX"},
+                                                  {TIOCSCTTY, "TIOCSCTTY"}, {TIOCSETD, "TIOCSETD"},
+                                                  {TIOCCONS, "TIOCCONS"},   {TIOCSPGRP, "TIOCSPGRP"}};
+    const std::span<const TerminalRefusal> all(refused);
+    return terminal == policy::Terminal::job_control ? all.first(all.size() - 1) : all;
 }
 
 bool is_foreign_abi(std::uint32_t arch, int syscall_nr) noexcept {

@@ -46,6 +46,16 @@ struct FilterOptions {
     policy::Terminal terminal = policy::Terminal::shared;
 };
 
+// A terminal ioctl no worker may make (FilterOptions::terminal says which), with its name for the log.
+struct TerminalRefusal {
+    unsigned long cmd;
+    const char* name;
+};
+
+// The terminal ioctls refused under `terminal`. With a broker they reach it (the filter's allow rules
+// for ioctl leave them out), which answers EPERM and audits them; without one the filter answers EPERM.
+[[nodiscard]] std::span<const TerminalRefusal> refused_terminal_ioctls(policy::Terminal terminal) noexcept;
+
 // Builds and loads the filter into the calling process (which must have no_new_privs set).
 [[nodiscard]] FilterResult load_worker_filter(const policy::SyscallRules& rules,
                                               const FilterOptions& options) noexcept;

@@ -63,6 +63,8 @@ std::string reason(const AuditRecord& r, std::string_view policy_file) {
                          std::string(r.rule->pattern.text()) + "\")";
         return at + (r.rule->kind == policy::RuleKind::deny ? " denies it" : " decides it");
     }
+    if (r.syscall.starts_with("ioctl "))
+        return "no worker may push input into, take or redirect a terminal (docs/security-model.md)";
     if (is_socket_op(r.op))
         return "no " + std::string(r.op == "connect" ? "connect" : "listen") + " rule matches";
     if (r.op.empty() || r.path.empty()) return "the profile does not allow it";
@@ -81,6 +83,10 @@ bool is_loader_path(std::string_view path) noexcept {
 std::string Denials::describe(const AuditRecord& r, std::string_view policy_file) {
     std::string line = "denied ";
     line += verb(r);
+    if (!r.syscall.empty()) {  // a system call the filter sent to the broker: which one
+        line += ' ';
+        line += r.syscall;
+    }
     if (!r.path.empty() && !is_exec(r.op)) {
         line += ' ';
         line += r.path;
@@ -100,6 +106,7 @@ std::string Denials::key(const AuditRecord& r) {
     std::string k(r.profile);
     k += '\0';
     k += verb(r);
+    k += r.syscall;
     if (is_exec(r.op)) return k;
     k += '\0';
     k += r.path;

@@ -188,6 +188,9 @@ void SeccompMonitor::answer(seccomp_notif& req) noexcept {
             profile_.name().c_str());
         record(req, call, EACCES, false);
         error = EACCES;
+    } else if (nr == SYS_ioctl) {
+        error = refuse_terminal_ioctl(req);
+        if (error == 0) error = judge(req, call);
     } else {
         error = judge(req, call);
     }
@@ -222,6 +225,31 @@ int SeccompMonitor::judge(const seccomp_notif& req, std::string_view call) noexc
             ::strerrorname_np(error), static_cast<int>(call.size()), call.data(), profile_.name().c_str());
     record(req, call, error, false);
     return error;
+}
+
+// The terminal ioctls the filter leaves to the broker (sandbox::refused_terminal_ioctls): EPERM, as
+// an unprivileged process gets for most of them natively, logged once each and audited each time. The
+// kernel reads the command as 32 bits, so the bits above do not hide one. 0 for any other command.
+int SeccompMonitor::refuse_terminal_ioctl(const seccomp_notif& req) noexcept {
+    const std::uint64_t cmd = req.data.args[1] & 0xffffffffULL;
+    const auto refused = sandbox::refused_terminal_ioctls(profile_.confinement().terminal);
+    for (std::size_t i = 0; i < refused.size(); ++i) {
+        if (refused[i].cmd != cmd) continue;
+        if (i < logged_terminal_ioctls_.size() && !logged_terminal_ioctls_.test(i)) {
+            logged_terminal_ioctls_.set(i);
+            log("worker pid %u (profile '%s'): ioctl %s refused: EPERM (logged once). A worker may not "
+                "push input into, take or redirect a terminal%s",
+                req.pid, profile_.name().c_str(), refused[i].name,
+                std::string_view(refused[i].name) == "TIOCSPGRP"
+                    ? "; terminal = \"job-control\" lets it take the foreground"
+                    : "");
+        }
+        char call[32];
+        std::snprintf(call, sizeof call, "ioctl %s", refused[i].name);
+        record(req, call, EPERM, false);
+        return EPERM;
+    }
+    return 0;
 }
 
 // A fatal call, or one the profile's `syscalls.deny` names: the process is killed, or under

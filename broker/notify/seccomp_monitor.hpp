@@ -64,6 +64,7 @@ class SeccompMonitor final : public EventHandler, public Waiter {
     void receive() noexcept;
     void answer(seccomp_notif& req) noexcept;
     int judge(const seccomp_notif& req, std::string_view call) noexcept;
+    int refuse_terminal_ioctl(const seccomp_notif& req) noexcept;
     int violation(const seccomp_notif& req, std::string_view call, bool denied) noexcept;
     void answer_foreign(const seccomp_notif& req) noexcept;
     Killed kill_process_of(pid_t tid, std::uint64_t id) noexcept;
@@ -83,6 +84,7 @@ class SeccompMonitor final : public EventHandler, public Waiter {
     bool killed_worker_ = false;
     std::bitset<kCallSlots> logged_refusals_;    // calls refused with an errno, logged once each
     std::bitset<kCallSlots> logged_violations_;  // under on_violation = "errno"
+    std::bitset<8> logged_terminal_ioctls_;      // by their place in sandbox::refused_terminal_ioctls
     seccomp_notif* req_ = nullptr;
     seccomp_notif_resp* resp_ = nullptr;
 };

@@ -220,6 +220,32 @@ TEST_F(Visible, VerbosePrintsEachDistinctDenialOnce) {
     EXPECT_EQ(quiet.err, "/bin/cat: /etc/shadow: Permission denied\n");
 }
 
+TEST_F(Visible, TerminalIoctlRefusalsAreAuditedAndShown) {
+    // TIOCSTI (0x5412) twice, once with bits above 32 (the kernel reads the command as 32 bits, so they
+    // must not hide it), and TIOCSCTTY (0x540E); then two that are allowed (TCGETS, FIONREAD).
+    const std::string audit = dir / "audit.jsonl";
+    const std::string ioctls =
+        "my $c = 'x'; for my $cmd (0x5412, 0x100005412, 0x540E) { ioctl(STDIN, $cmd, $c) and die "
+        "\"allowed\\n\"; print \"refused: $!\\n\" } my $t = \"\\0\" x 64; ioctl(STDIN, 0x5401, $t); "
+        "print \"tcgets: $!\\n\"; my $n = \"\\0\" x 8; ioctl(STDIN, 0x541B, $n) and print \"fionread: "
+        "ok\\n\"";
+    const Outcome o = run({"/usr/bin/perl", "-e", ioctls}, {}, {"-v", "--audit", audit});
+    EXPECT_EQ(o.status, 0) << o.err;
+    EXPECT_EQ(count(o.out, "refused: Operation not permitted"), 3u) << o.out;
+    // Reached the kernel, which says standard input is no terminal (it is a pipe here).
+    EXPECT_TRUE(contains(o.out, "tcgets: Inappropriate ioctl for device")) << o.out;
+    // FIONREAD (0x541B), next to TIOCLINUX (0x541C): allowed, and a pipe answers it.
+    EXPECT_TRUE(contains(o.out, "fionread: ok")) << o.out;
+    const std::string stream = read_file(audit);
+    EXPECT_EQ(count(stream, "\"syscall\":\"ioctl TIOCSTI\""), 2u) << stream;
+    EXPECT_EQ(count(stream, "\"syscall\":\"ioctl TIOCSCTTY\""), 1u) << stream;
+    // One line each under -v, and one log line each.
+    EXPECT_EQ(count(o.err, "fdbroker: denied syscall ioctl TIOCSTI (profile default): no worker may"), 1u)
+        << o.err;
+    EXPECT_EQ(count(o.err, "fdbroker: denied syscall ioctl TIOCSCTTY (profile default)"), 1u) << o.err;
+    EXPECT_EQ(count(o.err, "ioctl TIOCSTI refused: EPERM (logged once)"), 1u) << o.err;
+}
+
 TEST_F(Visible, AnExecRefusalIsReportedOnceNotOncePerPathEntry) {
     // The shell tries `ls` in each directory of PATH; exec = false refuses every attempt.
     const std::vector<std::string> program{
