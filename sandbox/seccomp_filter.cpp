@@ -135,22 +135,29 @@ int socketpair_rules(void* ctx, bool refuse) {
 }
 
 // The ioctl commands left to the filter's default action: every 32-bit command but the refused ones,
-// as masked-equality blocks (a command whose top `depth` bits equal `prefix`'s), since libseccomp takes
+// as masked-equality blocks (the commands that share a prefix of high bits), since libseccomp takes
 // one comparison per argument and cannot negate one. The cover of 2^32 values minus k points needs at
 // most 32·k blocks; the terminal commands, which share their top 24 bits, need far fewer. Commands with
 // bits above 32 are in no block and go to the default action as well.
-void allowed_ioctl_blocks(std::uint64_t prefix, int depth, std::span<const TerminalRefusal> refused,
-                          std::vector<scmp_arg_cmp>& out) {
-    const int free_bits = 32 - depth;
-    const std::uint64_t low_mask = (std::uint64_t{1} << free_bits) - 1;
-    const auto inside = [&](const TerminalRefusal& r) { return (r.cmd & ~low_mask) == prefix; };
-    if (std::none_of(refused.begin(), refused.end(), inside)) {
-        out.push_back(SCMP_A1(SCMP_CMP_MASKED_EQ, ~low_mask, prefix));
-        return;
+std::vector<scmp_arg_cmp> allowed_ioctl_blocks(std::span<const TerminalRefusal> refused) {
+    struct Block {
+        std::uint64_t prefix;
+        int free_bits;  // the low bits any value may take
+    };
+    std::vector<scmp_arg_cmp> out;
+    std::vector<Block> pending{{0, 32}};
+    while (!pending.empty()) {
+        const Block block = pending.back();
+        pending.pop_back();
+        const std::uint64_t low_mask = (std::uint64_t{1} << block.free_bits) - 1;
+        const auto inside = [&](const TerminalRefusal& r) { return (r.cmd & ~low_mask) == block.prefix; };
+        if (std::none_of(refused.begin(), refused.end(), inside))
+            out.push_back(SCMP_A1(SCMP_CMP_MASKED_EQ, ~low_mask, block.prefix));
+        else if (block.free_bits > 0)  // else a refused command itself
+            for (const std::uint64_t half : {std::uint64_t{0}, std::uint64_t{1} << (block.free_bits - 1)})
+                pending.push_back({block.prefix | half, block.free_bits - 1});
     }
-    if (free_bits == 0) return;  // a refused command itself
-    allowed_ioctl_blocks(prefix, depth + 1, refused, out);
-    allowed_ioctl_blocks(prefix | (std::uint64_t{1} << (free_bits - 1)), depth + 1, refused, out);
+    return out;
 }
 
 // A worker shares its user's terminal (as its standard streams, and as its controlling terminal unless
@@ -171,9 +178,7 @@ int ioctl_rules(void* ctx, policy::Terminal terminal, FilterAction action) {
         const scmp_arg_cmp ioctl_32bit = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffff00000000ULL, 0);
         return add(ctx, SCMP_ACT_ALLOW, "ioctl", 1, &ioctl_32bit);
     }
-    std::vector<scmp_arg_cmp> blocks;
-    allowed_ioctl_blocks(0, 0, refused, blocks);
-    for (const scmp_arg_cmp& block : blocks)
+    for (const scmp_arg_cmp& block : allowed_ioctl_blocks(refused))
         if (const int rc = add(ctx, SCMP_ACT_ALLOW, "ioctl", 1, &block); rc != 0) return rc;
     return 0;
 }
