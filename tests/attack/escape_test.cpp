@@ -69,6 +69,27 @@ TEST_F(Attack, ASymlinkIntoProcIsOpenedWithTheWorkersStandingOnly) {
     EXPECT_EQ(o.lines(), (std::vector<std::string>{"EACCES", "EACCES"})) << o.err;
 }
 
+TEST_F(Attack, ASymlinkToAnotherProcesssCwdIsWalkedWithTheWorkersStandingOnly) {
+    if (!is_root()) GTEST_SKIP() << "needs a root broker and a process of another user";
+    // A root process whose working directory is granted: its /proc/PID/cwd link is the kernel's to
+    // refuse the worker's user (EACCES), even though where it leads is readable, and even when a
+    // symlink in a granted tree leads there.
+    const pid_t root_process = ::fork();
+    ASSERT_GE(root_process, 0);
+    if (root_process == 0) {
+        if (::chdir((dir / "ok/sub").c_str()) == 0) ::pause();
+        ::_exit(1);
+    }
+    const std::string cwd = "/proc/" + std::to_string(root_process) + "/cwd";
+    ASSERT_EQ(::symlink(cwd.c_str(), (dir / "ok/cwd").c_str()), 0);
+    const Outcome o =
+        run_worker(dir, policy(", \"/proc/**\""),
+                   {{"read", dir / "ok/cwd/file"}, {"read", cwd + "/file"}, {"read", dir / "ok/sub/file"}});
+    ::kill(root_process, SIGKILL);
+    ::waitpid(root_process, nullptr, 0);
+    EXPECT_EQ(o.lines(), (std::vector<std::string>{"EACCES", "EACCES", "ok allowed"})) << o.err;
+}
+
 TEST_F(Attack, ProcPathsAreRefusedWithoutAGrant) {
     // Its own /proc entries are the worker's to read, as natively; /proc/self names the worker, not the
     // broker; another process's entries, and magic links out of its own, need a rule.
