@@ -177,7 +177,8 @@ const std::vector<std::string>& default_runtime() {
     // /usr, the devices that hold no data of their own, and the huge page size, which the Go runtime
     // reads as it starts; and the system-wide configuration that common programs from /usr read at
     // every start, which packages install world-readable for everyone (libselinux's mode, GnuTLS's
-    // priorities, git's, file's, Python's and ImageMagick's defaults, readline's and fontconfig's):
+    // priorities, git's, file's, Python's and ImageMagick's defaults, readline's and fontconfig's), and
+    // the kernel's world-readable summaries of the machine (CPUs, memory, load, version, limits):
     // refused, each would end a program that natively runs, since they fail fatally on EACCES where
     // the file exists or not. docs/policy.md says why each entry is harmless.
     static const std::vector<std::string> paths{"/etc/ld.so.cache",
@@ -230,6 +231,17 @@ const std::vector<std::string>& default_runtime() {
                                                 "/proc/self",
                                                 "/proc/filesystems",
                                                 "/proc/mounts",
+                                                "/proc/cpuinfo",
+                                                "/proc/meminfo",
+                                                "/proc/stat",
+                                                "/proc/uptime",
+                                                "/proc/loadavg",
+                                                "/proc/version",
+                                                "/proc/sys/kernel/ngroups_max",
+                                                "/proc/sys/kernel/pid_max",
+                                                "/proc/sys/kernel/osrelease",
+                                                "/proc/sys/kernel/ostype",
+                                                "/proc/sys/vm/overcommit_memory",
                                                 "/proc/sys/kernel/random",
                                                 "/sys/devices/system/cpu",
                                                 "/sys/kernel/mm/transparent_hugepage"};

@@ -556,7 +556,7 @@ TEST(Include, RuntimeGrantsWhatOrdinaryProgramsReadAsTheyStart) {
           // What programs from /usr read of their system-wide configuration at every start.
           "/etc/selinux/config", "/etc/gitconfig", "/etc/magic", "/etc/python3.11/sitecustomize.py",
           "/etc/ImageMagick-6/policy.xml", "/etc/fonts/fonts.conf", "/proc/filesystems", "/proc/mounts",
-          "/proc/sys/kernel/random/uuid"})
+          "/proc/sys/kernel/random/uuid", "/proc/meminfo", "/proc/stat", "/proc/sys/kernel/ngroups_max"})
         EXPECT_TRUE(p.decide(path, need_read).allowed) << path;
     // The devices that keep nothing, and the caller's terminal: read and write, named exactly (as a
     // device needs); nothing else is writable.
@@ -569,7 +569,8 @@ TEST(Include, RuntimeGrantsWhatOrdinaryProgramsReadAsTheyStart) {
     for (const char* path :
          {"/etc/ssl/private/key.pem", "/etc/ssl/private", "/usr/share/polkit-1/rules.d/x.rules",
           "/etc/shadow", "/etc/sudoers", "/dev/sda", "/dev/mem", "/etc/machine-id", "/etc/ssh/sshd_config",
-          "/etc/gitconfig.d/x", "/etc/python3.10/x", "/proc/1/environ", "/proc/kcore"})
+          "/etc/gitconfig.d/x", "/etc/python3.10/x", "/proc/1/environ", "/proc/kcore", "/proc",
+          "/proc/1/stat", "/proc/sys/kernel/core_pattern"})
         EXPECT_FALSE(p.decide(path, need_read).allowed) << path;
     const auto bare = Policy::load_string("version = 1\n[profile.p]\n", "p.toml");
     ASSERT_NE(bare.policy, nullptr);
