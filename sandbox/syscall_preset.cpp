@@ -17,6 +17,10 @@ constexpr const char* kAllowed[] = {
     "mprotect",
     "mremap",
     "madvise",
+    // memory protection keys: the process's own pages, as mprotect (V8 guards its JIT code with them)
+    "pkey_alloc",
+    "pkey_free",
+    "pkey_mprotect",
     "msync",
     "mincore",
     "mlock",
@@ -252,10 +256,7 @@ constexpr const char* kQuietForms[] = {"open",    "openat",   "socketpair", "sen
 // errno. ENOSYS where libraries fall back as on a kernel without the call; EPERM where that is what
 // an unprivileged process gets.
 constexpr Refusal kRefused[] = {
-    // memory protection keys and NUMA policy: node (V8), top and ps fall back
-    {"pkey_alloc", RefusalErrno::enosys},
-    {"pkey_free", RefusalErrno::enosys},
-    {"pkey_mprotect", RefusalErrno::enosys},
+    // NUMA policy: top, ps and libnuma fall back as on a kernel without NUMA
     {"get_mempolicy", RefusalErrno::enosys},
     {"set_mempolicy", RefusalErrno::enosys},
     {"set_mempolicy_home_node", RefusalErrno::enosys},

@@ -33,8 +33,8 @@ class Preset : public ::testing::Test {
 TEST_F(Preset, LibraryModeRefusesHarmlessCallsWithTheirErrnoAndLogsOnce) {
     const std::string audit = dir / "audit.jsonl";
     const Outcome o = run_worker(dir, policy(),
-                                 {{"direct", "syscall", "pkey_alloc"},
-                                  {"direct", "syscall", "pkey_alloc"},
+                                 {{"direct", "syscall", "mbind"},
+                                  {"direct", "syscall", "mbind"},
                                   {"direct", "syscall", "get_mempolicy"},
                                   {"direct", "syscall", "set_mempolicy"},
                                   {"direct", "syscall", "capset"},
@@ -47,8 +47,8 @@ TEST_F(Preset, LibraryModeRefusesHarmlessCallsWithTheirErrnoAndLogsOnce) {
     EXPECT_EQ(std::vector<std::string>(lines.begin(), lines.begin() + 6),
               (std::vector<std::string>{"ENOSYS", "ENOSYS", "ENOSYS", "ENOSYS", "EPERM", "ok"}));
     EXPECT_EQ(count(o.err,
-                    "called pkey_alloc, which its profile does not allow: ENOSYS (logged once). To allow "
-                    "it: syscalls.allow = [\"pkey_alloc\"] in profile 'default'"),
+                    "called mbind, which its profile does not allow: ENOSYS (logged once). To allow "
+                    "it: syscalls.allow = [\"mbind\"] in profile 'default'"),
               1U)
         << o.err;
     EXPECT_EQ(count(o.err, "called get_mempolicy, which its profile does not allow: ENOSYS"), 1U) << o.err;
@@ -56,8 +56,8 @@ TEST_F(Preset, LibraryModeRefusesHarmlessCallsWithTheirErrnoAndLogsOnce) {
     EXPECT_FALSE(contains(o.err, "times")) << o.err;
     // Each refusal is a record, the repeated one too.
     const std::string log = read_file(audit);
-    EXPECT_EQ(
-        count(log, "\"profile\":\"default\",\"op\":\"syscall\",\"path\":\"\",\"syscall\":\"pkey_alloc\""), 2U)
+    EXPECT_EQ(count(log, "\"profile\":\"default\",\"op\":\"syscall\",\"path\":\"\",\"syscall\":\"mbind\""),
+              2U)
         << log;
     EXPECT_TRUE(contains(log,
                          "\"syscall\":\"capset\",\"decision\":\"deny\",\"rule\":null,\"errno\":1,\"error\":"
@@ -102,19 +102,16 @@ TEST_F(Preset, FatalCallsAreAuditedAsKills) {
 TEST_F(Preset, TransparentModeRefusesHarmlessCallsWithTheirErrnoAndLogsOnce) {
     if (!is_root()) GTEST_SKIP() << "workers run as nobody: the broker needs root to read their memory";
     const std::string audit = dir / "audit.jsonl";
-    const Outcome o = run_broker(dir, policy(),
-                                 {TRANSPARENT_WORKER, "call", "pkey_alloc", "get_mempolicy", "set_mempolicy",
-                                  "mbind", "pkey_alloc", "times"},
-                                 {"--transparent", "--audit", audit});
+    const Outcome o =
+        run_broker(dir, policy(),
+                   {TRANSPARENT_WORKER, "call", "mbind", "get_mempolicy", "set_mempolicy", "mbind", "times"},
+                   {"--transparent", "--audit", audit});
     EXPECT_EQ(o.status, 0) << o.err;
-    EXPECT_EQ(
-        o.out,
-        "pkey_alloc ENOSYS\nget_mempolicy ENOSYS\nset_mempolicy ENOSYS\nmbind ENOSYS\npkey_alloc ENOSYS\n"
-        "times ok\n")
+    EXPECT_EQ(o.out, "mbind ENOSYS\nget_mempolicy ENOSYS\nset_mempolicy ENOSYS\nmbind ENOSYS\ntimes ok\n")
         << o.err;
-    EXPECT_EQ(count(o.err, "called pkey_alloc, which its profile does not allow: ENOSYS"), 1U) << o.err;
     EXPECT_EQ(count(o.err, "called mbind, which its profile does not allow: ENOSYS"), 1U) << o.err;
-    EXPECT_EQ(count(read_file(audit), "\"syscall\":\"pkey_alloc\""), 2U) << read_file(audit);
+    EXPECT_EQ(count(o.err, "called get_mempolicy, which its profile does not allow: ENOSYS"), 1U) << o.err;
+    EXPECT_EQ(count(read_file(audit), "\"syscall\":\"mbind\""), 2U) << read_file(audit);
 }
 
 TEST_F(Preset, TransparentModeStillKillsForAFatalCall) {

@@ -62,12 +62,30 @@ constexpr const char* kSql =
 constexpr const char* kWalSql =
     "pragma journal_mode=wal; create table t(x); insert into t values (1), (2); select sum(x) from t;";
 
+// CommonJS by its extension, so node looks for no package.json above the work directory.
+constexpr const char* kNodeScript =
+    "const fs = require('fs'); const os = require('os'); const zlib = require('zlib');\n"
+    "fs.mkdirSync('node-out');\n"
+    "const text = fs.readFileSync('in.json', 'utf8');\n"
+    "const items = JSON.parse(text).items;\n"
+    "fs.writeFileSync('node-out/names.txt', items.map(i => i.name).join('\\n') + '\\n');\n"
+    "fs.writeFileSync('node-out/in.json.gz', zlib.gzipSync(text, {level: 9}));\n"
+    "fs.renameSync('node-out/names.txt', 'node-out/list.txt'); fs.chmodSync('node-out/list.txt', 0o600);\n"
+    "console.log(items.length, os.cpus().length > 0, os.totalmem() > 0, fs.existsSync('missing'));\n";
+
 }  // namespace
 
 std::vector<ProgramCase> language_cases() {
     return {
         {.name = "python3_script", .commands = {{"/usr/bin/python3", "tool.py"}}, .setup = kPythonSetup},
         {.name = "python3_venv", .commands = {{"/usr/bin/python3", "-m", "venv", "--without-pip", "venv"}}},
+        {.name = "node",
+         .commands = {{"/usr/bin/node", "tool.cjs"}},
+         .setup = std::string("cat > tool.cjs <<'EOF'\n") + kNodeScript +
+                  "EOF\nprintf '{\"items\":[{\"name\":\"a\"},{\"name\":\"b\"}]}' > in.json\n",
+         // libuv sizes node's heap by its cgroup's memory limits, which an administrator grants or lets
+         // it do without (it then takes the machine's memory, and the refusals are audited).
+         .read = {"/sys/fs/cgroup/**"}},
         {
             .name = "perl",
             .commands = {{"/usr/bin/perl", "-e", kPerlScript},
