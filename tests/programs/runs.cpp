@@ -99,8 +99,11 @@ std::vector<std::string> denials(const std::string& audit) {
     std::ifstream in(audit);
     for (std::string line; std::getline(in, line);) {
         if (json_field(line, "decision") != "deny") continue;
-        const std::string path = json_field(line, "path");
-        out.push_back(json_field(line, "op") + " " + (path.empty() ? json_field(line, "address") : path));
+        // The path, a socket's address, or for a call the filter refused, which call.
+        std::string what = json_field(line, "path");
+        if (what.empty()) what = json_field(line, "address");
+        if (what.empty()) what = json_field(line, "syscall");
+        out.push_back(json_field(line, "op") + " " + what);
     }
     return out;
 }
