@@ -19,10 +19,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:-build}" && pwd)
 
 # The exposure levels, in tenths, that `systemd-analyze security` may report for the service as systemd
-# loaded it: the unit alone, and with the pools.conf drop-in. The same limits as the offline check of
-# the unit files (tests/packaging/CMakeLists.txt, packaging.systemd_units).
-exposure_threshold=19
-exposure_threshold_pools=40
+# loaded it: the unit alone, and with the drop-ins. The limits of the offline check of the unit files
+# (packaging.systemd_units), read from where that check is declared so that the two cannot differ.
+gate=$here/../tests/packaging/CMakeLists.txt
+read -r exposure_threshold exposure_threshold_dropins < <(
+    sed -n 's|^ *${PROJECT_SOURCE_DIR}/packaging/systemd \([0-9]*\) \([0-9]*\))$|\1 \2|p' "$gate") || true
+[ -n "${exposure_threshold_dropins:-}" ] || { echo "FAILED: no exposure levels found in $gate" >&2; exit 1; }
 
 cache=${FDBROKER_CI_CACHE:-/var/cache/fdbroker-ci}
 mirror=${FDBROKER_CI_MIRROR:-http://deb.debian.org/debian}
@@ -104,12 +106,12 @@ prepare_root
 flock -u 9
 
 # What the container sees of the host, read-only at /mnt/fdbroker-test: the package, an example worker
-# (fdcat, linked with the shared libfdbroker that the package installs), the pools drop-in.
+# (fdcat, linked with the shared libfdbroker that the package installs), the drop-ins.
 share=$tmp/share
 mkdir -p "$share"
 cp "$deb" "$share/fdbroker.deb"
 cp "$build/packaging/fdcat" "$share/fdcat"
-cp "$here/systemd/pools.conf" "$share/pools.conf"
+cp "$here/systemd/pools.conf" "$here/systemd/network.conf" "$here/systemd/low-ports.conf" "$share/"
 chmod -R a+rX "$share"
 
 step "boot"
@@ -244,7 +246,7 @@ capabilities=(chown dac_override dac_read_search fowner fsetid kill setgid setui
     audit_write audit_control setfcap mac_override mac_admin syslog wake_alarm block_suspend audit_read
     perfmon bpf checkpoint_restore)
 # The hardening as the kernel shows it on the running broker, against what systemd says it applied.
-check_applied() {
+check_applied() {  # NETWORK: private (PrivateNetwork=yes), or the machine's (network.conf)
     local pid status allowed bounding i
     pid=$(main_pid)
     status=$(inside cat "/proc/$pid/status")
@@ -258,9 +260,11 @@ check_applied() {
         fi
     done
     echo "bounding set within CapabilityBoundingSet=$allowed(CapBnd $(awk '/^CapBnd:/ {print $2}' <<<"$status"))"
-    [ "$(inside readlink "/proc/$pid/ns/net")" != "$(inside readlink /proc/1/ns/net)" ] ||
-        fail "the broker shares the machine's network namespace (PrivateNetwork=)"
-    echo "network namespace: the broker's own (PrivateNetwork=yes)"
+    if [ "$(inside readlink "/proc/$pid/ns/net")" = "$(inside readlink /proc/1/ns/net)" ]; then
+        expect "network namespace" "$1" "the machine's"
+    else
+        expect "network namespace" "$1" private
+    fi
     expect "/ in the broker's mount namespace (ProtectSystem=strict)" ro \
         "$(inside awk '$5 == "/" {split($6, o, ","); print o[1]}' "/proc/$pid/mountinfo" | tail -n 1)"
     expect "/run/fdbroker (ReadWritePaths=)" rw \
@@ -276,7 +280,7 @@ check_exposure() {  # THRESHOLD (tenths)
 }
 
 step "the hardening systemd applied (the unit alone)"
-check_applied
+check_applied private
 check_exposure "$exposure_threshold"
 
 step "a pool declared in the policy runs as its user (pools.conf drop-in)"
@@ -322,8 +326,8 @@ pool_uid=$(inside id -u fdpool)
 expect "the idle pool's 2 workers (pid, real/effective/saved/fs uid, unit)" \
     "$(awk -v u="$pool_uid$pool_uid$pool_uid$pool_uid" '{print $1, u, "fdbroker.service"}' <<<"$workers")" "$workers"
 step "the hardening systemd applied (with pools.conf)"
-check_applied
-check_exposure "$exposure_threshold_pools"
+check_applied private
+check_exposure "$exposure_threshold_dropins"
 
 step "systemctl reload with a good policy: applied, the broker and its workers kept"
 pid_before=$(main_pid)
@@ -361,6 +365,22 @@ grep -q '\[reader/0 [0-9]*\] /srv/pool/input.txt: pool-input' "$tmp/journal" || 
 grep -q "\"uid\":$pool_uid,\"profile\":\"reader\",\"op\":\"open\",\"path\":\"/srv/pool/input.txt\",.*\"decision\":\"allow\"" \
     "$tmp/journal" || fail "no audit record of the pool worker's open, as uid $pool_uid"
 echo "the pool worker's open is audited with its uid ($pool_uid)"
+
+step "network.conf and low-ports.conf: the machine's network, a port below 1024"
+inside install -m 644 /mnt/fdbroker-test/network.conf /mnt/fdbroker-test/low-ports.conf \
+    /etc/systemd/system/fdbroker.service.d/
+inside systemctl daemon-reload
+pools_policy <<<"${members_v1%deny*}listen  = [\"tcp:127.0.0.1:80\"]
+connect = [\"tcp:127.0.0.1:8080\"]" | set_policy
+starts=$(journal | grep -c "serving /etc/fdbroker/policy.toml" || true)
+inside systemctl restart fdbroker.service || { journal | tail -n 20; fail "systemctl restart fdbroker.service"; }
+wait_journal "serving /etc/fdbroker/policy.toml" "$starts"
+kept=$(journal | grep "serving /etc/fdbroker/policy.toml" | tail -n 1)
+echo "$kept"
+[[ $kept == *" net_bind_service"* ]] || fail "the broker did not keep CAP_NET_BIND_SERVICE for its listen rule"
+if journal | grep "started without"; then fail "the drop-ins withhold a capability the policy needs"; fi
+check_applied "the machine's"
+check_exposure "$exposure_threshold_dropins"
 
 step "systemctl stop drains and exits 0; the socket starts the service again"
 inside systemctl stop fdbroker.service 2>&1 | grep -v "can still be activated by\|^ *fdbroker.socket$" || true
