@@ -4,8 +4,9 @@
 # through the container's namespaces (nsenter): the group made by systemd-sysusers, socket activation
 # and Type=notify readiness, a client in the group served and one outside it refused, reload with a
 # good and a broken policy, a pool running as its user, the hardening as systemd applied it
-# (`systemd-analyze security` online, and the broker's own /proc), the audit and pool lines in the
-# journal, a draining stop, and `apt purge` leaving nothing behind.
+# (`systemd-analyze security` online, and the broker's own /proc) with and without the drop-ins of
+# examples/systemd, the audit and pool lines in the journal, a draining stop, and `apt purge` leaving
+# nothing behind.
 #   packaging/systemd-test.sh [BUILD_DIR]     (default: build)
 # Needs root, debootstrap and systemd-nspawn (systemd-container). The container's root file system is
 # made once with debootstrap and kept in $FDBROKER_CI_CACHE (default /var/cache/fdbroker-ci); a run
@@ -145,7 +146,7 @@ inside() {
         /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"
 }
 state=
-for _ in $(seq 120); do
+for _ in $(seq 240); do
     state=$(inside systemctl is-system-running 2>/dev/null) || true
     case $state in running | degraded) break ;; esac
     sleep 0.5
@@ -153,7 +154,7 @@ done
 case $state in
     running) echo "systemd is running (container $machine, PID 1 is $leader on the host)" ;;
     degraded) inside systemctl --failed --no-legend; fail "the container booted degraded" ;;
-    *) fail "the container's systemd is '$state' after 60 s" ;;
+    *) fail "the container's systemd is '$state' after 120 s" ;;
 esac
 
 step "install the package with apt"
