@@ -366,6 +366,8 @@ grep -q '\[reader/0 [0-9]*\] /srv/pool/input.txt: pool-input' "$tmp/journal" || 
 grep -q "\"uid\":$pool_uid,\"profile\":\"reader\",\"op\":\"open\",\"path\":\"/srv/pool/input.txt\",.*\"decision\":\"allow\"" \
     "$tmp/journal" || fail "no audit record of the pool worker's open, as uid $pool_uid"
 echo "the pool worker's open is audited with its uid ($pool_uid)"
+# The broker starts without CAP_SETPCAP (the unit's bounding set) and must not complain of it.
+if grep "libcap-ng" "$tmp/journal"; then fail "libcap-ng complains in the journal"; fi
 
 step "network.conf and low-ports.conf: the machine's network, a port below 1024"
 inside install -m 644 /mnt/fdbroker-test/network.conf /mnt/fdbroker-test/low-ports.conf \
