@@ -2,8 +2,9 @@
 # Build helper for a fresh Debian 12 machine.
 #   packaging/dev.sh demo   install build dependencies, build, run the demo
 #   packaging/dev.sh test   install build dependencies, build with -Werror, run the whole test suite,
-#                           run clang-tidy, build with ASan+UBSan in build-asan/ and run the suite
-#                           again, then build libfdbroker's tests with TSan in build-tsan/ and run them
+#                           test the .deb under a booted systemd (packaging/systemd-test.sh), run
+#                           clang-tidy, build with ASan+UBSan in build-asan/ and run the suite again,
+#                           then build libfdbroker's tests with TSan in build-tsan/ and run them
 #   packaging/dev.sh build  build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,12 +15,13 @@ cd "$(dirname "$0")/.."
 # python3 ... procps: the corpus of ordinary programs run under the default system call preset
 # (tests/corpus/packages.txt; those missing are skipped). patch ... openssh-client: with some of those, the
 # real programs tests/programs runs natively and under fdbroker (and make, g++'s gcc, file, cmake and
-# the essential coreutils, findutils, diffutils, sed, grep, tar and gzip).
+# the essential coreutils, findutils, diffutils, sed, grep, tar and gzip). debootstrap and
+# systemd-container: packaging/systemd-test.sh boots a Debian container to test the .deb under systemd.
 packages=(cmake make g++ pkg-config libseccomp-dev libcap-ng-dev libboost-program-options-dev
           libtomlplusplus-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
           dpkg-dev file man-db systemd clang-tidy golang-go
           python3 python3-venv nodejs git sqlite3 zstd bzip2 openssl curl imagemagick procps
-          patch jq perl xz-utils openssh-client)
+          patch jq perl xz-utils openssh-client debootstrap systemd-container)
 
 install_deps() {
     local missing=() p
@@ -93,6 +95,7 @@ case "${1:-}" in
         install_deps
         build
         ctest --test-dir build --output-on-failure -j"$(nproc)"
+        packaging/systemd-test.sh build
         tidy
         sanitized_test
         tsan_test

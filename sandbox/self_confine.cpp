@@ -54,6 +54,10 @@ int drop_capabilities(const BrokerNeeds& needs, Confined& result) {
     std::vector<unsigned> keep, missing;
     for (const unsigned cap : capabilities_for(needs))
         (capng_have_capability(CAPNG_PERMITTED, cap) ? keep : missing).push_back(cap);
+    // Without CAP_SETPCAP (a unit's CapabilityBoundingSet= lacks it) the bounding set cannot shrink,
+    // and libcap-ng would say so on stderr at every start. It then stays as the broker was started
+    // with: it bounds only what an exec could gain, and workers exec as their user with no_new_privs.
+    const bool bounds = capng_have_capability(CAPNG_PERMITTED, CAP_SETPCAP) != 0;
     capng_clear(CAPNG_SELECT_ALL);
     for (const unsigned cap : keep)
         if (capng_update(CAPNG_ADD,
@@ -61,7 +65,9 @@ int drop_capabilities(const BrokerNeeds& needs, Confined& result) {
                          cap) != 0)
             return EINVAL;
     // Bounding set first (while CAP_SETPCAP is still held), then the other sets; ambient ones cleared.
-    if (capng_apply(CAPNG_SELECT_ALL) != 0) return EPERM;
+    const auto sets =
+        static_cast<capng_select_t>(bounds ? CAPNG_SELECT_ALL : CAPNG_SELECT_CAPS | CAPNG_SELECT_AMBIENT);
+    if (capng_apply(sets) != 0) return EPERM;
     result.kept = keep.empty() ? "none" : names(keep);
     result.missing = names(missing);
     return 0;

@@ -37,6 +37,7 @@ step "control data"
 [ "$(dpkg-deb -f "$deb" Version)" = "$version-1" ]
 grep -q 'libseccomp2' <<<"$(dpkg-deb -f "$deb" Depends)" || { echo "Depends lacks libseccomp2"; exit 1; }
 grep -q 'libsystemd0' <<<"$(dpkg-deb -f "$deb" Depends)" || { echo "Depends lacks libsystemd0 (dlopened)"; exit 1; }
+grep -q 'procps' <<<"$(dpkg-deb -f "$deb" Depends)" || { echo "Depends lacks procps (ExecReload=/bin/kill)"; exit 1; }
 dpkg-deb -e "$deb" "$tmp/control"
 grep -qx /etc/fdbroker/policy.toml "$tmp/control/conffiles" || { echo "policy.toml is not a conffile"; exit 1; }
 grep -q "^libfdbroker 0 fdbroker" "$tmp/control/shlibs" || { echo "no shlibs entry for libfdbroker.so.0"; exit 1; }
