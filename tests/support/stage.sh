@@ -72,8 +72,8 @@ setup() {
         tried+=("$parent")
         cleanup
     done
-    echo "fdbroker tests: workers run as nobody and cannot reach the build tree ($build), and no" \
-        "directory to copy their programs into lets nobody execute them (tried: ${tried[*]:-none})." \
+    echo "fdbroker tests: workers run as nobody, and no directory to copy their programs into (from" \
+        "$build) lets nobody execute them (tried: ${tried[*]:-none})." \
         "Set FDBROKER_TEST_STAGE_PARENT to a directory every user may enter, on a file system" \
         "mounted without noexec, or put the checkout where every user can reach it." >&2
     return 1
