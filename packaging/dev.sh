@@ -80,7 +80,8 @@ demo() {
     # every profile may read already.
     local stage policy=build/demo.toml
     stage=$(mktemp -d /tmp/fdbroker-demo-XXXXXX)
-    trap 'rm -rf "$stage"' EXIT
+    # shellcheck disable=SC2064 # $stage is local: expanded now, not at exit
+    trap "rm -rf '$stage'" EXIT
     chmod 755 "$stage"
     mkdir "$stage/packaging" "$stage/client"
     cp build/packaging/fdcat "$stage/packaging/"
