@@ -81,4 +81,20 @@ cmake --build "$tmp/cmake" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exi
 [ -z "$(libfdbroker_of "$tmp/cmake/consumer_static")" ] || { echo "consumer_static loads libfdbroker.so"; exit 1; }
 runs_packaged "$tmp/cmake/consumer_shared"
 runs_packaged "$tmp/cmake/consumer_static"
-echo "the package installs, and its library works through pkg-config and CMake"
+step "Python module"
+if command -v python3 >/dev/null; then
+    # Debian's python3 reads /usr/lib/python3/dist-packages; here the unpacked copy, loading the
+    # package's library. No broker listens: the call must fail with ENOTCONN, as the C API does.
+    out=$(PYTHONPATH=$root/usr/lib/python3/dist-packages FDBROKER_LIBRARY=$lib/libfdbroker.so.0 \
+        PYTHONDONTWRITEBYTECODE=1 python3 -c '
+import errno, fdbroker
+try:
+    fdbroker.open("/etc/hostname")
+except OSError as e:
+    print(fdbroker.__file__, errno.errorcode[e.errno])')
+    [ "$out" = "$root/usr/lib/python3/dist-packages/fdbroker/__init__.py ENOTCONN" ] ||
+        { echo "the packaged Python module printed '$out'"; exit 1; }
+else
+    echo "(no python3: skipped)"
+fi
+echo "the package installs, and its library works through pkg-config, CMake and Python"
