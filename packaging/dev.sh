@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 
 # dpkg-dev and file: cpack's .deb (Depends from dpkg-shlibdeps); man-db and systemd: the packaging
 # tests check the man pages and units with man and systemd-analyze. clang-tidy: the tidy step.
+# lintian: the package test checks the .deb with it.
 # golang-go: the Go program that transparent mode's tests run (skipped where go is missing).
 # python3 ... procps: the corpus of ordinary programs run under the default system call preset
 # (tests/corpus/packages.txt; those missing are skipped). patch ... openssh-client: with some of those, the
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 # the essential coreutils, findutils, diffutils, sed, grep, tar and gzip).
 packages=(cmake make g++ pkg-config libseccomp-dev libcap-ng-dev libboost-program-options-dev
           libtomlplusplus-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
-          dpkg-dev file man-db systemd clang-tidy golang-go
+          dpkg-dev file man-db systemd clang-tidy golang-go lintian
           python3 python3-venv nodejs git sqlite3 zstd bzip2 openssl curl imagemagick procps
           patch jq perl xz-utils openssh-client)
 

@@ -24,6 +24,19 @@ debs=("$tmp"/out/fdbroker_*.deb)
 deb=${debs[0]}
 dpkg-deb -x "$deb" "$root"
 
+step "lintian"
+if command -v lintian >/dev/null; then
+    # Errors and warnings fail, except no-copyright-file: fdbroker states no licence yet, and its
+    # copyright file can only come with one. Overrides, each with its reason: deb/lintian-overrides.
+    lintian --allow-root "$deb" >"$tmp/lintian.log" 2>&1 || true
+    if grep -E '^[EW]: ' "$tmp/lintian.log" | grep -v ': no-copyright-file$'; then
+        echo "lintian reports errors or warnings"; exit 1
+    fi
+    grep -E '^[EW]: ' "$tmp/lintian.log" || echo "lintian: no errors or warnings"
+else
+    echo "(no lintian: skipped)"
+fi
+
 step "file list"
 sed -e "s|@LIBDIR@|$libdir|" -e "s|@BUILDTYPE@|${build_type,,}|" -e "s|@VERSION@|$version|" \
     "$here/expected-files.txt" | sort >"$tmp/expected"
