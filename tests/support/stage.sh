@@ -5,8 +5,8 @@
 # their tree (BUILD/x -> STAGE/build/x, SOURCE/x -> STAGE/source/x), so that a program finds
 # libfdbroker.so through its $ORIGIN-relative RUNPATH; the harness (support/harness.cpp, staged())
 # reads STAGE's path from STAGE_FILE.
-#   stage.sh setup STAGE_FILE BUILD_DIR SOURCE_DIR PROGRAM PATH...  (a CTest fixture's setup; PROGRAM,
-#                                                                    in the build tree, proves the place)
+#   stage.sh setup STAGE_FILE BUILD_DIR SOURCE_DIR PATH...    (a CTest fixture's setup; paths a
+#                                                             partial build did not make are skipped)
 #   stage.sh cleanup STAGE_FILE                               (and its cleanup)
 # FDBROKER_TEST_STAGE_PARENT names where to stage (default: the first of /tmp, /var/tmp, /dev/shm
 # where nobody may execute a program).
@@ -24,13 +24,15 @@ cleanup() {
     rm -f -- "$stage_file"
 }
 
-# Whether nobody can execute PROGRAM and read FILE (the checks stop at the first unreachable
-# directory, a noexec mount or a missing permission, as the worker's exec and loader would).
+# Whether nobody can run a program from STAGE and read a file there: an unreachable directory on the
+# way, a noexec mount or a missing permission stops it, as it would stop a worker's exec and loader.
 nobody_reaches() {
-    local program=$1 file=$2
+    local stage=$1
     [ "$(id -u)" -eq 0 ] || return 0  # workers then run as the invoking user, who reaches the tree
-    setpriv --reuid=65534 --regid=65534 --clear-groups -- /bin/sh -c 'test -x "$1" && test -r "$2"' _ \
-        "$program" "$file"
+    cp /bin/true "$stage/.fdbroker-probe"
+    chmod 755 "$stage/.fdbroker-probe"
+    setpriv --reuid=65534 --regid=65534 --clear-groups -- /bin/sh -c '"$1" && test -r "$2"' _ \
+        "$stage/.fdbroker-probe" "$stage/.fdbroker-stage" 2>/dev/null
 }
 
 copy_into() {  # STAGE PATH
@@ -52,7 +54,7 @@ setup() {
     build=$1 source=$2
     shift 2
     cleanup
-    local probe=$1 parents=("${FDBROKER_TEST_STAGE_PARENT:-}") parent stage path tried=()
+    local parents=("${FDBROKER_TEST_STAGE_PARENT:-}") parent stage path tried=()
     [ -n "${parents[0]}" ] || parents=(/tmp /var/tmp /dev/shm)
     for parent in "${parents[@]}"; do
         [ -d "$parent" ] || continue
@@ -65,7 +67,7 @@ setup() {
         done
         # Everything staged must be readable (and programs executable) by every user.
         chmod -R a+rX "$stage"
-        if nobody_reaches "$stage/build/${probe#"$build"/}" "$stage/.fdbroker-stage"; then
+        if nobody_reaches "$stage"; then
             echo "staged $# paths for workers in $stage"
             return 0
         fi
