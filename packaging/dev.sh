@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 
 # dpkg-dev and file: cpack's .deb (Depends from dpkg-shlibdeps); man-db and systemd: the packaging
 # tests check the man pages and units with man and systemd-analyze. clang-tidy: the tidy step.
+# lintian: the package test checks the .deb with it.
 # golang-go: the Go program that transparent mode's tests run (skipped where go is missing).
 # python3 ... procps: the corpus of ordinary programs run under the default system call preset
 # (tests/corpus/packages.txt; those missing are skipped). patch ... openssh-client: with some of those, the
@@ -19,7 +20,7 @@ cd "$(dirname "$0")/.."
 # systemd-container: packaging/systemd-test.sh boots a Debian container to test the .deb under systemd.
 packages=(cmake make g++ pkg-config libseccomp-dev libcap-ng-dev libboost-program-options-dev
           libtomlplusplus-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
-          dpkg-dev file man-db systemd clang-tidy golang-go
+          dpkg-dev file man-db systemd clang-tidy golang-go lintian
           python3 python3-venv nodejs git sqlite3 zstd bzip2 openssl curl imagemagick procps
           patch jq perl xz-utils openssh-client debootstrap systemd-container)
 
@@ -50,7 +51,7 @@ sanitized_test() {
         -DFDBROKER_BENCH=OFF
     cmake --build build-asan -j"$(nproc)"
     ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        ctest --test-dir build-asan --output-on-failure -j"$(nproc)"
+        in_private_checkout ctest --test-dir build-asan --output-on-failure -j"$(nproc)"
 }
 
 # The folders clang-tidy checks (.clang-tidy says which checks): every source file in them, and the
@@ -75,18 +76,67 @@ tsan_test() {
 }
 
 demo() {
-    # The example policy, plus the build tree's libfdbroker.so as a runtime path: an installed
-    # libfdbroker lives under /usr/lib, which every profile may read already.
-    local policy=build/demo.toml
-    { cat packaging/examples/demo.toml; echo "runtime = [\"$PWD/build/proto\"]"; } > "$policy"
+    # fdcat runs as nobody, who may not reach the build tree (a checkout in /root, which is 0700): it
+    # and libfdbroker.so are copied, in their places relative to each other (fdcat finds the library
+    # through $ORIGIN), into a directory every user can reach, removed at the end. That library
+    # directory is the profile's runtime path: an installed libfdbroker lives under /usr/lib, which
+    # every profile may read already.
+    local stage policy=build/demo.toml
+    stage=$(mktemp -d /tmp/fdbroker-demo-XXXXXX)
+    # shellcheck disable=SC2064 # $stage is local: expanded now, not at exit
+    trap "rm -rf '$stage'" EXIT
+    chmod 755 "$stage"
+    mkdir "$stage/packaging" "$stage/client"
+    cp build/packaging/fdcat "$stage/packaging/"
+    cp -a build/client/libfdbroker.so* "$stage/client/"
+    { cat packaging/examples/demo.toml; echo "runtime = [\"$stage/client\"]"; } > "$policy"
     echo
     echo "== fdbroker check $policy"
     build/broker/fdbroker check "$policy"
     echo
     echo "== fdbroker run --policy $policy --audit - -- fdcat /etc/debian_version /etc/shadow"
     echo "   (fdcat asks the broker for each file; the audit stream is standard output too)"
-    build/broker/fdbroker run --policy "$policy" --audit - -- build/packaging/fdcat /etc/debian_version /etc/shadow ||
+    build/broker/fdbroker run --policy "$policy" --audit - -- "$stage/packaging/fdcat" /etc/debian_version /etc/shadow ||
         echo "(fdcat exited with status $?: one file was refused, as the policy says)"
+}
+
+# The suite must pass wherever the checkout lives, a private home included: workers run as nobody,
+# and the tests copy what they run where nobody reaches it (tests/support/stage.sh). To keep it so,
+# the tests run with the checkout behind a directory only root may enter, as a clone into /root would
+# be: in a mount namespace of their own, a 0700 tmpfs covers the checkout's parent directory and the
+# checkout is mounted back at its own path inside it. Where that cannot be (not root, no unshare, or
+# the parent is a directory the tests use themselves), they run from the checkout as it is.
+in_private_checkout() {
+    local parent
+    parent=$(dirname "$PWD")
+    case $parent in
+        / | /tmp | /var/tmp | /dev/shm | /run | /var | /usr | /etc | /dev | /proc | /sys)
+            echo "dev.sh: the checkout's parent is $parent: the tests run from it as it is" >&2
+            "$@"
+            return ;;
+    esac
+    if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null; then
+        echo "dev.sh: not root or no unshare: the tests run from the checkout as it is" >&2
+        "$@"
+        return
+    fi
+    # fd 3 holds the checkout while the tmpfs covers its parent; mount binds it back from there.
+    unshare --mount --propagation private -- bash -c '
+        set -e
+        checkout=$1 parent=$(dirname "$1")
+        shift
+        exec 3<"$checkout"
+        mount -t tmpfs -o mode=0700 fdbroker-private "$parent"
+        mkdir "$parent/$(basename "$checkout")"
+        mount --no-canonicalize --bind /proc/self/fd/3 "$checkout"
+        exec 3<&-
+        cd "$checkout"
+        if setpriv --reuid=65534 --regid=65534 --clear-groups -- test -x "$checkout/packaging/dev.sh"; then
+            echo "dev.sh: nobody still reaches $checkout: the check would prove nothing" >&2
+            exit 1
+        fi
+        echo "dev.sh: the tests run with $parent only root may enter (mode 0700), as in a private home"
+        "$@"' _ "$PWD" "$@"
 }
 
 case "${1:-}" in
@@ -94,7 +144,7 @@ case "${1:-}" in
     test)
         install_deps
         build
-        ctest --test-dir build --output-on-failure -j"$(nproc)"
+        in_private_checkout ctest --test-dir build --output-on-failure -j"$(nproc)"
         packaging/systemd-test.sh build
         tidy
         sanitized_test

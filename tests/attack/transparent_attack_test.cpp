@@ -22,13 +22,13 @@ TEST(TransparentAttack, ResultsAreNeverWrittenIntoReadOnlyMemory) {
     TempDir dir;
     write_file(dir / "file", "x");
     ASSERT_EQ(::symlink("file", (dir / "link").c_str()), 0);
-    const Outcome native = run_command({TRANSPARENT_WORKER, "readonly", dir / "file", dir / "link"});
+    const Outcome native = run_command({staged(TRANSPARENT_WORKER), "readonly", dir / "file", dir / "link"});
     // (readlink writes only the target's four bytes, all on the writable page.)
     ASSERT_EQ(native.out, "stat=14 stat-straddling=14 readlink=14 readlink-straddling=ok\n") << native.err;
     const std::string policy =
         "version = 1\n[profile.default]\ninclude = [\"runtime\"]\nread = [\"" + dir.path() + "/**\"]\n";
-    const Outcome o = run_broker(dir, policy, {TRANSPARENT_WORKER, "readonly", dir / "file", dir / "link"},
-                                 {"--transparent"});
+    const Outcome o = run_broker(
+        dir, policy, {staged(TRANSPARENT_WORKER), "readonly", dir / "file", dir / "link"}, {"--transparent"});
     EXPECT_EQ(o.out, native.out) << o.err;
 }
 

@@ -86,7 +86,7 @@ std::map<std::string, std::string> deliberate_differences() {
 }
 
 std::vector<std::string> case_ids() {
-    const Outcome list = run_command({CONFORMANCE_RUNNER, "list"});
+    const Outcome list = run_command({staged(CONFORMANCE_RUNNER), "list"});
     std::vector<std::string> ids;
     std::istringstream in(list.out);
     for (std::string id; std::getline(in, id);)
@@ -132,7 +132,8 @@ class Conformance : public ::testing::Test {
             EXPECT_EQ(::mkdir(d.c_str(), 0755), 0) << d;
             EXPECT_EQ(::chown(d.c_str(), nobody_, nogroup_), 0) << d;
         }
-        const Outcome setup = run_command(with_other({CONFORMANCE_RUNNER, "setup", run_dir}, other_dir));
+        const Outcome setup =
+            run_command(with_other({staged(CONFORMANCE_RUNNER), "setup", run_dir}, other_dir));
         EXPECT_EQ(setup.status, 0) << setup.err;
         return {run_dir, other_dir};
     }
@@ -148,7 +149,8 @@ class Conformance : public ::testing::Test {
         Records records;
         for (auto& [id, text] : parse(run_out))
             records[id].result = text;
-        const Outcome state = run_command(with_other({CONFORMANCE_RUNNER, "state", run_dir}, other_dir));
+        const Outcome state =
+            run_command(with_other({staged(CONFORMANCE_RUNNER), "state", run_dir}, other_dir));
         EXPECT_EQ(state.status, 0) << state.err;
         for (auto& [id, text] : parse(state.out))
             records[id].files = text;
@@ -160,8 +162,8 @@ class Conformance : public ::testing::Test {
 
     static Records native(const Dirs& dirs) {
         const auto& [run_dir, other_dir] = dirs;
-        const Outcome run =
-            run_command(with_other({CONFORMANCE_RUNNER, "run", run_dir, "--user", "nobody"}, other_dir));
+        const Outcome run = run_command(
+            with_other({staged(CONFORMANCE_RUNNER), "run", run_dir, "--user", "nobody"}, other_dir));
         EXPECT_EQ(run.status, 0) << run.err;
         return join(run.out, run_dir, other_dir);
     }
@@ -174,8 +176,9 @@ class Conformance : public ::testing::Test {
             "version = 1\n[profile.default]\nuser = \"nobody\"\ninclude = [\"runtime\"]\n"
             "read = [" +
             granted + "]\nwrite = [" + granted + "]\ncreate = [" + granted + "]\n";
-        const Outcome run = run_broker(
-            dir, policy, with_other({CONFORMANCE_RUNNER, "run", run_dir}, other_dir), {"--transparent"});
+        const Outcome run =
+            run_broker(dir, policy, with_other({staged(CONFORMANCE_RUNNER), "run", run_dir}, other_dir),
+                       {"--transparent"});
         EXPECT_EQ(run.status, 0) << run.err;
         broker_log_ = run.err;
         return join(run.out, run_dir, other_dir);

@@ -179,9 +179,9 @@ TEST_F(CorpusGo, RunsAsItDoesNatively) {
     const std::string native_dir = dir / "native";
     const std::string confined_dir = dir / "confined";
     const Outcome native = run_command({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
-                                        "--clear-groups", GO_FILES_BIN, native_dir, "20"});
+                                        "--clear-groups", staged(GO_FILES_BIN), native_dir, "20"});
     const Outcome confined =
-        run_broker(dir, policy(confined_dir), {GO_FILES_BIN, confined_dir, "20"}, {"--transparent"});
+        run_broker(dir, policy(confined_dir), {staged(GO_FILES_BIN), confined_dir, "20"}, {"--transparent"});
     EXPECT_EQ(native.status, 0) << native.err;
     EXPECT_EQ(confined.status, native.status) << confined.err;
 #endif

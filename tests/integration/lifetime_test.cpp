@@ -169,7 +169,7 @@ TEST_P(Forwarding, EachSignalSentToFdbrokerReachesTheProgramOnce) {
     const std::vector<std::pair<int, std::string>> signals = {
         {SIGINT, "INT"},   {SIGTERM, "TERM"}, {SIGHUP, "HUP"},    {SIGQUIT, "QUIT"},
         {SIGUSR1, "USR1"}, {SIGUSR2, "USR2"}, {SIGWINCH, "WINCH"}};
-    Process broker(command({SIGNAL_WORKER, "forward", std::to_string(signals.size())}));
+    Process broker(command({staged(SIGNAL_WORKER), "forward", std::to_string(signals.size())}));
     ASSERT_EQ(broker.read_line(), "ready");
     // One at a time: a signal delivered twice would show as a line of its own before the next one's.
     for (const auto& [sig, name] : signals) {
@@ -326,7 +326,7 @@ class TerminalSignals : public Lifetime {
 };
 
 TEST_P(TerminalSignals, CtrlCCtrlBackslashAndResizeArriveOnce) {
-    TerminalJob job(command({SIGNAL_WORKER, "forward", "6"}));
+    TerminalJob job(command({staged(SIGNAL_WORKER), "forward", "6"}));
     if (!job.started()) GTEST_SKIP() << "no pseudo-terminal on this machine (/dev/ptmx)";
     ASSERT_EQ(job.read_line(), "ready");
     std::vector<pid_t> forwarders{job.pid()};
@@ -340,7 +340,7 @@ TEST_P(TerminalSignals, CtrlCCtrlBackslashAndResizeArriveOnce) {
 TEST_P(TerminalSignals, ADetachedProgramGetsThemFromFdbroker) {
     // In a session of its own the program is not in the terminal's foreground group: fdbroker alone
     // receives Ctrl-C, and passes it on.
-    TerminalJob job(command({SIGNAL_WORKER, "forward", "2"}, "terminal = \"detached\"\n"));
+    TerminalJob job(command({staged(SIGNAL_WORKER), "forward", "2"}, "terminal = \"detached\"\n"));
     if (!job.started()) GTEST_SKIP() << "no pseudo-terminal on this machine (/dev/ptmx)";
     ASSERT_EQ(job.read_line(), "ready");
     job.type("\x03");
@@ -467,7 +467,7 @@ class InterruptedConnect : public Lifetime {
 };
 
 TEST_P(InterruptedConnect, ACaughtSignalEndsItWithEINTR) {
-    Process broker(connect_command({SIGNAL_WORKER, "connect", std::to_string(peer_.port())}, "30s"));
+    Process broker(connect_command({staged(SIGNAL_WORKER), "connect", std::to_string(peer_.port())}, "30s"));
     ASSERT_EQ(broker.read_line(), "connecting");
     ASSERT_TRUE(connect_in_broker());
     const auto sent = std::chrono::steady_clock::now();
@@ -485,7 +485,7 @@ TEST_P(InterruptedConnect, ACaughtSignalEndsItWithEINTR) {
 TEST_P(InterruptedConnect, WithSaRestartTheHandlerRunsAndTheConnectWaitsOn) {
     // Natively: the handler runs, and the connect is made again and waits for the same attempt.
     Process broker(
-        connect_command({SIGNAL_WORKER, "connect", std::to_string(peer_.port()), "restart"}, "3s"));
+        connect_command({staged(SIGNAL_WORKER), "connect", std::to_string(peer_.port()), "restart"}, "3s"));
     ASSERT_EQ(broker.read_line(), "connecting");
     ASSERT_TRUE(connect_in_broker());
     ASSERT_EQ(::kill(broker.pid(), SIGINT), 0);

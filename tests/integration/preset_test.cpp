@@ -102,10 +102,10 @@ TEST_F(Preset, FatalCallsAreAuditedAsKills) {
 TEST_F(Preset, TransparentModeRefusesHarmlessCallsWithTheirErrnoAndLogsOnce) {
     if (!is_root()) GTEST_SKIP() << "workers run as nobody: the broker needs root to read their memory";
     const std::string audit = dir / "audit.jsonl";
-    const Outcome o =
-        run_broker(dir, policy(),
-                   {TRANSPARENT_WORKER, "call", "mbind", "get_mempolicy", "set_mempolicy", "mbind", "times"},
-                   {"--transparent", "--audit", audit});
+    const Outcome o = run_broker(
+        dir, policy(),
+        {staged(TRANSPARENT_WORKER), "call", "mbind", "get_mempolicy", "set_mempolicy", "mbind", "times"},
+        {"--transparent", "--audit", audit});
     EXPECT_EQ(o.status, 0) << o.err;
     EXPECT_EQ(o.out, "mbind ENOSYS\nget_mempolicy ENOSYS\nset_mempolicy ENOSYS\nmbind ENOSYS\ntimes ok\n")
         << o.err;
@@ -116,8 +116,8 @@ TEST_F(Preset, TransparentModeRefusesHarmlessCallsWithTheirErrnoAndLogsOnce) {
 
 TEST_F(Preset, TransparentModeStillKillsForAFatalCall) {
     if (!is_root()) GTEST_SKIP() << "workers run as nobody: the broker needs root to read their memory";
-    const Outcome o = run_broker(dir, policy(), {TRANSPARENT_WORKER, "call", "times", "ptrace", "times"},
-                                 {"--transparent"});
+    const Outcome o = run_broker(
+        dir, policy(), {staged(TRANSPARENT_WORKER), "call", "times", "ptrace", "times"}, {"--transparent"});
     EXPECT_EQ(o.status, 159) << o.err;
     EXPECT_EQ(o.out, "times ok\n");
     EXPECT_TRUE(contains(o.err,
@@ -127,7 +127,7 @@ TEST_F(Preset, TransparentModeStillKillsForAFatalCall) {
         << o.err;
     // Under on_violation = "errno" the call fails with EPERM instead.
     const Outcome e = run_broker(dir, policy("on_violation = \"errno\"\n"),
-                                 {TRANSPARENT_WORKER, "call", "ptrace", "ptrace"}, {"--transparent"});
+                                 {staged(TRANSPARENT_WORKER), "call", "ptrace", "ptrace"}, {"--transparent"});
     EXPECT_EQ(e.status, 0) << e.err;
     EXPECT_EQ(e.out, "ptrace EPERM\nptrace EPERM\n");
     EXPECT_EQ(count(e.err, "called ptrace, which its profile does not allow: EPERM"), 1U) << e.err;

@@ -55,8 +55,10 @@ class TransparentSignals : public ::testing::Test {
     // fdbroker no call may be performed twice or lost, and with SA_RESTART none may fail with EINTR.
     // The EINTRs seen under fdbroker are recorded as a property of the test.
     void signal_worker(const std::string& mode, long threads, bool restart) {
-        std::vector<std::string> native{SIGNAL_WORKER, mode, dir / "native", std::to_string(kIterations)};
-        std::vector<std::string> brokered{SIGNAL_WORKER, mode, dir / "out", std::to_string(kIterations)};
+        std::vector<std::string> native{staged(SIGNAL_WORKER), mode, dir / "native",
+                                        std::to_string(kIterations)};
+        std::vector<std::string> brokered{staged(SIGNAL_WORKER), mode, dir / "out",
+                                          std::to_string(kIterations)};
         if (restart) {
             native.emplace_back("restart");
             brokered.emplace_back("restart");
@@ -123,7 +125,7 @@ TEST_F(TransparentSignals, GoProgramDoesFileIoWhilePreempted) {
     constexpr long kRounds = 300;
     constexpr long kWriters = 4;
     constexpr long kOpsPerRound = 18;
-    const Outcome r = run({GO_FILES_BIN, dir / "out", std::to_string(kRounds)});
+    const Outcome r = run({staged(GO_FILES_BIN), dir / "out", std::to_string(kRounds)});
     EXPECT_EQ(r.status, 0) << r.out << r.err;
     long ops = -1, failures = -1, eintr = -1, gcs = -1;
     ASSERT_EQ(

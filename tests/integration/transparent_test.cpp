@@ -307,10 +307,10 @@ TEST_F(Transparent, StaticBinary) {
 #ifndef TRANSPARENT_WORKER_STATIC
     GTEST_SKIP() << "no static C library (libc.a) at build time";
 #else
-    const Outcome ok = run({TRANSPARENT_WORKER_STATIC, "cat", dir / "pub/hello"});
+    const Outcome ok = run({staged(TRANSPARENT_WORKER_STATIC), "cat", dir / "pub/hello"});
     EXPECT_EQ(ok.status, 0) << ok.err;
     EXPECT_EQ(ok.out, "hello\n");
-    const Outcome denied = run({TRANSPARENT_WORKER_STATIC, "cat", "/etc/shadow"});
+    const Outcome denied = run({staged(TRANSPARENT_WORKER_STATIC), "cat", "/etc/shadow"});
     EXPECT_EQ(denied.status, 1);
     EXPECT_EQ(denied.err, "/etc/shadow: Permission denied\n");
 #endif
@@ -318,7 +318,8 @@ TEST_F(Transparent, StaticBinary) {
 
 TEST_F(Transparent, RacingThreadNeverGetsADeniedFile) {
     // Same length: the second thread rewrites the buffer between the two names, byte by byte.
-    const Outcome r = run({TRANSPARENT_WORKER, "race", dir / "pub/hello", dir / "prv/hello", "100000"});
+    const Outcome r =
+        run({staged(TRANSPARENT_WORKER), "race", dir / "pub/hello", dir / "prv/hello", "100000"});
     ASSERT_EQ(r.status, 0) << r.err;
     long opened = -1, refused = -1, wrong = -1;
     ASSERT_EQ(std::sscanf(r.out.c_str(), "opened=%ld refused=%ld wrong=%ld", &opened, &refused, &wrong), 3)
@@ -329,14 +330,14 @@ TEST_F(Transparent, RacingThreadNeverGetsADeniedFile) {
 }
 
 TEST_F(Transparent, WorkersKilledMidCallLeaveTheBrokerHealthy) {
-    const Outcome r = run({TRANSPARENT_WORKER, "churn", dir / "pub/hello", "200"});
+    const Outcome r = run({staged(TRANSPARENT_WORKER), "churn", dir / "pub/hello", "200"});
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out, "alive\n");
     EXPECT_TRUE(r.err.empty()) << r.err;
 }
 
 TEST_F(Transparent, SignalsDoNotRepeatCallsTheBrokerPerformed) {
-    const Outcome r = run({TRANSPARENT_WORKER, "signals", dir / "out", "3000"});
+    const Outcome r = run({staged(TRANSPARENT_WORKER), "signals", dir / "out", "3000"});
     ASSERT_EQ(r.status, 0) << r.err;
     long failures = -1, signals = -1;
     ASSERT_EQ(std::sscanf(r.out.c_str(), "failures=%ld signals=%ld", &failures, &signals), 2) << r.out;
@@ -345,7 +346,7 @@ TEST_F(Transparent, SignalsDoNotRepeatCallsTheBrokerPerformed) {
 }
 
 TEST_F(Transparent, CloseOnExecAsRequested) {
-    const Outcome r = run({TRANSPARENT_WORKER, "cloexec", dir / "pub/hello"});
+    const Outcome r = run({staged(TRANSPARENT_WORKER), "cloexec", dir / "pub/hello"});
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out, "cloexec=1 plain=0\n");
 }

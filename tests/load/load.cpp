@@ -166,7 +166,7 @@ int driver(const char* self, int workers, int requests, int rounds, long rss_sla
     if (::symlink("file", (dir / "ok/link").c_str()) != 0) return std::perror("symlink"), 1;
     write_file(dir / "policy.toml",
                "version = 1\n[profile.default]\nread = [\"" + dir.path() + "/ok/**\"]\n");
-    Process broker({fdbroker_bin(), "run", "--policy", dir / "policy.toml", "--", self, "--worker",
+    Process broker({fdbroker_bin(), "run", "--policy", dir / "policy.toml", "--", staged(self), "--worker",
                     dir.path(), std::to_string(workers), std::to_string(requests), std::to_string(rounds)});
     if (broker.read_line() != "ready") {
         std::printf("the worker did not start: %s\n", broker.wait().err.c_str());

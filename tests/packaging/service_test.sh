@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # fdbroker serve under what fdbroker.service grants it, as far as it can be reproduced without systemd
-# as PID 1: only the unit's CapabilityBoundingSet= (plus a drop-in's), no_new_privs, and a private
-# network namespace (PrivateNetwork=yes). The broker must start, serve a client, and with pools.conf
-# run a pool worker.
-#   service_test.sh FDBROKER FDCAT UNIT_DIR
+# as PID 1: only the unit's CapabilityBoundingSet= (plus a drop-in's), no_new_privs, a private
+# network namespace (PrivateNetwork=yes), and a /proc mounted as ProtectProc= and ProcSubset= say.
+# The broker must start, serve a root client and one of another user, and with pools.conf run a
+# pool worker.
+#   service_test.sh FDBROKER FDCAT LIBFDBROKER_DIR UNIT_DIR
 set -euo pipefail
-fdbroker=$1 fdcat=$2 units=$3
+fdbroker=$1 fdcat=$2 libdir=$3 units=$4
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (capability bounding sets, namespaces)"; exit 77; }
 command -v setpriv >/dev/null && command -v unshare >/dev/null || { echo "SKIP: needs setpriv and unshare"; exit 77; }
 
 tmp=$(mktemp -d /tmp/fdbroker-service-XXXXXX)
 chmod 755 "$tmp"
 trap 'kill "$broker" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+# fdcat for the client that is not root, where it can reach it (it finds libfdbroker by $ORIGIN).
+mkdir -p "$tmp/bin/packaging" "$tmp/bin/client"
+cp "$fdcat" "$tmp/bin/packaging/"
+cp -a "$libdir"/libfdbroker.so* "$tmp/bin/client/"
+chmod -R a+rX "$tmp/bin"
 
 # "CAP_DAC_OVERRIDE CAP_CHOWN" from the unit files -> "-all,+dac_override,+chown" for setpriv.
 bounding_set() {
@@ -20,16 +26,33 @@ bounding_set() {
     echo "-all$(printf ',+%s' $caps)"
 }
 
-# Serves with the bounding set of the given unit files; the client reads one granted file.
+# ProtectProc= and ProcSubset= of the unit files (the last of each wins), as procfs mount options.
+proc_options() {
+    local protect subset options=()
+    protect=$(sed -n 's/^ProtectProc=//p' "$@" | tail -1)
+    subset=$(sed -n 's/^ProcSubset=//p' "$@" | tail -1)
+    case $protect in invisible | noaccess | ptraceable) options+=("hidepid=$protect") ;; esac
+    [ "$subset" != pid ] || options+=(subset=pid)
+    (IFS=,; echo "${options[*]:-defaults}")
+}
+
+# Serves with the bounding set and /proc of the given unit files; a root client and a client running
+# as nobody each read one granted file, and the latter its own /proc/self.
 serve_and_read() {
-    local log=$tmp/log policy=$1; shift
+    local log=$tmp/log policy=$1 socket=$tmp/run/fdbroker.sock; shift
     rm -f "$log"
-    unshare --net setpriv --bounding-set="$(bounding_set "$@")" --no-new-privs -- \
-        "$fdbroker" serve --policy "$policy" --socket "$tmp/run/fdbroker.sock" 2>"$log" &
+    unshare --net --mount --propagation private -- /bin/sh -c 'mount -t proc -o "$1" proc /proc && shift && exec "$@"' \
+        _ "$(proc_options "$@")" setpriv --bounding-set="$(bounding_set "$@")" --no-new-privs -- \
+        "$fdbroker" serve --policy "$policy" --socket "$socket" --socket-mode 0666 2>"$log" &
     broker=$!
-    for _ in $(seq 200); do [ -S "$tmp/run/fdbroker.sock" ] && break; sleep 0.05; done
-    out=$(FDBROKER_SOCKET=$tmp/run/fdbroker.sock "$fdcat" "$tmp/granted")
-    [ "$out" = "$tmp/granted: granted" ] || { echo "the client read '$out'"; cat "$log"; exit 1; }
+    for _ in $(seq 200); do [ -S "$socket" ] && break; sleep 0.05; done
+    out=$(FDBROKER_SOCKET=$socket "$fdcat" "$tmp/granted")
+    [ "$out" = "$tmp/granted: granted" ] || { echo "the root client read '$out'"; cat "$log"; exit 1; }
+    out=$(FDBROKER_SOCKET=$socket setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+        "$tmp/bin/packaging/fdcat" "$tmp/granted" /proc/self/status)
+    # /proc/self is the client's own, which the broker opens as the client (visible under hidepid).
+    [ "$out" = "$tmp/granted: granted"$'\n'"/proc/self/status: Name:"$'\t'"fdcat" ] ||
+        { echo "the client running as nobody read '$out'"; cat "$log"; exit 1; }
 }
 
 stop() {
@@ -41,10 +64,10 @@ echo granted >"$tmp/granted"
 cat >"$tmp/policy.toml" <<POLICY
 version = 1
 [profile.admin]
-clients = { users = [0] }
+clients = { users = [0, 65534] }
 read = ["$tmp/granted"]
 POLICY
-echo "== the base unit's bounding set: $(bounding_set "$units/fdbroker.service")"
+echo "== the base unit's bounding set: $(bounding_set "$units/fdbroker.service"), /proc: $(proc_options "$units/fdbroker.service")"
 serve_and_read "$tmp/policy.toml" "$units/fdbroker.service"
 stop
 grep "capabilities kept" "$tmp/log"
@@ -56,7 +79,7 @@ command = ["/bin/echo", "pool worker says hello"]
 restart = "never"
 namespaces = ["net", "ipc", "uts", "pid"]
 POLICY
-echo "== with pools.conf: $(bounding_set "$units/fdbroker.service" "$units/pools.conf")"
+echo "== with pools.conf: $(bounding_set "$units/fdbroker.service" "$units/pools.conf"), /proc: $(proc_options "$units/fdbroker.service" "$units/pools.conf")"
 serve_and_read "$tmp/policy.toml" "$units/fdbroker.service" "$units/pools.conf"
 for _ in $(seq 200); do grep -q "pool worker says hello" "$tmp/log" && break; sleep 0.05; done
 stop

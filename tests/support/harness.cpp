@@ -15,6 +15,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -234,21 +236,49 @@ Outcome Process::wait() {
     return o;
 }
 
+namespace {
+
+// The staged directory named by the fixture's file, or "" when there is none (or it is gone).
+std::string stage_dir() {
+    std::string dir;
+    std::ifstream(STAGE_FILE) >> dir;
+    return !dir.empty() && exists(dir + "/.fdbroker-stage") ? dir : std::string();
+}
+
+std::string stage_path(const std::string& stage, const std::string& path) {
+    // The build tree usually lies inside the source tree: the longer prefix first.
+    for (const auto& [tree, name] : {std::pair{std::string(BUILD_TREE), "build"}, {SOURCE_TREE, "source"}})
+        if (path.starts_with(tree + "/")) return stage + "/" + name + path.substr(tree.size());
+    return path;
+}
+
+}  // namespace
+
+const std::string& staged(const std::string& path) {
+    static const std::string stage = stage_dir();
+    static std::mutex mutex;
+    static std::map<std::string, std::string> paths;  // nodes never move: references stay valid
+    const std::lock_guard lock(mutex);
+    auto [it, added] = paths.try_emplace(path);
+    if (added) it->second = stage.empty() ? path : stage_path(stage, path);
+    return it->second;
+}
+
 const char* fdbroker_bin() {
     return FDBROKER_BIN;
 }
 const char* worker_bin() {
-    return WORKER_BIN;
+    return staged(WORKER_BIN).c_str();
 }
 const char* shared_library_dir() {
-    return LIBFDBROKER_DIR;
+    return staged(LIBFDBROKER_DIR).c_str();
 }
 
 const char* c_worker_bin() {
-    return C_WORKER_BIN;
+    return staged(C_WORKER_BIN).c_str();
 }
 const char* attach_at_once_bin() {
-    return ATTACH_AT_ONCE_BIN;
+    return staged(ATTACH_AT_ONCE_BIN).c_str();
 }
 bool is_root() {
     return ::geteuid() == 0;

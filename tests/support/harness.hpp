@@ -79,12 +79,18 @@ class Process {
     std::string err_seen_;
 };
 
+// Where a worker finds `path`, a program or file of the build or source tree that it executes or
+// reads: its copy in the directory the test run staged them in (support/stage.sh, the CTest fixture
+// fdbroker_stage), which nobody can reach wherever the checkout lives; `path` itself when nothing is
+// staged (a test program run by hand, outside ctest). The workers' programs below are staged already.
+const std::string& staged(const std::string& path);
+
 const char* fdbroker_bin();
 const char* worker_bin();
 const char* c_worker_bin();
 // A static worker that attaches at the first instruction of main() (support/attach_at_once.c).
 const char* attach_at_once_bin();
-// Where the build put libfdbroker.so.
+// Where workers find libfdbroker.so (a runtime path for their profiles).
 const char* shared_library_dir();
 bool is_root();
 // Entries in /proc/self/fd: compared before and after to prove nothing leaked.
