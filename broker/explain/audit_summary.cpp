@@ -55,7 +55,7 @@ std::string suggestion_for(const std::string& kinds, const std::string& pattern)
         std::string kind = kinds.substr(start, end - start);
         if (kind == "any") kind = "read";  // a lookup needs any grant: read is the narrowest
         if (!out.empty()) out += "; ";
-        out += kind + " = [\"" + pattern + "\"]";
+        out.append(kind).append(" = [\"").append(pattern).append("\"]");
         start = end + 1;
     }
     return out;
@@ -180,7 +180,8 @@ AuditSummary summarise_audit(std::istream& in, const policy::Policy& policy, std
         const bool socket = op == "connect" || op == "listen" || op == "bind";
         std::string directory = socket ? path : std::string(policy::parent_of(path));
         if (directory.empty()) directory = "/";
-        const std::string key = profile + "\t" + op + "\t" + field("need") + "\t" + directory;
+        std::string key = profile;
+        key.append("\t").append(op).append("\t").append(field("need")).append("\t").append(directory);
         auto [it, added] = index.try_emplace(key, s.groups.size());
         if (added) {
             DenialGroup g;
@@ -236,10 +237,10 @@ std::string render_summary_text(const AuditSummary& s) {
     }
     for (const auto& [key, count] : s.syscalls) {
         const std::string profile = key.substr(0, key.find('\t')), name = key.substr(key.find('\t') + 1);
-        out += "\nsyscall " + name + " — profile " + profile + ", refused " + std::to_string(count) +
-               " time" + (count == 1 ? "" : "s") +
-               " by the worker's filter. To allow it: syscalls.allow = [\"" + name + "\"] in [profile." +
-               profile + "]\n";
+        out.append("\nsyscall ").append(name).append(" — profile ").append(profile).append(", refused ");
+        out.append(std::to_string(count)).append(count == 1 ? " time" : " times");
+        out.append(" by the worker's filter. To allow it: syscalls.allow = [\"").append(name);
+        out.append("\"] in [profile.").append(profile).append("]\n");
     }
     return out;
 }

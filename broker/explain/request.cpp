@@ -113,12 +113,12 @@ bool make_operation(Request& r, std::uint32_t flags) {
     if (op == "open") {
         op::Open o;
         o.flags = flags;
-        return on_path(r, std::move(o));
+        return on_path(r, o);
     }
     if (op == "access") {
         op::Access o;
         o.mode = flags;
-        return on_path(r, std::move(o));
+        return on_path(r, o);
     }
     if (op == "stat") return on_path<op::Stat>(r);
     if (op == "readlink") return on_path<op::Readlink>(r);

@@ -16,7 +16,9 @@ std::uint8_t access_needs(std::uint32_t mode) noexcept {
     return needs == 0 ? static_cast<std::uint8_t>(policy::need_any) : needs;
 }
 
-std::uint8_t needs_of(const op::Operation& operation) noexcept {
+namespace {
+
+std::uint8_t visit_needs(const op::Operation& operation) {
     return std::visit(
         [](const auto& o) -> std::uint8_t {
             using T = std::decay_t<decltype(o)>;
@@ -43,6 +45,17 @@ std::uint8_t needs_of(const op::Operation& operation) noexcept {
             }
         },
         operation);
+}
+
+}  // namespace
+
+std::uint8_t needs_of(const op::Operation& operation) noexcept {
+    // std::visit throws only for a variant left valueless by an exception, which asks for nothing.
+    try {
+        return visit_needs(operation);
+    } catch (...) {
+        return 0;
+    }
 }
 
 }  // namespace fdbroker::broker
