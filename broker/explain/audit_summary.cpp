@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <initializer_list>
 #include <string_view>
 
 #include "broker/core/audit.hpp"
@@ -72,8 +73,9 @@ std::string where_for(const policy::Policy& policy, const policy::Profile& profi
     return "add a '" + first + "' key to [profile." + profile.name() + "] in " + policy.file();
 }
 
-void judge_path_group(const policy::Policy& policy, const policy::Profile& profile, DenialGroup& g,
-                      std::uint32_t flags, const std::string& path2, std::size_t threshold) {
+// Judges one denied path again: now allowed, refused by a deny, or missing which kinds.
+void judge_path(const policy::Policy& policy, const policy::Profile& profile, DenialGroup& g,
+                std::uint32_t flags, const std::string& path2) {
     const auto request = request_from_audit(g.op, g.paths.front(), path2, flags);
     if (!request) return;
     const Explanation e = explain_request(profile, *request);
@@ -87,6 +89,11 @@ void judge_path_group(const policy::Policy& policy, const policy::Profile& profi
         }
         if (p.why.missing != 0 && g.missing.empty()) g.missing = policy::needs_text(p.why.missing);
     }
+}
+
+// The rule that would grant a group of paths that miss the same kinds.
+void suggest_for_paths(const policy::Policy& policy, const policy::Profile& profile, DenialGroup& g,
+                       std::size_t threshold) {
     if (g.now_allowed || g.missing.empty()) return;
     const bool many = g.paths.size() >= threshold;
     const std::string pattern = many ? (g.directory == "/" ? "/*" : g.directory + "/*") : g.paths.front();
@@ -122,10 +129,36 @@ void judge_socket_group(const policy::Policy& policy, const policy::Profile& pro
     if (!listed) g.where = "add a '" + kind + "' key to [profile." + profile.name() + "] in " + policy.file();
 }
 
-struct Pending {
+bool is_socket(const std::string& op) {
+    return op == "connect" || op == "listen" || op == "bind";
+}
+
+// One denial judged on its own: a group of one, whose verdict decides which group it joins.
+DenialGroup judge_denial(const policy::Policy& policy, const std::map<std::string, std::string>& fields) {
+    const auto field = [&fields](const char* key) {
+        const auto it = fields.find(key);
+        return it == fields.end() ? std::string() : it->second;
+    };
+    DenialGroup g;
+    g.profile = field("profile");
+    g.op = field("op");
+    g.need = field("need");
+    const std::string path = field("path");
+    g.directory = is_socket(g.op) ? path : std::string(policy::parent_of(path));
+    if (g.directory.empty()) g.directory = "/";
+    g.paths = {path};
+    const policy::Profile* profile = policy.profile(g.profile);
+    if (profile == nullptr) return g;
+    if (is_socket(g.op)) {
+        judge_socket_group(policy, *profile, g);
+        return g;
+    }
     std::uint32_t flags = 0;
-    std::string path2;
-};
+    const std::string f = field("flags");
+    std::from_chars(f.data(), f.data() + f.size(), flags);
+    judge_path(policy, *profile, g, flags, field("path2"));
+    return g;
+}
 
 }  // namespace
 
@@ -156,7 +189,6 @@ std::optional<std::map<std::string, std::string>> parse_audit_line(std::string_v
 AuditSummary summarise_audit(std::istream& in, const policy::Policy& policy, std::size_t threshold) {
     AuditSummary s;
     std::map<std::string, std::size_t> index;  // group key -> position in s.groups
-    std::vector<Pending> pending;
     std::string line;
     while (std::getline(in, line)) {
         if (line.empty()) continue;
@@ -177,36 +209,25 @@ AuditSummary summarise_audit(std::istream& in, const policy::Policy& policy, std
             ++s.syscalls[profile + "\t" + field("syscall")];
             continue;
         }
-        const bool socket = op == "connect" || op == "listen" || op == "bind";
-        std::string directory = socket ? path : std::string(policy::parent_of(path));
-        if (directory.empty()) directory = "/";
+        DenialGroup one = judge_denial(policy, *fields);
+        // Paths of one directory are grouped only when the policy says the same of them.
         std::string key = profile;
-        key.append("\t").append(op).append("\t").append(field("need")).append("\t").append(directory);
+        for (const std::string* part : std::initializer_list<const std::string*>{
+                 &op, &one.need, &one.directory, &one.denied_by, &one.missing})
+            key.append("\t").append(*part);
+        key.append(one.now_allowed ? "\tallowed" : "");
         auto [it, added] = index.try_emplace(key, s.groups.size());
         if (added) {
-            DenialGroup g;
-            g.profile = profile;
-            g.op = op;
-            g.need = field("need");
-            g.directory = directory;
-            s.groups.push_back(std::move(g));
-            std::uint32_t flags = 0;
-            const std::string f = field("flags");
-            std::from_chars(f.data(), f.data() + f.size(), flags);
-            pending.push_back({flags, field("path2")});
+            one.paths.clear();
+            s.groups.push_back(std::move(one));
         }
         DenialGroup& g = s.groups[it->second];
         ++g.requests;
         if (std::find(g.paths.begin(), g.paths.end(), path) == g.paths.end()) g.paths.push_back(path);
     }
-    for (std::size_t i = 0; i < s.groups.size(); ++i) {
-        DenialGroup& g = s.groups[i];
+    for (DenialGroup& g : s.groups) {
         const policy::Profile* profile = policy.profile(g.profile);
-        if (profile == nullptr) continue;
-        if (g.op == "connect" || g.op == "listen" || g.op == "bind")
-            judge_socket_group(policy, *profile, g);
-        else
-            judge_path_group(policy, *profile, g, pending[i].flags, pending[i].path2, threshold);
+        if (profile != nullptr && !is_socket(g.op)) suggest_for_paths(policy, *profile, g, threshold);
     }
     return s;
 }

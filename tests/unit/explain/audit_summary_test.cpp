@@ -3,6 +3,7 @@
 
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "broker/explain/audit_summary.hpp"
 #include "support/policy_text.hpp"
@@ -62,6 +63,22 @@ deny = ["/srv/secret/**"]
     EXPECT_EQ(s.syscalls.at("default\tptrace"), 1U);
     const std::string text = render_summary_text(s);
     EXPECT_NE(text.find("syscalls.allow = [\"ptrace\"]"), std::string::npos) << text;
+}
+
+TEST(AuditSummary, PathsOfOneDirectoryTheRulesTreatDifferentlyAreNotGrouped) {
+    const auto policy = load(R"(version = 1
+[profile.default]
+deny = ["/etc/shadow"]
+)");
+    std::stringstream in;
+    in << denial("open", "/etc/shadow", "read") << denial("open", "/etc/motd", "read")
+       << denial("open", "/etc/issue", "read");
+    const AuditSummary s = summarise_audit(in, *policy);
+    ASSERT_EQ(s.groups.size(), 2U);
+    EXPECT_EQ(s.groups[0].paths, std::vector<std::string>{"/etc/shadow"});
+    EXPECT_FALSE(s.groups[0].denied_by.empty());
+    EXPECT_EQ(s.groups[1].paths, (std::vector<std::string>{"/etc/motd", "/etc/issue"}));
+    EXPECT_EQ(s.groups[1].suggestion, "read = [\"/etc/motd\"]; read = [\"/etc/issue\"]");
 }
 
 TEST(AuditSummary, ADenialThePolicyNowGrantsSaysSo) {
