@@ -8,6 +8,7 @@
 #include "broker/core/audit.hpp"
 #include "broker/explain/explanation.hpp"
 #include "broker/explain/request.hpp"
+#include "policy/confinement.hpp"
 #include "policy/path.hpp"
 
 namespace fdbroker::broker::explain {
@@ -63,11 +64,22 @@ std::string suggestion_for(const std::string& kinds, const std::string& pattern)
 }
 
 // Where a rule of `kind` goes in `profile`: its list of that kind, or a new key.
+// Whether `rule` is one of the rules `include = ["runtime"]` adds (docs/policy.md): those sit on the
+// include's line, which is no place to add a rule.
+bool from_include(const policy::Profile& profile, const policy::Rule& rule) {
+    if (!profile.includes_runtime()) return false;
+    const std::string& text = rule.pattern.text();
+    if (text == "/") return true;
+    const auto& runtime = policy::default_runtime();
+    return std::any_of(runtime.begin(), runtime.end(),
+                       [&text](const std::string& path) { return text == path || text == path + "/**"; });
+}
+
 std::string where_for(const policy::Policy& policy, const policy::Profile& profile,
                       const std::string& kinds) {
     const std::string first = kinds.substr(0, kinds.find('+'));
     for (const policy::Rule& r : profile.rules())
-        if (policy::kind_name(r.kind) == first)
+        if (policy::kind_name(r.kind) == first && !from_include(profile, r))
             return "add it to the '" + first + "' list of [profile." + profile.name() + "] (" +
                    policy.file() + ":" + std::to_string(r.line) + ")";
     return "add a '" + first + "' key to [profile." + profile.name() + "] in " + policy.file();

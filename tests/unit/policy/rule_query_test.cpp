@@ -26,6 +26,7 @@ listen  = ["tcp:127.0.0.1:8000-8100"]
 
 std::vector<std::string> texts(const std::vector<const Rule*>& rules) {
     std::vector<std::string> out;
+    out.reserve(rules.size());
     for (const Rule* r : rules)
         out.push_back(std::string(kind_name(r->kind)) + " " + r->pattern.text());
     return out;
