@@ -40,6 +40,18 @@ struct Decision {
     const Rule* rule = nullptr;
 };
 
+// The decision on a socket request (docs/policy.md, "Socket rules").
+enum class SocketUse : std::uint8_t { connect, listen };
+struct SocketDecision {
+    bool allowed = false;
+    const AddressRule* rule = nullptr;  // the granting rule: the first in file order that covers it
+    const Rule* deny = nullptr;         // a `deny` pattern that refused a unix socket path
+    int error = 0;                      // EINVAL: not a request address; EACCES: refused; 0: granted
+    // connect: the address was unspecified (0.0.0.0, [::]) and is judged as the loopback address it
+    // reaches, which `address` now holds.
+    bool reaches_loopback = false;
+};
+
 // How long the broker waits for a TCP connection to be established before failing it with ETIMEDOUT,
 // unless the profile sets `connect_timeout`.
 inline constexpr std::chrono::milliseconds kDefaultConnectTimeout{10'000};
@@ -84,6 +96,11 @@ class Profile {
     // subtree may gain nothing either. A refusal names the rule that made the difference.
     [[nodiscard]] Decision decide_move(std::string_view from, std::string_view to,
                                        bool directory) const noexcept;
+    // Parses `text` (a request address, e.g. "tcp:127.0.0.1:80") into `address` and judges it by the
+    // connect or listen rules; a unix socket path is also refused by a matching `deny` pattern. Never
+    // allocates.
+    [[nodiscard]] SocketDecision decide_socket(SocketUse use, std::string_view text,
+                                               SocketAddress& address) const noexcept;
 
   private:
     friend class Loader;

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <array>
+#include <cerrno>
 
 #include "policy/path.hpp"
 #include "policy/policy.hpp"
@@ -131,6 +132,30 @@ Decision Profile::decide_move(std::string_view from, std::string_view to, bool d
         return {false, rule(first_granting(matcher_.match({child.data(), n}), more))};
     }
     return {true, nullptr};
+}
+
+SocketDecision Profile::decide_socket(SocketUse use, std::string_view text,
+                                      SocketAddress& address) const noexcept {
+    SocketDecision decision;
+    if (!parse_socket_address(text, address)) {
+        decision.error = EINVAL;
+        return decision;
+    }
+    // A connect to 0.0.0.0 or [::] reaches the local host: it is judged, made and audited as such.
+    if (use == SocketUse::connect) decision.reaches_loopback = reach_unspecified_as_loopback(address);
+    if (address.transport == Transport::unix_path) {
+        // A unix socket path is a path: a `deny` pattern refuses it as it refuses a file there.
+        const Decision files = decide(address.name, need_any);
+        if (!files.allowed && files.rule != nullptr && files.rule->kind == RuleKind::deny) {
+            decision.deny = files.rule;
+            decision.error = EACCES;
+            return decision;
+        }
+    }
+    decision.rule = find_address_rule(use == SocketUse::connect ? connect_ : listen_, address);
+    decision.allowed = decision.rule != nullptr;
+    if (!decision.allowed) decision.error = EACCES;
+    return decision;
 }
 
 const Profile* Policy::profile(std::string_view name) const noexcept {

@@ -25,23 +25,11 @@
 #include <unordered_set>
 #include <vector>
 
+#include "sandbox/kernel_features.hpp"
+
 namespace fdbroker::sandbox {
 
 namespace {
-
-// Where the cgroup v2 hierarchy is mounted ("" if it is not), from /proc/self/mountinfo.
-std::string cgroup2_mount() {
-    std::ifstream mountinfo("/proc/self/mountinfo");
-    for (std::string line; std::getline(mountinfo, line);) {
-        // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS"
-        const std::size_t dash = line.find(" - ");
-        if (dash == std::string::npos || line.compare(dash + 3, 8, "cgroup2 ") != 0) continue;
-        std::istringstream fields(line.substr(0, dash));
-        std::string id, parent, device, root, mountpoint;
-        if (fields >> id >> parent >> device >> root >> mountpoint) return mountpoint;
-    }
-    return {};
-}
 
 // The broker's own cgroup in the v2 hierarchy ("/..."), from /proc/self/cgroup's "0::" line.
 std::string own_cgroup() {

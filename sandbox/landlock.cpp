@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "fdbroker/unique_fd.hpp"
+#include "sandbox/kernel_features.hpp"
 
 namespace fdbroker::sandbox {
 
@@ -58,6 +59,7 @@ int add_path(int ruleset, const std::string& path, std::uint64_t dir_rights,
 }  // namespace
 
 int landlock_abi() noexcept {
+    if (simulated_absent(Feature::landlock)) return 0;
     const long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
     return abi < 0 ? 0 : static_cast<int>(abi);
 }

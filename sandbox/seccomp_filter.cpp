@@ -18,6 +18,7 @@
 #include <new>
 #include <vector>
 
+#include "sandbox/kernel_features.hpp"
 #include "sandbox/syscall_preset.hpp"
 
 namespace fdbroker::sandbox {
@@ -336,7 +337,7 @@ FilterResult load_worker_filter(const policy::SyscallRules& rules, const FilterO
         return failed(-rc, "seccomp_rule_add");
     if (action == FilterAction::kill)
         if (const int rc = lockdown_rules(ctx.get(), rules); rc != 0) return failed(-rc, "seccomp_rule_add");
-    if (action == FilterAction::notify && transparent) {
+    if (action == FilterAction::notify && transparent && !simulated_absent(Feature::wait_killable_recv)) {
         const int err = load_wait_killable(ctx.get(), result.notify);
         if (err == 0) return result;
         if (err != EINVAL) return failed(err, "loading the seccomp filter (wait-killable)");
@@ -356,6 +357,20 @@ std::span<const TerminalRefusal> refused_terminal_ioctls(policy::Terminal termin
                                                   {TIOCCONS, "TIOCCONS"},   {TIOCSPGRP, "TIOCSPGRP"}};
     const std::span<const TerminalRefusal> all(refused);
     return terminal == policy::Terminal::job_control ? all.first(all.size() - 1) : all;
+}
+
+NotifyProbeResult probe_notify_filter() noexcept {
+    NotifyProbeResult result;
+    Context ctx(seccomp_init(SCMP_ACT_ALLOW));
+    // A call no probe makes: the listener only has to exist.
+    if (!ctx || seccomp_rule_add(ctx.get(), SCMP_ACT_NOTIFY, SCMP_SYS(acct), 0) != 0) return result;
+    if (!simulated_absent(Feature::wait_killable_recv) &&
+        load_wait_killable(ctx.get(), result.listener) == 0) {
+        result.wait_killable = true;
+        return result;
+    }
+    if (seccomp_load(ctx.get()) == 0) result.listener.reset(seccomp_notify_fd(ctx.get()));
+    return result;
 }
 
 bool is_foreign_abi(std::uint32_t arch, int syscall_nr) noexcept {

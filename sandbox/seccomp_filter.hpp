@@ -60,6 +60,15 @@ struct TerminalRefusal {
 [[nodiscard]] FilterResult load_worker_filter(const policy::SyscallRules& rules,
                                               const FilterOptions& options) noexcept;
 
+// A filter the broker's way (libseccomp, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV where the kernel has
+// it), allowing everything but one call nobody makes, which it notifies: what kernel_features.hpp
+// probes the listener with. Call only in a child that may keep the filter (no_new_privs set).
+struct NotifyProbeResult {
+    unique_fd listener;          // empty: the kernel has no user notification
+    bool wait_killable = false;  // loaded with SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+};
+[[nodiscard]] NotifyProbeResult probe_notify_filter() noexcept;
+
 // Whether a notified call was made through another ABI than the filter's (i386 `int 0x80`, x32): its
 // number means another call than the native one of the same number, so it must never be answered as
 // one; the broker kills the process.

@@ -1,13 +1,23 @@
 #include "broker/cli/cli.hpp"
 
+#include <unistd.h>
+#include <algorithm>
+
 #include <boost/program_options.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "broker/cli/doctor.hpp"
 #include "broker/core/log.hpp"
+#include "broker/explain/audit_summary.hpp"
+#include "broker/explain/explanation.hpp"
+#include "broker/explain/request.hpp"
 #include "broker/run/run_mode.hpp"
 #include "broker/serve/serve_mode.hpp"
 #include "policy/accounts.hpp"
@@ -28,6 +38,9 @@ const char* const kUsage =
     "       fdbroker serve --policy FILE [--socket PATH|@NAME] [--socket-mode MODE] [--socket-group GROUP]\n"
     "                      [--audit FILE|-] [-v]\n"
     "       fdbroker check FILE...\n"
+    "       fdbroker explain --policy FILE [--profile NAME] [--json] OP TARGET... [MODE]\n"
+    "       fdbroker explain --policy FILE --audit FILE [--json]\n"
+    "       fdbroker doctor [--policy FILE] [--json]\n"
     "       fdbroker --help | --version\n"
     "\n"
     "A privilege-separation broker: PROGRAM runs unprivileged and asks fdbroker for the files and\n"
@@ -231,6 +244,133 @@ int command_check(const std::vector<std::string>& args) {
     return all_valid ? 0 : 1;
 }
 
+constexpr int kExplainDenied = 1;
+
+po::options_description explain_options() {
+    po::options_description d(
+        "fdbroker explain --policy FILE [--profile NAME] [--json] OP TARGET... [MODE]\n"
+        "fdbroker explain --policy FILE --audit FILE [--json]\n\n"
+        "Says how the policy decides one request, with the broker's own decision code: the decision,\n"
+        "every matching rule (FILE:LINE:COL), the one that decides and why, and which layer enforces\n"
+        "it. The path is judged as written (lexically normalised); nothing needs to exist. OP is one of:\n"
+        "  open PATH [r|w|rw, with c (create), t (truncate), a (append)]   access PATH [r|w|x|f]\n"
+        "  stat, readlink, mkdir, unlink, rmdir, mknod, symlink, chmod, chown, truncate, utimens,\n"
+        "  getxattr, listxattr, setxattr, removexattr PATH   rename FROM TO   link FROM TO   exec PATH\n"
+        "  connect ADDRESS   listen ADDRESS   (tcp:HOST:PORT, udp:HOST:PORT, unix:/path, unix:@name)\n"
+        "With --audit, summarises the denials of an audit stream instead: grouped by profile, operation\n"
+        "and directory, each judged again, with the rule that would grant it and where it would go.\n"
+        "Exits 0 if the request is allowed (with --audit: if no denial is still refused), 1 if it is\n"
+        "denied, 2 on a usage error or a policy that does not load.\n\nOptions");
+    d.add_options()("help,h", "show this help")(
+        "policy", po::value<std::string>()->required()->value_name("FILE"), "the policy file (TOML)")(
+        "profile", po::value<std::string>()->default_value("default")->value_name("NAME"),
+        "the profile that judges the request")(
+        "audit", po::value<std::string>()->value_name("FILE"),
+        "summarise the denials of this audit stream (- for standard input)")(
+        "json", "print one JSON object instead of text");
+    return d;
+}
+
+int explain_audit(const policy::Policy& policy, const std::string& file, bool json) {
+    std::ifstream stream;
+    if (file != "-") {
+        stream.open(file);
+        if (!stream) {
+            log("explain: cannot read audit stream %s: %s", file.c_str(), std::strerror(errno));
+            return kUsageOther;
+        }
+    }
+    const explain::AuditSummary s = explain::summarise_audit(file == "-" ? std::cin : stream, policy);
+    std::fputs((json ? explain::render_summary_json(s) : explain::render_summary_text(s)).c_str(), stdout);
+    const bool refused = !s.syscalls.empty() || std::any_of(s.groups.begin(), s.groups.end(),
+                                                            [](const auto& g) { return !g.now_allowed; });
+    return refused ? kExplainDenied : 0;
+}
+
+int command_explain(const std::vector<std::string>& args) {
+    const po::options_description desc = explain_options();
+    po::options_description hidden;
+    hidden.add_options()("request", po::value<std::vector<std::string>>());
+    po::options_description all;
+    all.add(desc).add(hidden);
+    po::positional_options_description positional;
+    positional.add("request", -1);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+        if (vm.count("help")) {
+            std::cout << desc;
+            return 0;
+        }
+        po::notify(vm);
+    } catch (const po::error& e) {
+        log("explain: %s (see fdbroker explain --help)", e.what());
+        return kUsageOther;
+    }
+    const std::vector<std::string> words =
+        vm.count("request") ? vm["request"].as<std::vector<std::string>>() : std::vector<std::string>{};
+    const bool audit = vm.count("audit") > 0;
+    if (audit == !words.empty()) {
+        log("explain: give either a request (OP TARGET...) or --audit FILE (see fdbroker explain --help)");
+        return kUsageOther;
+    }
+    std::string error;
+    const std::optional<explain::Request> request =
+        audit ? std::nullopt : explain::parse_request(words, error);
+    if (!audit && !request) {
+        log("explain: %s", error.c_str());
+        return kUsageOther;
+    }
+    const std::string file = vm["policy"].as<std::string>();
+    const policy::LoadResult loaded = policy::Policy::load_file(file);
+    for (const auto& d : loaded.errors)
+        std::fprintf(stderr, "%s\n", d.str().c_str());
+    if (!loaded.policy) return kUsageOther;
+    const bool json = vm.count("json") > 0;
+    if (audit) return explain_audit(*loaded.policy, vm["audit"].as<std::string>(), json);
+    const std::string name = vm["profile"].as<std::string>();
+    const policy::Profile* profile = loaded.policy->profile(name);
+    if (profile == nullptr) {
+        std::string names;
+        for (const policy::Profile& p : loaded.policy->profiles())
+            names += (names.empty() ? "" : ", ") + p.name();
+        log("explain: %s has no profile '%s' (it has: %s)", file.c_str(), name.c_str(),
+            names.empty() ? "none" : names.c_str());
+        return kUsageOther;
+    }
+    const explain::Explanation e = explain::explain_request(*profile, *request);
+    const std::string out =
+        json ? explain::render_json(e, file, *profile) : explain::render_text(e, file, *profile);
+    std::fputs(out.c_str(), stdout);
+    return e.allowed ? 0 : kExplainDenied;
+}
+
+int command_doctor(const std::vector<std::string>& args) {
+    po::options_description desc(
+        "fdbroker doctor [--policy FILE] [--json]\n\n"
+        "Probes what the running kernel offers fdbroker (Landlock, seccomp user notification and its\n"
+        "flags, pidfd_getfd, openat2, SO_PEERPIDFD, cgroup v2, user namespaces), says what fdbroker\n"
+        "does without each, and whether this user can use each mode. With --policy, checks what that\n"
+        "policy needs. Exits 0 if everything the policy needs (without --policy: what fdbroker run\n"
+        "needs) is there, 1 if not, 2 on a usage error or a policy that does not load.\n\nOptions");
+    desc.add_options()("help,h", "show this help")("policy", po::value<std::string>()->value_name("FILE"),
+                                                   "the policy file whose needs to check")(
+        "json", "print one JSON object instead of text");
+    po::variables_map vm;
+    if (const auto done = parse_options("doctor", desc, args, vm, kUsageOther)) return *done;
+    std::shared_ptr<const policy::Policy> policy;
+    if (vm.count("policy")) {
+        const policy::LoadResult loaded = policy::Policy::load_file(vm["policy"].as<std::string>());
+        for (const auto& d : loaded.errors)
+            std::fprintf(stderr, "%s\n", d.str().c_str());
+        if (!loaded.policy) return kUsageOther;
+        policy = loaded.policy;
+    }
+    const DoctorReport report = diagnose(sandbox::probe_kernel(), policy.get(), ::geteuid() == 0);
+    std::fputs((vm.count("json") ? render_doctor_json(report) : render_doctor_text(report)).c_str(), stdout);
+    return report.ok() ? 0 : 1;
+}
+
 }  // namespace
 
 int main_cli(int argc, char** argv) {
@@ -252,6 +392,8 @@ int main_cli(int argc, char** argv) {
     if (command == "run") return command_run(args);
     if (command == "serve") return command_serve(args);
     if (command == "check") return command_check(args);
+    if (command == "explain") return command_explain(args);
+    if (command == "doctor") return command_doctor(args);
     log("unknown command '%s' (see fdbroker --help)", command.c_str());
     return kUsageOther;
 }

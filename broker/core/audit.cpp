@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include "broker/core/log.hpp"
+#include "policy/rule_query.hpp"
 
 namespace fdbroker::broker {
 
@@ -123,6 +124,13 @@ void Audit::record(const AuditRecord& r) {
     append_number(out, r.error);
     if (r.error != 0) append_field(out, "error", errno_name(r.error));
     if (r.killed) out += ",\"killed\":true";
+    // Added after the fields scripts already read, for `fdbroker explain --audit`: the permission
+    // asked, and the deciding rule's column (with "rule", its file:line:col).
+    if (r.needs != 0) append_field(out, "need", policy::needs_text(r.needs));
+    if (r.rule || r.address_rule) {
+        out += ",\"column\":";
+        append_number(out, r.rule ? r.rule->column : r.address_rule->column);
+    }
     out += "}\n";
 }
 

@@ -20,6 +20,7 @@ struct AuditRecord {
     std::string_view path;
     std::string_view path2;   // rename destination, else empty
     std::uint32_t flags = 0;  // open flags or access mode, 0 when the op has none
+    std::uint8_t needs = 0;   // the permission asked (policy::Need bits), 0 for sockets and syscalls
     bool allowed = false;
     const policy::Rule* rule = nullptr;                 // the deciding rule; nullptr for the default deny
     const policy::AddressRule* address_rule = nullptr;  // connect, listen: the granting socket rule

@@ -25,6 +25,7 @@
 #include "broker/core/worker_identity.hpp"
 #include "broker/notify/decode_notification.hpp"
 #include "broker/notify/transparent.hpp"
+#include "sandbox/kernel_features.hpp"
 #include "sandbox/seccomp_filter.hpp"
 #include "sandbox/syscall_preset.hpp"
 
@@ -119,7 +120,7 @@ bool SeccompMonitor::start() noexcept {
     if (seccomp_notify_alloc(&req_, &resp_) != 0) return false;
     // The worker waits for every brokered call: ask the kernel to wake it on the CPU that answered,
     // which it can do cheaply (Linux 6.6). Older kernels refuse the flag, which changes nothing else.
-    if (transparent_) [[maybe_unused]]
+    if (transparent_ && !sandbox::simulated_absent(sandbox::Feature::sync_wake_up)) [[maybe_unused]]
         int rc = ::ioctl(notify_.get(), kNotifSetFlags, kSyncWakeUp);
     return loop_.add(notify_.get(), EPOLLIN, this);
 }

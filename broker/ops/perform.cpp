@@ -16,6 +16,8 @@
 #include <span>
 #include <type_traits>
 
+#include "broker/ops/needs.hpp"
+
 namespace fdbroker::broker {
 
 namespace {
@@ -120,6 +122,7 @@ void Performer::perform(const Caller& caller, op::Operation& operation, Outcome&
     } catch (...) {
         out.error = ENOMEM;
     }
+    if (out.audited) out.audit.needs = needs_of(operation);
     if (out.maybe_device) own_terminal_only(caller.pid, out);
     if (profile_->denied_paths() == policy::DeniedPaths::absent) as_absent(operation, out);
 }

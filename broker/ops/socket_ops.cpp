@@ -162,27 +162,15 @@ int SocketOps::make_blocking(int fd) noexcept {
     return 0;
 }
 
-SocketVerdict SocketOps::judge(const std::vector<policy::AddressRule>& rules, std::string_view text,
-                               SocketAddress& address, bool connecting) const noexcept {
+SocketVerdict SocketOps::judge(policy::SocketUse use, std::string_view text,
+                               SocketAddress& address) const noexcept {
+    const policy::SocketDecision decision = profile_->decide_socket(use, text, address);
     SocketVerdict verdict;
-    if (!policy::parse_socket_address(text, address)) {
-        verdict.error = EINVAL;
-        return verdict;
-    }
-    // A connect to 0.0.0.0 or [::] reaches the local host: it is judged, made and audited as such.
-    if (connecting && policy::reach_unspecified_as_loopback(address)) verdict.reached.emplace(address);
-    if (address.transport == Transport::unix_path) {
-        // A unix socket path is a path: a `deny` pattern refuses it as it refuses a file there.
-        const policy::Decision files = profile_->decide(address.name, policy::need_any);
-        if (!files.allowed && files.rule != nullptr && files.rule->kind == policy::RuleKind::deny) {
-            verdict.deny = files.rule;
-            verdict.error = EACCES;
-            return verdict;
-        }
-    }
-    verdict.rule = policy::find_address_rule(rules, address);
-    verdict.allowed = verdict.rule != nullptr;
-    if (!verdict.allowed) verdict.error = EACCES;
+    verdict.allowed = decision.allowed;
+    verdict.rule = decision.rule;
+    verdict.deny = decision.deny;
+    verdict.error = decision.error;
+    if (decision.reaches_loopback) verdict.reached.emplace(address);
     return verdict;
 }
 
@@ -220,7 +208,7 @@ int SocketOps::connect_inet(const SocketAddress& address, SocketResult& result) 
 SocketResult SocketOps::connect(std::string_view text) const noexcept {
     SocketAddress address;
     SocketResult result;
-    result.verdict = judge(profile_->connect_rules(), text, address, /*connecting=*/true);
+    result.verdict = judge(policy::SocketUse::connect, text, address);
     if (result.verdict.error != 0) return result;
     int& error = result.verdict.error;
     const bool datagram = profile_->datagram_reach() == policy::DatagramReach::any;
@@ -257,7 +245,7 @@ SocketResult SocketOps::connect(std::string_view text) const noexcept {
 
 SocketVerdict SocketOps::connect_socket(std::string_view text, int sock) const noexcept {
     SocketAddress address;
-    SocketVerdict verdict = judge(profile_->connect_rules(), text, address, /*connecting=*/true);
+    SocketVerdict verdict = judge(policy::SocketUse::connect, text, address);
     if (verdict.error != 0) return verdict;
     sockaddr_storage storage;
     socklen_t len = 0;
@@ -286,7 +274,7 @@ SocketVerdict SocketOps::connect_socket(std::string_view text, int sock) const n
 
 SocketVerdict SocketOps::listen_socket(std::string_view text, int sock, int backlog) const noexcept {
     SocketAddress address;
-    SocketVerdict verdict = judge(profile_->listen_rules(), text, address, /*connecting=*/false);
+    SocketVerdict verdict = judge(policy::SocketUse::listen, text, address);
     if (verdict.error != 0) return verdict;
     // A unix listener lends its credentials to every client (SO_PEERCRED): the worker's, not root's.
     const AsWorker as_worker(address.is_inet() ? std::nullopt : owner_);
@@ -331,7 +319,7 @@ int SocketOps::bind_unix_path(const SocketAddress& address, int sock, mode_t uma
 
 SocketVerdict SocketOps::bind_socket(std::string_view text, int sock, mode_t umask) const noexcept {
     SocketAddress address;
-    SocketVerdict verdict = judge(profile_->listen_rules(), text, address, /*connecting=*/false);
+    SocketVerdict verdict = judge(policy::SocketUse::listen, text, address);
     if (verdict.error != 0) return verdict;
     sockaddr_storage storage;
     socklen_t len = 0;
@@ -360,7 +348,7 @@ SocketVerdict SocketOps::bind_socket(std::string_view text, int sock, mode_t uma
 SocketResult SocketOps::listen(std::string_view text, int backlog) const noexcept {
     SocketAddress address;
     SocketResult result;
-    result.verdict = judge(profile_->listen_rules(), text, address, /*connecting=*/false);
+    result.verdict = judge(policy::SocketUse::listen, text, address);
     if (result.verdict.error != 0) return result;
     int& error = result.verdict.error;
     switch (address.transport) {

@@ -66,10 +66,11 @@ class SocketOps {
 
   private:
     int bind_unix_path(const policy::SocketAddress& address, int sock, mode_t umask) const noexcept;
-    // Parses text into address and judges it by rules: EINVAL when malformed, EACCES when not granted.
-    // For a connect, an unspecified address is first replaced by the loopback address it reaches.
-    SocketVerdict judge(const std::vector<policy::AddressRule>& rules, std::string_view text,
-                        policy::SocketAddress& address, bool connecting) const noexcept;
+    // Parses text into address and judges it (Profile::decide_socket): EINVAL when malformed, EACCES
+    // when not granted. For a connect, an unspecified address is first replaced by the loopback
+    // address it reaches.
+    SocketVerdict judge(policy::SocketUse use, std::string_view text,
+                        policy::SocketAddress& address) const noexcept;
     void refuse_datagram(SocketVerdict& verdict, std::string_view text) const noexcept;
     static int connect_inet(const policy::SocketAddress& address, SocketResult& result) noexcept;
     static int listen_inet(const policy::SocketAddress& address, const policy::AddressRule& rule, int backlog,
