@@ -121,7 +121,53 @@ void Performer::perform(const Caller& caller, op::Operation& operation, Outcome&
         out.error = ENOMEM;
     }
     if (out.maybe_device) own_terminal_only(caller.pid, out);
+    // The one place where a refusal becomes the caller's answer: complain mode performs it instead.
+    if (recorder_ != nullptr && out.audited && !out.audit.allowed)
+        return perform_refused(caller, operation, out);
     if (profile_->denied_paths() == policy::DeniedPaths::absent) as_absent(operation, out);
+}
+
+// Complain mode. A refusal does nothing before it is decided, so performing the request again is
+// performing it once. The second performer judges with the permissive profile and always takes the
+// worker's whole identity: the kernel, not the broker's privileges, says what the program may do.
+void Performer::perform_refused(const Caller& caller, op::Operation& operation, Outcome& out) const noexcept {
+    recorder_->refused(out.audit);
+    const bool open = std::holds_alternative<op::Open>(operation);
+    {
+        const AsWorker worker(owner_);
+        if ((out.error = worker.error()) != 0) return;
+        Performer anyway(*permissive_, owner_, mode_);
+        anyway.files_ = anyway.files_.for_caller(caller.pid);
+        out.error = 0;
+        out.audited = false;
+        out.fd.reset();
+        out.pending = false;
+        out.maybe_device = false;
+        out.restore_flags = -1;
+        out.socket = {};
+        try {
+            anyway.visit_operation(operation, out);
+        } catch (...) {
+            out.error = ENOMEM;
+        }
+    }
+    if (out.maybe_device) own_terminal_only(caller.pid, out);
+    out.audit.complained = true;
+    // A symlink followed: where the file really lies needs its own rule.
+    if (!open || !out.fd) return;
+    char link[32];
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", out.fd.get());
+    PathBuffer real;
+    const ssize_t n = ::readlink(link, real.data(), PathBuffer::kCapacity);
+    if (n <= 0 || static_cast<std::size_t>(n) >= PathBuffer::kCapacity) return;
+    real.truncate(static_cast<std::size_t>(n));
+    if (real.view() == out.audit.path || real.view().front() != '/') return;
+    const std::uint8_t needs = FileOps::open_needs(out.audit.flags);
+    if (judge(*profile_, files_.self(), real.view(), needs & ~policy::need_create).allowed) return;
+    AuditRecord landed = out.audit;
+    landed.path = real.view();
+    landed.flags = out.audit.flags & ~static_cast<std::uint32_t>(O_CREAT);
+    recorder_->refused(landed);
 }
 
 // `denied_paths = "absent"`: a path operation the policy refused, on a path the profile lets the

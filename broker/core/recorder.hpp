@@ -1,0 +1,24 @@
+// What complain mode (`fdbroker learn`) learns from: every request the profile refused and that was
+// then performed anyway with the worker's own identity, and every system call the worker's filter
+// refused. Injected into the performer (broker/ops/perform.hpp) and the seccomp listener
+// (broker/notify/seccomp_monitor.hpp); null in every other run, where it costs one pointer test.
+#pragma once
+
+namespace fdbroker::broker {
+
+struct AuditRecord;
+
+class Recorder {
+  public:
+    Recorder() = default;
+    virtual ~Recorder() = default;
+    Recorder(const Recorder&) = delete;
+    Recorder& operator=(const Recorder&) = delete;
+
+    // One refusal, as the audit stream would have recorded it (op "syscall" for the filter's). Called
+    // from whichever thread performs the request, so implementations lock; the record's views are
+    // valid only during the call.
+    virtual void refused(const AuditRecord& record) noexcept = 0;
+};
+
+}  // namespace fdbroker::broker
