@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <new>
 
 #include "broker/core/audit.hpp"
@@ -28,6 +29,15 @@ std::string describe_needs(std::uint8_t needs) {
         text += name;
     }
     return text.empty() ? "lookup" : text;
+}
+
+// Whether a rule could be written for `path`: an absolute path that is not the caller's own /proc
+// entry (always granted; what its fd links lead to is reached, and recorded, on its own).
+bool learnable(std::string_view path) noexcept {
+    if (path.empty() || path.front() != '/') return false;
+    for (const std::string_view own : {"/proc/self", "/proc/thread-self"})
+        if (path == own || (path.starts_with(own) && path[own.size()] == '/')) return false;
+    return true;
 }
 
 void count(Use& use, std::string_view example) {
@@ -73,16 +83,26 @@ bool Observations::empty() const noexcept {
     return paths.empty() && connects.empty() && listens.empty() && syscalls.empty() && exec.calls == 0;
 }
 
-void Collector::refused(const AuditRecord& record) noexcept {
+void Collector::refused(const AuditRecord& record, int result) noexcept {
     try {
         const std::lock_guard guard(lock_);
-        add(record);
+        add(record, result);
     } catch (const std::bad_alloc&) {
         // One observation fewer: the learned policy may miss a rule, which its run then shows.
     }
 }
 
-void Collector::add(const AuditRecord& record) {
+void Collector::reached(std::string_view op, std::string_view path, std::uint8_t needs) noexcept {
+    if (!learnable(path)) return;
+    try {
+        const std::lock_guard guard(lock_);
+        seen_.path(path, needs,
+                   std::string(op) + " reaching " + std::string(path) + " (" + describe_needs(needs) + ")");
+    } catch (const std::bad_alloc&) {
+    }
+}
+
+void Collector::add(const AuditRecord& record, int result) {
     const std::string op(record.op);
     if (op == "syscall") {
         if (record.syscall == "execve")
@@ -93,11 +113,14 @@ void Collector::add(const AuditRecord& record) {
     }
     if (op == "connect") return count(seen_.connects[std::string(record.path)], "connect");
     if (op == "bind" || op == "listen") return count(seen_.listens[std::string(record.path)], op);
-    const std::uint8_t needs = needs_of(op, record.flags);
-    if (needs == 0 || record.path.empty() || record.path.front() != '/') return;
+    std::uint8_t needs = needs_of(op, record.flags);
+    // EEXIST comes before the right to create (the broker answers it wherever the path is visible).
+    if (result == EEXIST && (op == "mkdir" || op == "symlink" || op == "mknod" || op == "link"))
+        needs = need_any;
+    if (needs == 0 || !learnable(record.path)) return;
     seen_.path(record.path, needs, op + " " + std::string(record.path) + " (" + describe_needs(needs) + ")");
     // A symlink's text is no path it touches; a rename's destination and a link's old name are.
-    if (record.path2.empty() || op == "symlink" || record.path2.front() != '/') return;
+    if (op == "symlink" || !learnable(record.path2)) return;
     const std::uint8_t second = needs_of(op, record.flags, /*second=*/true);
     seen_.path(record.path2, second,
                op + " " + std::string(record.path2) + " (" + describe_needs(second) + ")");

@@ -49,11 +49,12 @@ struct Observations {
 // The recorder complain mode hands its refusals to: it turns them into Observations.
 class Collector final : public Recorder {
   public:
-    void refused(const AuditRecord& record) noexcept override;
+    void refused(const AuditRecord& record, int result) noexcept override;
+    void reached(std::string_view op, std::string_view path, std::uint8_t needs) noexcept override;
     // What has been collected (once the run is over: no locking).
     [[nodiscard]] const Observations& observations() const noexcept { return seen_; }
-    // Adds one record (also what refused() does, under the lock).
-    void add(const AuditRecord& record);
+    // Adds one record (what refused() does, under the lock).
+    void add(const AuditRecord& record, int result);
 
   private:
     std::mutex lock_;

@@ -301,7 +301,7 @@ bool SeccompMonitor::let_through(const seccomp_notif& req, std::string_view call
     r.op = "syscall";
     r.syscall = call;
     r.error = error;
-    recorder_->refused(r);
+    recorder_->refused(r, 0);
     r.allowed = true;
     r.error = 0;
     r.complained = true;
