@@ -19,7 +19,8 @@ class Recorder {
     Recorder& operator=(const Recorder&) = delete;
 
     // One refusal, as the audit stream would have recorded it (op "syscall" for the filter's), and
-    // `result`, the errno the program got once it was performed (0: it succeeded). Called from
+    // `result`, the errno the program got once it was performed (0: it succeeded; EACCES or EPERM:
+    // the worker's user may not do it either, so nothing is to be learned from it). Called from
     // whichever thread performs the request, so implementations lock; the record's views are valid
     // only during the call.
     virtual void refused(const AuditRecord& record, int result) noexcept = 0;

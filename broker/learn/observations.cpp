@@ -113,6 +113,9 @@ void Collector::add(const AuditRecord& record, int result) {
     }
     if (op == "connect") return count(seen_.connects[std::string(record.path)], "connect");
     if (op == "bind" || op == "listen") return count(seen_.listens[std::string(record.path)], op);
+    // Refused to the worker's user too: a rule would grant what it cannot do itself (and, in library
+    // mode, what the broker's privileges can), so nothing is learned.
+    if (result == EACCES || result == EPERM) return;
     std::uint8_t needs = needs_of(op, record.flags);
     // EEXIST comes before the right to create (the broker answers it wherever the path is visible).
     if (result == EEXIST && (op == "mkdir" || op == "symlink" || op == "mknod" || op == "link"))

@@ -252,10 +252,10 @@ std::string line_diff(std::string_view before, std::string_view after, std::stri
         if (i < a.size() && j < b.size() && a[i] == b[j]) {
             out += " " + std::string(a[i++]) + "\n";
             ++j;
-        } else if (j < b.size() && (i == a.size() || lcs[i][j + 1] >= lcs[i + 1][j])) {
-            out += "+" + std::string(b[j++]) + "\n";
-        } else {
+        } else if (i < a.size() && (j == b.size() || lcs[i + 1][j] >= lcs[i][j + 1])) {
             out += "-" + std::string(a[i++]) + "\n";
+        } else {
+            out += "+" + std::string(b[j++]) + "\n";
         }
     }
     return out;

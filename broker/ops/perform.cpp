@@ -14,7 +14,9 @@
 #include <new>
 #include <optional>
 #include <span>
+#include <string>
 #include <type_traits>
+#include <utility>
 
 namespace fdbroker::broker {
 
@@ -148,7 +150,20 @@ class Reached final : public JudgeWitness {
         JudgeWitness* const me = witness_judgements(nullptr);
         const bool refused = !judge(profile_, self_, path, needs).allowed;
         witness_judgements(me);
-        if (refused) recorder_.reached(named_.op, path, needs);
+        if (!refused) return;
+        try {
+            paths_.emplace_back(path, needs);
+        } catch (...) {
+            // One path fewer: the learned policy may miss a rule, which its run then shows.
+        }
+    }
+
+    // Hands what was reached to the recorder, unless the request failed as the worker's own would
+    // have been refused: a rule for it would grant what the worker's user cannot do itself.
+    void report(int result) const noexcept {
+        if (result == EACCES || result == EPERM) return;
+        for (const auto& [path, needs] : paths_)
+            recorder_.reached(named_.op, path, needs);
     }
 
   private:
@@ -156,6 +171,7 @@ class Reached final : public JudgeWitness {
     const ProcSelf& self_;
     const AuditRecord& named_;
     Recorder& recorder_;
+    std::vector<std::pair<std::string, std::uint8_t>> paths_;
 };
 
 void reset(Outcome& out) noexcept {
@@ -190,6 +206,7 @@ void Performer::perform_refused(const Caller& caller, op::Operation& operation, 
             out.error = ENOMEM;
         }
         witness_judgements(before);
+        reached.report(out.error);
     }
     if (out.maybe_device) own_terminal_only(caller.pid, out);
     out.audit.complained = true;

@@ -72,6 +72,17 @@ TEST(Collector, AnExistingNameNeedsOnlyALookup) {
     EXPECT_EQ(c.observations().paths.at("/srv/new").needs, policy::need_create);
 }
 
+// What the worker's user may not do itself teaches nothing: a rule would grant it more.
+TEST(Collector, WhatTheUserCannotDoIsNotLearned) {
+    Collector c;
+    c.refused(record("open", "/etc/shadow", O_RDONLY), EACCES);
+    c.refused(record("chown", "/srv/a"), EPERM);
+    c.refused(record("open", "/srv/missing", O_RDONLY), ENOENT);
+    EXPECT_FALSE(c.observations().paths.contains("/etc/shadow"));
+    EXPECT_FALSE(c.observations().paths.contains("/srv/a"));
+    EXPECT_TRUE(c.observations().paths.contains("/srv/missing"));
+}
+
 TEST(Collector, SocketsSystemCallsExecAndNoOwnProcEntries) {
     Collector c;
     c.refused(record("connect", "tcp:127.0.0.1:5432"), 0);

@@ -123,7 +123,7 @@ TEST(PolicyText, PathsAreQuotedAsTomlStrings) {
 TEST(PolicyText, TheDiffShowsAddedLines) {
     const std::string diff = line_diff("a\nb\nc\n", "a\nb\nx\nc\n", "old", "new");
     EXPECT_EQ(diff, "--- old\n+++ new\n a\n b\n+x\n c\n");
-    EXPECT_EQ(line_diff("a\nb\n", "a\nc\n", "old", "new"), "--- old\n+++ new\n a\n+c\n-b\n");
+    EXPECT_EQ(line_diff("a\nb\n", "a\nc\n", "old", "new"), "--- old\n+++ new\n a\n-b\n+c\n");
 }
 
 }  // namespace
