@@ -13,8 +13,6 @@ namespace {
 
 using policy::need_any;
 using policy::need_create;
-using policy::need_read;
-using policy::need_write;
 
 // A profile with nothing but `include = ["runtime"]`: what the include would cover.
 const policy::Profile& runtime_only() {
@@ -70,10 +68,13 @@ std::vector<std::string> groups_of(const std::map<std::string, PathUse, std::les
         created = created || (use.needs & need_create) != 0;
     }
     std::vector<std::string> groups;
-    for (const auto& [dir, counts] : dirs)  // in order: an ancestor comes before what lies beneath it
+    for (const auto& entry : dirs) {  // in order: an ancestor comes before what lies beneath it
+        const std::string& dir = entry.first;
+        const auto& counts = entry.second;
         if (may_group(dir) && (counts.first >= options.group || counts.second) &&
             std::none_of(groups.begin(), groups.end(), [&](const std::string& g) { return beneath(dir, g); }))
             groups.push_back(dir);
+    }
     return groups;
 }
 
@@ -115,14 +116,18 @@ void plan_paths(Observations seen, const policy::Profile& existing, const LearnO
     const std::vector<std::string> groups = groups_of(left, options);
     std::map<std::string, Grant> grouped;
     std::map<std::string, Grant> exact;
-    for (const auto& [path, use] : left) {
+    for (const auto& entry : left) {
+        const std::string& path = entry.first;
+        const PathUse& use = entry.second;
         const auto group = std::find_if(groups.begin(), groups.end(),
                                         [&](const std::string& g) { return beneath(path, g); });
         (group != groups.end() ? grouped[*group + "/**"] : exact[path]).add(use);
     }
     for (const auto& [pattern, grant] : grouped)
         emit(pattern, grant, out);
-    for (const auto& [path, grant] : exact) {
+    for (const auto& entry : exact) {
+        const std::string& path = entry.first;
+        const Grant& grant = entry.second;
         // Looked up only, on the way to something granted: that is visible already.
         const bool on_the_way = (grant.needs & ~need_any) == 0 &&
                                 (std::any_of(left.begin(), left.end(),

@@ -156,22 +156,36 @@ std::string starting_policy(std::string_view profile) {
            std::string(profile) + "]\n";
 }
 
-std::string add_to_profile(std::string_view text, std::string_view file, std::string_view profile,
-                           const Additions& add, std::string& error) {
-    toml::table root;
-    try {
-        root = toml::parse(text, std::string(file));
-    } catch (const toml::parse_error& e) {
-        error = std::string(e.description());
-        return {};
+namespace {
+
+// Parses `text`, with a [profile.NAME] table added at its end when it has none.
+bool parse_with_profile(std::string& text, std::string_view file, std::string_view profile, toml::table& root,
+                        std::string& error) {
+    for (int pass = 0; pass < 2; ++pass) {
+        try {
+            root = toml::parse(text, std::string(file));
+        } catch (const toml::parse_error& e) {
+            error = std::string(e.description());
+            return false;
+        }
+        if (root["profile"][profile].as_table() != nullptr) return true;
+        if (!text.empty() && text.back() != '\n') text += '\n';
+        text += "\n[profile." + std::string(profile) + "]\n";
     }
+    error = "cannot add profile '" + std::string(profile) + "'";
+    return false;
+}
+
+}  // namespace
+
+std::string add_to_profile(std::string_view text_in, std::string_view file, std::string_view profile,
+                           const Additions& add, std::string& error) {
+    std::string with_profile(text_in);
+    toml::table root;
+    if (!parse_with_profile(with_profile, file, profile, root, error)) return {};
+    const std::string_view text = with_profile;
     const toml::table* table = root["profile"][profile].as_table();
     std::string out(text);
-    if (table == nullptr) {
-        if (!out.empty() && out.back() != '\n') out += '\n';
-        out += "\n[profile." + std::string(profile) + "]\n";
-        return add_to_profile(out, file, profile, add, error);
-    }
     const Lines lines(text);
     const ProfileText where = locate_profile(text, lines, *table, profile);
     std::vector<Edit> edits;

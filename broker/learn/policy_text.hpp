@@ -10,9 +10,9 @@
 
 namespace fdbroker::broker::learn {
 
-// `text` (a valid policy file named `file`) with `add` written into profile `profile` (made at the end
+// `text_in` (a valid policy file named `file`) with `add` written into profile `profile` (made at the end
 // of the file if it has none). Empty, with `error` set, when the file cannot be edited that way.
-[[nodiscard]] std::string add_to_profile(std::string_view text, std::string_view file,
+[[nodiscard]] std::string add_to_profile(std::string_view text_in, std::string_view file,
                                          std::string_view profile, const Additions& add, std::string& error);
 
 // The file `fdbroker learn` starts from without a policy: a profile with the runtime include.
