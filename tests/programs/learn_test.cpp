@@ -47,12 +47,13 @@ std::vector<std::string> too_broad(const policy::Profile& profile, const std::st
         if (std::find(runtime.begin(), runtime.end(), text) != runtime.end()) continue;
         const std::string kind(policy::kind_name(rule.kind));
         const bool writes = rule.kind == policy::RuleKind::write || rule.kind == policy::RuleKind::create;
-        if (writes && !beneath(text, work)) out.push_back(kind + " outside the work directory: " + text);
+        if (writes && !beneath(text, work))
+            out.push_back(std::string(kind).append(" outside the work directory: ").append(text));
         if (rule.pattern.literal()) continue;
         // Only DIR/** is ever learned, DIR a directory the program touched beneath a top-level one.
         const std::string dir = text.ends_with("/**") ? text.substr(0, text.size() - 3) : "";
         const bool top_level = dir.empty() || dir.find('/', 1) == std::string::npos;
-        if (top_level && dir != "/tmp") out.push_back(kind + " too broad: " + text);
+        if (top_level && dir != "/tmp") out.push_back(std::string(kind).append(" too broad: ").append(text));
     }
     return out;
 }

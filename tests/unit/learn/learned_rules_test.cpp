@@ -29,6 +29,7 @@ const policy::Profile& empty_profile() {
 
 std::vector<std::string> values(const std::vector<Entry>& entries) {
     std::vector<std::string> out;
+    out.reserve(entries.size());
     for (const Entry& e : entries)
         out.push_back(e.value);
     return out;
