@@ -135,6 +135,33 @@ TEST_P(Learned, PolicyRunsAsNatively) {
     if (!diff.empty()) std::cout << "learned policy of " << c.name << ":\n" << read_file(policy);
 }
 
+// Library mode: fdcat asks the broker for each file. What it was refused and could read as nobody is
+// learned; what nobody may not read (/etc/shadow) is not, although the broker, as root, could open it.
+TEST(LearnLibraryMode, LearnsWhatTheWorkerAskedAndItsUserMayDo) {
+    if (!is_root()) GTEST_SKIP() << "the worker runs as nobody, and the broker needs root";
+    TempDir dir;
+    const std::string base = dir / "base.toml";
+    const std::string learned = dir / "learned.toml";
+    write_file(base,
+               std::string("version = 1\n[profile.default]\nruntime = [\"") + shared_library_dir() + "\"]\n");
+    const Outcome learning = run_command({fdbroker_bin(), "learn", "--policy", base, "-o", learned, "--",
+                                          FDCAT_BIN, "/etc/hostname", "/etc/shadow"});
+    EXPECT_EQ(learning.status, 1) << learning.err;  // /etc/shadow: refused to nobody itself
+    EXPECT_TRUE(contains(learning.err, "+    \"/etc/hostname\",  # 1 call: open /etc/hostname (read)"))
+        << learning.err;
+    const policy::LoadResult loaded = policy::Policy::load_file(learned);
+    ASSERT_TRUE(loaded.policy) << read_file(learned);
+    const policy::Profile& profile = *loaded.policy->profile("default");
+    EXPECT_TRUE(profile.decide("/etc/hostname", policy::need_read).allowed);
+    EXPECT_FALSE(profile.decide("/etc/shadow", policy::need_read).allowed);
+    EXPECT_TRUE(contains(read_file(learned), std::string("runtime = [\"") + shared_library_dir()));
+
+    const Outcome run =
+        run_command({fdbroker_bin(), "run", "--policy", learned, "--", FDCAT_BIN, "/etc/hostname"});
+    EXPECT_EQ(run.status, 0) << run.err;
+    EXPECT_EQ(run.out, "/etc/hostname: " + read_file("/etc/hostname"));
+}
+
 }  // namespace
 
 // GoogleTest names a failing parameter with this, instead of the bytes of the struct.
