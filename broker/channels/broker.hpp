@@ -72,6 +72,11 @@ class Broker {
     // Performs a request from a private channel's owner and sends the reply.
     void handle(Session& session, const proto::Credentials& sender, const wire::Request& request) noexcept;
 
+    // Complain mode (Performer::complain), for `fdbroker learn`.
+    void complain(const policy::Profile& permissive, Recorder& recorder) noexcept {
+        performer_.complain(permissive, recorder);
+    }
+
     // A private channel was closed (Session::close).
     void channel_closed(const Session& session) noexcept;
 

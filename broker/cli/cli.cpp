@@ -18,6 +18,7 @@
 #include "broker/explain/audit_summary.hpp"
 #include "broker/explain/explanation.hpp"
 #include "broker/explain/request.hpp"
+#include "broker/learn/learn_mode.hpp"
 #include "broker/run/run_mode.hpp"
 #include "broker/serve/serve_mode.hpp"
 #include "policy/accounts.hpp"
@@ -41,6 +42,8 @@ const char* const kUsage =
     "       fdbroker explain --policy FILE [--profile NAME] [--json] OP TARGET... [MODE]\n"
     "       fdbroker explain --policy FILE --audit FILE [--json]\n"
     "       fdbroker doctor [--policy FILE] [--json]\n"
+    "       fdbroker learn [--policy FILE [--profile NAME]] [--transparent] -o OUT.toml [--append]\n"
+    "                      [--group N] [--] PROGRAM [ARG...]\n"
     "       fdbroker --help | --version\n"
     "\n"
     "A privilege-separation broker: PROGRAM runs unprivileged and asks fdbroker for the files and\n"
@@ -51,6 +54,7 @@ const char* const kUsage =
     "  fdbroker run --transparent --policy p.toml -- /bin/cat /etc/hostname   # works\n"
     "  fdbroker run --transparent --policy p.toml -- /bin/cat /etc/shadow     # Permission denied\n"
     "  fdbroker run --transparent -v --policy p.toml -- make                  # shows each denial\n"
+    "  fdbroker learn --transparent -o p.toml -- make                          # writes the policy\n"
     "\n"
     "See fdbroker COMMAND --help, fdbroker(1) and fdbroker.toml(5).\n";
 
@@ -87,8 +91,18 @@ void split_run_args(const po::options_description& desc, const std::vector<std::
         }
         if (a.size() < 2 || a[0] != '-') break;
         ours.push_back(a);
-        if (a.starts_with("--") && a.find('=') == std::string::npos) {
-            const po::option_description* opt = desc.find_nothrow(a.substr(2), false);
+        // "--name VALUE", and "-o VALUE" (a short option alone, whose value is the next word).
+        const bool long_alone = a.starts_with("--") && a.find('=') == std::string::npos;
+        const bool short_alone = a.size() == 2 && a[1] != '-';
+        if (long_alone || short_alone) {
+            const po::option_description* opt = nullptr;
+            if (long_alone) {
+                opt = desc.find_nothrow(a.substr(2), false);
+            } else {
+                for (const auto& candidate : desc.options())
+                    if (candidate->canonical_display_name(po::command_line_style::allow_dash_for_short) == a)
+                        opt = candidate.get();
+            }
             if (opt && opt->semantic()->max_tokens() > 0 && i + 1 < args.size()) ours.push_back(args[++i]);
         }
     }
@@ -131,6 +145,51 @@ int command_run(const std::vector<std::string>& args) {
     options.transparent = vm.count("transparent") > 0;
     options.verbose = vm.count("verbose") > 0;
     return run(options);
+}
+
+po::options_description learn_options() {
+    po::options_description d(
+        "fdbroker learn [OPTIONS] -o OUT.toml [--] PROGRAM [ARG...]\n\n"
+        "Runs PROGRAM as fdbroker run does, in complain mode: what the profile (or an empty one)\n"
+        "refuses is performed anyway with the worker user's own credentials and recorded; exec and\n"
+        "harmless system calls outside the filter go through and are recorded; fatal calls stay\n"
+        "fatal. At exit the profile with the rules it lacked is written to OUT.toml, each rule with a\n"
+        "comment saying which calls needed it (and, when it changes a file, the diff on standard\n"
+        "error). Exits with PROGRAM's status; 125 if fdbroker failed.\n\nOptions");
+    d.add_options()("help,h", "show this help")("policy", po::value<std::string>()->value_name("FILE"),
+                                                "the policy to start from (default: an empty profile)")(
+        "profile", po::value<std::string>()->default_value("default")->value_name("NAME"),
+        "the profile to learn into")("output,o", po::value<std::string>()->required()->value_name("OUT.toml"),
+                                     "where to write the learned policy")(
+        "append", "start from OUT.toml when it exists, so that several runs (a test suite) accumulate")(
+        "group", po::value<std::size_t>()->default_value(4)->value_name("N"),
+        "N paths touched in one directory make it DIR/** (creating a file there always does)")(
+        "transparent", "broker PROGRAM's own system calls (as fdbroker run --transparent)")(
+        "audit", po::value<std::string>()->value_name("FILE|-"), "write one JSON line per decision")(
+        "verbose,v", "print one line per distinct denial on standard error");
+    return d;
+}
+
+int command_learn(const std::vector<std::string>& args) {
+    const po::options_description desc = learn_options();
+    std::vector<std::string> ours;
+    learn::LearnCommand command;
+    split_run_args(desc, args, ours, command.argv);
+    po::variables_map vm;
+    if (const auto done = parse_options("learn", desc, ours, vm, kUsageRun)) return *done;
+    if (command.argv.empty()) {
+        log("learn: no PROGRAM given (see fdbroker learn --help)");
+        return kUsageRun;
+    }
+    if (vm.count("policy")) command.base = vm["policy"].as<std::string>();
+    command.profile = vm["profile"].as<std::string>();
+    command.output = vm["output"].as<std::string>();
+    command.append = vm.count("append") > 0;
+    command.group = std::max<std::size_t>(1, vm["group"].as<std::size_t>());
+    if (vm.count("audit")) command.audit = vm["audit"].as<std::string>();
+    command.transparent = vm.count("transparent") > 0;
+    command.verbose = vm.count("verbose") > 0;
+    return learn::learn(command);
 }
 
 constexpr int kServeFailed = 1;
@@ -394,6 +453,7 @@ int main_cli(int argc, char** argv) {
     if (command == "check") return command_check(args);
     if (command == "explain") return command_explain(args);
     if (command == "doctor") return command_doctor(args);
+    if (command == "learn") return command_learn(args);
     log("unknown command '%s' (see fdbroker --help)", command.c_str());
     return kUsageOther;
 }

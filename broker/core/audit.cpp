@@ -96,6 +96,7 @@ void Audit::record(const AuditRecord& r) {
         append_number(out, r.flags);
     }
     out += r.allowed ? ",\"decision\":\"allow\"" : ",\"decision\":\"deny\"";
+    if (r.complained) out += ",\"complain\":true";
     out += ",\"rule\":";
     if (r.rule) {
         out += '"';

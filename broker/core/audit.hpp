@@ -29,6 +29,9 @@ struct AuditRecord {
     // that made it was killed for it.
     std::string_view syscall{};
     bool killed = false;
+    // Complain mode (`fdbroker learn`): the profile refused this, and it was performed anyway with the
+    // worker's own identity; `allowed`, `rule` and `error` are then what the program got.
+    bool complained = false;
 };
 
 class Audit {

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "broker/core/event_loop.hpp"
+#include "broker/core/recorder.hpp"
 #include "broker/core/tenants.hpp"
 #include "fdbroker/unique_fd.hpp"
 #include "policy/policy.hpp"
@@ -35,10 +36,18 @@ struct Transparency {
     uid_t uid = 0;
 };
 
+// Complain mode (`fdbroker learn`): a later exec, and a harmless call outside the preset, go through
+// (SECCOMP_USER_NOTIF_FLAG_CONTINUE, a decision taken on the call's number alone, never on the
+// caller's memory), and each is handed to `recorder` as the refusal it would have been. Fatal calls
+// stay fatal.
+struct Complain {
+    Recorder* recorder = nullptr;
+};
+
 class SeccompMonitor final : public EventHandler, public Waiter {
   public:
     SeccompMonitor(EventLoop& loop, unique_fd notify, const policy::Profile& profile, pid_t worker,
-                   Audit& audit, Transparency transparency = {});
+                   Audit& audit, Transparency transparency = {}, Complain complain = {});
     ~SeccompMonitor();
     SeccompMonitor(const SeccompMonitor&) = delete;
     SeccompMonitor& operator=(const SeccompMonitor&) = delete;
@@ -70,6 +79,8 @@ class SeccompMonitor final : public EventHandler, public Waiter {
     Killed kill_process_of(pid_t tid, std::uint64_t id) noexcept;
     static bool first_time(int nr, std::bitset<kCallSlots>& logged) noexcept;
     void record(const seccomp_notif& req, std::string_view call, int error, bool killed) noexcept;
+    // Complain mode: records the refusal the call would have been and lets it through.
+    bool let_through(const seccomp_notif& req, std::string_view call, int error) noexcept;
 
     EventLoop& loop_;
     unique_fd notify_;
@@ -79,6 +90,7 @@ class SeccompMonitor final : public EventHandler, public Waiter {
     Transparent* transparent_;
     Tenants* tenants_;
     uid_t uid_;
+    Recorder* recorder_;
     policy::QuotaLimits limits_{};
     bool paused_ = false;
     bool killed_worker_ = false;

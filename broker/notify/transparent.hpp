@@ -36,6 +36,10 @@ class Transparent {
     // Answers the notification on the listener `notify` (unless its caller is gone). A connect on a
     // blocking socket that cannot finish at once is answered later, from the event loop.
     void answer(int notify, const seccomp_notif& req) noexcept;
+    // Complain mode (Performer::complain).
+    void complain(const policy::Profile& permissive, Recorder& recorder) noexcept {
+        performer_.complain(permissive, recorder);
+    }
 
   private:
     class Connecting;

@@ -14,7 +14,9 @@
 #include <new>
 #include <optional>
 #include <span>
+#include <string>
 #include <type_traits>
+#include <utility>
 
 #include "broker/ops/needs.hpp"
 
@@ -124,7 +126,94 @@ void Performer::perform(const Caller& caller, op::Operation& operation, Outcome&
     }
     if (out.audited) out.audit.needs = needs_of(operation);
     if (out.maybe_device) own_terminal_only(caller.pid, out);
+    // The one place where a refusal becomes the caller's answer: complain mode performs it instead.
+    if (recorder_ != nullptr && out.audited && !out.audit.allowed)
+        return perform_refused(caller, operation, out);
     if (profile_->denied_paths() == policy::DeniedPaths::absent) as_absent(operation, out);
+}
+
+namespace {
+
+// Complain mode: the paths a request performed anyway reaches beyond the one it names (symlinks'
+// targets, what a /proc/self/fd link leads to), handed to the recorder where the profile would
+// refuse them too.
+class Reached final : public JudgeWitness {
+  public:
+    Reached(const policy::Profile& profile, const ProcSelf& self, const AuditRecord& named,
+            Recorder& recorder) noexcept
+        : profile_(profile), self_(self), named_(named), recorder_(recorder) {}
+
+    void judged(std::string_view path, std::uint8_t needs) noexcept override {
+        // The named paths are recorded with the request, with what it needs; but an O_PATH open handed
+        // over as a readable descriptor (readable_instead) needs read there.
+        const bool named = path == named_.path || path == named_.path2;
+        const bool more = named_.op == "open" && (needs & ~FileOps::open_needs(named_.flags)) != 0;
+        if (named && !more) return;
+        // The profile's own judgement, which no witness sees.
+        JudgeWitness* const me = witness_judgements(nullptr);
+        const bool refused = !judge(profile_, self_, path, needs).allowed;
+        witness_judgements(me);
+        if (!refused) return;
+        try {
+            paths_.emplace_back(path, needs);
+        } catch (...) {
+            // One path fewer: the learned policy may miss a rule, which its run then shows.
+        }
+    }
+
+    // Hands what was reached to the recorder, unless the request failed as the worker's own would
+    // have been refused: a rule for it would grant what the worker's user cannot do itself.
+    void report(int result) const noexcept {
+        if (result == EACCES || result == EPERM) return;
+        for (const auto& [path, needs] : paths_)
+            recorder_.reached(named_.op, path, needs);
+    }
+
+  private:
+    const policy::Profile& profile_;
+    const ProcSelf& self_;
+    const AuditRecord& named_;
+    Recorder& recorder_;
+    std::vector<std::pair<std::string, std::uint8_t>> paths_;
+};
+
+void reset(Outcome& out) noexcept {
+    out.error = 0;
+    out.audited = false;
+    out.fd.reset();
+    out.pending = false;
+    out.maybe_device = false;
+    out.restore_flags = -1;
+    out.socket = {};
+}
+
+}  // namespace
+
+// Complain mode. A refusal does nothing before it is decided, so performing the request again is
+// performing it once. The second performer judges with the permissive profile and always takes the
+// worker's whole identity: the kernel, not the broker's privileges, says what the program may do.
+void Performer::perform_refused(const Caller& caller, op::Operation& operation, Outcome& out) const noexcept {
+    const AuditRecord refused = out.audit;  // views into `operation`, which stays as it is
+    const FileOps mine = files_.for_caller(caller.pid);
+    {
+        const AsWorker worker(owner_);
+        if (worker.error() != 0) return recorder_->refused(refused, out.error);
+        Performer anyway(*permissive_, owner_, mode_);
+        anyway.files_ = anyway.files_.for_caller(caller.pid);
+        reset(out);
+        Reached reached(*profile_, mine.self(), refused, *recorder_);
+        JudgeWitness* const before = witness_judgements(&reached);
+        try {
+            anyway.visit_operation(operation, out);
+        } catch (...) {
+            out.error = ENOMEM;
+        }
+        witness_judgements(before);
+        reached.report(out.error);
+    }
+    if (out.maybe_device) own_terminal_only(caller.pid, out);
+    out.audit.complained = true;
+    recorder_->refused(refused, out.error);
 }
 
 // `denied_paths = "absent"`: a path operation the policy refused, on a path the profile lets the

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "broker/core/audit.hpp"
+#include "broker/core/recorder.hpp"
 #include "broker/ops/file_ops.hpp"
 #include "broker/ops/operation.hpp"
 #include "broker/ops/socket_ops.hpp"
@@ -66,6 +67,15 @@ class Performer {
 
     void perform(const Caller& caller, op::Operation& operation, Outcome& out) const noexcept;
 
+    // Complain mode (`fdbroker learn`): a request this performer's profile refuses is handed to
+    // `recorder`, then performed again under `permissive` with the worker's whole identity (AsWorker),
+    // so that the program gets what its user could do natively and never more. Both must outlive the
+    // performer.
+    void complain(const policy::Profile& permissive, Recorder& recorder) noexcept {
+        permissive_ = &permissive;
+        recorder_ = &recorder;
+    }
+
     [[nodiscard]] const policy::Profile& profile() const noexcept { return *profile_; }
 
     // The audit record of a socket call judged by `verdict`, naming the address it reached.
@@ -76,6 +86,7 @@ class Performer {
   private:
     void visit_operation(op::Operation& operation, Outcome& out) const;
     void as_absent(const op::Operation& operation, Outcome& out) const noexcept;
+    void perform_refused(const Caller& caller, op::Operation& operation, Outcome& out) const noexcept;
     void open(op::Open& o, Outcome& out) const noexcept;
     void readable_instead(OpResult& result) const noexcept;
     void stat(op::Stat& o, Outcome& out) const noexcept;
@@ -115,6 +126,8 @@ class Performer {
     Mode mode_;
     FileOps files_;
     SocketOps sockets_;
+    const policy::Profile* permissive_ = nullptr;  // complain mode only
+    Recorder* recorder_ = nullptr;
 };
 
 }  // namespace fdbroker::broker

@@ -143,8 +143,20 @@ Verdict locate_once(const policy::Profile& profile, const ProcSelf& self, std::s
                     std::uint8_t needs, Location& out) noexcept;
 }  // namespace
 
+namespace {
+thread_local JudgeWitness* witness = nullptr;
+}  // namespace
+
+JudgeWitness* witness_judgements(JudgeWitness* w) noexcept {
+    JudgeWitness* const before = witness;
+    witness = w;
+    return before;
+}
+
 policy::Decision judge(const policy::Profile& profile, const ProcSelf& self, std::string_view path,
                        std::uint8_t needs) noexcept {
+    if (witness != nullptr) [[unlikely]]
+        witness->judged(path, needs);
     constexpr std::uint8_t looking = policy::need_read | policy::need_any;
     // Its own entries the caller may read; its fd/N links lead to files judged where they land (or,
     // without a name, held: FileOps::held_unnamed), so passing through one needs no rule.

@@ -39,6 +39,19 @@ struct Location {
 [[nodiscard]] Verdict locate(const policy::Profile& profile, const ProcSelf& self, std::string_view path,
                              std::uint8_t needs, Location& out) noexcept;
 
+// Complain mode (Performer::perform_refused): sees every path judged on this thread while it is set,
+// the symlinks' targets and the real paths of what a request reaches included.
+class JudgeWitness {
+  public:
+    virtual void judged(std::string_view path, std::uint8_t needs) noexcept = 0;
+
+  protected:
+    ~JudgeWitness() = default;
+};
+
+// Sets (or, with nullptr, clears) the calling thread's witness; returns the one it replaces.
+JudgeWitness* witness_judgements(JudgeWitness* witness) noexcept;
+
 // The policy's decision, with the caller's own /proc entries readable.
 [[nodiscard]] policy::Decision judge(const policy::Profile& profile, const ProcSelf& self,
                                      std::string_view path, std::uint8_t needs) noexcept;

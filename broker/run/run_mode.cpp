@@ -105,8 +105,13 @@ class WorkerRun {
           tenants_(loop_, descriptor_budget),
           broker_(loop_, tenants_, std::move(policy), profile, launched.owner, audit) {
         if (options.transparent) transparent_.emplace(loop_, profile, launched.owner, audit, launched.uid);
+        if (options.recorder != nullptr) {
+            broker_.complain(*options.permissive, *options.recorder);
+            if (transparent_) transparent_->complain(*options.permissive, *options.recorder);
+        }
         supervisor_.emplace(loop_, std::move(launched.worker.notify), profile, launched.worker.pid, audit,
-                            Transparency{transparent_ ? &*transparent_ : nullptr, &tenants_, launched.uid});
+                            Transparency{transparent_ ? &*transparent_ : nullptr, &tenants_, launched.uid},
+                            Complain{options.recorder});
     }
 
     // Serves until the worker exits: its exit status, or kSetupFailed.
@@ -193,7 +198,8 @@ class WorkerRun {
 }  // namespace
 
 int run(const RunOptions& options) {
-    std::shared_ptr<const policy::Policy> policy = load_policy(options.policy_file);
+    std::shared_ptr<const policy::Policy> policy =
+        options.loaded ? options.loaded : load_policy(options.policy_file);
     if (!policy) return kSetupFailed;
     const policy::Profile* profile = policy->profile(options.profile);
     if (!profile) {

@@ -71,12 +71,6 @@ std::string policy_for(const ProgramCase& c, const std::string& work) {
            "\nconnect = [\"unix:/var/run/nscd/socket\"]\n" + (c.exec ? "exec = true\n" : "");
 }
 
-struct Side {
-    std::vector<CommandRun> runs;
-    std::vector<std::string> files;
-    double seconds = 0;
-};
-
 class Program : public ::testing::TestWithParam<ProgramCase> {
   protected:
     void SetUp() override {
@@ -128,33 +122,6 @@ class Program : public ::testing::TestWithParam<ProgramCase> {
 
     TempDir dir;
 };
-
-// Every way the brokered run differs from the native one, as readable lines.
-std::vector<std::string> differences(const ProgramCase& c, const Side& n, const Side& b,
-                                     const std::string& dir, const std::vector<std::string>& denied) {
-    std::vector<std::string> out;
-    const std::string nw = dir + "/native", bw = dir + "/broker";
-    for (std::size_t i = 0; i < c.commands.size(); ++i) {
-        const CommandRun& nr = n.runs[i];
-        const CommandRun& br = b.runs[i];
-        const std::string cmd = "command " + std::to_string(i + 1) + " (" + c.commands[i][0] + ")";
-        if (nr.status != br.status)
-            out.push_back(cmd + ": status native " + std::to_string(nr.status) + " vs brokered " +
-                          std::to_string(br.status));
-        if (replace_all(nr.out, nw, kWorkDir) != replace_all(br.out, bw, kWorkDir))
-            out.push_back(cmd + ": stdout native `" + nr.out + "` vs brokered `" + br.out + "`");
-        if (replace_all(nr.err, nw, kWorkDir) != replace_all(br.err, bw, kWorkDir))
-            out.push_back(cmd + ": stderr native `" + nr.err + "` vs brokered `" + br.err + "`");
-        for (const std::string& line : br.log)
-            out.push_back(std::string(cmd).append(": fdbroker logged `").append(line).append("`"));
-    }
-    if (n.files != b.files)
-        out.push_back("files: native `" + only_in(n.files, b.files) + "` vs brokered `" +
-                      only_in(b.files, n.files) + "`");
-    for (const std::string& d : std::set<std::string>(denied.begin(), denied.end()))
-        out.push_back("denied: " + d);
-    return out;
-}
 
 void report_slowdown(const std::string& name, const Side& n, const Side& b) {
     char line[160];

@@ -2,9 +2,11 @@
 
 #include <chrono>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <utility>
 
+#include "programs/snapshot.hpp"
 #include "support/harness.hpp"
 
 namespace fdbroker::test::programs {
@@ -94,6 +96,16 @@ CommandRun run_brokered(const std::vector<std::string>& argv, const std::string&
     return run;
 }
 
+CommandRun run_learning(const std::vector<std::string>& argv, const std::string& work,
+                        const std::vector<std::string>& env, const std::string& policy) {
+    std::vector<std::string> command{fdbroker_bin(), "learn", "--transparent", "--append", "-o",
+                                     policy,         "--"};
+    command.insert(command.end(), argv.begin(), argv.end());
+    CommandRun run = timed(in_work_dir(command, work, env));
+    split_log(run);
+    return run;
+}
+
 std::vector<std::string> denials(const std::string& audit) {
     std::vector<std::string> out;
     std::ifstream in(audit);
@@ -105,6 +117,32 @@ std::vector<std::string> denials(const std::string& audit) {
         if (what.empty()) what = json_field(line, "syscall");
         out.push_back(json_field(line, "op") + " " + what);
     }
+    return out;
+}
+
+std::vector<std::string> differences(const ProgramCase& c, const Side& n, const Side& b,
+                                     const std::string& dir, const std::vector<std::string>& denied) {
+    std::vector<std::string> out;
+    const std::string nw = dir + "/native", bw = dir + "/broker";
+    for (std::size_t i = 0; i < c.commands.size(); ++i) {
+        const CommandRun& nr = n.runs[i];
+        const CommandRun& br = b.runs[i];
+        const std::string cmd = "command " + std::to_string(i + 1) + " (" + c.commands[i][0] + ")";
+        if (nr.status != br.status)
+            out.push_back(cmd + ": status native " + std::to_string(nr.status) + " vs brokered " +
+                          std::to_string(br.status));
+        if (replace_all(nr.out, nw, kWorkDir) != replace_all(br.out, bw, kWorkDir))
+            out.push_back(cmd + ": stdout native `" + nr.out + "` vs brokered `" + br.out + "`");
+        if (replace_all(nr.err, nw, kWorkDir) != replace_all(br.err, bw, kWorkDir))
+            out.push_back(cmd + ": stderr native `" + nr.err + "` vs brokered `" + br.err + "`");
+        for (const std::string& line : br.log)
+            out.push_back(std::string(cmd).append(": fdbroker logged `").append(line).append("`"));
+    }
+    if (n.files != b.files)
+        out.push_back("files: native `" + only_in(n.files, b.files) + "` vs brokered `" +
+                      only_in(b.files, n.files) + "`");
+    for (const std::string& d : std::set<std::string>(denied.begin(), denied.end()))
+        out.push_back("denied: " + d);
     return out;
 }
 

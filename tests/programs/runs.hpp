@@ -37,7 +37,24 @@ struct Broker {
 CommandRun run_brokered(const std::vector<std::string>& argv, const std::string& work,
                         const std::vector<std::string>& env, const Broker& broker);
 
+// `fdbroker learn --transparent --append -o POLICY -- argv`: a complain-mode run as nobody (the
+// default user of a policy without one), adding what it learns to POLICY.
+CommandRun run_learning(const std::vector<std::string>& argv, const std::string& work,
+                        const std::vector<std::string>& env, const std::string& policy);
+
 // "op path" of every denial an audit file records.
 std::vector<std::string> denials(const std::string& audit);
+
+// One side's runs of a case's commands, and the work directory they left (snapshot.hpp).
+struct Side {
+    std::vector<CommandRun> runs;
+    std::vector<std::string> files;
+    double seconds = 0;
+};
+
+// Every way the brokered run (in `dir`/broker) differs from the native one (in `dir`/native), as
+// readable lines, with the brokered run's denials.
+std::vector<std::string> differences(const ProgramCase& c, const Side& n, const Side& b,
+                                     const std::string& dir, const std::vector<std::string>& denied);
 
 }  // namespace fdbroker::test::programs
