@@ -185,6 +185,8 @@ int decode_request(const wire::Request& r, op::Operation& out) {
             return 0;
         case wire::Op::attach:
             return EINVAL;  // an attach is answered by the session, never performed
+        case wire::Op::open_many:
+            return EINVAL;  // decoded entry by entry (decode_open_entry)
     }
     if (ok) return 0;
     out.emplace<std::monostate>();
@@ -192,6 +194,18 @@ int decode_request(const wire::Request& r, op::Operation& out) {
 }
 
 }  // namespace
+
+int decode_open_entry(const wire::OpenEntry& entry, op::Operation& out) noexcept {
+    // Exactly what decode_path_op makes of an open request with these flags, mode and path.
+    auto* o = with_path<op::Open>(out, entry.path);
+    if (o == nullptr) {
+        out.emplace<std::monostate>();
+        return ENAMETOOLONG;
+    }
+    o->flags = entry.flags;
+    o->mode = static_cast<mode_t>(entry.mode);
+    return 0;
+}
 
 int decode_wire(const wire::Request& r, op::Operation& out) noexcept {
     try {
