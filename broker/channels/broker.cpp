@@ -298,6 +298,9 @@ void Broker::handle(Session& session, const proto::Credentials& sender,
     loop_.close_later(std::move(out.fd));
 }
 
+// A whole batch fits what one channel may have in flight when its user's quota allows it.
+static_assert(Session::kMaxUnreceived >= wire::kMaxBatch);
+
 void Broker::open_many(Session& session, const proto::Credentials& sender,
                        const wire::Request& request) noexcept {
     std::array<std::int32_t, wire::kMaxBatch> results{};
