@@ -64,9 +64,11 @@ TEST_F(ClientTest, TooManyEntriesOrMismatchedResultsAreEinval) {
 TEST_F(ClientTest, LongPathsTakeSeveralRequests) {
     // 64 paths of 3000 bytes: 21 entries fill a request's 64 KiB, so four requests.
     std::vector<std::string> paths;
+    paths.reserve(64);
     for (int i = 0; i < 64; ++i)
         paths.push_back("/" + std::string(2999, static_cast<char>('a' + i % 26)));
     std::vector<Client::OpenRequest> requests;
+    requests.reserve(paths.size());
     for (const std::string& p : paths)
         requests.push_back({p.c_str(), O_RDONLY | O_CLOEXEC, 0});
     std::vector<Client::OpenResult> results = client_->open_batch(requests, ec_);

@@ -819,6 +819,7 @@ TEST(WireBatch, TheLargestBatchDecodes) {
     for (std::size_t i = 0; i < kMaxBatch; ++i)
         paths.push_back("/srv/files/" + std::to_string(i));
     std::vector<OpenEntry> entries;
+    entries.reserve(paths.size() + 1);
     for (const std::string& p : paths)
         entries.push_back({0, 0, p});
     EXPECT_TRUE(decode_request(batch_frame(batch_data(entries), kMaxBatch)).request);
