@@ -1,12 +1,13 @@
-/* The worker side of P1 and P2: opens one file over and over through a broker and reports the
+/* The worker side of P1, P2 and P7: opens one file over and over through a broker and reports the
  * median round trip (one process) or the aggregate throughput (several).
  *
  * Built twice from this one file, so both sides are timed by identical code:
  *   open_loop_floor    asks floor_broker (FLOOR_SOCKET names its socket);
- *   open_loop_fdbroker calls fdbroker_open() and runs under `fdbroker run`.
+ *   open_loop_fdbroker calls fdbroker_open() and runs under `fdbroker run`; with --batch B (P7) each
+ *                      call is one fdbroker_open_many() of B opens of the file.
  *
- * usage: open_loop [--cpu N] [--procs P] PATH ITERATIONS WARMUP
- * prints "median_ns X" (P = 1) or "ops_per_sec X" (P > 1) on stdout.
+ * usage: open_loop [--cpu N] [--procs P] [--batch B] PATH ITERATIONS WARMUP
+ * prints "median_ns X" (P = 1; per call, a whole batch with --batch) or "ops_per_sec X" (P > 1).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -80,7 +81,43 @@ static int brokered_open(const char* path) {
 }
 #endif
 
+/* Opens per call: 1, or a batch's size (fdbroker only). */
+static long batch = 1;
+
+#ifdef USE_FDBROKER
+static int batch_call(const char* path) {
+    struct fdbroker_open_request requests[FDBROKER_OPEN_MANY_MAX];
+    int fds[FDBROKER_OPEN_MANY_MAX];
+    for (long i = 0; i < batch; ++i)
+        requests[i] = (struct fdbroker_open_request){.path = path, .flags = O_RDONLY | O_CLOEXEC, .mode = 0};
+    if (fdbroker_open_many(requests, (size_t)batch, fds) != 0) {
+        perror("brokered open_many");
+        return -1;
+    }
+    int failed = 0;
+    for (long i = 0; i < batch; ++i) {
+        if (fds[i] < 0)
+            failed = -fds[i];
+        else
+            close(fds[i]);
+    }
+    if (failed != 0) {
+        errno = failed;
+        perror("brokered open_many entry");
+        return -1;
+    }
+    return 0;
+}
+#else
+static int batch_call(const char* path) {
+    (void)path;
+    fprintf(stderr, "--batch: the floor broker has no batched open\n");
+    return -1;
+}
+#endif
+
 static int one_call(const char* path) {
+    if (batch > 1) return batch_call(path);
     int fd = brokered_open(path);
     if (fd < 0) {
         perror("brokered open");
@@ -165,11 +202,13 @@ int main(int argc, char** argv) {
             cpu = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--procs") == 0)
             procs = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--batch") == 0)
+            batch = atol(argv[i + 1]);
         else
             break;
     }
-    if (argc - i != 3 || procs < 1) {
-        fprintf(stderr, "usage: %s [--cpu N] [--procs P] PATH ITERATIONS WARMUP\n", argv[0]);
+    if (argc - i != 3 || procs < 1 || batch < 1 || batch > 64) {
+        fprintf(stderr, "usage: %s [--cpu N] [--procs P] [--batch 1-64] PATH ITERATIONS WARMUP\n", argv[0]);
         return 2;
     }
     if (cpu >= 0) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdarg>
 #include <new>
@@ -95,6 +96,26 @@ int fdbroker_open(const char* path, int flags, ...) {
     }
     return c_call<int>(
         [&](fdbroker::Client& c, std::error_code& ec) { return c.open(path, flags, mode, ec).release(); });
+}
+
+int fdbroker_open_many(const struct fdbroker_open_request* requests, size_t n, int* fds) {
+    return c_call<int>([&](fdbroker::Client& c, std::error_code& ec) {
+        if (n == 0) return 0;
+        if (requests == nullptr || fds == nullptr) {
+            ec.assign(EFAULT, std::system_category());
+            return -1;
+        }
+        if (n > FDBROKER_OPEN_MANY_MAX) {
+            ec.assign(EINVAL, std::system_category());
+            return -1;
+        }
+        std::array<fdbroker::Client::OpenResult, FDBROKER_OPEN_MANY_MAX> results;
+        c.open_batch(std::span(requests, n), std::span(results).first(n), ec);
+        if (ec) return -1;
+        for (std::size_t i = 0; i < n; ++i)
+            fds[i] = results[i].ec ? -results[i].ec.value() : results[i].fd.release();
+        return 0;
+    });
 }
 
 int fdbroker_access(const char* path, int mode) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <memory>
 #include <new>
 
 #include "client/connection.hpp"
@@ -131,6 +132,68 @@ unique_fd socket_call(Connection* connection, wire::Op op, const char* address, 
     return std::move(out.fd);
 }
 
+static_assert(Client::kMaxOpenMany == wire::kMaxBatch);
+
+// A received descriptor arrives close-on-exec (MSG_CMSG_CLOEXEC) so that none is ever inheritable by
+// accident; the flag comes off only when the caller's open(2) would have left it off.
+int as_open_would_leave(const unique_fd& fd, int flags) noexcept {
+    return (flags & O_CLOEXEC) == 0 && ::fcntl(fd.get(), F_SETFD, 0) != 0 ? errno : 0;
+}
+
+// One open_many exchange for the requests `todo` names (indexes into requests, paths checked), as
+// many of them as fit one frame: returns how many were sent, their outcomes in results; 0 with the
+// errno in err when the exchange failed.
+std::size_t open_some(Connection* connection, std::span<const Client::OpenRequest> requests,
+                      std::span<const std::size_t> todo, std::span<Client::OpenResult> results,
+                      int& err) noexcept {
+    std::size_t count = 0;
+    std::size_t bytes = 0;
+    while (count < todo.size() &&
+           bytes + wire::open_entry_size(requests[todo[count]].path) <= wire::kMaxBatchData)
+        bytes += wire::open_entry_size(requests[todo[count++]].path);
+    std::unique_ptr<std::byte[]> data;
+    try {
+        data = std::make_unique_for_overwrite<std::byte[]>(bytes);
+    } catch (const std::bad_alloc&) {
+        err = ENOMEM;
+        return 0;
+    }
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+        const Client::OpenRequest& r = requests[todo[i]];
+        const wire::OpenEntry entry{static_cast<std::uint32_t>(r.flags),
+                                    open_needs_mode(r.flags) ? static_cast<std::uint32_t>(r.mode) : 0U,
+                                    r.path};
+        at += wire::encode_open_entry(entry, std::span(data.get() + at, bytes - at));
+    }
+    wire::Request request;
+    request.op = wire::Op::open_many;
+    request.arg0 = static_cast<std::uint32_t>(count);
+    request.data = std::span(data.get(), bytes);
+    std::array<std::byte, wire::kMaxBatch * wire::kBatchResultSize> payload;
+    std::array<unique_fd, wire::kMaxBatch> fds;
+    CallResult out;
+    out.fds = std::span(fds).first(count);
+    if ((err = call(connection, request, std::span(payload).first(count * wire::kBatchResultSize), out)) != 0)
+        return 0;
+    // The reply was checked on receipt: one result per entry, and a descriptor for each 0.
+    std::size_t next_fd = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+        Client::OpenResult& result = results[todo[i]];
+        const std::int32_t value = wire::batch_result(payload, i);
+        if (value < 0) {
+            set_error(result.ec, -value);
+            continue;
+        }
+        result.fd = std::move(fds[next_fd++]);
+        if (const int e = as_open_would_leave(result.fd, requests[todo[i]].flags); e != 0) {
+            result.fd.reset();
+            set_error(result.ec, e);
+        }
+    }
+    return count;
+}
+
 std::unique_ptr<Connection> make_global_connection() noexcept {
     unique_fd bootstrap;
     // Without a broker the Connection still exists, and its calls fail with ENOTCONN.
@@ -202,14 +265,51 @@ unique_fd Client::open(const char* path, int flags, mode_t mode, std::error_code
         set_error(ec, err);
         return {};
     }
-    // Fds arrive close-on-exec (MSG_CMSG_CLOEXEC) so that none is ever inheritable by accident;
-    // the flag comes off only when the caller's open(2) would have left it off.
-    if ((flags & O_CLOEXEC) == 0 && ::fcntl(out.fd.get(), F_SETFD, 0) != 0) {
-        set_error(ec, errno);
+    if (const int err = as_open_would_leave(out.fd, flags); err != 0) {
+        set_error(ec, err);
         return {};
     }
     ec.clear();
     return std::move(out.fd);
+}
+
+void Client::open_batch(std::span<const OpenRequest> requests, std::span<OpenResult> results,
+                        std::error_code& ec) noexcept {
+    if (requests.size() > kMaxOpenMany || results.size() != requests.size()) return set_error(ec, EINVAL);
+    // The entries open() would refuse before asking anyone fail here alone; the rest go to the broker.
+    std::array<std::size_t, kMaxOpenMany> todo;
+    std::size_t pending = 0;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        results[i].fd.reset();
+        results[i].ec.clear();
+        if (const int err = check_path(requests[i].path); err != 0) {
+            set_error(results[i].ec, err);
+        } else {
+            todo[pending++] = i;
+        }
+    }
+    for (std::size_t done = 0; done < pending;) {
+        int err = 0;
+        const std::size_t sent = open_some(connection_.get(), requests,
+                                           std::span(todo).subspan(done, pending - done), results, err);
+        if (err != 0) {
+            for (OpenResult& r : results) {
+                r.fd.reset();
+                r.ec.clear();
+            }
+            return set_error(ec, err);
+        }
+        done += sent;
+    }
+    ec.clear();
+}
+
+std::vector<Client::OpenResult> Client::open_batch(std::span<const OpenRequest> requests,
+                                                   std::error_code& ec) {
+    std::vector<OpenResult> results(requests.size());
+    open_batch(requests, results, ec);
+    if (ec) results.clear();
+    return results;
 }
 
 void Client::access(const char* path, int mode, std::error_code& ec) noexcept {

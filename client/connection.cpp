@@ -30,9 +30,18 @@ constinit ForkRegistry registry;
 // result says; asked for its size only (no room), it comes without one. (A readlink reply brings the
 // whole target, which the library cuts to the caller's size.)
 bool fits_the_room(const wire::Reply& reply, std::size_t room) noexcept {
+    // open_many: one result per entry of the request, whose room was made for exactly that many.
+    if (reply.op == wire::Op::open_many) return reply.result < 0 || reply.payload.size() == room;
     if ((reply.op != wire::Op::getxattr && reply.op != wire::Op::listxattr) || reply.result < 0) return true;
     if (room == 0) return reply.payload.empty();
     return reply.payload.size() == static_cast<std::size_t>(reply.result) && reply.payload.size() <= room;
+}
+
+// As many descriptors as the reply announces: one with a flagged reply, one per successful entry of
+// an open_many reply.
+bool fds_as_announced(const wire::Reply& reply, std::size_t fds) noexcept {
+    if (reply.op == wire::Op::open_many && reply.result >= 0) return fds == wire::batch_descriptors(reply);
+    return fds == (reply.has_fd ? 1U : 0U);
 }
 
 // The errors with which a send or receive says the other end is gone.
@@ -212,7 +221,7 @@ void Connection::read_replies_locked(std::unique_lock<std::mutex>& lock, Waiter&
     const std::span<std::byte> buf(replies_.get(), kReplyBufferSize);
     while (!self.done) {
         lock.unlock();
-        proto::Received received = proto::receive(fd, buf, 0, 1);
+        proto::Received received = proto::receive(fd, buf, 0, static_cast<int>(proto::kMaxFdsPerMessage));
         lock.lock();
         // If the channel broke meanwhile, self has been completed along with everyone else.
         if (state_ != State::attached) break;
@@ -238,14 +247,14 @@ void Connection::dispatch_locked(proto::Received& received, std::span<const std:
         return;
     }
     const wire::DecodedReply decoded = wire::decode_reply(buf.first(received.size));
-    if (!decoded.reply || decoded.reply->has_fd != static_cast<bool>(received.fd) ||
-        !wire::reply_shape_ok(*decoded.reply)) {
+    if (!decoded.reply || decoded.reply->has_fd != (received.fd_count != 0) ||
+        !wire::reply_shape_ok(*decoded.reply) || !fds_as_announced(*decoded.reply, received.fd_count)) {
         mark_broken_locked();
         return;
     }
     const wire::Reply& reply = *decoded.reply;
     Waiter* w = find(reply.id);
-    if (w == nullptr) return;  // a stray reply: dropped, and its fd closed with `received`
+    if (w == nullptr) return;  // a stray reply: dropped, and its fds closed with `received`
     if (w->op != reply.op || !fits_the_room(reply, w->payload.size())) {
         mark_broken_locked();
         return;
@@ -254,7 +263,14 @@ void Connection::dispatch_locked(proto::Received& received, std::span<const std:
     w->out->payload_size = reply.payload.size();
     const std::size_t n = std::min(w->payload.size(), reply.payload.size());
     if (n != 0) std::memcpy(w->payload.data(), reply.payload.data(), n);
-    w->out->fd = std::move(received.fd);
+    if (reply.op == wire::Op::open_many) {
+        // fits_the_room saw one result per entry the request had, so there is room for each fd.
+        for (std::size_t i = 0; i < received.fd_count; ++i)
+            w->out->fds[i] = std::move(received.fds[i]);
+        w->out->fd_count = received.fd_count;
+    } else if (received.fd_count == 1) {
+        w->out->fd = std::move(received.fds[0]);
+    }
     complete(*w, reply.result < 0 ? -reply.result : 0);
 }
 

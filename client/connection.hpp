@@ -41,6 +41,10 @@ struct CallResult {
     std::int32_t result = 0;       // the reply's result (>= 0 on success)
     std::size_t payload_size = 0;  // bytes of payload the broker sent (more than fitted, perhaps)
     unique_fd fd;                  // the fd that came with the reply, if any
+    // open_many: where the reply's descriptors go, in order (room for one per entry, given by the
+    // caller), and how many came.
+    std::span<unique_fd> fds;
+    std::size_t fd_count = 0;
 };
 
 class Connection {

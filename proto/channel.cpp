@@ -21,11 +21,16 @@ static_assert(SCM_PIDFD == fdbroker::proto::kScmPidfd);
 namespace fdbroker::proto {
 namespace {
 
-// Room for what a legal message can carry (credentials, a pidfd, one fd) plus a few extra fds, so
-// that a sender attaching too many is seen as a violation rather than only as truncated control.
+// Room for what a legal message can carry (credentials, a pidfd, max_fds fds) plus a few extra fds,
+// so that a sender attaching too many is seen as a violation rather than only as truncated control.
+// A receiver allowing one fd offers no more room than that: a misbehaving peer can make it hold only
+// a few descriptors at once.
 constexpr std::size_t kExtraFds = 4;
-constexpr std::size_t kControlSize =
-    CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(int) * kExtraFds);
+constexpr std::size_t control_size(std::size_t max_fds) noexcept {
+    return CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int)) +
+           CMSG_SPACE(sizeof(int) * (max_fds + kExtraFds));
+}
+constexpr std::size_t kControlSize = control_size(kMaxFdsPerMessage);
 // No mix of control messages fitting kControlSize can carry more fds than this.
 constexpr std::size_t kFdCapacity = kControlSize / sizeof(int);
 static_assert(kFdCapacity <= kMaxReceivedFds);
@@ -39,13 +44,13 @@ int int_at(const unsigned char* data, std::size_t index) noexcept {
 // Each take_* function moves what one control message (`len` bytes at `data`) brought into r, and
 // returns what was wrong with the message, or nullptr.
 
-// SCM_RIGHTS: each fd goes to r.unwanted, counted in nfds.
+// SCM_RIGHTS: each fd goes to r.fds, counted in nfds.
 const char* take_rights(const unsigned char* data, std::size_t len, Received& r, std::size_t& nfds) noexcept {
     const char* why = nullptr;
     for (std::size_t i = 0; i < len / sizeof(int); ++i) {
         unique_fd fd(int_at(data, i));
         if (nfds < kFdCapacity) {
-            r.unwanted[nfds++] = std::move(fd);
+            r.fds[nfds++] = std::move(fd);
         } else {
             why = "more fds than allowed";  // cannot happen with kFdCapacity; fd closes here
         }
@@ -92,13 +97,15 @@ const char* take_control(msghdr& msg, Received& r, std::size_t& nfds) noexcept {
 
 Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noexcept {
     Received r;
+    const auto allowed =
+        static_cast<std::size_t>(std::clamp(max_fds, 0, static_cast<int>(kMaxFdsPerMessage)));
     alignas(cmsghdr) std::array<unsigned char, kControlSize> control{};
     iovec iov{buf.data(), buf.size()};
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
+    msg.msg_controllen = control_size(allowed);
 
     ssize_t n = 0;
     do {
@@ -112,7 +119,7 @@ Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noe
     }
 
     // Take ownership of every fd first; the checks below may then simply return, leaving whatever was
-    // not handed out in `unwanted`.
+    // not handed out in `fds`.
     std::size_t nfds = 0;
     const char* why = take_control(msg, r, nfds);
 
@@ -137,8 +144,6 @@ Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noe
         }
         why = "control data truncated";
     }
-    // Received holds one fd, so a caller allowing more still gets at most one.
-    const auto allowed = static_cast<std::size_t>(std::clamp(max_fds, 0, 1));
     if (why == nullptr && nfds > allowed) why = "more fds than allowed";
     if (why != nullptr) {
         // The credentials stay: they say who misbehaved, for the log.
@@ -147,7 +152,11 @@ Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noe
         r.pidfd.reset();
         return r;
     }
-    if (nfds == 1) r.fd = std::move(r.unwanted[0]);
+    if (allowed <= 1 && nfds == 1) {
+        r.fd = std::move(r.fds[0]);
+    } else {
+        r.fd_count = nfds;
+    }
     r.size = static_cast<std::size_t>(n);
     r.status = RecvStatus::ok;
     return r;
@@ -159,7 +168,11 @@ int send(int sock, std::span<const std::byte> frame, const SendOptions& options)
 
 int send(int sock, std::span<const std::byte> head, std::span<const std::byte> tail,
          const SendOptions& options) noexcept {
-    alignas(cmsghdr) std::array<unsigned char, CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int))> control{};
+    const std::span<const int> fds = options.fd >= 0 ? std::span<const int>(&options.fd, 1) : options.fds;
+    if (fds.size() > kMaxFdsPerMessage) return EINVAL;
+    alignas(cmsghdr)
+        std::array<unsigned char, CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)>
+            control{};
     std::size_t used = 0;
     if (options.credentials != nullptr) {
         auto* c = reinterpret_cast<cmsghdr*>(control.data() + used);
@@ -170,13 +183,13 @@ int send(int sock, std::span<const std::byte> head, std::span<const std::byte> t
         std::memcpy(CMSG_DATA(c), &u, sizeof u);
         used += CMSG_SPACE(sizeof(ucred));
     }
-    if (options.fd >= 0) {
+    if (!fds.empty()) {
         auto* c = reinterpret_cast<cmsghdr*>(control.data() + used);
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &options.fd, sizeof options.fd);
-        used += CMSG_SPACE(sizeof(int));
+        c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+        std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+        used += CMSG_SPACE(sizeof(int) * fds.size());
     }
 
     iovec iov[2] = {{const_cast<std::byte*>(head.data()), head.size()},

@@ -1,6 +1,6 @@
 // One SOCK_SEQPACKET endpoint: sends and receives whole frames with SCM_CREDENTIALS, SCM_PIDFD and
-// at most one SCM_RIGHTS fd, checking every control message and setting apart whatever was not asked
-// for.
+// SCM_RIGHTS fds (one, or an open_many reply's several), checking every control message and setting
+// apart whatever was not asked for.
 #pragma once
 
 #include <sys/types.h>
@@ -32,35 +32,42 @@ enum class RecvStatus {
     dropped,      // a message was lost because this process is out of descriptors (error: EMFILE or
                   // ENFILE) and the kernel could not pass its fd; not the sender's fault
     violation,    // the message broke the rules (truncated data or control, an unknown cmsg, more
-                  // fds than allowed); every fd received is in Received::unwanted, the channel should end
+                  // fds than allowed); every fd received is in Received::fds, the channel should end
 };
 
-// The most SCM_RIGHTS descriptors one received message can bring (channel.cpp's control buffer).
-inline constexpr std::size_t kMaxReceivedFds = 24;
+// The most descriptors a legal message carries: an open_many reply's (wire::kMaxBatch).
+inline constexpr std::size_t kMaxFdsPerMessage = 64;
+// The most SCM_RIGHTS descriptors one received message can bring (channel.cpp's control buffer, which
+// has room for what is allowed and a few more, so that a sender attaching too many is seen doing so).
+inline constexpr std::size_t kMaxReceivedFds = kMaxFdsPerMessage + 24;
 
 struct Received {
     RecvStatus status = RecvStatus::error;
     std::size_t size = 0;                    // bytes of payload written to the buffer
     std::optional<Credentials> credentials;  // SCM_CREDENTIALS, when present
-    unique_fd fd;                            // the one SCM_RIGHTS fd allowed, when present
-    unique_fd pidfd;                         // SCM_PIDFD of the sender (kernel >= 6.5, SO_PASSPIDFD)
-    int error = 0;                           // errno for RecvStatus::error
-    const char* why = "";                    // what the violation was, for the log
-    // The SCM_RIGHTS descriptors not handed out as `fd`: beyond max_fds, or all of them when the
-    // status is not ok. They close with the Received unless the caller takes them: closing a
-    // descriptor the peer chose may wait (a FUSE flush, a TCP socket set to linger), which a server
-    // does off its event loop.
-    std::array<unique_fd, kMaxReceivedFds> unwanted;
+    unique_fd fd;                            // max_fds <= 1: the one SCM_RIGHTS fd allowed, when present
+    // max_fds > 1: the SCM_RIGHTS fds in fds[0, fd_count), in the order sent (fd stays empty).
+    std::size_t fd_count = 0;
+    unique_fd pidfd;       // SCM_PIDFD of the sender (kernel >= 6.5, SO_PASSPIDFD)
+    int error = 0;         // errno for RecvStatus::error
+    const char* why = "";  // what the violation was, for the log
+    // The SCM_RIGHTS descriptors not handed out as `fd`: those a receiver allowing several takes,
+    // or all of them when the status is not ok. They close with the Received unless the caller takes
+    // them: closing a descriptor the peer chose may wait (a FUSE flush, a TCP socket set to linger),
+    // which a server does off its event loop.
+    std::array<unique_fd, kMaxReceivedFds> fds;
 };
 
 // Receives one frame into buf (which should be one byte larger than the largest legal frame, so
-// that an oversized frame is seen as truncated). Always MSG_CMSG_CLOEXEC.
+// that an oversized frame is seen as truncated), allowing at most max_fds descriptors with it (at most
+// kMaxFdsPerMessage); control room is made for a few more than that only. Always MSG_CMSG_CLOEXEC.
 [[nodiscard]] Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noexcept;
 
 struct SendOptions {
     const Credentials* credentials = nullptr;  // attach SCM_CREDENTIALS with these values
     int fd = -1;                               // attach this fd as SCM_RIGHTS
-    int flags = 0;  // extra sendmsg flags (MSG_DONTWAIT); MSG_NOSIGNAL is always set
+    int flags = 0;               // extra sendmsg flags (MSG_DONTWAIT); MSG_NOSIGNAL is always set
+    std::span<const int> fds{};  // or these (at most kMaxFdsPerMessage), in this order, instead of fd
 };
 
 // Sends one frame. Returns 0 or an errno value (EAGAIN when a non-blocking send would block).

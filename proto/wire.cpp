@@ -4,6 +4,7 @@
 
 #include <sys/xattr.h>
 
+#include <cerrno>
 #include <cstring>
 #include <iterator>
 #include <limits>
@@ -122,8 +123,10 @@ constexpr Shape kShapes[] = {
     {Op::listxattr, "listxattr", 1, kXattrSize, 0, kNoFollow, false, 0, 0},
     {Op::setxattr, "setxattr", 2, kXattrSetFlags, 0, kNoFollow, true, 0, kMaxXattrValue},
     {Op::removexattr, "removexattr", 2, 0, 0, kNoFollow, true, 0, 0},
+    {Op::open_many, "open_many", 0, static_cast<std::uint32_t>(kMaxBatch), 0, 0, false,
+     kBatchEntryHeaderSize + 1, kMaxBatchData},
 };
-constexpr std::uint16_t kLastOp = static_cast<std::uint16_t>(Op::removexattr);
+constexpr std::uint16_t kLastOp = static_cast<std::uint16_t>(Op::open_many);
 static_assert(std::size(kShapes) == kLastOp);
 
 constexpr bool shapes_in_op_order() {
@@ -232,6 +235,22 @@ std::optional<DecodeError> check_lengths(const Shape& shape, std::size_t len0, s
     return std::nullopt;
 }
 
+// An open_many request's entries: exactly `count` of them fill `data`, each with a path of 1 to
+// kMaxPath bytes and no NUL.
+std::optional<DecodeError> check_batch(std::uint32_t count, std::span<const std::byte> data) noexcept {
+    if (count == 0) return DecodeError::bad_argument;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        if (data.size() < kBatchEntryHeaderSize) return DecodeError::bad_length;
+        const std::size_t len = get16(data.data() + 8);
+        if (len > kMaxPath || data.size() - kBatchEntryHeaderSize < len) return DecodeError::bad_length;
+        const std::string_view path(reinterpret_cast<const char*>(data.data() + kBatchEntryHeaderSize), len);
+        if (path.empty() || has_nul(path)) return DecodeError::bad_path;
+        data = data.subspan(kBatchEntryHeaderSize + len);
+    }
+    if (!data.empty()) return DecodeError::bad_length;
+    return std::nullopt;
+}
+
 }  // namespace
 
 DecodedRequest decode_request(std::span<const std::byte> frame) noexcept {
@@ -261,6 +280,9 @@ DecodedRequest decode_request(std::span<const std::byte> frame) noexcept {
     r.path2 = std::string_view(text + len0, len1);
     if (has_nul(r.path) || has_nul(r.path2)) return fail(DecodeError::bad_path);
     r.data = frame.subspan(kRequestHeaderSize + len0 + len1);
+    if (r.op == Op::open_many) {
+        if (const auto error = check_batch(r.arg0, r.data)) return fail(*error);
+    }
     return {r, {}};
 }
 
@@ -350,6 +372,18 @@ bool reply_shape_ok(const Reply& r) noexcept {
         case Op::readlink:
             return !r.has_fd && r.payload.size() == static_cast<std::size_t>(r.result) &&
                    r.payload.size() <= kMaxPath;
+        case Op::open_many: {
+            if (r.result < 1 || static_cast<std::size_t>(r.result) > kMaxBatch ||
+                r.payload.size() != static_cast<std::size_t>(r.result) * kBatchResultSize)
+                return false;
+            std::size_t fds = 0;
+            for (std::size_t i = 0; i < static_cast<std::size_t>(r.result); ++i) {
+                const std::int32_t v = batch_result(r.payload, i);
+                if (v > 0 || v < -kMaxErrno) return false;
+                if (v == 0) ++fds;
+            }
+            return r.has_fd == (fds != 0);
+        }
         case Op::getxattr:
         case Op::listxattr:
             // No payload when the caller asked only for the size.
@@ -358,6 +392,51 @@ bool reply_shape_ok(const Reply& r) noexcept {
         default:
             return !r.has_fd && r.payload.empty();
     }
+}
+
+std::size_t open_entry_size(std::string_view path) noexcept {
+    if (path.empty() || path.size() > kMaxPath || has_nul(path)) return 0;
+    return kBatchEntryHeaderSize + path.size();
+}
+
+std::size_t encode_open_entry(const OpenEntry& entry, std::span<std::byte> out) noexcept {
+    const std::size_t size = open_entry_size(entry.path);
+    if (size == 0 || out.size() < size) return 0;
+    std::byte* p = out.data();
+    put32(p, entry.flags);
+    put32(p + 4, entry.mode);
+    put16(p + 8, static_cast<std::uint16_t>(entry.path.size()));
+    std::memcpy(p + kBatchEntryHeaderSize, entry.path.data(), entry.path.size());
+    return size;
+}
+
+std::optional<OpenEntry> next_open_entry(std::span<const std::byte>& data) noexcept {
+    if (data.size() < kBatchEntryHeaderSize) return std::nullopt;
+    const std::size_t len = get16(data.data() + 8);
+    if (data.size() - kBatchEntryHeaderSize < len) return std::nullopt;
+    OpenEntry entry;
+    entry.flags = get32(data.data());
+    entry.mode = get32(data.data() + 4);
+    entry.path = std::string_view(reinterpret_cast<const char*>(data.data() + kBatchEntryHeaderSize), len);
+    data = data.subspan(kBatchEntryHeaderSize + len);
+    return entry;
+}
+
+void encode_batch_results(std::span<const std::int32_t> results, std::span<std::byte> out) noexcept {
+    for (std::size_t i = 0; i < results.size() && (i + 1) * kBatchResultSize <= out.size(); ++i)
+        put32(out.data() + i * kBatchResultSize, static_cast<std::uint32_t>(results[i]));
+}
+
+std::int32_t batch_result(std::span<const std::byte> payload, std::size_t i) noexcept {
+    if ((i + 1) * kBatchResultSize > payload.size()) return -EPROTO;
+    return static_cast<std::int32_t>(get32(payload.data() + i * kBatchResultSize));
+}
+
+std::size_t batch_descriptors(const Reply& r) noexcept {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i * kBatchResultSize < r.payload.size(); ++i)
+        if (batch_result(r.payload, i) == 0) ++n;
+    return n;
 }
 
 void encode_stat(const struct ::stat& st, std::span<std::byte, kStatPayloadSize> out) noexcept {

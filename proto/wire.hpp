@@ -32,6 +32,16 @@ inline constexpr std::size_t kMaxReplySize = kReplyHeaderSize + kMaxReplyPayload
 inline constexpr std::uint32_t kNoFollow = 0x1;  // act on a final symlink itself (lchown, lgetxattr, ...)
 inline constexpr std::uint32_t kFollow = 0x2;    // link: link what a final symlink names (AT_SYMLINK_FOLLOW)
 
+// open_many: at most this many opens in one request, and as many descriptors in its one reply (well
+// under the kernel's SCM_MAX_FD of 253, and what one channel may have in flight: kMaxUnreceived).
+inline constexpr std::size_t kMaxBatch = 64;
+// An open_many entry: flags (4), mode (4), the path's length (2), then the path.
+inline constexpr std::size_t kBatchEntryHeaderSize = 10;
+// The entries of one open_many request together: the largest data any op carries.
+inline constexpr std::size_t kMaxBatchData = kMaxXattrValue;
+// An open_many reply's payload: one signed 32-bit result per entry.
+inline constexpr std::size_t kBatchResultSize = 4;
+
 enum class Op : std::uint16_t {
     attach = 1,  // carries one fd: the new private channel of the sending process
     open = 2,
@@ -54,6 +64,8 @@ enum class Op : std::uint16_t {
     listxattr = 19,    // arg0: the caller's buffer size · flags: kNoFollow
     setxattr = 20,     // path2: the name · arg0: XATTR_CREATE/REPLACE · data: the value · flags: kNoFollow
     removexattr = 21,  // path2: the name · flags: kNoFollow
+    open_many = 22,    // arg0: the number of entries · data: the entries (encode_open_entry); the reply
+                       // carries one result per entry (encode_batch_results) and a descriptor per success
 };
 
 [[nodiscard]] std::string_view op_name(Op op) noexcept;
@@ -71,8 +83,25 @@ struct Request {
     std::uint32_t flags = 0;  // kNoFollow, kFollow: only for the ops that take them
     std::string_view path;    // first path (empty for attach); connect, listen: the address
     std::string_view path2;   // rename, link: destination · the xattr ops but list: the attribute's name
-    std::span<const std::byte> data;  // utimens: the times · setxattr: the value
+    std::span<const std::byte> data;  // utimens: the times · setxattr: the value · open_many: entries
 };
+
+// One open of an open_many request. Decoded, the path views the receive buffer.
+struct OpenEntry {
+    std::uint32_t flags = 0;  // open(2)'s flags
+    std::uint32_t mode = 0;   // the mode, when the flags create (0 otherwise)
+    std::string_view path;
+};
+
+// The bytes one entry takes on the wire, or 0 for a path that cannot be sent (empty, longer than
+// kMaxPath, or containing NUL).
+[[nodiscard]] std::size_t open_entry_size(std::string_view path) noexcept;
+// Writes one entry at the start of out; returns the bytes written, or 0 as open_entry_size (or when
+// out is too small).
+[[nodiscard]] std::size_t encode_open_entry(const OpenEntry& entry, std::span<std::byte> out) noexcept;
+// Takes the first entry off `data`, the entries of an open_many request that decode_request accepted
+// (which checked that exactly arg0 well-formed entries fill it); nullopt when none is left.
+[[nodiscard]] std::optional<OpenEntry> next_open_entry(std::span<const std::byte>& data) noexcept;
 
 enum class DecodeError {
     too_short,     // fewer bytes than a header
@@ -126,6 +155,15 @@ struct DecodedReply {
 // other op neither. A receiver ends a channel whose replies do not fit, since its peer is not speaking
 // this protocol.
 [[nodiscard]] bool reply_shape_ok(const Reply& r) noexcept;
+
+// An open_many reply's results: `result` is the number of entries, and the payload one signed 32-bit
+// value per entry, in request order: 0 when a descriptor came for the entry (the descriptors travel in
+// entry order, one per 0), -errno when its open failed.
+void encode_batch_results(std::span<const std::int32_t> results, std::span<std::byte> out) noexcept;
+// Entry i's result from an open_many reply's payload (-EPROTO beyond its end).
+[[nodiscard]] std::int32_t batch_result(std::span<const std::byte> payload, std::size_t i) noexcept;
+// How many descriptors an open_many reply that reply_shape_ok accepted announces.
+[[nodiscard]] std::size_t batch_descriptors(const Reply& r) noexcept;
 
 // struct stat travels as 16 little-endian u64 fields (see docs/protocol.md).
 void encode_stat(const struct ::stat& st, std::span<std::byte, kStatPayloadSize> out) noexcept;

@@ -280,6 +280,7 @@ void Broker::forget_channel(pid_t pid) noexcept {
 void Broker::handle(Session& session, const proto::Credentials& sender,
                     const wire::Request& request) noexcept {
     if (request.op == wire::Op::attach) return;  // sessions never pass it here
+    if (request.op == wire::Op::open_many) return open_many(session, sender, request);
     Outcome out;
     op::Operation operation;
     if ((out.error = decode_wire(request, operation)) != 0) return reply(session, request, out);
@@ -295,6 +296,57 @@ void Broker::handle(Session& session, const proto::Credentials& sender,
     if (out.audited) audit_.record(out.audit);
     reply(session, request, out);
     loop_.close_later(std::move(out.fd));
+}
+
+// A whole batch fits what one channel may have in flight when its user's quota allows it.
+static_assert(Session::kMaxUnreceived >= wire::kMaxBatch);
+
+void Broker::open_many(Session& session, const proto::Credentials& sender,
+                       const wire::Request& request) noexcept {
+    std::array<std::int32_t, wire::kMaxBatch> results{};
+    std::array<unique_fd, wire::kMaxBatch> fds;
+    std::size_t count = 0;
+    std::size_t granted = 0;
+    // Every descriptor of the batch counts as one sent (Session::within_share): an entry that would
+    // go beyond what the channel may have in flight is not performed, and fails as an open(2) past
+    // the descriptor limit does.
+    const std::uint32_t room = session.descriptor_room();
+    const Performer performer = performer_;  // as in handle(): a reload may replace performer_
+    std::span<const std::byte> entries = request.data;
+    while (const std::optional<wire::OpenEntry> entry = wire::next_open_entry(entries)) {
+        std::int32_t& result = results[count++];
+        if (granted >= room) {
+            result = -EMFILE;
+            continue;
+        }
+        Outcome out;
+        op::Operation operation;
+        if (const int err = decode_open_entry(*entry, operation); err != 0) {
+            result = -err;
+            continue;
+        }
+        loop_.blocking([&] { performer.perform({sender.pid, sender.uid}, operation, out); });
+        if (out.audited) audit_.record(out.audit);
+        if (out.error == 0 && out.fd) {
+            fds[granted++] = std::move(out.fd);
+        } else {
+            result = -(out.error != 0 ? out.error : EIO);
+        }
+    }
+    std::array<std::byte, wire::kMaxBatch * wire::kBatchResultSize> payload;
+    wire::encode_batch_results(std::span(results).first(count), payload);
+    std::array<int, wire::kMaxBatch> raw{};
+    for (std::size_t i = 0; i < granted; ++i)
+        raw[i] = fds[i].get();
+    wire::Reply reply;
+    reply.op = wire::Op::open_many;
+    reply.id = request.id;
+    reply.result = static_cast<std::int32_t>(count);
+    reply.payload = std::span(payload).first(count * wire::kBatchResultSize);
+    reply.has_fd = granted != 0;
+    session.reply(reply, std::span(raw).first(granted));
+    for (std::size_t i = 0; i < granted; ++i)
+        loop_.close_later(std::move(fds[i]));
 }
 
 void Broker::reply(Session& session, const wire::Request& request, Outcome& out) noexcept {

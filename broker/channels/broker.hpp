@@ -91,6 +91,9 @@ class Broker {
         std::shared_ptr<const policy::Policy> policy;
         const policy::Profile* profile;
     };
+    // An open_many request: each entry decided, performed and audited as a lone open, then one reply
+    // with every descriptor granted (as many as the session may have in flight; the rest EMFILE).
+    void open_many(Session& session, const proto::Credentials& sender, const wire::Request& request) noexcept;
     // The reply step of library mode: a frame, with the descriptor (SCM_RIGHTS) the outcome carries.
     static void reply(Session& session, const wire::Request& request, Outcome& out) noexcept;
     // Hands a connect in progress to the event loop; false (with out.error set) when it cannot wait.

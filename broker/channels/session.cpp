@@ -79,7 +79,8 @@ void Session::close() noexcept {
     unreceived_ = 0;
     // Queued replies may hold files whose file system makes a close wait (a FUSE flush).
     for (Pending& p : pending_)
-        broker_->loop().close_later(std::move(p.fd));
+        for (unique_fd& fd : p.fds)
+            broker_->loop().close_later(std::move(fd));
     pending_.clear();
     broker_->channel_closed(*this);
 }
@@ -176,7 +177,7 @@ bool Session::read_one() noexcept {
     // peer chose may wait (a FUSE flush, a TCP socket set to linger).
     EventLoop& loop = broker_->loop();
     loop.close_later(std::move(msg.fd));
-    for (unique_fd& fd : msg.unwanted)
+    for (unique_fd& fd : msg.fds)
         loop.close_later(std::move(fd));
     return more;
 }
@@ -262,25 +263,39 @@ bool Session::dispatch(proto::Received& msg) noexcept {
 }
 
 void Session::reply(const wire::Reply& reply, int fd) noexcept {
+    this->reply(reply, fd >= 0 ? std::span<const int>(&fd, 1) : std::span<const int>());
+}
+
+std::uint32_t Session::descriptor_room() noexcept {
+    const std::uint32_t share =
+        broker_->tenants().descriptor_share(owner_.uid, broker_->limits(), kMaxUnreceived);
+    // What was sent may have been received since the count was last reset (within_share).
+    int queued = 0;
+    if (unreceived_ != 0 && ::ioctl(channel_.get(), SIOCOUTQ, &queued) == 0 && queued == 0) unreceived_ = 0;
+    return share > unreceived_ ? share - unreceived_ : 0;
+}
+
+void Session::reply(const wire::Reply& reply, std::span<const int> fds) noexcept {
     if (closed()) return;
     // The payload (up to 64 KiB) is sent from where it lies, after the header.
     std::array<std::byte, wire::kReplyHeaderSize> header;
     if (wire::encode_reply_head(reply, header) == 0) return close();
     if (pending_.empty()) {
-        const int err = send_now(header, reply.payload, fd);
+        const int err = send_now(header, reply.payload, fds);
         if (err == 0 || closed()) return;
         if (err != EAGAIN && !out_of_resources(err)) return close();  // the worker went away
     }
-    queue(header, reply.payload, fd);
+    queue(header, reply.payload, fds);
 }
 
 // Sends one frame now: 0, or the errno (EAGAIN: the worker is not reading).
-int Session::send_now(std::span<const std::byte> head, std::span<const std::byte> tail, int fd) noexcept {
+int Session::send_now(std::span<const std::byte> head, std::span<const std::byte> tail,
+                      std::span<const int> fds) noexcept {
     proto::SendOptions options;
-    options.fd = fd;
+    options.fds = fds;
     options.flags = MSG_DONTWAIT;
     const int err = proto::send(channel_.get(), head, tail, options);
-    if (err == 0 && fd >= 0) ++unreceived_;
+    if (err == 0) unreceived_ += static_cast<std::uint32_t>(fds.size());
     if (out_of_resources(err)) {
         static LogLimit failures("a reply could not be sent");
         log_limited(failures, "a reply to pid %d could not be sent (%s): it is sent again shortly",
@@ -289,12 +304,18 @@ int Session::send_now(std::span<const std::byte> head, std::span<const std::byte
     return err;
 }
 
-void Session::queue(std::span<const std::byte> head, std::span<const std::byte> tail, int fd) noexcept {
+void Session::queue(std::span<const std::byte> head, std::span<const std::byte> tail,
+                    std::span<const int> fds) noexcept {
     if (pending_.size() >= kMaxPendingReplies) return refuse("too many unread replies", &owner_);
     try {
-        Pending p{std::vector<std::byte>(head.begin(), head.end()), unique_fd()};
+        Pending p{std::vector<std::byte>(head.begin(), head.end()), {}};
         p.frame.insert(p.frame.end(), tail.begin(), tail.end());
-        if (fd >= 0) p.fd.reset(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+        p.fds.reserve(fds.size());
+        for (const int fd : fds) {
+            p.fds.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+            // Without its descriptor the reply would say what is not so.
+            if (!p.fds.back()) return refuse("out of descriptors queueing a reply", &owner_);
+        }
         pending_.push_back(std::move(p));
     } catch (const std::bad_alloc&) {
         return refuse("out of memory queueing a reply", &owner_);
@@ -304,7 +325,11 @@ void Session::queue(std::span<const std::byte> head, std::span<const std::byte> 
 
 void Session::flush_pending() noexcept {
     while (!pending_.empty() && !closed()) {
-        const int err = send_now(pending_.front().frame, {}, pending_.front().fd.get());
+        std::array<int, proto::kMaxFdsPerMessage> fds{};
+        const std::vector<unique_fd>& held = pending_.front().fds;
+        for (std::size_t i = 0; i < held.size() && i < fds.size(); ++i)
+            fds[i] = held[i].get();
+        const int err = send_now(pending_.front().frame, {}, std::span(fds).first(held.size()));
         if (err == EAGAIN) return;
         if (out_of_resources(err)) {
             // Nothing will wake this channel (the socket is writable): the quota timer retries.
@@ -315,8 +340,9 @@ void Session::flush_pending() noexcept {
             return;
         }
         if (err != 0) return close();
-        // The broker's copy of a file: closing it may wait for its file system (a FUSE flush).
-        broker_->loop().close_later(std::move(pending_.front().fd));
+        // The broker's copies of files: closing one may wait for its file system (a FUSE flush).
+        for (unique_fd& fd : pending_.front().fds)
+            broker_->loop().close_later(std::move(fd));
         pending_.pop_front();
     }
     if (closed()) return;

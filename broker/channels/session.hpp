@@ -15,6 +15,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "broker/core/event_loop.hpp"
@@ -91,6 +92,11 @@ class Session final : public EventHandler, public Waiter {
     // Sends a reply, queueing it if the worker is not reading (and then reading nothing more from it
     // until the queue drains, so a worker cannot make the broker buffer without bound).
     void reply(const wire::Reply& reply, int fd = -1) noexcept;
+    // The same with several descriptors in the one message (an open_many reply).
+    void reply(const wire::Reply& reply, std::span<const int> fds) noexcept;
+    // How many more descriptors this channel may send before its owner has received those it was sent
+    // (its share of the user's `descriptors` quota): what an open_many may hand out at once.
+    [[nodiscard]] std::uint32_t descriptor_room() noexcept;
 
     bool resume() noexcept override;  // Waiter: over quota, or a send to retry
 
@@ -102,7 +108,7 @@ class Session final : public EventHandler, public Waiter {
     };
     struct Pending {
         std::vector<std::byte> frame;
-        unique_fd fd;
+        std::vector<unique_fd> fds;
     };
 
     void read_requests() noexcept;
@@ -114,8 +120,9 @@ class Session final : public EventHandler, public Waiter {
     void flush_pending() noexcept;
     // A frame is a header and a payload (perhaps empty), sent together as one message.
     [[nodiscard]] int send_now(std::span<const std::byte> head, std::span<const std::byte> tail,
-                               int fd) noexcept;
-    void queue(std::span<const std::byte> head, std::span<const std::byte> tail, int fd) noexcept;
+                               std::span<const int> fds) noexcept;
+    void queue(std::span<const std::byte> head, std::span<const std::byte> tail,
+               std::span<const int> fds) noexcept;
     void watch(std::uint32_t events) noexcept;
     void refuse(const char* why, const proto::Credentials* who) noexcept;
 

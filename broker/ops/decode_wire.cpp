@@ -183,8 +183,9 @@ int decode_request(const wire::Request& r, op::Operation& out) {
         case wire::Op::listen:
             decode_socket(r, out);
             return 0;
-        case wire::Op::attach:
-            return EINVAL;  // an attach is answered by the session, never performed
+        case wire::Op::attach:     // answered by the session, never performed
+        case wire::Op::open_many:  // decoded entry by entry (decode_open_entry)
+            return EINVAL;
     }
     if (ok) return 0;
     out.emplace<std::monostate>();
@@ -199,6 +200,16 @@ int decode_wire(const wire::Request& r, op::Operation& out) noexcept {
     } catch (...) {
         return ENOMEM;
     }
+}
+
+int decode_open_entry(const wire::OpenEntry& entry, op::Operation& out) noexcept {
+    // Exactly what decode_path_op makes of an open request with these flags, mode and path.
+    wire::Request request;
+    request.op = wire::Op::open;
+    request.arg0 = entry.flags;
+    request.arg1 = entry.mode;
+    request.path = entry.path;
+    return decode_wire(request, out);
 }
 
 }  // namespace fdbroker::broker

@@ -26,6 +26,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             struct ::timespec times[2];
             if (!decode_times(r.data, times)) __builtin_trap();  // its size was checked
         }
+        if (r.op == Op::open_many) {
+            // Exactly arg0 entries fill the data, each a path the op may carry.
+            std::span<const std::byte> rest = r.data;
+            std::uint32_t entries = 0;
+            while (const auto entry = next_open_entry(rest)) {
+                if (entry->path.empty() || entry->path.size() > kMaxPath ||
+                    entry->path.find('\0') != std::string_view::npos)
+                    __builtin_trap();
+                ++entries;
+            }
+            if (entries != r.arg0 || entries > kMaxBatch || !rest.empty()) __builtin_trap();
+        }
         std::vector<std::byte> out(kMaxRequestSize);
         const std::size_t n = encode_request(r, out);
         if (n != size || std::memcmp(out.data(), data, size) != 0) __builtin_trap();

@@ -214,7 +214,39 @@ void FakeBroker::push_reply(std::vector<Outgoing>& out, int channel, const wire:
     reply.payload = payload;
     std::vector<std::byte> frame(wire::kMaxReplySize);
     frame.resize(wire::encode_reply(reply, frame));
-    out.push_back({channel, std::move(frame), std::move(fd)});
+    std::vector<unique_fd> fds;
+    if (fd) fds.push_back(std::move(fd));
+    out.push_back({channel, std::move(frame), std::move(fds)});
+}
+
+void FakeBroker::open_many(int channel, const wire::Request& rq, std::vector<Outgoing>& out) {
+    ++open_many_requests_;
+    std::vector<std::int32_t> results;
+    std::vector<unique_fd> fds;
+    std::span<const std::byte> rest = rq.data;
+    while (const std::optional<wire::OpenEntry> entry = wire::next_open_entry(rest)) {
+        const std::string path(entry->path);
+        if (path.starts_with("/denied")) {
+            results.push_back(-EACCES);
+            continue;
+        }
+        results.push_back(0);
+        if (path == "/lie") continue;
+        unique_fd fd(::memfd_create("batch", MFD_CLOEXEC));
+        if (::ftruncate(fd.get(), static_cast<off_t>(path.size())) != 0) results.back() = -errno;
+        if (results.back() == 0) fds.push_back(std::move(fd));
+    }
+    std::vector<std::byte> payload(results.size() * wire::kBatchResultSize);
+    wire::encode_batch_results(results, payload);
+    wire::Reply reply;
+    reply.op = rq.op;
+    reply.id = rq.id;
+    reply.result = static_cast<std::int32_t>(results.size());
+    reply.has_fd = std::find(results.begin(), results.end(), 0) != results.end();
+    reply.payload = payload;
+    std::vector<std::byte> frame(wire::kMaxReplySize);
+    frame.resize(wire::encode_reply(reply, frame));
+    out.push_back({channel, std::move(frame), std::move(fds)});
 }
 
 void FakeBroker::flush(std::vector<Outgoing>& batch) {
@@ -222,7 +254,10 @@ void FakeBroker::flush(std::vector<Outgoing>& batch) {
     if (reverse_) std::reverse(batch.begin(), batch.end());
     for (Outgoing& o : batch) {
         // A worker that died meanwhile is no concern of the others.
-        static_cast<void>(proto::send(o.channel, o.frame, {.fd = o.fd.get()}));
+        std::vector<int> raw;
+        for (const unique_fd& fd : o.fds)
+            raw.push_back(fd.get());
+        static_cast<void>(proto::send(o.channel, o.frame, {.fds = raw}));
     }
     batch.clear();
 }
@@ -230,6 +265,7 @@ void FakeBroker::flush(std::vector<Outgoing>& batch) {
 void FakeBroker::serve(int channel, const wire::Request& rq, std::vector<Outgoing>& out) {
     const std::string path(rq.path);
     if (rq.op == wire::Op::connect || rq.op == wire::Op::listen) return socket_op(channel, rq, out);
+    if (rq.op == wire::Op::open_many) return open_many(channel, rq, out);
     if (path.starts_with("/denied")) return push_reply(out, channel, rq, -EACCES);
     if (path == "/hang") {
         ++hung_;

@@ -45,6 +45,8 @@ using test::read_all;
 //   /hang         no reply                 /close   close every channel at once
 //   /drop         EIO, then close this private channel
 //   /garbage      a malformed reply        /stray   a reply with an unknown id (and an fd) first
+// open_many entries: /denied... EACCES; /lie announced as opened but sent without its fd; any other
+// path a memfd as long as the path (so that each fd tells which entry it answers).
 // connect and listen take only abstract unix addresses ("unix:@name", done for real; "unix:@denied..."
 // is EACCES) and answer EINVAL to any other address.
 // In reverse mode it gathers a few requests before answering and answers them last-first.
@@ -68,6 +70,7 @@ class FakeBroker {
     int hung() const { return hung_; }
     int last_backlog() const { return last_backlog_; }
     int reordered_batches() const { return reordered_; }
+    int open_many_requests() const { return open_many_requests_; }
     const fs::path& root() const { return root_; }
     // Where a request's path ("/name") lives in the scratch directory.
     std::string file(const std::string& name) const { return (root_ / name.substr(1)).string(); }
@@ -76,7 +79,7 @@ class FakeBroker {
     struct Outgoing {
         int channel;
         std::vector<std::byte> frame;
-        unique_fd fd;
+        std::vector<unique_fd> fds;
     };
 
     void wake();
@@ -93,6 +96,7 @@ class FakeBroker {
     void serve(int channel, const wire::Request& rq, std::vector<Outgoing>& out);
     static void sized(int channel, const wire::Request& rq, long n, std::vector<Outgoing>& out);
     void socket_op(int channel, const wire::Request& rq, std::vector<Outgoing>& out);
+    void open_many(int channel, const wire::Request& rq, std::vector<Outgoing>& out);
     // The real operation below the scratch directory.
     void real(int channel, const wire::Request& rq, std::vector<Outgoing>& out);
     // The same for the metadata ops and the xattr ops.
@@ -113,6 +117,7 @@ class FakeBroker {
     std::atomic<int> hung_{0};
     std::atomic<int> last_backlog_{0};
     std::atomic<int> reordered_{0};
+    std::atomic<int> open_many_requests_{0};
     bool closed_ = false;  // fake thread only
 };
 

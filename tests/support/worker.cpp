@@ -36,6 +36,7 @@
 #include "proto/wire.hpp"
 #include "support/read_all.hpp"
 #include "support/worker_attacks.hpp"
+#include "support/worker_batch.hpp"
 #include "support/worker_faults.hpp"
 #include "support/worker_isolation.hpp"
 #include "support/worker_metadata.hpp"
@@ -363,10 +364,10 @@ bool run_process_command(const Args& a) {
 
 // NOLINTNEXTLINE(misc-no-recursion): through fork, bounded by the length of the group.
 void run(const Args& a) {
-    if (!run_file_command(a) && !fdbroker::test::run_metadata_command(a) && !run_channel_command(a) &&
-        !run_process_command(a) && !fdbroker::test::run_socket_command(a) &&
-        !fdbroker::test::run_attack_command(a) && !fdbroker::test::run_fault_command(a) &&
-        !fdbroker::test::run_isolation_command(a, run)) {
+    if (!run_file_command(a) && !fdbroker::test::run_batch_command(a) &&
+        !fdbroker::test::run_metadata_command(a) && !run_channel_command(a) && !run_process_command(a) &&
+        !fdbroker::test::run_socket_command(a) && !fdbroker::test::run_attack_command(a) &&
+        !fdbroker::test::run_fault_command(a) && !fdbroker::test::run_isolation_command(a, run)) {
         std::printf("unknown command %s\n", a[0].c_str());
     }
 }

@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "fdbroker/fdbroker.h"
 #include "fdbroker/unique_fd.hpp"
@@ -46,6 +47,20 @@ class FDBROKER_API Client {
     Client& operator=(const Client&) = delete;
 
     unique_fd open(const char* path, int flags, mode_t mode, std::error_code& ec) noexcept;
+
+    // Many opens in one round trip (a few when the paths are long), each decided, performed and audited
+    // as open() would be: results[i] gets requests[i]'s descriptor or its error. ec is set only when the
+    // exchange itself failed (EINVAL: more than kMaxOpenMany requests, or as many results as requests
+    // not given; ENOTCONN; ECONNRESET), and then every result is empty.
+    using OpenRequest = ::fdbroker_open_request;
+    struct OpenResult {
+        unique_fd fd;
+        std::error_code ec;
+    };
+    static constexpr std::size_t kMaxOpenMany = FDBROKER_OPEN_MANY_MAX;
+    void open_batch(std::span<const OpenRequest> requests, std::span<OpenResult> results,
+                    std::error_code& ec) noexcept;
+    std::vector<OpenResult> open_batch(std::span<const OpenRequest> requests, std::error_code& ec);
     void access(const char* path, int mode, std::error_code& ec) noexcept;
     struct ::stat stat(const char* path, std::error_code& ec) noexcept;
     // Returns the number of bytes written to buf (no NUL added, truncated like readlink(2)).

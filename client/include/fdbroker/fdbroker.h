@@ -26,6 +26,20 @@ extern "C" {
 
 /* Like open(2). O_CLOEXEC on the returned fd only if flags ask for it. */
 FDBROKER_API int fdbroker_open(const char* path, int flags, ... /* mode_t mode */);
+/* Many opens in one round trip to the broker (FDBROKER_OPEN_MANY_MAX at most), for a worker that
+ * opens many files: each entry is decided, performed and audited exactly as fdbroker_open(path, flags,
+ * mode) would be (mode is read only when flags hold O_CREAT or O_TMPFILE). fds[i] receives entry i's
+ * descriptor (O_CLOEXEC only if its flags ask for it), or -errno if that open failed. Returns 0, or -1
+ * with errno when the exchange itself failed (EFAULT: requests or fds NULL; EINVAL: n above
+ * FDBROKER_OPEN_MANY_MAX; ENOTCONN, ECONNRESET as for every call), and then leaves no descriptor
+ * open. Paths longer than about a thousand bytes on average take a few round trips. */
+#define FDBROKER_OPEN_MANY_MAX 64
+struct fdbroker_open_request {
+    const char* path;
+    int flags;
+    mode_t mode;
+};
+FDBROKER_API int fdbroker_open_many(const struct fdbroker_open_request* requests, size_t n, int* fds);
 /* Like access(2): R_OK/W_OK need read/write, F_OK any permission; X_OK is the kernel's answer for the
  * worker's user on a path it may see. */
 FDBROKER_API int fdbroker_access(const char* path, int mode);

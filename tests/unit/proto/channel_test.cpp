@@ -46,7 +46,7 @@ using test::count_open_fds;
 // The descriptors a receive set apart rather than handed out.
 std::size_t unwanted(const Received& r) {
     std::size_t n = 0;
-    for (const unique_fd& fd : r.unwanted)
+    for (const unique_fd& fd : r.fds)
         n += fd ? 1 : 0;
     return n;
 }

@@ -222,7 +222,7 @@ TEST(Wire, BadVersionIsRejected) {
 }
 
 TEST(Wire, UnknownOpIsRejected) {
-    for (std::uint16_t op : {0, 22, 23, 0x100, 0xffff}) {
+    for (std::uint16_t op : {0, 23, 24, 0x100, 0xffff}) {
         Bytes b = encode(make(Op::stat, "/p"));
         put16(b, 2, op);
         EXPECT_EQ(decode_request(b).error, DecodeError::unknown_op) << op;
@@ -769,6 +769,158 @@ TEST(Wire, Names) {
     EXPECT_EQ(op_path_count(static_cast<Op>(77)), 0);
     EXPECT_FALSE(describe(DecodeError::reserved_set).empty());
     EXPECT_FALSE(describe(DecodeError::bad_argument).empty());
+}
+
+// open_many: entries, each flags, mode and a path, fill the data exactly.
+Bytes batch_data(const std::vector<OpenEntry>& entries) {
+    Bytes data(kMaxBatchData);
+    std::size_t at = 0;
+    for (const OpenEntry& e : entries) {
+        const std::size_t n = encode_open_entry(e, std::span(data).subspan(at));
+        EXPECT_NE(n, 0u) << e.path;
+        at += n;
+    }
+    data.resize(at);
+    return data;
+}
+
+Bytes batch_frame(const Bytes& data, std::uint32_t count) {
+    Request r = make(Op::open_many);
+    r.arg0 = count;
+    r.data = data;
+    return encode(r);
+}
+
+TEST(WireBatch, OpenManyRoundTrips) {
+    const std::vector<OpenEntry> entries = {
+        {0x80000, 0, "/etc/hostname"}, {0x241, 0640, "/var/out/new"}, {0, 0, std::string_view("/x", 2)}};
+    const Bytes data = batch_data(entries);
+    EXPECT_EQ(data.size(), 3 * kBatchEntryHeaderSize + 13 + 12 + 2);
+    const Bytes frame = batch_frame(data, 3);
+    const DecodedRequest d = decode_request(frame);
+    ASSERT_TRUE(d.request) << describe(d.error);
+    EXPECT_EQ(d.request->op, Op::open_many);
+    EXPECT_EQ(d.request->arg0, 3u);
+    std::span<const std::byte> rest = d.request->data;
+    for (const OpenEntry& want : entries) {
+        const std::optional<OpenEntry> got = next_open_entry(rest);
+        ASSERT_TRUE(got);
+        EXPECT_EQ(got->flags, want.flags);
+        EXPECT_EQ(got->mode, want.mode);
+        EXPECT_EQ(got->path, want.path);
+    }
+    EXPECT_FALSE(next_open_entry(rest));
+    EXPECT_EQ(op_name(Op::open_many), "open_many");
+}
+
+TEST(WireBatch, TheLargestBatchDecodes) {
+    std::vector<std::string> paths;
+    paths.reserve(kMaxBatch + 1);  // the entries view these strings
+    for (std::size_t i = 0; i < kMaxBatch; ++i)
+        paths.push_back("/srv/files/" + std::to_string(i));
+    std::vector<OpenEntry> entries;
+    entries.reserve(paths.size() + 1);
+    for (const std::string& p : paths)
+        entries.push_back({0, 0, p});
+    EXPECT_TRUE(decode_request(batch_frame(batch_data(entries), kMaxBatch)).request);
+    // One more entry is refused by its count alone.
+    paths.emplace_back("/srv/files/extra");
+    entries.push_back({0, 0, paths.back()});
+    EXPECT_EQ(decode_request(batch_frame(batch_data(entries), kMaxBatch + 1)).error,
+              DecodeError::bad_argument);
+}
+
+TEST(WireBatch, MalformedBatchesAreRejected) {
+    const Bytes two = batch_data({{0, 0, "/a"}, {0, 0, "/bb"}});
+    // The count must be 1..kMaxBatch and say exactly how many entries fill the data.
+    EXPECT_EQ(decode_request(batch_frame(two, 0)).error, DecodeError::bad_argument);
+    EXPECT_EQ(decode_request(batch_frame(two, 1)).error, DecodeError::bad_length);
+    EXPECT_EQ(decode_request(batch_frame(two, 3)).error, DecodeError::bad_length);
+    EXPECT_EQ(decode_request(batch_frame(two, 65)).error, DecodeError::bad_argument);
+    // No entries at all.
+    EXPECT_EQ(decode_request(batch_frame({}, 1)).error, DecodeError::bad_length);
+    // An entry's length running past the frame, or beyond kMaxPath.
+    Bytes b = batch_frame(two, 2);
+    put16(b, kRequestHeaderSize + 8, 200);
+    EXPECT_EQ(decode_request(b).error, DecodeError::bad_length);
+    b = batch_frame(two, 2);
+    put16(b, kRequestHeaderSize + 8, static_cast<std::uint16_t>(kMaxPath + 1));
+    EXPECT_EQ(decode_request(b).error, DecodeError::bad_length);
+    // An empty path, and a path with a NUL.
+    Bytes empty = two;
+    put16(empty, 8, 0);
+    empty.erase(empty.begin() + kBatchEntryHeaderSize, empty.begin() + kBatchEntryHeaderSize + 2);
+    EXPECT_EQ(decode_request(batch_frame(empty, 2)).error, DecodeError::bad_path);
+    Bytes nul = two;
+    nul[kBatchEntryHeaderSize + 1] = std::byte{0};
+    EXPECT_EQ(decode_request(batch_frame(nul, 2)).error, DecodeError::bad_path);
+    // Paths, request flags and arg1 are not the op's.
+    Request r = make(Op::open_many, "/p");
+    r.arg0 = 2;
+    r.data = two;
+    EXPECT_EQ(decode_request(encode(r)).error, DecodeError::bad_length);
+    for (const auto& [offset, field] : {std::pair{12, "arg1"}, std::pair{20, "flags"}}) {
+        b = batch_frame(two, 2);
+        put32(b, static_cast<std::size_t>(offset), 1);
+        EXPECT_EQ(decode_request(b).error, DecodeError::reserved_set) << field;
+    }
+    // Entries the encoder cannot express.
+    std::array<std::byte, 64> out{};
+    EXPECT_EQ(encode_open_entry({0, 0, ""}, out), 0u);
+    EXPECT_EQ(encode_open_entry({0, 0, std::string_view("/a\0b", 4)}, out), 0u);
+    EXPECT_EQ(encode_open_entry({0, 0, std::string(kMaxPath + 1, 'a')}, out), 0u);
+    EXPECT_EQ(encode_open_entry({0, 0, std::string(60, 'a')}, out), 0u);  // no room
+}
+
+Reply batch_reply(const std::vector<std::int32_t>& results, Bytes& storage, bool has_fd) {
+    storage.assign(results.size() * kBatchResultSize, std::byte{0});
+    encode_batch_results(results, storage);
+    Reply r;
+    r.op = Op::open_many;
+    r.id = 7;
+    r.result = static_cast<std::int32_t>(results.size());
+    r.payload = storage;
+    r.has_fd = has_fd;
+    return r;
+}
+
+TEST(WireBatch, RepliesCarryOneResultPerEntry) {
+    Bytes storage;
+    const Reply r = batch_reply({0, -EACCES, 0, -ENOENT}, storage, true);
+    const Bytes frame = encode(r);
+    const DecodedReply d = decode_reply(frame);
+    ASSERT_TRUE(d.reply);
+    EXPECT_TRUE(reply_shape_ok(*d.reply));
+    EXPECT_EQ(batch_descriptors(*d.reply), 2u);
+    EXPECT_EQ(batch_result(d.reply->payload, 0), 0);
+    EXPECT_EQ(batch_result(d.reply->payload, 1), -EACCES);
+    EXPECT_EQ(batch_result(d.reply->payload, 3), -ENOENT);
+    EXPECT_EQ(batch_result(d.reply->payload, 4), -EPROTO);  // beyond the end
+    EXPECT_TRUE(reply_shape_ok(batch_reply({-EACCES, -ENOENT}, storage, false)));
+}
+
+TEST(WireBatch, MisshapenRepliesAreRefused) {
+    Bytes storage;
+    // The descriptor flag must agree with the successes.
+    EXPECT_FALSE(reply_shape_ok(batch_reply({0, -EACCES}, storage, false)));
+    EXPECT_FALSE(reply_shape_ok(batch_reply({-EACCES}, storage, true)));
+    // A result neither 0 nor an errno.
+    EXPECT_FALSE(reply_shape_ok(batch_reply({3}, storage, true)));
+    EXPECT_FALSE(reply_shape_ok(batch_reply({-5000}, storage, false)));
+    // The count and the payload must agree, within 1..kMaxBatch.
+    Reply r = batch_reply({-EACCES, -EACCES}, storage, false);
+    r.result = 3;
+    EXPECT_FALSE(reply_shape_ok(r));
+    r.result = 0;
+    r.payload = {};
+    EXPECT_FALSE(reply_shape_ok(r));
+    const Reply big = batch_reply(std::vector<std::int32_t>(kMaxBatch + 1, -EACCES), storage, false);
+    EXPECT_FALSE(reply_shape_ok(big));
+    // A failure of the whole request is an ordinary error reply.
+    Reply failed;
+    failed.op = Op::open_many;
+    failed.result = -ENOMEM;
+    EXPECT_TRUE(reply_shape_ok(failed));
 }
 
 }  // namespace
