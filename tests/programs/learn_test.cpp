@@ -145,7 +145,7 @@ TEST(LearnLibraryMode, LearnsWhatTheWorkerAskedAndItsUserMayDo) {
     write_file(base,
                std::string("version = 1\n[profile.default]\nruntime = [\"") + shared_library_dir() + "\"]\n");
     const Outcome learning = run_command({fdbroker_bin(), "learn", "--policy", base, "-o", learned, "--",
-                                          FDCAT_BIN, "/etc/hostname", "/etc/shadow"});
+                                          staged(FDCAT_BIN), "/etc/hostname", "/etc/shadow"});
     EXPECT_EQ(learning.status, 1) << learning.err;  // /etc/shadow: refused to nobody itself
     EXPECT_TRUE(contains(learning.err, "+    \"/etc/hostname\",  # 1 call: open /etc/hostname (read)"))
         << learning.err;
@@ -157,7 +157,7 @@ TEST(LearnLibraryMode, LearnsWhatTheWorkerAskedAndItsUserMayDo) {
     EXPECT_TRUE(contains(read_file(learned), std::string("runtime = [\"") + shared_library_dir()));
 
     const Outcome run =
-        run_command({fdbroker_bin(), "run", "--policy", learned, "--", FDCAT_BIN, "/etc/hostname"});
+        run_command({fdbroker_bin(), "run", "--policy", learned, "--", staged(FDCAT_BIN), "/etc/hostname"});
     EXPECT_EQ(run.status, 0) << run.err;
     EXPECT_EQ(run.out, "/etc/hostname: " + read_file("/etc/hostname"));
 }
