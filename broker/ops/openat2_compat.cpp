@@ -64,10 +64,14 @@ bool is_magic(int link, std::string_view text) noexcept {
     return false;
 }
 
-// The directories walked, innermost last: ".." returns to the one the walk came from, so it can never
-// climb above where the walk started (or restarted, at "/" for an absolute symlink).
+// The directories walked, innermost last. Under RESOLVE_BENEATH each is kept: ".." returns to the one
+// the walk came from, so it can never climb above where the walk started, however the tree is renamed
+// meanwhile. Otherwise only the current one is held (a descriptor for each level would spend the
+// broker's descriptors on every deep path), and ".." is its real parent, as in the kernel.
 class DirStack {
   public:
+    explicit DirStack(bool beneath) noexcept : beneath_(beneath) {}
+    [[nodiscard]] bool beneath() const noexcept { return beneath_; }
     [[nodiscard]] int top() const noexcept { return dirs_[depth_].get(); }
     [[nodiscard]] bool at_start() const noexcept { return depth_ == 0; }
     void restart(unique_fd base) noexcept {
@@ -76,6 +80,10 @@ class DirStack {
         dirs_[0] = std::move(base);
     }
     [[nodiscard]] bool push(unique_fd dir) noexcept {
+        if (!beneath_) {
+            dirs_[0] = std::move(dir);
+            return true;
+        }
         if (depth_ + 1 >= kMaxDepth) return false;
         dirs_[++depth_] = std::move(dir);
         return true;
@@ -83,6 +91,7 @@ class DirStack {
     void pop() noexcept { dirs_[depth_--].reset(); }
 
   private:
+    bool beneath_;
     std::array<unique_fd, kMaxDepth> dirs_{};
     std::size_t depth_ = 0;
 };
@@ -90,7 +99,7 @@ class DirStack {
 // One walk. Each step answers 0 to go on or the errno that ends the walk.
 class Walker {
   public:
-    explicit Walker(const open_how& how) noexcept : how_(how) {}
+    explicit Walker(const open_how& how) noexcept : how_(how), dirs_((how.resolve & RESOLVE_BENEATH) != 0) {}
     int start(int dirfd, std::string_view path) noexcept;
     int enter(std::string_view comp, std::string_view after) noexcept;
     // The last component, not "." or "..": a descriptor, -1 with errno, or -2 when it was a symlink
@@ -136,12 +145,12 @@ int Walker::start(int dirfd, std::string_view path) noexcept {
 }
 
 int Walker::dotdot() noexcept {
-    if (!dirs_.at_start()) {
+    if (dirs_.beneath()) {
+        if (dirs_.at_start()) return EXDEV;
         dirs_.pop();
         return 0;
     }
-    if ((how_.resolve & RESOLVE_BENEATH) != 0) return EXDEV;
-    // Above where the walk started, unconstrained: the real parent (at "/", "/" itself).
+    // Unconstrained: the real parent (at "/", "/" itself).
     unique_fd up(::openat(dirs_.top(), "..", kDirFlags));
     if (!up) return errno;
     dirs_.restart(std::move(up));

@@ -17,9 +17,10 @@ namespace fdbroker::broker {
 // The walk alone, with openat2's contract for how.resolve made of RESOLVE_NO_SYMLINKS,
 // RESOLVE_NO_MAGICLINKS and RESOLVE_BENEATH, at least one of the first two among them (a /proc magic
 // link is never followed): anything else is EINVAL. Each symlink met is followed by its text, at most
-// 40 in one walk; ".." returns to the directory the walk came from, and at dirfd itself is EXDEV
-// under RESOLVE_BENEATH. It never returns EAGAIN for a rename meanwhile: what it reaches is where its
-// own descriptors led.
+// 40 in one walk. Under RESOLVE_BENEATH, ".." returns to the directory the walk came from (it holds a
+// descriptor of each, so a walk deeper than 2048 directories is ENAMETOOLONG), and at dirfd itself is
+// EXDEV; it never returns EAGAIN for a rename meanwhile: what it reaches is where its own descriptors
+// led. Otherwise ".." is the real parent, as in the kernel.
 [[nodiscard]] int openat2_walk(int dirfd, const char* path, const open_how& how) noexcept;
 
 }  // namespace fdbroker::broker
