@@ -235,6 +235,7 @@ expect "alice (in fdbroker)" "/srv/data/a.txt: alpha
 expect "alice, through symlinks" "/srv/data/to-a: alpha
 /srv/data/here/a.txt: alpha
 /srv/data/to-b: Permission denied (EACCES)" "$(fdcat_as alice /srv/data/to-a /srv/data/here/a.txt /srv/data/to-b)"
+journal | grep "openat2 answers ENOSYS" || fail "the broker did not say it resolves paths without openat2"
 # Type=notify: "active" only once the broker sent READY=1 (before, it is "activating").
 expect "fdbroker.service" "notify fdbroker.socket active running" \
     "$(inside systemctl show -p Type -p ActiveState -p SubState -p TriggeredBy --value fdbroker.service | tr '\n' ' ' |

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "broker/core/log.hpp"
 #include "fdbroker/unique_fd.hpp"
 #include "policy/path_buffer.hpp"
 #include "sandbox/kernel_features.hpp"
@@ -275,18 +276,28 @@ namespace {
 enum Openat2 : int { unknown, present, absent };
 std::atomic<int> openat2_state{unknown};
 
+// Remembers that openat2 is missing; the first to notice says so, once for the process.
+void openat2_is_absent() noexcept {
+    int from = present;
+    if (openat2_state.compare_exchange_strong(from, absent, std::memory_order_relaxed))
+        log("openat2 answers ENOSYS (an old kernel, or a seccomp filter such as systemd's "
+            "RestrictSUIDSGID=yes): paths are resolved with the broker's own walk, component by component");
+}
+
 }  // namespace
 
 int openat2_compat(int dirfd, const char* path, const open_how& how) noexcept {
     int state = openat2_state.load(std::memory_order_relaxed);
     if (state == unknown) {
-        state = sandbox::simulated_absent(sandbox::Feature::openat2) ? absent : present;
-        openat2_state.store(state, std::memory_order_relaxed);
+        // Simulated absence is the tests' (and doctor's) to know: no line for it.
+        const int found = sandbox::simulated_absent(sandbox::Feature::openat2) ? absent : present;
+        static_cast<void>(openat2_state.compare_exchange_strong(state, found, std::memory_order_relaxed));
+        state = openat2_state.load(std::memory_order_relaxed);
     }
     if (state == present) {
         const long fd = ::syscall(SYS_openat2, dirfd, path, &how, sizeof how);
         if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);
-        openat2_state.store(absent, std::memory_order_relaxed);
+        openat2_is_absent();
     }
     return openat2_walk(dirfd, path, how);
 }
