@@ -228,7 +228,15 @@ constexpr Kind kKinds[] = {
     {O_RDWR | O_TMPFILE, 0600, true},
 };
 
+// The oracle: openat2 itself, which this kernel (or a filter around the test) may not answer.
+bool kernel_has_openat2() {
+    const open_how how{O_PATH | O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS};
+    const unique_fd fd(static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, "/", &how, sizeof how)));
+    return fd || errno != ENOSYS;
+}
+
 TEST(Openat2Walk, OpensWhatOpenat2OpensOrFailsAsItFails) {
+    if (!kernel_has_openat2()) GTEST_SKIP() << "openat2 answers ENOSYS here: no oracle";
     Tree tree;
     int compared = 0;
     for (const std::string& path : paths(tree))
@@ -250,6 +258,7 @@ TEST(Openat2Walk, OpensWhatOpenat2OpensOrFailsAsItFails) {
 }
 
 TEST(Openat2Walk, RefusesWhatOpenat2RefusesBeforeLooking) {
+    if (!kernel_has_openat2()) GTEST_SKIP() << "openat2 answers ENOSYS here: no oracle";
     Tree tree;
     open_how how{};
     how.resolve = RESOLVE_NO_MAGICLINKS;
@@ -297,6 +306,8 @@ bool opens_a_file_without_symlinks() {
 }
 
 TEST(Openat2Compat, CallsOpenat2WhereItAnswers) {
+    if (!kernel_has_openat2()) GTEST_SKIP() << "openat2 answers ENOSYS here";
+    ::unsetenv("FDBROKER_SIMULATE_ABSENT");
     in_child([] { return !took_the_walk() && opens_a_file_without_symlinks(); });
 }
 
