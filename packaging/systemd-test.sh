@@ -177,6 +177,7 @@ inside sh -euc '
     mkdir -p /srv/data /srv/pool
     echo alpha >/srv/data/a.txt; echo bravo >/srv/data/b.txt; echo pool-input >/srv/pool/input.txt
     chmod 600 /srv/data/*.txt /srv/pool/input.txt
+    ln -s a.txt /srv/data/to-a; ln -s b.txt /srv/data/to-b; ln -s . /srv/data/here
     install -m 755 /mnt/fdbroker-test/fdcat /usr/local/bin/fdcat'
 lib=$(inside ldd /usr/local/bin/fdcat | sed -n 's/^[[:space:]]*libfdbroker\.so\.0 => \([^ ]*\).*/\1/p')
 lib=$(inside readlink -f "$lib")  # /lib is /usr/lib
@@ -229,6 +230,12 @@ expect "the socket" "root fdbroker 660 socket" \
 step "a member of the group fdbroker is served; socket activation starts the service"
 expect "alice (in fdbroker)" "/srv/data/a.txt: alpha
 /srv/data/b.txt: Permission denied (EACCES)" "$(fdcat_as alice /srv/data/a.txt /srv/data/b.txt)"
+# Through symlinks, on the broker's careful path: under RestrictSUIDSGID=yes, where openat2 answers
+# ENOSYS, its own walk of each component (broker/ops/openat2_compat.hpp).
+expect "alice, through symlinks" "/srv/data/to-a: alpha
+/srv/data/here/a.txt: alpha
+/srv/data/to-b: Permission denied (EACCES)" "$(fdcat_as alice /srv/data/to-a /srv/data/here/a.txt /srv/data/to-b)"
+journal | grep "openat2 answers ENOSYS" || fail "the broker did not say it resolves paths without openat2"
 # Type=notify: "active" only once the broker sent READY=1 (before, it is "activating").
 expect "fdbroker.service" "notify fdbroker.socket active running" \
     "$(inside systemctl show -p Type -p ActiveState -p SubState -p TriggeredBy --value fdbroker.service | tr '\n' ' ' |
@@ -253,6 +260,8 @@ check_applied() {  # NETWORK: private (PrivateNetwork=yes), or the machine's (ne
     status=$(inside cat "/proc/$pid/status")
     expect "no_new_privs (NoNewPrivileges=)" 1 "$(awk '/^NoNewPrivs:/ {print $2}' <<<"$status")"
     expect "seccomp (SystemCallFilter=, and the broker's own filter)" 2 "$(awk '/^Seccomp:/ {print $2}' <<<"$status")"
+    expect "RestrictSUIDSGID= (openat2 answers ENOSYS)" yes \
+        "$(inside systemctl show -p RestrictSUIDSGID --value fdbroker.service)"
     allowed=" $(inside systemctl show -p CapabilityBoundingSet --value fdbroker.service) "
     bounding=$((16#$(awk '/^CapBnd:/ {print $2}' <<<"$status")))
     for i in "${!capabilities[@]}"; do

@@ -18,11 +18,10 @@ bool has(const sandbox::KernelFeatures& k, Feature f) {
 
 // The features a mode cannot do without.
 std::vector<Feature> needed_by(const std::string& mode) {
-    if (mode == "run") return {Feature::openat2, Feature::landlock, Feature::seccomp_notify};
+    if (mode == "run") return {Feature::landlock, Feature::seccomp_notify};
     if (mode == "run --transparent")
-        return {Feature::openat2, Feature::landlock, Feature::seccomp_notify, Feature::addfd_send,
-                Feature::pidfd_getfd};
-    return {Feature::openat2};  // serve; its pools need what run needs (policy_needs)
+        return {Feature::landlock, Feature::seccomp_notify, Feature::addfd_send, Feature::pidfd_getfd};
+    return {};  // serve; its pools need what run needs (policy_needs)
 }
 
 ModeReport mode_report(const sandbox::KernelFeatures& k, const std::string& mode, bool root) {
@@ -111,8 +110,9 @@ const char* without(Feature f) noexcept {
             return "run --transparent cannot work: the program's connect and bind on its own sockets fail, "
                    "since the broker takes the socket with pidfd_getfd";
         case Feature::openat2:
-            return "no mode can serve files: every path is resolved with openat2's RESOLVE_* flags, for "
-                   "which nothing else is as safe, so file requests fail";
+            return "fallback: the broker resolves paths with a walk of its own, one component at a time, "
+                   "that makes the decisions of openat2's RESOLVE_* flags (a systemd unit's "
+                   "RestrictSUIDSGID=yes answers openat2 with ENOSYS too)";
         case Feature::so_peerpidfd:
             return "fallback: serve opens a pidfd from the client's pid on arrival, and checks it still "
                    "names the client after attaching";

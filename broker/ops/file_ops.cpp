@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include <map>
 #include <mutex>
 
+#include "broker/ops/openat2_compat.hpp"
 #include "broker/ops/walk.hpp"
 #include "policy/path.hpp"
 
@@ -143,11 +143,11 @@ OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) 
             if (flags & O_PATH) how.flags = flags | O_CLOEXEC;  // openat2 refuses O_NOCTTY with O_PATH
             if ((flags & O_TMPFILE) == O_TMPFILE) how.mode = mode & 07777;
             how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-            const long fd = ::syscall(SYS_openat2, AT_FDCWD, buf.c_str(), &how, sizeof how);
+            const int fd = openat2_compat(AT_FDCWD, buf.c_str(), how);
             if (fd >= 0) {
                 OpResult result;
                 result.verdict = {true, lexical.rule, 0};
-                result.fd.reset(static_cast<int>(fd));
+                result.fd.reset(fd);
                 result.maybe_device =
                     look ? S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) : path.starts_with("/dev/");
                 return result;

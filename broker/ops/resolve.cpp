@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include <cstdio>
 
 #include "broker/core/worker_identity.hpp"
+#include "broker/ops/openat2_compat.hpp"
 #include "policy/path.hpp"
 
 namespace fdbroker::broker {
@@ -22,10 +22,11 @@ int openat2_dir(int dirfd, const char* path, std::uint64_t resolve) noexcept {
     how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
     how.resolve = resolve;
     for (int attempt = 0;; ++attempt) {
-        const long fd = ::syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-        // EAGAIN: a rename or mount changed the tree during a RESOLVE_BENEATH walk; try again.
+        const int fd = openat2_compat(dirfd, path, how);
+        // EAGAIN: a rename or mount changed the tree during openat2's RESOLVE_BENEATH walk; try again.
+        // (The userspace walk never answers EAGAIN.)
         if (fd < 0 && errno == EAGAIN && attempt < 8) continue;
-        return static_cast<int>(fd);
+        return fd;
     }
 }
 

@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 
 #include "broker/core/log.hpp"
 #include "broker/core/worker_identity.hpp"
+#include "broker/ops/openat2_compat.hpp"
 #include "policy/path.hpp"
 #include "policy/path_buffer.hpp"
 
@@ -43,7 +43,7 @@ unique_fd open_no_symlinks(std::string_view path, std::uint64_t flags) noexcept 
     open_how how{};
     how.flags = flags | O_PATH | O_CLOEXEC;
     how.resolve = RESOLVE_NO_SYMLINKS;
-    return unique_fd(static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, z.c_str(), &how, sizeof how)));
+    return unique_fd(openat2_compat(AT_FDCWD, z.c_str(), how));
 }
 
 socklen_t inet_address(const SocketAddress& a, sockaddr_storage& storage) noexcept {

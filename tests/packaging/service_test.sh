@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fdbroker serve under what fdbroker.service grants it, as far as it can be reproduced without systemd
 # as PID 1: only the unit's CapabilityBoundingSet= (plus a drop-in's), no_new_privs, a private
-# network namespace (PrivateNetwork=yes), and a /proc mounted as ProtectProc= and ProcSubset= say.
+# network namespace (PrivateNetwork=yes), a /proc mounted as ProtectProc= and ProcSubset= say, and
+# no openat2 (RestrictSUIDSGID=yes).
 # The broker must start, serve a root client and one of another user, and with pools.conf run a
 # pool worker.
 #   service_test.sh FDBROKER FDCAT LIBFDBROKER_DIR UNIT_DIR
@@ -36,6 +37,12 @@ proc_options() {
     (IFS=,; echo "${options[*]:-defaults}")
 }
 
+# RestrictSUIDSGID=yes of the unit files: its filter answers openat2 with ENOSYS, which the broker
+# is told as FDBROKER_SIMULATE_ABSENT=openat2.
+absent_features() {
+    [ "$(sed -n 's/^RestrictSUIDSGID=//p' "$@" | tail -1)" != yes ] || echo openat2
+}
+
 # Serves with the bounding set and /proc of the given unit files; a root client and a client running
 # as nobody each read one granted file, and the latter its own /proc/self.
 serve_and_read() {
@@ -43,7 +50,7 @@ serve_and_read() {
     rm -f "$log"
     unshare --net --mount --propagation private -- /bin/sh -c 'mount -t proc -o "$1" proc /proc && shift && exec "$@"' \
         _ "$(proc_options "$@")" setpriv --bounding-set="$(bounding_set "$@")" --no-new-privs -- \
-        "$fdbroker" serve --policy "$policy" --socket "$socket" --socket-mode 0666 2>"$log" &
+        env FDBROKER_SIMULATE_ABSENT="$(absent_features "$@")" "$fdbroker" serve --policy "$policy" --socket "$socket" --socket-mode 0666 2>"$log" &
     broker=$!
     for _ in $(seq 200); do [ -S "$socket" ] && break; sleep 0.05; done
     out=$(FDBROKER_SOCKET=$socket "$fdcat" "$tmp/granted")
@@ -67,7 +74,7 @@ version = 1
 clients = { users = [0, 65534] }
 read = ["$tmp/granted"]
 POLICY
-echo "== the base unit's bounding set: $(bounding_set "$units/fdbroker.service"), /proc: $(proc_options "$units/fdbroker.service")"
+echo "== the base unit's bounding set: $(bounding_set "$units/fdbroker.service"), /proc: $(proc_options "$units/fdbroker.service"), absent: $(absent_features "$units/fdbroker.service")"
 serve_and_read "$tmp/policy.toml" "$units/fdbroker.service"
 stop
 grep "capabilities kept" "$tmp/log"
