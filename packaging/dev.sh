@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 # dpkg-dev and file: cpack's .deb (Depends from dpkg-shlibdeps); man-db and systemd: the packaging
 # tests check the man pages and units with man and systemd-analyze. clang-tidy: the tidy step.
-# lintian: the package test checks the .deb with it.
+# lintian: the package test checks the .deb with it. ccache: the test command's compiler cache.
 # golang-go: the Go program that transparent mode's tests run (skipped where go is missing).
 # python3 ... procps: the corpus of ordinary programs run under the default system call preset
 # (tests/corpus/packages.txt; those missing are skipped). patch ... openssh-client: with some of those, the
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 # systemd-container: packaging/systemd-test.sh boots a Debian container to test the .deb under systemd.
 packages=(cmake make g++ pkg-config libseccomp-dev libcap-ng-dev libboost-program-options-dev
           libtomlplusplus-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
-          dpkg-dev file man-db systemd clang-tidy golang-go lintian
+          dpkg-dev file man-db systemd clang-tidy golang-go lintian ccache
           python3 python3-venv nodejs git sqlite3 zstd bzip2 openssl curl imagemagick procps
           patch jq perl xz-utils openssh-client debootstrap systemd-container)
 
@@ -38,8 +38,23 @@ install_deps() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 }
 
+# What the test command may keep between runs, outside the checkout: the compiler's cache, the files
+# clang-tidy found clean, and packaging/systemd-test.sh's Debian root.
+ci_cache=${FDBROKER_CI_CACHE:-/var/cache/fdbroker-ci}
+cmake_cache_flags=()
+
+# The test command compiles the tree three times (plain, ASan, TSan) and clang-tidy reads it once more:
+# with a cache kept where the next run on this machine finds it, an unchanged file costs nothing. The
+# checkout's own path is taken out of what ccache compares, so that another clone hits the same entries.
+use_compiler_cache() {
+    command -v ccache >/dev/null && mkdir -p "$ci_cache/ccache" 2>/dev/null && [ -w "$ci_cache/ccache" ] ||
+        return 0
+    export CCACHE_DIR=$ci_cache/ccache CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1 CCACHE_MAXSIZE=5G
+    cmake_cache_flags=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+}
+
 build() {
-    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFDBROKER_WERROR=ON
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFDBROKER_WERROR=ON "${cmake_cache_flags[@]}"
     cmake --build build -j"$(nproc)"
 }
 
@@ -48,28 +63,29 @@ build() {
 # seccomp filter answers by killing it (status 159).
 sanitized_test() {
     cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFDBROKER_WERROR=ON -DFDBROKER_SANITIZE=ON \
-        -DFDBROKER_BENCH=OFF
+        -DFDBROKER_BENCH=OFF "${cmake_cache_flags[@]}"
     cmake --build build-asan -j"$(nproc)"
     ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         in_private_checkout ctest --test-dir build-asan --output-on-failure -j"$(nproc)"
 }
 
 # The folders clang-tidy checks (.clang-tidy says which checks): every source file in them, and the
-# headers in them that those files include. A finding fails the step.
+# headers in them that those files include. A finding fails the step. build/compile_commands.json holds
+# the files and flags of the -Werror build; a file found clean before with the same preprocessed input,
+# flags, .clang-tidy and installed packages is not read again (packaging/tidy.py).
 tidy_folders=(proto client policy sandbox broker tests)
 
 tidy() {
-    local folders
-    folders=$(IFS='|'; echo "${tidy_folders[*]}")
-    # build/compile_commands.json: the files and flags of the -Werror build.
-    run-clang-tidy -p build -j"$(nproc)" -quiet -header-filter="^$PWD/($folders)/" "^$PWD/($folders)/"
+    local cache=$ci_cache/tidy
+    mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ] || cache=build/tidy-clean
+    packaging/tidy.py build "$cache" "${tidy_folders[@]}"
 }
 
 # libfdbroker's tests (unit_proto_test, the only target built in build-tsan/) under ThreadSanitizer: the
 # leader/follower hand-off of replies between threads, and fork() while other threads wait.
 tsan_test() {
     cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFDBROKER_WERROR=ON -DFDBROKER_TSAN=ON \
-        -DFDBROKER_BENCH=OFF
+        -DFDBROKER_BENCH=OFF "${cmake_cache_flags[@]}"
     cmake --build build-tsan -j"$(nproc)" --target unit_proto_test
     TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
         ctest --test-dir build-tsan --output-on-failure -j"$(nproc)" -L '^unit_proto_test$'
@@ -143,6 +159,7 @@ case "${1:-}" in
     demo) install_deps; build; demo ;;
     test)
         install_deps
+        use_compiler_cache
         build
         in_private_checkout ctest --test-dir build --output-on-failure -j"$(nproc)"
         packaging/systemd-test.sh build

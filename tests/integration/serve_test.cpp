@@ -517,5 +517,53 @@ TEST_F(Serve, VerbosePrintsEachDistinctDenialOnce) {
     EXPECT_EQ(stopped.err.find(line, first + 1), std::string::npos) << stopped.err;
 }
 
+TEST_F(Serve, PoolWorkersInAPidNamespaceRunUnderAnInitAndStopOnSigterm) {
+    const std::string file = dir / "a/file";
+    std::string command = "command = [\"" + std::string(worker_bin()) + "\"";
+    for (const std::string& word : worker_argv({{"pid"}, {"read", file}, {"wait-line"}}))
+        if (word != worker_bin()) command += ", \"" + word + "\"";
+    command += "]\n";
+    write_policy("[profile.pool]\n" + command +
+                 "instances = 2\nrestart = \"always\"\nnamespaces = [\"pid\"]\nread = [\"" + dir.path() +
+                 "/a/**\"]\nruntime = [\"" + shared_library_dir() + "\"]\n");
+    NotifySocket notify(dir / "notify.sock");
+    auto broker = start_broker(notify);
+
+    std::set<pid_t> first;
+    for (int i = 0; i < 1000 && first.size() != 2; ++i) {
+        std::this_thread::sleep_for(10ms);
+        first = children_of(broker->pid());
+    }
+    ASSERT_EQ(first.size(), 2u);
+    // Each worker's program is pid 2 of a namespace of its own, under the minimal init (pid 1), and
+    // still reads through the broker.
+    for (const pid_t p : first)
+        EXPECT_TRUE(broker->wait_for_stderr(" " + std::to_string(p) + "] ok 2\n")) << "worker " << p;
+    EXPECT_TRUE(broker->wait_for_stderr("] ok in a"));
+
+    // The init killed takes its namespace with it; the pool starts a new one.
+    const pid_t victim = *first.begin();
+    ASSERT_EQ(::kill(victim, SIGKILL), 0);
+    std::set<pid_t> after;
+    for (int i = 0; i < 1000; ++i) {
+        after = children_of(broker->pid());
+        if (after.size() == 2 && !after.contains(victim)) break;
+        std::this_thread::sleep_for(10ms);
+    }
+    ASSERT_EQ(after.size(), 2u);
+    for (const pid_t p : after) {
+        if (first.contains(p)) continue;
+        EXPECT_TRUE(broker->wait_for_stderr(" " + std::to_string(p) + "] ok 2\n")) << "restarted " << p;
+    }
+
+    // A stop reaches the programs through their inits (they have no handler for SIGTERM), and the
+    // broker drains with nothing left behind.
+    const Outcome stopped = stop(*broker);
+    EXPECT_EQ(stopped.status, 0) << stopped.err;
+    EXPECT_TRUE(children_of(broker->pid()).empty());
+    for (const pid_t p : after)
+        EXPECT_NE(::kill(p, 0), 0) << "pool init " << p << " outlived the broker";
+}
+
 }  // namespace
 }  // namespace fdbroker::test

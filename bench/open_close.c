@@ -1,0 +1,41 @@
+/* Transparent mode's bare open, measured as an outside user would: an unmodified C program that opens
+ * one file read-only and closes it, over and over, and reports the mean per call (the whole loop timed
+ * at once, every slow call counted). Run under `fdbroker run --transparent` and under notif_floor.c.
+ *
+ * usage: open_close PATH ITERATIONS WARMUP
+ * prints "mean_ns X".
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "timing.h"
+
+static int open_close(const char* path, long n) {
+    for (long i = 0; i < n; ++i) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            perror(path);
+            return 1;
+        }
+        close(fd);
+    }
+    return 0;
+}
+
+int main(int argc, char** argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: open_close PATH ITERATIONS WARMUP\n");
+        return 2;
+    }
+    long iterations = atol(argv[2]), warmup = atol(argv[3]);
+    if (iterations < 1 || warmup < 0) return 2;
+    if (open_close(argv[1], warmup) != 0) return 1;
+    uint64_t t0 = now_ns();
+    if (open_close(argv[1], iterations) != 0) return 1;
+    printf("mean_ns %llu\n", (unsigned long long)((now_ns() - t0) / (uint64_t)iterations));
+    return 0;
+}
