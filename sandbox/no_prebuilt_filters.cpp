@@ -4,6 +4,6 @@
 
 namespace fdbroker::sandbox {
 
-constinit const PrebuiltTable kPrebuiltFilters{0, 0, 0, 0, {}};
+constinit const PrebuiltTable kPrebuiltFilters{0, 0, 0, 0, {}, {}, {}};
 
 }  // namespace fdbroker::sandbox

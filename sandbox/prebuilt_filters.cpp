@@ -31,7 +31,8 @@ bool same(const PrebuiltVariant& v, const FilterOptions& o) noexcept {
 bool built_for_this_library() noexcept {
     const PrebuiltTable& table = kPrebuiltFilters;
     const scmp_version* v = seccomp_version();
-    return table.programs.size() == kVariants.size() && table.arch == seccomp_arch_native() && v != nullptr &&
+    return table.programs.size() == kVariants.size() && table.broker.size() == kBrokerVariants &&
+           !table.keeper.empty() && table.arch == seccomp_arch_native() && v != nullptr &&
            v->major == table.major && v->minor == table.minor && v->micro == table.micro;
 }
 
@@ -48,6 +49,15 @@ std::span<const sock_filter> prebuilt_worker_filter(const policy::SyscallRules& 
     for (std::size_t i = 0; i < kVariants.size(); ++i)
         if (same(kVariants[i], options)) return kPrebuiltFilters.programs[i];
     return {};
+}
+
+std::span<const sock_filter> prebuilt_keeper_filter() noexcept {
+    return built_for_this_library() ? kPrebuiltFilters.keeper : std::span<const sock_filter>();
+}
+
+std::span<const sock_filter> prebuilt_broker_filter(std::size_t variant) noexcept {
+    if (!built_for_this_library() || variant >= kBrokerVariants) return {};
+    return kPrebuiltFilters.broker[variant];
 }
 
 }  // namespace fdbroker::sandbox

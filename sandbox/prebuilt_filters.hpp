@@ -39,6 +39,8 @@ struct PrebuiltTable {
     std::uint32_t arch;            // seccomp_arch_native() of the generator
     unsigned major, minor, micro;  // seccomp_version() of the generator
     std::span<const std::span<const sock_filter>> programs;
+    std::span<const sock_filter> keeper;                   // containment.hpp's keeper
+    std::span<const std::span<const sock_filter>> broker;  // self_confine.hpp's, by broker_variant()
 };
 extern const PrebuiltTable kPrebuiltFilters;
 
@@ -46,5 +48,16 @@ extern const PrebuiltTable kPrebuiltFilters;
 // what libseccomp would compile here and now.
 [[nodiscard]] std::span<const sock_filter> prebuilt_worker_filter(const policy::SyscallRules& rules,
                                                                   const FilterOptions& options) noexcept;
+
+// The broker's own filter (self_confine.hpp) depends on two of its needs: the index of its program.
+inline constexpr std::size_t kBrokerVariants = 4;
+[[nodiscard]] constexpr std::size_t broker_variant(bool spawns_workers, bool reads_worker_memory) noexcept {
+    return (spawns_workers ? 2 : 0) + (reads_worker_memory ? 1 : 0);
+}
+
+// The keeper's and the broker's own filters compiled at build time, under the same conditions as the
+// workers': empty where the build compiled none or compiled them for another libseccomp.
+[[nodiscard]] std::span<const sock_filter> prebuilt_keeper_filter() noexcept;
+[[nodiscard]] std::span<const sock_filter> prebuilt_broker_filter(std::size_t variant) noexcept;
 
 }  // namespace fdbroker::sandbox

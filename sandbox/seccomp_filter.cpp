@@ -282,8 +282,8 @@ int lockdown_rules(void* ctx, const policy::SyscallRules& rules) {
     return 0;
 }
 
-// The BPF program libseccomp generates for `ctx`, through seccomp_export_bpf (which writes it to a
-// descriptor). 0 or an errno value.
+}  // namespace
+
 int export_program(void* ctx, std::vector<sock_filter>& code) noexcept {
     const unique_fd program(static_cast<int>(::syscall(SYS_memfd_create, "fdbroker-filter", MFD_CLOEXEC)));
     if (!program) return errno;
@@ -302,9 +302,6 @@ int export_program(void* ctx, std::vector<sock_filter>& code) noexcept {
     return 0;
 }
 
-// Loads a program the way seccomp_load() loads the filters built here (libseccomp's SCMP_FLTATR_CTL_NNP
-// sets no_new_privs first; a filter with a notifying action asks for a listener), with `flags` added.
-// The listener, if asked for, goes to `listener`. 0 or an errno value.
 int load_program(std::span<const sock_filter> code, bool notify, unsigned flags,
                  unique_fd& listener) noexcept {
     if (code.empty() || code.size() > BPF_MAXINSNS) return EINVAL;
@@ -317,6 +314,8 @@ int load_program(std::span<const sock_filter> code, bool notify, unsigned flags,
     if (notify) listener.reset(static_cast<int>(fd));  // the kernel makes listeners close-on-exec
     return 0;
 }
+
+namespace {
 
 // Loads the program libseccomp generated with SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19),
 // which libseccomp 2.5 cannot ask for: once the broker has received a call, only a fatal signal ends

@@ -49,6 +49,16 @@ struct FilterOptions {
     policy::Terminal terminal = policy::Terminal::shared;
 };
 
+// The BPF program libseccomp generates for the filter `ctx` (a scmp_filter_ctx), through
+// seccomp_export_bpf. 0 or an errno value.
+[[nodiscard]] int export_program(void* ctx, std::vector<sock_filter>& code) noexcept;
+
+// Loads a program the way seccomp_load() loads the filters fdbroker builds (SCMP_FLTATR_CTL_NNP sets
+// no_new_privs first; a filter with a notifying action asks for a listener, which goes to `listener`),
+// with `flags` added. 0 or an errno value.
+[[nodiscard]] int load_program(std::span<const sock_filter> code, bool notify, unsigned flags,
+                               unique_fd& listener) noexcept;
+
 // A terminal ioctl no worker may make (FilterOptions::terminal says which), with its name for the log.
 struct TerminalRefusal {
     unsigned long cmd;

@@ -1,5 +1,5 @@
-// The worker filters compiled at build time: each is exactly the program libseccomp compiles at run
-// time for the same options, and one is used only where that holds.
+// The filters compiled at build time (the workers', the keeper's, the broker's own): each is exactly the
+// program libseccomp compiles at run time for the same options, and one is used only where that holds.
 #include <gtest/gtest.h>
 #include <seccomp.h>
 #include <sys/wait.h>
@@ -9,8 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "sandbox/containment.hpp"
 #include "sandbox/prebuilt_filters.hpp"
 #include "sandbox/seccomp_filter.hpp"
+#include "sandbox/self_confine.hpp"
 
 namespace fdbroker::sandbox {
 namespace {
@@ -43,6 +45,31 @@ TEST(PrebuiltFilters, EachIsWhatLibseccompCompilesNow) {
         // And it is the one the loader picks for those options.
         EXPECT_TRUE(same_program(prebuilt_worker_filter({}, variant.options()), now)) << describe(variant);
     }
+}
+
+TEST(PrebuiltFilters, TheKeepersIsWhatLibseccompCompilesNow) {
+    skip_without_table();
+    std::vector<sock_filter> now;
+    ASSERT_EQ(compile_keeper_filter(now), 0);
+    EXPECT_TRUE(same_program(kPrebuiltFilters.keeper, now));
+    EXPECT_TRUE(same_program(prebuilt_keeper_filter(), now));
+}
+
+TEST(PrebuiltFilters, TheBrokersAreWhatLibseccompCompilesNow) {
+    skip_without_table();
+    ASSERT_EQ(kPrebuiltFilters.broker.size(), kBrokerVariants);
+    for (const bool spawns : {false, true})
+        for (const bool reads : {false, true})
+            for (const bool signals : {false, true}) {  // not part of the filter: the same program
+                BrokerNeeds needs;
+                needs.spawns_workers = spawns;
+                needs.reads_worker_memory = reads;
+                needs.signals_workers = signals;
+                std::vector<sock_filter> now;
+                ASSERT_EQ(compile_broker_filter(needs, now), 0);
+                EXPECT_TRUE(same_program(prebuilt_broker_filter(broker_variant(spawns, reads)), now))
+                    << "spawns " << spawns << " reads " << reads << " signals " << signals;
+            }
 }
 
 TEST(PrebuiltFilters, CoverTheDefaultProfile) {
