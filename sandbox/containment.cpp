@@ -300,14 +300,19 @@ bool Containment::start_keeper(std::string& note) noexcept {
 }
 
 Containment::~Containment() {
+    bool removed = false;
     if (cgroup_) {
         remove_children(cgroup_.get());
-        ::unlinkat(base_.get(), name_.c_str(), AT_REMOVEDIR);
+        removed = ::unlinkat(base_.get(), name_.c_str(), AT_REMOVEDIR) == 0;
     }
     if (keeper_ <= 0) return;
-    // The keeper sees its pipe close, finds nothing left to do, and ends: reaped here rather than left
-    // to whoever inherits it. If it is still busy (something would not die), it finishes on its own.
+    // The keeper sees its pipe close and ends: reaped here rather than left to whoever inherits it.
+    // With the broker's cgroup removed (the kernel removes only an empty one, and no process can leave
+    // it) nothing is left for it to end: it is killed rather than woken, which spares it running its
+    // clean-up before it can exit. Otherwise it does that clean-up; if it is still busy (something
+    // would not die), it finishes on its own.
     const unique_fd keeper(static_cast<int>(::syscall(SYS_pidfd_open, keeper_, 0)));
+    if (removed && keeper) ::syscall(SYS_pidfd_send_signal, keeper.get(), SIGKILL, nullptr, 0);
     keeper_pipe_.reset();
     pollfd gone{keeper.get(), POLLIN, 0};
     if (keeper && ::poll(&gone, 1, 1000) == 1) ::waitpid(keeper_, nullptr, WNOHANG);
