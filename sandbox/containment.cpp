@@ -26,6 +26,8 @@
 #include <vector>
 
 #include "sandbox/kernel_features.hpp"
+#include "sandbox/prebuilt_filters.hpp"
+#include "sandbox/seccomp_filter.hpp"
 
 namespace fdbroker::sandbox {
 
@@ -69,26 +71,46 @@ void remove_children(int dir) noexcept {
         ::unlinkat(dir, n.c_str(), AT_REMOVEDIR);
 }
 
-// The keeper's own filter: what waiting on a pipe, writing cgroup.kill, watching cgroup.events and
-// removing directories takes; anything else kills it.
+// The keeper's own filter allows what waiting on a pipe, writing cgroup.kill, watching cgroup.events
+// and removing directories takes; anything else kills it.
+constexpr const char* kKeeperCalls[] = {"read",   "write", "pread64",    "poll",         "ppoll",
+                                        "openat", "fstat", "newfstatat", "getdents64",   "unlinkat",
+                                        "close",  "exit",  "exit_group", "rt_sigreturn", "restart_syscall",
+                                        "brk",    "mmap",  "munmap",     "fcntl",        "lseek"};
+
+struct FilterDeleter {
+    void operator()(scmp_filter_ctx ctx) const noexcept { seccomp_release(ctx); }
+};
+using Filter = std::unique_ptr<void, FilterDeleter>;
+
+Filter keeper_filter(int& error) noexcept {
+    Filter ctx(seccomp_init(SCMP_ACT_KILL_PROCESS));
+    if (!ctx) {
+        error = ENOMEM;
+        return ctx;
+    }
+    for (const char* name : kKeeperCalls)
+        if (const int nr = seccomp_syscall_resolve_name(name); nr != __NR_SCMP_ERROR)
+            if (const int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 0); rc != 0) {
+                error = -rc;
+                return {};
+            }
+    return ctx;
+}
+
 int confine_keeper() noexcept {
     // The keeper never executes anything, so emptying the effective, permitted and inheritable sets
     // is enough: the bounding set limits only what an exec could gain.
     capng_clear(CAPNG_SELECT_CAPS);
     if (capng_apply(CAPNG_SELECT_CAPS) != 0 && ::geteuid() == 0) return EPERM;
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
-    if (ctx == nullptr) return ENOMEM;
-    int rc = 0;
-    for (const char* name : {"read",   "write", "pread64",    "poll",         "ppoll",
-                             "openat", "fstat", "newfstatat", "getdents64",   "unlinkat",
-                             "close",  "exit",  "exit_group", "rt_sigreturn", "restart_syscall",
-                             "brk",    "mmap",  "munmap",     "fcntl",        "lseek"})
-        if (const int nr = seccomp_syscall_resolve_name(name); nr != __NR_SCMP_ERROR && rc == 0)
-            rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
-    if (rc == 0) rc = seccomp_load(ctx);
-    seccomp_release(ctx);
-    return -rc;
+    // Compiled at build time where it can be (prebuilt_filters.hpp): the keeper then allocates nothing.
+    unique_fd none;
+    if (const std::span<const sock_filter> prebuilt = prebuilt_keeper_filter(); !prebuilt.empty())
+        return load_program(prebuilt, /*notify=*/false, 0, none);
+    int error = 0;
+    const Filter ctx = keeper_filter(error);
+    return ctx ? -seccomp_load(ctx.get()) : error;
 }
 
 // The keeper, in a child of the broker: waits for the broker to end (its end of `pipe` closes), then
@@ -187,6 +209,12 @@ void reap_children() noexcept {
 
 }  // namespace
 
+int compile_keeper_filter(std::vector<sock_filter>& program) noexcept {
+    int error = 0;
+    const Filter ctx = keeper_filter(error);
+    return ctx ? export_program(ctx.get(), program) : error;
+}
+
 int kill_descendants(pid_t spare, int rounds) noexcept {
     int killed = 0;
     try {
@@ -272,14 +300,19 @@ bool Containment::start_keeper(std::string& note) noexcept {
 }
 
 Containment::~Containment() {
+    bool removed = false;
     if (cgroup_) {
         remove_children(cgroup_.get());
-        ::unlinkat(base_.get(), name_.c_str(), AT_REMOVEDIR);
+        removed = ::unlinkat(base_.get(), name_.c_str(), AT_REMOVEDIR) == 0;
     }
     if (keeper_ <= 0) return;
-    // The keeper sees its pipe close, finds nothing left to do, and ends: reaped here rather than left
-    // to whoever inherits it. If it is still busy (something would not die), it finishes on its own.
+    // The keeper sees its pipe close and ends: reaped here rather than left to whoever inherits it.
+    // With the broker's cgroup removed (the kernel removes only an empty one, and no process can leave
+    // it) nothing is left for it to end: it is killed rather than woken, which spares it running its
+    // clean-up before it can exit. Otherwise it does that clean-up; if it is still busy (something
+    // would not die), it finishes on its own.
     const unique_fd keeper(static_cast<int>(::syscall(SYS_pidfd_open, keeper_, 0)));
+    if (removed && keeper) ::syscall(SYS_pidfd_send_signal, keeper.get(), SIGKILL, nullptr, 0);
     keeper_pipe_.reset();
     pollfd gone{keeper.get(), POLLIN, 0};
     if (keeper && ::poll(&gone, 1, 1000) == 1) ::waitpid(keeper_, nullptr, WNOHANG);

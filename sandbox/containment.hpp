@@ -15,11 +15,13 @@
 // broker killed with SIGKILL — the worker's parent-death signal covers for the worker itself only.
 #pragma once
 
+#include <linux/filter.h>
 #include <sys/types.h>
 
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fdbroker/unique_fd.hpp"
 
@@ -64,5 +66,9 @@ class Containment {
 // is left or `rounds` scans of /proc found some each time; reaps the ones that are its children.
 // Returns how many were killed.
 int kill_descendants(pid_t spare, int rounds = 200) noexcept;
+
+// The keeper's filter as libseccomp compiles it now (what the build compiles ahead of time,
+// prebuilt_filters.hpp). 0 or an errno value.
+[[nodiscard]] int compile_keeper_filter(std::vector<sock_filter>& program) noexcept;
 
 }  // namespace fdbroker::sandbox

@@ -16,11 +16,6 @@ namespace {
 
 constexpr uid_t kNobodyFallback = 65534;
 
-uid_t nobody_uid() {
-    const passwd* pw = ::getpwnam("nobody");
-    return pw ? pw->pw_uid : kNobodyFallback;
-}
-
 gid_t primary_gid(uid_t uid) {
     const passwd* pw = ::getpwuid(uid);
     return pw ? pw->pw_gid : kNobodyFallback;
@@ -49,9 +44,12 @@ Identity Identity::for_worker(std::optional<uid_t> uid, std::optional<gid_t> gid
                    " instead of the profile's " + std::to_string(*uid);
         return Identity(::geteuid(), ::getegid(), false);
     }
-    const uid_t u = uid.value_or(nobody_uid());
-    const gid_t g = gid.value_or(primary_gid(u));
-    return Identity(u, g, true);
+    if (uid) return Identity(*uid, gid.value_or(primary_gid(*uid)), true);
+    // nobody, with its own primary group: one lookup gives both (each one reads the system's user
+    // database, as much of a worker's start as loading its seccomp filter).
+    const passwd* pw = ::getpwnam("nobody");
+    const uid_t u = pw ? pw->pw_uid : kNobodyFallback;
+    return Identity(u, gid.value_or(pw ? pw->pw_gid : kNobodyFallback), true);
 }
 
 int Identity::apply() const noexcept {

@@ -7,6 +7,7 @@
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "sandbox/kernel_features.hpp"
+#include "sandbox/prebuilt_filters.hpp"
 #include "sandbox/syscall_preset.hpp"
 
 namespace fdbroker::sandbox {
@@ -280,12 +282,9 @@ int lockdown_rules(void* ctx, const policy::SyscallRules& rules) {
     return 0;
 }
 
-// Loads the program libseccomp generated with SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19),
-// which libseccomp 2.5 cannot ask for: once the broker has received a call, only a fatal signal ends
-// the wait. Otherwise a signal arriving while the broker performs a mkdir or a rename would restart
-// the call, which would then fail (EEXIST, ENOENT) on the broker's own completed work. EINVAL: the
-// kernel lacks the flag; the caller then loads the filter the ordinary way.
-int load_wait_killable(void* ctx, unique_fd& listener) noexcept {
+}  // namespace
+
+int export_program(void* ctx, std::vector<sock_filter>& code) noexcept {
     const unique_fd program(static_cast<int>(::syscall(SYS_memfd_create, "fdbroker-filter", MFD_CLOEXEC)));
     if (!program) return errno;
     if (const int rc = seccomp_export_bpf(ctx, program.get()); rc != 0) return -rc;
@@ -293,22 +292,69 @@ int load_wait_killable(void* ctx, unique_fd& listener) noexcept {
     if (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0) return EINVAL;
     const std::size_t count = static_cast<std::size_t>(size) / sizeof(sock_filter);
     if (count > BPF_MAXINSNS) return EINVAL;
-    std::vector<sock_filter> code;
     try {
         code.resize(count);
     } catch (const std::bad_alloc&) {
         return ENOMEM;
     }
     const std::size_t bytes = code.size() * sizeof(sock_filter);
-    if (bytes == 0 || ::pread(program.get(), code.data(), bytes, 0) != static_cast<ssize_t>(bytes))
-        return EIO;
-    sock_fprog prog{static_cast<unsigned short>(code.size()), code.data()};
-    const long fd =
-        ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-                  SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
-    if (fd < 0) return errno;
-    listener.reset(static_cast<int>(fd));  // the kernel makes listeners close-on-exec
+    if (::pread(program.get(), code.data(), bytes, 0) != static_cast<ssize_t>(bytes)) return EIO;
     return 0;
+}
+
+int load_program(std::span<const sock_filter> code, bool notify, unsigned flags,
+                 unique_fd& listener) noexcept {
+    if (code.empty() || code.size() > BPF_MAXINSNS) return EINVAL;
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
+    // The kernel copies the program and never writes to it.
+    sock_fprog prog{static_cast<unsigned short>(code.size()), const_cast<sock_filter*>(code.data())};
+    if (notify) flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    const long fd = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+    if (fd < 0) return errno;
+    if (notify) listener.reset(static_cast<int>(fd));  // the kernel makes listeners close-on-exec
+    return 0;
+}
+
+namespace {
+
+// Loads the program libseccomp generated with SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19),
+// which libseccomp 2.5 cannot ask for: once the broker has received a call, only a fatal signal ends
+// the wait. Otherwise a signal arriving while the broker performs a mkdir or a rename would restart
+// the call, which would then fail (EEXIST, ENOENT) on the broker's own completed work. EINVAL: the
+// kernel lacks the flag; the caller then loads the filter the ordinary way.
+int load_wait_killable(void* ctx, unique_fd& listener) noexcept {
+    std::vector<sock_filter> code;
+    if (const int err = export_program(ctx, code); err != 0) return err;
+    return load_program(code, /*notify=*/true, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, listener);
+}
+
+// The worker filter for `rules` and `options`, built by libseccomp but not loaded; null on failure,
+// with `failed` saying why.
+Context compile(const policy::SyscallRules& rules, const FilterOptions& options,
+                FilterResult& failed) noexcept {
+    const FilterAction action = options.action;
+    const bool transparent = !options.brokered.empty() && action == FilterAction::notify;
+    auto fail = [&failed](int error, const char* what) {
+        failed.error = error;
+        failed.what = what;
+        return Context();
+    };
+    // Without a broker a call the preset does not name fails with ENOSYS, as on a kernel without it.
+    Context ctx(seccomp_init(action == FilterAction::notify ? SCMP_ACT_NOTIFY : SCMP_ACT_ERRNO(ENOSYS)));
+    if (!ctx) return fail(ENOMEM, "seccomp_init");
+    // Native architecture only. An i386 (int 0x80) or x32 call is never allowed: with a broker it
+    // goes to the broker like any violation, which names it in the log and kills the process (a
+    // foreign ABI is how filters written for one ABI are bypassed, so it is never answered EPERM);
+    // without one it kills the process outright.
+    const std::uint32_t foreign = action == FilterAction::notify ? SCMP_ACT_NOTIFY : SCMP_ACT_KILL_PROCESS;
+    if (seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, foreign) != 0 ||
+        seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 1) != 0)
+        return fail(EINVAL, "seccomp_attr_set");
+    if (const int rc = build(ctx.get(), rules, options, transparent); rc != 0)
+        return fail(-rc, "seccomp_rule_add");
+    if (action == FilterAction::kill)
+        if (const int rc = lockdown_rules(ctx.get(), rules); rc != 0) return fail(-rc, "seccomp_rule_add");
+    return ctx;
 }
 
 }  // namespace
@@ -322,21 +368,14 @@ FilterResult load_worker_filter(const policy::SyscallRules& rules, const FilterO
         result.what = what;
         return std::move(result);
     };
-    // Without a broker a call the preset does not name fails with ENOSYS, as on a kernel without it.
-    Context ctx(seccomp_init(action == FilterAction::notify ? SCMP_ACT_NOTIFY : SCMP_ACT_ERRNO(ENOSYS)));
-    if (!ctx) return failed(ENOMEM, "seccomp_init");
-    // Native architecture only. An i386 (int 0x80) or x32 call is never allowed: with a broker it
-    // goes to the broker like any violation, which names it in the log and kills the process (a
-    // foreign ABI is how filters written for one ABI are bypassed, so it is never answered EPERM);
-    // without one it kills the process outright.
-    const std::uint32_t foreign = action == FilterAction::notify ? SCMP_ACT_NOTIFY : SCMP_ACT_KILL_PROCESS;
-    if (seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, foreign) != 0 ||
-        seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 1) != 0)
-        return failed(EINVAL, "seccomp_attr_set");
-    if (const int rc = build(ctx.get(), rules, options, transparent); rc != 0)
-        return failed(-rc, "seccomp_rule_add");
-    if (action == FilterAction::kill)
-        if (const int rc = lockdown_rules(ctx.get(), rules); rc != 0) return failed(-rc, "seccomp_rule_add");
+    // Compiling the filter is most of a worker's set-up time: the build compiled the usual ones already.
+    if (const std::span<const sock_filter> prebuilt = prebuilt_worker_filter(rules, options);
+        !prebuilt.empty()) {
+        const int err = load_program(prebuilt, action == FilterAction::notify, 0, result.notify);
+        return err == 0 ? std::move(result) : failed(err, "loading the prebuilt seccomp filter");
+    }
+    const Context ctx = compile(rules, options, result);
+    if (!ctx) return result;
     if (action == FilterAction::notify && transparent && !simulated_absent(Feature::wait_killable_recv)) {
         const int err = load_wait_killable(ctx.get(), result.notify);
         if (err == 0) return result;
@@ -348,6 +387,13 @@ FilterResult load_worker_filter(const policy::SyscallRules& rules, const FilterO
         if (!result.notify) return failed(EBADF, "seccomp_notify_fd");
     }
     return result;
+}
+
+int compile_worker_filter(const policy::SyscallRules& rules, const FilterOptions& options,
+                          std::vector<sock_filter>& program) noexcept {
+    FilterResult failed;
+    const Context ctx = compile(rules, options, failed);
+    return ctx ? export_program(ctx.get(), program) : failed.error;
 }
 
 std::span<const TerminalRefusal> refused_terminal_ioctls(policy::Terminal terminal) noexcept {

@@ -9,8 +9,11 @@
 // not name, and a kill for fatal calls. Either way the only way to a new file or socket is the broker.
 #pragma once
 
+#include <linux/filter.h>
+
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "fdbroker/unique_fd.hpp"
 #include "policy/confinement.hpp"
@@ -46,6 +49,16 @@ struct FilterOptions {
     policy::Terminal terminal = policy::Terminal::shared;
 };
 
+// The BPF program libseccomp generates for the filter `ctx` (a scmp_filter_ctx), through
+// seccomp_export_bpf. 0 or an errno value.
+[[nodiscard]] int export_program(void* ctx, std::vector<sock_filter>& code) noexcept;
+
+// Loads a program the way seccomp_load() loads the filters fdbroker builds (SCMP_FLTATR_CTL_NNP sets
+// no_new_privs first; a filter with a notifying action asks for a listener, which goes to `listener`),
+// with `flags` added. 0 or an errno value.
+[[nodiscard]] int load_program(std::span<const sock_filter> code, bool notify, unsigned flags,
+                               unique_fd& listener) noexcept;
+
 // A terminal ioctl no worker may make (FilterOptions::terminal says which), with its name for the log.
 struct TerminalRefusal {
     unsigned long cmd;
@@ -56,9 +69,16 @@ struct TerminalRefusal {
 // for ioctl leave them out), which answers EPERM and audits them; without one the filter answers EPERM.
 [[nodiscard]] std::span<const TerminalRefusal> refused_terminal_ioctls(policy::Terminal terminal) noexcept;
 
-// Builds and loads the filter into the calling process (which must have no_new_privs set).
+// Builds and loads the filter into the calling process (which must have no_new_privs set). Where the
+// build compiled this very filter already (prebuilt_filters.hpp), it loads that program instead.
 [[nodiscard]] FilterResult load_worker_filter(const policy::SyscallRules& rules,
                                               const FilterOptions& options) noexcept;
+
+// The BPF program libseccomp generates now for the filter load_worker_filter() builds (in transparent
+// mode, before the wait-killable flag, which is not part of the program), without loading it: what the
+// build compiles ahead of time, and what tests compare that with. 0 or an errno value.
+[[nodiscard]] int compile_worker_filter(const policy::SyscallRules& rules, const FilterOptions& options,
+                                        std::vector<sock_filter>& program) noexcept;
 
 // A filter the broker's way (libseccomp, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV where the kernel has
 // it), allowing everything but one call nobody makes, which it notifies: what kernel_features.hpp

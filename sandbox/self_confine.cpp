@@ -12,6 +12,10 @@
 #include <memory>
 #include <vector>
 
+#include "fdbroker/unique_fd.hpp"
+#include "sandbox/prebuilt_filters.hpp"
+#include "sandbox/seccomp_filter.hpp"
+
 namespace fdbroker::sandbox {
 
 namespace {
@@ -138,34 +142,61 @@ struct FilterDeleter {
     void operator()(scmp_filter_ctx ctx) const noexcept { seccomp_release(ctx); }
 };
 
-int load_filter(const BrokerNeeds& needs) {
-    std::unique_ptr<void, FilterDeleter> ctx(seccomp_init(SCMP_ACT_ALLOW));
-    if (!ctx) return ENOMEM;
+using Filter = std::unique_ptr<void, FilterDeleter>;
+
+// The broker's filter; it depends on `spawns_workers` and `reads_worker_memory` only.
+Filter broker_filter(const BrokerNeeds& needs, int& error) {
+    Filter ctx(seccomp_init(SCMP_ACT_ALLOW));
+    if (!ctx) {
+        error = ENOMEM;
+        return ctx;
+    }
     auto refuse = [&](const char* name) {
         const int nr = seccomp_syscall_resolve_name(name);
         // A name this architecture does not have (iopl on arm64) has nothing to refuse.
         return nr == __NR_SCMP_ERROR ? 0 : -seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr, 0);
     };
+    auto failed = [&error](int err) {
+        error = err;
+        return Filter();
+    };
     for (const char* name : kRefused)
-        if (const int err = refuse(name); err != 0) return err;
+        if (const int err = refuse(name); err != 0) return failed(err);
     if (!needs.spawns_workers) {
         for (const char* name : kRefusedWithoutWorkers)
-            if (const int err = refuse(name); err != 0) return err;
+            if (const int err = refuse(name); err != 0) return failed(err);
         // Pool workers' namespaces are made by their children (which inherit this filter); without
         // pools the broker unshares nothing but its helper threads' file-system context (umask).
         const scmp_arg_cmp other = SCMP_A0(SCMP_CMP_NE, static_cast<scmp_datum_t>(CLONE_FS));
         if (const int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM),
                                             seccomp_syscall_resolve_name("unshare"), 1, other);
             rc != 0)
-            return -rc;
+            return failed(-rc);
     }
     if (!needs.reads_worker_memory)
         for (const char* name : kRefusedUnlessReadingWorkers)
-            if (const int err = refuse(name); err != 0) return err;
-    return -seccomp_load(ctx.get());
+            if (const int err = refuse(name); err != 0) return failed(err);
+    return ctx;
+}
+
+int load_filter(const BrokerNeeds& needs) {
+    // Compiled at build time where it can be (prebuilt_filters.hpp).
+    unique_fd none;
+    const std::size_t variant = broker_variant(needs.spawns_workers, needs.reads_worker_memory);
+    if (const std::span<const sock_filter> prebuilt = prebuilt_broker_filter(variant); !prebuilt.empty())
+        return load_program(prebuilt, /*notify=*/false, 0, none);
+    int error = 0;
+    const Filter ctx = broker_filter(needs, error);
+    return ctx ? -seccomp_load(ctx.get()) : error;
 }
 
 }  // namespace
+
+int compile_broker_filter(const BrokerNeeds& needs, std::vector<sock_filter>& program) {
+    int error = 0;
+    const Filter ctx = broker_filter(needs, error);
+    return ctx ? export_program(ctx.get(), program) : error;
+}
 
 Confined confine_broker(const BrokerNeeds& needs) {
     Confined result;

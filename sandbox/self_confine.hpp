@@ -3,7 +3,10 @@
 // refusing what a broker never has to do.
 #pragma once
 
+#include <linux/filter.h>
+
 #include <string>
+#include <vector>
 
 namespace fdbroker::sandbox {
 
@@ -26,5 +29,9 @@ struct Confined {
 // every set, then sets no_new_privs and loads the filter. A broker that is not root holds no
 // capabilities; it still gets no_new_privs and the filter.
 [[nodiscard]] Confined confine_broker(const BrokerNeeds& needs);
+
+// The broker's filter for `needs` as libseccomp compiles it now (what the build compiles ahead of
+// time, prebuilt_filters.hpp). 0 or an errno value. Throws std::bad_alloc only.
+[[nodiscard]] int compile_broker_filter(const BrokerNeeds& needs, std::vector<sock_filter>& program);
 
 }  // namespace fdbroker::sandbox

@@ -173,6 +173,7 @@ EventLoop::Section::Section(EventLoop& loop) noexcept : loop_(loop) {
     const std::uint64_t number = loop_.sections_.load(std::memory_order_relaxed) + 1;
     loop_.sections_.store(number, std::memory_order_relaxed);
     loop_.blocked_section_[s].store(number, std::memory_order_relaxed);
+    if (loop_.watchdog_armed_) loop_.launch_watchdog();
     if (loop_.watchdog_parked_.load(std::memory_order_relaxed)) {
         {
             const std::lock_guard guard(loop_.watchdog_mutex_);
@@ -201,12 +202,17 @@ EventLoop::Relock::~Relock() {
     if (relocked_) loop_.mutex_.unlock();
 }
 
-bool EventLoop::start_watchdog() noexcept {
+void EventLoop::start_watchdog() noexcept {
+    watchdog_armed_ = true;
+}
+
+// In the first blocking section, with the loop held (so by one thread only).
+void EventLoop::launch_watchdog() noexcept {
+    watchdog_armed_ = false;
     try {
         watchdog_ = std::thread([this] { watch(); });
-        return true;
     } catch (const std::system_error&) {
-        return false;
+        log("cannot start the watchdog thread: a stuck file system would stall the broker");
     }
 }
 

@@ -80,10 +80,14 @@ class EventLoop {
     // again afterwards, once no helper thread is left, to run more turns.
     bool run(Hooks hooks);
 
-    // Starts the watchdog. Threads inherit their creator's capabilities, seccomp filter and
-    // no_new_privs, so this comes after the broker has confined itself. False if it cannot start (the
-    // loop then runs on one thread, as if no request could stall).
-    bool start_watchdog() noexcept;
+    // Lets the watchdog start: the first blocking section starts its thread, so that a loop whose
+    // workers never ask for anything that may block (a short command) never pays for the thread, its
+    // start or its end. Threads inherit their creator's capabilities, seccomp filter and no_new_privs,
+    // so this comes after the broker has confined itself. If the thread cannot start, that is logged
+    // and the loop runs on one thread, as if no request could stall.
+    void start_watchdog() noexcept;
+    // Whether the watchdog's thread was started (by the owner thread, or once run() has returned).
+    [[nodiscard]] bool watchdog_started() const noexcept { return watchdog_.joinable(); }
 
     // Runs f() with the loop released: f may block in the kernel, and must touch nothing that event
     // handlers touch. Returns what f returns.
@@ -181,6 +185,7 @@ class EventLoop {
     bool turn(std::unique_lock<std::mutex>& lock);
     void free_retired() noexcept;
     void watch() noexcept;
+    void launch_watchdog() noexcept;
     void take_over() noexcept;
     void helper(std::size_t slot) noexcept;
 
@@ -208,6 +213,7 @@ class EventLoop {
 
     mode_t base_umask_ = 022;
     std::thread watchdog_;
+    bool watchdog_armed_ = false;  // start_watchdog() was called; the thread is not running yet
     std::mutex watchdog_mutex_;
     std::condition_variable watchdog_wake_;
     std::atomic<bool> watchdog_parked_{false};

@@ -131,8 +131,7 @@ class WorkerRun {
             flush_log_limits(/*force=*/true);
             ::_exit(exit_code());
         };
-        if (!loop_.start_watchdog())
-            log("cannot start the watchdog thread: a stuck file system would stall the broker");
+        loop_.start_watchdog();
         const bool ran = loop_.run(std::move(hooks));
         if (!ran) log("event loop: %s", std::strerror(errno));
         // The worker has exited: nothing it started may outlive it (a process left behind could take

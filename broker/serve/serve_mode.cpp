@@ -426,8 +426,7 @@ int Server::run(const ServeOptions& options) {
     start_pools();
     notify_status("READY=1");
 
-    if (!loop_.start_watchdog())
-        log("cannot start the watchdog thread: a stuck file system would stall the broker");
+    loop_.start_watchdog();
     EventLoop::Hooks hooks;
     hooks.timeout = [this] { return turn_timeout(); };
     hooks.end_of_turn = [this] {

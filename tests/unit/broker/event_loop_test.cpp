@@ -94,7 +94,7 @@ std::thread run_until(EventLoop& loop, const std::atomic<bool>& done) {
         EventLoop::Hooks hooks;
         hooks.timeout = [] { return 50; };
         hooks.end_of_turn = [&done] { return done.load(); };
-        EXPECT_TRUE(loop.start_watchdog());
+        loop.start_watchdog();
         EXPECT_TRUE(loop.run(std::move(hooks)));
     });
 }
@@ -124,6 +124,38 @@ TEST(EventLoop, AStuckHandlerDoesNotStallTheOthers) {
     counter.pipe.poke();  // one more turn, to see `done`
     runner.join();
     EXPECT_EQ(counter.events.load(), counter.target + 1);
+    EXPECT_TRUE(loop.watchdog_started());
+}
+
+// A loop whose handlers never block (a worker that asks for nothing) never starts the watchdog's
+// thread: nothing could stall it.
+TEST(EventLoop, TheWatchdogStartsWithTheFirstBlockingSection) {
+    EventLoop loop;
+    ASSERT_TRUE(loop.valid());
+    Counter counter;
+    ASSERT_TRUE(loop.add(counter.pipe.read_end.get(), EPOLLIN, &counter));
+    std::atomic<bool> done{false};
+    std::thread runner = run_until(loop, done);
+    for (int i = 0; i < counter.target; ++i)
+        counter.pipe.poke();
+    ASSERT_TRUE(counter.reached.wait());
+    done = true;
+    counter.pipe.poke();
+    runner.join();
+    EXPECT_FALSE(loop.watchdog_started());
+
+    Stuck stuck;
+    stuck.loop = &loop;
+    ASSERT_TRUE(loop.add(stuck.trigger.read_end.get(), EPOLLIN, &stuck));
+    done = false;
+    runner = run_until(loop, done);
+    stuck.gate.poke();  // the section passes at once
+    stuck.trigger.poke();
+    ASSERT_TRUE(stuck.left.wait());
+    done = true;
+    counter.pipe.poke();
+    runner.join();
+    EXPECT_TRUE(loop.watchdog_started());
 }
 
 TEST(EventLoop, RetiredObjectsOutliveTheSectionsThatMayUseThem) {
