@@ -191,8 +191,10 @@ void SeccompMonitor::answer(seccomp_notif& req) noexcept {
         return;
     }
     if (exec) {
-        log("worker pid %u (profile '%s'): exec refused: the profile has exec = false", req.pid,
-            profile_.name().c_str());
+        // Once per worker: a shell's search of $PATH is refused once per directory, however slowly.
+        if (first_time(nr, logged_refusals_))
+            log("worker pid %u (profile '%s'): exec refused: the profile has exec = false", req.pid,
+                profile_.name().c_str());
         record(req, call, EACCES, false);
         error = EACCES;
     } else if (nr == SYS_ioctl) {
