@@ -294,6 +294,14 @@ bool load_confinement_setting(std::string_view key, const toml::node& value, Con
             out.denied_paths = DeniedPaths::absent;
         else
             error(value.source().begin, "'denied_paths' must be \"eacces\" or \"absent\"");
+    } else if (key == "reads") {
+        const auto* s = value.as_string();
+        if (s && s->get() == "broker")
+            out.reads = ReadTier::broker;
+        else if (s && s->get() == "kernel")
+            out.reads = ReadTier::kernel;
+        else
+            error(value.source().begin, "'reads' must be \"broker\" or \"kernel\"");
     } else if (key == "runtime") {
         load_runtime(value, out.runtime, error);
     } else if (key == "runtime_builtin") {

@@ -194,8 +194,10 @@ void split_off_init(const ChildPlan& plan, int report) {
     // behind as the namespace's init. Here, before Landlock, whose rules tie /proc/self to the process
     // that makes them: each of the two makes its own.
     if (c.namespaces & policy::ns_pid) split_off_init(plan, report);
-    // 6. Landlock: reading only the runtime paths and the program.
-    const LandlockResult landlock = apply_landlock(plan.runtime, plan.program);
+    // 6. Landlock: reading only the runtime paths, the program and, under reads = "kernel", the
+    //    profile's read set.
+    const LandlockResult landlock =
+        apply_landlock(plan.runtime, plan.program, /*scope_signals=*/true, c.kernel_reads);
     // A program the worker's user cannot open (under /root, say) is "not executable" (126), as exec
     // would have said, rather than a Landlock failure.
     if (landlock.error != 0)
@@ -204,6 +206,7 @@ void split_off_init(const ChildPlan& plan, int report) {
     FilterResult filter = load_worker_filter(c.syscalls, {.exec = c.exec,
                                                           .action = FilterAction::notify,
                                                           .brokered = spec.brokered,
+                                                          .kernel_reads = c.reads == policy::ReadTier::kernel,
                                                           .datagram_reach = c.datagram_reach,
                                                           .terminal = c.terminal});
     if (filter.error != 0) fail(report, stage_seccomp, filter.error);
