@@ -78,14 +78,17 @@ const char* stage_text(int stage) {
     }
 }
 
-std::vector<std::string> worker_environment() {
+std::vector<std::string> worker_environment(const policy::Confinement& confinement) {
     std::vector<std::string> env;
     for (char** e = environ; *e; ++e) {
-        if (std::strncmp(*e, "FDBROKER_FD=", 12) == 0 || std::strncmp(*e, "FDBROKER_SOCKET=", 16) == 0)
+        if (std::strncmp(*e, "FDBROKER_FD=", 12) == 0 || std::strncmp(*e, "FDBROKER_SOCKET=", 16) == 0 ||
+            std::strncmp(*e, "FDBROKER_KERNEL_READS=", 22) == 0)
             continue;
         env.emplace_back(*e);
     }
     env.push_back("FDBROKER_FD=" + std::to_string(kChannelFd));
+    // libfdbroker then tries a read-only open itself first, which Landlock judges (reads = "kernel").
+    if (confinement.reads == policy::ReadTier::kernel) env.emplace_back("FDBROKER_KERNEL_READS=1");
     return env;
 }
 
@@ -318,7 +321,7 @@ Spawned spawn(const SpawnSpec& spec) {
 
     // Everything the child needs is built before the clone so that the child allocates nothing.
     std::vector<std::string> args = spec.argv;
-    std::vector<std::string> env = worker_environment();
+    std::vector<std::string> env = worker_environment(spec.confinement);
     std::vector<char*> argv = pointers(args);
     std::vector<char*> envp = pointers(env);
     const ChildPlan plan{spec, ::getpid(), program, runtime, argv.data(), envp.data()};
