@@ -146,6 +146,13 @@ TEST_F(TransparentKernelReads, LibraryModeOpensReadOnlyDirectlyAndAsksTheBrokerW
 
 // --- equivalence --------------------------------------------------------------------------------
 
+std::string under(const std::string& top, const std::string& name) {
+    std::string path = top;
+    path += '/';
+    path += name;
+    return path;
+}
+
 // One random file tree in a directory, with the names of its parts.
 struct Tree {
     std::vector<std::string> dirs;   // relative, "" is the top
@@ -170,7 +177,7 @@ class Generator {
         for (int i = 0; i < 6; ++i) {
             const std::string parent = pick(tree.dirs);
             const std::string d = (parent.empty() ? "" : parent + "/") + "d" + std::to_string(i);
-            ::mkdir((top + "/" + d).c_str(), 0755);
+            ::mkdir(under(top, d).c_str(), 0755);
             tree.dirs.push_back(d);
             tree.names.push_back(d);
         }
@@ -178,7 +185,7 @@ class Generator {
             const std::string parent = pick(tree.dirs);
             const std::string f = (parent.empty() ? "" : parent + "/") + "f" + std::to_string(i);
             // One file in ten only root may read: the worker's own permissions apply in both tiers.
-            write_file(top + "/" + f, f, i == 7 ? 0600 : 0644);
+            write_file(under(top, f), f, i == 7 ? 0600 : 0644);
             tree.files.push_back(f);
             tree.names.push_back(f);
         }
@@ -186,11 +193,11 @@ class Generator {
         // A rename: a file takes another's name, and a directory moves.
         const std::string from = pick(tree.files);
         const std::string to = pick(tree.files);
-        if (from != to && ::rename((top + "/" + from).c_str(), (top + "/" + to).c_str()) == 0)
+        if (from != to && ::rename(under(top, from).c_str(), under(top, to).c_str()) == 0)
             std::erase(tree.files, from);
         const std::string d = tree.dirs[1 + below(tree.dirs.size() - 1)];
         const std::string moved = "moved" + std::to_string(below(1000));
-        if (::rename((top + "/" + d).c_str(), (top + "/" + moved).c_str()) == 0) tree.names.push_back(moved);
+        if (::rename(under(top, d).c_str(), under(top, moved).c_str()) == 0) tree.names.push_back(moved);
         return tree;
     }
 
@@ -201,7 +208,7 @@ class Generator {
             std::string target;
             switch (below(4)) {
                 case 0:  // absolute, into the tree
-                    target = top + "/" + pick(chance(50) ? tree.files : tree.dirs);
+                    target = under(top, pick(chance(50) ? tree.files : tree.dirs));
                     break;
                 case 1: {  // relative, through ".."
                     std::string up;
@@ -219,12 +226,12 @@ class Generator {
                 default:  // nowhere
                     target = "missing" + std::to_string(i);
             }
-            if (::symlink(target.c_str(), (top + "/" + link).c_str()) == 0) tree.names.push_back(link);
+            if (::symlink(target.c_str(), under(top, link).c_str()) == 0) tree.names.push_back(link);
         }
         for (int i = 0; i < 3; ++i) {
             const std::string parent = pick(tree.dirs);
             const std::string hard = (parent.empty() ? "" : parent + "/") + "h" + std::to_string(i);
-            if (::link((top + "/" + pick(tree.files)).c_str(), (top + "/" + hard).c_str()) == 0)
+            if (::link(under(top, pick(tree.files)).c_str(), under(top, hard).c_str()) == 0)
                 tree.names.push_back(hard);
         }
     }
@@ -237,10 +244,11 @@ class Generator {
             std::string rule;
             if (chance(50)) {
                 const std::string d = pick(tree.dirs);
-                rule = top + (d.empty() ? "" : "/" + d) + "/**";
+                rule = d.empty() ? top : under(top, d);
+                rule += "/**";
             } else {
                 const std::string name = chance(80) ? pick(tree.files) : "absent" + std::to_string(i);
-                rule = top + "/" + name;
+                rule = under(top, name);
             }
             read += (read.empty() ? "\"" : ", \"") + rule + "\"";
         }
@@ -301,11 +309,12 @@ TEST(KernelReadsEquivalence, TheKernelGrantsExactlyTheFilesTheBrokerGrants) {
         const Tree tree = generate.make_tree(top);
         const std::string rules = generate.rules(top, tree);
         std::vector<std::string> paths;
+        paths.reserve(2 * (100 + tree.names.size()));
         for (int i = 0; i < 100; ++i)
             paths.push_back(generate.path(top, tree));
         // Every name of every file, and each path's real path: the broker's verdict on the files.
         for (const std::string& name : tree.names)
-            paths.push_back(top + "/" + name);
+            paths.push_back(under(top, name));
         const std::size_t named = paths.size();
         for (std::size_t i = 0; i < named; ++i)
             if (std::string real = real_path(paths[i]); !real.empty()) paths.push_back(real);
