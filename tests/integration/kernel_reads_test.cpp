@@ -87,6 +87,32 @@ TEST_F(TransparentKernelReads, ExistingFilesOutsideTheReadSetAreRefused) {
     EXPECT_EQ(cat.err, "/bin/cat: " + dir / "prv/hello" + ": Permission denied\n");
 }
 
+TEST_F(TransparentKernelReads, TheKernelRevealsWhichNamesExist) {
+    // The price of the tier (docs/policy.md): the kernel looks a name up before Landlock decides.
+    const Outcome r = run({staged(TRANSPARENT_WORKER), "opens", dir / "prv/hello", dir / "prv/missing"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.lines(), (std::vector<std::string>{"err EACCES", "err ENOENT"}));
+    // The broker says EACCES for both.
+    const Outcome brokered = run_broker(
+        dir, profile("broker", rules()),
+        {staged(TRANSPARENT_WORKER), "opens", dir / "prv/hello", dir / "prv/missing"}, {"--transparent"});
+    EXPECT_EQ(brokered.lines(), (std::vector<std::string>{"err EACCES", "err EACCES"})) << brokered.err;
+}
+
+TEST_F(TransparentKernelReads, OnlyTheWorkerItselfReadsItsOwnProcEntries) {
+    // A child of the worker has a pid of its own, whose /proc entries the kernel tier does not grant;
+    // the worker's own process (which the shell then execs into) reads its own (docs/policy.md).
+    const Outcome r =
+        run_broker(dir, profile("kernel", rules() + "exec = true\n"),
+                   {"/bin/sh", "-c",
+                    "if /bin/cat /proc/self/status >/dev/null 2>&1; then echo child-read; else echo "
+                    "child-refused; fi; exec /bin/cat /proc/self/status"},
+                   {"--transparent"});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.lines().at(0), "child-refused") << r.out;
+    EXPECT_TRUE(contains(r.out, "Name:\tcat")) << r.out;
+}
+
 TEST_F(TransparentKernelReads, WritesAndCreationsStillGoThroughTheBroker) {
     const std::string audit = dir / "audit.jsonl";
     EXPECT_EQ(run({"/bin/cp", dir / "pub/hello", dir / "out/copy"}, {"--audit", audit}).status, 0);
