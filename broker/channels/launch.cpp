@@ -61,10 +61,10 @@ void announce_kernel_reads(const Launched& launched, const policy::Profile& prof
     record.op = "kernel_reads";
     record.allowed = true;
     audit.record(record);
-    // Landlock bound each grant to the inode there when the worker started: one absent then, or
-    // replaced later, grants nothing to this worker.
-    // The built-in runtime paths are the worker's runtime grants already, which follow symbolic links
-    // (to files the include grants too) and skip what this system lacks: nothing to say about them.
+    // Landlock bound each grant to the inode there when the worker started: one absent then grants
+    // nothing to this worker. Not said of the built-in runtime paths: the worker's runtime grants hold
+    // them already (following symbolic links, to files the include grants too), and every system lacks
+    // some of them.
     const std::vector<std::string>& builtin = policy::default_runtime();
     for (const policy::KernelRead& grant : confinement.kernel_reads) {
         if (confinement.runtime_builtin &&
