@@ -104,6 +104,16 @@ std::optional<KernelRead> builtin_grant(const Rule& rule) {
     return KernelRead{*anchor, true};
 }
 
+// The include's deny only keeps to what the worker's user may read natively (a directory only its
+// owner and root may read), which the kernel tier enforces by itself: true for a user that may.
+bool may_read_natively(std::optional<uid_t> uid, const Pattern& deny) {
+    if (uid == std::optional<uid_t>(0)) return true;
+    std::string dir = deny.text();
+    if (dir.ends_with("/**")) dir.resize(dir.size() - 3);
+    struct ::stat st {};
+    return uid.has_value() && ::stat(dir.c_str(), &st) == 0 && st.st_uid == *uid;
+}
+
 void check_denies(const KernelReadInput& input, const std::vector<Candidate>& candidates,
                   std::vector<KernelReadProblem>& problems) {
     bool builtin_reported = false;
@@ -119,14 +129,14 @@ void check_denies(const KernelReadInput& input, const std::vector<Candidate>& ca
                                            quote(reached->rule->pattern.text()) +
                                            " grants, which the kernel cannot: Landlock has no exceptions" +
                                            std::string(kKeep)});
-        } else if (input.uid == std::optional<uid_t>(0) && !builtin_reported) {
+        } else if (!builtin_reported && may_read_natively(input.uid, deny.pattern)) {
             builtin_reported = true;
-            // The include's deny only keeps to what the worker's user may read natively, which the kernel
-            // tier enforces by itself: for any user but root.
             problems.push_back({nullptr,
                                 "reads = \"kernel\" with include = [\"runtime\"] needs a worker user "
-                                "other than root: only the user's own permissions keep " +
-                                    quote(deny.pattern.text()) + " from it in the kernel tier"});
+                                "other than root and other than the owner of " +
+                                    quote(deny.pattern.text()) +
+                                    ": only the user's own permissions keep it from the worker in the "
+                                    "kernel tier"});
         }
     }
 }

@@ -176,8 +176,21 @@ TEST(KernelReads, TheRuntimeIncludeNeedsAWorkerUserOtherThanRoot) {
     EXPECT_EQ(
         errors("version = 1\n[profile.p]\nuser = 0\nreads = \"kernel\"\ninclude = [\"runtime\"]\n"),
         Lines{"p.toml:4:9: error: reads = \"kernel\" with include = [\"runtime\"] needs a worker user other "
-              "than root: only the user's own permissions keep '/usr/share/polkit-1/rules.d' from it in the "
-              "kernel tier"});
+              "than root and other than the owner of '/usr/share/polkit-1/rules.d': only the user's own "
+              "permissions keep it from the worker in the kernel tier"});
+}
+
+TEST(KernelReads, TheRuntimeIncludeNeedsAWorkerUserThatCannotReadWhatItDenies) {
+    struct ::stat st {};
+    if (::stat("/usr/share/polkit-1/rules.d", &st) != 0)
+        GTEST_SKIP() << "no /usr/share/polkit-1/rules.d here";
+    const std::string text = "version = 1\n[profile.p]\nuser = " + std::to_string(st.st_uid) +
+                             "\ngroup = 0\nreads = \"kernel\"\ninclude = [\"runtime\"]\n";
+    const Lines problems = errors(text);
+    ASSERT_EQ(problems.size(), 1U);
+    EXPECT_TRUE(problems[0].find("other than the owner of '/usr/share/polkit-1/rules.d'") !=
+                std::string::npos)
+        << problems[0];
 }
 
 TEST(KernelReads, BadValue) {
