@@ -170,17 +170,22 @@ version = 1
 include = ["runtime"]
 read = ["$work/p4/**"]
 TOML
+    # P8: the same workload with the profile's reads left to the kernel (reads = "kernel": Landlock).
+    sed 's/^include = /reads = "kernel"\ninclude = /' "$work/p4.toml" >"$work/p8.toml"
     have_proot=$(command -v proot || true)
     # Unpinned (the scheduler places supervisor and program), then everything on CPU 0.
     for placement in free same; do
         pin=()
         [[ $placement == same ]] && pin=(taskset -c 0)
         : >"$work/p4_native" && : >"$work/p4_floor" && : >"$work/p4_fdb" && : >"$work/p4_proot"
+        : >"$work/p8_fdb"
         for _ in $(seq "$rounds"); do
             "${pin[@]}" "$b/read_files" "$work/p4" "$p4_files" 3 | field median_ns >>"$work/p4_native"
             "${pin[@]}" "$b/notif_floor" "$b/read_files" "$work/p4" "$p4_files" 3 | field median_ns >>"$work/p4_floor"
             "${pin[@]}" "$fdbroker" run --transparent --policy "$work/p4.toml" -- "$b/read_files" "$work/p4" \
                 "$p4_files" 3 | field median_ns >>"$work/p4_fdb"
+            "${pin[@]}" "$fdbroker" run --transparent --policy "$work/p8.toml" -- "$b/read_files" "$work/p4" \
+                "$p4_files" 3 | field median_ns >>"$work/p8_fdb"
             if [[ -n $have_proot ]]; then
                 "${pin[@]}" proot "$b/read_files" "$work/p4" "$p4_files" 3 | field median_ns >>"$work/p4_proot"
             fi
@@ -189,6 +194,7 @@ TOML
         result[p4_${placement}_floor]=$(median <"$work/p4_floor")
         result[p4_${placement}_fdb]=$(median <"$work/p4_fdb")
         result[p4_${placement}_proot]=$([[ -n $have_proot ]] && median <"$work/p4_proot" || echo 0)
+        result[p8_${placement}_fdb]=$(median <"$work/p8_fdb")
     done
 fi
 
@@ -305,6 +311,10 @@ if want P4; then
             "$(ms "${result[p4_${placement}_floor]}")" ms info 0 "notif floor"
         row "P4 2000 files, $label" "$(ms "${result[p4_${placement}_fdb]}")" \
             "$(ms "${result[p4_${placement}_native]}")" ms info 0 native
+        row "P8 2000 files, kernel reads, $label" "$(ms "${result[p8_${placement}_fdb]}")" \
+            "$(ms "${result[p4_${placement}_native]}")" ms "<=" 1.50 native
+        row "P8 2000 files, kernel reads, $label" "$(ms "${result[p8_${placement}_fdb]}")" \
+            "$(ms "${result[p4_${placement}_fdb]}")" ms info 0 "broker reads"
     done
 fi
 if want P5; then

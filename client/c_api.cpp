@@ -2,10 +2,13 @@
 // errno on failure, errno untouched on success). No exception crosses into C.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
 #include <cstdarg>
+#include <cstdlib>
+#include <cstring>
 #include <new>
 #include <system_error>
 
@@ -36,6 +39,36 @@ Result c_call(Fn&& fn) noexcept {
         errno = EIO;
     }
     return -1;
+}
+
+// The open flags the kernel read tier lets through (sandbox/seccomp_filter.cpp): reading only.
+constexpr int kKernelReadFlags = O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_LARGEFILE;
+
+// Whether the broker said (FDBROKER_KERNEL_READS=1) that this worker's profile leaves reading to the
+// kernel: its Landlock domain then grants exactly the profile's read set. Only a shortcut: Landlock,
+// not this choice, is what keeps the worker to its read set.
+bool kernel_reads() noexcept {
+    static const bool on = [] {
+        const char* value = std::getenv("FDBROKER_KERNEL_READS");
+        return value != nullptr && std::strcmp(value, "1") == 0;
+    }();
+    return on;
+}
+
+// A read-only open the kernel grants by itself, or -1 (errno untouched): then the broker answers,
+// with the authoritative errno, and audits. Opened close-on-exec, as a descriptor from the broker
+// arrives, and made inheritable only if asked.
+int open_in_kernel(const char* path, int flags) noexcept {
+    if (path == nullptr || (flags & ~kKernelReadFlags) != 0 || !kernel_reads()) return -1;
+    const int saved = errno;
+    const int fd = ::open(path, flags | O_CLOEXEC);
+    if (fd >= 0 && (flags & O_CLOEXEC) == 0 && ::fcntl(fd, F_SETFD, 0) != 0) {
+        ::close(fd);
+        errno = saved;
+        return -1;
+    }
+    errno = saved;
+    return fd;
 }
 
 // The xattr calls' common shape: flags says which form (AT_SYMLINK_NOFOLLOW for the l- forms).
@@ -94,6 +127,7 @@ int fdbroker_open(const char* path, int flags, ...) {
         mode = va_arg(args, unsigned int);
         va_end(args);
     }
+    if (const int fd = open_in_kernel(path, flags); fd >= 0) return fd;
     return c_call<int>(
         [&](fdbroker::Client& c, std::error_code& ec) { return c.open(path, flags, mode, ec).release(); });
 }

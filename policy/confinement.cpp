@@ -166,6 +166,16 @@ void load_runtime(const toml::node& value, std::vector<std::string>& out, const 
     }
 }
 
+void load_reads(const toml::node& value, ReadTier& out, const ErrorSink& error) {
+    const auto* s = value.as_string();
+    if (s && s->get() == "broker")
+        out = ReadTier::broker;
+    else if (s && s->get() == "kernel")
+        out = ReadTier::kernel;
+    else
+        error(value.source().begin, "'reads' must be \"broker\" or \"kernel\"");
+}
+
 }  // namespace
 
 const std::vector<std::string>& default_runtime() {
@@ -294,6 +304,8 @@ bool load_confinement_setting(std::string_view key, const toml::node& value, Con
             out.denied_paths = DeniedPaths::absent;
         else
             error(value.source().begin, "'denied_paths' must be \"eacces\" or \"absent\"");
+    } else if (key == "reads") {
+        load_reads(value, out.reads, error);
     } else if (key == "runtime") {
         load_runtime(value, out.runtime, error);
     } else if (key == "runtime_builtin") {

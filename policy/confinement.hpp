@@ -64,6 +64,19 @@ enum class DeniedPaths : std::uint8_t { eacces, absent };
 // them, and the caller's own terminal.
 [[nodiscard]] bool is_runtime_writable_device(std::string_view path) noexcept;
 
+// Who enforces the profile's read-only opens (`reads`): the broker, on every open (the default), or
+// the kernel (Landlock and the worker user's own permissions), for profiles whose read set Landlock
+// can express exactly (kernel_reads.hpp).
+enum class ReadTier : std::uint8_t { broker, kernel };
+
+// One Landlock grant of the kernel read tier: a file named exactly (READ_FILE), or a directory and
+// everything beneath it (READ_FILE | READ_DIR).
+struct KernelRead {
+    std::string path;  // normal absolute
+    bool tree = false;
+    bool operator==(const KernelRead&) const = default;
+};
+
 struct Confinement {
     Limits limits;
     std::uint8_t namespaces = 0;  // Namespace bits
@@ -78,6 +91,10 @@ struct Confinement {
     DatagramReach datagram_reach = DatagramReach::peer;
     Terminal terminal = Terminal::shared;
     DeniedPaths denied_paths = DeniedPaths::eacces;
+    ReadTier reads = ReadTier::broker;
+    // Under ReadTier::kernel: what the worker's Landlock domain grants for reading besides its runtime
+    // paths, exactly the profile's read set (the loader refuses a profile for which it cannot be).
+    std::vector<KernelRead> kernel_reads;
 };
 // The syscall presets a profile (or fdbroker_lockdown) may name.
 [[nodiscard]] inline bool is_syscall_preset(std::string_view name) noexcept {

@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "fdbroker/unique_fd.hpp"
+#include "policy/kernel_reads.hpp"
 #include "policy/loader.hpp"
 
 namespace fdbroker::policy {
@@ -153,7 +154,25 @@ Profile Loader::load_profile(const toml::key& name, const toml::table& table) {
         const Rule& rule = profile.rules_[i];
         profile.matcher_.add(rule.pattern, rule.kind, static_cast<std::int32_t>(i));
     }
+    if (profile.confinement_.reads == ReadTier::kernel) check_kernel_reads(*table.get("reads"), profile);
     return profile;
+}
+
+// `reads = "kernel"`: the Landlock grants that equal the read set, or every reason there are none.
+void Loader::check_kernel_reads(const toml::node& reads, Profile& profile) {
+    std::vector<KernelReadProblem> problems;
+    profile.confinement_.kernel_reads = kernel_read_set({.rules = profile.rules_,
+                                                         .confinement = profile.confinement_,
+                                                         .uid = profile.uid_,
+                                                         .includes_runtime = profile.includes_runtime_},
+                                                        probe_path, problems);
+    for (KernelReadProblem& problem : problems) {
+        if (problem.rule != nullptr)
+            error(toml::source_position{problem.rule->line, problem.rule->column},
+                  std::move(problem.message));
+        else
+            error(reads, std::move(problem.message));
+    }
 }
 
 void Loader::load_setting(const toml::key& key, const toml::node& value, Profile& profile,
@@ -250,7 +269,7 @@ void Loader::add_runtime_rules(const toml::source_position& at, Profile& profile
     const auto add = [&](RuleKind kind, const std::string& text) {
         Pattern::Error problem;
         if (std::optional<Pattern> pattern = Pattern::parse(text, problem))
-            profile.rules_.push_back(Rule{kind, std::move(*pattern), at.line, at.column});
+            profile.rules_.push_back(Rule{kind, std::move(*pattern), at.line, at.column, true});
     };
     // "/" itself (not beneath it): programs stat or list the root on their way (rm -r checks it is
     // not removing "/", path searches start there); its entries name only top-level directories.

@@ -53,6 +53,8 @@ struct Rule {
     Pattern pattern;
     std::uint32_t line = 0;
     std::uint32_t column = 0;
+    // Added by `include = ["runtime"]` rather than written in the profile.
+    bool builtin = false;
 };
 
 // Per rule kind, the index of the first rule (in file order) whose pattern matched; -1 for none.

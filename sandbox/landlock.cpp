@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/landlock.h>
+#include <linux/openat2.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -56,7 +57,51 @@ int add_path(int ruleset, const std::string& path, std::uint64_t dir_rights,
     return 0;
 }
 
+// Opens a kernel read's path as Landlock will see it: with no symbolic link anywhere on it, since the
+// broker judges the names a path goes through and Landlock only the inode it reaches. Sets `why` and
+// returns an empty fd when there is nothing to grant.
+unique_fd open_kernel_read(const policy::KernelRead& grant, const char*& why) noexcept {
+    open_how how{};
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    unique_fd fd(static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, grant.path.c_str(), &how, sizeof how)));
+    if (!fd) {
+        why = errno == ELOOP ? "it leads through a symbolic link" : "it does not exist";
+        return fd;
+    }
+    struct ::stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        why = "it cannot be examined";
+        return {};
+    }
+    if (!grant.tree && S_ISDIR(st.st_mode)) {
+        why = "it is a directory, named as a file";
+        return {};
+    }
+    why = nullptr;
+    return fd;
+}
+
+int add_kernel_read(int ruleset, const policy::KernelRead& grant) noexcept {
+    const char* why = nullptr;
+    const unique_fd fd = open_kernel_read(grant, why);
+    if (!fd) return 0;
+    struct ::stat st {};
+    if (::fstat(fd.get(), &st) != 0) return errno;
+    landlock_path_beneath_attr rule{};
+    rule.allowed_access = S_ISDIR(st.st_mode) ? kReadFile | kReadDir : kReadFile;
+    rule.parent_fd = fd.get();
+    if (::syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) != 0) return errno;
+    return 0;
+}
+
 }  // namespace
+
+const char* kernel_read_missing(const policy::KernelRead& grant) noexcept {
+    const char* why = nullptr;
+    const unique_fd fd = open_kernel_read(grant, why);
+    return why;
+}
 
 int landlock_abi() noexcept {
     if (simulated_absent(Feature::landlock)) return 0;
@@ -65,7 +110,7 @@ int landlock_abi() noexcept {
 }
 
 LandlockResult apply_landlock(const std::vector<std::string>& runtime, const std::string& program,
-                              bool scope_signals) noexcept {
+                              bool scope_signals, std::span<const policy::KernelRead> kernel_reads) noexcept {
     LandlockResult result;
     result.abi = landlock_abi();
     if (result.abi == 0) return result;
@@ -86,6 +131,9 @@ LandlockResult apply_landlock(const std::vector<std::string>& runtime, const std
         if (const int err =
                 add_path(ruleset.get(), path, kReadFile | kReadDir | kExecute, kReadFile | kExecute))
             return result.error = err, result;
+    // The kernel read tier: reading only, exactly the profile's read set.
+    for (const policy::KernelRead& grant : kernel_reads)
+        if (const int err = add_kernel_read(ruleset.get(), grant)) return result.error = err, result;
     if (const int err = program.empty()
                             ? 0
                             : add_path(ruleset.get(), program, kReadFile | kExecute, kReadFile | kExecute)) {

@@ -3,8 +3,11 @@
 // everywhere, and where the kernel can, signals and abstract unix sockets stay inside the sandbox.
 #pragma once
 
+#include <span>
 #include <string>
 #include <vector>
+
+#include "policy/confinement.hpp"
 
 namespace fdbroker::sandbox {
 
@@ -20,8 +23,16 @@ struct LandlockResult {
 // Restricts the calling process (and everything it starts). Paths that do not exist are skipped; an
 // empty `program` adds none. Must run after no_new_privs (or with CAP_SYS_ADMIN). `scope_signals`
 // false leaves signals out of the scoping: for a pid namespace's init, which signals the program in
-// a Landlock domain of its own (pid_init.hpp).
+// a Landlock domain of its own (pid_init.hpp). `kernel_reads` (reads = "kernel") adds reading, each
+// only if it is what its grant says (a file, or a directory for a tree) and its path has no symbolic
+// link (kernel_read_missing says which are skipped).
 [[nodiscard]] LandlockResult apply_landlock(const std::vector<std::string>& runtime,
-                                            const std::string& program, bool scope_signals = true) noexcept;
+                                            const std::string& program, bool scope_signals = true,
+                                            std::span<const policy::KernelRead> kernel_reads = {}) noexcept;
+
+// Why the kernel tier would grant nothing for `grant` now (a static string), or nullptr when it grants
+// it: the path is absent, leads through a symbolic link, or is a directory named as a file. Landlock
+// binds a grant to the inode found when the worker starts.
+[[nodiscard]] const char* kernel_read_missing(const policy::KernelRead& grant) noexcept;
 
 }  // namespace fdbroker::sandbox

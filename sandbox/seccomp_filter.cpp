@@ -36,6 +36,11 @@ constexpr const char* kAddressCarrying[] = {"sendto", "sendmsg", "sendmmsg", "ut
 constexpr std::uint64_t kReadOnlyOpenFlags =
     O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_DIRECTORY | O_NOFOLLOW | 0100000 /* O_LARGEFILE */;
 
+// Transparent mode under reads = "kernel": read-only opens the kernel judges (Landlock). Not
+// O_DIRECTORY: opening a directory (opendir) stays with the broker, which can grant listing a directory
+// named exactly, as Landlock cannot.
+constexpr std::uint64_t kKernelReadOpenFlags = kReadOnlyOpenFlags & ~static_cast<std::uint64_t>(O_DIRECTORY);
+
 constexpr std::uint64_t kNamespaceFlags =
     CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET;
 
@@ -72,7 +77,14 @@ int add(void* ctx, std::uint32_t action, const char* name, unsigned count = 0,
 // filter cannot see), sends that name no address, and setting times on a held descriptor. The protocol
 // is checked too: only plain TCP (0 or IPPROTO_TCP) for the inet families and 0 for unix sockets, since
 // another stream protocol (SCTP, MPTCP) could associate with a peer without the brokered connect.
-int transparent_rules(void* ctx) {
+// Under reads = "kernel" also read-only opens, which Landlock judges against the profile's read set.
+int transparent_rules(void* ctx, bool kernel_reads) {
+    if (kernel_reads) {
+        const scmp_arg_cmp open_flags = SCMP_A1(SCMP_CMP_MASKED_EQ, ~kKernelReadOpenFlags, 0);
+        const scmp_arg_cmp openat_flags = SCMP_A2(SCMP_CMP_MASKED_EQ, ~kKernelReadOpenFlags, 0);
+        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "open", 1, &open_flags); rc != 0) return rc;
+        if (const int rc = add(ctx, SCMP_ACT_ALLOW, "openat", 1, &openat_flags); rc != 0) return rc;
+    }
     for (const int family : {AF_UNIX, AF_INET, AF_INET6}) {
         for (const int protocol : {0, static_cast<int>(IPPROTO_TCP)}) {
             if (family == AF_UNIX && protocol != 0) continue;
@@ -219,8 +231,8 @@ int build(void* ctx, const policy::SyscallRules& rules, const FilterOptions& opt
         return transparent && (listed(options.brokered, name) || listed(kAddressCarrying, name));
     };
     if (const int rc = allow_rules(ctx, rules, skipped); rc != 0) return rc;
-    if (const int rc =
-            transparent ? transparent_rules(ctx) : library_rules(ctx, rules, datagram_reach, refuse);
+    if (const int rc = transparent ? transparent_rules(ctx, options.kernel_reads)
+                                   : library_rules(ctx, rules, datagram_reach, refuse);
         rc != 0)
         return rc;
 

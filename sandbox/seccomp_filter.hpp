@@ -40,6 +40,10 @@ struct FilterOptions {
     // reach it (broker/notify/decode_notification.hpp holds the list); TCP and unix stream sockets may then
     // be created, datagram ones not.
     std::span<const char* const> brokered{};
+    // (transparent mode) reads = "kernel": a read-only open or openat (the flags a register the filter
+    // sees, not worker memory) is let through to the kernel, where Landlock judges it, instead of
+    // reaching the broker. O_DIRECTORY opens still reach it.
+    bool kernel_reads = false;
     // (library mode) Under `peer`, sendto with an address fails with EACCES.
     policy::DatagramReach datagram_reach = policy::DatagramReach::peer;
     // Which terminal ioctls are refused (EPERM): pushing input (TIOCSTI), console tricks (TIOCLINUX),

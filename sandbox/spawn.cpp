@@ -78,14 +78,17 @@ const char* stage_text(int stage) {
     }
 }
 
-std::vector<std::string> worker_environment() {
+std::vector<std::string> worker_environment(const policy::Confinement& confinement) {
     std::vector<std::string> env;
     for (char** e = environ; *e; ++e) {
-        if (std::strncmp(*e, "FDBROKER_FD=", 12) == 0 || std::strncmp(*e, "FDBROKER_SOCKET=", 16) == 0)
+        if (std::strncmp(*e, "FDBROKER_FD=", 12) == 0 || std::strncmp(*e, "FDBROKER_SOCKET=", 16) == 0 ||
+            std::strncmp(*e, "FDBROKER_KERNEL_READS=", 22) == 0)
             continue;
         env.emplace_back(*e);
     }
     env.push_back("FDBROKER_FD=" + std::to_string(kChannelFd));
+    // libfdbroker then tries a read-only open itself first, which Landlock judges (reads = "kernel").
+    if (confinement.reads == policy::ReadTier::kernel) env.emplace_back("FDBROKER_KERNEL_READS=1");
     return env;
 }
 
@@ -194,18 +197,22 @@ void split_off_init(const ChildPlan& plan, int report) {
     // behind as the namespace's init. Here, before Landlock, whose rules tie /proc/self to the process
     // that makes them: each of the two makes its own.
     if (c.namespaces & policy::ns_pid) split_off_init(plan, report);
-    // 6. Landlock: reading only the runtime paths and the program.
-    const LandlockResult landlock = apply_landlock(plan.runtime, plan.program);
+    // 6. Landlock: reading only the runtime paths, the program and, under reads = "kernel", the
+    //    profile's read set.
+    const LandlockResult landlock =
+        apply_landlock(plan.runtime, plan.program, /*scope_signals=*/true, c.kernel_reads);
     // A program the worker's user cannot open (under /root, say) is "not executable" (126), as exec
     // would have said, rather than a Landlock failure.
     if (landlock.error != 0)
         fail(report, landlock.program_unreachable ? stage_exec : stage_landlock, landlock.error);
     // 7. seccomp, last: it forbids much of what the steps above use. The listener goes to the broker.
-    FilterResult filter = load_worker_filter(c.syscalls, {.exec = c.exec,
-                                                          .action = FilterAction::notify,
-                                                          .brokered = spec.brokered,
-                                                          .datagram_reach = c.datagram_reach,
-                                                          .terminal = c.terminal});
+    FilterResult filter = load_worker_filter(
+        c.syscalls, {.exec = c.exec,
+                     .action = FilterAction::notify,
+                     .brokered = spec.brokered,
+                     .kernel_reads = c.reads == policy::ReadTier::kernel && landlock.abi > 0,
+                     .datagram_reach = c.datagram_reach,
+                     .terminal = c.terminal});
     if (filter.error != 0) fail(report, stage_seccomp, filter.error);
     send_report(report, {stage_ready, 0, landlock.abi}, filter.notify.get());
     filter.notify.reset();
@@ -315,7 +322,7 @@ Spawned spawn(const SpawnSpec& spec) {
 
     // Everything the child needs is built before the clone so that the child allocates nothing.
     std::vector<std::string> args = spec.argv;
-    std::vector<std::string> env = worker_environment();
+    std::vector<std::string> env = worker_environment(spec.confinement);
     std::vector<char*> argv = pointers(args);
     std::vector<char*> envp = pointers(env);
     const ChildPlan plan{spec, ::getpid(), program, runtime, argv.data(), envp.data()};

@@ -3,11 +3,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "broker/channels/broker.hpp"
+#include "broker/core/log.hpp"
 #include "proto/channel.hpp"
+#include "sandbox/landlock.hpp"
 
 namespace fdbroker::broker {
 
@@ -46,6 +49,31 @@ Launched launch_worker(const Launch& launch) {
     if (identity.switches()) out.owner = FileOwner{identity.uid(), identity.gid()};
     out.in_cgroup = static_cast<bool>(cgroup);
     return out;
+}
+
+void announce_kernel_reads(const Launched& launched, const policy::Profile& profile, Audit& audit) {
+    const policy::Confinement& confinement = profile.confinement();
+    if (confinement.reads != policy::ReadTier::kernel || launched.worker.pid < 0) return;
+    AuditRecord record;
+    record.pid = launched.worker.pid;
+    record.uid = launched.uid;
+    record.profile = profile.name();
+    record.op = "kernel_reads";
+    record.allowed = true;
+    audit.record(record);
+    // Landlock bound each grant to the inode there when the worker started: one absent then grants
+    // nothing to this worker. Not said of the built-in runtime paths: the worker's runtime grants hold
+    // them already (following symbolic links, to files the include grants too), and every system lacks
+    // some of them.
+    const std::vector<std::string>& builtin = policy::default_runtime();
+    for (const policy::KernelRead& grant : confinement.kernel_reads) {
+        if (confinement.runtime_builtin &&
+            std::find(builtin.begin(), builtin.end(), grant.path) != builtin.end())
+            continue;
+        if (const char* why = sandbox::kernel_read_missing(grant))
+            log("profile '%s': reads = \"kernel\" grants nothing for '%s' to worker %d: %s",
+                profile.name().c_str(), grant.path.c_str(), static_cast<int>(launched.worker.pid), why);
+    }
 }
 
 bool serve_worker(Broker& broker, Launched& launched) {

@@ -231,6 +231,7 @@ int run(const RunOptions& options) {
         log("%s: %s", options.argv.front().c_str(), launched.worker.error.c_str());
         return launched.worker.exit_code;
     }
+    announce_kernel_reads(launched, *profile, audit);
     WorkerRun worker(options, std::move(policy), *profile, audit, descriptor_budget, launched, *containment);
     const int status = worker.serve(handled);
     denials.flush(/*force=*/true);

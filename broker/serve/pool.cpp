@@ -89,6 +89,7 @@ void PoolWorker::start() noexcept {
                 profile->pool().command.front().c_str(), worker.error.c_str());
             return schedule_restart(true);
         }
+        announce_kernel_reads(launched, *profile, host_.audit());
         pid_ = worker.pid;
         pidfd_ = std::move(worker.pidfd);
         cgroup_ = launched.in_cgroup ? cgroup : std::string();

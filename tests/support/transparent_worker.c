@@ -14,6 +14,8 @@
  *   readonly PATH LINK       stat PATH and readlink LINK into a read-only page, and into a buffer that
  *                            runs from a writable page into a read-only one; print the four results
  *                            ("ok" or the errno number), as the kernel reports them
+ *   opens PATH...            open each PATH read-only (plain open(2)); print one line per PATH:
+ *                            "ok DEV:INO" or "err ERRNONAME"
  *   call NAME...             make each system call named (pkey_alloc, get_mempolicy, set_mempolicy,
  *                            mbind, times, ptrace) with every argument 0; print "NAME ok" or
  *                            "NAME ERRNONAME" for each
@@ -216,6 +218,23 @@ static int do_readonly(const char* path, const char* link) {
     return 0;
 }
 
+static int do_opens(int count, char** paths) {
+    for (int i = 0; i < count; ++i) {
+        const int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0) {
+            const char* name = strerrorname_np(errno);
+            printf("err %s\n", name ? name : "E?");
+        } else if (raw_fstat(fd, &st) != 0) {
+            printf("err fstat\n");
+        } else {
+            printf("ok %llu:%llu\n", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+        }
+        if (fd >= 0) close(fd);
+    }
+    return 0;
+}
+
 int main(int argc, char** argv) {
     if (argc == 3 && strcmp(argv[1], "cat") == 0) return do_cat(argv[2]);
     if (argc == 3 && strcmp(argv[1], "cloexec") == 0) return do_cloexec(argv[2]);
@@ -223,6 +242,7 @@ int main(int argc, char** argv) {
     if (argc == 4 && strcmp(argv[1], "signals") == 0) return do_signals(argv[2], atol(argv[3]));
     if (argc == 4 && strcmp(argv[1], "churn") == 0) return do_churn(argv[2], atoi(argv[3]));
     if (argc == 4 && strcmp(argv[1], "readonly") == 0) return do_readonly(argv[2], argv[3]);
+    if (argc >= 2 && strcmp(argv[1], "opens") == 0) return do_opens(argc - 2, argv + 2);
     if (argc >= 3 && strcmp(argv[1], "call") == 0) return do_call(argc - 2, argv + 2);
     fprintf(stderr, "usage: see transparent_worker.c\n");
     return 2;

@@ -24,7 +24,9 @@ extern "C" {
 #define FDBROKER_API
 #endif
 
-/* Like open(2). O_CLOEXEC on the returned fd only if flags ask for it. */
+/* Like open(2). O_CLOEXEC on the returned fd only if flags ask for it. In a worker whose profile
+ * says reads = "kernel" (FDBROKER_KERNEL_READS=1), a read-only open is tried directly first, and
+ * the broker asked only if the kernel refuses it. */
 FDBROKER_API int fdbroker_open(const char* path, int flags, ... /* mode_t mode */);
 /* Many opens in one round trip to the broker (FDBROKER_OPEN_MANY_MAX at most), for a worker that
  * opens many files: each entry is decided, performed and audited exactly as fdbroker_open(path, flags,
