@@ -9,7 +9,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdint>
+#include <cstdio>
+#include <string_view>
 
 #include "fdbroker/unique_fd.hpp"
 #include "sandbox/kernel_features.hpp"
@@ -57,6 +60,23 @@ int add_path(int ruleset, const std::string& path, std::uint64_t dir_rights,
     return 0;
 }
 
+// Where openat2 answers ENOSYS (an old kernel; systemd's RestrictSUIDSGID=yes, which pool workers of
+// the packaged service inherit): the path opened as it is, and kept only if the kernel names what it
+// reached by that same path, which a symbolic link on the way would have changed. ELOOP otherwise.
+unique_fd open_without_symlinks(const std::string& path) noexcept {
+    unique_fd fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
+    if (!fd) return fd;
+    char link[32];
+    char real[PATH_MAX];
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd.get());
+    const ssize_t n = ::readlink(link, real, sizeof real);
+    if (n < 0 || std::string_view(real, static_cast<std::size_t>(n)) != path) {
+        errno = ELOOP;
+        return {};
+    }
+    return fd;
+}
+
 // Opens a kernel read's path as Landlock will see it: with no symbolic link anywhere on it, since the
 // broker judges the names a path goes through and Landlock only the inode it reaches. Sets `why` and
 // returns an empty fd when there is nothing to grant.
@@ -64,7 +84,11 @@ unique_fd open_kernel_read(const policy::KernelRead& grant, const char*& why) no
     open_how how{};
     how.flags = O_PATH | O_CLOEXEC;
     how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    unique_fd fd(static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, grant.path.c_str(), &how, sizeof how)));
+    const bool absent = simulated_absent(Feature::openat2);
+    unique_fd fd(
+        absent ? -1
+               : static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, grant.path.c_str(), &how, sizeof how)));
+    if (!fd && (absent || errno == ENOSYS)) fd = open_without_symlinks(grant.path);
     if (!fd) {
         why = errno == ELOOP ? "it leads through a symbolic link" : "it does not exist";
         return fd;

@@ -149,6 +149,21 @@ TEST_F(TransparentKernelReads, AGrantAbsentAtStartIsLogged) {
     EXPECT_TRUE(contains(r.err, "grants nothing for '" + missing + "'")) << r.err;
 }
 
+TEST_F(TransparentKernelReads, AGrantThroughASymlinkGrantsNothing) {
+    // The broker judges the names a path goes through, Landlock only the file reached: a tree named
+    // through a symbolic link (to a directory the policy does not grant) must bind to nothing, or the
+    // kernel would grant what the broker refuses.
+    ASSERT_EQ(::symlink((dir / "prv").c_str(), (dir / "link").c_str()), 0);
+    const std::string rules = "read = [\"" + dir / "link/**" + "\"]\n";
+    for (const char* reads : {"broker", "kernel"}) {
+        const Outcome r = run_broker(
+            dir, profile(reads, rules),
+            {staged(TRANSPARENT_WORKER), "opens", dir / "link/hello", dir / "prv/hello"}, {"--transparent"});
+        EXPECT_EQ(r.lines(), (std::vector<std::string>{"err EACCES", "err EACCES"})) << reads << "\n"
+                                                                                     << r.out << r.err;
+    }
+}
+
 TEST_F(TransparentKernelReads, LibraryModeOpensReadOnlyDirectlyAndAsksTheBrokerWhenRefused) {
     const Script script{{"open", dir / "pub/hello", "rdonly"},
                         {"cloexec", dir / "one", "without"},
