@@ -181,6 +181,15 @@ bool without_ptrace() noexcept {
     return true;
 }
 
+void ptrace_back() noexcept {
+    ThreadState& s = state;
+    if (s.held != Held::files_bare) return;
+    // Raising within the permitted set is always allowed; without it every later caller's memory would
+    // be unreadable.
+    if (set_effective(s, kPtraceOnly) != 0) std::abort();
+    s.held = Held::files;
+}
+
 }  // namespace thread_identity
 
 AsWorker::AsWorker(const std::optional<FileOwner>& owner) noexcept {

@@ -67,6 +67,10 @@ int files_as(const FileOwner& owner) noexcept;
 // True if it was held (and so what was done with it must be done again).
 bool without_ptrace() noexcept;
 
+// Ends what without_ptrace() began: CAP_SYS_PTRACE back, when the operation is over, since the thread
+// reads the next caller's memory with it (no system call unless it was dropped).
+void ptrace_back() noexcept;
+
 // The broker's own identity back, full capabilities (no system call when the thread has it).
 void as_broker() noexcept;
 

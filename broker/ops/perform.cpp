@@ -103,6 +103,13 @@ void Performer::perform(const Caller& caller, op::Operation& operation, Outcome&
     out.audit.profile = profile_->name();
     // Never done with the broker's identity instead of the worker's.
     std::optional<AsWorker> identity;
+    // A walk into /proc may have dropped CAP_SYS_PTRACE (resolve.cpp): back for the next caller.
+    struct PtraceBack {
+        PtraceBack() = default;
+        PtraceBack(const PtraceBack&) = delete;
+        PtraceBack& operator=(const PtraceBack&) = delete;
+        ~PtraceBack() { thread_identity::ptrace_back(); }
+    } const ptrace_back;
     switch (identity_for(operation)) {
         case Identity::broker:
             thread_identity::as_broker();

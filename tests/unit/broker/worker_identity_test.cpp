@@ -106,6 +106,19 @@ TEST_F(WorkerIdentity, WithoutPtraceLeavesNoCapabilityUntilTheNextCall) {
     });
 }
 
+TEST_F(WorkerIdentity, PtraceComesBackWhenTheOperationEnds) {
+    on_a_thread([] {
+        thread_identity::ptrace_back();  // nothing to do as the broker
+        ASSERT_EQ(thread_identity::files_as(kNobody), 0);
+        ASSERT_TRUE(thread_identity::without_ptrace());
+        EXPECT_EQ(mine().effective, 0u);
+        thread_identity::ptrace_back();
+        EXPECT_EQ(mine().effective, kPtrace);
+        EXPECT_TRUE(thread_identity::acting_as_worker());
+        thread_identity::as_broker();
+    });
+}
+
 TEST_F(WorkerIdentity, AnotherWorkerAndAsWorkerStartFromTheBroker) {
     on_a_thread([] {
         ASSERT_EQ(thread_identity::files_as(kNobody), 0);
