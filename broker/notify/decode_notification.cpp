@@ -18,6 +18,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "broker/ops/proc_self.hpp"
 #include "policy/path.hpp"
 
 namespace fdbroker::broker {
@@ -190,11 +191,16 @@ void openat2_call(const SystemCall& c, CallerView& caller, Decoded& d) {
     if (arg(c, 3) < sizeof how) return static_cast<void>(d.error = EINVAL);
     if ((d.error = caller.read_bytes(arg(c, 2), &how, sizeof how)) != 0) return;
     if (const int err = openat2_invalid(c, caller, how); err != 0) return static_cast<void>(d.error = err);
-    // The broker's own resolution is stricter than RESOLVE_NO_MAGICLINKS and RESOLVE_NO_XDEV already;
-    // the scoping ones are walked before the open (path_form.hpp), from the directory dirfd names.
+    // The scoping flags are walked before the open (path_form.hpp), from the directory dirfd names.
+    // The broker follows no magic link but the caller's own fd/N ones (proc_self.hpp), which
+    // RESOLVE_NO_MAGICLINKS refuses as the kernel does.
     // RESOLVE_CACHED asks never to block, which a broker cannot promise: EAGAIN, as the kernel says.
     if (how.resolve & RESOLVE_CACHED) return static_cast<void>(d.error = EAGAIN);
     open_call(c, caller, d, {0, 1}, how.flags, how.mode);
+    const bool opens_link = (how.flags & O_PATH) && (how.flags & O_NOFOLLOW);
+    if (d.error == 0 && (how.resolve & RESOLVE_NO_MAGICLINKS) &&
+        through_magic_link(std::get<op::Open>(d.operation).path.view(), !opens_link))
+        return static_cast<void>(d.error = ELOOP);
     d.scope = how.resolve & kScoping;
     if (d.error != 0 || d.scope == 0) return;
     PathBuffer& raw = d.trailing_slash[0].unresolved;

@@ -66,13 +66,15 @@ struct Decoded {
     // How the path (and a rename's or link's second path) ended, which normalising drops: a '/', "."
     // or ".." wants a directory there (path_form.hpp).
     std::array<PathEnd, 2> trailing_slash{};
-    // openat2's scoping flags (RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS): the path as
-    // written is then in trailing_slash[0].unresolved, and `scope_root` is the directory it starts at.
+    // openat2's scoping flags (RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_SYMLINKS, RESOLVE_NO_XDEV): the
+    // path as written is then in trailing_slash[0].unresolved, and `scope_root` is the directory it starts
+    // at.
     std::uint64_t scope = 0;
     op::PathBuffer scope_root;
 };
 
-inline constexpr std::uint64_t kScoping = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_IN_ROOT;
+inline constexpr std::uint64_t kScoping =
+    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_IN_ROOT | RESOLVE_NO_XDEV;
 
 // Whether transparent mode answers system call `nr` (performed, or refused quietly with EACCES like
 // the filter's own refusals: datagram sockets, sends that name an address).

@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <variant>
 #include <vector>
 
+#include "broker/ops/proc_self.hpp"
 #include "policy/path.hpp"
 
 namespace fdbroker::broker {
@@ -160,8 +162,9 @@ int walk(const op::PathBuffer& unresolved, const Performer& performer, const Cal
 
 // What openat2's scoping flags allow a walk from `root`: RESOLVE_NO_SYMLINKS no symlink at all (ELOOP),
 // RESOLVE_BENEATH never leaving root (EXDEV: an absolute path or link, or ".." above it),
-// RESOLVE_IN_ROOT taking root as "/" for all of them. Each step is looked up and each link read as the
-// operation's own (judged, as the worker); `out` is where the walk leads.
+// RESOLVE_IN_ROOT taking root as "/" for all of them, RESOLVE_NO_XDEV never leaving root's mount
+// (EXDEV: a mount point, ".." out of a mount's root, a jump to a root on another mount). Each step is looked
+// up and each link read as the operation's own (judged, as the worker); `out` is where the walk leads.
 class ScopedWalk {
   public:
     ScopedWalk(const Performer& performer, const Caller& caller, std::uint64_t scope,
@@ -169,6 +172,11 @@ class ScopedWalk {
         : performer_(performer), caller_(caller), scope_(scope), root_(root) {}
 
     int run(std::string_view raw, bool follow_final, op::PathBuffer& out) {
+        // The kernel knows the root only once a walk starts there (an absolute path, RESOLVE_IN_ROOT);
+        // until then, with RESOLVE_NO_XDEV, every jump to it counts as leaving the mount.
+        rooted_ = raw.starts_with('/') || (scope_ & RESOLVE_IN_ROOT);
+        if (!raw.starts_with('/'))
+            if (const int err = on_mount(root_); err != 0) return err;
         if (const int err = push(raw); err != 0) return err;
         for (int hops = 0; !pending_.empty();) {
             const std::string c = std::move(pending_.back());
@@ -187,10 +195,11 @@ class ScopedWalk {
     // Puts the components of `text` before those still to walk; an absolute one starts over.
     int push(std::string_view text) {
         if (text.starts_with('/')) {
-            if (scope_ & RESOLVE_BENEATH) return EXDEV;
+            if ((scope_ & RESOLVE_BENEATH) || ((scope_ & RESOLVE_NO_XDEV) && !rooted_)) return EXDEV;
             const bool restarted =
                 (scope_ & RESOLVE_IN_ROOT) ? path_.assign(root_.view()) : path_.assign("/");
             if (!restarted) return ENAMETOOLONG;
+            if (const int err = on_mount(path_); err != 0) return err;
         } else if (path_.size() == 0 && !path_.assign(root_.view())) {
             return ENAMETOOLONG;
         }
@@ -209,7 +218,20 @@ class ScopedWalk {
             return (scope_ & RESOLVE_BENEATH) ? EXDEV : 0;
         if (path_.view() != "/")
             path_.truncate(std::max<std::size_t>(1, policy::parent_of(path_.view()).size()));
-        return 0;
+        return on_mount(path_);
+    }
+    // RESOLVE_NO_XDEV: whether `path` (not followed) lies on the mount the walk started on. The first
+    // call, on the walk's root, notes that mount.
+    int on_mount(const op::PathBuffer& path) {
+        if (!(scope_ & RESOLVE_NO_XDEV)) return 0;
+        Outcome looked = perform<op::Statx>(path, [](op::Statx& s) {
+            s.flags = AT_SYMLINK_NOFOLLOW;
+            s.mask = STATX_MNT_ID;
+        });
+        if (looked.error != 0) return looked.error;
+        if (!(looked.stx.stx_mask & STATX_MNT_ID)) return 0;  // a kernel before 5.8 cannot say
+        if (!mount_) mount_ = looked.stx.stx_mnt_id;
+        return *mount_ == looked.stx.stx_mnt_id ? 0 : EXDEV;
     }
     int step(const std::string& name, bool follows, int& hops) {
         const std::size_t before = path_.size();
@@ -217,12 +239,21 @@ class ScopedWalk {
         Outcome looked = perform<op::Stat>(path_, [](op::Stat& s) { s.follow = false; });
         if (looked.error == ENOENT && pending_.empty()) return 0;  // the open says what a missing name means
         if (looked.error != 0) return looked.error;
-        if (!S_ISLNK(looked.st.st_mode) || !follows) return 0;
+        if (const int err = on_mount(path_); err != 0) return err;
+        // The links the operations follow by name (proc_self.hpp) look like what they lead to.
+        const std::string_view alias = ProcSelf::alias_text(path_.view());
+        const bool own = path_.view() == "/proc/self" || path_.view() == "/proc/thread-self";
+        if (!(S_ISLNK(looked.st.st_mode) || own || !alias.empty()) || !follows) return 0;
         if ((scope_ & RESOLVE_NO_SYMLINKS) || ++hops > 40) return ELOOP;
-        Outcome link = perform<op::Readlink>(path_, [](op::Readlink& r) { r.size = sizeof(Outcome::link); });
-        if (link.error != 0) return link.error;
+        std::string text(alias);
+        if (alias.empty()) {
+            Outcome link =
+                perform<op::Readlink>(path_, [](op::Readlink& r) { r.size = sizeof(Outcome::link); });
+            if (link.error != 0) return link.error;
+            text.assign(link.link, static_cast<std::size_t>(link.value));
+        }
         path_.truncate(before);
-        return push({link.link, static_cast<std::size_t>(link.value)});
+        return push(text);
     }
     template <class Op, class Set>
     Outcome perform(const op::PathBuffer& path, Set&& set) const {
@@ -240,7 +271,9 @@ class ScopedWalk {
     std::uint64_t scope_;
     const op::PathBuffer& root_;
     op::PathBuffer path_;
-    std::vector<std::string> pending_;  // components still to walk, the next one last
+    std::vector<std::string> pending_;    // components still to walk, the next one last
+    std::optional<std::uint64_t> mount_;  // RESOLVE_NO_XDEV: the mount the walk started on
+    bool rooted_ = false;                 // whether the kernel's walk would know its root
 };
 
 // The operation's path `index` (0: the path, or a rename's or link's first; 1: their second).

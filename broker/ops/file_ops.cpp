@@ -370,36 +370,49 @@ OpResult FileOps::symlink(std::string_view target, std::string_view path) const 
 
 bool FileOps::open_held(const Location& loc, int flags, mode_t mode, std::uint8_t needs,
                         OpResult& out) const noexcept {
-    if (!held_unnamed(loc, needs)) return false;
-    // Through the caller's own link, to what it already holds: the kernel follows it.
+    // What the caller holds it may open again as far as it holds it, by any name: the kernel follows
+    // the link to that very file (`> /dev/stderr`, `tee /dev/stdout`, `cat /dev/stdin`). An append-only
+    // descriptor stays append-only. O_CREAT creates nothing here: the file is there, held.
+    const std::optional<HeldFile> held = held_by_caller(loc);
+    if (!held || !held_covers(*held, needs & ~policy::need_create)) return false;
+    if ((held->flags & O_APPEND) && !(flags & O_APPEND) && (needs & policy::need_write)) return false;
     out.fd.reset(::openat(loc.dir.get(), loc.name, flags, mode));
     if (!out.fd) out.verdict.error = errno;
     return true;
 }
 
 bool FileOps::held_unnamed(const Location& loc, std::uint8_t needs) const noexcept {
+    const std::optional<HeldFile> held = held_by_caller(loc);
+    return held && !held->named && held_covers(*held, needs);
+}
+
+bool FileOps::held_covers(const HeldFile& held, std::uint8_t needs) noexcept {
+    const unsigned mode = held.flags & O_ACCMODE;
+    if ((needs & policy::need_read) && mode == O_WRONLY) return false;
+    if ((needs & policy::need_write) && mode == O_RDONLY) return false;
+    return (needs & policy::need_create) == 0;
+}
+
+std::optional<FileOps::HeldFile> FileOps::held_by_caller(const Location& loc) const noexcept {
     const std::string_view dir = loc.real.view().substr(0, loc.dir_len);
-    if (!self_.is_fd_directory(dir)) return false;
+    if (!self_.is_fd_directory(dir)) return std::nullopt;
     char target[PathBuffer::kCapacity];
     const ssize_t n = ::readlinkat(loc.dir.get(), loc.name, target, sizeof target);
-    if (n <= 0) return false;
-    const std::string_view named(target, static_cast<std::size_t>(n));
-    if (named.front() == '/' && !named.ends_with(" (deleted)")) return false;  // judged by its name
+    if (n <= 0) return std::nullopt;
+    const std::string_view text(target, static_cast<std::size_t>(n));
+    HeldFile held;
+    held.named = text.front() == '/' && !text.ends_with(" (deleted)");
     // How the caller holds it: "flags:" in /proc/<pid>/fdinfo/<n>, octal.
     char info[PathBuffer::kCapacity + 16];
     std::snprintf(info, sizeof info, "%.*sinfo/%s", static_cast<int>(dir.size()), dir.data(), loc.name);
     const unique_fd file(::open(info, O_RDONLY | O_CLOEXEC));
-    char text[256];
-    const ssize_t got = file ? ::read(file.get(), text, sizeof text - 1) : -1;
-    if (got <= 0) return false;
-    text[got] = '\0';
-    unsigned held = 0;
-    const char* flags = std::strstr(text, "flags:");
-    if (flags == nullptr || std::sscanf(flags, "flags: %o", &held) != 1) return false;
-    const unsigned mode = held & O_ACCMODE;
-    if ((needs & policy::need_read) && mode == O_WRONLY) return false;
-    if ((needs & policy::need_write) && mode == O_RDONLY) return false;
-    return (needs & policy::need_create) == 0;
+    char content[256];
+    const ssize_t got = file ? ::read(file.get(), content, sizeof content - 1) : -1;
+    if (got <= 0) return std::nullopt;
+    content[got] = '\0';
+    const char* flags = std::strstr(content, "flags:");
+    if (flags == nullptr || std::sscanf(flags, "flags: %o", &held.flags) != 1) return std::nullopt;
+    return held;
 }
 
 // Where the policy refuses to create a name but lets the worker look the path up (a directory on the

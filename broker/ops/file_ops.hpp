@@ -102,10 +102,18 @@ class FileOps {
     [[nodiscard]] Verdict may_move(const Location& from, const Location& to) const noexcept;
     void give_to_worker(int fd) const noexcept;
 
-    // A descriptor the caller holds whose file has no name to judge (a pipe, a socket, a deleted or
-    // O_TMPFILE file), reached through its /proc link: only as far as the caller holds it.
+    // A descriptor the caller holds, behind the fd/N link at `loc`: whether its file has a name to
+    // judge (not a pipe, a socket, a deleted or O_TMPFILE file) and its open flags.
+    struct HeldFile {
+        bool named = false;
+        unsigned flags = 0;
+    };
+    [[nodiscard]] std::optional<HeldFile> held_by_caller(const Location& loc) const noexcept;
+    [[nodiscard]] static bool held_covers(const HeldFile& held, std::uint8_t needs) noexcept;
+    // A held descriptor whose file has no name, reached through its link: only as far as it is held.
     [[nodiscard]] bool held_unnamed(const Location& loc, std::uint8_t needs) const noexcept;
-    // Opens such a descriptor's file through its link (true), or leaves the link to be followed.
+    // Opens a held descriptor's file again through its link, as far as the caller holds it (true), or
+    // leaves the link to be followed and what it names judged.
     bool open_held(const Location& loc, int flags, mode_t mode, std::uint8_t needs,
                    OpResult& out) const noexcept;
 

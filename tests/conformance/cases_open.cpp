@@ -161,6 +161,7 @@ void add_openat2_resolve(Cases& out) {
                      std::string p = path;
                      if (p == "{absolute}") p = e.abs("file");
                      if (p == "{magic}") p = "/proc/self/fd/" + std::to_string(e.dirfd()) + "/file";
+                     if (p == "{magic-dir}") p = "/proc/self/fd/" + std::to_string(e.dirfd()) + "/d/file";
                      return opened(openat2(e.dirfd(), p, how));
                  }});
         };
@@ -171,6 +172,10 @@ void add_openat2_resolve(Cases& out) {
         add("escape", {file("file")}, "../openat2." + std::string(r.name) + ".escape/file");
         add("absolute", {file("file")}, "{absolute}");
         add("magic", {file("file")}, "{magic}");
+        add("magic-dir", {dir("d"), file("d/file")}, "{magic-dir}");
+        add("proc", {}, "/proc/self/status");
+        add("lnkproc", {symlink("lnk", "/proc/self/status")}, "lnk");
+        add("lnkroot", {symlink("lnk", "/")}, "lnk/proc/self/status");
     }
 }
 

@@ -112,6 +112,42 @@ void add_fds(Cases& out) {
                        const std::string via = "/proc/self/fd/" + std::to_string(e.dirfd()) + "/f";
                        return opened(::syscall(SYS_openat, AT_FDCWD, via.c_str(), O_RDONLY));
                    }});
+    // A name beneath a held directory's fd/N link, reached relative to a descriptor of /proc/self/fd,
+    // and through a directory that is itself reached so.
+    out.push_back({"proc.fd-dir-walk-sub", {dir("d"), file("d/f")}, [](Env& e) {
+                       const std::string via = "/proc/self/fd/" + std::to_string(e.dirfd()) + "/d/f";
+                       return opened(::syscall(SYS_openat, AT_FDCWD, via.c_str(), O_RDONLY));
+                   }});
+    out.push_back({"proc.fd-dir-walk-missing", {}, [](Env& e) {
+                       const std::string via = "/proc/self/fd/" + std::to_string(e.dirfd()) + "/none";
+                       return opened(::syscall(SYS_openat, AT_FDCWD, via.c_str(), O_RDONLY));
+                   }});
+    out.push_back({"proc.fd-dir-walk-create", {}, [](Env& e) {
+                       const std::string via = "/proc/self/fd/" + std::to_string(e.dirfd()) + "/new";
+                       return opened(::syscall(SYS_openat, AT_FDCWD, via.c_str(), O_CREAT | O_WRONLY, 0640));
+                   }});
+    out.push_back({"proc.fd-dir-walk-mkdir", {}, [](Env& e) {
+                       const std::string via = "/proc/self/fd/" + std::to_string(e.dirfd()) + "/sub";
+                       return sys(::syscall(SYS_mkdirat, AT_FDCWD, via.c_str(), 0750));
+                   }});
+    out.push_back({"proc.fd-dir-walk-stat", {file("f", 0600)}, [](Env& e) {
+                       struct stat st {};
+                       const std::string via = "/proc/self/fd/" + std::to_string(e.dirfd()) + "/f";
+                       return stat_result(::syscall(SYS_newfstatat, AT_FDCWD, via.c_str(), &st, 0), st);
+                   }});
+    out.push_back({"proc.fd-dir-walk-file", {file("f")}, [](Env& e) {
+                       return with_fd(e.abs("f"), O_RDONLY, [](int fd) {
+                           const std::string via = "/proc/self/fd/" + std::to_string(fd) + "/x";
+                           return opened(::syscall(SYS_openat, AT_FDCWD, via.c_str(), O_RDONLY));
+                       });
+                   }});
+    // A walk into /proc through a symlink, then an ordinary call: the first must leave nothing behind
+    // that changes the second.
+    out.push_back({"proc.link-then-open", {file("f"), symlink("lnk", "/proc/self/status")}, [](Env& e) {
+                       struct stat st {};
+                       if (::syscall(SYS_newfstatat, e.dirfd(), "lnk", &st, 0) != 0) return sys(-1);
+                       return opened(::syscall(SYS_openat, e.dirfd(), "f", O_RDONLY));
+                   }});
     out.push_back({"proc.fd-stat", {file("f", 0640)}, [](Env& e) {
                        return with_fd(e.abs("f"), O_RDONLY, [](int fd) {
                            struct stat st {};

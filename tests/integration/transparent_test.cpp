@@ -153,6 +153,29 @@ TEST_F(Transparent, ProgramsSeeWhatTheKernelWouldShowThem) {
     EXPECT_TRUE(contains(native.out, "Operation not permitted")) << native.out;
 }
 
+// A process's own descriptors by their /dev and /proc names: process substitution, /dev/stdin and
+// /dev/stderr, a file held open, a directory held open and a name beneath it. Natively and brokered
+// alike, with no rule for any of these names.
+TEST_F(Transparent, TheCallersOwnDescriptorsByTheirDevNames) {
+    const std::string script =
+        "cd \"$1\"; cat <(echo sub); echo in | cat /dev/stdin; { echo o > /dev/stdout; echo e > /dev/stderr; "
+        "} "
+        "2>&1 | cat; exec 3<\"$2\"; cat /dev/fd/3 /proc/self/fd/3; ls /dev/fd/ > /dev/null && echo listed; "
+        "cat /dev/fd/3/x 2>&1; mkdir d; exec 5<d; echo made > /dev/fd/5/new; cat d/new /proc/self/fd/5/new; "
+        "stat -c %s /dev/fd/5/new";
+    ::mkdir((dir / "native").c_str(), 0755);
+    give_to_nobody(dir / "native");
+    const Outcome native =
+        run_command({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/bash",
+                     "-c", script, "sh", dir / "native", dir / "pub/hello"});
+    ASSERT_EQ(native.err, "");
+    ASSERT_TRUE(contains(native.out, "sub\nin\no\ne\nhello\nhello\nlisted\n")) << native.out;
+    const Outcome brokered =
+        run({"/bin/bash", "-c", script, "sh", dir / "out", dir / "pub/hello"}, "exec = true\n");
+    EXPECT_EQ(brokered.err, "");
+    EXPECT_EQ(brokered.out, native.out);
+}
+
 TEST_F(Transparent, RelativePathsStartAtTheWorkersDirectory) {
     // env changes directory and execs cat (exec = true), so cat's paths are relative to DIR.
     const std::string exec = "exec = true\n";

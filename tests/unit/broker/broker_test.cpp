@@ -190,5 +190,50 @@ TEST(ProcSelf, NamesTheCallerNotTheBroker) {
     EXPECT_EQ(out.size(), 0u);
 }
 
+TEST(ProcSelf, AWalkThroughAHeldDirectoryGoesOnFromItsPath) {
+    test::TempDir dir;
+    const unique_fd held(::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const unique_fd fd_dir(::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(held && fd_dir);
+    const pid_t me = ::getpid();
+    const ProcSelf self(me);
+    const std::string fd = "/fd/" + std::to_string(held.get());
+    policy::PathBuffer out;
+    ASSERT_TRUE(self.rewrite("/proc/self" + fd + "/a/b", out));
+    EXPECT_EQ(out.view(), dir.path() + "/a/b");
+    ASSERT_TRUE(self.rewrite("/proc/" + std::to_string(me) + fd + "/a", out));
+    EXPECT_EQ(out.view(), dir.path() + "/a");
+    // Through a held /proc/self/fd, then the held directory: both steps taken.
+    const std::string twice =
+        "/proc/self/fd/" + std::to_string(fd_dir.get()) + "/" + std::to_string(held.get()) + "/a";
+    ASSERT_TRUE(self.rewrite(twice, out));
+    EXPECT_EQ(out.view(), dir.path() + "/a");
+    // The link itself is left to the walk (walk.hpp); another process's links are not the caller's.
+    ASSERT_TRUE(self.rewrite("/proc/self" + fd, out));
+    EXPECT_EQ(out.view(), "/proc/" + std::to_string(me) + fd);
+    EXPECT_FALSE(self.rewrite("/proc/1" + fd + "/a", out));
+    // A descriptor with no directory path leads nowhere.
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    const unique_fd r(fds[0]), w(fds[1]);
+    ASSERT_TRUE(self.rewrite("/proc/self/fd/" + std::to_string(r.get()) + "/x", out));
+    EXPECT_EQ(out.size(), 0u);
+}
+
+TEST(ProcSelf, MagicLinksAreTheOnesOpenat2Names) {
+    EXPECT_TRUE(through_magic_link("/proc/self/fd/3/x", false));
+    EXPECT_TRUE(through_magic_link("/proc/self/fd/3", true));
+    EXPECT_FALSE(through_magic_link("/proc/self/fd/3", false));
+    EXPECT_FALSE(through_magic_link("/proc/self/fd", true));
+    EXPECT_TRUE(through_magic_link("/proc/12/task/13/cwd/x", false));
+    EXPECT_TRUE(through_magic_link("/proc/thread-self/root", true));
+    EXPECT_TRUE(through_magic_link("/proc/1/ns/net", true));
+    EXPECT_TRUE(through_magic_link("/proc/1/exe", true));
+    EXPECT_FALSE(through_magic_link("/proc/self/status", true));
+    EXPECT_FALSE(through_magic_link("/proc/self", true));
+    EXPECT_FALSE(through_magic_link("/proc/sys/fd/3", true));
+    EXPECT_FALSE(through_magic_link("/tmp/proc/self/fd/3/x", true));
+}
+
 }  // namespace
 }  // namespace fdbroker::broker
