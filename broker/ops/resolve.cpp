@@ -108,15 +108,21 @@ struct Walk {
     std::string_view dir;
 };
 
-// A failed resolution may report the real errno only when no symlink was involved; otherwise a
-// symlink planted in a granted tree would tell the worker whether some denied directory exists. A
-// symlink loop is ELOOP where its every link lies in granted territory, as it is natively; a /proc
-// magic link, or a loop through anything else, is never followed.
+bool stopped_where_visible(const Walk& walk, int anchor, std::string_view rel, std::uint64_t resolve,
+                           int error) noexcept;
+
+// A failed resolution may report the real errno only when no symlink was involved, or when the walk
+// stopped where the worker may look (stopped_where_visible); otherwise a symlink planted in a granted
+// tree would tell the worker whether some denied directory exists. A symlink loop is ELOOP where its
+// every link lies in granted territory, as it is natively; a /proc magic link, or a loop through
+// anything else, is never followed.
 Verdict resolution_failure(const Walk& walk, int anchor, const char* rel, std::uint64_t resolve, int error,
                            const policy::Rule* rule) noexcept {
     if (error == ELOOP) return granted_loop(walk.profile, walk.self, walk.dir) ? fail(ELOOP, rule) : deny();
     unique_fd probe(openat2_dir(anchor, rel, resolve | RESOLVE_NO_SYMLINKS));
     if (!probe && errno == error) return fail(error, rule);
+    if ((error == ENOENT || error == ENOTDIR) && stopped_where_visible(walk, anchor, rel, resolve, error))
+        return fail(error, rule);
     return deny();
 }
 
@@ -135,6 +141,34 @@ bool real_path_of(int fd, PathBuffer& out) noexcept {
     // A directory removed since it was opened reads "... (deleted)"; anything not absolute is not a
     // path in our tree (e.g. another mount namespace's root).
     return out.view().front() == '/' && !out.view().ends_with(" (deleted)");
+}
+
+// After a walk through symlinks failed with `error` (ENOENT, ENOTDIR): whether it stopped at a name
+// the worker may look up, found again the kernel's way, one component at a time: the directory
+// reached last, by its real path, and the component it lacks (or that is no directory). Then the
+// kernel's errno says only what a stat of that name would (a missing module in a search path reached
+// through a symlinked directory, as Perl's @INC has).
+bool stopped_where_visible(const Walk& walk, int anchor, std::string_view rel, std::uint64_t resolve,
+                           int error) noexcept {
+    PathBuffer prefix;
+    unique_fd reached(openat2_dir(anchor, rel.starts_with('/') ? "/" : ".", resolve));
+    for (std::size_t at = rel.find_first_not_of('/'); reached && at < rel.size();) {
+        const std::size_t end = std::min(rel.find('/', at), rel.size());
+        if (!prefix.assign(rel.substr(0, end))) return false;
+        unique_fd next(openat2_dir(anchor, prefix.c_str(), resolve));
+        if (!next) {
+            if (errno != error) return false;
+            PathBuffer stopped;
+            const std::string_view name = rel.substr(at, end - at);
+            if (!real_path_of(reached.get(), stopped) || (stopped.view() != "/" && !stopped.append("/")) ||
+                !stopped.append(name))
+                return false;
+            return judge(walk.profile, walk.self, stopped.view(), policy::need_any).allowed;
+        }
+        reached = std::move(next);
+        at = rel.find_first_not_of('/', end);
+    }
+    return false;
 }
 
 }  // namespace

@@ -123,6 +123,29 @@ TEST_F(TransparentMetadataAttack, ASymlinkLoopIsEloopOnlyWhereEveryLinkIsGranted
     EXPECT_FALSE(contains(far.substr(0, far.find('\n')), "Too many levels")) << o.out;
 }
 
+TEST_F(TransparentMetadataAttack, WhatIsMissingBeyondASymlinkIsSaidOnlyWhereTheWorkerMayLook) {
+    // Beyond a link to a granted directory a missing name is the kernel's ENOENT (a search path through a
+    // symlinked directory); beyond a link to where nothing is granted, whether a directory exists there
+    // or not, EACCES alike.
+    TempDir outside;
+    ASSERT_EQ(::chmod(outside.path().c_str(), 0755), 0);
+    ASSERT_EQ(::mkdir((outside / "exists").c_str(), 0755), 0);
+    const Outcome o =
+        run("cd \"$1\"; ln -s ../ro rw/in; ln -s " + outside.path() +
+            " rw/out; stat rw/in/none/x 2>&1; stat rw/out/exists/x 2>&1; stat rw/out/none/x 2>&1; "
+            "stat rw/out/exists/x/y 2>&1; true");
+    EXPECT_EQ(std::count(o.out.begin(), o.out.end(), '\n'), 4) << o.out;
+    const std::size_t first = o.out.find('\n');
+    EXPECT_TRUE(contains(o.out.substr(0, first), "No such file or directory")) << o.out;
+    const std::string rest = o.out.substr(first + 1);
+    EXPECT_FALSE(contains(rest, "No such file")) << o.out;
+    std::size_t denied = 0;
+    for (std::size_t at = rest.find("Permission denied"); at != std::string::npos;
+         at = rest.find("Permission denied", at + 1))
+        ++denied;
+    EXPECT_EQ(denied, 3u) << o.out;
+}
+
 TEST_F(TransparentMetadataAttack, MakingWhatIsThereIsEexistOnlyWhereTheWorkerMayLook) {
     // The work directory and its parent may be looked up, so making them again is the kernel's EEXIST
     // (mkdir -p, CMake); /root may not, so it is EACCES like a path that does not exist.

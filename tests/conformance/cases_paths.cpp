@@ -79,6 +79,22 @@ void add_spellings(Cases& out) {
     out.push_back({"open.chained-links-dotdot",
                    {dir("a/b"), file("a/f"), symlink("l2", "a/b"), symlink("l1", "l2/..")},
                    [](Env&) { return open_rel("l1/f"); }});
+    // Names missing (or no directory) beyond a symlinked directory: what a search path through a
+    // symlink probes (Perl's @INC), each call as it comes.
+    const std::vector<Node> linked{dir("real/sub"), file("real/f"), symlink("link", "real"),
+                                   symlink("rel", "./real/sub/..")};
+    for (const char* path : {"link/none/x", "link/none/x/y", "link/f/x", "link/f/x/y", "rel/none/x",
+                             "link/sub/none/x", "link/sub/../none/x"}) {
+        std::string id = path;
+        for (char& ch : id)
+            if (ch == '/') ch = '_';
+        out.push_back(
+            {"stat.beyond-link." + id, linked, [p = std::string(path)](Env&) { return stat_rel(p); }});
+        out.push_back({"open.beyond-link." + id, linked,
+                       [p = std::string(path)](Env&) { return open_rel(p.c_str()); }});
+        out.push_back({"mkdir.beyond-link." + id, linked,
+                       [p = std::string(path)](Env&) { return sys(::syscall(SYS_mkdir, p.c_str(), 0755)); }});
+    }
     out.push_back({"unlink.lnk-dotdot", {dir("a/b"), file("a/f"), file("f"), symlink("lb", "a/b")}, [](Env&) {
                        return sys(::syscall(SYS_unlink, "lb/../f"));
                    }});
