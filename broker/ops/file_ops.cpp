@@ -66,8 +66,9 @@ bool FileOps::open_flags_known(std::uint32_t flags) noexcept {
                                     O_NONBLOCK | O_DSYNC | O_SYNC | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
                                     O_PATH | (O_TMPFILE & ~O_DIRECTORY) | O_DIRECT | kKernelLargefile;
     // open(2) ignores every flag but three beside O_PATH (open() drops them), the access mode included.
+    // Access mode 3 is Linux's descriptor for ioctls only, which needs read and write permission.
     if (flags & O_PATH) return true;
-    return (flags & ~known) == 0 && (flags & O_ACCMODE) != O_ACCMODE;
+    return (flags & ~known) == 0;
 }
 
 std::uint8_t FileOps::open_needs(std::uint32_t flags) noexcept {
@@ -173,7 +174,8 @@ OpResult FileOps::open_careful(std::string_view path, std::uint32_t flags, mode_
             const bool follows = S_ISLNK(st.st_mode) && !(flags & O_NOFOLLOW) && !exclusive;
             if (follows)
                 return open_held(loc, base & ~O_NOFOLLOW, mode, needs, out) ? Step::done : Step::symlink;
-            if (special_refused(st, loc.real.view(), needs, flags)) {
+            // Making a name that is there opens nothing: the kernel's EEXIST, whatever is there.
+            if (!(create && exclusive) && special_refused(st, loc.real.view(), needs, flags)) {
                 out.verdict = {false, out.verdict.rule, EACCES};
                 return Step::done;
             }

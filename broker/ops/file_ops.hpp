@@ -39,8 +39,8 @@ class FileOps {
     }
     [[nodiscard]] const ProcSelf& self() const noexcept { return self_; }
 
-    // The open flags a worker may use; anything else (O_ASYNC, O_NOATIME, an access mode of 3, unknown
-    // bits) is refused with EACCES.
+    // The open flags a worker may use; anything else (O_ASYNC, O_NOATIME, unknown bits) is refused
+    // with EACCES. An access mode of 3 (ioctl only) needs read and write.
     static bool open_flags_known(std::uint32_t flags) noexcept;
     // What an open with these flags needs from the policy.
     static std::uint8_t open_needs(std::uint32_t flags) noexcept;

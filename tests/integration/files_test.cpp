@@ -76,7 +76,8 @@ TEST_F(Files, UnknownOpenFlagsAreRefused) {
              {"open", f, "0x40000000"},
              {"open", f, "rdonly|directory"}}),
         (std::vector<std::string>{"ok", "EACCES", "ok", "EACCES", "EACCES", "EACCES", "EACCES", "ENOTDIR"}))
-        << "O_PATH needs any grant, O_TMPFILE create on the directory, O_DIRECT what the access mode needs";
+        << "O_PATH needs any grant, O_TMPFILE create on the directory, O_DIRECT what the access mode needs, "
+           "access mode 3 (ioctl only) read and write";
 }
 
 TEST_F(Files, WriteCreateAndTruncateWhereGranted) {
