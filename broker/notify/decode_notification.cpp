@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "broker/ops/proc_self.hpp"
+#include "broker/ops/socket_ops.hpp"
 #include "policy/path.hpp"
 
 namespace fdbroker::broker {
@@ -479,8 +480,18 @@ void listen_call(const SystemCall& c, CallerView& caller, Decoded& d) {
     if (unbound(domain, local, len)) return static_cast<void>(d.error = EACCES);
     try {
         auto& o = d.operation.emplace<op::Listen>();
-        if (address_text(caller, domain, local, len, o.address) != 0)
+        // A unix socket named relative to its directory (bound so by the broker, its path being too
+        // long for sun_path) is judged at the path it was bound to; the caller's working directory now
+        // says nothing of where that is.
+        const auto* un = reinterpret_cast<const sockaddr_un*>(&local);
+        if (domain == AF_UNIX && len > offsetof(sockaddr_un, sun_path) && un->sun_path[0] != '\0' &&
+            un->sun_path[0] != '/') {
+            const std::optional<std::string> bound = SocketOps::bound_path(sock.get());
+            if (!bound) return static_cast<void>(d.error = EACCES);
+            o.address = "unix:" + *bound;
+        } else if (address_text(caller, domain, local, len, o.address) != 0) {
             return static_cast<void>(d.error = EACCES);
+        }
         o.backlog = int_arg(c, 1);
         o.socket = std::move(sock);
     } catch (const std::bad_alloc&) {

@@ -14,7 +14,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <mutex>
 #include <new>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "broker/core/log.hpp"
@@ -283,13 +287,67 @@ SocketVerdict SocketOps::listen_socket(std::string_view text, int sock, int back
     return verdict;
 }
 
+namespace {
+
+// The unix sockets bound here by their name alone (a path too long for sun_path, bound from its
+// directory): their own name no longer says where they are, so listen(2) judges the path recorded at
+// the bind, by the socket's inode. Bounded; the oldest are forgotten first (a listen then refused).
+class NamedByDirectory {
+  public:
+    void remember(ino_t socket, std::string_view path) {
+        const std::lock_guard lock(mutex_);
+        std::erase_if(paths_, [socket](const auto& e) { return e.first == socket; });
+        if (paths_.size() == kKept) paths_.pop_front();
+        paths_.emplace_back(socket, path);
+    }
+    std::optional<std::string> find(ino_t socket) const {
+        const std::lock_guard lock(mutex_);
+        for (const auto& [ino, path] : paths_)
+            if (ino == socket) return path;
+        return std::nullopt;
+    }
+
+  private:
+    static constexpr std::size_t kKept = 1024;
+    mutable std::mutex mutex_;
+    std::deque<std::pair<ino_t, std::string>> paths_;
+};
+
+NamedByDirectory& named_by_directory() {
+    static NamedByDirectory table;
+    return table;
+}
+
+ino_t socket_inode(int sock) noexcept {
+    struct ::stat st {};
+    return ::fstat(sock, &st) == 0 ? st.st_ino : 0;
+}
+
+// bind(2) of `name` in the directory `dir`, on this thread: its working directory is its own only on a
+// helper thread (EventLoop::helper), elsewhere it is put back at once.
+int bind_in(int dir, std::string_view name, int sock) noexcept {
+    sockaddr_un sa;
+    socklen_t len = 0;
+    if (!unix_address(name, false, sa, len)) return ENAMETOOLONG;
+    const unique_fd here(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!here || ::fchdir(dir) != 0) return errno;
+    const int rc = ::bind(sock, reinterpret_cast<const sockaddr*>(&sa), len);
+    const int saved = errno;
+    // Another thread may share this working directory: it is never left elsewhere.
+    if (::fchdir(here.get()) != 0) std::abort();
+    return rc == 0 ? 0 : saved;
+}
+
+}  // namespace
+
 // Binds the caller's socket to a path, as the worker (so the file is its own, made with its umask, and
 // the kernel's permission checks are its own). bind(2) takes only a path, and the socket's name is the
 // path it was given, which the program and its peers see: so the path is bound as written, after its
 // parent was reached with no symlink on the way, and checked again after: if the parent was swapped
-// for a symlink meanwhile, the file made through it is removed and the bind refused.
+// for a symlink meanwhile, the file made through it is removed and the bind refused. A path too long
+// for sun_path is bound by its last component from the directory's descriptor, as the kernel binds a
+// relative name from the working directory.
 int SocketOps::bind_unix_path(const SocketAddress& address, int sock, mode_t umask) const noexcept {
-    if (!profile_->decide(address.name, policy::need_create).allowed) return EACCES;
     const std::string_view parent = policy::parent_of(address.name);
     struct ::stat before {
     }, after{}, made{};
@@ -297,28 +355,62 @@ int SocketOps::bind_unix_path(const SocketAddress& address, int sock, mode_t uma
     if (!dir || ::fstat(dir.get(), &before) != 0) return errno == ELOOP ? EACCES : errno;
     sockaddr_un sa;
     socklen_t len = 0;
-    if (!unix_address(address.name, false, sa, len)) return ENAMETOOLONG;
+    const bool whole = unix_address(address.name, false, sa, len);
     PathBuffer name;
     if (!name.assign(policy::name_of(address.name))) return ENAMETOOLONG;
     const AsWorker as_worker(owner_);
     if (const int err = as_worker.error(); err != 0) return err;
     const mode_t old = ::umask(umask & 0777);
-    const int rc = ::bind(sock, reinterpret_cast<const sockaddr*>(&sa), len);
-    const int saved = errno;
+    int rc = 0;
+    if (whole)
+        rc = ::bind(sock, reinterpret_cast<const sockaddr*>(&sa), len) == 0 ? 0 : errno;
+    else
+        rc = bind_in(dir.get(), name.view(), sock);
     ::umask(old);
-    if (rc != 0) return saved;
+    if (rc != 0) return rc;
     const unique_fd again = open_no_symlinks(parent, O_DIRECTORY);
     const bool same = again && ::fstat(again.get(), &after) == 0 && after.st_dev == before.st_dev &&
                       after.st_ino == before.st_ino &&
                       ::fstatat(again.get(), name.c_str(), &made, AT_SYMLINK_NOFOLLOW) == 0 &&
                       S_ISSOCK(made.st_mode);
-    if (same) return 0;
-    ::unlink(sa.sun_path);
+    if (same && whole) return 0;
+    if (same) {
+        try {
+            named_by_directory().remember(socket_inode(sock), address.name);
+            return 0;
+        } catch (const std::bad_alloc&) {
+            // Unrecorded, a later listen could not be judged: undone below.
+        }
+    }
+    // Where this bind made it: by the path as bound, or in the directory it was bound from.
+    if (whole)
+        ::unlink(sa.sun_path);
+    else
+        ::unlinkat(dir.get(), name.c_str(), 0);
     return EACCES;
+}
+
+std::optional<std::string> SocketOps::bound_path(int sock) noexcept {
+    try {
+        return named_by_directory().find(socket_inode(sock));
+    } catch (...) {
+        return std::nullopt;
+    }
 }
 
 SocketVerdict SocketOps::bind_socket(std::string_view text, int sock, mode_t umask) const noexcept {
     SocketAddress address;
+    // A unix path is a file the bind makes, which `create` on it grants, as for mknod of a socket;
+    // whether anyone may connect to it is asked at listen(2), of the listen rules. Any other address is
+    // the listen rules' from the bind on.
+    if (policy::parse_socket_address(text, address) && address.transport == Transport::unix_path) {
+        SocketVerdict verdict;
+        const policy::Decision created = profile_->decide(address.name, policy::need_create);
+        verdict.allowed = created.allowed;
+        verdict.deny = created.allowed ? nullptr : created.rule;
+        verdict.error = created.allowed ? bind_unix_path(address, sock, umask) : EACCES;
+        return verdict;
+    }
     SocketVerdict verdict = judge(policy::SocketUse::listen, text, address);
     if (verdict.error != 0) return verdict;
     sockaddr_storage storage;
@@ -338,8 +430,7 @@ SocketVerdict SocketOps::bind_socket(std::string_view text, int sock, mode_t uma
             break;
         }
         case Transport::unix_path:
-            verdict.error = bind_unix_path(address, sock, umask);
-            return verdict;
+            return verdict;  // taken above
     }
     if (::bind(sock, reinterpret_cast<const sockaddr*>(&storage), len) != 0) verdict.error = errno;
     return verdict;

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -47,16 +48,18 @@ class SocketOps {
 
     // Transparent mode: connects or binds the worker's own socket `sock` (taken with pidfd_getfd) to
     // the address `text`, written like a rule's, judged by the connect or listen rules. The socket keeps the
-    // worker's flags, so a connect on a non-blocking socket may fail with EINPROGRESS. Binding a unix
-    // socket path is refused (EACCES): the broker does it only for `listen` requests, where it makes
-    // the socket itself and can set the file's mode and owner. An IPv6 socket is bound IPv6-only
-    // unless its rule says `dual_stack`.
+    // worker's flags, so a connect on a non-blocking socket may fail with EINPROGRESS. An IPv6 socket is
+    // bound IPv6-only unless its rule says `dual_stack`.
     SocketVerdict connect_socket(std::string_view text, int sock) const noexcept;
-    // A unix path needs create on it too, and is bound with the worker's identity and `umask`, as the
-    // caller's own bind(2) would make the socket file.
+    // A unix path needs create on it (the socket file is a file; listen(2) asks the listen rules), and
+    // is bound with the worker's identity and `umask`, as the caller's own bind(2) would make the socket
+    // file. Any other address needs a listen rule.
     SocketVerdict bind_socket(std::string_view text, int sock, mode_t umask = 022) const noexcept;
     // Listens on `sock` if the listen rules grant address `text` (the socket's own, bound already).
     SocketVerdict listen_socket(std::string_view text, int sock, int backlog) const noexcept;
+    // The path a unix socket was bound to by its last component alone (a path too long for sun_path),
+    // which its own name no longer says; nothing for any other socket.
+    [[nodiscard]] static std::optional<std::string> bound_path(int sock) noexcept;
 
     // For a pending connect whose socket became writable (or failed): 0 when connected, the
     // connect's errno when it failed, EINPROGRESS when it is in fact still connecting.

@@ -270,8 +270,8 @@ TEST_F(Transparent, SocketsOnlyAsTheRulesSay) {
 }
 
 TEST_F(Transparent, BindsAUnixPathWithCreateThereAndAListenRule) {
-    // The socket file is the worker's, made with its umask, under the name it asked for; a path with
-    // no listen rule, or no create grant, is refused.
+    // The socket file is the worker's, made with its umask, under the name it asked for. Binding makes a
+    // file, which create grants; listening on it needs a listen rule.
     const std::string sock = dir / "out/sock", other = dir / "out/other", prv = dir / "prv/sock";
     const std::string script =
         "import os, socket\nos.umask(0o077)\ns = socket.socket(socket.AF_UNIX)\n"
@@ -285,19 +285,40 @@ TEST_F(Transparent, BindsAUnixPathWithCreateThereAndAListenRule) {
         "for p in ('" +
         other + "', '" + prv +
         "'):\n"
-        "    try: socket.socket(socket.AF_UNIX).bind(p)\n"
+        "    t = socket.socket(socket.AF_UNIX)\n"
+        "    try: t.bind(p); print('bound'); t.listen(1)\n"
         "    except OSError as e: print(e.errno)\n";
     const Outcome r =
         run({"/usr/bin/python3", "-c", script},
             "listen = [\"unix:" + sock + "\", \"unix:" + prv + "\"]\nconnect = [\"unix:" + sock + "\"]\n");
-    EXPECT_EQ(r.out, sock + "\nb'x'\n13\n13\n") << r.err;
+    EXPECT_EQ(r.out, sock + "\nb'x'\nbound\n13\n13\n") << r.err;
     struct ::stat st {};
     ASSERT_EQ(::lstat(sock.c_str(), &st), 0);
     EXPECT_TRUE(S_ISSOCK(st.st_mode));
     EXPECT_EQ(st.st_uid, 65534u);
     EXPECT_EQ(st.st_mode & 0777, 0700u);
-    EXPECT_FALSE(exists(other));
+    ASSERT_EQ(::lstat(other.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISSOCK(st.st_mode));
     EXPECT_FALSE(exists(prv));
+}
+
+TEST_F(Transparent, AUnixPathTooLongForSunPathIsBoundFromItsDirectory) {
+    // As natively, a relative name binds from the working directory however long its path; the socket
+    // is named as the caller named it, and listen(2) judges where it is, not where the caller is now.
+    const std::string deep = dir / ("out/" + std::string(60, 'd') + "/" + std::string(60, 'e'));
+    const std::string script =
+        "import os, socket\nos.makedirs('" + deep + "')\nos.chdir('" + deep +
+        "')\n"
+        "u = socket.socket(socket.AF_UNIX); u.bind('granted'); print(u.getsockname())\n"
+        "v = socket.socket(socket.AF_UNIX); v.bind('other')\n"
+        "os.chdir('/')\nu.listen(1); print('listening')\n"
+        "try: v.listen(1)\nexcept OSError as e: print(e.errno)\n"
+        "c = socket.socket(socket.AF_UNIX); os.chdir('" +
+        deep + "'); c.connect('granted'); print('connected')\n";
+    const Outcome r =
+        run({"/usr/bin/python3", "-c", script},
+            "listen = [\"unix:" + deep + "/granted\"]\nconnect = [\"unix:" + deep + "/granted\"]\n");
+    EXPECT_EQ(r.out, "granted\nlistening\n13\nconnected\n") << r.err;
 }
 
 TEST_F(Transparent, ASlowConnectDoesNotHoldTheBroker) {
