@@ -1,9 +1,14 @@
-// mkdir, mkdirat; unlink, unlinkat, rmdir; symlink, symlinkat; mknod, mknodat.
+// mkdir, mkdirat; unlink, unlinkat, rmdir; symlink, symlinkat; mknod, mknodat; bind of a unix path.
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cstddef>
+#include <cstring>
 
 #include "conformance/case.hpp"
 
@@ -195,6 +200,48 @@ void add_mknod(Cases& out) {
                    }});
 }
 
+// bind(2) of a unix stream socket makes a socket file, as mknod does; `path` as the call names it.
+Result bind_unix(const std::string& path, bool twice = false) {
+    const int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) return sys(-1);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    if (path.size() >= sizeof sa.sun_path) {
+        ::close(sock);
+        return sys(-1);
+    }
+    std::memcpy(sa.sun_path, path.data(), path.size());
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+    long rc = ::syscall(SYS_bind, sock, &sa, len);
+    if (rc == 0 && twice) rc = ::syscall(SYS_bind, sock, &sa, len);
+    const Result r = sys(rc);
+    ::close(sock);
+    return r;
+}
+
+void add_bind(Cases& out) {
+    auto add = [&out](const std::string& what, std::vector<Node> nodes, const std::string& path) {
+        out.push_back({"bind." + what, std::move(nodes), [path](Env&) { return bind_unix(path); }});
+    };
+    add("relative", {}, "new");
+    add("in-dir", {dir("d")}, "d/new");
+    add("exists", {file("f")}, "f");
+    add("exists-socket", {Node{"s", Kind::socket, 0600, {}, Owner::self, {}}}, "s");
+    add("noparent", {}, "nodir/new");
+    add("in-dir0500", {dir("d", 0500)}, "d/new");
+    add("in-sticky", sticky_nodes(), "sticky/new");
+    add("parent-is-file", {file("f")}, "f/new");
+    out.push_back({"bind.absolute", {}, [](Env& e) { return bind_unix(e.abs("new")); }});
+    out.push_back({"bind.twice", {}, [](Env&) { return bind_unix("new", true); }});
+    // A relative name from a working directory whose own path is too long for sun_path.
+    const std::string deep = std::string(60, 'a') + "/" + std::string(60, 'b');
+    out.push_back({"bind.from-deep-cwd", {dir(deep)}, [deep](Env&) {
+                       if (::syscall(SYS_chdir, deep.c_str()) != 0) return sys(-1);
+                       return bind_unix("new");
+                   }});
+    out.push_back({"bind.name-too-long", {dir(deep)}, [deep](Env&) { return bind_unix(deep + "/new"); }});
+}
+
 }  // namespace
 
 void add_name_cases(Cases& out) {
@@ -204,6 +251,7 @@ void add_name_cases(Cases& out) {
     add_rmdir(out);
     add_symlink(out);
     add_mknod(out);
+    add_bind(out);
 }
 
 }  // namespace fdbroker::conformance
