@@ -160,6 +160,31 @@ OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) 
     return open_careful(path, flags, mode & 07777, needs);
 }
 
+namespace {
+
+// openat(2) of the located name; `created` says whether this open made the file. With O_CREAT but not
+// O_EXCL it opens an existing file without O_CREAT first, so that the broker knows whether it created
+// it (and may hand its ownership to the worker) without ever chowning something that was there.
+int open_at(const Location& loc, int flags, mode_t mode, bool& created) noexcept {
+    created = false;
+    if (!(flags & O_CREAT) || (flags & O_EXCL)) {
+        const int fd = ::openat(loc.dir.get(), loc.name, flags, mode);
+        created = (flags & O_CREAT) && fd >= 0;
+        return fd;
+    }
+    int fd = -1;
+    for (int tries = 0; tries < 8 && fd < 0; ++tries) {
+        fd = ::openat(loc.dir.get(), loc.name, flags & ~O_CREAT, 0);
+        if (fd >= 0 || errno != ENOENT) break;
+        fd = ::openat(loc.dir.get(), loc.name, flags | O_EXCL, mode);
+        created = fd >= 0;
+        if (fd < 0 && errno != EEXIST) break;
+    }
+    return fd;
+}
+
+}  // namespace
+
 // Opens beneath the located directory, hop by hop through symlinks (follow()).
 OpResult FileOps::open_careful(std::string_view path, std::uint32_t flags, mode_t mode,
                                std::uint8_t needs) const noexcept {
@@ -181,21 +206,7 @@ OpResult FileOps::open_careful(std::string_view path, std::uint32_t flags, mode_
             }
         }
         bool created = false;
-        int fd = -1;
-        if (create && !exclusive) {
-            // Open an existing file without O_CREAT first so we know whether we created it (and may
-            // hand its ownership to the worker) without ever chowning something that was there.
-            for (int tries = 0; tries < 8 && fd < 0; ++tries) {
-                fd = ::openat(loc.dir.get(), loc.name, base & ~O_CREAT, 0);
-                if (fd >= 0 || errno != ENOENT) break;
-                fd = ::openat(loc.dir.get(), loc.name, base | O_EXCL, mode);
-                created = fd >= 0;
-                if (fd < 0 && errno != EEXIST) break;
-            }
-        } else {
-            fd = ::openat(loc.dir.get(), loc.name, base, mode);
-            created = create && fd >= 0;
-        }
+        const int fd = open_at(loc, base, mode, created);
         if (fd >= 0) {
             out.fd.reset(fd);
             if (created) give_to_worker(fd);
