@@ -214,7 +214,7 @@ Result bind_unix(const std::string& path, bool twice = false) {
     const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
     long rc = ::syscall(SYS_bind, sock, &sa, len);
     if (rc == 0 && twice) rc = ::syscall(SYS_bind, sock, &sa, len);
-    const Result r = sys(rc);
+    Result r = sys(rc);
     ::close(sock);
     return r;
 }
