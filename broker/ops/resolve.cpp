@@ -237,7 +237,7 @@ Verdict locate_once(const policy::Profile& profile, const ProcSelf& self, std::s
     // reports a symlink on the way (ELOOP) does the request take the careful path below.
     out.dir.reset(openat2_dir(AT_FDCWD, buf.c_str(), RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS));
     if (out.dir) {
-        static_cast<void>(out.real.assign(path));  // fits: path is at most kMaxPath bytes
+        static_cast<void>(out.real.assign(path));  // fits: both are PathBuffers
         out.dir_len = parent.size();
         return {true, lexical.rule, 0};
     }
