@@ -158,6 +158,20 @@ void add_too_long(Cases& out, const std::vector<Node>& nodes, const std::string&
                    [name256](Env&) { return sys(::syscall(SYS_mkdir, name256.c_str(), 0755)); }});
 }
 
+// A directory whose own path is PATH_MAX long or more, which the kernel cannot name (d_path): the
+// broker cannot tell where a name relative to it lies.
+void add_beyond(Cases& out, const std::string& e) {
+    const std::vector<Node> nodes{dir(e), file(e + "/x")};
+    out.push_back({"unlinkat.long-dirfd", nodes, [e](Env&) {
+                       return with_fd(e, O_RDONLY | O_DIRECTORY,
+                                      [](int fd) { return sys(::syscall(SYS_unlinkat, fd, "x", 0)); });
+                   }});
+    out.push_back({"chdir.long-rel", nodes, [e](Env&) {
+                       if (::chdir(e.c_str()) != 0) return Result{-1, errno, false, "(chdir failed)"};
+                       return sys(::syscall(SYS_unlink, "x"));
+                   }});
+}
+
 }  // namespace
 
 void add_long_name_cases(Cases& out) {
@@ -173,6 +187,7 @@ void add_long_name_cases(Cases& out) {
     add_names(out, nodes, f, n, e);
     add_metadata(out, nodes, f, l);
     add_too_long(out, nodes, f);
+    add_beyond(out, e);
 }
 
 }  // namespace fdbroker::conformance
