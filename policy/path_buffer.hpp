@@ -1,4 +1,9 @@
 // A fixed-capacity, NUL-terminated path: the broker's hot path builds paths without allocating.
+//
+// The kernel limits the path a caller passes to PATH_MAX bytes with its NUL (kCallerLimit), but a
+// relative one is walked from the caller's directory, however deep. The broker judges absolute paths,
+// directory + "/" + what the caller passed, so its buffer holds two such paths; where it hands one
+// longer than the kernel takes to a system call, it opens it in steps (openat2_compat.hpp).
 #pragma once
 
 #include <linux/limits.h>
@@ -10,7 +15,9 @@ namespace fdbroker::policy {
 
 class PathBuffer {
   public:
-    static constexpr std::size_t kCapacity = PATH_MAX - 1;  // bytes, without the NUL
+    static constexpr std::size_t kCapacity = 2 * PATH_MAX - 1;  // bytes, without the NUL
+    // The longest path (without its NUL) one system call takes: ENAMETOOLONG beyond.
+    static constexpr std::size_t kCallerLimit = PATH_MAX - 1;
 
     PathBuffer() { data_[0] = '\0'; }
     // False (and unchanged) when the result would not fit.
@@ -37,7 +44,7 @@ class PathBuffer {
     [[nodiscard]] std::string_view view() const noexcept { return {data_, len_}; }
 
   private:
-    char data_[PATH_MAX];
+    char data_[kCapacity + 1];
     std::size_t len_ = 0;
 };
 

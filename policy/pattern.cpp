@@ -2,14 +2,16 @@
 #include <utility>
 
 #include "policy/matcher.hpp"
+#include "policy/path_buffer.hpp"
 #include "policy/text.hpp"
 
 namespace fdbroker::policy {
 
 namespace {
 
-// PATH_MAX includes the terminating NUL; a longer pattern could never match a path the kernel accepts.
-constexpr std::size_t max_pattern_length = 4095;
+// The longest absolute path the broker judges (a directory the kernel can name and a relative name it
+// takes, path_buffer.hpp): a longer pattern could never match.
+constexpr std::size_t max_pattern_length = PathBuffer::kCapacity;
 
 constexpr std::string_view globstar = "**";
 

@@ -28,7 +28,8 @@ class CallerView {
     virtual int read_string(std::uint64_t addr, op::PathBuffer& out) noexcept = 0;
     virtual int read_bytes(std::uint64_t addr, void* buf, std::size_t size) noexcept = 0;
     // Where a relative path starts, as an absolute path: the cwd for AT_FDCWD, else the directory that
-    // descriptor `dirfd` refers to. 0, ENOENT (no cwd), EBADF, or ENOTDIR (a socket, a pipe).
+    // descriptor `dirfd` refers to. 0, ENOENT (no cwd), EBADF, ENOTDIR (a socket, a pipe), or
+    // ENAMETOOLONG for a directory whose path is PATH_MAX long or more, which the kernel cannot name.
     virtual int directory(int dirfd, op::PathBuffer& out) noexcept = 0;
     // A path naming the open file behind the caller's descriptor `fd` (/proc/TID/fd/N).
     virtual int descriptor_link(int fd, op::PathBuffer& out) noexcept = 0;

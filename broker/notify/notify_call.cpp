@@ -54,6 +54,7 @@ int NotifyCall::directory(int dirfd, op::PathBuffer& out) noexcept {
     else
         std::snprintf(proc, sizeof proc, "/proc/%d/fd/%d", tid_, dirfd);
     const ssize_t n = ::readlink(proc, out.data(), op::PathBuffer::kCapacity + 1);
+    if (n < 0 && errno == ENAMETOOLONG) return ENAMETOOLONG;
     if (n < 0) return dirfd == AT_FDCWD ? ENOENT : EBADF;
     // A descriptor that is not a directory in the tree (a socket, a pipe, an anonymous inode).
     if (n == 0 || out.data()[0] != '/' || static_cast<std::size_t>(n) > op::PathBuffer::kCapacity) {

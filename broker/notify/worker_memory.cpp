@@ -50,10 +50,10 @@ int WorkerMemory::read_string(std::uint64_t addr, PathBuffer& out) const noexcep
     if (addr == 0) return EFAULT;
     char* dst = out.data();
     std::size_t have = 0;
-    while (have < PathBuffer::kCapacity + 1) {
+    while (have < PathBuffer::kCallerLimit + 1) {
         const std::uint64_t at = addr + have;
         std::size_t chunk = 4096 - (at & 4095);
-        chunk = std::min(chunk, PathBuffer::kCapacity + 1 - have);
+        chunk = std::min(chunk, PathBuffer::kCallerLimit + 1 - have);
         const ssize_t n = read_some(at, dst + have, chunk);
         if (n <= 0) return n < 0 && errno == ESRCH ? ESRCH : EFAULT;
         const void* nul = std::memchr(dst + have, '\0', static_cast<std::size_t>(n));

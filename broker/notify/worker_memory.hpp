@@ -30,8 +30,9 @@ class WorkerMemory {
   public:
     explicit WorkerMemory(pid_t tid) noexcept : tid_(tid) {}
 
-    // Copies a NUL-terminated string (at most PathBuffer::kCapacity bytes) into out: 0, EFAULT or
-    // ENAMETOOLONG. Reads stop at page ends, so a string just before an unmapped page is still read.
+    // Copies a NUL-terminated string (at most PathBuffer::kCallerLimit bytes, as the kernel takes) into
+    // out: 0, EFAULT or ENAMETOOLONG. Reads stop at page ends, so a string just before an unmapped page is
+    // still read.
     int read_string(std::uint64_t addr, PathBuffer& out) const noexcept;
     int read_bytes(std::uint64_t addr, void* buf, std::size_t size) const noexcept;
     // Writes a result into the caller's buffer if the caller could write it there itself: 0, EFAULT,

@@ -124,8 +124,9 @@ OpResult FileOps::open(std::string_view path, std::uint32_t flags, mode_t mode) 
     // Fast path for an existing file: one walk of the whole path that meets no symlink and no magic
     // link opens exactly the file the lexical decision judges. A symlink anywhere (ELOOP), or a FIFO or
     // device at the end (judged on its real path there), sends the request down the careful path;
-    // creating always takes it, for the ownership logic there.
-    if (!(flags & O_CREAT)) {
+    // creating always takes it, for the ownership logic there. So does a path longer than one system
+    // call takes (formed from a deep directory), which the look at the file below could not see.
+    if (!(flags & O_CREAT) && path.size() <= PathBuffer::kCallerLimit) {
         const policy::Decision lexical = profile_->decide(path, needs);
         if (!lexical.allowed) return denied({false, lexical.rule, EACCES});
         PathBuffer buf;

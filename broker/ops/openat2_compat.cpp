@@ -249,7 +249,7 @@ int openat2_walk(int dirfd, const char* path, const open_how& how) noexcept {
     if (const int error = invalid(how); error != 0) return fail(error);
     const std::string_view whole(path);
     if (whole.empty()) return fail(ENOENT);
-    if (whole.size() > PathBuffer::kCapacity) return fail(ENAMETOOLONG);
+    if (whole.size() > PathBuffer::kCallerLimit) return fail(ENAMETOOLONG);
     Walker w(how);
     if (const int error = w.start(dirfd, whole); error != 0) return fail(error);
     for (;;) {
@@ -284,9 +284,8 @@ void openat2_is_absent() noexcept {
             "RestrictSUIDSGID=yes): paths are resolved with the broker's own walk, component by component");
 }
 
-}  // namespace
-
-int openat2_compat(int dirfd, const char* path, const open_how& how) noexcept {
+// One openat2 (or the walk in its place) of a path the kernel takes whole.
+int openat2_once(int dirfd, const char* path, const open_how& how) noexcept {
     int state = openat2_state.load(std::memory_order_relaxed);
     if (state == unknown) {
         // Simulated absence is the tests' (and doctor's) to know: no line for it.
@@ -300,6 +299,37 @@ int openat2_compat(int dirfd, const char* path, const open_how& how) noexcept {
         openat2_is_absent();
     }
     return openat2_walk(dirfd, path, how);
+}
+
+}  // namespace
+
+int openat2_compat(int dirfd, const char* path, const open_how& how) noexcept {
+    std::string_view rest(path);
+    if (rest.size() <= PathBuffer::kCallerLimit) return openat2_once(dirfd, path, how);
+    // Under RESOLVE_IN_ROOT an absolute symlink met past a step would start at that step, not at dirfd.
+    if ((how.resolve & RESOLVE_IN_ROOT) != 0) return fail(ENAMETOOLONG);
+    // Longer than the kernel takes: the longest prefix that fits and ends at a '/' is opened as a
+    // directory with the same RESOLVE_* flags, and the walk goes on from it. Without RESOLVE_BENEATH
+    // that is the walk the kernel makes (".." from a directory is its real parent either way); with it,
+    // each step is confined beneath the one before, which is stricter, never looser.
+    open_how step{};
+    step.flags = kDirFlags;
+    step.resolve = how.resolve;
+    unique_fd reached;
+    char prefix[PATH_MAX];
+    while (rest.size() > PathBuffer::kCallerLimit) {
+        const std::size_t slash = rest.substr(0, PathBuffer::kCallerLimit).rfind('/');
+        if (slash == std::string_view::npos) return fail(ENAMETOOLONG);  // a name longer than NAME_MAX
+        std::memcpy(prefix, rest.data(), slash + 1);
+        prefix[slash + 1] = '\0';
+        unique_fd next(openat2_once(reached ? reached.get() : dirfd, prefix, step));
+        if (!next) return -1;
+        reached = std::move(next);
+        // What follows is relative to the step, however many slashes separate them.
+        const std::size_t from = rest.find_first_not_of('/', slash);
+        rest = from == std::string_view::npos ? std::string_view(".") : rest.substr(from);
+    }
+    return openat2_once(reached.get(), rest.data(), how);
 }
 
 }  // namespace fdbroker::broker

@@ -11,7 +11,12 @@ namespace fdbroker::broker {
 
 // openat2(dirfd, path, &how, sizeof how): a new descriptor, or -1 with errno. When openat2 answers
 // ENOSYS (or FDBROKER_SIMULATE_ABSENT names openat2, kernel_features.hpp), this is remembered for the
-// whole process and every call takes openat2_walk instead.
+// whole process and every call takes openat2_walk instead. A path longer than the kernel takes in one
+// call (PATH_MAX - 1 bytes: an absolute path the broker formed from a deep directory and a relative
+// name) is opened in steps, each a directory prefix ending at a '/' opened with the same RESOLVE_*
+// flags, the next step walked from it: under RESOLVE_BENEATH each step is then confined beneath the one
+// before (stricter than one walk), and RESOLVE_IN_ROOT, whose meaning steps would change, is
+// ENAMETOOLONG.
 [[nodiscard]] int openat2_compat(int dirfd, const char* path, const open_how& how) noexcept;
 
 // The walk alone, with openat2's contract for how.resolve made of RESOLVE_NO_SYMLINKS,

@@ -163,6 +163,12 @@ bool stopped_where_visible(const Walk& walk, int anchor, std::string_view rel, s
             if (!real_path_of(reached.get(), stopped) || (stopped.view() != "/" && !stopped.append("/")) ||
                 !stopped.append(name))
                 return false;
+            // A symlink there failed beyond itself, where its text leads: its own name says nothing of
+            // that place.
+            struct ::stat st {};
+            const char* last = stopped.c_str() + stopped.size() - name.size();
+            if (::fstatat(reached.get(), last, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+                return false;
             return judge(walk.profile, walk.self, stopped.view(), policy::need_any).allowed;
         }
         reached = std::move(next);
@@ -237,7 +243,7 @@ Verdict locate_once(const policy::Profile& profile, const ProcSelf& self, std::s
     // reports a symlink on the way (ELOOP) does the request take the careful path below.
     out.dir.reset(openat2_dir(AT_FDCWD, buf.c_str(), RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS));
     if (out.dir) {
-        static_cast<void>(out.real.assign(path));  // fits: path is at most kMaxPath bytes
+        static_cast<void>(out.real.assign(path));  // fits: both are PathBuffers
         out.dir_len = parent.size();
         return {true, lexical.rule, 0};
     }

@@ -93,6 +93,7 @@ void add_metadata_cases(Cases& out);
 void add_time_cases(Cases& out);
 void add_xattr_cases(Cases& out);
 void add_path_cases(Cases& out);
+void add_long_name_cases(Cases& out);
 void add_proc_cases(Cases& out);
 
 // Helpers for the calls (describe.cpp).

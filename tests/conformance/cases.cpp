@@ -19,6 +19,7 @@ const Cases& all_cases() {
         add_time_cases(out);
         add_xattr_cases(out);
         add_path_cases(out);
+        add_long_name_cases(out);
         add_proc_cases(out);
         std::set<std::string> seen;
         for (const Case& c : out)

@@ -175,29 +175,32 @@ std::string printable(const std::string& value) {
     return out;
 }
 
-// Every extended attribute of `path` (not followed), sorted, as name=value.
-std::string describe_xattrs(const std::string& path) {
-    if (path.size() >= PATH_MAX) return {};
+// Every extended attribute of `name` in `dir` (not followed), sorted, as name=value. The entry is
+// reached through its /proc/self/fd link, which lands on the entry itself (a symlink included), so that
+// entries deeper than PATH_MAX below the root are described too.
+std::string describe_xattrs(int dir, const std::string& name) {
+    const unique_fd entry(::openat(dir, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!entry) return {};
+    const std::string path = "/proc/self/fd/" + std::to_string(entry.get());
     std::string names(65536, '\0');
-    const ssize_t n = ::llistxattr(path.c_str(), names.data(), names.size());
+    const ssize_t n = ::listxattr(path.c_str(), names.data(), names.size());
     if (n <= 0) return {};
     std::vector<std::string> list;
     for (std::size_t at = 0; at < static_cast<std::size_t>(n); at += list.back().size() + 1)
         list.emplace_back(names.c_str() + at);
     std::sort(list.begin(), list.end());
     std::string out = " x=";
-    for (const std::string& name : list) {
+    for (const std::string& attr : list) {
         std::string value(65536, '\0');
-        const ssize_t v = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+        const ssize_t v = ::getxattr(path.c_str(), attr.c_str(), value.data(), value.size());
         value.resize(v < 0 ? 0 : static_cast<std::size_t>(v));
-        out += (out.size() > 3 ? "," : "") + name + "=" + printable(value);
+        out += (out.size() > 3 ? "," : "") + attr + "=" + printable(value);
     }
     return out;
 }
 
 struct Listing {
-    std::string absolute_base;  // for the xattr calls, which take paths
-    std::string label;          // printed before each entry's relative name ("" in DIR)
+    std::string label;  // printed before each entry's relative name ("" in DIR)
     bool times;
     std::vector<std::string> entries;
 };
@@ -216,7 +219,7 @@ void describe_entry(int at, const std::string& name, const std::string& rel, Lis
         target.resize(n < 0 ? 0 : static_cast<std::size_t>(n));
         text += " ->" + compact(normalise(target));
     }
-    text += describe_xattrs(l.absolute_base + "/" + rel);
+    text += describe_xattrs(at, name);
     if (l.times) {
         text += " m=" + format_time(st.st_mtim);
         if (!S_ISDIR(st.st_mode)) text += " a=" + format_time(st.st_atim);
@@ -270,7 +273,7 @@ void list_tree(int root, Listing& l) {
 // `label` is "." for DIR/<id> itself, or the name printed for OTHER/<id>.
 std::string case_state(const Case& c, const std::string& root, const std::string& label) {
     const std::string base = root + "/" + c.id;
-    Listing l{base, label == "." ? "" : label, c.times, {}};
+    Listing l{label == "." ? "" : label, c.times, {}};
     const unique_fd fd(::open(base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!fd) return label + "=?" + errno_name(errno);
     struct stat st {};

@@ -100,6 +100,48 @@ Outcome collect(pid_t pid, int out, int err, std::string already = {}) {
     return o;
 }
 
+// The first entry of an open directory other than "." and "..": "" when it is empty (or unreadable).
+std::string first_entry(int dirfd) {
+    DIR* d = ::fdopendir(::fcntl(dirfd, F_DUPFD_CLOEXEC, 0));
+    if (d == nullptr) return {};
+    ::rewinddir(d);
+    std::string name;
+    while (const dirent* e = ::readdir(d)) {
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+            name = e->d_name;
+            break;
+        }
+    }
+    ::closedir(d);
+    return name;
+}
+
+// Removes `name` in `dirfd` and everything beneath it, entering each directory by descriptor, so that
+// a tree deeper than PATH_MAX goes too (std::filesystem::remove_all names every entry by its path).
+void remove_beneath(int dirfd, const std::string& name) {
+    std::vector<int> dirs;  // the directories entered, innermost last
+    std::vector<std::string> names{name};
+    if (::unlinkat(dirfd, name.c_str(), 0) == 0 || errno != EISDIR) return;
+    dirs.push_back(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    while (!dirs.empty() && dirs.back() >= 0) {
+        const std::string child = first_entry(dirs.back());
+        if (child.empty()) {
+            ::close(dirs.back());
+            dirs.pop_back();
+            if (::unlinkat(dirs.empty() ? dirfd : dirs.back(), names.back().c_str(), AT_REMOVEDIR) != 0)
+                break;
+            names.pop_back();
+        } else if (::unlinkat(dirs.back(), child.c_str(), 0) != 0) {
+            if (errno != EISDIR) break;
+            dirs.push_back(
+                ::openat(dirs.back(), child.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            names.push_back(child);
+        }
+    }
+    for (const int fd : dirs)
+        if (fd >= 0) ::close(fd);
+}
+
 }  // namespace
 
 TempDir::TempDir() {
@@ -112,6 +154,27 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
+    if (ec) remove_beneath(AT_FDCWD, path_);
+}
+
+std::string make_deep_tree(const std::string& base, int levels, std::string_view content) {
+    int at = ::open(base.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    std::string path = base;
+    for (int i = 0; i < levels && at >= 0; ++i) {
+        const std::string name(250, static_cast<char>('a' + i % 26));
+        ::mkdirat(at, name.c_str(), 0755);
+        const int next = ::openat(at, name.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        ::close(at);
+        at = next;
+        path += "/" + name;
+    }
+    if (at < 0) throw std::runtime_error("cannot make a deep tree in " + base);
+    const int file = ::openat(at, "f", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ::close(at);
+    if (file < 0 || ::write(file, content.data(), content.size()) != static_cast<ssize_t>(content.size()))
+        throw std::runtime_error("cannot write f in a deep tree");
+    ::close(file);
+    return path;
 }
 
 void write_file(const std::string& path, std::string_view content, mode_t mode) {

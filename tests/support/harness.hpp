@@ -29,6 +29,11 @@ class TempDir {
     std::string path_;
 };
 
+// Directories of 250-character names below `base`, `levels` deep, made by descriptor (a path longer
+// than PATH_MAX is out of reach by name), and a file "f" holding `content` at the bottom: the innermost
+// directory's absolute path.
+std::string make_deep_tree(const std::string& base, int levels, std::string_view content);
+
 void write_file(const std::string& path, std::string_view content, mode_t mode = 0644);
 std::string read_file(const std::string& path);
 bool exists(const std::string& path);

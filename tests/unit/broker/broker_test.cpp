@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <climits>
 #include <filesystem>
+#include <string>
 
 #include "broker/core/audit.hpp"
 #include "broker/core/process_tree.hpp"
@@ -137,6 +139,36 @@ TEST_F(Locate, NotNormalOrNotGrantedIsRefusedWithoutTouchingTheFilesystem) {
         EXPECT_EQ(locate(p, loc).error, EACCES) << p;
         EXPECT_FALSE(loc.dir) << p;
     }
+}
+
+TEST_F(Locate, PathLongerThanPathMaxIsLocatedWhereNoSymlinkLies) {
+    const std::string deep = test::make_deep_tree(dir / "pub/in", 20, "deep\n");
+    ASSERT_GT(deep.size(), static_cast<std::size_t>(PATH_MAX));
+    Location loc;
+    const Verdict v = locate(deep + "/f", loc);
+    ASSERT_EQ(v.error, 0);
+    EXPECT_TRUE(v.allowed);
+    EXPECT_EQ(loc.real.view(), deep + "/f");
+    EXPECT_STREQ(loc.name, "f");
+    const unique_fd f(::openat(loc.dir.get(), loc.name, O_RDONLY | O_CLOEXEC));
+    char content[16] = {};
+    ASSERT_TRUE(f);
+    EXPECT_EQ(::read(f.get(), content, sizeof content), 5);
+    EXPECT_STREQ(content, "deep\n");
+    Location missing;
+    EXPECT_EQ(locate(deep + "/nodir/f", missing).error, ENOENT);
+}
+
+TEST_F(Locate, PathLongerThanPathMaxThroughASymlinkIsRefused) {
+    // A symlink makes the real path of the directory reached what is judged, and the kernel cannot
+    // name a directory that deep.
+    ASSERT_EQ(::symlink("in", (dir / "pub/alias").c_str()), 0);
+    std::string through = test::make_deep_tree(dir / "pub/in", 20, "deep\n");
+    through.replace(through.find("/pub/in/"), 8, "/pub/alias/");
+    Location loc;
+    const Verdict v = locate(through + "/f", loc);
+    EXPECT_EQ(v.error, EACCES);
+    EXPECT_FALSE(v.allowed);
 }
 
 TEST(ProcessTreeTest, ContainsTheWorkerAndItsDescendantsOnly) {

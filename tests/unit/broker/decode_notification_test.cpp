@@ -112,6 +112,20 @@ T operation(Decoded&& d) {
     return o != nullptr ? std::move(*o) : T{};
 }
 
+TEST(DecodeNotification, RelativePathsMayLeadBeyondPathMax) {
+    // The kernel limits what the caller passes, not the directory it starts from plus that.
+    FakeCaller caller;
+    caller.cwd = "/" + std::string(4000, 'c');
+    caller.dirs[5] = "/" + std::string(4094, 'd');
+    const std::string rel = std::string(250, 'r') + "/" + std::string(3844, 's');  // 4095 bytes
+    const auto& a = operation<op::Open>(decode(call("openat", {kCwd, caller.put(rel), O_RDONLY, 0}), caller));
+    EXPECT_EQ(a.path.view(), caller.cwd + "/" + rel);
+    const auto r =
+        operation<op::Rename>(decode(call("renameat", {kCwd, caller.put(rel), 5, caller.put(rel)}), caller));
+    EXPECT_EQ(r.from.view(), caller.cwd + "/" + rel);
+    EXPECT_EQ(r.to.view(), caller.dirs[5] + "/" + rel);
+}
+
 TEST(DecodeNotification, RelativePathsStartAtTheCallersCwdOrDirfd) {
     FakeCaller caller;
     caller.dirs[5] = "/srv/d";

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -323,6 +324,57 @@ void in_fresh_process(const char* test, const char* absent) {
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == kRan) << "status " << status;
+}
+
+// A path longer than PATH_MAX, which no single openat2 takes, is opened in steps with the same flags:
+// the file the steps lead to, a symlink on the way refused as in one walk, and what steps cannot mean
+// refused.
+bool opens_paths_longer_than_path_max() {
+    const test::TempDir dir;
+    const std::string deep = test::make_deep_tree(dir.path(), 20, "deep\n");
+    bool ok = deep.size() > std::size_t{PATH_MAX};
+    const std::string file = deep + "/f";
+    const open_how plain{O_RDONLY | O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+    unique_fd fd(openat2_compat(AT_FDCWD, file.c_str(), plain));
+    char content[16] = {};
+    ok = ok && fd && ::read(fd.get(), content, sizeof content) == 5 && std::string(content) == "deep\n";
+    // Relative to a directory, confined beneath it.
+    const unique_fd base(::open(dir.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    const std::string rel = file.substr(dir.path().size() + 1);
+    fd.reset(openat2_compat(base.get(), rel.c_str(),
+                            open_how{O_RDONLY | O_CLOEXEC, 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS}));
+    ok = ok && fd;
+    // A symlink past the first step.
+    const std::size_t cut = deep.find('/', std::size_t{PATH_MAX});
+    const std::string linked = deep.substr(0, cut) + "/s";
+    const unique_fd at(openat2_compat(AT_FDCWD, deep.substr(0, cut).c_str(), plain));
+    ok = ok && at && ::symlinkat(".", at.get(), "s") == 0;
+    const std::string through = linked + deep.substr(cut) + "/f";
+    fd.reset(openat2_compat(AT_FDCWD, through.c_str(), plain));
+    ok = ok && !fd && errno == ELOOP;
+    fd.reset(
+        openat2_compat(AT_FDCWD, through.c_str(), open_how{O_RDONLY | O_CLOEXEC, 0, RESOLVE_NO_MAGICLINKS}));
+    ok = ok && fd;  // followed, one step after another
+    fd.reset(openat2_compat(AT_FDCWD, file.c_str(), open_how{O_RDONLY | O_CLOEXEC, 0, RESOLVE_IN_ROOT}));
+    ok = ok && !fd && errno == ENAMETOOLONG;
+    const std::string one_name = "/" + std::string(PATH_MAX, 'x');
+    fd.reset(openat2_compat(AT_FDCWD, one_name.c_str(), plain));
+    return ok && !fd && errno == ENAMETOOLONG;
+}
+
+TEST(Openat2Compat, OpensPathsLongerThanPathMaxInSteps) {
+    EXPECT_TRUE(opens_paths_longer_than_path_max());
+}
+
+TEST(Openat2Compat, WalksPathsLongerThanPathMaxInSteps) {
+    in_child([] {
+        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+        if (ctx == nullptr || seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(openat2), 0) != 0 ||
+            seccomp_load(ctx) != 0)
+            return false;
+        seccomp_release(ctx);
+        return opens_paths_longer_than_path_max() && took_the_walk();
+    });
 }
 
 TEST(Openat2CompatProcess, DISABLED_CallsOpenat2) {

@@ -92,6 +92,19 @@ TEST(Matcher, TrailingGlobstarMatchesTheDirectoryAndEverythingBelow) {
     EXPECT_FALSE(matches("/a/**", "/b/a"));
 }
 
+TEST(Matcher, PathsLongerThanPathMaxMatchLikeAnyOther) {
+    // A relative name below a deep directory makes an absolute path longer than PATH_MAX.
+    std::string deep = "/a";
+    for (int i = 0; i < 30; ++i)
+        deep += "/" + std::string(250, static_cast<char>('b' + i % 20));
+    ASSERT_GT(deep.size(), 7000U);
+    EXPECT_TRUE(matches("/a/**", deep + "/f"));
+    EXPECT_TRUE(matches("/a/**/f", deep + "/f"));
+    EXPECT_FALSE(matches("/a/**/g", deep + "/f"));
+    EXPECT_TRUE(matches(deep + "/*", deep + "/f"));
+    EXPECT_FALSE(matches(deep + "/*", deep + "x/f"));
+}
+
 TEST(Matcher, StarIsExactlyOneComponent) {
     EXPECT_TRUE(matches("/a/*", "/a/x"));
     EXPECT_TRUE(matches("/a/*", "/a/.hidden"));

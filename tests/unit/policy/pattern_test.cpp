@@ -140,11 +140,12 @@ TEST(Pattern, RejectsNul) {
     EXPECT_EQ(e.offset, 4U);
 }
 
-TEST(Pattern, LengthLimitIs4095Bytes) {
-    const std::string longest = "/" + std::string(4094, 'a');
-    EXPECT_EQ(parse_ok(longest).text().size(), 4095U);
-    const Pattern::Error e = parse_error(longest + "a");
-    EXPECT_NE(e.message.find("is 4096 bytes long; the limit is 4095"), std::string::npos) << e.message;
+TEST(Pattern, LengthLimitIsTheLongestPathJudged) {
+    // A relative name of up to 4095 bytes below a directory of up to 4095: 8191 bytes in all.
+    const std::string longest = "/" + std::string(200, 'a') + "/" + std::string(7989, 'b');
+    EXPECT_EQ(parse_ok(longest).text().size(), 8191U);
+    const Pattern::Error e = parse_error(longest + "b");
+    EXPECT_NE(e.message.find("is 8192 bytes long; the limit is 8191"), std::string::npos) << e.message;
     // The message shows only the start of such a pattern.
     EXPECT_LT(e.message.size(), 200U);
 }
