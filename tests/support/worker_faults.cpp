@@ -23,9 +23,9 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "client/connection.hpp"
 #include "fdbroker/fdbroker.h"
 #include "proto/channel.hpp"
-#include "client/connection.hpp"
 #include "proto/wire.hpp"
 #include "support/worker_output.hpp"
 

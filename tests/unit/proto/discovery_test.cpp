@@ -12,8 +12,8 @@
 #include <system_error>
 #include <utility>
 
-#include "fdbroker/fdbroker.h"
 #include "client/connection.hpp"
+#include "fdbroker/fdbroker.h"
 
 namespace fdbroker {
 namespace {
