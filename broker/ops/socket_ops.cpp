@@ -318,24 +318,21 @@ NamedByDirectory& named_by_directory() {
     return table;
 }
 
+// Whether the socket file `name` is in the directory `parent` reached again with no symlink, and that
+// directory is still the one (`before`) the bind was made in: if it was swapped for a symlink
+// meanwhile, the bind made its file elsewhere.
+bool made_here(std::string_view parent, const struct ::stat& before, const char* name) noexcept {
+    struct ::stat after {
+    }, made{};
+    const unique_fd again = open_no_symlinks(parent, O_DIRECTORY);
+    return again && ::fstat(again.get(), &after) == 0 && after.st_dev == before.st_dev &&
+           after.st_ino == before.st_ino && ::fstatat(again.get(), name, &made, AT_SYMLINK_NOFOLLOW) == 0 &&
+           S_ISSOCK(made.st_mode);
+}
+
 ino_t socket_inode(int sock) noexcept {
     struct ::stat st {};
     return ::fstat(sock, &st) == 0 ? st.st_ino : 0;
-}
-
-// bind(2) of `name` in the directory `dir`, on this thread: its working directory is its own only on a
-// helper thread (EventLoop::helper), elsewhere it is put back at once.
-int bind_in(int dir, std::string_view name, int sock) noexcept {
-    sockaddr_un sa;
-    socklen_t len = 0;
-    if (!unix_address(name, false, sa, len)) return ENAMETOOLONG;
-    const unique_fd here(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!here || ::fchdir(dir) != 0) return errno;
-    const int rc = ::bind(sock, reinterpret_cast<const sockaddr*>(&sa), len);
-    const int saved = errno;
-    // Another thread may share this working directory: it is never left elsewhere.
-    if (::fchdir(here.get()) != 0) std::abort();
-    return rc == 0 ? 0 : saved;
 }
 
 }  // namespace
@@ -349,32 +346,39 @@ int bind_in(int dir, std::string_view name, int sock) noexcept {
 // relative name from the working directory.
 int SocketOps::bind_unix_path(const SocketAddress& address, int sock, mode_t umask) const noexcept {
     const std::string_view parent = policy::parent_of(address.name);
-    struct ::stat before {
-    }, after{}, made{};
+    struct ::stat before {};
     const unique_fd dir = open_no_symlinks(parent, O_DIRECTORY);
     if (!dir || ::fstat(dir.get(), &before) != 0) return errno == ELOOP ? EACCES : errno;
+    PathBuffer name;
+    if (!name.assign(policy::name_of(address.name))) return ENAMETOOLONG;
     sockaddr_un sa;
     socklen_t len = 0;
     const bool whole = unix_address(address.name, false, sa, len);
-    PathBuffer name;
-    if (!name.assign(policy::name_of(address.name))) return ENAMETOOLONG;
+    if (!whole && !unix_address(name.view(), false, sa, len)) return ENAMETOOLONG;
+    // A name alone is bound from the directory: this thread's working directory goes there for the bind
+    // and comes back as the broker (the worker may not enter it), since another thread may share it.
+    unique_fd here;
+    if (!whole) {
+        here.reset(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!here) return errno;
+    }
+    int rc = 0;
+    {
+        const AsWorker as_worker(owner_);
+        if ((rc = as_worker.error()) == 0) {
+            const mode_t old = ::umask(umask & 0777);
+            const bool bound = (whole || ::fchdir(dir.get()) == 0) &&
+                               ::bind(sock, reinterpret_cast<const sockaddr*>(&sa), len) == 0;
+            rc = bound ? 0 : errno;
+            ::umask(old);
+        }
+    }
+    if (here && ::fchdir(here.get()) != 0) std::abort();
+    if (rc != 0) return rc;
     const AsWorker as_worker(owner_);
     if (const int err = as_worker.error(); err != 0) return err;
-    const mode_t old = ::umask(umask & 0777);
-    int rc = 0;
-    if (whole)
-        rc = ::bind(sock, reinterpret_cast<const sockaddr*>(&sa), len) == 0 ? 0 : errno;
-    else
-        rc = bind_in(dir.get(), name.view(), sock);
-    ::umask(old);
-    if (rc != 0) return rc;
-    const unique_fd again = open_no_symlinks(parent, O_DIRECTORY);
-    const bool same = again && ::fstat(again.get(), &after) == 0 && after.st_dev == before.st_dev &&
-                      after.st_ino == before.st_ino &&
-                      ::fstatat(again.get(), name.c_str(), &made, AT_SYMLINK_NOFOLLOW) == 0 &&
-                      S_ISSOCK(made.st_mode);
-    if (same && whole) return 0;
-    if (same) {
+    if (made_here(parent, before, name.c_str())) {
+        if (whole) return 0;
         try {
             named_by_directory().remember(socket_inode(sock), address.name);
             return 0;
