@@ -295,13 +295,17 @@ namespace {
 int read_whole_file(const std::string& file, std::string& text) {
     const unique_fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return errno;
-    std::array<char, 65536> buffer{};
+    // Read straight into the text, a page at a time: a large zeroed buffer on the stack would cost a
+    // page fault per page at every start, for a file that is usually a few hundred bytes.
+    constexpr std::size_t kStep = 4096;
     for (;;) {
-        const ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+        const std::size_t had = text.size();
+        text.resize(had + kStep);
+        const ssize_t n = ::read(fd.get(), text.data() + had, kStep);
+        text.resize(had + static_cast<std::size_t>(n > 0 ? n : 0));
         if (n == 0) return 0;
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return errno;
-        text.append(buffer.data(), static_cast<std::size_t>(n));
     }
 }
 

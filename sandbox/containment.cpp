@@ -5,8 +5,10 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <poll.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -16,6 +18,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -53,22 +56,35 @@ bool empty(int events) noexcept {
     return n <= 0 || std::strstr(buf.data(), "populated 0") != nullptr;
 }
 
-// Removes every cgroup directly beneath `dir` that can be removed (the empty ones).
+bool is_dot(const char* name) noexcept {
+    return std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0;
+}
+
+// Removes every cgroup directly beneath `dir` that can be removed (the empty ones). Allocates nothing:
+// the keeper runs it in memory it shares with a broker that may have died anywhere, even inside malloc.
 void remove_children(int dir) noexcept {
-    const int copy = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (copy < 0) return;
-    DIR* d = ::fdopendir(copy);
-    if (d == nullptr) {
-        ::close(copy);
-        return;
+    const unique_fd listing(::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!listing) return;
+    std::array<char, 4096> buf;
+    // A directory removed while it is listed may hide the entries after it: list again until a pass
+    // removes nothing (each pass that does removes one of finitely many).
+    for (bool removed = true; removed;) {
+        removed = false;
+        if (::lseek(listing.get(), 0, SEEK_SET) != 0) return;
+        for (ssize_t n; (n = ::getdents64(listing.get(), buf.data(), buf.size())) > 0;)
+            for (ssize_t at = 0; at < n;) {
+                const char* record = buf.data() + at;
+                unsigned short length = 0;
+                unsigned char type = 0;
+                std::memcpy(&length, record + offsetof(dirent64, d_reclen), sizeof length);
+                std::memcpy(&type, record + offsetof(dirent64, d_type), sizeof type);
+                const char* name = record + offsetof(dirent64, d_name);
+                if (length == 0) return;  // never from the kernel; a loop if it were
+                at += length;
+                if (type == DT_DIR && !is_dot(name) && ::unlinkat(dir, name, AT_REMOVEDIR) == 0)
+                    removed = true;
+            }
     }
-    std::vector<std::string> names;
-    while (const dirent* e = ::readdir(d))
-        if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
-            names.emplace_back(e->d_name);
-    ::closedir(d);
-    for (const std::string& n : names)
-        ::unlinkat(dir, n.c_str(), AT_REMOVEDIR);
 }
 
 // The keeper's own filter allows what waiting on a pipe, writing cgroup.kill, watching cgroup.events
@@ -100,7 +116,9 @@ Filter keeper_filter(int& error) noexcept {
 
 int confine_keeper() noexcept {
     // The keeper never executes anything, so emptying the effective, permitted and inheritable sets
-    // is enough: the bounding set limits only what an exec could gain.
+    // is enough: the bounding set limits only what an exec could gain. libcap-ng keeps its state per
+    // thread, and the keeper runs on the broker's thread's: it names the process it is to change.
+    capng_setpid(::getpid());
     capng_clear(CAPNG_SELECT_CAPS);
     if (capng_apply(CAPNG_SELECT_CAPS) != 0 && ::geteuid() == 0) return EPERM;
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
@@ -113,26 +131,43 @@ int confine_keeper() noexcept {
     return ctx ? -seccomp_load(ctx.get()) : error;
 }
 
-// The keeper, in a child of the broker: waits for the broker to end (its end of `pipe` closes), then
-// kills what is left in the broker's cgroup and removes it. Descriptors: 3 the pipe, 4 cgroup.kill,
-// 5 cgroup.events, 6 the cgroup, 7 the cgroup it is in.
-[[noreturn]] void keeper_main(const std::array<int, 5>& fds, const char* name) noexcept {
+// What the keeper starts from. It is copied onto the keeper's own stack before the broker goes on.
+struct KeeperStart {
+    std::array<int, 5> fds;     // the pipe, cgroup.kill, cgroup.events, the cgroup, the cgroup it is in
+    std::array<char, 64> name;  // the cgroup's name, beneath the last
+    int ready;                  // written once the keeper is confined
+};
+
+// Places the keeper's descriptors: 3 the pipe, 4 cgroup.kill, 5 cgroup.events, 6 the cgroup, 7 the
+// cgroup it is in, 8 the ready pipe; closes every other one.
+bool place_keeper_fds(const KeeperStart& start) noexcept {
+    // Out of the way first: a descriptor may already sit where another is to go.
+    std::array<int, 6> high{};
+    for (std::size_t i = 0; i < high.size(); ++i)
+        if ((high[i] = ::fcntl(i < start.fds.size() ? start.fds[i] : start.ready, F_DUPFD, 100)) < 0)
+            return false;
+    for (std::size_t i = 0; i < high.size(); ++i)
+        if (::dup2(high[i], 3 + static_cast<int>(i)) < 0) return false;
+    ::syscall(SYS_close_range, 9, ~0U, 0);
+    for (int fd = 0; fd < 3; ++fd)
+        ::close(fd);
+    return true;
+}
+
+// The keeper: waits for the broker to end (its end of the pipe closes), then kills what is left in the
+// broker's cgroup and removes it. It shares the broker's memory (Containment::start_keeper), so it
+// allocates nothing and calls nothing that could wait on a lock the broker held when it died.
+[[noreturn]] void keeper_main(const KeeperStart& given) noexcept {
+    const KeeperStart start = given;
     ::setsid();  // away from the terminal: its signals (Ctrl-C, hang-up) are the worker's, not ours
     ::prctl(PR_SET_NAME, "fdbroker-keeper");  // what ps shows
     // Every signal but SIGKILL and SIGSTOP (which cannot be) held off: nothing but its pipe ends it.
     sigset_t all;
     ::sigfillset(&all);
     ::sigprocmask(SIG_SETMASK, &all, nullptr);
-    // Out of the way first: a descriptor may already sit where another is to go.
-    std::array<int, 5> high{};
-    for (std::size_t i = 0; i < high.size(); ++i)
-        if ((high[i] = ::fcntl(fds[i], F_DUPFD, 100)) < 0) ::_exit(1);
-    for (std::size_t i = 0; i < high.size(); ++i)
-        if (::dup2(high[i], 3 + static_cast<int>(i)) < 0) ::_exit(1);
-    ::syscall(SYS_close_range, 8, ~0U, 0);
-    for (int fd = 0; fd < 3; ++fd)
-        ::close(fd);
-    if (confine_keeper() != 0) ::_exit(1);
+    if (!place_keeper_fds(start) || confine_keeper() != 0) ::_exit(1);
+    if (!write_one(8)) ::_exit(1);
+    ::close(8);
     for (char byte;;) {
         const ssize_t n = ::read(3, &byte, 1);
         if (n == 0 || (n < 0 && errno != EINTR)) break;
@@ -144,8 +179,12 @@ int confine_keeper() noexcept {
         ::poll(&p, 1, 100);
     }
     remove_children(6);
-    ::unlinkat(7, name, AT_REMOVEDIR);
+    ::unlinkat(7, start.name.data(), AT_REMOVEDIR);
     ::_exit(0);
+}
+
+int keeper_entry(void* start) {
+    keeper_main(*static_cast<const KeeperStart*>(start));
 }
 
 // One process's parent and whether it is still alive (not a zombie), from /proc/PID/stat.
@@ -278,8 +317,38 @@ bool Containment::make_cgroup(std::string& note) noexcept {
     }
 }
 
+// Starts the keeper sharing the broker's memory (CLONE_VM) on a stack of its own: no copy of the
+// broker's page tables to make, no copy-on-write faults in either afterwards, and no address space to
+// tear down when it ends; forking cost the broker's start-up a few milliseconds. The broker waits until
+// the keeper is confined, so the two never run the broker's code at once on one thread's state (errno,
+// libcap-ng's). A sanitizer's runtime keeps per-thread state that cannot be shared so: forked there.
+pid_t Containment::clone_keeper(void* start) noexcept {
+#ifdef FDBROKER_SANITIZED
+    const pid_t pid = ::fork();
+    if (pid == 0) keeper_entry(start);
+    return pid;
+#else
+    void* stack =
+        ::mmap(nullptr, kKeeperStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return -1;
+    // A guard page below: an overflow faults instead of writing over the broker's memory.
+    if (::mprotect(stack, kGuard, PROT_NONE) != 0) {
+        ::munmap(stack, kKeeperStack);
+        return -1;
+    }
+    const pid_t pid =
+        ::clone(keeper_entry, static_cast<char*>(stack) + kKeeperStack, CLONE_VM | SIGCHLD, start);
+    if (pid < 0)
+        ::munmap(stack, kKeeperStack);
+    else
+        keeper_stack_ = stack;
+    return pid;
+#endif
+}
+
 bool Containment::start_keeper(std::string& note) noexcept {
     int pipe_fds[2];
+    int ready_fds[2];
     const unique_fd events(::openat(cgroup_.get(), "cgroup.events", O_RDONLY | O_CLOEXEC));
     if (!events || ::pipe2(pipe_fds, O_CLOEXEC) != 0) {
         note = std::string("cannot start the keeper: ") + std::strerror(errno);
@@ -287,16 +356,35 @@ bool Containment::start_keeper(std::string& note) noexcept {
     }
     unique_fd read_end(pipe_fds[0]);
     keeper_pipe_.reset(pipe_fds[1]);
-    const std::array<int, 5> fds{read_end.get(), kill_.get(), events.get(), cgroup_.get(), base_.get()};
-    const pid_t pid = ::fork();
-    if (pid < 0) {
+    if (::pipe2(ready_fds, O_CLOEXEC) != 0) {
         note = std::string("cannot start the keeper: ") + std::strerror(errno);
         keeper_pipe_.reset();
         return false;
     }
-    if (pid == 0) keeper_main(fds, name_.c_str());
-    keeper_ = pid;
-    return true;
+    const unique_fd ready_read(ready_fds[0]);
+    unique_fd ready_write(ready_fds[1]);
+    KeeperStart start{
+        {read_end.get(), kill_.get(), events.get(), cgroup_.get(), base_.get()}, {}, ready_write.get()};
+    name_.copy(start.name.data(), start.name.size() - 1);
+    keeper_ = clone_keeper(&start);
+    ready_write.reset();
+    char byte = 0;
+    ssize_t n = -1;
+    while (keeper_ > 0 && (n = ::read(ready_read.get(), &byte, 1)) < 0 && errno == EINTR) {
+    }
+    if (n == 1) return true;
+    note = std::string("cannot start the keeper: ") +
+           (keeper_ < 0 ? std::strerror(errno) : "it could not confine itself");
+    if (keeper_ > 0) ::waitpid(keeper_, nullptr, 0);
+    release_keeper_stack();
+    keeper_ = -1;
+    keeper_pipe_.reset();
+    return false;
+}
+
+void Containment::release_keeper_stack() noexcept {
+    if (keeper_stack_ != nullptr) ::munmap(keeper_stack_, kKeeperStack);
+    keeper_stack_ = nullptr;
 }
 
 Containment::~Containment() {
@@ -315,7 +403,9 @@ Containment::~Containment() {
     if (removed && keeper) ::syscall(SYS_pidfd_send_signal, keeper.get(), SIGKILL, nullptr, 0);
     keeper_pipe_.reset();
     pollfd gone{keeper.get(), POLLIN, 0};
-    if (keeper && ::poll(&gone, 1, 1000) == 1) ::waitpid(keeper_, nullptr, WNOHANG);
+    // Its stack is unmapped only once it is reaped; one still busy keeps it until it is done.
+    if (keeper && ::poll(&gone, 1, 1000) == 1 && ::waitpid(keeper_, nullptr, WNOHANG) == keeper_)
+        release_keeper_stack();
 }
 
 unique_fd Containment::cgroup_for(std::string_view name) noexcept {

@@ -8,7 +8,8 @@
 // fast they fork. A *keeper* process, started first, holds the broker's cgroup.kill and a pipe from
 // the broker: when the broker ends in any way — even killed with SIGKILL — the pipe closes, and the
 // keeper kills whatever is left and removes the cgroups. The keeper runs as the broker's user with no
-// capabilities, in a session of its own, under a filter allowing only what that takes.
+// capabilities, in a session of its own, under a filter allowing only what that takes; it shares the
+// broker's memory (start_keeper says why) and allocates nothing.
 //
 // Without cgroups, the broker is the tree's subreaper: when its worker ends it kills every descendant
 // it can find in /proc (orphans are re-parented to it) until none is left. What that cannot cover — a
@@ -18,6 +19,7 @@
 #include <linux/filter.h>
 #include <sys/types.h>
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -30,7 +32,7 @@ namespace fdbroker::sandbox {
 class Containment {
   public:
     // Sets up the broker's cgroup and keeper, or explains in `note` why the process tree alone must do.
-    // Call while the broker is single-threaded (the keeper is forked).
+    // Call while the broker is single-threaded (the keeper is cloned from it).
     [[nodiscard]] static std::unique_ptr<Containment> create(std::string& note);
     // The process tree alone (what create() falls back to).
     Containment() = default;
@@ -53,6 +55,11 @@ class Containment {
   private:
     bool make_cgroup(std::string& note) noexcept;
     bool start_keeper(std::string& note) noexcept;
+    pid_t clone_keeper(void* start) noexcept;
+    void release_keeper_stack() noexcept;
+
+    static constexpr std::size_t kKeeperStack = std::size_t{128} * 1024;
+    static constexpr std::size_t kGuard = 4096;
 
     unique_fd base_;    // the cgroup the broker was started in
     std::string name_;  // the broker's cgroup, beneath base_
@@ -60,6 +67,7 @@ class Containment {
     unique_fd kill_;    // ... its cgroup.kill
     unique_fd keeper_pipe_;
     pid_t keeper_ = -1;
+    void* keeper_stack_ = nullptr;  // the keeper shares the broker's memory and runs on this
 };
 
 // Kills every descendant of the calling process except `spare` (and its own descendants), until none

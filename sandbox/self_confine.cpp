@@ -54,6 +54,9 @@ int drop_capabilities(const BrokerNeeds& needs, Confined& result) {
     // worker's identity its threads take for an operation must carry none of them: dropped once here
     // rather than around every operation, which costs two credential changes each time.
     if (::setgroups(0, nullptr) != 0) return EPERM;
+    // libcap-ng's state belongs to the thread, which the keeper ran on too (containment.cpp): name
+    // this process before reading its sets.
+    capng_setpid(::getpid());
     if (capng_get_caps_process() != 0) return EPERM;
     std::vector<unsigned> keep, missing;
     for (const unsigned cap : capabilities_for(needs))
