@@ -230,6 +230,7 @@ if want P5; then
     # P5: start-up of a confined /bin/true, against bubblewrap and against nothing.
     p5_runs=${P5_RUNS:-20}
     : >"$work/p5_fdb" && : >"$work/p5_bwrap" && : >"$work/p5_plain" && : >"$work/p5_launcher"
+    : >"$work/p5_fdb_load" && : >"$work/p5_bwrap_load"
     have_bwrap=$(command -v bwrap || true)
     for _ in $(seq "$rounds"); do
         "$b/spawn_timer" "$p5_runs" 3 -- "$fdbroker" run --policy "$work/policy.toml" -- /bin/true |
@@ -238,11 +239,18 @@ if want P5; then
             field median_ns >>"$work/p5_bwrap"
         "$b/spawn_timer" "$p5_runs" 3 -- /bin/true | field median_ns >>"$work/p5_plain"
         "$b/spawn_timer" "$p5_runs" 3 -- "$b/launch_floor" /bin/true | field median_ns >>"$work/p5_launcher"
+        # Each program alone, loaded and ended at once: what its own libraries cost before it does
+        # anything (fdbroker: libstdc++, Boost, libseccomp, libcap-ng; bwrap: libc and libcap).
+        "$b/spawn_timer" "$p5_runs" 3 -- "$fdbroker" --version | field median_ns >>"$work/p5_fdb_load"
+        [[ -n $have_bwrap ]] && "$b/spawn_timer" "$p5_runs" 3 -- bwrap --version |
+            field median_ns >>"$work/p5_bwrap_load"
     done
     result[p5_fdb]=$(median <"$work/p5_fdb")
     result[p5_bwrap]=$([[ -n $have_bwrap ]] && median <"$work/p5_bwrap" || echo 0)
     result[p5_plain]=$(median <"$work/p5_plain")
     result[p5_launcher]=$(median <"$work/p5_launcher")
+    result[p5_fdb_load]=$(median <"$work/p5_fdb_load")
+    result[p5_bwrap_load]=$([[ -n $have_bwrap ]] && median <"$work/p5_bwrap_load" || echo 0)
 fi
 
 if want P6; then
@@ -327,6 +335,8 @@ if want P5; then
     # The floor launcher (fork, exec, wait; static C) against bwrap: the share of bwrap's time that any
     # launcher spends before doing anything of its own.
     row "P5 launcher floor / bwrap" "$(ms "${result[p5_launcher]}")" "$(ms "${result[p5_bwrap]}")" ms info 0 bwrap
+    row "P5 loading alone: --version" "$(ms "${result[p5_fdb_load]}")" "$(ms "${result[p5_bwrap_load]}")" ms info 0 \
+        "bwrap --version"
 fi
 if want P6; then
     row "P6 decide(), 10000 rules, worst" "$worst10k" 1000 ns "<=" 1.00 "(1 us budget)"

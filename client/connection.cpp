@@ -8,13 +8,16 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 namespace fdbroker {
 namespace {
@@ -47,6 +50,31 @@ bool fds_as_announced(const wire::Reply& reply, std::size_t fds) noexcept {
 // The errors with which a send or receive says the other end is gone.
 bool is_disconnect(int err) noexcept {
     return err == EPIPE || err == ECONNRESET || err == ENOTCONN || err == ECONNREFUSED;
+}
+
+// The calling process's pid without a system call per request. It is kept in a page the kernel empties
+// in every child that a fork, or a raw clone() without CLONE_VM, makes (MADV_WIPEONFORK), so that a
+// child reads 0 and asks the kernel. Where the page cannot be had, every call asks.
+std::atomic<pid_t>* make_pid_cache() noexcept {
+    void* page = ::mmap(nullptr, sizeof(std::atomic<pid_t>), PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) return nullptr;
+    if (::madvise(page, sizeof(std::atomic<pid_t>), MADV_WIPEONFORK) != 0) {
+        ::munmap(page, sizeof(std::atomic<pid_t>));
+        return nullptr;
+    }
+    return new (page) std::atomic<pid_t>(0);  // in the page itself, never freed
+}
+
+pid_t current_pid() noexcept {
+    static std::atomic<pid_t>* const cache = make_pid_cache();
+    if (cache == nullptr) return ::getpid();
+    pid_t pid = cache->load(std::memory_order_relaxed);
+    if (pid == 0) {
+        pid = ::getpid();
+        cache->store(pid, std::memory_order_relaxed);
+    }
+    return pid;
 }
 
 }  // namespace
@@ -91,7 +119,7 @@ int Connection::call(wire::Request& request, std::span<std::byte> payload, CallR
     // The broker learns who sent each request from the credentials the kernel attaches itself (its end
     // has SO_PASSCRED), which no unprivileged sender can forge; sending them explicitly would only add
     // system calls. The pid still tells a forked child that it needs a channel of its own.
-    const pid_t pid = ::getpid();
+    const pid_t pid = current_pid();
 
     Waiter self;
     self.id = request.id;

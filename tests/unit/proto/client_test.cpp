@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -335,6 +336,26 @@ TEST_F(ClientTest, ChildAttachesItsOwnChannelAfterFork) {
     EXPECT_EQ(client_->stat("/size/3", ec_).st_size, 3);
     EXPECT_FALSE(ec_);
     EXPECT_EQ(broker_.attach_pids().size(), 2u);
+}
+
+TEST_F(ClientTest, AChildOfARawForkAttachesItsOwnChannel) {
+    // No fork handlers run for the fork system call made directly: the child knows it is another
+    // process only because the page its pid is cached in comes to it empty.
+    EXPECT_EQ(client_->stat("/size/1", ec_).st_size, 1);
+    ASSERT_FALSE(ec_);
+    const auto child = static_cast<pid_t>(::syscall(SYS_fork));
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        std::error_code ec;
+        const struct ::stat st = client_->stat("/size/2", ec);
+        ::_exit(!ec && st.st_size == 2 ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    EXPECT_EQ(broker_.attach_pids(), (std::vector<pid_t>{::getpid(), child}));
+    EXPECT_EQ(client_->stat("/size/3", ec_).st_size, 3);
+    EXPECT_FALSE(ec_);
 }
 
 TEST_F(ClientTest, ForkWhileAnotherThreadWaitsForAReply) {
