@@ -20,7 +20,12 @@ namespace fdbroker::broker::op {
 
 using policy::PathBuffer;
 
+// Every operation holding a PathBuffer has a constructor of its own, written out ("= default" would not
+// do): std::variant::emplace value-initializes, and value-initializing a struct without one zeroes it
+// first, 8 KiB per PathBuffer at every request, where the buffer's own constructor writes one byte.
+
 struct Open {
+    Open() noexcept {}  // written out: see the note above Open
     PathBuffer path;
     std::uint64_t flags = 0;  // openat2 passes 64 bits; any above the low 32 is refused
     mode_t mode = 0;
@@ -28,10 +33,12 @@ struct Open {
     bool exact_mode = false;
 };
 struct Stat {
+    Stat() noexcept {}  // written out: see the note above Open
     PathBuffer path;
     bool follow = true;  // false: lstat
 };
 struct Statx {
+    Statx() noexcept {}  // written out: see the note above Open
     PathBuffer path;
     int flags = 0;  // AT_SYMLINK_NOFOLLOW and the AT_STATX_* sync bits
     unsigned mask = 0;
@@ -39,51 +46,61 @@ struct Statx {
 // fstat on a descriptor the caller holds, through its /proc/PID/fd link: no policy question, since
 // fstat(2) on it is allowed to the caller anyway.
 struct StatHeld {
-    PathBuffer link;  // /proc/TID/fd/N
+    StatHeld() noexcept {}  // written out: see the note above Open
+    PathBuffer link;        // /proc/TID/fd/N
     bool statx = false;
     int flags = 0;  // statx: the AT_STATX_* sync bits
     unsigned mask = 0;
 };
 struct Access {
+    Access() noexcept {}  // written out: see the note above Open
     PathBuffer path;
     std::uint32_t mode = 0;
     bool follow = true;  // false: AT_SYMLINK_NOFOLLOW
 };
 struct Readlink {
+    Readlink() noexcept {}  // written out: see the note above Open
     PathBuffer path;
     std::size_t size = 0;  // the caller's buffer
 };
 struct Mkdir {
+    Mkdir() noexcept {}  // written out: see the note above Open
     PathBuffer path;
     mode_t mode = 0;
     bool exact_mode = false;  // as for Open
 };
 struct Unlink {
+    Unlink() noexcept {}  // written out: see the note above Open
     PathBuffer path;
 };
 struct Rmdir {
+    Rmdir() noexcept {}  // written out: see the note above Open
     PathBuffer path;
 };
 struct Rename {
+    Rename() noexcept {}  // written out: see the note above Open
     PathBuffer from;
     PathBuffer to;
     unsigned flags = 0;  // renameat2's
 };
 struct Symlink {
-    PathBuffer target;  // the link's text, as written
-    PathBuffer path;    // where the link is made
+    Symlink() noexcept {}  // written out: see the note above Open
+    PathBuffer target;     // the link's text, as written
+    PathBuffer path;       // where the link is made
 };
 // Metadata changes, performed with the worker's identity so the kernel applies its own rules on who
 // may change what (perform.hpp). `follow`: false for the l- forms and AT_SYMLINK_NOFOLLOW. `held`: the
 // AT_EMPTY_PATH form, on a descriptor the caller holds (duplicated into the broker): no policy
 // question, as for the f- forms the filter allows.
 struct Chmod {
+    Chmod() noexcept {}  // written out: see the note above Open
     PathBuffer path;
     mode_t mode = 0;
     bool follow = true;
     unique_fd held;
 };
 struct Chown {
+    Chown() noexcept {}  // written out: see the note above Open
     PathBuffer path;
     uid_t uid = static_cast<uid_t>(-1);  // -1: unchanged
     gid_t gid = static_cast<gid_t>(-1);
@@ -91,10 +108,12 @@ struct Chown {
     unique_fd held;
 };
 struct Truncate {
+    Truncate() noexcept {}  // written out: see the note above Open
     PathBuffer path;
     off_t length = 0;
 };
 struct Utimens {
+    Utimens() noexcept {}  // written out: see the note above Open
     PathBuffer path;
     bool now = true;  // no times given: both set to the current time
     struct ::timespec times[2]{};
@@ -103,12 +122,14 @@ struct Utimens {
 };
 // A hard link at `to` for the object at `from` (itself when it is a symlink, unless `follow`).
 struct Link {
+    Link() noexcept {}  // written out: see the note above Open
     PathBuffer from;
     PathBuffer to;
     bool follow = false;  // AT_SYMLINK_FOLLOW
 };
 // A FIFO, socket, regular file or device node (mode carries the type).
 struct Mknod {
+    Mknod() noexcept {}  // written out: see the note above Open
     PathBuffer path;
     mode_t mode = 0;
     dev_t dev = 0;
@@ -116,6 +137,7 @@ struct Mknod {
 };
 // Extended attributes by path: reading and listing need read, setting and removing need write.
 struct Xattr {
+    Xattr() noexcept {}  // written out: see the note above Open
     enum class Kind : std::uint8_t { get, list, set, remove };
     static constexpr std::size_t kMaxValue = 65536;  // XATTR_SIZE_MAX and XATTR_LIST_MAX
     Kind kind = Kind::get;
@@ -130,6 +152,7 @@ struct Xattr {
 // ".." after a name needs, since the kernel goes to the parent of the name's target. No system call of
 // its own; the real path comes back as a readlink's text.
 struct Lookup {
+    Lookup() noexcept {}  // written out: see the note above Open
     PathBuffer path;
 };
 // Sockets: the address is written like a rule's ("tcp:127.0.0.1:80", "unix:/run/x", "unix:@name").
