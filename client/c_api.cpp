@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <span>
 #include <system_error>
 
 #include "fdbroker/client.hpp"
@@ -69,6 +70,31 @@ int open_in_kernel(const char* path, int flags) noexcept {
     }
     errno = saved;
     return fd;
+}
+
+// fdbroker_open_many's entries: under reads = "kernel" each one the kernel opens by itself never
+// reaches the broker, as for fdbroker_open; the others go to the broker in one exchange (none at all
+// when the kernel opened every one). On a failed exchange no descriptor is left open.
+void open_many(fdbroker::Client& c, std::span<const fdbroker_open_request> requests, std::span<int> fds,
+               std::error_code& ec) noexcept {
+    constexpr std::size_t kMax = FDBROKER_OPEN_MANY_MAX;
+    std::array<fdbroker::unique_fd, kMax> direct;
+    std::array<fdbroker_open_request, kMax> asked{};
+    std::array<std::size_t, kMax> entry{};  // asked[k] is requests[entry[k]]
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        direct[i].reset(open_in_kernel(requests[i].path, requests[i].flags));
+        if (direct[i]) continue;
+        asked[count] = requests[i];
+        entry[count++] = i;
+    }
+    std::array<fdbroker::Client::OpenResult, kMax> results;
+    if (count > 0) c.open_batch(std::span(asked).first(count), std::span(results).first(count), ec);
+    if (ec) return;
+    for (std::size_t k = 0; k < count; ++k)
+        fds[entry[k]] = results[k].ec ? -results[k].ec.value() : results[k].fd.release();
+    for (std::size_t i = 0; i < requests.size(); ++i)
+        if (direct[i]) fds[i] = direct[i].release();
 }
 
 // The xattr calls' common shape: flags says which form (AT_SYMLINK_NOFOLLOW for the l- forms).
@@ -143,12 +169,8 @@ int fdbroker_open_many(const struct fdbroker_open_request* requests, size_t n, i
             ec.assign(EINVAL, std::system_category());
             return -1;
         }
-        std::array<fdbroker::Client::OpenResult, FDBROKER_OPEN_MANY_MAX> results;
-        c.open_batch(std::span(requests, n), std::span(results).first(n), ec);
-        if (ec) return -1;
-        for (std::size_t i = 0; i < n; ++i)
-            fds[i] = results[i].ec ? -results[i].ec.value() : results[i].fd.release();
-        return 0;
+        open_many(c, std::span(requests, n), std::span(fds, n), ec);
+        return ec ? -1 : 0;
     });
 }
 

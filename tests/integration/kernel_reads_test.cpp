@@ -185,6 +185,28 @@ TEST_F(TransparentKernelReads, LibraryModeOpensReadOnlyDirectlyAndAsksTheBrokerW
     EXPECT_TRUE(contains(read_file(dir / "b.jsonl"), dir / "pub/hello"));
 }
 
+TEST_F(TransparentKernelReads, LibraryModeBatchesAskTheBrokerOnlyForWhatTheKernelRefuses) {
+    const std::string audit = dir / "audit.jsonl";
+    const Script script{{"batch", dir / "pub/hello", "rdonly", dir / "prv/hello", "rdonly", dir / "one",
+                         "rdonly", dir / "out/new", "wronly|creat"}};
+    const Outcome r = run_worker(dir, profile("kernel", rules()), script, {"--audit", audit});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.lines(), (std::vector<std::string>{"ok hello", "EACCES", "ok one", "ok"})) << r.err;
+    const std::string log = read_file(audit);
+    // The kernel opened the two readable entries; the refusal and the creation were the broker's.
+    EXPECT_FALSE(contains(log, dir / "pub/hello")) << log;
+    EXPECT_FALSE(contains(log, "\"path\":\"" + dir / "one\"")) << log;
+    EXPECT_TRUE(contains(log, "\"path\":\"" + dir / "prv/hello\",\"decision\":\"deny\"")) << log;
+    EXPECT_TRUE(contains(log, dir / "out/new")) << log;
+    // A batch the kernel opens whole never reaches the broker: nothing at all is audited for it.
+    const std::string quiet = dir / "quiet.jsonl";
+    const Outcome all =
+        run_worker(dir, profile("kernel", rules()),
+                   {{"batch", dir / "pub/hello", "rdonly", dir / "one", "rdonly"}}, {"--audit", quiet});
+    EXPECT_EQ(all.lines(), (std::vector<std::string>{"ok hello", "ok one"})) << all.err;
+    EXPECT_FALSE(contains(read_file(quiet), "\"op\":\"open")) << read_file(quiet);
+}
+
 // --- equivalence --------------------------------------------------------------------------------
 
 std::string under(const std::string& top, const std::string& name) {

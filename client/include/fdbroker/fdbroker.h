@@ -34,7 +34,9 @@ FDBROKER_API int fdbroker_open(const char* path, int flags, ... /* mode_t mode *
  * descriptor (O_CLOEXEC only if its flags ask for it), or -errno if that open failed. Returns 0, or -1
  * with errno when the exchange itself failed (EFAULT: requests or fds NULL; EINVAL: n above
  * FDBROKER_OPEN_MANY_MAX; ENOTCONN, ECONNRESET as for every call), and then leaves no descriptor
- * open. Paths longer than about a thousand bytes on average take a few round trips. */
+ * open. Paths longer than about a thousand bytes on average take a few round trips. Under
+ * reads = "kernel", as for fdbroker_open, each read-only entry is tried directly first and only the
+ * others go to the broker (no round trip at all when the kernel opens every one). */
 #define FDBROKER_OPEN_MANY_MAX 64
 struct fdbroker_open_request {
     const char* path;
