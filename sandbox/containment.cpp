@@ -155,8 +155,9 @@ bool place_keeper_fds(const KeeperStart& start) noexcept {
 }
 
 // The keeper: waits for the broker to end (its end of the pipe closes), then kills what is left in the
-// broker's cgroup and removes it. It shares the broker's memory (Containment::start_keeper), so it
-// allocates nothing and calls nothing that could wait on a lock the broker held when it died.
+// broker's cgroup and removes it. It shares the broker's memory (Containment::clone_keeper), so once
+// the broker goes on it allocates nothing and calls nothing that could wait on a lock the broker held
+// when it died.
 [[noreturn]] void keeper_main(const KeeperStart& given) noexcept {
     const KeeperStart start = given;
     ::setsid();  // away from the terminal: its signals (Ctrl-C, hang-up) are the worker's, not ours
