@@ -247,6 +247,23 @@ void reap_children() noexcept {
     }
 }
 
+// Where the broker's cgroup goes: beneath its own cgroup, where the keeper (the broker's user, without
+// capabilities) can remove it again after a broker killed outright. A hierarchy's root is read-only
+// even to its owner (mode 0555), and a broker whose own cgroup is the root (as in some containers)
+// would leave an empty cgroup behind each time: there the broker's cgroups go into one shared
+// directory, "fdbroker", which stays.
+unique_fd removable_base(const std::string& own) {
+    unique_fd base(::open(own.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    struct ::stat st {};
+    if (!base || ::fstat(base.get(), &st) != 0) return base;
+    if (st.st_uid == ::geteuid() && (st.st_mode & S_IWUSR) && (st.st_mode & S_IXUSR)) return base;
+    if (::mkdirat(base.get(), "fdbroker", 0755) != 0 && errno != EEXIST) return base;
+    unique_fd shared(::openat(base.get(), "fdbroker", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    // Only a directory the broker's user owns will do (any other could be anyone's).
+    if (!shared || ::fstat(shared.get(), &st) != 0 || st.st_uid != ::geteuid()) return base;
+    return shared;
+}
+
 }  // namespace
 
 int compile_keeper_filter(std::vector<sock_filter>& program) noexcept {
@@ -294,7 +311,7 @@ bool Containment::make_cgroup(std::string& note) noexcept {
             note = "no cgroup v2 hierarchy: descendants of the worker are tracked through the process tree";
             return false;
         }
-        base_.reset(::open((mount + own).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        base_ = removable_base(mount + own);
         name_ = "fdbroker-" + std::to_string(::getpid());
         ::unlinkat(base_.get(), name_.c_str(), AT_REMOVEDIR);  // left by an earlier broker of this pid
         if (!base_ || ::mkdirat(base_.get(), name_.c_str(), 0755) != 0) {
