@@ -9,6 +9,9 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <new>
+#include <span>
 
 #include "broker/channels/broker.hpp"
 #include "broker/core/log.hpp"
@@ -27,8 +30,22 @@ constexpr std::size_t kMaxPendingReplies = 1024;
 
 // Where requests are read to, one per thread: a request stays in use while its thread is stuck in a
 // blocking section, and another thread may read meanwhile. One byte larger than the largest legal
-// request, so that an oversized one is seen as truncated.
-thread_local std::array<std::byte, wire::kMaxRequestSize + 1> receive_buffer;
+// request, so that an oversized one is seen as truncated. Allocated, uninitialized, by the first read
+// of each thread: as a thread_local array its 70 KiB would be zeroed at every start of the program
+// (and of every thread), page by page, whether or not it ever reads a channel; this way a request
+// touches only the pages its bytes land on. Empty when the allocation failed.
+std::span<std::byte> receive_buffer() noexcept {
+    thread_local std::unique_ptr<std::byte[]> buffer;
+    constexpr std::size_t size = wire::kMaxRequestSize + 1;
+    if (!buffer) {
+        try {
+            buffer = std::make_unique_for_overwrite<std::byte[]>(size);
+        } catch (const std::bad_alloc&) {
+            return {};
+        }
+    }
+    return {buffer.get(), size};
+}
 
 // A send that failed for want of kernel resources (ETOOMANYREFS: the broker's user has more
 // descriptors in flight than its RLIMIT_NOFILE; ENOBUFS, ENOMEM): not the worker's fault, so its reply
@@ -170,9 +187,13 @@ bool Session::resume() noexcept {
 
 // Reads and dispatches one message; false when there is nothing more to read for now.
 bool Session::read_one() noexcept {
-    proto::Received msg =
-        proto::receive(channel_.get(), receive_buffer, MSG_DONTWAIT, kind_ == Kind::bootstrap ? 1 : 0);
-    const bool more = dispatch(msg);
+    const std::span<std::byte> buffer = receive_buffer();
+    proto::Received msg;
+    if (buffer.empty())
+        msg.error = ENOMEM;  // RecvStatus::error: logged, and this channel ends; no other one waits
+    else
+        msg = proto::receive(channel_.get(), buffer, MSG_DONTWAIT, kind_ == Kind::bootstrap ? 1 : 0);
+    const bool more = dispatch(msg, buffer);
     // Whatever the sender attached that nothing took is closed off the loop: closing a descriptor a
     // peer chose may wait (a FUSE flush, a TCP socket set to linger).
     EventLoop& loop = broker_->loop();
@@ -182,10 +203,9 @@ bool Session::read_one() noexcept {
     return more;
 }
 
-// Checks and performs one received message (an attach on a bootstrap channel, a request on a worker
-// channel); false when the channel ended or nothing more should be read now.
-bool Session::dispatch(proto::Received& msg) noexcept {
-    const std::span<const std::byte> buffer(receive_buffer);
+// Checks and performs one received message, its bytes in `buffer` (an attach on a bootstrap channel, a
+// request on a worker channel); false when the channel ended or nothing more should be read now.
+bool Session::dispatch(proto::Received& msg, std::span<const std::byte> buffer) noexcept {
     const bool request_taken = kind_ == Kind::owned;  // admitted() counted it
     auto untake = [&] {
         if (request_taken) broker_->tenants().give_back(owner_.uid, Resource::requests);

@@ -113,7 +113,7 @@ class Session final : public EventHandler, public Waiter {
 
     void read_requests() noexcept;
     bool read_one() noexcept;
-    bool dispatch(proto::Received& msg) noexcept;
+    bool dispatch(proto::Received& msg, std::span<const std::byte> buffer) noexcept;
     [[nodiscard]] bool admitted() noexcept;
     [[nodiscard]] bool within_share() noexcept;
     void pause() noexcept;
