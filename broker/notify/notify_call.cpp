@@ -19,8 +19,8 @@ constexpr unsigned kPidfdThread = O_EXCL;  // Linux 6.9: a pidfd for a thread ra
 constexpr unsigned kPidfdThread = PIDFD_THREAD;
 #endif
 
-NotifyCall::NotifyCall(int notify, const seccomp_notif& req) noexcept
-    : notify_(notify), req_(req), tid_(static_cast<pid_t>(req.pid)), memory_(tid_) {}
+NotifyCall::NotifyCall(int notify, const seccomp_notif& req, AddressSpaces* kept) noexcept
+    : notify_(notify), req_(req), tid_(static_cast<pid_t>(req.pid)), memory_(tid_, kept) {}
 
 SystemCall NotifyCall::system_call() const noexcept {
     SystemCall call;

@@ -19,7 +19,8 @@ class NotifyCall final : public CallerView {
   public:
     // The notification is copied: the supervisor's buffer receives the next one while this call may
     // still be waiting for a file system.
-    NotifyCall(int notify, const seccomp_notif& req) noexcept;
+    // `kept`, when given, keeps the descriptors results are written through for the thread's next call.
+    NotifyCall(int notify, const seccomp_notif& req, AddressSpaces* kept = nullptr) noexcept;
 
     [[nodiscard]] SystemCall system_call() const noexcept;
     [[nodiscard]] pid_t tid() const noexcept { return tid_; }

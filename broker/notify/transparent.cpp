@@ -75,7 +75,7 @@ Transparent::Transparent(EventLoop& loop, const policy::Profile& profile, std::o
 Transparent::~Transparent() = default;
 
 void Transparent::answer(int notify, const seccomp_notif& req) noexcept {
-    NotifyCall call(notify, req);
+    NotifyCall call(notify, req, &address_spaces_);
     // Everything from reading the caller's memory (which a file system may back) to performing the
     // call may wait: done with the loop released; what touches shared state takes it back (record()).
     loop_.blocking([&] { answer_call(call); });

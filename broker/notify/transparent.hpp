@@ -15,6 +15,7 @@
 
 #include "broker/core/audit.hpp"
 #include "broker/core/event_loop.hpp"
+#include "broker/notify/address_spaces.hpp"
 #include "broker/ops/perform.hpp"
 #include "policy/policy.hpp"
 
@@ -53,6 +54,7 @@ class Transparent {
     Performer performer_;
     Audit& audit_;
     uid_t uid_;
+    AddressSpaces address_spaces_;  // callers' memory descriptors, kept between their calls
     std::vector<std::unique_ptr<Connecting>> connecting_;
 };
 

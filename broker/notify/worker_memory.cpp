@@ -74,23 +74,40 @@ int WorkerMemory::read_bytes(std::uint64_t addr, void* buf, std::size_t size) co
     return n == static_cast<ssize_t>(size) ? 0 : EFAULT;
 }
 
+WorkerMemory::~WorkerMemory() {
+    if (kept_ != nullptr && space_.mem) kept_->keep(std::move(space_));
+}
+
 int WorkerMemory::write_bytes(std::uint64_t addr, const void* buf, std::size_t size,
                               const std::function<bool()>& confirm) noexcept {
     if (addr == 0 || addr + size < addr) return EFAULT;
-    if (!mem_) {
-        char path[40];
-        std::snprintf(path, sizeof path, "/proc/%d/mem", tid_);
-        mem_.reset(::open(path, O_RDWR | O_CLOEXEC));
-        std::snprintf(path, sizeof path, "/proc/%d/maps", tid_);
-        maps_.reset(::open(path, O_RDONLY | O_CLOEXEC));
-        if (!mem_ || !maps_ || !confirm()) {
-            mem_.reset();
-            return ESRCH;
-        }
-    }
+    if (!space_.mem)
+        if (const int err = open_space(confirm); err != 0) return err;
     if (const int err = writable(addr, size); err != 0) return err;
-    const ssize_t n = ::pwrite(mem_.get(), buf, size, static_cast<off_t>(addr));
+    const ssize_t n = ::pwrite(space_.mem.get(), buf, size, static_cast<off_t>(addr));
     return n == static_cast<ssize_t>(size) ? 0 : EFAULT;
+}
+
+// The caller's kept descriptors if they still name its address space; otherwise opened afresh and
+// confirmed, with what will prove them current at the thread's next call.
+int WorkerMemory::open_space(const std::function<bool()>& confirm) noexcept {
+    if (kept_ != nullptr) {
+        space_ = kept_->take(tid_);
+        if (space_.still_current()) return 0;
+    }
+    space_ = AddressSpace{};
+    space_.tid = tid_;
+    char path[40];
+    std::snprintf(path, sizeof path, "/proc/%d/mem", tid_);
+    space_.mem.reset(::open(path, O_RDWR | O_CLOEXEC));
+    std::snprintf(path, sizeof path, "/proc/%d/maps", tid_);
+    space_.maps.reset(::open(path, O_RDONLY | O_CLOEXEC));
+    if (kept_ != nullptr && space_.mem) space_.fingerprint();
+    if (!space_.mem || !space_.maps || !confirm()) {
+        space_ = AddressSpace{};
+        return ESRCH;
+    }
+    return 0;
 }
 
 // Whether every page of [addr, addr + size) lies in a writable mapping. Another thread of the caller
@@ -102,7 +119,7 @@ int WorkerMemory::writable(std::uint64_t addr, std::size_t size) const noexcept 
         q.size = sizeof q;
         q.query_flags = kQueryWritable;
         q.query_addr = at;
-        if (::ioctl(maps_.get(), kProcmapQuery, &q) != 0) {
+        if (::ioctl(space_.maps.get(), kProcmapQuery, &q) != 0) {
             if (errno == ENOTTY || errno == EINVAL) return writable_from_text(addr, end);  // before 6.11
             return EFAULT;  // ENOENT: no writable mapping covers `at`
         }
@@ -119,7 +136,7 @@ int WorkerMemory::writable_from_text(std::uint64_t addr, std::uint64_t end) cons
     off_t offset = 0;
     std::uint64_t covered = addr;  // everything below this is known to be writable
     for (;;) {
-        const ssize_t n = ::pread(maps_.get(), buf.data() + have, buf.size() - have, offset);
+        const ssize_t n = ::pread(space_.maps.get(), buf.data() + have, buf.size() - have, offset);
         if (n <= 0) return EFAULT;
         offset += n;
         have += static_cast<std::size_t>(n);

@@ -10,7 +10,9 @@
 // protections (a debugger's breakpoints), so before writing a result the broker asks the same address
 // space, through a /proc/TID/maps descriptor opened and confirmed the same way, whether the kernel
 // itself could write there: a read-only buffer then gets EFAULT, as the system call would give. Only
-// the few calls that return data (stat, readlink) write, so the others open nothing.
+// the few calls that return data (stat, readlink) write, so the others open nothing. Both descriptors
+// are kept for the thread's next call where it can be proven to be the same thread in the same address
+// space then (address_spaces.hpp).
 #pragma once
 
 #include <sys/types.h>
@@ -19,7 +21,7 @@
 #include <cstdint>
 #include <functional>
 
-#include "fdbroker/unique_fd.hpp"
+#include "broker/notify/address_spaces.hpp"
 #include "policy/path_buffer.hpp"
 
 namespace fdbroker::broker {
@@ -28,7 +30,11 @@ using policy::PathBuffer;
 
 class WorkerMemory {
   public:
-    explicit WorkerMemory(pid_t tid) noexcept : tid_(tid) {}
+    // `kept` (or none) keeps the descriptors writes go through from one call of the thread to the next.
+    WorkerMemory(pid_t tid, AddressSpaces* kept) noexcept : tid_(tid), kept_(kept) {}
+    ~WorkerMemory();
+    WorkerMemory(const WorkerMemory&) = delete;
+    WorkerMemory& operator=(const WorkerMemory&) = delete;
 
     // Copies a NUL-terminated string (at most PathBuffer::kCallerLimit bytes, as the kernel takes) into
     // out: 0, EFAULT or ENAMETOOLONG. Reads stop at page ends, so a string just before an unmapped page is
@@ -42,14 +48,15 @@ class WorkerMemory {
                     const std::function<bool()>& confirm) noexcept;
 
   private:
+    int open_space(const std::function<bool()>& confirm) noexcept;
     int writable(std::uint64_t addr, std::size_t size) const noexcept;
     int writable_from_text(std::uint64_t addr, std::uint64_t end) const noexcept;
 
     [[nodiscard]] ssize_t read_some(std::uint64_t addr, void* buf, std::size_t size) const noexcept;
 
     pid_t tid_;
-    unique_fd mem_;
-    unique_fd maps_;
+    AddressSpaces* kept_;
+    AddressSpace space_;  // the descriptors writes go through, once a write needs them
 };
 
 }  // namespace fdbroker::broker

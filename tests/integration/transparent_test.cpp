@@ -54,6 +54,15 @@ class Transparent : public ::testing::Test {
     TempDir dir;
 };
 
+TEST_F(Transparent, AResultReachesTheCallerAfterItsExecLeftItsOldAddressSpaceToAVforkParent) {
+    // The vfork child's fstat has the broker open (and keep) descriptors on the address space it
+    // shares with its parent; after its exec the same thread id has another one. Its next result must
+    // land there, not at the same address in the parent's.
+    const Outcome o = run({staged(TRANSPARENT_WORKER), "vfork", dir / "pub/hello"}, "exec = true\n");
+    EXPECT_EQ(o.status, 0) << o.err;
+    EXPECT_EQ(o.out, "child ok\nparent ok\n") << o.err;
+}
+
 TEST_F(Transparent, CatReadsWhatThePolicyGrants) {
     const Outcome ok = run({"/bin/cat", dir / "pub/hello"});
     EXPECT_EQ(ok.status, 0) << ok.err;

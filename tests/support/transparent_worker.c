@@ -16,6 +16,11 @@
  *                            ("ok" or the errno number), as the kernel reports them
  *   opens PATH...            open each PATH read-only (plain open(2)); print one line per PATH:
  *                            "ok DEV:INO" or "err ERRNONAME"
+ *   vfork PATH               map a page at a fixed address and fill it; vfork a child that fstats PATH
+ *                            (its result lands in the shared address space) and execs this program as
+ *                            "vfork-child PATH", which maps its own page at that address and fstats PATH
+ *                            into it; print "child ok" if the result reached the child's page, then
+ *                            "parent ok" if the parent's page is untouched (or "... wrong")
  *   call NAME...             make each system call named (pkey_alloc, get_mempolicy, set_mempolicy,
  *                            mbind, times, ptrace) with every argument 0; print "NAME ok" or
  *                            "NAME ERRNONAME" for each
@@ -235,6 +240,48 @@ static int do_opens(int count, char** paths) {
     return 0;
 }
 
+/* An address both images of the vfork test map a page at: far from where the kernel places anything. */
+#define FIXED_PAGE ((void*)0x100000000000UL)
+
+static void* map_fixed_page(void) {
+    void* page = mmap(FIXED_PAGE, 4096, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    return page == FIXED_PAGE ? page : NULL;
+}
+
+/* After an exec that left the old address space to a vfork parent, a result for the same thread id must
+ * reach the new address space, not the old one at the same address. */
+static int do_vfork(const char* self, const char* path) {
+    unsigned char* page = map_fixed_page();
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (page == NULL || fd < 0) return 2;
+    memset(page, 0xaa, 4096);
+    static struct stat in_child; /* written by the child into the shared address space */
+    const pid_t child = vfork();
+    if (child == 0) {
+        if (fstat(fd, &in_child) != 0) _exit(3);
+        execl(self, self, "vfork-child", path, (char*)NULL);
+        _exit(4);
+    }
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) != child) return 2;
+    int untouched = 1;
+    for (int i = 0; i < 4096; ++i)
+        untouched &= page[i] == 0xaa;
+    printf("parent %s\n", untouched ? "ok" : "wrong");
+    return untouched && WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+static int do_vfork_child(const char* path) {
+    struct stat* st = map_fixed_page();
+    struct stat real;
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (st == NULL || fd < 0 || raw_fstat(fd, &real) != 0 || fstat(fd, st) != 0) return 2;
+    const int same = st->st_dev == real.st_dev && st->st_ino == real.st_ino;
+    printf("child %s\n", same ? "ok" : "wrong");
+    return same ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
     if (argc == 3 && strcmp(argv[1], "cat") == 0) return do_cat(argv[2]);
     if (argc == 3 && strcmp(argv[1], "cloexec") == 0) return do_cloexec(argv[2]);
@@ -242,6 +289,8 @@ int main(int argc, char** argv) {
     if (argc == 4 && strcmp(argv[1], "signals") == 0) return do_signals(argv[2], atol(argv[3]));
     if (argc == 4 && strcmp(argv[1], "churn") == 0) return do_churn(argv[2], atoi(argv[3]));
     if (argc == 4 && strcmp(argv[1], "readonly") == 0) return do_readonly(argv[2], argv[3]);
+    if (argc == 3 && strcmp(argv[1], "vfork") == 0) return do_vfork(argv[0], argv[2]);
+    if (argc == 3 && strcmp(argv[1], "vfork-child") == 0) return do_vfork_child(argv[2]);
     if (argc >= 2 && strcmp(argv[1], "opens") == 0) return do_opens(argc - 2, argv + 2);
     if (argc >= 3 && strcmp(argv[1], "call") == 0) return do_call(argc - 2, argv + 2);
     fprintf(stderr, "usage: see transparent_worker.c\n");
