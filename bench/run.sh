@@ -340,7 +340,7 @@ if want P4; then
 fi
 if want P5; then
     row "P5 start-up of /bin/true" "$(awk -v v="${result[p5_fdb]}" 'BEGIN{print v/1e6}')" \
-        "$(awk -v v="${result[p5_bwrap]}" 'BEGIN{print v/1e6}')" ms "<=" 0.50 bwrap
+        "$(awk -v v="${result[p5_bwrap]}" 'BEGIN{print v/1e6}')" ms "<=" 1.00 bwrap
     row "P5 start-up of /bin/true" "$(awk -v v="${result[p5_fdb]}" 'BEGIN{print v/1e6}')" \
         "$(awk -v v="${result[p5_plain]}" 'BEGIN{print v/1e6}')" ms info 0 "plain /bin/true"
     row "P5 start-up of /bin/true" "$(ms "${result[p5_fdb]}")" "$(ms "${result[p5_launcher]}")" ms info 0 \
