@@ -47,17 +47,24 @@ std::uint64_t handled_fs(int abi) noexcept {
     return all;
 }
 
-int add_path(int ruleset, const std::string& path, std::uint64_t dir_rights,
-             std::uint64_t file_rights) noexcept {
-    unique_fd fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
-    if (!fd) return errno == ENOENT || errno == ENOTDIR ? 0 : errno;  // absent here: nothing to grant
-    struct ::stat st {};
-    if (::fstat(fd.get(), &st) != 0) return errno;
+// Adds `fd` with `dir_rights`, or with `file_rights` where it is not a directory: Landlock refuses
+// directory rights on anything else (EINVAL), which tells the two apart without a stat of each path.
+int add_rule(int ruleset, int fd, std::uint64_t dir_rights, std::uint64_t file_rights) noexcept {
     landlock_path_beneath_attr rule{};
-    rule.allowed_access = S_ISDIR(st.st_mode) ? dir_rights : file_rights;
-    rule.parent_fd = fd.get();
+    rule.allowed_access = dir_rights;
+    rule.parent_fd = fd;
+    if (::syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) == 0) return 0;
+    if (errno != EINVAL || dir_rights == file_rights) return errno;
+    rule.allowed_access = file_rights;
     if (::syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) != 0) return errno;
     return 0;
+}
+
+int add_path(int ruleset, const std::string& path, std::uint64_t dir_rights,
+             std::uint64_t file_rights) noexcept {
+    const unique_fd fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
+    if (!fd) return errno == ENOENT || errno == ENOTDIR ? 0 : errno;  // absent here: nothing to grant
+    return add_rule(ruleset, fd.get(), dir_rights, file_rights);
 }
 
 // Where openat2 answers ENOSYS (an old kernel; systemd's RestrictSUIDSGID=yes, which pool workers of
@@ -110,13 +117,7 @@ int add_kernel_read(int ruleset, const policy::KernelRead& grant) noexcept {
     const char* why = nullptr;
     const unique_fd fd = open_kernel_read(grant, why);
     if (!fd) return 0;
-    struct ::stat st {};
-    if (::fstat(fd.get(), &st) != 0) return errno;
-    landlock_path_beneath_attr rule{};
-    rule.allowed_access = S_ISDIR(st.st_mode) ? kReadFile | kReadDir : kReadFile;
-    rule.parent_fd = fd.get();
-    if (::syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) != 0) return errno;
-    return 0;
+    return add_rule(ruleset, fd.get(), kReadFile | kReadDir, kReadFile);
 }
 
 }  // namespace
