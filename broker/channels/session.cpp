@@ -47,6 +47,15 @@ std::span<std::byte> receive_buffer() noexcept {
     return {buffer.get(), size};
 }
 
+// What a read is when there is no buffer to read into: a failed read, logged, that ends this channel
+// and keeps no other one waiting.
+proto::Received out_of_memory() noexcept {
+    proto::Received r;
+    r.status = proto::RecvStatus::error;
+    r.error = ENOMEM;
+    return r;
+}
+
 // A send that failed for want of kernel resources (ETOOMANYREFS: the broker's user has more
 // descriptors in flight than its RLIMIT_NOFILE; ENOBUFS, ENOMEM): not the worker's fault, so its reply
 // is kept and sent again later rather than its channel being closed.
@@ -188,18 +197,17 @@ bool Session::resume() noexcept {
 // Reads and dispatches one message; false when there is nothing more to read for now.
 bool Session::read_one() noexcept {
     const std::span<std::byte> buffer = receive_buffer();
-    proto::Received msg;
-    if (buffer.empty())
-        msg.error = ENOMEM;  // RecvStatus::error: logged, and this channel ends; no other one waits
-    else
-        msg = proto::receive(channel_.get(), buffer, MSG_DONTWAIT, kind_ == Kind::bootstrap ? 1 : 0);
+    // (One Received, built in place: it holds a descriptor slot for every fd a message could bring.)
+    proto::Received msg = buffer.empty() ? out_of_memory()
+                                         : proto::receive(channel_.get(), buffer, MSG_DONTWAIT,
+                                                          kind_ == Kind::bootstrap ? 1 : 0);
     const bool more = dispatch(msg, buffer);
     // Whatever the sender attached that nothing took is closed off the loop: closing a descriptor a
     // peer chose may wait (a FUSE flush, a TCP socket set to linger).
     EventLoop& loop = broker_->loop();
-    loop.close_later(std::move(msg.fd));
+    if (msg.fd) loop.close_later(std::move(msg.fd));
     for (unique_fd& fd : msg.fds)
-        loop.close_later(std::move(fd));
+        if (fd) loop.close_later(std::move(fd));
     return more;
 }
 
