@@ -56,4 +56,13 @@ bool pidfd_alive(int pidfd) noexcept {
     return ::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0 || errno == EPERM;
 }
 
+int open_thread_pidfd(pid_t tid) noexcept {
+#ifdef PIDFD_THREAD
+    constexpr unsigned thread = PIDFD_THREAD;
+#else
+    constexpr unsigned thread = O_EXCL;  // its value in <linux/pidfd.h>
+#endif
+    return static_cast<int>(::syscall(SYS_pidfd_open, tid, thread));
+}
+
 }  // namespace fdbroker::broker

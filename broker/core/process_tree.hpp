@@ -36,4 +36,8 @@ class ProcessTree {
 // Whether the process a pidfd refers to has not been reaped (a zombie still holds its pid).
 [[nodiscard]] bool pidfd_alive(int pidfd) noexcept;
 
+// A pidfd for thread tid itself (PIDFD_THREAD, Linux 6.9), readable once that thread has exited; -1
+// with errno set where the kernel has no thread pidfds (EINVAL) or tid is gone.
+[[nodiscard]] int open_thread_pidfd(pid_t tid) noexcept;
+
 }  // namespace fdbroker::broker

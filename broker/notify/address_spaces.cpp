@@ -11,15 +11,11 @@
 #include <cstdio>
 #include <utility>
 
+#include "broker/core/process_tree.hpp"
+
 namespace fdbroker::broker {
 
 namespace {
-
-#ifndef PIDFD_THREAD
-constexpr unsigned kPidfdThread = O_EXCL;  // Linux 6.9: a pidfd for a thread rather than a process
-#else
-constexpr unsigned kPidfdThread = PIDFD_THREAD;
-#endif
 
 // Where the kernel put AT_RANDOM's bytes in thread tid's address space at exec; 0 if unknown.
 std::uint64_t random_address(pid_t tid) noexcept {
@@ -38,7 +34,7 @@ std::uint64_t random_address(pid_t tid) noexcept {
 }  // namespace
 
 void AddressSpace::fingerprint() noexcept {
-    pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, tid, kPidfdThread)));
+    pidfd.reset(open_thread_pidfd(tid));
     random_at = pidfd ? random_address(tid) : 0;
     // Through `mem`: the bytes of the address space these descriptors name, whatever tid is by now.
     if (random_at == 0 || ::pread(mem.get(), random.data(), random.size(), static_cast<off_t>(random_at)) !=

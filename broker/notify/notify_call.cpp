@@ -13,12 +13,6 @@
 
 namespace fdbroker::broker {
 
-#ifndef PIDFD_THREAD
-constexpr unsigned kPidfdThread = O_EXCL;  // Linux 6.9: a pidfd for a thread rather than a process
-#else
-constexpr unsigned kPidfdThread = PIDFD_THREAD;
-#endif
-
 NotifyCall::NotifyCall(int notify, const seccomp_notif& req, AddressSpaces* kept) noexcept
     : notify_(notify), req_(req), tid_(static_cast<pid_t>(req.pid)), memory_(tid_, kept) {}
 
@@ -82,7 +76,7 @@ mode_t NotifyCall::umask() noexcept {
 }
 
 int NotifyCall::take_fd(int fd, unique_fd& out) noexcept {
-    unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, tid_, kPidfdThread)));
+    unique_fd pidfd(open_thread_pidfd(tid_));
     if (!pidfd) pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, tid_, 0)));
     if (!pidfd) return ESRCH;
     out.reset(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
