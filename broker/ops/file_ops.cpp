@@ -165,8 +165,10 @@ namespace {
 
 // openat(2) of the located name; `created` says whether this open made the file. With O_CREAT but not
 // O_EXCL it opens an existing file without O_CREAT first, so that the broker knows whether it created
-// it (and may hand its ownership to the worker) without ever chowning something that was there.
-int open_at(const Location& loc, int flags, mode_t mode, bool& created) noexcept {
+// it (and may hand its ownership to the worker) without ever chowning something that was there; where
+// the name was just seen `absent`, creating exclusively comes first (another process making it
+// meanwhile gives EEXIST, and the existing file is then opened as before).
+int open_at(const Location& loc, int flags, mode_t mode, bool absent, bool& created) noexcept {
     created = false;
     if (!(flags & O_CREAT) || (flags & O_EXCL)) {
         const int fd = ::openat(loc.dir.get(), loc.name, flags, mode);
@@ -175,8 +177,10 @@ int open_at(const Location& loc, int flags, mode_t mode, bool& created) noexcept
     }
     int fd = -1;
     for (int tries = 0; tries < 8 && fd < 0; ++tries) {
-        fd = ::openat(loc.dir.get(), loc.name, flags & ~O_CREAT, 0);
-        if (fd >= 0 || errno != ENOENT) break;
+        if (!absent || tries > 0) {
+            fd = ::openat(loc.dir.get(), loc.name, flags & ~O_CREAT, 0);
+            if (fd >= 0 || errno != ENOENT) break;
+        }
         fd = ::openat(loc.dir.get(), loc.name, flags | O_EXCL, mode);
         created = fd >= 0;
         if (fd < 0 && errno != EEXIST) break;
@@ -195,7 +199,9 @@ OpResult FileOps::open_careful(std::string_view path, std::uint32_t flags, mode_
     const int base = static_cast<int>(flags | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
     return follow_links(*profile_, self_, path, needs, [&](const Location& loc, OpResult& out) {
         struct ::stat st {};
-        if (::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        const bool seen = ::fstatat(loc.dir.get(), loc.name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+        const bool absent = !seen && errno == ENOENT;
+        if (seen) {
             out.maybe_device = !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
             const bool follows = S_ISLNK(st.st_mode) && !(flags & O_NOFOLLOW) && !exclusive;
             if (follows)
@@ -207,10 +213,13 @@ OpResult FileOps::open_careful(std::string_view path, std::uint32_t flags, mode_
             }
         }
         bool created = false;
-        const int fd = open_at(loc, base, mode, created);
+        const int fd = open_at(loc, base, mode, absent, created);
         if (fd >= 0) {
             out.fd.reset(fd);
-            if (created) give_to_worker(fd);
+            if (created) {
+                out.maybe_device = false;  // a regular file, just made
+                give_to_worker(fd);
+            }
             return Step::done;
         }
         out.verdict.error = errno;
