@@ -318,6 +318,7 @@ OpResult FileOps::mkdir(std::string_view path, mode_t mode) const noexcept {
         out.verdict.error = errno;
         return out;
     }
+    if (!hands_over()) return out;
     // Hand the new directory to the worker only if what is there now is still one we made (owned by
     // us, empty): a directory swapped in between is left alone.
     unique_fd dir(::openat(loc.dir.get(), loc.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -453,10 +454,14 @@ Verdict FileOps::locate_new(std::string_view path, Location& loc) const noexcept
     return {true, visible.rule, EEXIST};
 }
 
-void FileOps::give_to_worker(int fd) const noexcept {
+bool FileOps::hands_over() const noexcept {
     // Made with the worker's identity (transparent mode), it is the worker's already, with the group
     // the kernel chose (a setgid directory's): nothing to change.
-    if (!owner_ || thread_identity::acting_as_worker() || ::geteuid() != 0) return;
+    return owner_ && !thread_identity::acting_as_worker() && ::geteuid() == 0;
+}
+
+void FileOps::give_to_worker(int fd) const noexcept {
+    if (!hands_over()) return;
     // Best effort: the worker still has the descriptor if this fails (e.g. on a filesystem without
     // ownership), and the object stays the broker's.
     [[maybe_unused]] int rc = ::fchown(fd, owner_->uid, owner_->gid);

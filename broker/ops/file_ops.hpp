@@ -100,6 +100,9 @@ class FileOps {
                      mode_t arg) const noexcept;
     // Whether the object at `from` may be moved to `to` (Profile::decide_move): EACCES if not.
     [[nodiscard]] Verdict may_move(const Location& from, const Location& to) const noexcept;
+    // Whether what this broker thread creates must be handed to the worker's user afterwards (a root
+    // broker creating with its own identity); give_to_worker() does it.
+    [[nodiscard]] bool hands_over() const noexcept;
     void give_to_worker(int fd) const noexcept;
 
     // A descriptor the caller holds, behind the fd/N link at `loc`: whether its file has a name to
