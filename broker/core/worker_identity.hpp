@@ -6,12 +6,13 @@
 //
 // Two forms, because a credential change costs about as much as the open it guards:
 // - AsWorker, for one operation: the effective ids, and so no capability at all.
-// - files_as(), transparent mode's file operations: the file-system ids only, and of the capabilities
-//   only CAP_SYS_PTRACE, which the broker needs to read the next caller's memory and which no file
-//   operation consults outside /proc (where AsWorker is used, and a walk that reaches /proc by a
-//   symlink is made again without it: without_ptrace()). The thread keeps this identity after the operation,
-//   so a worker's next call costs no credential change; every event handler that is not a transparent
-//   listener, and the loop's own work, first takes the broker's identity back (as_broker()).
+// - files_as(), transparent mode's file operations (metadata changes outside /proc included): the
+//   file-system ids only, and of the capabilities only CAP_SYS_PTRACE, which the broker needs to read
+//   the next caller's memory and which no file operation consults outside /proc (where AsWorker is
+//   used, and a walk that reaches /proc by a symlink is made again without it: without_ptrace()). The
+//   thread keeps this identity after the operation, so a worker's next call costs no credential change;
+//   every event handler that is not a transparent listener, and the loop's own work, first takes the
+//   broker's identity back (as_broker()).
 #pragma once
 
 #include <sys/types.h>

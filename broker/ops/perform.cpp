@@ -297,6 +297,23 @@ void Performer::visit_operation(op::Operation& operation, Outcome& out) const {
         operation);
 }
 
+namespace {
+
+bool in_proc(const PathBuffer& path) noexcept {
+    const std::string_view p = path.view();
+    return p == "/proc" || p.starts_with("/proc/");
+}
+
+// Whether an operation names a path in /proc (a held descriptor's form names none).
+template <typename Op>
+bool names_proc(const Op& o) noexcept {
+    if constexpr (requires { o.path; }) return in_proc(o.path);
+    if constexpr (requires { o.from; }) return in_proc(o.from) || in_proc(o.to);
+    return true;  // nothing to tell by: the stricter identity
+}
+
+}  // namespace
+
 Performer::Identity Performer::identity_for(const op::Operation& operation) const noexcept {
     // std::visit throws only for a valueless variant, which is never performed; the safe answer is the
     // worker's whole identity.
@@ -316,7 +333,15 @@ Performer::Identity Performer::identity_for(const op::Operation& operation) cons
                                        std::is_same_v<T, op::Unlink> || std::is_same_v<T, op::Rmdir> ||
                                        std::is_same_v<T, op::Rename> || std::is_same_v<T, op::Symlink> ||
                                        std::is_same_v<T, op::Lookup>;
-                if constexpr (metadata) return Identity::worker;
+                if constexpr (metadata) {
+                    // In transparent mode the thread holds the worker's file-system ids already, with no
+                    // supplementary groups and of the capabilities only CAP_SYS_PTRACE: the kernel judges
+                    // who may change a file's metadata by exactly these (capabilities(7): file-system
+                    // ids), so no credential change is needed. CAP_SYS_PTRACE matters only in /proc,
+                    // which keeps the effective ids (and a walk reaching it by a symlink drops it).
+                    if (mode_ == Mode::transparent && owner_ && !names_proc(o)) return Identity::files;
+                    return Identity::worker;
+                }
                 if constexpr (std::is_same_v<T, op::Access>) {
                     // Whether the worker may execute something is the kernel's answer for the worker.
                     if (o.mode & X_OK) return Identity::worker;
@@ -325,7 +350,7 @@ Performer::Identity Performer::identity_for(const op::Operation& operation) cons
                     // Other processes' /proc entries: what the worker's user may see of them, never what
                     // the broker may (another user's environ, /proc/kcore), so with no capability at all.
                     if constexpr (requires { o.path; })
-                        if (o.path.view().starts_with("/proc/")) return Identity::worker;
+                        if (in_proc(o.path)) return Identity::worker;
                     if (mode_ == Mode::transparent && owner_) return Identity::files;
                 }
                 return Identity::broker;

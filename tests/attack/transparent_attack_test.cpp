@@ -1,5 +1,6 @@
 // Transparent mode against a hostile program: the broker writes results into the caller's memory, so
 // it must write only where the caller itself could.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -159,6 +160,39 @@ TEST_F(TransparentMetadataAttack, MakingWhatIsThereIsEexistOnlyWhereTheWorkerMay
     };
     EXPECT_EQ(lines("File exists"), 2u) << o.out;
     EXPECT_EQ(lines("Permission denied"), 2u) << o.out;
+}
+
+TEST_F(TransparentMetadataAttack, AMetadataChangeThroughASymlinkIntoProcIsRefusedAsToTheWorkersUser) {
+    // Metadata changes run with the thread's file-system identity, which keeps CAP_SYS_PTRACE: a walk
+    // through a root process's /proc/PID/cwd must still be refused, so that a file there that anyone
+    // may write (and so touch, natively) keeps its times and mode.
+    const std::string d = dir.path();
+    write_file(dir / "ro/open", "anyone's", 0666);
+    ASSERT_EQ(::chmod((dir / "ro/open").c_str(), 0666), 0);
+    const struct ::timespec old_times[2] = {{1000000000, 0}, {1000000000, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, (dir / "ro/open").c_str(), old_times, 0), 0);
+    const pid_t root_process = ::fork();
+    ASSERT_GE(root_process, 0);
+    if (root_process == 0) {
+        if (::chdir((d + "/ro").c_str()) == 0) ::pause();
+        ::_exit(1);
+    }
+    const std::string policy =
+        "version = 1\n[profile.default]\ninclude = [\"runtime\"]\nexec = true\nread = [\"" + d +
+        "/**\", \"/proc/**\"]\nwrite = [\"" + d + "/**\"]\ncreate = [\"" + d + "/rw/**\"]\n";
+    const Outcome o = run_broker(dir, policy,
+                                 {"/bin/sh", "-c",
+                                  "cd \"$1\"; ln -s /proc/$2/cwd rw/l; touch -c rw/l/open 2>&1; "
+                                  "chmod 0600 rw/l/open 2>&1; true",
+                                  "sh", d, std::to_string(root_process)},
+                                 {"--transparent"});
+    ::kill(root_process, SIGKILL);
+    ::waitpid(root_process, nullptr, 0);
+    struct ::stat st {};
+    ASSERT_EQ(::stat((dir / "ro/open").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mtime, 1000000000) << o.out;
+    EXPECT_EQ(st.st_mode & 07777, 0666u) << o.out;
+    EXPECT_EQ(std::count(o.out.begin(), o.out.end(), '\n'), 2) << o.out;
 }
 
 TEST_F(TransparentMetadataAttack, ASymlinkIntoProcReachesOnlyWhatTheWorkersUserCould) {
