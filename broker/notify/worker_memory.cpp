@@ -88,12 +88,13 @@ int WorkerMemory::write_bytes(std::uint64_t addr, const void* buf, std::size_t s
     return n == static_cast<ssize_t>(size) ? 0 : EFAULT;
 }
 
-// The caller's kept descriptors if they still name its address space; otherwise opened afresh and
-// confirmed, with what will prove them current at the thread's next call.
+// The caller's kept descriptors if they still name its address space; otherwise opened afresh, with
+// what will prove them current at the thread's next call. Confirmed either way just before the write:
+// a call a signal interrupted meanwhile is no longer pending, and its buffer may be in other use by now.
 int WorkerMemory::open_space(const std::function<bool()>& confirm) noexcept {
     if (kept_ != nullptr) {
         space_ = kept_->take(tid_);
-        if (space_.still_current()) return 0;
+        if (space_.still_current()) return confirm() ? 0 : ESRCH;
     }
     space_ = AddressSpace{};
     space_.tid = tid_;
