@@ -180,12 +180,10 @@ TEST_F(TransparentMetadataAttack, AMetadataChangeThroughASymlinkIntoProcIsRefuse
     const std::string policy =
         "version = 1\n[profile.default]\ninclude = [\"runtime\"]\nexec = true\nread = [\"" + d +
         "/**\", \"/proc/**\"]\nwrite = [\"" + d + "/**\"]\ncreate = [\"" + d + "/rw/**\"]\n";
-    const Outcome o = run_broker(dir, policy,
-                                 {"/bin/sh", "-c",
-                                  "cd \"$1\"; ln -s /proc/$2/cwd rw/l; touch -c rw/l/open 2>&1; "
-                                  "chmod 0600 rw/l/open 2>&1; true",
-                                  "sh", d, std::to_string(root_process)},
-                                 {"--transparent"});
+    const std::string script =
+        "cd \"$1\"; ln -s /proc/$2/cwd rw/l; touch -c rw/l/open 2>&1; chmod 0600 rw/l/open 2>&1; true";
+    const Outcome o = run_broker(
+        dir, policy, {"/bin/sh", "-c", script, "sh", d, std::to_string(root_process)}, {"--transparent"});
     ::kill(root_process, SIGKILL);
     ::waitpid(root_process, nullptr, 0);
     struct ::stat st {};
