@@ -94,13 +94,8 @@ constexpr const char* kKeeperCalls[] = {"read",   "write", "pread64",    "poll",
                                         "close",  "exit",  "exit_group", "rt_sigreturn", "restart_syscall",
                                         "brk",    "mmap",  "munmap",     "fcntl",        "lseek"};
 
-struct FilterDeleter {
-    void operator()(scmp_filter_ctx ctx) const noexcept { seccomp_release(ctx); }
-};
-using Filter = std::unique_ptr<void, FilterDeleter>;
-
-Filter keeper_filter(int& error) noexcept {
-    Filter ctx(seccomp_init(SCMP_ACT_KILL_PROCESS));
+FilterContext keeper_filter(int& error) noexcept {
+    FilterContext ctx = new_filter(SCMP_ACT_KILL_PROCESS);
     if (!ctx) {
         error = ENOMEM;
         return ctx;
@@ -127,7 +122,7 @@ int confine_keeper() noexcept {
     if (const std::span<const sock_filter> prebuilt = prebuilt_keeper_filter(); !prebuilt.empty())
         return load_program(prebuilt, /*notify=*/false, 0, none);
     int error = 0;
-    const Filter ctx = keeper_filter(error);
+    const FilterContext ctx = keeper_filter(error);
     return ctx ? -seccomp_load(ctx.get()) : error;
 }
 
@@ -268,7 +263,7 @@ unique_fd removable_base(const std::string& own) {
 
 int compile_keeper_filter(std::vector<sock_filter>& program) noexcept {
     int error = 0;
-    const Filter ctx = keeper_filter(error);
+    const FilterContext ctx = keeper_filter(error);
     return ctx ? export_program(ctx.get(), program) : error;
 }
 

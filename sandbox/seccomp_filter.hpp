@@ -12,6 +12,7 @@
 #include <linux/filter.h>
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -52,6 +53,20 @@ struct FilterOptions {
     // profile keeps job control.
     policy::Terminal terminal = policy::Terminal::shared;
 };
+
+// A libseccomp filter context (a scmp_filter_ctx), released when it goes.
+struct FilterContextDeleter {
+    void operator()(void* ctx) const noexcept;
+};
+using FilterContext = std::unique_ptr<void, FilterContextDeleter>;
+
+// A new filter whose calls fall to `default_action`, laid out as a binary tree of system call numbers
+// rather than libseccomp's default chain; null when out of memory. Every filter fdbroker loads starts
+// here. Loading a filter, the kernel runs it once for each system call number to learn which ones it
+// always allows (those then skip the filter): along a chain of some 370 comparisons that took the
+// worker's start 0.3-0.5 ms, along a tree's few it takes a third of that; the calls still judged by the
+// filter (argument checks, notifications) cross fewer comparisons too.
+[[nodiscard]] FilterContext new_filter(std::uint32_t default_action) noexcept;
 
 // The BPF program libseccomp generates for the filter `ctx` (a scmp_filter_ctx), through
 // seccomp_export_bpf. 0 or an errno value.

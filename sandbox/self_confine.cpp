@@ -141,15 +141,9 @@ constexpr const char* kRefusedUnlessReadingWorkers[] = {"pidfd_getfd", "process_
 // Needed only to start pool workers (exec for their program; unshare, below, for their namespaces).
 constexpr const char* kRefusedWithoutWorkers[] = {"execve", "execveat"};
 
-struct FilterDeleter {
-    void operator()(scmp_filter_ctx ctx) const noexcept { seccomp_release(ctx); }
-};
-
-using Filter = std::unique_ptr<void, FilterDeleter>;
-
 // The broker's filter; it depends on `spawns_workers` and `reads_worker_memory` only.
-Filter broker_filter(const BrokerNeeds& needs, int& error) {
-    Filter ctx(seccomp_init(SCMP_ACT_ALLOW));
+FilterContext broker_filter(const BrokerNeeds& needs, int& error) {
+    FilterContext ctx = new_filter(SCMP_ACT_ALLOW);
     if (!ctx) {
         error = ENOMEM;
         return ctx;
@@ -161,7 +155,7 @@ Filter broker_filter(const BrokerNeeds& needs, int& error) {
     };
     auto failed = [&error](int err) {
         error = err;
-        return Filter();
+        return FilterContext();
     };
     for (const char* name : kRefused)
         if (const int err = refuse(name); err != 0) return failed(err);
@@ -189,7 +183,7 @@ int load_filter(const BrokerNeeds& needs) {
     if (const std::span<const sock_filter> prebuilt = prebuilt_broker_filter(variant); !prebuilt.empty())
         return load_program(prebuilt, /*notify=*/false, 0, none);
     int error = 0;
-    const Filter ctx = broker_filter(needs, error);
+    const FilterContext ctx = broker_filter(needs, error);
     return ctx ? -seccomp_load(ctx.get()) : error;
 }
 
@@ -197,7 +191,7 @@ int load_filter(const BrokerNeeds& needs) {
 
 int compile_broker_filter(const BrokerNeeds& needs, std::vector<sock_filter>& program) {
     int error = 0;
-    const Filter ctx = broker_filter(needs, error);
+    const FilterContext ctx = broker_filter(needs, error);
     return ctx ? export_program(ctx.get(), program) : error;
 }
 
