@@ -350,6 +350,12 @@ if want P5; then
     row "P5 launcher floor / bwrap" "$(ms "${result[p5_launcher]}")" "$(ms "${result[p5_bwrap]}")" ms info 0 bwrap
     row "P5 loading alone: --version" "$(ms "${result[p5_fdb_load]}")" "$(ms "${result[p5_bwrap_load]}")" ms info 0 \
         "bwrap --version"
+    # Each start-up less its program's loading alone: what fdbroker does of its own (policy, cgroup,
+    # keeper, the worker's confinement, the broker's) against what bwrap does (namespaces, mounts).
+    row "P5 start-up beyond loading" \
+        "$(awk -v a="${result[p5_fdb]}" -v b="${result[p5_fdb_load]}" 'BEGIN{print (a - b) / 1e6}')" \
+        "$(awk -v a="${result[p5_bwrap]}" -v b="${result[p5_bwrap_load]}" 'BEGIN{print (a - b) / 1e6}')" ms info 0 \
+        "bwrap, same"
 fi
 if want P6; then
     row "P6 decide(), 10000 rules, worst" "$worst10k" 1000 ns "<=" 1.00 "(1 us budget)"
