@@ -14,7 +14,7 @@ namespace fdbroker::broker::explain {
 
 struct Request {
     std::string op;                    // open, stat, access, ... as written
-    op::Operation operation;           // monostate for exec, which the filter and Landlock judge
+    op::Operation operation;           // None for exec, which the filter and Landlock judge
     std::vector<std::string> written;  // the paths (or the address) as written
     std::vector<std::string> judged;   // the paths lexically normalised; the address as written
     bool socket = false;               // connect, listen

@@ -620,7 +620,7 @@ void decode_notification(const SystemCall& call, CallerView& caller, Decoded& ou
     }
     try {
         entry->decode(call, caller, out);
-        if (out.error != 0) out.operation.emplace<std::monostate>();
+        if (out.error != 0) out.operation.emplace<op::None>();
     } catch (...) {
         out.error = ENOMEM;  // what the operation holds is never performed: decoding failed
     }

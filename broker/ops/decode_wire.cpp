@@ -169,7 +169,7 @@ int decode_request(const wire::Request& r, op::Operation& out) {
         case wire::Op::utimens:
         case wire::Op::mknod:
             if (const int err = decode_metadata(r, out); err != 0) {
-                out.emplace<std::monostate>();
+                out.emplace<op::None>();
                 return err;
             }
             return 0;
@@ -188,7 +188,7 @@ int decode_request(const wire::Request& r, op::Operation& out) {
             return EINVAL;
     }
     if (ok) return 0;
-    out.emplace<std::monostate>();
+    out.emplace<op::None>();
     return ENAMETOOLONG;
 }
 

@@ -150,7 +150,7 @@ TEST(DecodeNotification, PathErrorsAreTheKernels) {
     EXPECT_EQ(decode(call("openat", {6, caller.put("f"), O_RDONLY, 0}), caller).error, ENOTDIR);
     EXPECT_EQ(decode(call("openat", {9, caller.put("f"), O_RDONLY, 0}), caller).error, EBADF);
     const Decoded d = decode(call("open", {caller.put(""), O_RDONLY, 0}), caller);
-    EXPECT_TRUE(std::holds_alternative<std::monostate>(d.operation)) << "an error performs nothing";
+    EXPECT_TRUE(std::holds_alternative<op::None>(d.operation)) << "an error performs nothing";
 }
 
 TEST(DecodeNotification, OpenFlagsModeAndUmask) {
