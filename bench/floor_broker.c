@@ -6,6 +6,7 @@
  * this is what the kernel requires, and what fdbroker is measured against.
  *
  * usage: floor_broker SOCKET_PATH [CPU]   (runs until killed; CPU pins the broker)
+ * With FLOOR_CONFINED=1 it also pays what fdbroker's authentication and confinement cost (floor_confine.h).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,16 +16,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "floor_confine.h"
 #include "floor_proto.h"
+
+static int confined = 0;
+
+/* A request and, when confined, the sender's credentials the kernel attached to it. */
+static ssize_t receive(int conn, struct floor_request* req) {
+    if (!confined) return recv(conn, req, sizeof *req - 1, MSG_DONTWAIT);
+    struct iovec iov = {.iov_base = req, .iov_len = sizeof *req - 1};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(struct ucred))];
+    } control;
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+    ssize_t n = recvmsg(conn, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    struct cmsghdr* cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+    if (n > 0 && (cm == NULL || cm->cmsg_type != SCM_CREDENTIALS)) return 0; /* unauthenticated: refuse */
+    return n;
+}
+
+static int open_path(const char* path, int flags) {
+    if (!confined) return open(path, flags);
+    struct open_how how = {.flags = (uint64_t)flags, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+    return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+}
 
 static void serve_one(int conn, int ep) {
     struct floor_request req;
-    ssize_t n = recv(conn, &req, sizeof req - 1, MSG_DONTWAIT);
+    ssize_t n = receive(conn, &req);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (n <= (ssize_t)sizeof req.flags) {
         /* EOF or a malformed request: forget the connection. */
@@ -33,7 +61,7 @@ static void serve_one(int conn, int ep) {
         return;
     }
     ((char*)&req)[n] = '\0';
-    int fd = open(req.path, (int)req.flags | O_CLOEXEC);
+    int fd = open_path(req.path, (int)req.flags | O_CLOEXEC);
     int32_t err = fd < 0 ? errno : 0;
 
     struct iovec iov = {.iov_base = &err, .iov_len = sizeof err};
@@ -68,6 +96,11 @@ int main(int argc, char** argv) {
         CPU_SET(atoi(argv[2]), &set);
         if (sched_setaffinity(0, sizeof set, &set) != 0) perror("sched_setaffinity");
     }
+    confined = floor_confined();
+    if (confined && floor_confine() != 0) {
+        perror("floor_confine");
+        return 1;
+    }
     int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     if (lfd < 0 || strlen(argv[1]) >= sizeof addr.sun_path) {
@@ -96,6 +129,8 @@ int main(int argc, char** argv) {
             if (fd == lfd) {
                 int conn;
                 while ((conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+                    const int on = 1;
+                    if (confined) setsockopt(conn, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
                     struct epoll_event cev = {.events = EPOLLIN, .data.fd = conn};
                     epoll_ctl(ep, EPOLL_CTL_ADD, conn, &cev);
                 }

@@ -2,7 +2,8 @@
  * median round trip (one process) or the aggregate throughput (several).
  *
  * Built twice from this one file, so both sides are timed by identical code:
- *   open_loop_floor    asks floor_broker (FLOOR_SOCKET names its socket);
+ *   open_loop_floor    asks floor_broker (FLOOR_SOCKET names its socket); with FLOOR_CONFINED=1
+ *                      it runs under a seccomp filter as fdbroker's worker does (floor_confine.h);
  *   open_loop_fdbroker calls fdbroker_open() and runs under `fdbroker run`; with --batch B (P7) each
  *                      call is one fdbroker_open_many() of B opens of the file.
  *
@@ -32,6 +33,7 @@
 
 #define brokered_open(path) fdbroker_open((path), O_RDONLY | O_CLOEXEC)
 #else
+#include "floor_confine.h"
 #include "floor_proto.h"
 
 /* One connection per process, made on first use after any fork, as libfdbroker attaches. */
@@ -237,6 +239,12 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
+#ifndef USE_FDBROKER
+    if (floor_confined() && floor_confine() != 0) {
+        perror("floor_confine");
+        return 1;
+    }
+#endif
     const char* path = argv[i];
     long iterations = atol(argv[i + 1]), warmup = atol(argv[i + 2]);
     if (iterations < 1) return 2;
