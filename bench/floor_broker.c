@@ -109,6 +109,12 @@ int main(int argc, char** argv) {
     }
     strcpy(addr.sun_path, argv[1]);
     unlink(argv[1]);
+    /* On the listening socket, so that a request sent before accept() carries credentials too. */
+    const int on = 1;
+    if (confined && setsockopt(lfd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) {
+        perror("SO_PASSCRED");
+        return 1;
+    }
     if (bind(lfd, (struct sockaddr*)&addr, sizeof addr) != 0 || listen(lfd, 256) != 0) {
         perror("bind/listen");
         return 1;
@@ -129,8 +135,6 @@ int main(int argc, char** argv) {
             if (fd == lfd) {
                 int conn;
                 while ((conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
-                    const int on = 1;
-                    if (confined) setsockopt(conn, SOL_SOCKET, SO_PASSCRED, &on, sizeof on);
                     struct epoll_event cev = {.events = EPOLLIN, .data.fd = conn};
                     epoll_ctl(ep, EPOLL_CTL_ADD, conn, &cev);
                 }
