@@ -294,10 +294,10 @@ void Connection::dispatch_locked(proto::Received& received, std::span<const std:
     if (reply.op == wire::Op::open_many) {
         // fits_the_room saw one result per entry the request had, so there is room for each fd.
         for (std::size_t i = 0; i < received.fd_count; ++i)
-            w->out->fds[i] = std::move(received.fds[i]);
+            w->out->fds[i] = received.fds.take(i);
         w->out->fd_count = received.fd_count;
     } else if (received.fd_count == 1) {
-        w->out->fd = std::move(received.fds[0]);
+        w->out->fd = received.fds.take(0);
     }
     complete(*w, reply.result < 0 ? -reply.result : 0);
 }

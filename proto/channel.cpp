@@ -44,13 +44,13 @@ int int_at(const unsigned char* data, std::size_t index) noexcept {
 // Each take_* function moves what one control message (`len` bytes at `data`) brought into r, and
 // returns what was wrong with the message, or nullptr.
 
-// SCM_RIGHTS: each fd goes to r.fds, counted in nfds.
-const char* take_rights(const unsigned char* data, std::size_t len, Received& r, std::size_t& nfds) noexcept {
+// SCM_RIGHTS: each fd goes to r.fds.
+const char* take_rights(const unsigned char* data, std::size_t len, Received& r) noexcept {
     const char* why = nullptr;
     for (std::size_t i = 0; i < len / sizeof(int); ++i) {
         unique_fd fd(int_at(data, i));
-        if (nfds < kFdCapacity) {
-            r.fds[nfds++] = std::move(fd);
+        if (r.fds.size() < kFdCapacity) {
+            r.fds.push(std::move(fd));
         } else {
             why = "more fds than allowed";  // cannot happen with kFdCapacity; fd closes here
         }
@@ -75,14 +75,14 @@ const char* take_credentials(const unsigned char* data, std::size_t len, Receive
 }
 
 // Every control message of msg, in order; the last problem found is the one reported.
-const char* take_control(msghdr& msg, Received& r, std::size_t& nfds) noexcept {
+const char* take_control(msghdr& msg, Received& r) noexcept {
     const char* why = nullptr;
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
         const std::size_t len = c->cmsg_len - CMSG_LEN(0);
         const unsigned char* data = CMSG_DATA(c);
         const char* problem = "unexpected control message";
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            problem = take_rights(data, len, r, nfds);
+            problem = take_rights(data, len, r);
         } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == kScmPidfd) {
             problem = take_pidfd(data, len, r);
         } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
@@ -120,8 +120,8 @@ Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noe
 
     // Take ownership of every fd first; the checks below may then simply return, leaving whatever was
     // not handed out in `fds`.
-    std::size_t nfds = 0;
-    const char* why = take_control(msg, r, nfds);
+    const char* why = take_control(msg, r);
+    const std::size_t nfds = r.fds.size();
 
     // On SOCK_SEQPACKET a zero-length read is the peer's end of file (this protocol has no empty
     // frames); anything that came with it is unwanted.
@@ -153,7 +153,7 @@ Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noe
         return r;
     }
     if (allowed <= 1 && nfds == 1) {
-        r.fd = std::move(r.fds[0]);
+        r.fd = r.fds.take(0);
     } else {
         r.fd_count = nfds;
     }

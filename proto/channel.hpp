@@ -5,10 +5,12 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <optional>
 #include <span>
+#include <utility>
 
 #include "fdbroker/unique_fd.hpp"
 
@@ -41,6 +43,54 @@ inline constexpr std::size_t kMaxFdsPerMessage = 64;
 // has room for what is allowed and a few more, so that a sender attaching too many is seen doing so).
 inline constexpr std::size_t kMaxReceivedFds = kMaxFdsPerMessage + 24;
 
+// The SCM_RIGHTS descriptors one message brought, in the order sent; those not taken close with it.
+// Only the slots in use are ever touched: every message builds one, most bring no descriptor, and an
+// array of kMaxReceivedFds unique_fds was walked twice per message (cleared, then destroyed).
+class ReceivedFds {
+  public:
+    ReceivedFds() noexcept = default;
+    ReceivedFds(ReceivedFds&& other) noexcept { adopt(other); }
+    ReceivedFds& operator=(ReceivedFds&& other) noexcept {
+        if (this != &other) {
+            close_all();
+            adopt(other);
+        }
+        return *this;
+    }
+    ReceivedFds(const ReceivedFds&) = delete;
+    ReceivedFds& operator=(const ReceivedFds&) = delete;
+    ~ReceivedFds() { close_all(); }
+
+    [[nodiscard]] std::size_t size() const noexcept { return count_; }
+    [[nodiscard]] bool full() const noexcept { return count_ == fds_.size(); }
+    // Appends `fd` (which closes instead when full()).
+    void push(unique_fd fd) noexcept {
+        if (!full()) fds_[count_++] = fd.release();
+    }
+    // The descriptor in slot `i` (< size()), or an empty one if it was taken already.
+    [[nodiscard]] unique_fd take(std::size_t i) noexcept { return unique_fd(std::exchange(fds_[i], -1)); }
+    // How many slots still hold a descriptor.
+    [[nodiscard]] std::size_t held() const noexcept {
+        return static_cast<std::size_t>(std::count_if(fds_.begin(),
+                                                      fds_.begin() + static_cast<std::ptrdiff_t>(count_),
+                                                      [](int fd) { return fd >= 0; }));
+    }
+
+  private:
+    void close_all() noexcept {
+        for (std::size_t i = 0; i < count_; ++i)
+            unique_fd closing(fds_[i]);
+        count_ = 0;
+    }
+    void adopt(ReceivedFds& other) noexcept {
+        count_ = std::exchange(other.count_, 0);
+        std::copy_n(other.fds_.begin(), count_, fds_.begin());
+    }
+
+    std::array<int, kMaxReceivedFds> fds_;  // [0, count_) owned, -1 once taken; the rest unused
+    std::size_t count_ = 0;
+};
+
 struct Received {
     RecvStatus status = RecvStatus::error;
     std::size_t size = 0;                    // bytes of payload written to the buffer
@@ -55,7 +105,7 @@ struct Received {
     // or all of them when the status is not ok. They close with the Received unless the caller takes
     // them: closing a descriptor the peer chose may wait (a FUSE flush, a TCP socket set to linger),
     // which a server does off its event loop.
-    std::array<unique_fd, kMaxReceivedFds> fds;
+    ReceivedFds fds;
 };
 
 // Receives one frame into buf (which should be one byte larger than the largest legal frame, so

@@ -206,8 +206,8 @@ bool Session::read_one() noexcept {
     // peer chose may wait (a FUSE flush, a TCP socket set to linger).
     EventLoop& loop = broker_->loop();
     if (msg.fd) loop.close_later(std::move(msg.fd));
-    for (unique_fd& fd : msg.fds)
-        if (fd) loop.close_later(std::move(fd));
+    for (std::size_t i = 0; i < msg.fds.size(); ++i)
+        if (unique_fd fd = msg.fds.take(i)) loop.close_later(std::move(fd));
     return more;
 }
 

@@ -45,14 +45,49 @@ using test::count_open_fds;
 
 // The descriptors a receive set apart rather than handed out.
 std::size_t unwanted(const Received& r) {
-    std::size_t n = 0;
-    for (const unique_fd& fd : r.fds)
-        n += fd ? 1 : 0;
-    return n;
+    return r.fds.held();
 }
 
 unique_fd open_null() {
     return unique_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+}
+
+TEST(ReceivedFds, ClosesWhatIsNotTakenAndHandsOwnershipOnWhenMoved) {
+    const int before = count_open_fds();
+    unique_fd kept;
+    {
+        ReceivedFds a;
+        for (int i = 0; i < 3; ++i)
+            a.push(open_null());
+        EXPECT_EQ(a.size(), 3U);
+        EXPECT_EQ(a.held(), 3U);
+        kept = a.take(1);
+        EXPECT_TRUE(kept);
+        EXPECT_FALSE(a.take(1)) << "a slot is taken once";
+        EXPECT_EQ(a.held(), 2U);
+        ReceivedFds b(std::move(a));
+        EXPECT_EQ(b.held(), 2U);
+        ReceivedFds c;
+        c.push(open_null());
+        c = std::move(b);  // c's own descriptor closes
+        EXPECT_EQ(c.held(), 2U);
+        EXPECT_EQ(count_open_fds(), before + 3);
+    }
+    EXPECT_EQ(count_open_fds(), before + 1) << "only the descriptor taken outlives them";
+}
+
+TEST(ReceivedFds, ADescriptorBeyondItsSlotsIsClosed) {
+    const int before = count_open_fds();
+    {
+        ReceivedFds fds;
+        while (!fds.full())
+            fds.push(open_null());
+        EXPECT_EQ(fds.size(), kMaxReceivedFds);
+        fds.push(open_null());
+        EXPECT_EQ(fds.size(), kMaxReceivedFds);
+        EXPECT_EQ(count_open_fds(), before + static_cast<int>(kMaxReceivedFds));
+    }
+    EXPECT_EQ(count_open_fds(), before);
 }
 
 // sendmsg with any number of fds in one SCM_RIGHTS message, which send() deliberately cannot do.
