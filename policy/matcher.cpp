@@ -1,6 +1,7 @@
 #include "policy/matcher.hpp"
 
 #include <array>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <unordered_map>
@@ -23,10 +24,53 @@ bool is_glob(std::string_view component) noexcept {
     return component.find_first_of("*?") != std::string_view::npos;
 }
 
-// Lets the literal map be searched with a string_view of the request path: no temporary string.
-struct StringHash {
+// FNV-1a: the literal index is searched with every component of every request, and its keys are the
+// policy's own names, which a worker cannot choose, so a short inline hash beats a flooding-resistant
+// one. string_view keys: no temporary string.
+struct NameHash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    std::size_t operator()(std::string_view s) const noexcept {
+        std::uint64_t h = 0xcbf29ce484222325ULL;
+        for (const char c : s)
+            h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+        return static_cast<std::size_t>(h);
+    }
+};
+
+// A trie node's literal children, by name. Most nodes have a few, and comparing those in turn is
+// cheaper than hashing; a node with many (thousands of files named in one directory) gets an index.
+class Literals {
+  public:
+    using Entry = std::pair<std::string, std::uint32_t>;
+
+    [[nodiscard]] std::uint32_t find(std::string_view name) const noexcept {
+        if (!index_.empty()) {
+            const auto it = index_.find(name);
+            return it == index_.end() ? no_node : it->second;
+        }
+        for (const Entry& entry : entries_)
+            if (entry.first.size() == name.size() &&
+                std::memcmp(entry.first.data(), name.data(), name.size()) == 0)
+                return entry.second;
+        return no_node;
+    }
+    // `name` must not be present yet.
+    void add(const std::string& name, std::uint32_t child) {
+        entries_.emplace_back(name, child);
+        if (entries_.size() == kIndexed) {
+            for (const Entry& entry : entries_)
+                index_.emplace(entry.first, entry.second);
+        } else if (entries_.size() > kIndexed) {
+            index_.emplace(name, child);
+        }
+    }
+    [[nodiscard]] auto begin() const noexcept { return entries_.begin(); }
+    [[nodiscard]] auto end() const noexcept { return entries_.end(); }
+
+  private:
+    static constexpr std::size_t kIndexed = 9;  // from this many children on
+    std::vector<Entry> entries_;
+    std::unordered_map<std::string, std::uint32_t, NameHash, std::equal_to<>> index_;
 };
 
 // The set of trie nodes a walk is in. Real policies keep it to a handful of nodes, so it lives inline
@@ -59,7 +103,8 @@ class StateSet {
 
   private:
     static constexpr std::size_t inline_capacity = 32;
-    std::array<std::uint32_t, inline_capacity> inline_{};
+    // Not zeroed: only the first size_ entries are ever read, and two sets are made per match.
+    std::array<std::uint32_t, inline_capacity> inline_;
     std::vector<std::uint32_t> overflow_;
     std::size_t size_ = 0;
 };
@@ -92,7 +137,7 @@ std::int32_t& longest_of(Match& match, std::size_t kind) noexcept {
 
 struct Matcher::Trie {
     struct Node {
-        std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> literals;
+        Literals literals;
         std::vector<std::pair<std::string, std::uint32_t>> globs;
         std::uint32_t globstar = no_node;
         // A '**' node consumes any component and stays where it is; reaching it consumes nothing.
@@ -122,10 +167,9 @@ struct Matcher::Trie {
 };
 
 std::uint32_t Matcher::Trie::literal_child(std::uint32_t parent, const std::string& component) {
-    if (auto it = nodes[parent].literals.find(component); it != nodes[parent].literals.end())
-        return it->second;
+    if (const std::uint32_t known = nodes[parent].literals.find(component); known != no_node) return known;
     const std::uint32_t child = new_node();
-    nodes[parent].literals.emplace(component, child);
+    nodes[parent].literals.add(component, child);
     return child;
 }
 
@@ -159,7 +203,7 @@ void Matcher::Trie::step(const StateSet& from, std::string_view component, State
     for (std::size_t i = 0; i < from.size(); ++i) {
         const Node& node = nodes[from[i]];
         if (node.loops) enter(to, from[i]);
-        if (auto it = node.literals.find(component); it != node.literals.end()) enter(to, it->second);
+        if (const std::uint32_t child = node.literals.find(component); child != no_node) enter(to, child);
         for (const auto& [glob, child] : node.globs) {
             if (glob_component_match(glob, component)) enter(to, child);
         }
@@ -263,10 +307,8 @@ Match Matcher::exact(std::string_view path) const noexcept {
     for (std::size_t start = 1; start < path.size();) {
         std::size_t end = path.find('/', start);
         if (end == std::string_view::npos) end = path.size();
-        const auto& literals = trie_->nodes[node].literals;
-        const auto it = literals.find(path.substr(start, end - start));
-        if (it == literals.end()) return result;
-        node = it->second;
+        node = trie_->nodes[node].literals.find(path.substr(start, end - start));
+        if (node == no_node) return result;
         start = end + 1;
     }
     const Trie::Node& end = trie_->nodes[node];

@@ -4,12 +4,6 @@ namespace fdbroker::policy {
 
 namespace {
 
-// "." and ".." are refused rather than resolved: a lexical resolution could disagree with what the
-// kernel does through symlinks, so neither patterns nor requests may use them.
-bool is_dot_component(std::string_view component) noexcept {
-    return component == "." || component == "..";
-}
-
 // Appends the components of `path` to `out`, which holds a normal absolute path. False if too long.
 bool append_components(std::string_view path, PathBuffer& out) noexcept {
     while (!path.empty()) {
@@ -30,20 +24,24 @@ bool append_components(std::string_view path, PathBuffer& out) noexcept {
 
 }  // namespace
 
+// One pass over the bytes: every request's path is checked here before it is matched.
 bool is_normal_absolute(std::string_view path) noexcept {
     if (path.empty() || path.front() != '/') return false;
     if (path.size() == 1) return true;
-    if (path.back() == '/') return false;
-    std::size_t start = 1;
-    while (start <= path.size()) {
-        std::size_t end = path.find('/', start);
-        if (end == std::string_view::npos) end = path.size();
-        const std::string_view component = path.substr(start, end - start);
-        if (component.empty() || is_dot_component(component)) return false;
-        if (component.find('\0') != std::string_view::npos) return false;
-        start = end + 1;
+    std::size_t length = 0;  // of the current component
+    std::size_t dots = 0;    // how many of its bytes are '.': all of them, one or two, is "." or ".."
+    for (std::size_t i = 1; i < path.size(); ++i) {
+        const char c = path[i];
+        if (c == '/') {
+            if (length == 0 || (dots == length && dots <= 2)) return false;
+            dots = length = 0;
+            continue;
+        }
+        if (c == '\0') return false;
+        if (c == '.') ++dots;
+        ++length;
     }
-    return true;
+    return length != 0 && !(dots == length && dots <= 2);
 }
 
 std::string_view parent_of(std::string_view path) noexcept {

@@ -252,6 +252,26 @@ TEST(Matcher, TenThousandLiteralRules) {
     EXPECT_EQ(matcher.match("/data/d7/x.tmp").deny, count);
 }
 
+// A directory's names are compared in turn while it has few and looked up in an index once it has
+// many: every child is found, by match() and exact(), at each size on both sides of that change, and
+// a name differing only in its last byte or its length is not.
+TEST(Matcher, EveryChildIsFoundWhateverHowManySiblingsItHas) {
+    for (int children = 1; children <= 24; ++children) {
+        Matcher matcher;
+        for (int i = 0; i < children; ++i)
+            matcher.add(parse_ok("/d/n" + std::to_string(100 + i)), RuleKind::read, i);
+        for (int i = 0; i < children; ++i) {
+            const std::string path = "/d/n" + std::to_string(100 + i);
+            ASSERT_EQ(matcher.match(path).read, i) << children << " children, " << path;
+            ASSERT_EQ(matcher.exact(path).read, i) << children << " children, " << path;
+        }
+        for (const char* absent : {"/d/n99", "/d/n1000", "/d/n10", "/d/m100", "/d/n100x", "/d/n"})
+            ASSERT_EQ(matcher.match(absent).read, -1) << children << " children, " << absent;
+        ASSERT_EQ(matcher.exact("/d/n" + std::to_string(100 + children)).read, -1) << children;
+        ASSERT_FALSE(matcher.beneath("/d").uniform) << children;
+    }
+}
+
 TEST(Matcher, ManyGlobsMatchingAtOnce) {
     // More simultaneous states than fit inline (each glob node plus its '**' child): the result must
     // still be exact, including for the states added last.

@@ -229,6 +229,7 @@ TEST(Path, NormalAbsolute) {
     EXPECT_TRUE(is_normal_absolute("/"));
     EXPECT_TRUE(is_normal_absolute("/a"));
     EXPECT_TRUE(is_normal_absolute("/a/b.c/.d/..e"));
+    EXPECT_TRUE(is_normal_absolute("/.../a./.b/a../..a/x.y"));
     EXPECT_FALSE(is_normal_absolute(""));
     EXPECT_FALSE(is_normal_absolute("a"));
     EXPECT_FALSE(is_normal_absolute("a/b"));
@@ -239,6 +240,12 @@ TEST(Path, NormalAbsolute) {
     EXPECT_FALSE(is_normal_absolute("/a/./b"));
     EXPECT_FALSE(is_normal_absolute("/a/.."));
     EXPECT_FALSE(is_normal_absolute("/a/../b"));
+    EXPECT_FALSE(is_normal_absolute("/.."));
+    EXPECT_FALSE(is_normal_absolute("/a/."));
+    EXPECT_FALSE(is_normal_absolute("/./a"));
+    EXPECT_FALSE(is_normal_absolute("/../a"));
+    EXPECT_FALSE(is_normal_absolute("/a/b//"));
+    EXPECT_FALSE(is_normal_absolute(std::string_view("/a/\0", 4)));
     EXPECT_FALSE(is_normal_absolute(std::string_view("/a\0b", 4)));
 }
 
