@@ -99,7 +99,8 @@ Received receive(int sock, std::span<std::byte> buf, int flags, int max_fds) noe
     Received r;
     const auto allowed =
         static_cast<std::size_t>(std::clamp(max_fds, 0, static_cast<int>(kMaxFdsPerMessage)));
-    alignas(cmsghdr) std::array<unsigned char, kControlSize> control{};
+    // Not zeroed: the kernel writes what msg_controllen then covers, and nothing else is read.
+    alignas(cmsghdr) std::array<unsigned char, kControlSize> control;
     iovec iov{buf.data(), buf.size()};
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -170,11 +171,14 @@ int send(int sock, std::span<const std::byte> head, std::span<const std::byte> t
          const SendOptions& options) noexcept {
     const std::span<const int> fds = options.fd >= 0 ? std::span<const int>(&options.fd, 1) : options.fds;
     if (fds.size() > kMaxFdsPerMessage) return EINVAL;
+    // Each message zeroed where it is written (its padding included), not the whole buffer: it is sized
+    // for 88 descriptors and most messages carry one or none.
     alignas(cmsghdr)
         std::array<unsigned char, CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)>
-            control{};
+            control;
     std::size_t used = 0;
     if (options.credentials != nullptr) {
+        std::memset(control.data() + used, 0, CMSG_SPACE(sizeof(ucred)));
         auto* c = reinterpret_cast<cmsghdr*>(control.data() + used);
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_CREDENTIALS;
@@ -184,6 +188,7 @@ int send(int sock, std::span<const std::byte> head, std::span<const std::byte> t
         used += CMSG_SPACE(sizeof(ucred));
     }
     if (!fds.empty()) {
+        std::memset(control.data() + used, 0, CMSG_SPACE(sizeof(int) * fds.size()));
         auto* c = reinterpret_cast<cmsghdr*>(control.data() + used);
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
