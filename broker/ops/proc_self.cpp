@@ -92,6 +92,8 @@ pid_t ProcSelf::tgid() const noexcept {
 }
 
 bool ProcSelf::rewrite(std::string_view path, policy::PathBuffer& out) const noexcept {
+    // Everything rewritten below begins so; this is the answer for nearly every request.
+    if (!path.starts_with("/proc") && !path.starts_with("/dev/")) return false;
     bool changed = rewrite_self(path, out);
     if (changed && out.size() == 0) return true;
     // Each step may land in /proc again (a descriptor of /proc/self/fd itself): as many as the kernel
