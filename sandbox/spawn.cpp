@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "proto/channel.hpp"
 #include "sandbox/landlock.hpp"
@@ -216,7 +217,13 @@ void split_off_init(const ChildPlan& plan, int report) {
     if (filter.error != 0) fail(report, stage_seccomp, filter.error);
     send_report(report, {stage_ready, 0, landlock.abi}, filter.notify.get());
     filter.notify.reset();
-    // 8. exec: the broker lets exactly this first execve through (exec-once).
+    // 8. exec: the broker lets exactly this first execve through (exec-once). Where the filter allows
+    //    exec outright, a byte from the broker does instead: either way the program starts only once
+    //    the broker has done what it does meanwhile (SpawnSpec::meanwhile).
+    if (c.exec) {
+        char go = 0;
+        if (::read(report, &go, 1) != 1) ::_exit(125);
+    }
     ::execve(plan.program.c_str(), plan.argv, plan.envp);
     fail(report, stage_exec, errno);
 }
@@ -257,28 +264,97 @@ bool from_program(int notify, const seccomp_notif& req, pid_t child, bool under_
     return under_init && parent_of(caller) == child && seccomp_notify_id_valid(notify, req.id) == 0;
 }
 
+// The buffers one seccomp notification is received and answered in. Allocating them is libseccomp's
+// first notification call, where it asks the kernel what it supports (a dozen system calls).
+class NotificationBuffers {
+  public:
+    NotificationBuffers() noexcept {
+        if (seccomp_notify_alloc(&req_, &resp_) != 0) {
+            req_ = nullptr;
+            resp_ = nullptr;
+        }
+    }
+    ~NotificationBuffers() {
+        if (req_ != nullptr) seccomp_notify_free(req_, resp_);
+    }
+    NotificationBuffers(const NotificationBuffers&) = delete;
+    NotificationBuffers& operator=(const NotificationBuffers&) = delete;
+
+    [[nodiscard]] seccomp_notif* request() const noexcept { return req_; }
+    [[nodiscard]] seccomp_notif_resp* response() const noexcept { return resp_; }
+
+  private:
+    seccomp_notif* req_ = nullptr;
+    seccomp_notif_resp* resp_ = nullptr;
+};
+
 // Until the worker has exec'd, the parent answers its seccomp notifications itself: the one execve
 // of PROGRAM is let through; anything else in that window is refused.
-void answer_startup_notification(int notify, pid_t child, bool under_init, bool& exec_seen) {
-    seccomp_notif* req = nullptr;
-    seccomp_notif_resp* resp = nullptr;
-    if (seccomp_notify_alloc(&req, &resp) != 0) return;
+void answer_startup_notification(int notify, const NotificationBuffers& buffers, pid_t child, bool under_init,
+                                 bool& exec_seen) {
+    seccomp_notif* req = buffers.request();
+    seccomp_notif_resp* resp = buffers.response();
+    if (req == nullptr) return;
     std::memset(req, 0, sizeof *req);  // the kernel refuses a receive buffer that is not zeroed
-    if (seccomp_notify_receive(notify, req) == 0) {
-        resp->id = req->id;
-        const bool first_exec = !exec_seen && req->data.nr == seccomp_syscall_resolve_name("execve") &&
-                                from_program(notify, *req, child, under_init);
-        if (first_exec) {
-            // Allowing it does not depend on the worker's memory: only on who calls and that it is
-            // the first exec, so SECCOMP_USER_NOTIF_FLAG_CONTINUE is safe here (security-model.md).
-            resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-            exec_seen = true;
-        } else {
-            resp->error = -EPERM;
-        }
-        [[maybe_unused]] int rc = seccomp_notify_respond(notify, resp);
+    if (seccomp_notify_receive(notify, req) != 0) return;
+    std::memset(resp, 0, sizeof *resp);
+    resp->id = req->id;
+    const bool first_exec = !exec_seen && req->data.nr == seccomp_syscall_resolve_name("execve") &&
+                            from_program(notify, *req, child, under_init);
+    if (first_exec) {
+        // Allowing it does not depend on the worker's memory: only on who calls and that it is the
+        // first exec, so SECCOMP_USER_NOTIF_FLAG_CONTINUE is safe here (security-model.md).
+        resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+        exec_seen = true;
+    } else {
+        resp->error = -EPERM;
     }
-    seccomp_notify_free(req, resp);
+    [[maybe_unused]] int rc = seccomp_notify_respond(notify, resp);
+}
+
+// Reads the worker's reports until its socket closes (the exec succeeded: true) or a failure arrives
+// (false, with `out.error` and `out.exit_code` set when the worker said what failed), answering its
+// seccomp notifications meanwhile (its first execve goes through one). Only the first execve is ours
+// to answer: after it, whatever the worker does is the broker's business (its SeccompMonitor), even
+// before this loop has seen the report socket close. When the filter allows exec outright there is
+// nothing to answer at all (`buffers` is null).
+bool await_exec(const SpawnSpec& spec, pid_t pid, int report, const NotificationBuffers* buffers,
+                Spawned& out) {
+    bool exec_seen = buffers == nullptr;
+    for (;;) {
+        pollfd fds[2] = {{report, POLLIN, 0}, {out.notify.get(), POLLIN, 0}};
+        if (::poll(fds, out.notify && !exec_seen ? 2 : 1, -1) < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        if (out.notify && !exec_seen && (fds[1].revents & POLLIN))
+            answer_startup_notification(out.notify.get(), *buffers, pid,
+                                        spec.confinement.namespaces & policy::ns_pid, exec_seen);
+        if (!(fds[0].revents & (POLLIN | POLLHUP))) continue;
+        std::array<std::byte, sizeof(Report) + 1> buf;
+        proto::Received r = proto::receive(report, buf, 0, 1);
+        if (r.status == proto::RecvStatus::eof && out.notify) {
+            out.pid = pid;  // exec'd after reporting ready: the worker is running
+            return true;
+        }
+        // The socket closed before the worker was confined, or something else came than a report.
+        if (r.status != proto::RecvStatus::ok || r.size != sizeof(Report)) return false;
+        Report rep;
+        std::memcpy(&rep, buf.data(), sizeof rep);
+        if (rep.stage == stage_ready) {
+            out.notify = std::move(r.fd);
+            out.landlock_abi = rep.landlock_abi;
+            // Without an execve to answer, the go-ahead is a byte (become_worker, step 8).
+            if (buffers == nullptr && ::send(report, "g", 1, MSG_NOSIGNAL) != 1) return false;
+            continue;
+        }
+        int status = 0;
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 125;
+        out.error = std::string(stage_text(rep.stage)) + ": " + std::strerror(rep.error);
+        return false;
+    }
 }
 
 }  // namespace
@@ -338,46 +414,24 @@ Spawned spawn(const SpawnSpec& spec) {
     if (pid == 0) become_worker(plan, child_end.get());
     out.pidfd.reset(pidfd);
     child_end.reset();
-
-    // Read reports until the socket closes (exec succeeded) or a failure arrives, answering the
-    // worker's seccomp notifications meanwhile (its first execve goes through one).
-    // Only the first execve is ours to answer: after it, whatever the worker does is the broker's
-    // broker's business (its SeccompMonitor), even before this loop has seen the report socket close. When
-    // the filter allows exec outright there is nothing to answer at all.
-    bool exec_seen = spec.confinement.exec;
-    for (;;) {
-        pollfd fds[2] = {{report.get(), POLLIN, 0}, {out.notify.get(), POLLIN, 0}};
-        if (::poll(fds, out.notify && !exec_seen ? 2 : 1, -1) < 0) {
-            if (errno == EINTR) continue;
-            break;
+    auto end_worker = [&] {
+        ::syscall(SYS_pidfd_send_signal, out.pidfd.get(), SIGKILL, nullptr, 0);
+        ::waitpid(pid, nullptr, 0);
+    };
+    // While the worker sets itself up: everything this side can do before the worker's exec waits
+    // for it.
+    std::optional<NotificationBuffers> buffers;
+    if (!spec.confinement.exec) buffers.emplace();
+    if (spec.meanwhile) {
+        if (std::string why = spec.meanwhile(); !why.empty()) {
+            end_worker();
+            return fail_early(125, std::move(why));
         }
-        if (out.notify && (fds[1].revents & POLLIN))
-            answer_startup_notification(out.notify.get(), pid, spec.confinement.namespaces & policy::ns_pid,
-                                        exec_seen);
-        if (!(fds[0].revents & (POLLIN | POLLHUP))) continue;
-        std::array<std::byte, sizeof(Report) + 1> buf;
-        proto::Received r = proto::receive(report.get(), buf, 0, 1);
-        if (r.status == proto::RecvStatus::eof && out.notify) {
-            out.pid = pid;  // exec'd after reporting ready: the worker is running
-            return out;
-        }
-        if (r.status == proto::RecvStatus::eof) break;  // died before it was confined
-        if (r.status != proto::RecvStatus::ok || r.size != sizeof(Report)) break;
-        Report rep;
-        std::memcpy(&rep, buf.data(), sizeof rep);
-        if (rep.stage == stage_ready) {
-            out.notify = std::move(r.fd);
-            out.landlock_abi = rep.landlock_abi;
-            continue;
-        }
-        int status = 0;
-        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
-        return fail_early(WIFEXITED(status) ? WEXITSTATUS(status) : 125,
-                          std::string(stage_text(rep.stage)) + ": " + std::strerror(rep.error));
     }
-    ::syscall(SYS_pidfd_send_signal, out.pidfd.get(), SIGKILL, nullptr, 0);
-    ::waitpid(pid, nullptr, 0);
+
+    if (await_exec(spec, pid, report.get(), buffers ? &*buffers : nullptr, out)) return out;
+    if (!out.error.empty()) return out;  // the worker said what failed, and is reaped
+    end_worker();
     return fail_early(125, "the worker failed during set-up");
 }
 

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -29,6 +30,10 @@ struct SpawnSpec {
     // Whether the worker is killed if the broker dies: only when the calling thread lives as long as the
     // broker does (run mode), since the kernel ties the signal to the thread that spawned it.
     bool die_with_broker = false;
+    // Run by the caller once the worker exists, while the worker confines itself and before its
+    // program may start: work that need not wait for the exec, done in time the caller would
+    // otherwise spend waiting. Returns what failed (the worker is then ended), or nothing.
+    std::function<std::string()> meanwhile{};
 };
 
 struct Spawned {

@@ -37,6 +37,10 @@ Launched launch_worker(const Launch& launch) {
     const policy::Profile& profile = launch.profile;
     const sandbox::Identity identity = sandbox::Identity::for_worker(profile.uid(), profile.gid(), out.note);
     const unique_fd cgroup = launch.containment.cgroup_for(launch.cgroup);
+    out.uid = identity.uid();
+    if (identity.switches()) out.owner = FileOwner{identity.uid(), identity.gid()};
+    std::function<std::string()> meanwhile;
+    if (launch.meanwhile) meanwhile = [&] { return launch.meanwhile(out); };
     out.worker = sandbox::spawn({.argv = launch.argv,
                                  .channel = worker_end.get(),
                                  .identity = identity,
@@ -44,9 +48,8 @@ Launched launch_worker(const Launch& launch) {
                                  .output = launch.output,
                                  .brokered = launch.brokered,
                                  .cgroup = cgroup ? cgroup.get() : -1,
-                                 .die_with_broker = launch.die_with_broker});
-    out.uid = identity.uid();
-    if (identity.switches()) out.owner = FileOwner{identity.uid(), identity.gid()};
+                                 .die_with_broker = launch.die_with_broker,
+                                 .meanwhile = std::move(meanwhile)});
     out.in_cgroup = static_cast<bool>(cgroup);
     return out;
 }

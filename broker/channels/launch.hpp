@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -23,6 +24,8 @@ namespace fdbroker::broker {
 class Audit;
 class Broker;
 
+struct Launched;
+
 struct Launch {
     const std::vector<std::string>& argv;
     const policy::Profile& profile;
@@ -31,6 +34,9 @@ struct Launch {
     int output = -1;                          // when set, the worker's stdout and stderr
     std::span<const char* const> brokered{};  // transparent mode: the calls the broker performs
     bool die_with_broker = false;             // sandbox::SpawnSpec says when
+    // sandbox::SpawnSpec::meanwhile, given who the worker runs as (`uid` and `owner`; `worker` is not
+    // filled in yet).
+    std::function<std::string(const Launched&)> meanwhile{};
 };
 
 struct Launched {

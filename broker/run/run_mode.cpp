@@ -91,15 +91,29 @@ class Signals final : public EventHandler {
     std::optional<int> status_;
 };
 
+// From the worker's start on, the broker only serves it: it keeps what that needs and nothing else.
+// Done while the worker sets itself up (sandbox::SpawnSpec::meanwhile), not after its exec: this
+// work then overlaps the worker's instead of delaying the program's start. Returns what failed.
+std::string confine(const RunOptions& options, const policy::Profile& profile, const Launched& launched) {
+    const sandbox::Confined confined =
+        sandbox::confine_broker({.signals_workers = launched.owner.has_value(),
+                                 .binds_low_ports = profile.listens_below_1024(),
+                                 .reads_worker_memory = options.transparent});
+    if (confined.error != 0) return confined.step + ": " + std::strerror(confined.error);
+    if (!confined.missing.empty())
+        log("fdbroker was started without capabilities this profile may need: %s (what needs them fails "
+            "with EPERM)",
+            confined.missing.c_str());
+    return {};
+}
+
 // The broker serving one launched worker until it exits, and ending whatever the worker started.
 class WorkerRun {
   public:
     WorkerRun(const RunOptions& options, std::shared_ptr<const policy::Policy> policy,
               const policy::Profile& profile, Audit& audit, std::uint64_t descriptor_budget,
               Launched& launched, sandbox::Containment& containment)
-        : options_(options),
-          profile_(profile),
-          launched_(launched),
+        : launched_(launched),
           containment_(containment),
           signals_(launched.worker.pid, launched.worker.pidfd.get()),
           tenants_(loop_, descriptor_budget),
@@ -116,7 +130,7 @@ class WorkerRun {
 
     // Serves until the worker exits: its exit status, or kSetupFailed.
     int serve(const sigset_t& handled) {
-        if (!start(handled) || !confine()) {
+        if (!start(handled)) {
             end_tree();
             return kSetupFailed;
         }
@@ -153,23 +167,6 @@ class WorkerRun {
         return failed == nullptr;
     }
 
-    // The worker runs; from here the broker only serves it. It keeps what that needs and nothing else.
-    bool confine() {
-        const sandbox::Confined confined =
-            sandbox::confine_broker({.signals_workers = launched_.owner.has_value(),
-                                     .binds_low_ports = profile_.listens_below_1024(),
-                                     .reads_worker_memory = options_.transparent});
-        if (confined.error != 0) {
-            log("%s: %s", confined.step.c_str(), std::strerror(confined.error));
-            return false;
-        }
-        if (!confined.missing.empty())
-            log("fdbroker was started without capabilities this profile may need: %s (what needs them fails "
-                "with EPERM)",
-                confined.missing.c_str());
-        return true;
-    }
-
     // Ends the worker and everything it started.
     void end_tree() noexcept {
         ::syscall(SYS_pidfd_send_signal, launched_.worker.pidfd.get(), SIGKILL, nullptr, 0);
@@ -182,8 +179,6 @@ class WorkerRun {
         return signals_.exit_status().value_or(kSetupFailed);
     }
 
-    const RunOptions& options_;
-    const policy::Profile& profile_;
     Launched& launched_;
     sandbox::Containment& containment_;
     EventLoop loop_;
@@ -225,7 +220,8 @@ int run(const RunOptions& options) {
          .containment = *containment,
          .cgroup = "worker",
          .brokered = options.transparent ? brokered_call_names() : std::span<const char* const>(),
-         .die_with_broker = true});
+         .die_with_broker = true,
+         .meanwhile = [&](const Launched& starting) { return confine(options, *profile, starting); }});
     if (!launched.note.empty()) log("%s", launched.note.c_str());
     if (launched.worker.pid < 0) {
         log("%s: %s", options.argv.front().c_str(), launched.worker.error.c_str());

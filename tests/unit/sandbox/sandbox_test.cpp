@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -61,6 +62,52 @@ TEST(Spawn, ChannelIsFdThreeAndNothingElseLeaks) {
     ASSERT_TRUE(s.pidfd);
     EXPECT_GT(s.landlock_abi, 0);
     EXPECT_EQ(wait_exit(s), 0);
+}
+
+TEST(Spawn, MeanwhileRunsBeforeTheProgramStarts) {
+    int pair[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
+    unique_fd a(pair[0]), b(pair[1]);
+    test::TempDir dir;
+    ::chmod(dir.path().c_str(), 0755);  // the worker may be nobody
+    const std::string marker = dir / "marker";
+    // Whether the broker answers the worker's execve or the filter allows exec outright.
+    for (const bool exec : {false, true}) {
+        SCOPED_TRACE(exec ? "exec allowed" : "exec answered");
+        policy::Confinement confinement;
+        confinement.exec = exec;
+        ::unlink(marker.c_str());
+        // Late on purpose: a program started before `meanwhile` ended would find no marker.
+        auto meanwhile = [&] {
+            ::usleep(200'000);
+            test::write_file(marker, "");
+            return std::string();
+        };
+        SpawnSpec spec{{"/bin/sh", "-c", "test -e " + marker}, b.get(), own_identity(), confinement};
+        spec.meanwhile = meanwhile;
+        const Spawned s = spawn(spec);
+        ASSERT_GT(s.pid, 0) << s.error;
+        EXPECT_EQ(wait_exit(s), 0);
+    }
+}
+
+TEST(Spawn, MeanwhileFailingEndsTheWorkerBeforeItsProgram) {
+    int pair[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
+    unique_fd a(pair[0]), b(pair[1]);
+    // The program would say so on the channel (fd 3) if it ran.
+    SpawnSpec spec{{"/bin/sh", "-c", "echo ran >&3"}, b.get(), own_identity(), kDefaults};
+    spec.meanwhile = [] { return std::string("confining the broker: nope"); };
+    const Spawned s = spawn(spec);
+    EXPECT_LT(s.pid, 0);
+    EXPECT_EQ(s.exit_code, 125);
+    EXPECT_EQ(s.error, "confining the broker: nope");
+    b.reset();
+    char byte = 0;
+    EXPECT_EQ(::recv(a.get(), &byte, 1, MSG_DONTWAIT), 0);  // the worker is gone: end of file, no data
+    // And reaped: no child is left.
+    EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);
+    EXPECT_EQ(errno, ECHILD);
 }
 
 TEST(Identity, DefaultsToNobodyOnlyForRoot) {
