@@ -15,7 +15,7 @@ jobs=${JOBS:-$(nproc)}
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DFDBROKER_TESTS=OFF -DFDBROKER_BENCH=ON >/dev/null
 cmake --build "$build" -j"$jobs" --target fdbroker floor_broker open_loop_floor open_loop_fdbroker \
-    spawn_timer launch_floor policy_bench idle_attach read_files notif_floor open_close >/dev/null
+    spawn_timer launch_floor policy_bench idle_attach read_files notif_floor open_close worker_filter >/dev/null
 
 fdbroker=$build/broker/fdbroker
 b=$build/bench
@@ -252,13 +252,18 @@ if want P5; then
     # P5: start-up of a confined /bin/true, against bubblewrap and against nothing.
     p5_runs=${P5_RUNS:-20}
     : >"$work/p5_fdb" && : >"$work/p5_bwrap" && : >"$work/p5_plain" && : >"$work/p5_launcher"
-    : >"$work/p5_fdb_load" && : >"$work/p5_bwrap_load"
+    : >"$work/p5_fdb_load" && : >"$work/p5_bwrap_load" && : >"$work/p5_bwrap_filter"
     have_bwrap=$(command -v bwrap || true)
+    # bwrap --unshare-all filters no system call; for context, bwrap under the program fdbroker's
+    # workers run under (worker_filter.cpp), loaded by bwrap itself before its exec.
+    "$b/worker_filter" >"$work/worker.bpf"
     for _ in $(seq "$rounds"); do
         "$b/spawn_timer" "$p5_runs" 3 -- "$fdbroker" run --policy "$work/policy.toml" -- /bin/true |
             field median_ns >>"$work/p5_fdb"
         [[ -n $have_bwrap ]] && "$b/spawn_timer" "$p5_runs" 3 -- bwrap --unshare-all --ro-bind / / /bin/true |
             field median_ns >>"$work/p5_bwrap"
+        [[ -n $have_bwrap ]] && "$b/spawn_timer" "$p5_runs" 3 --fd 9 "$work/worker.bpf" -- \
+            bwrap --unshare-all --ro-bind / / --seccomp 9 /bin/true | field median_ns >>"$work/p5_bwrap_filter"
         "$b/spawn_timer" "$p5_runs" 3 -- /bin/true | field median_ns >>"$work/p5_plain"
         "$b/spawn_timer" "$p5_runs" 3 -- "$b/launch_floor" /bin/true | field median_ns >>"$work/p5_launcher"
         # Each program alone, loaded and ended at once: what its own libraries cost before it does
@@ -273,6 +278,7 @@ if want P5; then
     result[p5_launcher]=$(median <"$work/p5_launcher")
     result[p5_fdb_load]=$(median <"$work/p5_fdb_load")
     result[p5_bwrap_load]=$([[ -n $have_bwrap ]] && median <"$work/p5_bwrap_load" || echo 0)
+    result[p5_bwrap_filter]=$([[ -n $have_bwrap ]] && median <"$work/p5_bwrap_filter" || echo 0)
 fi
 
 if want P6; then
@@ -354,6 +360,8 @@ fi
 if want P5; then
     row "P5 start-up of /bin/true" "$(awk -v v="${result[p5_fdb]}" 'BEGIN{print v/1e6}')" \
         "$(awk -v v="${result[p5_bwrap]}" 'BEGIN{print v/1e6}')" ms "<=" 1.00 bwrap
+    row "P5 start-up of /bin/true" "$(ms "${result[p5_fdb]}")" "$(ms "${result[p5_bwrap_filter]}")" ms info 0 \
+        "bwrap + filter"
     row "P5 start-up of /bin/true" "$(awk -v v="${result[p5_fdb]}" 'BEGIN{print v/1e6}')" \
         "$(awk -v v="${result[p5_plain]}" 'BEGIN{print v/1e6}')" ms info 0 "plain /bin/true"
     row "P5 start-up of /bin/true" "$(ms "${result[p5_fdb]}")" "$(ms "${result[p5_launcher]}")" ms info 0 \
@@ -369,6 +377,11 @@ if want P5; then
         "$(awk -v a="${result[p5_fdb]}" -v b="${result[p5_fdb_load]}" 'BEGIN{print (a - b) / 1e6}')" \
         "$(awk -v a="${result[p5_bwrap]}" -v b="${result[p5_bwrap_load]}" 'BEGIN{print (a - b) / 1e6}')" ms info 0 \
         "bwrap, same"
+    # The same against bwrap filtering system calls as fdbroker's workers are filtered.
+    row "P5 start-up beyond loading" \
+        "$(awk -v a="${result[p5_fdb]}" -v b="${result[p5_fdb_load]}" 'BEGIN{print (a - b) / 1e6}')" \
+        "$(awk -v a="${result[p5_bwrap_filter]}" -v b="${result[p5_bwrap_load]}" 'BEGIN{print (a - b) / 1e6}')" \
+        ms info 0 "bwrap + filter"
 fi
 if want P6; then
     row "P6 decide(), 10000 rules, worst" "$worst10k" 1000 ns "<=" 1.00 "(1 us budget)"
