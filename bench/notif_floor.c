@@ -5,11 +5,17 @@
  * SECCOMP_ADDFD_FLAG_SEND. No policy, no confinement beyond the filter, no event loop: what the
  * kernel requires of transparent mode, and what `fdbroker run --transparent` is measured against.
  *
+ * With FLOOR_CONFINED=1 the supervisor also pays what fdbroker's broker must for a path a wildcard rule
+ * grants (P4's tree rule): it runs under a seccomp filter (floor_confine.h), looks at the file's type
+ * before opening it (fstatat: a device or FIFO is opened only when a rule names it exactly) and opens
+ * with openat2's resolution flags.
+ *
  * usage: notif_floor PROGRAM [ARG...]     exits with PROGRAM's status
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <seccomp.h>
@@ -20,10 +26,32 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "floor_confine.h"
+
+static int confined = 0;
+
+/* The supervisor's open: plain, or as a confined broker must (see above). */
+static int open_path(const char* path, int flags, mode_t mode) {
+    if (!confined) return open(path, flags, mode);
+    struct stat st;
+    if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) {
+        errno = EACCES;
+        return -1;
+    }
+    struct open_how how = {.flags = (uint64_t)flags | O_NOCTTY,
+                           .mode = (flags & O_CREAT) ? mode : 0,
+                           .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+    int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+    /* A symlink on the way (the loader's /lib): fdbroker walks it hop by hop; the floor just opens. */
+    return fd < 0 && errno == ELOOP ? open(path, flags, mode) : fd;
+}
 
 static int install_filter(void) {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
@@ -55,7 +83,7 @@ static void answer(int notify, struct seccomp_notif* req) {
         return;
     }
     if (ioctl(notify, SECCOMP_IOCTL_NOTIF_ID_VALID, &req->id) != 0) return;
-    int fd = open(path, flags | O_CLOEXEC, (mode_t)req->data.args[at ? 3 : 2]);
+    int fd = open_path(path, flags | O_CLOEXEC, (mode_t)req->data.args[at ? 3 : 2]);
     if (fd < 0) {
         resp.error = -errno;
         ioctl(notify, SECCOMP_IOCTL_NOTIF_SEND, &resp);
@@ -98,6 +126,8 @@ int main(int argc, char** argv) {
     pidfd = (int)syscall(SYS_pidfd_open, child, 0);
     int notify = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, childfd, 0);
     if (notify < 0) return 125;
+    confined = floor_confined();
+    if (confined && floor_confine() != 0) return 125;
     if (write(go[1], "g", 1) != 1) return 125;
     close(ready[0]);
     close(ready[1]);
