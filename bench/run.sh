@@ -109,16 +109,24 @@ fi
 if want P2; then
     # P2: 64 worker processes at once, unpinned; aggregate opens per second.
     p2_iter=${P2_ITERATIONS:-1000}
-    : >"$work/p2_floor" && : >"$work/p2_fdb"
+    : >"$work/p2_floor" && : >"$work/p2_confined" && : >"$work/p2_fdb"
     for _ in $(seq "$rounds"); do
         start_floor 0-$(($(nproc) - 1))
         FLOOR_SOCKET=$work/floor.sock "$b/open_loop_floor" --procs 64 "$work/file" "$p2_iter" 100 |
             field ops_per_sec >>"$work/p2_floor"
         stop_floor
+        # Context: the same pair paying what confinement and authentication cost (floor_confine.h).
+        export FLOOR_CONFINED=1
+        start_floor 0-$(($(nproc) - 1))
+        FLOOR_SOCKET=$work/floor.sock "$b/open_loop_floor" --procs 64 "$work/file" "$p2_iter" 100 |
+            field ops_per_sec >>"$work/p2_confined"
+        stop_floor
+        unset FLOOR_CONFINED
         "$fdbroker" run --policy "$work/policy.toml" -- \
             "$b/open_loop_fdbroker" --procs 64 "$work/file" "$p2_iter" 100 | field ops_per_sec >>"$work/p2_fdb"
     done
     result[p2_floor]=$(median <"$work/p2_floor")
+    result[p2_confined]=$(median <"$work/p2_confined")
     result[p2_fdb]=$(median <"$work/p2_fdb")
 fi
 
@@ -183,29 +191,42 @@ read = ["$work/p4/**"]
 TOML
     # P8: the same workload with the profile's reads left to the kernel (reads = "kernel": Landlock).
     sed 's/^include = /reads = "kernel"\ninclude = /' "$work/p4.toml" >"$work/p8.toml"
+    # And with the stat family left to the kernel too (stat = "kernel"), for a program that walks the tree.
+    sed 's/^include = /stat = "kernel"\ninclude = /' "$work/p8.toml" >"$work/p8s.toml"
     have_proot=$(command -v proot || true)
     # Unpinned (the scheduler places supervisor and program), then everything on CPU 0.
     for placement in free same; do
         pin=()
         [[ $placement == same ]] && pin=(taskset -c 0)
         : >"$work/p4_native" && : >"$work/p4_floor" && : >"$work/p4_fdb" && : >"$work/p4_proot"
-        : >"$work/p8_fdb"
+        : >"$work/p8_fdb" && : >"$work/p4_confined" && : >"$work/du_native" && : >"$work/du_p8" && : >"$work/du_p8s"
         for _ in $(seq "$rounds"); do
             "${pin[@]}" "$b/read_files" "$work/p4" "$p4_files" 3 | field median_ns >>"$work/p4_native"
             "${pin[@]}" "$b/notif_floor" "$b/read_files" "$work/p4" "$p4_files" 3 | field median_ns >>"$work/p4_floor"
+            # Context: the floor doing what the broker must for a path a tree rule grants (notif_floor.c).
+            FLOOR_CONFINED=1 "${pin[@]}" "$b/notif_floor" "$b/read_files" "$work/p4" "$p4_files" 3 |
+                field median_ns >>"$work/p4_confined"
             "${pin[@]}" "$fdbroker" run --transparent --policy "$work/p4.toml" -- "$b/read_files" "$work/p4" \
                 "$p4_files" 3 | field median_ns >>"$work/p4_fdb"
             "${pin[@]}" "$fdbroker" run --transparent --policy "$work/p8.toml" -- "$b/read_files" "$work/p4" \
                 "$p4_files" 3 | field median_ns >>"$work/p8_fdb"
+            # du -s of the same tree: a stat per file. Whole runs, fdbroker's start-up included.
+            "${pin[@]}" "$b/spawn_timer" 5 1 -- du -s "$work/p4" | field median_ns >>"$work/du_native"
+            "${pin[@]}" "$b/spawn_timer" 5 1 -- "$fdbroker" run --transparent --policy "$work/p8.toml" -- \
+                du -s "$work/p4" | field median_ns >>"$work/du_p8"
+            "${pin[@]}" "$b/spawn_timer" 5 1 -- "$fdbroker" run --transparent --policy "$work/p8s.toml" -- \
+                du -s "$work/p4" | field median_ns >>"$work/du_p8s"
             if [[ -n $have_proot ]]; then
                 "${pin[@]}" proot "$b/read_files" "$work/p4" "$p4_files" 3 | field median_ns >>"$work/p4_proot"
             fi
         done
         result[p4_${placement}_native]=$(median <"$work/p4_native")
         result[p4_${placement}_floor]=$(median <"$work/p4_floor")
+        result[p4_${placement}_confined]=$(median <"$work/p4_confined")
         result[p4_${placement}_fdb]=$(median <"$work/p4_fdb")
         result[p4_${placement}_proot]=$([[ -n $have_proot ]] && median <"$work/p4_proot" || echo 0)
         result[p8_${placement}_fdb]=$(median <"$work/p8_fdb")
+        for v in native p8 p8s; do result[du_${placement}_$v]=$(median <"$work/du_$v"); done
     done
 fi
 
@@ -333,6 +354,8 @@ fi
 if want P2; then
     row "P2 64 workers, opens/s (x1000)" "$(awk -v v="${result[p2_fdb]}" 'BEGIN{print v/1000}')" \
         "$(awk -v v="${result[p2_floor]}" 'BEGIN{print v/1000}')" k/s ">=" 0.90 "epoll floor"
+    row "P2 64 workers, opens/s (x1000)" "$(awk -v v="${result[p2_fdb]}" 'BEGIN{print v/1000}')" \
+        "$(awk -v v="${result[p2_confined]}" 'BEGIN{print v/1000}')" k/s info 0 "confined floor"
 fi
 if want P3; then
     row "P3 broker RSS per idle channel" "${result[p3]}" 4 KiB "<=" 1.00 "(4 KiB budget)"
@@ -343,6 +366,8 @@ if want P4; then
         label=$([[ $placement == free ]] && echo "unpinned" || echo "same CPU")
         row "P4 2000 files, $label" "$(ms "${result[p4_${placement}_fdb]}")" \
             "$(ms "${result[p4_${placement}_floor]}")" ms "<=" 1.10 "notif floor"
+        row "P4 2000 files, $label" "$(ms "${result[p4_${placement}_fdb]}")" \
+            "$(ms "${result[p4_${placement}_confined]}")" ms info 0 "confined floor"
         # Against proot the target is a speed-up: proot's time over fdbroker's, at least 10.
         row "P4 proot / transparent, $label" "$(ms "${result[p4_${placement}_proot]}")" \
             "$(ms "${result[p4_${placement}_fdb]}")" ms ">=" 10 "transparent"
@@ -355,6 +380,10 @@ if want P4; then
             "$(ms "${result[p4_${placement}_native]}")" ms "<=" 1.50 native
         row "P8 2000 files, kernel reads, $label" "$(ms "${result[p8_${placement}_fdb]}")" \
             "$(ms "${result[p4_${placement}_fdb]}")" ms info 0 "broker reads"
+        row "P8 du -s, stat = kernel, $label" "$(ms "${result[du_${placement}_p8s]}")" \
+            "$(ms "${result[du_${placement}_p8]}")" ms info 0 "stat brokered"
+        row "P8 du -s, stat = kernel, $label" "$(ms "${result[du_${placement}_p8s]}")" \
+            "$(ms "${result[du_${placement}_native]}")" ms info 0 "native"
     done
 fi
 if want P5; then

@@ -176,6 +176,16 @@ void load_reads(const toml::node& value, ReadTier& out, const ErrorSink& error) 
         error(value.source().begin, "'reads' must be \"broker\" or \"kernel\"");
 }
 
+void load_stat(const toml::node& value, StatTier& out, const ErrorSink& error) {
+    const auto* s = value.as_string();
+    if (s && s->get() == "broker")
+        out = StatTier::broker;
+    else if (s && s->get() == "kernel")
+        out = StatTier::kernel;
+    else
+        error(value.source().begin, "'stat' must be \"broker\" or \"kernel\"");
+}
+
 }  // namespace
 
 const std::vector<std::string>& default_runtime() {
@@ -306,6 +316,8 @@ bool load_confinement_setting(std::string_view key, const toml::node& value, Con
             error(value.source().begin, "'denied_paths' must be \"eacces\" or \"absent\"");
     } else if (key == "reads") {
         load_reads(value, out.reads, error);
+    } else if (key == "stat") {
+        load_stat(value, out.stat, error);
     } else if (key == "runtime") {
         load_runtime(value, out.runtime, error);
     } else if (key == "runtime_builtin") {

@@ -69,6 +69,11 @@ enum class DeniedPaths : std::uint8_t { eacces, absent };
 // can express exactly (kernel_reads.hpp).
 enum class ReadTier : std::uint8_t { broker, kernel };
 
+// Who answers the worker's `stat` family (`stat`): the broker, with the policy (the default), or, in
+// transparent mode under `reads = "kernel"`, the kernel alone, for anything the worker's user can look
+// up (Landlock does not restrict looking at metadata); see Loader::check_kernel_stat.
+enum class StatTier : std::uint8_t { broker, kernel };
+
 // One Landlock grant of the kernel read tier: a file named exactly (READ_FILE), or a directory and
 // everything beneath it (READ_FILE | READ_DIR).
 struct KernelRead {
@@ -95,6 +100,7 @@ struct Confinement {
     // Under ReadTier::kernel: what the worker's Landlock domain grants for reading besides its runtime
     // paths, exactly the profile's read set (the loader refuses a profile for which it cannot be).
     std::vector<KernelRead> kernel_reads;
+    StatTier stat = StatTier::broker;
 };
 // The syscall presets a profile (or fdbroker_lockdown) may name.
 [[nodiscard]] inline bool is_syscall_preset(std::string_view name) noexcept {

@@ -155,7 +155,30 @@ Profile Loader::load_profile(const toml::key& name, const toml::table& table) {
         profile.matcher_.add(rule.pattern, rule.kind, static_cast<std::int32_t>(i));
     }
     if (profile.confinement_.reads == ReadTier::kernel) check_kernel_reads(*table.get("reads"), profile);
+    if (profile.confinement_.stat == StatTier::kernel) check_kernel_stat(*table.get("stat"), profile);
     return profile;
+}
+
+// `stat = "kernel"`: the kernel answers the stat family for any path the worker's user can look up,
+// consulting no rule. So it comes only on top of reads = "kernel" (which already lets the kernel say
+// which names exist), and only where the profile hides nothing from stat that the kernel would show:
+// no deny rule of its own (the runtime include's keep to the user's own permissions) and no
+// denied_paths = "absent".
+void Loader::check_kernel_stat(const toml::node& stat, const Profile& profile) {
+    if (profile.confinement_.reads != ReadTier::kernel)
+        error(stat,
+              "stat = \"kernel\" needs reads = \"kernel\": it widens what the kernel tier already "
+              "reveals (which names exist) to the metadata of anything the worker's user can look up");
+    if (profile.confinement_.denied_paths == DeniedPaths::absent)
+        error(stat,
+              "stat = \"kernel\" cannot keep denied_paths = \"absent\": the kernel's stat shows every "
+              "path the worker's user can look up as it is");
+    for (const Rule& rule : profile.rules_)
+        if (rule.kind == RuleKind::deny && !rule.builtin)
+            error(toml::source_position{rule.line, rule.column},
+                  "deny rule " + quote(rule.pattern.text()) +
+                      " does not hide its paths from stat under stat = \"kernel\", where the kernel answers "
+                      "for any path the worker's user can look up: remove it, or keep stat = \"broker\"");
 }
 
 // `reads = "kernel"`: the Landlock grants that equal the read set, or every reason there are none.

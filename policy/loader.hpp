@@ -57,6 +57,7 @@ class Loader {
     void load_patterns(const toml::key& key, const toml::node& value, RuleKind kind, Profile& profile);
     void load_includes(const toml::key& key, const toml::node& value, Profile& profile);
     void check_kernel_reads(const toml::node& reads, Profile& profile);
+    void check_kernel_stat(const toml::node& stat, const Profile& profile);
     static void add_runtime_rules(const toml::source_position& at, Profile& profile);
     void load_addresses(const toml::key& key, const toml::node& value, std::vector<AddressRule>& out);
     [[nodiscard]] std::optional<AddressRule> address_rule(const toml::key& key,

@@ -72,9 +72,14 @@ int add(void* ctx, std::uint32_t action, const char* name, unsigned count = 0,
 // filter cannot see), sends that name no address, and setting times on a held descriptor. The protocol
 // is checked too: only plain TCP (0 or IPPROTO_TCP) for the inet families and 0 for unix sockets, since
 // another stream protocol (SCTP, MPTCP) could associate with a peer without the brokered connect.
-// Under reads = "kernel" also read-only opens, which Landlock judges against the profile's read set.
-int transparent_rules(void* ctx, bool kernel_reads) {
-    if (kernel_reads) {
+// Under reads = "kernel" also read-only opens, which Landlock judges against the profile's read set,
+// and under stat = "kernel" the stat family (which the profile's syscalls.deny may still take away).
+int transparent_rules(void* ctx, const policy::SyscallRules& rules, const FilterOptions& options) {
+    if (options.kernel_stat)
+        for (const char* name : {"stat", "lstat", "newfstatat", "statx"})
+            if (!contains(rules.deny, name))
+                if (const int rc = add(ctx, SCMP_ACT_ALLOW, name); rc != 0) return rc;
+    if (options.kernel_reads) {
         const scmp_arg_cmp open_flags = SCMP_A1(SCMP_CMP_MASKED_EQ, ~kKernelReadOpenFlags, 0);
         const scmp_arg_cmp openat_flags = SCMP_A2(SCMP_CMP_MASKED_EQ, ~kKernelReadOpenFlags, 0);
         if (const int rc = add(ctx, SCMP_ACT_ALLOW, "open", 1, &open_flags); rc != 0) return rc;
@@ -226,7 +231,7 @@ int build(void* ctx, const policy::SyscallRules& rules, const FilterOptions& opt
         return transparent && (listed(options.brokered, name) || listed(kAddressCarrying, name));
     };
     if (const int rc = allow_rules(ctx, rules, skipped); rc != 0) return rc;
-    if (const int rc = transparent ? transparent_rules(ctx, options.kernel_reads)
+    if (const int rc = transparent ? transparent_rules(ctx, rules, options)
                                    : library_rules(ctx, rules, datagram_reach, refuse);
         rc != 0)
         return rc;

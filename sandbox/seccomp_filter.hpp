@@ -45,6 +45,10 @@ struct FilterOptions {
     // sees, not worker memory) is let through to the kernel, where Landlock judges it, instead of
     // reaching the broker. O_DIRECTORY opens still reach it.
     bool kernel_reads = false;
+    // (transparent mode) stat = "kernel": the stat family (stat, lstat, newfstatat, statx) is let
+    // through to the kernel, which answers for anything the worker's user can look up, instead of
+    // reaching the broker. Only with kernel_reads.
+    bool kernel_stat = false;
     // (library mode) Under `peer`, sendto with an address fails with EACCES.
     policy::DatagramReach datagram_reach = policy::DatagramReach::peer;
     // Which terminal ioctls are refused (EPERM): pushing input (TIOCSTI), console tricks (TIOCLINUX),

@@ -207,13 +207,15 @@ void split_off_init(const ChildPlan& plan, int report) {
     if (landlock.error != 0)
         fail(report, landlock.program_unreachable ? stage_exec : stage_landlock, landlock.error);
     // 7. seccomp, last: it forbids much of what the steps above use. The listener goes to the broker.
-    FilterResult filter = load_worker_filter(
-        c.syscalls, {.exec = c.exec,
-                     .action = FilterAction::notify,
-                     .brokered = spec.brokered,
-                     .kernel_reads = c.reads == policy::ReadTier::kernel && landlock.abi > 0,
-                     .datagram_reach = c.datagram_reach,
-                     .terminal = c.terminal});
+    const bool kernel_reads = c.reads == policy::ReadTier::kernel && landlock.abi > 0;
+    FilterResult filter =
+        load_worker_filter(c.syscalls, {.exec = c.exec,
+                                        .action = FilterAction::notify,
+                                        .brokered = spec.brokered,
+                                        .kernel_reads = kernel_reads,
+                                        .kernel_stat = kernel_reads && c.stat == policy::StatTier::kernel,
+                                        .datagram_reach = c.datagram_reach,
+                                        .terminal = c.terminal});
     if (filter.error != 0) fail(report, stage_seccomp, filter.error);
     send_report(report, {stage_ready, 0, landlock.abi}, filter.notify.get());
     filter.notify.reset();

@@ -64,6 +64,10 @@ void announce_kernel_reads(const Launched& launched, const policy::Profile& prof
     record.op = "kernel_reads";
     record.allowed = true;
     audit.record(record);
+    if (confinement.stat == policy::StatTier::kernel) {
+        record.op = "kernel_stat";
+        audit.record(record);
+    }
     // Landlock bound each grant to the inode there when the worker started: one absent then grants
     // nothing to this worker. Not said of the built-in runtime paths: the worker's runtime grants hold
     // them already (following symbolic links, to files the include grants too), and every system lacks

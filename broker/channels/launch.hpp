@@ -52,8 +52,9 @@ struct Launched {
 [[nodiscard]] Launched launch_worker(const Launch& launch);
 
 // Under reads = "kernel" (a no-op otherwise): tells the audit stream, in one record (op
-// "kernel_reads"), that the worker's read-only opens are judged by the kernel and not recorded, and
-// logs each grant that gives nothing because of what is at its path as the worker starts.
+// "kernel_reads"), that the worker's read-only opens are judged by the kernel and not recorded (and
+// in a second, "kernel_stat", that its stat calls are too, under stat = "kernel"), and logs each grant that
+// gives nothing because of what is at its path as the worker starts.
 void announce_kernel_reads(const Launched& launched, const policy::Profile& profile, Audit& audit);
 
 // Serves a launched worker's bootstrap channel in `broker`: attaches are admitted from the worker and

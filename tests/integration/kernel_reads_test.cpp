@@ -129,6 +129,35 @@ TEST_F(TransparentKernelReads, WritesAndCreationsStillGoThroughTheBroker) {
     EXPECT_NE(run({"/bin/sh", "-c", "exec 3<>" + dir / "pub/hello"}).status, 0);
 }
 
+TEST_F(TransparentKernelReads, StatKernelAnswersForWhatTheUserCanLookUp) {
+    ::mkdir((dir / "locked").c_str(), 0700);  // root's: nobody cannot look inside
+    write_file(dir / "locked/file", "x\n");
+    const std::string audit = dir / "audit.jsonl";
+    const std::vector<std::string> program{"/usr/bin/stat", "-c", "%s", dir / "prv/hello"};
+    // Under reads = "kernel" alone the broker judges the stat: outside every rule, refused.
+    const Outcome brokered = run(program, {"--audit", audit});
+    EXPECT_EQ(brokered.status, 1) << brokered.out;
+    EXPECT_TRUE(contains(brokered.err, "Permission denied")) << brokered.err;
+    EXPECT_TRUE(contains(read_file(audit), dir / "prv/hello"));
+    // stat = "kernel": the kernel answers, as it would natively, and nothing is recorded but the tier.
+    const std::string stat_audit = dir / "stat.jsonl";
+    const std::string kernel_stat = profile("kernel", "stat = \"kernel\"\n" + rules());
+    const Outcome r = run_broker(dir, kernel_stat, program, {"--transparent", "--audit", stat_audit});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, "8\n");
+    const std::string log = read_file(stat_audit);
+    EXPECT_TRUE(contains(log, "\"op\":\"kernel_stat\"")) << log;
+    EXPECT_FALSE(contains(log, dir / "prv/hello")) << log;
+    // What the worker's user cannot look up natively stays out of reach; contents stay refused.
+    const Outcome locked =
+        run_broker(dir, kernel_stat, {"/usr/bin/stat", "-c", "%s", dir / "locked/file"}, {"--transparent"});
+    EXPECT_EQ(locked.status, 1);
+    EXPECT_TRUE(contains(locked.err, "Permission denied")) << locked.err;
+    const Outcome cat = run_broker(dir, kernel_stat, {"/bin/cat", dir / "prv/hello"}, {"--transparent"});
+    EXPECT_EQ(cat.status, 1);
+    EXPECT_EQ(cat.out, "");
+}
+
 TEST_F(TransparentKernelReads, CheckSaysWhyAProfileCannotUseIt) {
     write_file(dir / "p.toml", profile("kernel", "read = [\"" + dir / "pub/*.txt" + "\"]\n"));
     const Outcome r = run_command({fdbroker_bin(), "check", dir / "p.toml"});

@@ -198,6 +198,48 @@ TEST(KernelReads, BadValue) {
               Lines{"p.toml:3:9: error: 'reads' must be \"broker\" or \"kernel\""});
 }
 
+// stat = "kernel": the second opt-in, on top of reads = "kernel", and only where the profile hides
+// nothing from stat.
+TEST(KernelStat, BrokerIsTheDefault) {
+    const auto policy = load(profile("read = [\"/srv/**\"]\n"));
+    ASSERT_TRUE(policy);
+    EXPECT_EQ(policy->profile("p")->confinement().stat, StatTier::broker);
+}
+
+TEST(KernelStat, AcceptedBesideKernelReads) {
+    const auto policy = load(profile("stat = \"kernel\"\nread = [\"/srv/**\"]\n"));
+    ASSERT_TRUE(policy);
+    EXPECT_EQ(policy->profile("p")->confinement().stat, StatTier::kernel);
+    // The runtime include's own deny keeps to the worker user's permissions: accepted.
+    EXPECT_TRUE(
+        load("version = 1\n[profile.p]\nreads = \"kernel\"\nstat = \"kernel\"\ninclude = [\"runtime\"]\n"));
+}
+
+TEST(KernelStat, NeedsKernelReads) {
+    EXPECT_EQ(
+        errors("version = 1\n[profile.p]\nstat = \"kernel\"\n"),
+        Lines{"p.toml:3:8: error: stat = \"kernel\" needs reads = \"kernel\": it widens what the kernel "
+              "tier already reveals (which names exist) to the metadata of anything the worker's user "
+              "can look up"});
+}
+
+TEST(KernelStat, RefusesWhatPromisesToHidePaths) {
+    EXPECT_EQ(
+        errors(profile("stat = \"kernel\"\nread = [\"/srv/**\"]\ndeny = [\"/etc/shadow\"]\n")),
+        Lines{"p.toml:7:9: error: deny rule '/etc/shadow' does not hide its paths from stat under stat = "
+              "\"kernel\", where the kernel answers for any path the worker's user can look up: remove "
+              "it, or keep stat = \"broker\""});
+    EXPECT_EQ(
+        errors(profile("stat = \"kernel\"\ndenied_paths = \"absent\"\n")),
+        Lines{"p.toml:5:8: error: stat = \"kernel\" cannot keep denied_paths = \"absent\": the kernel's "
+              "stat shows every path the worker's user can look up as it is"});
+}
+
+TEST(KernelStat, BadValue) {
+    EXPECT_EQ(errors(profile("stat = \"fast\"\n")),
+              Lines{"p.toml:5:8: error: 'stat' must be \"broker\" or \"kernel\""});
+}
+
 TEST(KernelReads, MayMatchAtOrBeneath) {
     EXPECT_TRUE(may_match_at_or_beneath(parse_ok("/srv/**"), "/srv"));
     EXPECT_TRUE(may_match_at_or_beneath(parse_ok("/srv/**"), "/srv/a/b"));
