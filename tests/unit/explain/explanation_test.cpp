@@ -96,6 +96,19 @@ TEST(Explain, NamesTheKindNoRuleGrantsAndTheLayers) {
     EXPECT_TRUE(mentions(chmod.layers, "worker user's own permissions"));
 }
 
+TEST(Explain, SaysWhenTheKernelAnswersStat) {
+    const auto plain = load(kPolicy);
+    const Explanation brokered = explain(*plain->profile("default"), {"stat", "/srv/a"});
+    EXPECT_FALSE(mentions(brokered.layers, "stat = \"kernel\""));
+    const auto kernel = load(
+        "version = 1\n[profile.default]\nreads = \"kernel\"\nstat = \"kernel\"\nruntime_builtin = false\n"
+        "read = [\"/srv/**\"]\n");
+    ASSERT_TRUE(kernel);
+    const Explanation e = explain(*kernel->profile("default"), {"stat", "/etc/shadow"});
+    EXPECT_FALSE(e.allowed) << "the policy's answer, for a brokered request";
+    EXPECT_TRUE(mentions(e.layers, "stat = \"kernel\"")) << "the worker's own stat never asks the broker";
+}
+
 TEST(Explain, RenameChecksBothNamesAndAmplification) {
     const auto policy = load(kPolicy);
     const Explanation out = explain(*policy->profile("default"), {"rename", "/srv/out/a", "/srv/out/b"});
