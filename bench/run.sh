@@ -36,10 +36,6 @@ read = ["$work/file"]
 TOML
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-# The median over the rounds of one series' value over another's in the same round (line by line):
-# the two ran moments apart, so a change of the machine's speed between rounds cancels out.
-paired() { paste "$1" "$2" | awk '$1 > 0 && $2 > 0 { print $1 / $2 }' | median; }
-declare -A pair
 field() { awk -v k="$1" '$1 == k { print $2 }'; }
 
 # The floor broker, pinned to CPU $1, serving on $work/floor.sock until stopped.
@@ -87,10 +83,8 @@ if want P1; then
         done
         result[p1_${placement}_floor]=$(median <"$work/p1_floor")
         result[p1_${placement}_fdb]=$(median <"$work/p1_fdb")
-        pair[p1_${placement}_floor]=$(paired "$work/p1_fdb" "$work/p1_floor")
     done
     result[p1_same_confined]=$(median <"$work/p1_confined")
-    pair[p1_same_confined]=$(paired "$work/p1_fdb" "$work/p1_confined")
 fi
 
 if want P7; then
@@ -109,7 +103,6 @@ if want P7; then
             field median_ns >>"$work/p7_fdb"
     done
     result[p7_floor]=$(median <"$work/p7_floor")
-    pair[p7]=$(paste "$work/p7_fdb" "$work/p7_floor" | awk -v n="$p7_batch" '{ print $1 / n / $2 }' | median)
     result[p7_fdb]=$(median <"$work/p7_fdb")
 fi
 
@@ -134,8 +127,6 @@ if want P2; then
     done
     result[p2_floor]=$(median <"$work/p2_floor")
     result[p2_confined]=$(median <"$work/p2_confined")
-    pair[p2_floor]=$(paired "$work/p2_fdb" "$work/p2_floor")
-    pair[p2_confined]=$(paired "$work/p2_fdb" "$work/p2_confined")
     result[p2_fdb]=$(median <"$work/p2_fdb")
 fi
 
@@ -236,13 +227,6 @@ TOML
         result[p4_${placement}_proot]=$([[ -n $have_proot ]] && median <"$work/p4_proot" || echo 0)
         result[p8_${placement}_fdb]=$(median <"$work/p8_fdb")
         for v in native p8 p8s; do result[du_${placement}_$v]=$(median <"$work/du_$v"); done
-        for v in floor confined native; do pair[p4_${placement}_$v]=$(paired "$work/p4_fdb" "$work/p4_$v"); done
-        [[ -n $have_proot ]] && pair[p4_${placement}_proot]=$(paired "$work/p4_proot" "$work/p4_fdb")
-        [[ -n $have_proot ]] && pair[p4_${placement}_proot_floor]=$(paired "$work/p4_proot" "$work/p4_floor")
-        pair[p8_${placement}_native]=$(paired "$work/p8_fdb" "$work/p4_native")
-        pair[p8_${placement}_fdb]=$(paired "$work/p8_fdb" "$work/p4_fdb")
-        pair[du_${placement}_p8]=$(paired "$work/du_p8s" "$work/du_p8")
-        pair[du_${placement}_native]=$(paired "$work/du_p8s" "$work/du_native")
     done
 fi
 
@@ -283,9 +267,6 @@ TOML
             "$mean_iter" 2000 | field mean_ns >>"$work/m4_named"
     done
     for m in m1_floor m1_fdb m4_floor m4_fdb m4_named; do result[$m]=$(median <"$work/$m"); done
-    pair[m1]=$(paired "$work/m1_fdb" "$work/m1_floor")
-    pair[m4]=$(paired "$work/m4_fdb" "$work/m4_floor")
-    pair[m4_named]=$(paired "$work/m4_named" "$work/m4_floor")
 fi
 
 if want P5; then
@@ -319,18 +300,6 @@ if want P5; then
     result[p5_fdb_load]=$(median <"$work/p5_fdb_load")
     result[p5_bwrap_load]=$([[ -n $have_bwrap ]] && median <"$work/p5_bwrap_load" || echo 0)
     result[p5_bwrap_filter]=$([[ -n $have_bwrap ]] && median <"$work/p5_bwrap_filter" || echo 0)
-    for v in plain launcher; do pair[p5_$v]=$(paired "$work/p5_fdb" "$work/p5_$v"); done
-    if [[ -n $have_bwrap ]]; then
-        pair[p5_bwrap]=$(paired "$work/p5_fdb" "$work/p5_bwrap")
-        pair[p5_bwrap_filter]=$(paired "$work/p5_fdb" "$work/p5_bwrap_filter")
-        pair[p5_launcher_bwrap]=$(paired "$work/p5_launcher" "$work/p5_bwrap")
-        pair[p5_load]=$(paired "$work/p5_fdb_load" "$work/p5_bwrap_load")
-        # Start-up beyond loading, round by round.
-        beyond() { paste "$work/p5_fdb" "$work/p5_fdb_load" "$1" "$work/p5_bwrap_load" |
-            awk '$3 > $4 { print ($1 - $2) / ($3 - $4) }' | median; }
-        pair[p5_beyond]=$(beyond "$work/p5_bwrap")
-        pair[p5_beyond_filter]=$(beyond "$work/p5_bwrap_filter")
-    fi
 fi
 
 if want P6; then
@@ -349,49 +318,44 @@ if want P6; then
     done
 fi
 
-# One table: fdbroker figure, its floor or peer, the ratio of medians, the median of the ratios
-# round by round (where the two series were measured in the same rounds), the target. The verdict is
-# the ratio of medians.
-row() { # name fdbroker-value reference-value unit target-op target reference-name [paired-ratio]
-    awk -v n="$1" -v f="$2" -v r="$3" -v u="$4" -v op="$5" -v t="$6" -v rn="$7" -v pr="${8:-}" 'BEGIN {
+# One table: fdbroker figure, its floor or peer, the ratio of medians, the target.
+row() { # name fdbroker-value reference-value unit target-op target reference-name
+    awk -v n="$1" -v f="$2" -v r="$3" -v u="$4" -v op="$5" -v t="$6" -v rn="$7" 'BEGIN {
         ratio = r > 0 ? f / r : 0
-        paired = pr == "" ? "     -" : sprintf("%5.2fx", pr)
         if (op == "info") { target = "(context)"; ok = "" }
         else {
             target = sprintf("%s %.2fx", op, t)
             ok = (r <= 0 || f <= 0) ? "n/a (failed)" : (op == "<=" ? (ratio <= t) : (ratio >= t)) ? "met" : "MISSED"
         }
-        printf "%-38s %10.1f %-4s %10.1f %-4s %-16s %6.2fx %s  %-9s %s\n", n, f, u, r, u, rn, ratio, paired,
-            target, ok }'
+        printf "%-38s %10.1f %-4s %10.1f %-4s %-16s %6.2fx  %-9s %s\n", n, f, u, r, u, rn, ratio, target, ok }'
 }
 echo
-printf '%-38s %15s %15s %-16s %7s %6s  %s\n' benchmark fdbroker reference "" ratio paired target
+printf '%-38s %15s %15s %-16s %7s  %s\n' benchmark fdbroker reference "" ratio target
 if want P1; then
     row "P1 open round trip, cross-CPU" "$(awk -v v="${result[p1_cross_fdb]}" 'BEGIN{print v/1000}')" \
-        "$(awk -v v="${result[p1_cross_floor]}" 'BEGIN{print v/1000}')" us "<=" 1.10 floor "${pair[p1_cross_floor]}"
+        "$(awk -v v="${result[p1_cross_floor]}" 'BEGIN{print v/1000}')" us "<=" 1.10 floor
     row "P1 open round trip, same CPU" "$(awk -v v="${result[p1_same_fdb]}" 'BEGIN{print v/1000}')" \
-        "$(awk -v v="${result[p1_same_floor]}" 'BEGIN{print v/1000}')" us "<=" 1.10 floor "${pair[p1_same_floor]}"
+        "$(awk -v v="${result[p1_same_floor]}" 'BEGIN{print v/1000}')" us "<=" 1.10 floor
     row "P1 open round trip, same CPU" "$(awk -v v="${result[p1_same_fdb]}" 'BEGIN{print v/1000}')" \
-        "$(awk -v v="${result[p1_same_confined]}" 'BEGIN{print v/1000}')" us info 0 "confined floor" \
-        "${pair[p1_same_confined]}"
+        "$(awk -v v="${result[p1_same_confined]}" 'BEGIN{print v/1000}')" us info 0 "confined floor"
 fi
 if want MEAN; then
     row "P1 mean per call, unpinned" "$(awk -v v="${result[m1_fdb]}" 'BEGIN{print v/1000}')" \
-        "$(awk -v v="${result[m1_floor]}" 'BEGIN{print v/1000}')" us "<=" 1.10 floor "${pair[m1]}"
+        "$(awk -v v="${result[m1_floor]}" 'BEGIN{print v/1000}')" us "<=" 1.10 floor
     row "transparent open mean, unpinned" "$(awk -v v="${result[m4_fdb]}" 'BEGIN{print v/1000}')" \
-        "$(awk -v v="${result[m4_floor]}" 'BEGIN{print v/1000}')" us "<=" 1.10 "notif floor" "${pair[m4]}"
+        "$(awk -v v="${result[m4_floor]}" 'BEGIN{print v/1000}')" us "<=" 1.10 "notif floor"
     row "transparent open mean, file named" "$(awk -v v="${result[m4_named]}" 'BEGIN{print v/1000}')" \
-        "$(awk -v v="${result[m4_floor]}" 'BEGIN{print v/1000}')" us info 0 "notif floor" "${pair[m4_named]}"
+        "$(awk -v v="${result[m4_floor]}" 'BEGIN{print v/1000}')" us info 0 "notif floor"
 fi
 if want P7; then
     row "P7 open_many of 64, per file, cross" "$(awk -v v="${result[p7_fdb]}" -v n="$p7_batch" 'BEGIN{print v/n/1000}')" \
-        "$(awk -v v="${result[p7_floor]}" 'BEGIN{print v/1000}')" us "<=" 0.25 "per-call floor" "${pair[p7]}"
+        "$(awk -v v="${result[p7_floor]}" 'BEGIN{print v/1000}')" us "<=" 0.25 "per-call floor"
 fi
 if want P2; then
     row "P2 64 workers, opens/s (x1000)" "$(awk -v v="${result[p2_fdb]}" 'BEGIN{print v/1000}')" \
-        "$(awk -v v="${result[p2_floor]}" 'BEGIN{print v/1000}')" k/s ">=" 0.90 "epoll floor" "${pair[p2_floor]}"
+        "$(awk -v v="${result[p2_floor]}" 'BEGIN{print v/1000}')" k/s ">=" 0.90 "epoll floor"
     row "P2 64 workers, opens/s (x1000)" "$(awk -v v="${result[p2_fdb]}" 'BEGIN{print v/1000}')" \
-        "$(awk -v v="${result[p2_confined]}" 'BEGIN{print v/1000}')" k/s info 0 "confined floor" "${pair[p2_confined]}"
+        "$(awk -v v="${result[p2_confined]}" 'BEGIN{print v/1000}')" k/s info 0 "confined floor"
 fi
 if want P3; then
     row "P3 broker RSS per idle channel" "${result[p3]}" 4 KiB "<=" 1.00 "(4 KiB budget)"
@@ -401,55 +365,52 @@ if want P4; then
     for placement in free same; do
         label=$([[ $placement == free ]] && echo "unpinned" || echo "same CPU")
         row "P4 2000 files, $label" "$(ms "${result[p4_${placement}_fdb]}")" \
-            "$(ms "${result[p4_${placement}_floor]}")" ms "<=" 1.10 "notif floor" "${pair[p4_${placement}_floor]:-}"
+            "$(ms "${result[p4_${placement}_floor]}")" ms "<=" 1.10 "notif floor"
         row "P4 2000 files, $label" "$(ms "${result[p4_${placement}_fdb]}")" \
-            "$(ms "${result[p4_${placement}_confined]}")" ms info 0 "confined floor" \
-            "${pair[p4_${placement}_confined]:-}"
+            "$(ms "${result[p4_${placement}_confined]}")" ms info 0 "confined floor"
         # Against proot the target is a speed-up: proot's time over fdbroker's, at least 10.
         row "P4 proot / transparent, $label" "$(ms "${result[p4_${placement}_proot]}")" \
-            "$(ms "${result[p4_${placement}_fdb]}")" ms ">=" 10 "transparent" "${pair[p4_${placement}_proot]:-}"
+            "$(ms "${result[p4_${placement}_fdb]}")" ms ">=" 10 "transparent"
         # What any one-notification-per-open supervisor can reach against proot: the floor's own speed-up.
         row "P4 proot / notif floor, $label" "$(ms "${result[p4_${placement}_proot]}")" \
-            "$(ms "${result[p4_${placement}_floor]}")" ms info 0 "notif floor" \
-            "${pair[p4_${placement}_proot_floor]:-}"
+            "$(ms "${result[p4_${placement}_floor]}")" ms info 0 "notif floor"
         row "P4 2000 files, $label" "$(ms "${result[p4_${placement}_fdb]}")" \
-            "$(ms "${result[p4_${placement}_native]}")" ms info 0 native "${pair[p4_${placement}_native]:-}"
+            "$(ms "${result[p4_${placement}_native]}")" ms info 0 native
         row "P8 2000 files, kernel reads, $label" "$(ms "${result[p8_${placement}_fdb]}")" \
-            "$(ms "${result[p4_${placement}_native]}")" ms "<=" 1.50 native "${pair[p8_${placement}_native]:-}"
+            "$(ms "${result[p4_${placement}_native]}")" ms "<=" 1.50 native
         row "P8 2000 files, kernel reads, $label" "$(ms "${result[p8_${placement}_fdb]}")" \
-            "$(ms "${result[p4_${placement}_fdb]}")" ms info 0 "broker reads" "${pair[p8_${placement}_fdb]:-}"
+            "$(ms "${result[p4_${placement}_fdb]}")" ms info 0 "broker reads"
         row "P8 du -s, stat = kernel, $label" "$(ms "${result[du_${placement}_p8s]}")" \
-            "$(ms "${result[du_${placement}_p8]}")" ms info 0 "stat brokered" "${pair[du_${placement}_p8]:-}"
+            "$(ms "${result[du_${placement}_p8]}")" ms info 0 "stat brokered"
         row "P8 du -s, stat = kernel, $label" "$(ms "${result[du_${placement}_p8s]}")" \
-            "$(ms "${result[du_${placement}_native]}")" ms info 0 "native" "${pair[du_${placement}_native]:-}"
+            "$(ms "${result[du_${placement}_native]}")" ms info 0 "native"
     done
 fi
 if want P5; then
     row "P5 start-up of /bin/true" "$(awk -v v="${result[p5_fdb]}" 'BEGIN{print v/1e6}')" \
-        "$(awk -v v="${result[p5_bwrap]}" 'BEGIN{print v/1e6}')" ms "<=" 1.00 bwrap "${pair[p5_bwrap]:-}"
+        "$(awk -v v="${result[p5_bwrap]}" 'BEGIN{print v/1e6}')" ms "<=" 1.00 bwrap
     row "P5 start-up of /bin/true" "$(ms "${result[p5_fdb]}")" "$(ms "${result[p5_bwrap_filter]}")" ms info 0 \
-        "bwrap + filter" "${pair[p5_bwrap_filter]:-}"
+        "bwrap + filter"
     row "P5 start-up of /bin/true" "$(awk -v v="${result[p5_fdb]}" 'BEGIN{print v/1e6}')" \
-        "$(awk -v v="${result[p5_plain]}" 'BEGIN{print v/1e6}')" ms info 0 "plain /bin/true" "${pair[p5_plain]}"
+        "$(awk -v v="${result[p5_plain]}" 'BEGIN{print v/1e6}')" ms info 0 "plain /bin/true"
     row "P5 start-up of /bin/true" "$(ms "${result[p5_fdb]}")" "$(ms "${result[p5_launcher]}")" ms info 0 \
-        "launcher floor" "${pair[p5_launcher]}"
+        "launcher floor"
     # The floor launcher (fork, exec, wait; static C) against bwrap: the share of bwrap's time that any
     # launcher spends before doing anything of its own.
-    row "P5 launcher floor / bwrap" "$(ms "${result[p5_launcher]}")" "$(ms "${result[p5_bwrap]}")" ms info 0 bwrap \
-        "${pair[p5_launcher_bwrap]:-}"
+    row "P5 launcher floor / bwrap" "$(ms "${result[p5_launcher]}")" "$(ms "${result[p5_bwrap]}")" ms info 0 bwrap
     row "P5 loading alone: --version" "$(ms "${result[p5_fdb_load]}")" "$(ms "${result[p5_bwrap_load]}")" ms info 0 \
-        "bwrap --version" "${pair[p5_load]:-}"
+        "bwrap --version"
     # Each start-up less its program's loading alone: what fdbroker does of its own (policy, cgroup,
     # keeper, the worker's confinement, the broker's) against what bwrap does (namespaces, mounts).
     row "P5 start-up beyond loading" \
         "$(awk -v a="${result[p5_fdb]}" -v b="${result[p5_fdb_load]}" 'BEGIN{print (a - b) / 1e6}')" \
         "$(awk -v a="${result[p5_bwrap]}" -v b="${result[p5_bwrap_load]}" 'BEGIN{print (a - b) / 1e6}')" ms info 0 \
-        "bwrap, same" "${pair[p5_beyond]:-}"
+        "bwrap, same"
     # The same against bwrap filtering system calls as fdbroker's workers are filtered.
     row "P5 start-up beyond loading" \
         "$(awk -v a="${result[p5_fdb]}" -v b="${result[p5_fdb_load]}" 'BEGIN{print (a - b) / 1e6}')" \
         "$(awk -v a="${result[p5_bwrap_filter]}" -v b="${result[p5_bwrap_load]}" 'BEGIN{print (a - b) / 1e6}')" \
-        ms info 0 "bwrap + filter" "${pair[p5_beyond_filter]:-}"
+        ms info 0 "bwrap + filter"
 fi
 if want P6; then
     row "P6 decide(), 10000 rules, worst" "$worst10k" 1000 ns "<=" 1.00 "(1 us budget)"
