@@ -70,8 +70,8 @@ void file_layers(const policy::Profile& profile, const Request& r, std::uint8_t 
             "own permissions (owner, mode) apply after the policy");
     if (r.op == "stat" && profile.confinement().stat == policy::StatTier::kernel)
         e.layers.emplace_back(
-            "kernel, in run --transparent (stat = \"kernel\"): the worker's stat calls never reach the "
-            "broker; the kernel answers them for any path its user can look up");
+            "kernel, in run --transparent (stat = \"kernel\"): the decision above is not consulted for "
+            "the worker's own stat calls, which the kernel answers for any path its user can look up");
     if (const auto* access = std::get_if<op::Access>(&r.operation); access && (access->mode & X_OK))
         e.layers.emplace_back("kernel: whether X_OK holds is the kernel's answer for the worker's user");
     e.layers.emplace_back(
