@@ -113,11 +113,11 @@ unique_fd open_kernel_read(const policy::KernelRead& grant, const char*& why) no
     return fd;
 }
 
-int add_kernel_read(int ruleset, const policy::KernelRead& grant) noexcept {
+int add_kernel_read(int ruleset, const policy::KernelRead& grant, std::uint64_t extra) noexcept {
     const char* why = nullptr;
     const unique_fd fd = open_kernel_read(grant, why);
     if (!fd) return 0;
-    return add_rule(ruleset, fd.get(), kReadFile | kReadDir, kReadFile);
+    return add_rule(ruleset, fd.get(), kReadFile | kReadDir | extra, kReadFile | extra);
 }
 
 }  // namespace
@@ -135,7 +135,7 @@ int landlock_abi() noexcept {
 }
 
 LandlockResult apply_landlock(const std::vector<std::string>& runtime, const std::string& program,
-                              bool scope_signals, std::span<const policy::KernelRead> kernel_reads) noexcept {
+                              const LandlockOptions& options) noexcept {
     LandlockResult result;
     result.abi = landlock_abi();
     if (result.abi == 0) return result;
@@ -144,24 +144,25 @@ LandlockResult apply_landlock(const std::vector<std::string>& runtime, const std
     attr.handled_access_fs = handled_fs(result.abi);
     std::size_t size = sizeof attr.handled_access_fs;
     if (result.abi >= 6) {
-        attr.scoped = kScopeAbstractUnix | (scope_signals ? kScopeSignal : 0);
+        attr.scoped = kScopeAbstractUnix | (options.scope_signals ? kScopeSignal : 0);
         size = sizeof attr;
     }
     unique_fd ruleset(static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, size, 0)));
     if (!ruleset) return result.error = errno, result;
 
+    // Beside reading, where nothing can use it (LandlockOptions::truncate_where_readable).
+    const std::uint64_t truncate = options.truncate_where_readable ? attr.handled_access_fs & kTruncate : 0;
     // Runtime paths: read and execute (execution itself is refused by the seccomp filter unless the
     // profile allows exec); the program: read and execute.
+    const std::uint64_t run_file = kReadFile | kExecute | truncate;
     for (const std::string& path : runtime)
-        if (const int err =
-                add_path(ruleset.get(), path, kReadFile | kReadDir | kExecute, kReadFile | kExecute))
+        if (const int err = add_path(ruleset.get(), path, run_file | kReadDir, run_file))
             return result.error = err, result;
     // The kernel read tier: reading only, exactly the profile's read set.
-    for (const policy::KernelRead& grant : kernel_reads)
-        if (const int err = add_kernel_read(ruleset.get(), grant)) return result.error = err, result;
-    if (const int err = program.empty()
-                            ? 0
-                            : add_path(ruleset.get(), program, kReadFile | kExecute, kReadFile | kExecute)) {
+    for (const policy::KernelRead& grant : options.kernel_reads)
+        if (const int err = add_kernel_read(ruleset.get(), grant, truncate))
+            return result.error = err, result;
+    if (const int err = program.empty() ? 0 : add_path(ruleset.get(), program, run_file, run_file)) {
         result.program_unreachable = true;
         return result.error = err, result;
     }

@@ -20,15 +20,28 @@ struct LandlockResult {
 // The ABI version the running kernel offers (0 if none).
 [[nodiscard]] int landlock_abi() noexcept;
 
+// What a worker's Landlock domain grants beyond its runtime paths and its program.
+struct LandlockOptions {
+    // False leaves signals out of the scoping: for a pid namespace's init, which signals the program
+    // in a Landlock domain of its own (pid_init.hpp).
+    bool scope_signals = true;
+    // reads = "kernel": reading the profile's read set, each grant only if it is what it says (a file,
+    // or a directory for a tree) and its path has no symbolic link (kernel_read_missing says which are
+    // skipped).
+    std::span<const policy::KernelRead> kernel_reads{};
+    // The worker's filter keeps every truncation by path from the kernel (filter_keeps_truncation):
+    // truncating is then granted wherever reading is. The kernel looks up the truncate right on every
+    // open, for a later ftruncate, and climbs from the file towards the root until a rule grants it;
+    // granted beside reading, the climb stops at the rule that grants the read. Nothing can use the
+    // right: the worker's own opens are read-only, and ftruncate needs a descriptor open for writing.
+    bool truncate_where_readable = false;
+};
+
 // Restricts the calling process (and everything it starts). Paths that do not exist are skipped; an
-// empty `program` adds none. Must run after no_new_privs (or with CAP_SYS_ADMIN). `scope_signals`
-// false leaves signals out of the scoping: for a pid namespace's init, which signals the program in
-// a Landlock domain of its own (pid_init.hpp). `kernel_reads` (reads = "kernel") adds reading, each
-// only if it is what its grant says (a file, or a directory for a tree) and its path has no symbolic
-// link (kernel_read_missing says which are skipped).
+// empty `program` adds none. Must run after no_new_privs (or with CAP_SYS_ADMIN).
 [[nodiscard]] LandlockResult apply_landlock(const std::vector<std::string>& runtime,
-                                            const std::string& program, bool scope_signals = true,
-                                            std::span<const policy::KernelRead> kernel_reads = {}) noexcept;
+                                            const std::string& program,
+                                            const LandlockOptions& options = {}) noexcept;
 
 // Why the kernel tier would grant nothing for `grant` now (a static string), or nullptr when it grants
 // it: the path is absent, leads through a symbolic link, or is a directory named as a file. Landlock

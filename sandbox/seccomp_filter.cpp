@@ -382,6 +382,15 @@ FilterContext compile(const policy::SyscallRules& rules, const FilterOptions& op
 
 }  // namespace
 
+bool filter_keeps_truncation(const policy::SyscallRules& rules) noexcept {
+    // Each of these, allowed outright, truncates by path in some form the filter cannot tell apart:
+    // truncate(2) itself, an open's O_TRUNC (openat2's flags and io_uring's requests lie in memory).
+    for (const char* name : {"truncate", "open", "openat", "openat2", "creat", "io_uring_setup",
+                             "io_uring_enter", "io_uring_register"})
+        if (contains(rules.allow, name)) return false;
+    return true;
+}
+
 FilterResult load_worker_filter(const policy::SyscallRules& rules, const FilterOptions& options) noexcept {
     const FilterAction action = options.action;
     const bool transparent = !options.brokered.empty() && action == FilterAction::notify;

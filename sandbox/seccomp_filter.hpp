@@ -97,6 +97,12 @@ struct TerminalRefusal {
 [[nodiscard]] FilterResult load_worker_filter(const policy::SyscallRules& rules,
                                               const FilterOptions& options) noexcept;
 
+// Whether the worker's filter keeps every truncation by path from the kernel: `truncate` and opens
+// with O_TRUNC reach the broker (or fail in the filter), unless `syscalls.allow` lets through a call
+// that can truncate by path in any form (truncate, open, openat, openat2, creat, io_uring). Landlock
+// may then grant truncating wherever it grants reading (landlock.hpp), since nothing can use it.
+[[nodiscard]] bool filter_keeps_truncation(const policy::SyscallRules& rules) noexcept;
+
 // The BPF program libseccomp generates now for the filter load_worker_filter() builds (in transparent
 // mode, before the wait-killable flag, which is not part of the program), without loading it: what the
 // build compiles ahead of time, and what tests compare that with. 0 or an errno value.

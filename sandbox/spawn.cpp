@@ -150,7 +150,7 @@ void split_off_init(const ChildPlan& plan, int report) {
     if (program < 0) fail(report, stage_init, errno);
     if (program == 0) return;
     const policy::Confinement& c = plan.spec.confinement;
-    const LandlockResult landlock = apply_landlock(plan.runtime, {}, /*scope_signals=*/false);
+    const LandlockResult landlock = apply_landlock(plan.runtime, {}, {.scope_signals = false});
     if (landlock.error != 0) fail(report, stage_init, landlock.error);
     const FilterResult filter =
         load_worker_filter(c.syscalls, {.action = FilterAction::kill, .terminal = c.terminal});
@@ -200,8 +200,9 @@ void split_off_init(const ChildPlan& plan, int report) {
     if (c.namespaces & policy::ns_pid) split_off_init(plan, report);
     // 6. Landlock: reading only the runtime paths, the program and, under reads = "kernel", the
     //    profile's read set.
-    const LandlockResult landlock =
-        apply_landlock(plan.runtime, plan.program, /*scope_signals=*/true, c.kernel_reads);
+    const LandlockResult landlock = apply_landlock(
+        plan.runtime, plan.program,
+        {.kernel_reads = c.kernel_reads, .truncate_where_readable = filter_keeps_truncation(c.syscalls)});
     // A program the worker's user cannot open (under /root, say) is "not executable" (126), as exec
     // would have said, rather than a Landlock failure.
     if (landlock.error != 0)

@@ -129,6 +129,26 @@ TEST_F(TransparentKernelReads, WritesAndCreationsStillGoThroughTheBroker) {
     EXPECT_NE(run({"/bin/sh", "-c", "exec 3<>" + dir / "pub/hello"}).status, 0);
 }
 
+TEST_F(TransparentKernelReads, TruncatingStaysRefusedWhateverTheFilterLetsThrough) {
+    // A file of the read set that the worker's user could truncate natively.
+    write_file(dir / "pub/victim", "keep\n");
+    give_to_nobody(dir / "pub/victim");
+    const std::vector<std::string> truncate{staged(TRANSPARENT_WORKER), "truncate", dir / "pub/victim"};
+    // The filter keeps truncate(2) and O_TRUNC from the kernel: the broker refuses them (only reading
+    // is granted), and Landlock may grant truncating beside reading, which lets its check of every
+    // open stop at the rule that grants it.
+    const Outcome brokered = run(truncate);
+    ASSERT_EQ(brokered.status, 0) << brokered.err;
+    EXPECT_EQ(brokered.lines(), (std::vector<std::string>{"err EACCES", "err EACCES"}));
+    // A library-mode profile that lets both calls through to the kernel: there Landlock refuses them,
+    // as it grants truncating nowhere when the filter does not keep it out.
+    const std::string allow = "syscalls = { allow = [\"truncate\", \"openat\"] }\n";
+    const Outcome kernel = run_broker(dir, profile("kernel", rules() + allow), truncate);
+    ASSERT_EQ(kernel.status, 0) << kernel.err;
+    EXPECT_EQ(kernel.lines(), (std::vector<std::string>{"err EACCES", "err EACCES"})) << kernel.err;
+    EXPECT_EQ(read_file(dir / "pub/victim"), "keep\n");
+}
+
 TEST_F(TransparentKernelReads, StatKernelAnswersForWhatTheUserCanLookUp) {
     ::mkdir((dir / "locked").c_str(), 0700);  // root's: nobody cannot look inside
     write_file(dir / "locked/file", "x\n");

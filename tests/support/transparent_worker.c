@@ -16,6 +16,8 @@
  *                            ("ok" or the errno number), as the kernel reports them
  *   opens PATH...            open each PATH read-only (plain open(2)); print one line per PATH:
  *                            "ok DEV:INO" or "err ERRNONAME"
+ *   truncate PATH            truncate(2) PATH to nothing, then open it O_RDONLY|O_TRUNC (which truncates
+ *                            too); print "ok" or "err ERRNONAME" for each
  *   vfork PATH               map a page at a fixed address and fill it; vfork a child that fstats PATH
  *                            (its result lands in the shared address space) and execs this program as
  *                            "vfork-child PATH", which maps its own page at that address and fstats PATH
@@ -240,6 +242,22 @@ static int do_opens(int count, char** paths) {
     return 0;
 }
 
+static void print_result(int rc) {
+    const char* name = rc < 0 ? strerrorname_np(errno) : NULL;
+    if (rc < 0)
+        printf("err %s\n", name ? name : "E?");
+    else
+        printf("ok\n");
+}
+
+static int do_truncate(const char* path) {
+    print_result(truncate(path, 0));
+    const int fd = open(path, O_RDONLY | O_TRUNC | O_CLOEXEC);
+    print_result(fd);
+    if (fd >= 0) close(fd);
+    return 0;
+}
+
 /* An address both images of the vfork test map a page at: far from where the kernel places anything. */
 #define FIXED_PAGE ((void*)0x100000000000UL)
 
@@ -292,6 +310,7 @@ int main(int argc, char** argv) {
     if (argc == 3 && strcmp(argv[1], "vfork") == 0) return do_vfork(argv[0], argv[2]);
     if (argc == 3 && strcmp(argv[1], "vfork-child") == 0) return do_vfork_child(argv[2]);
     if (argc >= 2 && strcmp(argv[1], "opens") == 0) return do_opens(argc - 2, argv + 2);
+    if (argc == 3 && strcmp(argv[1], "truncate") == 0) return do_truncate(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "call") == 0) return do_call(argc - 2, argv + 2);
     fprintf(stderr, "usage: see transparent_worker.c\n");
     return 2;

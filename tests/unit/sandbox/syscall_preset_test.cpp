@@ -1,11 +1,13 @@
 // The default system call preset: which calls kill, which are refused with which errno, and that
 // nothing the corpus of ordinary programs makes is fatal. The filter built from it, without a broker
 // (fdbroker_lockdown's), is checked in forked children.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -165,6 +167,39 @@ TEST(LockdownFilter, RefusesHarmlessCallsWithTheirErrno) {
         return 0;
     });
     EXPECT_EQ(status, 0);
+}
+
+TEST(LockdownFilter, NoTruncationByPathGetsThrough) {
+    // What filter_keeps_truncation() assumes of the default filter.
+    char path[] = "/tmp/fdbroker-truncate-XXXXXX";
+    const int fd = ::mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, "keep", 4), 4);
+    ::close(fd);
+    const int status = under_lockdown_filter([&path] {
+        if (::truncate(path, 0) != -1 || errno != EACCES) return 1;
+        if (::syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_TRUNC) != -1 || errno != EACCES) return 2;
+        if (::syscall(SYS_open, path, O_RDONLY | O_TRUNC) != -1 || errno != EACCES) return 3;
+        if (::syscall(SYS_creat, path, 0600) != -1 || errno != EACCES) return 4;
+        return 0;
+    });
+    struct ::stat st {};
+    EXPECT_EQ(::stat(path, &st), 0);
+    ::unlink(path);
+    EXPECT_EQ(status, 0);
+    EXPECT_EQ(st.st_size, 4);
+}
+
+TEST(TruncationFilter, KeptFromTheKernelUnlessTheProfileAllowsACallThatTruncates) {
+    policy::SyscallRules rules;
+    EXPECT_TRUE(filter_keeps_truncation(rules));
+    rules.allow = {"ptrace", "ftruncate", "mbind"};  // ftruncate needs a descriptor open for writing
+    rules.deny = {"truncate"};
+    EXPECT_TRUE(filter_keeps_truncation(rules));
+    for (const char* name : {"truncate", "open", "openat", "openat2", "creat", "io_uring_setup"}) {
+        rules.allow = {"mbind", name};
+        EXPECT_FALSE(filter_keeps_truncation(rules)) << name;
+    }
 }
 
 TEST(LockdownFilter, FatalCallsKill) {
