@@ -253,6 +253,7 @@ include = ["runtime"]
 read = ["$work/mean/file"]
 TOML
     : >"$work/m1_floor" && : >"$work/m1_fdb" && : >"$work/m4_floor" && : >"$work/m4_fdb" && : >"$work/m4_named"
+    : >"$work/m4_stat"
     for _ in $(seq "$rounds"); do
         start_floor 0-$(($(nproc) - 1))
         FLOOR_SOCKET=$work/floor.sock "$b/open_loop_floor" --mean 1 "$work/file" "$mean_iter" 2000 |
@@ -265,8 +266,13 @@ TOML
             "$mean_iter" 2000 | field mean_ns >>"$work/m4_fdb"
         "$fdbroker" run --transparent --policy "$work/mean_named.toml" -- "$b/open_close" "$work/mean/file" \
             "$mean_iter" 2000 | field mean_ns >>"$work/m4_named"
+        # Context: a brokered call answered without a descriptor. The listener asks the kernel to wake
+        # each side on the CPU of the other (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP), which it does for such
+        # replies; a descriptor goes in with SECCOMP_IOCTL_NOTIF_ADDFD, whose wake-ups ignore that flag.
+        "$fdbroker" run --transparent --policy "$work/mean.toml" -- "$b/open_close" --stat "$work/mean/file" \
+            "$mean_iter" 2000 | field mean_ns >>"$work/m4_stat"
     done
-    for m in m1_floor m1_fdb m4_floor m4_fdb m4_named; do result[$m]=$(median <"$work/$m"); done
+    for m in m1_floor m1_fdb m4_floor m4_fdb m4_named m4_stat; do result[$m]=$(median <"$work/$m"); done
 fi
 
 if want P5; then
@@ -346,6 +352,8 @@ if want MEAN; then
         "$(awk -v v="${result[m4_floor]}" 'BEGIN{print v/1000}')" us "<=" 1.10 "notif floor"
     row "transparent open mean, file named" "$(awk -v v="${result[m4_named]}" 'BEGIN{print v/1000}')" \
         "$(awk -v v="${result[m4_floor]}" 'BEGIN{print v/1000}')" us info 0 "notif floor"
+    row "transparent stat mean, unpinned" "$(awk -v v="${result[m4_stat]}" 'BEGIN{print v/1000}')" \
+        "$(awk -v v="${result[m4_fdb]}" 'BEGIN{print v/1000}')" us info 0 "open mean"
 fi
 if want P7; then
     row "P7 open_many of 64, per file, cross" "$(awk -v v="${result[p7_fdb]}" -v n="$p7_batch" 'BEGIN{print v/n/1000}')" \
