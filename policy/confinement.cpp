@@ -7,14 +7,11 @@
 #include <charconv>
 
 #include "policy/path.hpp"
+#include "policy/text.hpp"
 
 namespace fdbroker::policy {
 
 namespace {
-
-std::string quote(std::string_view s) {
-    return "'" + std::string(s) + "'";
-}
 
 // "64", 64, "16M", "1G", "512K" (powers of 1024), "unlimited".
 std::optional<std::uint64_t> size_value(const toml::node& node, bool with_units) {

@@ -374,6 +374,16 @@ TEST(Errors, PatternErrorsPointAtTheOffendingCharacter) {
               Lines{"p.toml:3:14: error: pattern '/a/x**': '**' must be a whole path component"});
 }
 
+TEST(Errors, ConfinementKeysAndNamesAreQuotedSafely) {
+    // A control byte in a key or a system call name is escaped, so that the diagnostic stays one line.
+    EXPECT_EQ(
+        errors("version = 1\n[profile.p]\nlimits = { \"no\\nfile\" = 1 }\n"),
+        Lines{"p.toml:3:12: error: unknown key 'no\\x0afile' in 'limits' (expected nofile, address_space, "
+              "cpu_seconds, processes, file_size or core)"});
+    EXPECT_EQ(errors("version = 1\n[profile.p]\nsyscalls = { allow = [\"ptrace\\u0007\"] }\n"),
+              Lines{"p.toml:3:23: error: unknown system call 'ptrace\\x07'"});
+}
+
 TEST(Errors, PatternColumnsAcrossEscapesAndWideCharacters) {
     // "\u00e9" is six columns in the file but two bytes of the pattern.
     EXPECT_EQ(errors("version = 1\n[profile.p]\nread = [\"/\\u00e9/../b\"]\n"),
