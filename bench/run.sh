@@ -434,3 +434,7 @@ want P7 && counts+="; P7 $p7_iter batches of $p7_batch/round"
 want P2 && counts+="; P2 64 x $p2_iter calls/round"
 want P5 && counts+="; P5 $p5_runs runs/round"
 echo "$counts"
+# What crossing CPUs costs depends on how an idle CPU is woken: in a guest that halts its idle vCPUs at
+# once, every cross-CPU row pays the host's wake-up (bench/README.md, "What crossing CPUs costs here").
+poll=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+[[ -r $poll ]] && echo "guest halt-polling: $(cat "$poll") ns"
