@@ -437,4 +437,4 @@ echo "$counts"
 # What crossing CPUs costs depends on how an idle CPU is woken: in a guest that halts its idle vCPUs at
 # once, every cross-CPU row pays the host's wake-up (bench/README.md, "What crossing CPUs costs here").
 poll=/sys/module/haltpoll/parameters/guest_halt_poll_ns
-[[ -r $poll ]] && echo "guest halt-polling: $(cat "$poll") ns"
+if [[ -r $poll ]]; then echo "guest halt-polling: $(cat "$poll") ns"; fi
