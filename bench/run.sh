@@ -35,6 +35,15 @@ version = 1
 read = ["$work/file"]
 TOML
 
+# The floor's worker confined as fdbroker confines its own (identity, Landlock, filter, cgroup), talking
+# to the floor broker: it makes its own socket, which a worker's filter otherwise refuses.
+cat >"$work/floor_worker.toml" <<TOML
+version = 1
+[profile.default]
+include = ["runtime"]
+syscalls = { allow = ["socket", "connect"] }
+TOML
+
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 field() { awk -v k="$1" '$1 == k { print $2 }'; }
 
@@ -62,7 +71,7 @@ if want P1; then
     p1_iter=${P1_ITERATIONS:-20000}
     for placement in cross same; do
         wcpu=$([[ $placement == cross ]] && echo 1 || echo 0)
-        : >"$work/p1_floor" && : >"$work/p1_fdb" && : >"$work/p1_confined"
+        : >"$work/p1_floor" && : >"$work/p1_fdb" && : >"$work/p1_confined" && : >"$work/p1_worker"
         for _ in $(seq "$rounds"); do
             start_floor 0
             FLOOR_SOCKET=$work/floor.sock "$b/open_loop_floor" --cpu "$wcpu" "$work/file" "$p1_iter" 2000 |
@@ -78,13 +87,21 @@ if want P1; then
                 FLOOR_SOCKET=$work/floor.sock "$b/open_loop_floor" --cpu "$wcpu" "$work/file" "$p1_iter" 2000 |
                     field median_ns >>"$work/p1_confined"
                 stop_floor
+                # And with its worker confined by fdbroker: what is left above this is fdbroker's broker
+                # and library.
+                start_floor 0
                 unset FLOOR_CONFINED
+                chmod a+x "$work" && chmod a+rw "$work/floor.sock"
+                FLOOR_SOCKET=$work/floor.sock taskset -c 0 "$fdbroker" run --policy "$work/floor_worker.toml" -- \
+                    "$b/open_loop_floor" --cpu "$wcpu" "$work/file" "$p1_iter" 2000 | field median_ns >>"$work/p1_worker"
+                stop_floor
             fi
         done
         result[p1_${placement}_floor]=$(median <"$work/p1_floor")
         result[p1_${placement}_fdb]=$(median <"$work/p1_fdb")
     done
     result[p1_same_confined]=$(median <"$work/p1_confined")
+    result[p1_same_worker]=$(median <"$work/p1_worker")
 fi
 
 if want P7; then
@@ -344,6 +361,8 @@ if want P1; then
         "$(awk -v v="${result[p1_same_floor]}" 'BEGIN{print v/1000}')" us "<=" 1.10 floor
     row "P1 open round trip, same CPU" "$(awk -v v="${result[p1_same_fdb]}" 'BEGIN{print v/1000}')" \
         "$(awk -v v="${result[p1_same_confined]}" 'BEGIN{print v/1000}')" us info 0 "confined floor"
+    row "P1 open round trip, same CPU" "$(awk -v v="${result[p1_same_fdb]}" 'BEGIN{print v/1000}')" \
+        "$(awk -v v="${result[p1_same_worker]}" 'BEGIN{print v/1000}')" us info 0 "floor+fdb worker"
 fi
 if want MEAN; then
     row "P1 mean per call, unpinned" "$(awk -v v="${result[m1_fdb]}" 'BEGIN{print v/1000}')" \
