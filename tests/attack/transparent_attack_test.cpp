@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "support/harness.hpp"
 
@@ -32,6 +33,31 @@ TEST(TransparentAttack, ResultsAreNeverWrittenIntoReadOnlyMemory) {
         dir, policy, {staged(TRANSPARENT_WORKER), "readonly", dir / "file", dir / "link"}, {"--transparent"});
     EXPECT_EQ(o.out, native.out) << o.err;
 }
+
+// Truncating a file the worker may only read, by every route there is, whether the broker or the
+// kernel (reads = "kernel", whose Landlock domain grants truncating beside reading) judges its reads:
+// the file is one the worker's user could truncate natively.
+class TransparentTruncationAttack : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(TransparentTruncationAttack, NoRouteTruncatesAFileOfTheReadSet) {
+    if (!is_root()) GTEST_SKIP() << "workers run as nobody: the broker needs root to read their memory";
+    TempDir dir;
+    ::mkdir((dir / "data").c_str(), 0755);
+    write_file(dir / "data/file", "keep\n", 0666);
+    ASSERT_EQ(::chmod((dir / "data/file").c_str(), 0666), 0);
+    const std::string policy = "version = 1\n[profile.default]\ninclude = [\"runtime\"]\nreads = \"" +
+                               std::string(GetParam()) + "\"\nread = [\"" + dir.path() + "/data/**\"]\n";
+    const Outcome o = run_broker(dir, policy, {staged(TRANSPARENT_WORKER), "truncations", dir / "data/file"},
+                                 {"--transparent"});
+    ASSERT_EQ(o.status, 0) << o.err;
+    const std::vector<std::string> lines = o.lines();
+    ASSERT_EQ(lines.size(), 8U) << o.out;
+    for (const std::string& line : lines)
+        EXPECT_EQ(line.find(" ok"), std::string::npos) << line;
+    EXPECT_EQ(read_file(dir / "data/file"), "keep\n");
+}
+
+INSTANTIATE_TEST_SUITE_P(Reads, TransparentTruncationAttack, ::testing::Values("broker", "kernel"));
 
 // Metadata calls performed for a hostile program: the broker performs them with the worker's identity,
 // so nothing happens that its user could not do natively, and the policy narrows that further.

@@ -18,6 +18,9 @@
  *                            "ok DEV:INO" or "err ERRNONAME"
  *   truncate PATH            truncate(2) PATH to nothing, then open it O_RDONLY|O_TRUNC (which truncates
  *                            too); print "ok" or "err ERRNONAME" for each
+ *   truncations PATH         try every way to truncate PATH (truncate, open and openat2 with O_TRUNC,
+ *                            creat, reopening a read-only descriptor through /proc/self/fd, ftruncate
+ *                            and fallocate on one); print "NAME ok" or "NAME ERRNONAME" for each
  *   vfork PATH               map a page at a fixed address and fill it; vfork a child that fstats PATH
  *                            (its result lands in the shared address space) and execs this program as
  *                            "vfork-child PATH", which maps its own page at that address and fstats PATH
@@ -30,6 +33,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -258,6 +262,43 @@ static int do_truncate(const char* path) {
     return 0;
 }
 
+static void print_named(const char* name, long rc) {
+    const char* err = rc < 0 ? strerrorname_np(errno) : NULL;
+    printf("%s %s\n", name, rc >= 0 ? "ok" : err ? err : "E?");
+}
+
+static void close_if_open(long fd) {
+    if (fd >= 0) close((int)fd);
+}
+
+static int do_truncations(const char* path) {
+    print_named("truncate", truncate(path, 0));
+    long fd = open(path, O_RDONLY | O_TRUNC | O_CLOEXEC);
+    print_named("open-rdonly-trunc", fd);
+    close_if_open(fd);
+    fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    print_named("open-wronly-trunc", fd);
+    close_if_open(fd);
+    struct open_how how = {.flags = O_RDONLY | O_TRUNC | O_CLOEXEC};
+    fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+    print_named("openat2-trunc", fd);
+    close_if_open(fd);
+    fd = creat(path, 0644);
+    print_named("creat", fd);
+    close_if_open(fd);
+    const int ro = open(path, O_RDONLY | O_CLOEXEC);
+    if (ro < 0) return 1;
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", ro);
+    fd = open(proc, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    print_named("reopen-trunc", fd);
+    close_if_open(fd);
+    print_named("ftruncate", ftruncate(ro, 0));
+    print_named("fallocate", fallocate(ro, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096));
+    close(ro);
+    return 0;
+}
+
 /* An address both images of the vfork test map a page at: far from where the kernel places anything. */
 #define FIXED_PAGE ((void*)0x100000000000UL)
 
@@ -311,6 +352,7 @@ int main(int argc, char** argv) {
     if (argc == 3 && strcmp(argv[1], "vfork-child") == 0) return do_vfork_child(argv[2]);
     if (argc >= 2 && strcmp(argv[1], "opens") == 0) return do_opens(argc - 2, argv + 2);
     if (argc == 3 && strcmp(argv[1], "truncate") == 0) return do_truncate(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "truncations") == 0) return do_truncations(argv[2]);
     if (argc >= 3 && strcmp(argv[1], "call") == 0) return do_call(argc - 2, argv + 2);
     fprintf(stderr, "usage: see transparent_worker.c\n");
     return 2;
