@@ -7,6 +7,8 @@
  *
  * usage: floor_broker SOCKET_PATH [CPU]   (runs until killed; CPU pins the broker)
  * With FLOOR_CONFINED=1 it also pays what fdbroker's authentication and confinement cost (floor_confine.h).
+ * Built as floor_broker_policy, it also decides each request by fdbroker's policy engine first
+ * (floor_policy.h; the policy file in FLOOR_POLICY, its profile `default`) and refuses with EACCES.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +27,9 @@
 
 #include "floor_confine.h"
 #include "floor_proto.h"
+#ifdef FLOOR_WITH_POLICY
+#include "floor_policy.h"
+#endif
 
 static int confined = 0;
 
@@ -45,6 +50,12 @@ static ssize_t receive(int conn, struct floor_request* req) {
 }
 
 static int open_path(const char* path, int flags) {
+#ifdef FLOOR_WITH_POLICY
+    if (!floor_policy_allows(path, flags)) {
+        errno = EACCES;
+        return -1;
+    }
+#endif
     if (!confined) return open(path, flags);
     struct open_how how = {.flags = (uint64_t)flags, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
     return (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
@@ -96,6 +107,13 @@ int main(int argc, char** argv) {
         CPU_SET(atoi(argv[2]), &set);
         if (sched_setaffinity(0, sizeof set, &set) != 0) perror("sched_setaffinity");
     }
+#ifdef FLOOR_WITH_POLICY
+    const char* policy = getenv("FLOOR_POLICY");
+    if (policy == NULL || floor_policy_load(policy) != 0) {
+        fprintf(stderr, "%s: FLOOR_POLICY must name a policy file with a profile \"default\"\n", argv[0]);
+        return 2;
+    }
+#endif
     confined = floor_confined();
     if (confined && floor_confine() != 0) {
         perror("floor_confine");

@@ -14,7 +14,7 @@ rounds=${ROUNDS:-5}
 jobs=${JOBS:-$(nproc)}
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DFDBROKER_TESTS=OFF -DFDBROKER_BENCH=ON >/dev/null
-cmake --build "$build" -j"$jobs" --target fdbroker floor_broker open_loop_floor open_loop_fdbroker \
+cmake --build "$build" -j"$jobs" --target fdbroker floor_broker floor_broker_policy open_loop_floor open_loop_fdbroker \
     spawn_timer launch_floor policy_bench idle_attach read_files notif_floor open_close worker_filter >/dev/null
 
 fdbroker=$build/broker/fdbroker
@@ -47,9 +47,10 @@ TOML
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 field() { awk -v k="$1" '$1 == k { print $2 }'; }
 
-# The floor broker, pinned to CPU $1, serving on $work/floor.sock until stopped.
+# The floor broker (or the program $2 built from it), pinned to CPU $1, serving on $work/floor.sock until
+# stopped.
 start_floor() {
-    taskset -c "$1" "$b/floor_broker" "$work/floor.sock" &
+    taskset -c "$1" "$b/${2:-floor_broker}" "$work/floor.sock" &
     floor_pid=$!
     for _ in $(seq 50); do [[ -S $work/floor.sock ]] && return; sleep 0.05; done
     echo "floor_broker did not start" >&2
@@ -72,6 +73,7 @@ if want P1; then
     for placement in cross same; do
         wcpu=$([[ $placement == cross ]] && echo 1 || echo 0)
         : >"$work/p1_floor" && : >"$work/p1_fdb" && : >"$work/p1_confined" && : >"$work/p1_worker"
+        : >"$work/p1_decide"
         for _ in $(seq "$rounds"); do
             start_floor 0
             FLOOR_SOCKET=$work/floor.sock "$b/open_loop_floor" --cpu "$wcpu" "$work/file" "$p1_iter" 2000 |
@@ -95,6 +97,13 @@ if want P1; then
                 FLOOR_SOCKET=$work/floor.sock taskset -c 0 "$fdbroker" run --policy "$work/floor_worker.toml" -- \
                     "$b/open_loop_floor" --cpu "$wcpu" "$work/file" "$p1_iter" 2000 | field median_ns >>"$work/p1_worker"
                 stop_floor
+                # And deciding each request by fdbroker's policy engine before opening (floor_policy.h): above
+                # this is fdbroker's request path (framing, sessions, quotas, audit, the library's side).
+                FLOOR_CONFINED=1 FLOOR_POLICY=$work/policy.toml start_floor 0 floor_broker_policy
+                chmod a+rw "$work/floor.sock"
+                FLOOR_SOCKET=$work/floor.sock taskset -c 0 "$fdbroker" run --policy "$work/floor_worker.toml" -- \
+                    "$b/open_loop_floor" --cpu "$wcpu" "$work/file" "$p1_iter" 2000 | field median_ns >>"$work/p1_decide"
+                stop_floor
             fi
         done
         result[p1_${placement}_floor]=$(median <"$work/p1_floor")
@@ -102,6 +111,7 @@ if want P1; then
     done
     result[p1_same_confined]=$(median <"$work/p1_confined")
     result[p1_same_worker]=$(median <"$work/p1_worker")
+    result[p1_same_decide]=$(median <"$work/p1_decide")
 fi
 
 if want P7; then
@@ -363,6 +373,8 @@ if want P1; then
         "$(awk -v v="${result[p1_same_confined]}" 'BEGIN{print v/1000}')" us info 0 "confined floor"
     row "P1 open round trip, same CPU" "$(awk -v v="${result[p1_same_fdb]}" 'BEGIN{print v/1000}')" \
         "$(awk -v v="${result[p1_same_worker]}" 'BEGIN{print v/1000}')" us info 0 "floor+fdb worker"
+    row "P1 open round trip, same CPU" "$(awk -v v="${result[p1_same_fdb]}" 'BEGIN{print v/1000}')" \
+        "$(awk -v v="${result[p1_same_decide]}" 'BEGIN{print v/1000}')" us info 0 "floor+fdb+policy"
 fi
 if want MEAN; then
     row "P1 mean per call, unpinned" "$(awk -v v="${result[m1_fdb]}" 'BEGIN{print v/1000}')" \
