@@ -7,18 +7,19 @@
  *
  * usage: floor_broker SOCKET_PATH [CPU]   (runs until killed; CPU pins the broker)
  * With FLOOR_CONFINED=1 it also pays what fdbroker's authentication and confinement cost (floor_confine.h).
- * Built as floor_broker_policy, it also decides each request by fdbroker's policy engine first
- * (floor_policy.h; the policy file in FLOOR_POLICY, its profile `default`) and refuses with EACCES.
+ * Built as floor_broker_policy, it also does what fdbroker's broker must beyond that (floor_policy.h):
+ * decides each request by fdbroker's policy engine first (the policy file in FLOOR_POLICY, its profile
+ * `default`), refusing with EACCES, and runs a second thread as fdbroker's watchdog does.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/openat2.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -108,11 +109,7 @@ int main(int argc, char** argv) {
         if (sched_setaffinity(0, sizeof set, &set) != 0) perror("sched_setaffinity");
     }
 #ifdef FLOOR_WITH_POLICY
-    const char* policy = getenv("FLOOR_POLICY");
-    if (policy == NULL || floor_policy_load(policy) != 0) {
-        fprintf(stderr, "%s: FLOOR_POLICY must name a policy file with a profile \"default\"\n", argv[0]);
-        return 2;
-    }
+    if (floor_policy_start() != 0) return 2;
 #endif
     confined = floor_confined();
     if (confined && floor_confine() != 0) {

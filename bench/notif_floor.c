@@ -10,6 +10,10 @@
  * before opening it (fstatat: a device or FIFO is opened only when a rule names it exactly) and opens
  * with openat2's resolution flags.
  *
+ * Built as notif_floor_policy, it also does what fdbroker's broker must beyond that (floor_policy.h):
+ * decides each open by fdbroker's policy engine first (FLOOR_POLICY, profile `default`), refusing with
+ * EACCES, and runs a second thread as fdbroker's watchdog does.
+ *
  * usage: notif_floor PROGRAM [ARG...]     exits with PROGRAM's status
  */
 #define _GNU_SOURCE
@@ -33,11 +37,20 @@
 #include <unistd.h>
 
 #include "floor_confine.h"
+#ifdef FLOOR_WITH_POLICY
+#include "floor_policy.h"
+#endif
 
 static int confined = 0;
 
 /* The supervisor's open: plain, or as a confined broker must (see above). */
 static int open_path(const char* path, int flags, mode_t mode) {
+#ifdef FLOOR_WITH_POLICY
+    if (!floor_policy_allows(path, flags)) {
+        errno = EACCES;
+        return -1;
+    }
+#endif
     if (!confined) return open(path, flags, mode);
     struct stat st;
     if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -77,6 +90,13 @@ static void answer(int notify, struct seccomp_notif* req) {
     struct iovec local = {path, chunk};
     struct iovec remote = {(void*)(uintptr_t)addr, chunk};
     ssize_t n = process_vm_readv((pid_t)req->pid, &local, 1, &remote, 1, 0);
+    /* A path that runs on into the next page (the caller's buffer straddles the end of one): the rest. */
+    if (n == (ssize_t)chunk && chunk < sizeof path && memchr(path, 0, chunk) == NULL) {
+        struct iovec rest_local = {path + chunk, sizeof path - chunk};
+        struct iovec rest_remote = {(void*)(uintptr_t)(addr + chunk), sizeof path - chunk};
+        const ssize_t more = process_vm_readv((pid_t)req->pid, &rest_local, 1, &rest_remote, 1, 0);
+        if (more > 0) n += more;
+    }
     if (n <= 0 || memchr(path, 0, (size_t)n) == NULL || dirfd != AT_FDCWD) {
         resp.error = n <= 0 ? -EFAULT : dirfd != AT_FDCWD ? -EACCES : -ENAMETOOLONG;
         ioctl(notify, SECCOMP_IOCTL_NOTIF_SEND, &resp);
@@ -126,6 +146,9 @@ int main(int argc, char** argv) {
     pidfd = (int)syscall(SYS_pidfd_open, child, 0);
     int notify = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, childfd, 0);
     if (notify < 0) return 125;
+#ifdef FLOOR_WITH_POLICY
+    if (floor_policy_start() != 0) return 125;
+#endif
     confined = floor_confined();
     if (confined && floor_confine() != 0) return 125;
     if (write(go[1], "g", 1) != 1) return 125;

@@ -15,7 +15,8 @@ jobs=${JOBS:-$(nproc)}
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DFDBROKER_TESTS=OFF -DFDBROKER_BENCH=ON >/dev/null
 cmake --build "$build" -j"$jobs" --target fdbroker floor_broker floor_broker_policy open_loop_floor open_loop_fdbroker \
-    spawn_timer launch_floor policy_bench idle_attach read_files notif_floor open_close worker_filter >/dev/null
+    spawn_timer launch_floor policy_bench idle_attach read_files notif_floor notif_floor_policy open_close \
+    worker_filter >/dev/null
 
 fdbroker=$build/broker/fdbroker
 b=$build/bench
@@ -226,13 +227,17 @@ TOML
         pin=()
         [[ $placement == same ]] && pin=(taskset -c 0)
         : >"$work/p4_native" && : >"$work/p4_floor" && : >"$work/p4_fdb" && : >"$work/p4_proot"
-        : >"$work/p8_fdb" && : >"$work/p4_confined" && : >"$work/du_native" && : >"$work/du_p8" && : >"$work/du_p8s"
+        : >"$work/p8_fdb" && : >"$work/p4_confined" && : >"$work/p4_policy" && : >"$work/du_native" && : >"$work/du_p8" && : >"$work/du_p8s"
         for _ in $(seq "$rounds"); do
             "${pin[@]}" "$b/read_files" "$work/p4" "$p4_files" 3 | field median_ns >>"$work/p4_native"
             "${pin[@]}" "$b/notif_floor" "$b/read_files" "$work/p4" "$p4_files" 3 | field median_ns >>"$work/p4_floor"
             # Context: the floor doing what the broker must for a path a tree rule grants (notif_floor.c).
             FLOOR_CONFINED=1 "${pin[@]}" "$b/notif_floor" "$b/read_files" "$work/p4" "$p4_files" 3 |
                 field median_ns >>"$work/p4_confined"
+            # And doing what fdbroker's broker must beyond that (floor_policy.h): the decision, a second
+            # thread. Above this is fdbroker's request path and its worker's confinement.
+            FLOOR_CONFINED=1 FLOOR_POLICY=$work/p4.toml "${pin[@]}" "$b/notif_floor_policy" "$b/read_files" \
+                "$work/p4" "$p4_files" 3 | field median_ns >>"$work/p4_policy"
             "${pin[@]}" "$fdbroker" run --transparent --policy "$work/p4.toml" -- "$b/read_files" "$work/p4" \
                 "$p4_files" 3 | field median_ns >>"$work/p4_fdb"
             "${pin[@]}" "$fdbroker" run --transparent --policy "$work/p8.toml" -- "$b/read_files" "$work/p4" \
@@ -250,6 +255,7 @@ TOML
         result[p4_${placement}_native]=$(median <"$work/p4_native")
         result[p4_${placement}_floor]=$(median <"$work/p4_floor")
         result[p4_${placement}_confined]=$(median <"$work/p4_confined")
+        result[p4_${placement}_policy]=$(median <"$work/p4_policy")
         result[p4_${placement}_fdb]=$(median <"$work/p4_fdb")
         result[p4_${placement}_proot]=$([[ -n $have_proot ]] && median <"$work/p4_proot" || echo 0)
         result[p8_${placement}_fdb]=$(median <"$work/p8_fdb")
@@ -375,6 +381,9 @@ if want P1; then
         "$(awk -v v="${result[p1_same_worker]}" 'BEGIN{print v/1000}')" us info 0 "floor+fdb worker"
     row "P1 open round trip, same CPU" "$(awk -v v="${result[p1_same_fdb]}" 'BEGIN{print v/1000}')" \
         "$(awk -v v="${result[p1_same_decide]}" 'BEGIN{print v/1000}')" us info 0 "floor+fdb+policy"
+    # The least a broker with fdbroker's obligations takes, against the floor: the room it leaves.
+    row "P1 floor+fdb+policy / floor, same CPU" "$(awk -v v="${result[p1_same_decide]}" 'BEGIN{print v/1000}')" \
+        "$(awk -v v="${result[p1_same_floor]}" 'BEGIN{print v/1000}')" us info 0 floor
 fi
 if want MEAN; then
     row "P1 mean per call, unpinned" "$(awk -v v="${result[m1_fdb]}" 'BEGIN{print v/1000}')" \
@@ -407,6 +416,11 @@ if want P4; then
             "$(ms "${result[p4_${placement}_floor]}")" ms "<=" 1.10 "notif floor"
         row "P4 2000 files, $label" "$(ms "${result[p4_${placement}_fdb]}")" \
             "$(ms "${result[p4_${placement}_confined]}")" ms info 0 "confined floor"
+        row "P4 2000 files, $label" "$(ms "${result[p4_${placement}_fdb]}")" \
+            "$(ms "${result[p4_${placement}_policy]}")" ms info 0 "confined+policy"
+        # The least a broker with fdbroker's obligations takes, against the floor: the room it leaves.
+        row "P4 confined+policy / floor, $label" "$(ms "${result[p4_${placement}_policy]}")" \
+            "$(ms "${result[p4_${placement}_floor]}")" ms info 0 "notif floor"
         # Against proot the target is a speed-up: proot's time over fdbroker's, at least 10.
         row "P4 proot / transparent, $label" "$(ms "${result[p4_${placement}_proot]}")" \
             "$(ms "${result[p4_${placement}_fdb]}")" ms ">=" 10 "transparent"
