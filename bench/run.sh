@@ -137,7 +137,7 @@ fi
 if want P2; then
     # P2: 64 worker processes at once, unpinned; aggregate opens per second.
     p2_iter=${P2_ITERATIONS:-1000}
-    : >"$work/p2_floor" && : >"$work/p2_confined" && : >"$work/p2_fdb"
+    : >"$work/p2_floor" && : >"$work/p2_confined" && : >"$work/p2_policy" && : >"$work/p2_fdb"
     for _ in $(seq "$rounds"); do
         start_floor 0-$(($(nproc) - 1))
         FLOOR_SOCKET=$work/floor.sock "$b/open_loop_floor" --procs 64 "$work/file" "$p2_iter" 100 |
@@ -149,12 +149,20 @@ if want P2; then
         FLOOR_SOCKET=$work/floor.sock "$b/open_loop_floor" --procs 64 "$work/file" "$p2_iter" 100 |
             field ops_per_sec >>"$work/p2_confined"
         stop_floor
+        # And doing what fdbroker's broker must beyond that (floor_policy.h): the decision, a second thread;
+        # its workers confined by fdbroker run, as fdbroker's are (P1's floor+fdb+policy).
+        FLOOR_POLICY=$work/policy.toml start_floor 0-$(($(nproc) - 1)) floor_broker_policy
+        chmod a+x "$work" && chmod a+rw "$work/floor.sock"
+        FLOOR_SOCKET=$work/floor.sock "$fdbroker" run --policy "$work/floor_worker.toml" -- \
+            "$b/open_loop_floor" --procs 64 "$work/file" "$p2_iter" 100 | field ops_per_sec >>"$work/p2_policy"
+        stop_floor
         unset FLOOR_CONFINED
         "$fdbroker" run --policy "$work/policy.toml" -- \
             "$b/open_loop_fdbroker" --procs 64 "$work/file" "$p2_iter" 100 | field ops_per_sec >>"$work/p2_fdb"
     done
     result[p2_floor]=$(median <"$work/p2_floor")
     result[p2_confined]=$(median <"$work/p2_confined")
+    result[p2_policy]=$(median <"$work/p2_policy")
     result[p2_fdb]=$(median <"$work/p2_fdb")
 fi
 
@@ -404,6 +412,11 @@ if want P2; then
         "$(awk -v v="${result[p2_floor]}" 'BEGIN{print v/1000}')" k/s ">=" 0.90 "epoll floor"
     row "P2 64 workers, opens/s (x1000)" "$(awk -v v="${result[p2_fdb]}" 'BEGIN{print v/1000}')" \
         "$(awk -v v="${result[p2_confined]}" 'BEGIN{print v/1000}')" k/s info 0 "confined floor"
+    row "P2 64 workers, opens/s (x1000)" "$(awk -v v="${result[p2_fdb]}" 'BEGIN{print v/1000}')" \
+        "$(awk -v v="${result[p2_policy]}" 'BEGIN{print v/1000}')" k/s info 0 "floor+fdb+policy"
+    # The least a broker with fdbroker's obligations reaches, against the floor: the room it leaves.
+    row "P2 floor+fdb+policy / floor (x1000)" "$(awk -v v="${result[p2_policy]}" 'BEGIN{print v/1000}')" \
+        "$(awk -v v="${result[p2_floor]}" 'BEGIN{print v/1000}')" k/s info 0 "epoll floor"
 fi
 if want P3; then
     row "P3 broker RSS per idle channel" "${result[p3]}" 4 KiB "<=" 1.00 "(4 KiB budget)"
